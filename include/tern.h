@@ -1,0 +1,13 @@
+/* tern.h — the whole public API of libtern. */
+#ifndef TERN_H
+#define TERN_H
+
+#include "tern/status.h"
+#include "tern/tensor.h"
+#include "tern/arena.h"
+#include "tern/rng.h"
+#include "tern/tape.h"
+#include "tern/params.h"
+#include "tern/ops.h"
+
+#endif

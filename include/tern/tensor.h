@@ -1,0 +1,36 @@
+/* tern/tensor.h — float32 tensors of up to 4 dims, row-major (NCHW).
+ *
+ * A tensor is a view: it does not own its memory. Activations point into the
+ * step arena, parameters into the parameter blocks (tern/params.h).
+ * `grad` is NULL when no gradient flows to the tensor. */
+#ifndef TERN_TENSOR_H
+#define TERN_TENSOR_H
+
+#include <stddef.h>
+
+#define TERN_MAX_DIMS 4
+
+typedef struct tern_tensor {
+    float *data;                /* (n) */
+    float *grad;                /* (n) or NULL */
+    int ndim;                   /* 1..4 */
+    int shape[TERN_MAX_DIMS];   /* shape[0] is the batch dim for activations */
+    size_t n;                   /* prod(shape) */
+} tern_tensor;
+
+/* prod(shape[0..ndim)); 0 when ndim is out of 1..4 or a dim is < 1. */
+size_t tern_shape_numel(int ndim, const int *shape);
+
+/* A view over caller memory; shape is copied. */
+tern_tensor tern_tensor_view(float *data, float *grad, int ndim, const int *shape);
+
+/* 1 when a and b have the same ndim and dims. */
+int tern_tensor_same_shape(const tern_tensor *a, const tern_tensor *b);
+
+/* Writes "(8,3,32,32)" into buf and returns buf; "(null)" for NULL. */
+const char *tern_shape_str(const tern_tensor *t, char *buf, size_t len);
+
+/* A buffer big enough for any tern_shape_str. */
+#define TERN_SHAPE_STR_LEN 64
+
+#endif

@@ -1,0 +1,40 @@
+/* status.c — thread-local error message, SQLite style. */
+#include "tern/status.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static _Thread_local char errmsg[512];
+
+static const char *const status_names[TERN_STATUS_COUNT] = {
+    [TERN_OK] = "ok",
+    [TERN_ERR_ARG] = "argument",
+    [TERN_ERR_SHAPE] = "shape",
+    [TERN_ERR_NOMEM] = "out of memory",
+    [TERN_ERR_IO] = "io",
+    [TERN_ERR_FORMAT] = "format",
+    [TERN_ERR_CONFIG] = "config",
+    [TERN_ERR_NUMERIC] = "numeric",
+    [TERN_ERR_UNSUPPORTED] = "unsupported",
+};
+
+tern_status tern_error(tern_status code, const char *fmt, ...) {
+    if (code == TERN_OK || !fmt) {
+        errmsg[0] = '\0';
+        return code;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+const char *tern_errmsg(void) { return errmsg; }
+
+void tern_error_clear(void) { errmsg[0] = '\0'; }
+
+const char *tern_status_name(tern_status code) {
+    if ((unsigned)code >= TERN_STATUS_COUNT) return "unknown";
+    return status_names[code];
+}

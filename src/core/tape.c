@@ -1,0 +1,120 @@
+/* tape.c — the step context: arena, tape, sticky status, backward walk. */
+#include "tern/tape.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes) {
+    memset(c, 0, sizeof *c);
+    tern_status st = tern_arena_init(&c->arena, arena_bytes);
+    if (st) return st;
+    c->cap_nodes = 256;
+    c->nodes = malloc((size_t)c->cap_nodes * sizeof *c->nodes);
+    if (!c->nodes) {
+        tern_arena_free(&c->arena);
+        return tern_error(TERN_ERR_NOMEM, "tape: cannot allocate %d nodes", c->cap_nodes);
+    }
+    c->training = 1;
+    c->grad = 1;
+    return TERN_OK;
+}
+
+void tern_ctx_free(tern_ctx *c) {
+    tern_arena_free(&c->arena);
+    free(c->nodes);
+    memset(c, 0, sizeof *c);
+}
+
+void tern_ctx_reset(tern_ctx *c) {
+    tern_arena_reset(&c->arena);
+    c->n_nodes = 0;
+    c->status = TERN_OK;
+}
+
+void tern_ctx_mode(tern_ctx *c, int training, int grad) {
+    c->training = training;
+    c->grad = grad;
+}
+
+void *tern_ctx_fail(tern_ctx *c, tern_status code, const char *fmt, ...) {
+    if (c->status == TERN_OK) { /* keep the first error: it is the cause */
+        char msg[512];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        c->status = tern_error(code, "%s", msg);
+    }
+    return NULL;
+}
+
+void *tern_ctx_alloc(tern_ctx *c, size_t bytes) {
+    void *p = tern_arena_alloc(&c->arena, bytes);
+    if (!p) tern_ctx_fail(c, TERN_ERR_NOMEM, "%s", tern_errmsg());
+    return p;
+}
+
+tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad) {
+    size_t n = tern_shape_numel(ndim, shape);
+    if (n == 0) return tern_ctx_fail(c, TERN_ERR_SHAPE, "tensor: invalid shape with %d dims", ndim);
+    tern_tensor *t = tern_ctx_alloc(c, sizeof *t);
+    if (!t) return NULL;
+    float *data = tern_ctx_alloc(c, n * sizeof(float));
+    if (!data) return NULL;
+    float *grad = NULL;
+    if (with_grad && c->grad) {
+        grad = tern_ctx_alloc(c, n * sizeof(float));
+        if (!grad) return NULL;
+        memset(grad, 0, n * sizeof(float));
+    }
+    *t = tern_tensor_view(data, grad, ndim, shape);
+    return t;
+}
+
+int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b,
+                        const tern_tensor *d, const tern_tensor *e) {
+    if (!c->grad) return 0;
+    return (a && a->grad) || (b && b->grad) || (d && d->grad) || (e && e->grad);
+}
+
+tern_tensor *tern_ctx_apply(tern_ctx *c, tern_op_id op, tern_tensor *out, void *state,
+                            tern_tensor *in0, tern_tensor *in1, tern_tensor *in2, tern_tensor *in3) {
+    if (!out || c->status) return NULL;
+    tern_node n = {.op = op, .in = {in0, in1, in2, in3}, .out = out, .state = state};
+    tern_op_table[op].forward(&n);
+    if (c->grad && out->grad) {
+        if (c->n_nodes == c->cap_nodes) {
+            /* Grows only while the first steps discover the graph size. */
+            int cap = c->cap_nodes * 2;
+            tern_node *nodes = realloc(c->nodes, (size_t)cap * sizeof *nodes);
+            if (!nodes) return tern_ctx_fail(c, TERN_ERR_NOMEM, "tape: cannot grow to %d nodes", cap);
+            c->nodes = nodes;
+            c->cap_nodes = cap;
+        }
+        c->nodes[c->n_nodes++] = n;
+    }
+    return out;
+}
+
+tern_status tern_backward(tern_ctx *c, tern_tensor *loss) {
+    if (c->status) return c->status;
+    if (!loss) return tern_error(TERN_ERR_ARG, "backward: loss is NULL");
+    if (loss->n != 1 || !loss->grad)
+        return tern_error(TERN_ERR_ARG, "backward: loss must be a scalar that requires grad (n=%zu, grad=%s)",
+                          loss->n, loss->grad ? "yes" : "no");
+    const float one = 1.0f;
+    return tern_backward_seeded(c, loss, &one);
+}
+
+tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *seed) {
+    if (c->status) return c->status;
+    if (!out || !out->grad || !seed) return tern_error(TERN_ERR_ARG, "backward: output has no grad to seed");
+    for (size_t i = 0; i < out->n; i++) out->grad[i] += seed[i];
+    for (int i = c->n_nodes - 1; i >= 0; i--) {
+        tern_node *n = &c->nodes[i];
+        tern_op_table[n->op].backward(n);
+    }
+    return TERN_OK;
+}

@@ -1,0 +1,97 @@
+/* activation.c — relu, hardtanh, dropout: elementwise, forward beside backward. */
+#include <string.h>
+
+#include "ops_impl.h"
+
+static tern_tensor *like(tern_ctx *c, tern_tensor *x) {
+    return tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
+}
+
+/* ---- relu: y = max(x, 0) ------------------------------------------------- */
+
+tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x) {
+    if (!x || c->status) return NULL;
+    return tern_ctx_apply(c, TERN_OP_RELU, like(c, x), NULL, x, NULL, NULL, NULL);
+}
+
+void tern_relu_forward(tern_node *n) {
+    const float *x = n->in[0]->data;
+    float *y = n->out->data;
+    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+void tern_relu_backward(tern_node *n) {
+    tern_tensor *x = n->in[0];
+    if (!x->grad) return;
+    /* dL/dx = dL/dy where y > 0; the forward output says where. */
+    const float *y = n->out->data, *dy = n->out->grad;
+    for (size_t i = 0; i < x->n; i++)
+        if (y[i] > 0.0f) x->grad[i] += dy[i];
+}
+
+/* ---- hardtanh: y = clamp(x, lo, hi) -------------------------------------- */
+
+typedef struct {
+    float lo, hi;
+} hardtanh_state;
+
+tern_tensor *tern_hardtanh(tern_ctx *c, tern_tensor *x, float lo, float hi) {
+    if (!x || c->status) return NULL;
+    if (!(lo < hi)) return tern_ctx_fail(c, TERN_ERR_ARG, "hardtanh: lo %g must be below hi %g", lo, hi);
+    hardtanh_state *s = tern_ctx_alloc(c, sizeof *s);
+    if (!s) return NULL;
+    s->lo = lo;
+    s->hi = hi;
+    return tern_ctx_apply(c, TERN_OP_HARDTANH, like(c, x), s, x, NULL, NULL, NULL);
+}
+
+void tern_hardtanh_forward(tern_node *n) {
+    const hardtanh_state *s = n->state;
+    const float *x = n->in[0]->data;
+    float *y = n->out->data;
+    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] < s->lo ? s->lo : (x[i] > s->hi ? s->hi : x[i]);
+}
+
+void tern_hardtanh_backward(tern_node *n) {
+    const hardtanh_state *s = n->state;
+    tern_tensor *x = n->in[0];
+    if (!x->grad) return;
+    const float *dy = n->out->grad;
+    for (size_t i = 0; i < x->n; i++)
+        if (x->data[i] > s->lo && x->data[i] < s->hi) x->grad[i] += dy[i];
+}
+
+/* ---- dropout: y = x m / (1 - p) ------------------------------------------ */
+
+typedef struct {
+    float scale;   /* 1 / (1 - p) */
+    float *mask;   /* (n): 0 or scale, drawn at forward */
+} dropout_state;
+
+tern_tensor *tern_dropout(tern_ctx *c, tern_tensor *x, float p) {
+    if (!x || c->status) return NULL;
+    if (!(p >= 0.0f && p < 1.0f)) return tern_ctx_fail(c, TERN_ERR_ARG, "dropout: p = %g is outside [0, 1)", p);
+    if (!c->training || p == 0.0f) return x;
+    if (!c->rng) return tern_ctx_fail(c, TERN_ERR_ARG, "dropout: training needs ctx->rng");
+    dropout_state *s = tern_ctx_alloc(c, sizeof *s);
+    if (!s) return NULL;
+    s->scale = 1.0f / (1.0f - p);
+    s->mask = tern_ctx_alloc(c, x->n * sizeof(float));
+    if (!s->mask) return NULL;
+    for (size_t i = 0; i < x->n; i++) s->mask[i] = tern_rng_uniform(c->rng) < p ? 0.0f : s->scale;
+    return tern_ctx_apply(c, TERN_OP_DROPOUT, like(c, x), s, x, NULL, NULL, NULL);
+}
+
+void tern_dropout_forward(tern_node *n) {
+    const dropout_state *s = n->state;
+    const float *x = n->in[0]->data;
+    float *y = n->out->data;
+    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] * s->mask[i];
+}
+
+void tern_dropout_backward(tern_node *n) {
+    const dropout_state *s = n->state;
+    tern_tensor *x = n->in[0];
+    if (!x->grad) return;
+    for (size_t i = 0; i < x->n; i++) x->grad[i] += n->out->grad[i] * s->mask[i];
+}
