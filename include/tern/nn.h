@@ -1,0 +1,84 @@
+/* tern/nn.h — layers and models built from a list of layer specs.
+ *
+ * A model is a sequence of layers; an `add` layer sums the running output
+ * with the output of an earlier layer (a residual connection). The builder
+ * infers every layer's input shape from the model's input shape, declares
+ * the parameters in one tern_params table with PyTorch-style names
+ * ("fc1.weight", "bn1.running_var"), and initialises them from a seed.
+ *
+ * Shapes are per sample here (no batch dim): (F) for features, (C,H,W) for
+ * images. linear needs (F): put a flatten layer after the last conv. */
+#ifndef TERN_NN_H
+#define TERN_NN_H
+
+#include <stdint.h>
+#include "tern/params.h"
+#include "tern/tape.h"
+
+typedef enum tern_layer_type {
+    TERN_LAYER_LINEAR,
+    TERN_LAYER_CONV2D,
+    TERN_LAYER_MAXPOOL,
+    TERN_LAYER_AVGPOOL,
+    TERN_LAYER_GLOBAL_AVGPOOL,
+    TERN_LAYER_BATCHNORM,
+    TERN_LAYER_RELU,
+    TERN_LAYER_HARDTANH,
+    TERN_LAYER_DROPOUT,
+    TERN_LAYER_FLATTEN,
+    TERN_LAYER_ADD,
+    TERN_LAYER_TYPE_COUNT
+} tern_layer_type;
+
+/* Activation fused after a linear/conv/batchnorm layer. */
+typedef enum tern_act { TERN_ACT_NONE, TERN_ACT_RELU, TERN_ACT_HARDTANH } tern_act;
+
+/* Weight initialisation of linear and conv layers. */
+typedef enum tern_init { TERN_INIT_HE, TERN_INIT_XAVIER } tern_init;
+
+#define TERN_LAYER_NAME_LEN 32
+
+typedef struct tern_layer_spec {
+    tern_layer_type type;
+    char name[TERN_LAYER_NAME_LEN];  /* "" → "<type><index>", e.g. "linear0" */
+    int out;                         /* linear: out features; conv: out channels */
+    int kernel, stride, pad;         /* conv and pools; stride 0 → 1 (conv) or kernel (pools) */
+    int no_bias;                     /* linear/conv: 1 drops the bias */
+    tern_act act;                    /* applied after the layer */
+    float p;                         /* dropout probability */
+    float momentum, eps;             /* batchnorm; 0 → 0.1 and 1e-5 */
+    int from;                        /* add: index of the earlier layer whose output is added */
+} tern_layer_spec;
+
+/* Per-layer: the spec, shapes and where its parameters are (-1: none). */
+typedef struct tern_layer {
+    tern_layer_spec spec;
+    int in_ndim, in_shape[3];        /* per sample */
+    int out_ndim, out_shape[3];
+    int w, b;                        /* weight, bias */
+    int mean, var;                   /* batchnorm running statistics (buffers) */
+} tern_layer;
+
+typedef struct tern_model {
+    tern_layer *layers;
+    int n_layers;
+    int in_ndim, in_shape[3];        /* per sample */
+    int n_classes;                   /* the last layer's output size */
+    tern_params params;
+} tern_model;
+
+/* Build and initialise: shapes inferred, params declared and allocated, weights
+ * drawn from `seed`. Errors name the layer, e.g.
+ * "model: layer 3 (linear) needs (F) input, got (32,7,7); add a flatten layer". */
+tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
+                            const int *in_shape, tern_init init, uint64_t seed);
+void tern_model_free(tern_model *m);
+
+/* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
+tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
+
+/* "linear", "conv2d", ... and back; -1 for an unknown name. */
+const char *tern_layer_type_name(tern_layer_type t);
+int tern_layer_type_parse(const char *name);
+
+#endif

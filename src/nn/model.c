@@ -1,0 +1,270 @@
+/* model.c — build a model from layer specs, initialise it, run it forward. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tern/nn.h"
+#include "tern/ops.h"
+
+static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
+    [TERN_LAYER_LINEAR] = "linear",       [TERN_LAYER_CONV2D] = "conv2d",
+    [TERN_LAYER_MAXPOOL] = "maxpool",     [TERN_LAYER_AVGPOOL] = "avgpool",
+    [TERN_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
+    [TERN_LAYER_BATCHNORM] = "batchnorm", [TERN_LAYER_RELU] = "relu",
+    [TERN_LAYER_HARDTANH] = "hardtanh",   [TERN_LAYER_DROPOUT] = "dropout",
+    [TERN_LAYER_FLATTEN] = "flatten",     [TERN_LAYER_ADD] = "add",
+};
+
+const char *tern_layer_type_name(tern_layer_type t) {
+    return (unsigned)t < TERN_LAYER_TYPE_COUNT ? layer_names[t] : "unknown";
+}
+
+int tern_layer_type_parse(const char *name) {
+    for (int t = 0; t < TERN_LAYER_TYPE_COUNT; t++)
+        if (!strcmp(layer_names[t], name)) return t;
+    return -1;
+}
+
+static const char *shape3_str(int ndim, const int *s, char *buf, size_t len) {
+    if (ndim == 1) snprintf(buf, len, "(%d)", s[0]);
+    else snprintf(buf, len, "(%d,%d,%d)", s[0], s[1], s[2]);
+    return buf;
+}
+
+#define FAIL(...) return tern_error(TERN_ERR_CONFIG, __VA_ARGS__)
+
+/* Declare "<layer>.<what>" and store its index; the params table has
+ * recorded the message when it fails. */
+static tern_status add_param(tern_model *m, const tern_layer_spec *s, const char *what, int ndim,
+                             const int *shape, int flags, int *idx) {
+    char name[TERN_PARAM_NAME_LEN + TERN_LAYER_NAME_LEN];
+    snprintf(name, sizeof name, "%s.%s", s->name, what);
+    *idx = tern_params_add(&m->params, name, ndim, shape, flags);
+    return *idx < 0 ? TERN_ERR_CONFIG : TERN_OK;
+}
+
+/* Infer one layer's output shape from its input shape; declare its params. */
+static tern_status plan_layer(tern_model *m, int i) {
+    tern_layer *L = &m->layers[i];
+    tern_layer_spec *s = &L->spec;
+    const char *tn = tern_layer_type_name(s->type);
+    char sb[64];
+    tern_status st = TERN_OK;
+    shape3_str(L->in_ndim, L->in_shape, sb, sizeof sb);
+    L->w = L->b = L->mean = L->var = -1;
+    L->out_ndim = L->in_ndim;
+    memcpy(L->out_shape, L->in_shape, sizeof L->out_shape);
+
+    switch (s->type) {
+    case TERN_LAYER_LINEAR: {
+        if (L->in_ndim != 1) FAIL("model: layer %d (linear) needs (F) input, got %s; add a flatten layer", i, sb);
+        if (s->out < 1) FAIL("model: layer %d (linear) needs out >= 1, got %d", i, s->out);
+        int ws[2] = {s->out, L->in_shape[0]};
+        st = add_param(m, s, "weight", 2, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
+        if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
+        L->out_shape[0] = s->out;
+        break;
+    }
+    case TERN_LAYER_CONV2D: {
+        if (L->in_ndim != 3) FAIL("model: layer %d (conv2d) needs (C,H,W) input, got %s", i, sb);
+        if (s->out < 1 || s->kernel < 1 || s->stride < 1 || s->pad < 0)
+            FAIL("model: layer %d (conv2d) needs out, kernel, stride >= 1 and pad >= 0", i);
+        int oh = (L->in_shape[1] + 2 * s->pad - s->kernel) / s->stride + 1;
+        int ow = (L->in_shape[2] + 2 * s->pad - s->kernel) / s->stride + 1;
+        if (L->in_shape[1] + 2 * s->pad < s->kernel || L->in_shape[2] + 2 * s->pad < s->kernel)
+            FAIL("model: layer %d (conv2d) kernel %d is larger than its padded input %s", i, s->kernel, sb);
+        int ws[4] = {s->out, L->in_shape[0], s->kernel, s->kernel};
+        st = add_param(m, s, "weight", 4, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
+        if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
+        L->out_shape[0] = s->out;
+        L->out_shape[1] = oh;
+        L->out_shape[2] = ow;
+        break;
+    }
+    case TERN_LAYER_MAXPOOL:
+    case TERN_LAYER_AVGPOOL: {
+        if (L->in_ndim != 3) FAIL("model: layer %d (%s) needs (C,H,W) input, got %s", i, tn, sb);
+        if (s->kernel < 1 || s->stride < 1 || s->pad < 0 || 2 * s->pad > s->kernel)
+            FAIL("model: layer %d (%s) needs kernel, stride >= 1 and 0 <= pad <= kernel/2", i, tn);
+        if (L->in_shape[1] + 2 * s->pad < s->kernel || L->in_shape[2] + 2 * s->pad < s->kernel)
+            FAIL("model: layer %d (%s) window %d is larger than its input %s", i, tn, s->kernel, sb);
+        L->out_shape[1] = (L->in_shape[1] + 2 * s->pad - s->kernel) / s->stride + 1;
+        L->out_shape[2] = (L->in_shape[2] + 2 * s->pad - s->kernel) / s->stride + 1;
+        break;
+    }
+    case TERN_LAYER_GLOBAL_AVGPOOL:
+        if (L->in_ndim != 3) FAIL("model: layer %d (global_avgpool) needs (C,H,W) input, got %s", i, sb);
+        L->out_ndim = 1;
+        break;
+    case TERN_LAYER_BATCHNORM: {
+        /* gamma and beta train; the running statistics are buffers. */
+        int C = L->in_shape[0];
+        st = add_param(m, s, "weight", 1, &C, TERN_PARAM_TRAIN, &L->w);
+        if (!st) st = add_param(m, s, "bias", 1, &C, TERN_PARAM_TRAIN, &L->b);
+        if (!st) st = add_param(m, s, "running_mean", 1, &C, 0, &L->mean);
+        if (!st) st = add_param(m, s, "running_var", 1, &C, 0, &L->var);
+        break;
+    }
+    case TERN_LAYER_DROPOUT:
+        if (!(s->p >= 0.0f && s->p < 1.0f)) FAIL("model: layer %d (dropout) p = %g is outside [0, 1)", i, s->p);
+        break;
+    case TERN_LAYER_FLATTEN:
+        L->out_ndim = 1;
+        L->out_shape[0] = L->in_shape[0] * (L->in_ndim == 3 ? L->in_shape[1] * L->in_shape[2] : 1);
+        break;
+    case TERN_LAYER_ADD: {
+        if (s->from < 0 || s->from >= i)
+            FAIL("model: layer %d (add) 'from' must name an earlier layer (0..%d), got %d", i, i - 1, s->from);
+        const tern_layer *F = &m->layers[s->from];
+        if (F->out_ndim != L->in_ndim || memcmp(F->out_shape, L->in_shape, sizeof(int) * (size_t)L->in_ndim)) {
+            char fb[64];
+            FAIL("model: layer %d (add) input %s does not match layer %d's output %s", i, sb, s->from,
+                 shape3_str(F->out_ndim, F->out_shape, fb, sizeof fb));
+        }
+        break;
+    }
+    case TERN_LAYER_RELU:
+    case TERN_LAYER_HARDTANH:
+        break;
+    default:
+        FAIL("model: layer %d has unknown type %d", i, (int)s->type);
+    }
+    if (st) return st;
+    for (int k = 0; k < L->out_ndim; k++)
+        if (L->out_shape[k] < 1) FAIL("model: layer %d (%s) output size is empty", i, tn);
+    return TERN_OK;
+}
+
+static void init_layer(tern_model *m, tern_layer *L, tern_init init, tern_rng *r) {
+    tern_param *P = m->params.items;
+    if (L->spec.type == TERN_LAYER_LINEAR || L->spec.type == TERN_LAYER_CONV2D) {
+        tern_tensor *w = &P[L->w].t;
+        int fan_in = (int)(w->n / (size_t)w->shape[0]);
+        int fan_out = (int)(w->n / (size_t)w->shape[1]);
+        if (init == TERN_INIT_XAVIER) tern_init_xavier(w, fan_in, fan_out, r);
+        else tern_init_he(w, fan_in, r);
+        if (L->b >= 0) tern_init_const(&P[L->b].t, 0.0f);
+    } else if (L->spec.type == TERN_LAYER_BATCHNORM) {
+        tern_init_const(&P[L->w].t, 1.0f);
+        tern_init_const(&P[L->b].t, 0.0f);
+        tern_init_const(&P[L->mean].t, 0.0f);
+        tern_init_const(&P[L->var].t, 1.0f);
+    }
+}
+
+tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
+                            const int *in_shape, tern_init init, uint64_t seed) {
+    memset(m, 0, sizeof *m);
+    tern_params_init(&m->params);
+    if (n_layers < 1) return tern_error(TERN_ERR_CONFIG, "model: no layers");
+    if (in_ndim != 1 && in_ndim != 3)
+        return tern_error(TERN_ERR_CONFIG, "model: input must be (F) or (C,H,W), got %d dims", in_ndim);
+    for (int k = 0; k < in_ndim; k++)
+        if (in_shape[k] < 1) return tern_error(TERN_ERR_CONFIG, "model: input dim %d is %d", k, in_shape[k]);
+    m->layers = calloc((size_t)n_layers, sizeof *m->layers);
+    if (!m->layers) return tern_error(TERN_ERR_NOMEM, "model: cannot allocate %d layers", n_layers);
+    m->n_layers = n_layers;
+    m->in_ndim = in_ndim;
+    memcpy(m->in_shape, in_shape, sizeof(int) * (size_t)in_ndim);
+
+    int nd = in_ndim, shape[3] = {0};
+    memcpy(shape, in_shape, sizeof(int) * (size_t)in_ndim);
+    for (int i = 0; i < n_layers; i++) {
+        tern_layer *L = &m->layers[i];
+        L->spec = specs[i];
+        tern_layer_spec *s = &L->spec;
+        if (!s->name[0]) snprintf(s->name, sizeof s->name, "%s%d", tern_layer_type_name(s->type), i);
+        if (s->stride == 0)
+            s->stride = (s->type == TERN_LAYER_MAXPOOL || s->type == TERN_LAYER_AVGPOOL) ? s->kernel : 1;
+        if (s->type == TERN_LAYER_BATCHNORM) {
+            if (s->momentum == 0.0f) s->momentum = 0.1f;
+            if (s->eps == 0.0f) s->eps = 1e-5f;
+        }
+        for (int j = 0; j < i; j++)
+            if (!strcmp(m->layers[j].spec.name, s->name)) {
+                tern_model_free(m);
+                return tern_error(TERN_ERR_CONFIG, "model: layers %d and %d are both named '%s'", j, i, s->name);
+            }
+        L->in_ndim = nd;
+        memcpy(L->in_shape, shape, sizeof shape);
+        tern_status st = plan_layer(m, i);
+        if (st) {
+            tern_model_free(m);
+            return st;
+        }
+        nd = L->out_ndim;
+        memcpy(shape, L->out_shape, sizeof shape);
+    }
+    if (nd != 1) {
+        tern_model_free(m);
+        return tern_error(TERN_ERR_CONFIG, "model: the last layer must give (classes), not (%d,%d,%d)", shape[0],
+                          shape[1], shape[2]);
+    }
+    m->n_classes = shape[0];
+    tern_status st = tern_params_alloc(&m->params);
+    if (st) {
+        tern_model_free(m);
+        return st;
+    }
+    tern_rng r;
+    tern_rng_seed(&r, seed);
+    for (int i = 0; i < n_layers; i++) init_layer(m, &m->layers[i], init, &r);
+    return TERN_OK;
+}
+
+void tern_model_free(tern_model *m) {
+    free(m->layers);
+    tern_params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
+static tern_tensor *param(tern_model *m, int idx) { return idx >= 0 ? &m->params.items[idx].t : NULL; }
+
+static tern_tensor *activate(tern_ctx *c, tern_tensor *h, tern_act act) {
+    switch (act) {
+    case TERN_ACT_RELU: return tern_relu(c, h);
+    case TERN_ACT_HARDTANH: return tern_hardtanh(c, h, -1.0f, 1.0f);
+    default: return h;
+    }
+}
+
+tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
+    if (!x || c->status) return NULL;
+    /* The input must be (N, in_shape...). */
+    int ok = x->ndim == m->in_ndim + 1;
+    for (int k = 0; ok && k < m->in_ndim; k++) ok = x->shape[k + 1] == m->in_shape[k];
+    if (!ok) {
+        char sx[TERN_SHAPE_STR_LEN], si[64];
+        return tern_ctx_fail(c, TERN_ERR_SHAPE, "model: input %s does not match the model's (N,%s)",
+                             tern_shape_str(x, sx, sizeof sx),
+                             shape3_str(m->in_ndim, m->in_shape, si, sizeof si) + 1);
+    }
+    tern_tensor **outs = tern_ctx_alloc(c, sizeof(tern_tensor *) * (size_t)m->n_layers);
+    if (!outs) return NULL;
+    tern_tensor *h = x;
+    for (int i = 0; i < m->n_layers && h; i++) {
+        tern_layer *L = &m->layers[i];
+        const tern_layer_spec *s = &L->spec;
+        switch (s->type) {
+        case TERN_LAYER_LINEAR: h = tern_linear(c, h, param(m, L->w), param(m, L->b)); break;
+        case TERN_LAYER_CONV2D: h = tern_conv2d(c, h, param(m, L->w), param(m, L->b), s->stride, s->pad); break;
+        case TERN_LAYER_MAXPOOL: h = tern_maxpool2d(c, h, s->kernel, s->stride, s->pad); break;
+        case TERN_LAYER_AVGPOOL: h = tern_avgpool2d(c, h, s->kernel, s->stride, s->pad); break;
+        case TERN_LAYER_GLOBAL_AVGPOOL: h = tern_global_avgpool(c, h); break;
+        case TERN_LAYER_BATCHNORM:
+            h = tern_batchnorm(c, h, param(m, L->w), param(m, L->b), param(m, L->mean), param(m, L->var),
+                               s->momentum, s->eps);
+            break;
+        case TERN_LAYER_RELU: h = tern_relu(c, h); break;
+        case TERN_LAYER_HARDTANH: h = tern_hardtanh(c, h, -1.0f, 1.0f); break;
+        case TERN_LAYER_DROPOUT: h = tern_dropout(c, h, s->p); break;
+        case TERN_LAYER_FLATTEN: h = tern_flatten(c, h); break;
+        case TERN_LAYER_ADD: h = tern_add(c, h, outs[s->from]); break;
+        default: return tern_ctx_fail(c, TERN_ERR_CONFIG, "model: layer %d has unknown type", i);
+        }
+        h = activate(c, h, s->act);
+        outs[i] = h;
+    }
+    return h;
+}
