@@ -436,6 +436,9 @@ static void test_conv2d_errors(void **state) {
     expect_fail(&c, tern_conv2d(&c, x, xflat, NULL, 1, 0), TERN_ERR_SHAPE, "conv2d", "weight (8,3)", NULL);
     expect_fail(&c, tern_conv2d(&c, x, wg, NULL, 0, 1), TERN_ERR_ARG, "conv2d", "stride 0", NULL);
     expect_fail(&c, tern_conv2d(&c, x, wg, NULL, 1, -1), TERN_ERR_ARG, "conv2d", "pad -1", NULL);
+    /* A pad so large that OH OW overflows sgemm's int: refused, not allocated. */
+    expect_fail(&c, tern_conv2d(&c, xs_t, wwide, NULL, 1, 1 << 29), TERN_ERR_SHAPE, "conv2d", "(1,3,2,2)",
+                "too large");
 
     /* The same 1x4 kernel fits once padding widens the input to 4. */
     tern_tensor *y = tern_conv2d(&c, xs_t, wwide, NULL, 1, 1);

@@ -119,7 +119,8 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     long long K = (long long)C * KH * KW;
     /* sgemm takes int dimensions. */
     if (OH * OW > INT_MAX || K > INT_MAX)
-        return tern_ctx_fail(c, TERN_ERR_SHAPE, "conv2d: input %s, weight %s, pad %d give a %lldx%lld output too large",
+        return tern_ctx_fail(c, TERN_ERR_SHAPE,
+                             "conv2d: input %s, weight %s, pad %d give a %lldx%lld output; too large for sgemm",
                              SHAPE(x, sx), SHAPE(w, sw), pad, OH, OW);
 
     conv2d_state *s = tern_ctx_alloc(c, sizeof *s);
