@@ -4,6 +4,8 @@
 #define OP(id, fn) [id] = {#fn, tern_##fn##_forward, tern_##fn##_backward}
 
 const tern_op_def tern_op_table[TERN_OP_COUNT] = {
+    OP(TERN_OP_LINEAR, linear),
+    OP(TERN_OP_CONV2D, conv2d),
     OP(TERN_OP_RELU, relu),
     OP(TERN_OP_HARDTANH, hardtanh),
     OP(TERN_OP_DROPOUT, dropout),
