@@ -6,6 +6,10 @@
 const tern_op_def tern_op_table[TERN_OP_COUNT] = {
     OP(TERN_OP_LINEAR, linear),
     OP(TERN_OP_CONV2D, conv2d),
+    OP(TERN_OP_MAXPOOL2D, maxpool2d),
+    OP(TERN_OP_AVGPOOL2D, avgpool2d),
+    OP(TERN_OP_GLOBAL_AVGPOOL, global_avgpool),
+    OP(TERN_OP_BATCHNORM, batchnorm),
     OP(TERN_OP_RELU, relu),
     OP(TERN_OP_HARDTANH, hardtanh),
     OP(TERN_OP_DROPOUT, dropout),

@@ -1,0 +1,195 @@
+/* batchnorm.c — batch normalisation per channel, forward beside backward.
+ *
+ * x is (N,C) or (N,C,H,W); a channel's M = N*H*W values (H = W = 1 for 2-D)
+ * are normalised together. Both layouts are walked as N*C contiguous planes
+ * of H*W floats, so the loops read memory in order and accumulate into
+ * per-channel sums.
+ *
+ * Training: mean and biased variance of the batch, in double by two passes
+ * (mean first, then squared deviations) so a large M or a large offset does
+ * not cancel. The running statistics are updated here, in the forward, with
+ * the unbiased variance var * M / (M - 1); the backward never touches them.
+ *
+ * Backward with xhat = (x - mean) * invstd, g = dL/dy:
+ *   dbeta  += sum g
+ *   dgamma += sum g xhat
+ *   training: dx += gamma invstd / M (M g - sum g - xhat sum g xhat)
+ *   eval:     dx += gamma invstd g      (the statistics are constants) */
+#include <math.h>
+
+#include "ops_impl.h"
+
+typedef struct {
+    int batch_stats;        /* 1: normalised with batch statistics (training) */
+    float momentum, eps;
+    float *running_mean;    /* (C) buffers, updated by a training forward */
+    float *running_var;     /* (C) */
+    float *mean;            /* (C) the statistics used, saved for backward */
+    float *invstd;          /* (C) 1 / sqrt(var + eps) */
+    double *acc;            /* (2C) per-channel sums, scratch for both passes */
+} bn_state;
+
+/* Dimensions shared by forward and backward: x is N planes of C channels of HW floats. */
+static void bn_dims(const tern_tensor *x, int *N, int *C, size_t *HW) {
+    *N = x->shape[0];
+    *C = x->shape[1];
+    *HW = x->ndim == 4 ? (size_t)x->shape[2] * x->shape[3] : 1;
+}
+
+static int bn_check_vec(tern_ctx *c, const char *what, const tern_tensor *v, const tern_tensor *x) {
+    char sv[TERN_SHAPE_STR_LEN], sx[TERN_SHAPE_STR_LEN];
+    if (!v) {
+        tern_ctx_fail(c, TERN_ERR_ARG, "batchnorm: %s is NULL (input %s)", what, SHAPE(x, sx));
+        return 0;
+    }
+    if (v->ndim != 1 || v->shape[0] != x->shape[1]) {
+        tern_ctx_fail(c, TERN_ERR_SHAPE, "batchnorm: %s %s does not match input %s: need (%d)", what, SHAPE(v, sv),
+                      SHAPE(x, sx), x->shape[1]);
+        return 0;
+    }
+    return 1;
+}
+
+tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+                            tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps) {
+    if (!x || c->status) return NULL;
+    char sx[TERN_SHAPE_STR_LEN];
+    if (x->ndim != 2 && x->ndim != 4)
+        return tern_ctx_fail(c, TERN_ERR_SHAPE, "batchnorm: input %s must be (N,C) or (N,C,H,W)", SHAPE(x, sx));
+    if (!bn_check_vec(c, "gamma", gamma, x) || !bn_check_vec(c, "beta", beta, x) ||
+        !bn_check_vec(c, "running_mean", running_mean, x) || !bn_check_vec(c, "running_var", running_var, x))
+        return NULL;
+    if (!(momentum >= 0.0f && momentum <= 1.0f))
+        return tern_ctx_fail(c, TERN_ERR_ARG, "batchnorm: momentum %g is outside [0, 1]", momentum);
+    if (!(eps > 0.0f && isfinite(eps)))
+        return tern_ctx_fail(c, TERN_ERR_ARG, "batchnorm: eps %g must be positive and finite", eps);
+    int N, C;
+    size_t HW;
+    bn_dims(x, &N, &C, &HW);
+    /* One value per channel has no variance (and M - 1 = 0 in the unbiased one). */
+    if (c->training && (size_t)N * HW < 2)
+        return tern_ctx_fail(c, TERN_ERR_SHAPE,
+                             "batchnorm: training needs more than one value per channel, got input %s", SHAPE(x, sx));
+
+    bn_state *s = tern_ctx_alloc(c, sizeof *s);
+    if (!s) return NULL;
+    s->batch_stats = c->training != 0;
+    s->momentum = momentum;
+    s->eps = eps;
+    s->running_mean = running_mean->data;
+    s->running_var = running_var->data;
+    s->mean = tern_ctx_alloc(c, 2 * (size_t)C * sizeof(float));
+    s->acc = tern_ctx_alloc(c, 2 * (size_t)C * sizeof(double));
+    if (!s->mean || !s->acc) return NULL;
+    s->invstd = s->mean + C;
+    tern_tensor *y = tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, gamma, beta, NULL));
+    return tern_ctx_apply(c, TERN_OP_BATCHNORM, y, s, x, gamma, beta, NULL);
+}
+
+/* acc[c] = sum over the channel of (x - shift[c])^p, p = 1 or 2; shift may be NULL (0). */
+static void bn_channel_sums(const tern_tensor *x, const double *shift, int power, double *acc) {
+    int N, C;
+    size_t HW;
+    bn_dims(x, &N, &C, &HW);
+    for (int ch = 0; ch < C; ch++) acc[ch] = 0.0;
+    for (int i = 0; i < N; i++)
+        for (int ch = 0; ch < C; ch++) {
+            const float *xp = x->data + ((size_t)i * C + ch) * HW;  /* (HW) */
+            double m = shift ? shift[ch] : 0.0, sum = 0.0;
+            if (power == 1)
+                for (size_t j = 0; j < HW; j++) sum += (double)xp[j] - m;
+            else
+                for (size_t j = 0; j < HW; j++) {
+                    double d = (double)xp[j] - m;
+                    sum += d * d;
+                }
+            acc[ch] += sum;
+        }
+}
+
+void tern_batchnorm_forward(tern_node *n) {
+    bn_state *s = n->state;
+    const tern_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int N, C;
+    size_t HW;
+    bn_dims(x, &N, &C, &HW);
+    if (s->batch_stats) {
+        double M = (double)N * (double)HW;
+        double *mean = s->acc, *ssd = s->acc + C;  /* (C) each */
+        bn_channel_sums(x, NULL, 1, mean);
+        for (int ch = 0; ch < C; ch++) mean[ch] /= M;
+        bn_channel_sums(x, mean, 2, ssd);
+        for (int ch = 0; ch < C; ch++) {
+            double var = ssd[ch] / M;  /* biased: normalises this batch */
+            s->mean[ch] = (float)mean[ch];
+            s->invstd[ch] = (float)(1.0 / sqrt(var + (double)s->eps));
+            double unbiased = ssd[ch] / (M - 1.0);
+            double m = s->momentum;
+            s->running_mean[ch] = (float)((1.0 - m) * s->running_mean[ch] + m * mean[ch]);
+            s->running_var[ch] = (float)((1.0 - m) * s->running_var[ch] + m * unbiased);
+        }
+    } else {
+        for (int ch = 0; ch < C; ch++) {
+            s->mean[ch] = s->running_mean[ch];
+            s->invstd[ch] = (float)(1.0 / sqrt((double)s->running_var[ch] + (double)s->eps));
+        }
+    }
+    /* y = (x - mean) (gamma invstd) + beta. Not x scale + (beta - mean scale):
+     * with a large mean that form cancels two large products and loses the
+     * low digits, while x - mean is exact for x near the mean. */
+    for (int i = 0; i < N; i++)
+        for (int ch = 0; ch < C; ch++) {
+            float m = s->mean[ch], scale = gamma->data[ch] * s->invstd[ch], b = beta->data[ch];
+            size_t off = ((size_t)i * C + ch) * HW;
+            const float *xp = x->data + off;
+            float *yp = n->out->data + off;
+            for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
+        }
+}
+
+void tern_batchnorm_backward(tern_node *n) {
+    bn_state *s = n->state;
+    tern_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    const float *dy = n->out->grad;
+    int N, C;
+    size_t HW;
+    bn_dims(x, &N, &C, &HW);
+    /* Per channel: sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
+    double *sg = s->acc, *sgx = s->acc + C;  /* (C) each */
+    for (int ch = 0; ch < C; ch++) sg[ch] = sgx[ch] = 0.0;
+    if (beta->grad || gamma->grad || (x->grad && s->batch_stats))
+        for (int i = 0; i < N; i++)
+            for (int ch = 0; ch < C; ch++) {
+                size_t off = ((size_t)i * C + ch) * HW;
+                const float *xp = x->data + off, *gp = dy + off;
+                float m = s->mean[ch], is = s->invstd[ch];
+                double a = 0.0, b = 0.0;
+                for (size_t j = 0; j < HW; j++) {
+                    a += gp[j];
+                    b += (double)gp[j] * (double)((xp[j] - m) * is);
+                }
+                sg[ch] += a;
+                sgx[ch] += b;
+            }
+    if (beta->grad)
+        for (int ch = 0; ch < C; ch++) beta->grad[ch] += (float)sg[ch];
+    if (gamma->grad)
+        for (int ch = 0; ch < C; ch++) gamma->grad[ch] += (float)sgx[ch];
+    if (!x->grad) return;
+    double M = (double)N * (double)HW;
+    for (int i = 0; i < N; i++)
+        for (int ch = 0; ch < C; ch++) {
+            size_t off = ((size_t)i * C + ch) * HW;
+            const float *xp = x->data + off, *gp = dy + off;
+            float *dx = x->grad + off;
+            float m = s->mean[ch], is = s->invstd[ch];
+            float k = gamma->data[ch] * is;
+            if (s->batch_stats) {
+                /* dx = k (g - mean(g) - xhat mean(g xhat)) */
+                float mg = (float)(sg[ch] / M), mgx = (float)(sgx[ch] / M);
+                for (size_t j = 0; j < HW; j++) dx[j] += k * (gp[j] - mg - (xp[j] - m) * is * mgx);
+            } else {
+                for (size_t j = 0; j < HW; j++) dx[j] += k * gp[j];
+            }
+        }
+}
