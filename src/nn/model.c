@@ -236,7 +236,7 @@ tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
     for (int k = 0; ok && k < m->in_ndim; k++) ok = x->shape[k + 1] == m->in_shape[k];
     if (!ok) {
         char sx[TERN_SHAPE_STR_LEN], si[64];
-        return tern_ctx_fail(c, TERN_ERR_SHAPE, "model: input %s does not match the model's (N,%s)",
+        return tern_ctx_fail(c, TERN_ERR_SHAPE, "model: input %s does not match the model's (N,%s",
                              tern_shape_str(x, sx, sizeof sx),
                              shape3_str(m->in_ndim, m->in_shape, si, sizeof si) + 1);
     }
