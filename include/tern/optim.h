@@ -81,7 +81,8 @@ tern_status tern_optim_init(tern_optim *o, tern_params *params, const tern_optim
 void tern_optim_free(tern_optim *o);
 
 /* One update of every TRAIN parameter at learning rate lr (>= 0, finite)
- * times its lr_scale, from params->grad; then step += 1. */
+ * times its lr_scale (>= 0, finite), from params->grad; then step += 1.
+ * On an error nothing has been updated. */
 tern_status tern_optim_step(tern_optim *o, float lr);
 
 /* Name of state block i for checkpoints: "momentum", "adam_m", "adam_v";

@@ -182,6 +182,14 @@ tern_status tern_optim_step(tern_optim *o, float lr) {
         return tern_error(TERN_ERR_ARG, "%s: the parameter blocks changed since init (%zu floats then, %zu now)", name,
                           o->total, p->total);
     if (!(lr >= 0.0f && lr < INFINITY)) return tern_error(TERN_ERR_ARG, "%s: lr = %g must be finite and >= 0", name, lr);
+    /* Checked before any update, so a bad multiplier cannot leave the
+     * model half-stepped. */
+    for (int k = 0; k < p->count; k++) {
+        const tern_param *q = &p->items[k];
+        if ((q->flags & TERN_PARAM_TRAIN) && !(q->lr_scale >= 0.0f && q->lr_scale < INFINITY))
+            return tern_error(TERN_ERR_ARG, "%s: parameter '%s' has lr_scale = %g, not finite and >= 0", name, q->name,
+                              q->lr_scale);
+    }
 
     /* Adam's bias corrections for t = step + 1, in double as torch does. */
     double t = (double)o->step + 1.0;
