@@ -1,0 +1,162 @@
+/* tern/optim.h — optimizers, learning-rate schedules, gradient clipping.
+ *
+ * Optimizers update a tern_params table in place from its grad block, with
+ * exactly PyTorch's arithmetic (torch.optim.SGD with dampening 0, Adam and
+ * AdamW with amsgrad off), so a tern run and a PyTorch run from the same
+ * start take the same steps up to float rounding:
+ *
+ *   SGD    g = grad + wd w  (DECAY params)      buf = mu buf + g  (buf = g at step 1)
+ *          nesterov: g = g + mu buf, else g = buf;            w -= lr g
+ *   Adam   g = grad + wd w  (DECAY params, L2)  m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2
+ *          w -= lr/(1-b1^t) m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ *   AdamW  w -= lr wd w  (DECAY params, decoupled), then Adam without the L2 term
+ *
+ * Per parameter, lr is multiplied by its lr_scale, and parameters without
+ * TERN_PARAM_TRAIN (buffers) are neither read nor written.
+ *
+ * Optimizer state (the momentum buffer; Adam's m and v) lives in blocks of
+ * the same layout as params->data, one allocation each, made at init: the
+ * view of parameter q in state block i starts at q->offset, so a checkpoint
+ * saves it under the parameter's name and tern_optim_state_name(o, i).
+ * Together with `step` that is the whole state. A step allocates nothing.
+ *
+ * Schedules map a step index (0-based, the number of optimizer steps already
+ * taken) to a learning rate; the trainer passes it to tern_optim_step:
+ *
+ *   for (long s = 0; s < total; s++) { ...backward...;
+ *       tern_clip_grad_norm(&params, 1.0f);
+ *       tern_optim_step(&opt, tern_sched_lr(&sched, s)); } */
+#ifndef TERN_OPTIM_H
+#define TERN_OPTIM_H
+
+#include "tern/params.h"
+#include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- optimizers ---------------------------------------------------------- */
+
+typedef enum tern_optim_kind {
+    TERN_OPTIM_SGD,
+    TERN_OPTIM_ADAM,
+    TERN_OPTIM_ADAMW,
+    TERN_OPTIM_COUNT
+} tern_optim_kind;
+
+typedef struct tern_optim_config {
+    tern_optim_kind kind;
+    float weight_decay;  /* >= 0; SGD/Adam: L2 added to the grad, AdamW: decoupled */
+    float momentum;      /* SGD: mu in [0, 1); 0 keeps no buffer */
+    int nesterov;        /* SGD: 1 for Nesterov momentum (needs momentum > 0) */
+    float beta1, beta2;  /* Adam/AdamW: in [0, 1) */
+    float eps;           /* Adam/AdamW: >= 0, added to sqrt(v_hat) */
+} tern_optim_config;
+
+#define TERN_OPTIM_MAX_STATE 2
+
+typedef struct tern_optim {
+    tern_optim_config cfg;
+    tern_params *params;                    /* not owned */
+    size_t total;                           /* params->total at init, floats per block */
+    int n_state;                            /* state blocks in use: SGD 0 or 1, Adam 2 */
+    float *state[TERN_OPTIM_MAX_STATE];     /* (total) each, params->data's layout */
+    long step;                              /* optimizer steps taken; Adam's t is step + 1 */
+} tern_optim;
+
+/* PyTorch's defaults for `kind`: SGD momentum 0, wd 0; Adam b=(0.9, 0.999),
+ * eps 1e-8, wd 0; AdamW the same with wd 0.01. */
+tern_optim_config tern_optim_default(tern_optim_kind kind);
+
+/* TERN_OK when cfg is usable, else TERN_ERR_CONFIG naming the field, e.g.
+ * "adam: beta2 = 1 must be in [0, 1)". */
+tern_status tern_optim_check(const tern_optim_config *cfg);
+
+/* Validate cfg, bind to allocated params and allocate the zeroed state
+ * blocks; step = 0. On failure *o is left freeable. */
+tern_status tern_optim_init(tern_optim *o, tern_params *params, const tern_optim_config *cfg);
+
+/* Release the state blocks; the params are not touched. */
+void tern_optim_free(tern_optim *o);
+
+/* One update of every TRAIN parameter at learning rate lr (>= 0, finite)
+ * times its lr_scale (>= 0, finite), from params->grad; then step += 1.
+ * On an error nothing has been updated. */
+tern_status tern_optim_step(tern_optim *o, float lr);
+
+/* Name of state block i for checkpoints: "momentum", "adam_m", "adam_v";
+ * NULL when i is not in [0, n_state). */
+const char *tern_optim_state_name(const tern_optim *o, int i);
+
+/* Parameter q's slice of state block i: state[i] + q->offset, (q->t.n) floats;
+ * NULL when i is out of range. */
+float *tern_optim_state_view(const tern_optim *o, int i, const tern_param *q);
+
+/* "sgd", "adam", "adamw"; "unknown" for anything else. */
+const char *tern_optim_kind_name(tern_optim_kind kind);
+
+/* The kind named `name` (as tern_optim_kind_name) into *kind, or TERN_ERR_CONFIG. */
+tern_status tern_optim_kind_parse(const char *name, tern_optim_kind *kind);
+
+/* ---- learning-rate schedules --------------------------------------------- */
+
+typedef enum tern_sched_kind {
+    TERN_SCHED_CONSTANT,  /* lr = base */
+    TERN_SCHED_STEP,      /* lr = base gamma^floor(step / step_size) */
+    TERN_SCHED_COSINE,    /* linear warm-up, then cosine from base to min_lr */
+    TERN_SCHED_COUNT
+} tern_sched_kind;
+
+typedef struct tern_sched {
+    tern_sched_kind kind;
+    float base_lr;      /* > 0 */
+    float min_lr;       /* cosine: the lr at total_steps, in [0, base_lr] */
+    long warmup_steps;  /* cosine: >= 0, and 0 for the other kinds */
+    long total_steps;   /* cosine: > warmup_steps */
+    long step_size;     /* step: >= 1 */
+    float gamma;        /* step: > 0 */
+} tern_sched;
+
+/* TERN_OK when s is usable, else TERN_ERR_CONFIG naming the field, e.g.
+ * "sched cosine: total_steps 100 must exceed warmup_steps 100". */
+tern_status tern_sched_check(const tern_sched *s);
+
+/* *s = constant base_lr, checked. */
+tern_status tern_sched_init_constant(tern_sched *s, float base_lr);
+
+/* *s = base_lr gamma^floor(step / step_size) (torch StepLR), checked. */
+tern_status tern_sched_init_step(tern_sched *s, float base_lr, long step_size, float gamma);
+
+/* *s = cosine with linear warm-up (see tern_sched_lr), checked. */
+tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps, long total_steps);
+
+/* The lr for 0-based step `step` (negative counts as 0) of a checked s:
+ *   constant  base
+ *   step      base gamma^floor(step / step_size)
+ *   cosine    step < W:  base (step + 1) / W          (base/W at 0, base at W-1)
+ *             else:      min + (base - min) (1 + cos(pi p)) / 2,
+ *                        p = min(1, (step - W) / (T - W))   (base at W, min from T on)
+ * An unchecked invalid s yields 0 (never NaN). */
+float tern_sched_lr(const tern_sched *s, long step);
+
+/* "constant", "step", "cosine"; "unknown" for anything else. */
+const char *tern_sched_kind_name(tern_sched_kind kind);
+
+/* The kind named `name` (as tern_sched_kind_name) into *kind, or TERN_ERR_CONFIG. */
+tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind);
+
+/* ---- gradient clipping --------------------------------------------------- */
+
+/* norm = sqrt(sum of grad^2 over TRAIN params), summed in double; returned
+ * as it was before clipping. As torch.nn.utils.clip_grad_norm_: grads *=
+ * c = max_norm / (norm + 1e-6) wherever c < 1. A non-finite norm is returned
+ * as is with the grads left unchanged (torch would fill them with NaN), so
+ * the caller can skip the step. max_norm must be > 0 (+inf: measure only);
+ * otherwise returns -1 with an error recorded. */
+float tern_clip_grad_norm(tern_params *p, float max_norm);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
