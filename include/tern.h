@@ -10,5 +10,6 @@
 #include "tern/params.h"
 #include "tern/ops.h"
 #include "tern/optim.h"
+#include "tern/nn.h"
 
 #endif

@@ -77,6 +77,27 @@ void tern_model_free(tern_model *m);
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
 tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
 
+/* ---- training and evaluation steps ------------------------------------- */
+
+struct tern_optim;
+
+typedef struct tern_step_result {
+    float loss;        /* mean softmax cross-entropy of the batch */
+    int correct;       /* rows whose argmax is the label */
+    float grad_norm;   /* global grad norm before clipping (training; 0 in eval) */
+} tern_step_result;
+
+/* One training step on a batch x (N, in_shape...) with labels[N]: reset the
+ * ctx, zero grads, forward in training mode, loss, backward, clip to `clip`
+ * (<= 0: no clipping), optimizer step at `lr`. A NaN/Inf loss or gradient
+ * returns TERN_ERR_NUMERIC before the parameters change. */
+tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
+                                  const int *labels, float lr, float clip, tern_step_result *r);
+
+/* Loss and correct count of a batch in eval mode, with no tape. */
+tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
+                                  tern_step_result *r);
+
 /* "linear", "conv2d", ... and back; -1 for an unknown name. */
 const char *tern_layer_type_name(tern_layer_type t);
 int tern_layer_type_parse(const char *name);

@@ -17,7 +17,9 @@ tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x) {
 void tern_relu_forward(tern_node *n) {
     const float *x = n->in[0]->data;
     float *y = n->out->data;
-    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    /* x < 0 ? 0 : x lets a NaN through, as PyTorch does: a NaN must reach
+     * the loss, where the trainer stops, not vanish here. */
+    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
 void tern_relu_backward(tern_node *n) {

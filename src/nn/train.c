@@ -1,0 +1,41 @@
+/* train.c — one training step and one evaluation batch, shared by the trainer,
+ * the benchmarks and the tests. */
+#include <math.h>
+#include <string.h>
+
+#include "tern/nn.h"
+#include "tern/ops.h"
+#include "tern/optim.h"
+
+tern_status tern_model_train_step(tern_model *m, tern_ctx *c, tern_optim *o, tern_tensor *x, const int *labels,
+                                  float lr, float clip, tern_step_result *r) {
+    memset(r, 0, sizeof *r);
+    tern_ctx_reset(c);
+    tern_ctx_mode(c, 1, 1);
+    tern_params_zero_grad(&m->params);
+    tern_tensor *logits = tern_model_forward(m, c, x);
+    tern_tensor *loss = tern_softmax_xent(c, logits, labels);
+    if (!loss) return c->status ? c->status : tern_error(TERN_ERR_ARG, "train step: no loss");
+    r->loss = loss->data[0];
+    r->correct = tern_count_correct(logits, labels);
+    if (!isfinite(r->loss)) return tern_error(TERN_ERR_NUMERIC, "train step: loss is %g", r->loss);
+    tern_status st = tern_backward(c, loss);
+    if (st) return st;
+    r->grad_norm = tern_clip_grad_norm(&m->params, clip > 0.0f ? clip : INFINITY);
+    if (!isfinite(r->grad_norm))
+        return tern_error(TERN_ERR_NUMERIC, "train step: gradient norm is %g (loss %g)", r->grad_norm, r->loss);
+    return tern_optim_step(o, lr);
+}
+
+tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
+                                  tern_step_result *r) {
+    memset(r, 0, sizeof *r);
+    tern_ctx_reset(c);
+    tern_ctx_mode(c, 0, 0);
+    tern_tensor *logits = tern_model_forward(m, c, x);
+    tern_tensor *loss = tern_softmax_xent(c, logits, labels);
+    if (!loss) return c->status ? c->status : tern_error(TERN_ERR_ARG, "eval: no loss");
+    r->loss = loss->data[0];
+    r->correct = tern_count_correct(logits, labels);
+    return TERN_OK;
+}

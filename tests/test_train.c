@@ -1,0 +1,242 @@
+/* test_train.c — whole training steps: a tiny MLP learns a synthetic task,
+ * the same seed and thread count give bit-identical losses, and a
+ * steady-state step calls malloc zero times. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "malloc_count.h"
+#include "tern.h"
+
+/* A synthetic task with a margin: x ~ U(-1,1)^D, label = argmax(A x) of a
+ * fixed random teacher A (K,D), keeping only points whose top two teacher
+ * scores differ by more than 0.5, so 100% accuracy is reachable. */
+typedef struct {
+    int n, d, k;
+    float *x; /* (n,d) */
+    int *y;   /* (n) */
+} toyset;
+
+static toyset toy_make(int n, int d, int k, uint64_t seed, uint64_t teacher_seed) {
+    toyset s = {n, d, k, malloc(sizeof(float) * (size_t)n * d), malloc(sizeof(int) * (size_t)n)};
+    tern_rng tr, r;
+    tern_rng_seed(&tr, teacher_seed);
+    tern_rng_seed(&r, seed);
+    float *A = malloc(sizeof(float) * (size_t)k * d);
+    for (int i = 0; i < k * d; i++) A[i] = tern_rng_normal(&tr);
+    for (int i = 0; i < n;) {
+        float *xi = s.x + (size_t)i * d, best = -1e30f, second = -1e30f;
+        int arg = 0;
+        for (int j = 0; j < d; j++) xi[j] = 2.0f * tern_rng_uniform(&r) - 1.0f;
+        for (int c = 0; c < k; c++) {
+            float z = 0;
+            for (int j = 0; j < d; j++) z += A[c * d + j] * xi[j];
+            if (z > best) second = best, best = z, arg = c;
+            else if (z > second) second = z;
+        }
+        if (best - second > 0.5f) s.y[i++] = arg;
+    }
+    free(A);
+    return s;
+}
+
+static void toy_free(toyset *s) {
+    free(s->x);
+    free(s->y);
+}
+
+static const tern_layer_spec mlp_spec[] = {
+    {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 32, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 4},
+};
+
+/* Train on `tr` for `epochs` (batches of `bs` in order), record every loss. */
+static void train_toy(tern_model *m, const toyset *tr, int epochs, int bs, float lr, float *losses) {
+    tern_ctx c;
+    tern_optim o;
+    tern_optim_config oc = tern_optim_default(TERN_OPTIM_ADAM);
+    assert_int_equal(tern_ctx_init(&c, 0), TERN_OK);
+    assert_int_equal(tern_optim_init(&o, &m->params, &oc), TERN_OK);
+    /* Cosine decay to 0 over the run, 5% linear warm-up. */
+    tern_sched sched;
+    long total = (long)epochs * (tr->n / bs);
+    assert_int_equal(tern_sched_init_cosine(&sched, lr, 0.0f, total / 20, total), TERN_OK);
+    int step = 0;
+    for (int e = 0; e < epochs; e++)
+        for (int b = 0; b + bs <= tr->n; b += bs) {
+            int shape[2] = {bs, tr->d};
+            tern_tensor x = tern_tensor_view(tr->x + (size_t)b * tr->d, NULL, 2, shape);
+            tern_step_result r;
+            assert_int_equal(tern_model_train_step(m, &c, &o, &x, tr->y + b, tern_sched_lr(&sched, step), 0.0f, &r),
+                             TERN_OK);
+            if (losses) losses[step] = r.loss;
+            step++;
+        }
+    tern_optim_free(&o);
+    tern_ctx_free(&c);
+}
+
+static int eval_toy(tern_model *m, const toyset *te) {
+    tern_ctx c;
+    tern_ctx_init(&c, 0);
+    int shape[2] = {te->n, te->d};
+    tern_tensor x = tern_tensor_view(te->x, NULL, 2, shape);
+    tern_step_result r;
+    assert_int_equal(tern_model_eval_batch(m, &c, &x, te->y, &r), TERN_OK);
+    tern_ctx_free(&c);
+    return r.correct;
+}
+
+static void test_mlp_learns_synthetic_task(void **state) {
+    (void)state;
+    toyset tr = toy_make(1024, 16, 4, 1, 99), te = toy_make(512, 16, 4, 2, 99);
+    tern_model m;
+    int in[1] = {16};
+    assert_int_equal(tern_model_init(&m, mlp_spec, 2, 1, in, TERN_INIT_HE, 5), TERN_OK);
+    int before = eval_toy(&m, &te);
+    train_toy(&m, &tr, 60, 32, 1e-2f, NULL);
+    int after = eval_toy(&m, &te), train_acc = eval_toy(&m, &tr);
+    print_message("toy task: held-out accuracy %d/512 before, %d/512 after; train %d/1024\n", before, after,
+                  train_acc);
+    assert_true(before < 400);
+    assert_int_equal(train_acc, tr.n); /* 100% on the training points */
+    assert_true(after >= te.n * 98 / 100); /* and generalises: >= 98% held out */
+    tern_model_free(&m);
+    toy_free(&tr);
+    toy_free(&te);
+}
+
+/* Two runs from the same seed give the same loss bits, for 1 and 2 BLAS threads. */
+static void test_determinism(void **state) {
+    (void)state;
+    toyset tr = toy_make(256, 16, 4, 3, 7);
+    int steps = 3 * (256 / 16);
+    float *a = malloc(sizeof(float) * steps), *b = malloc(sizeof(float) * steps), *d = malloc(sizeof(float) * steps);
+    for (int threads = 1; threads <= 2; threads++) {
+        openblas_set_num_threads(threads);
+        tern_model m1, m2, m3;
+        int in[1] = {16};
+        tern_model_init(&m1, mlp_spec, 2, 1, in, TERN_INIT_HE, 11);
+        tern_model_init(&m2, mlp_spec, 2, 1, in, TERN_INIT_HE, 11);
+        tern_model_init(&m3, mlp_spec, 2, 1, in, TERN_INIT_HE, 12);
+        train_toy(&m1, &tr, 3, 16, 1e-2f, a);
+        train_toy(&m2, &tr, 3, 16, 1e-2f, b);
+        train_toy(&m3, &tr, 3, 16, 1e-2f, d);
+        assert_memory_equal(a, b, sizeof(float) * steps);
+        assert_memory_equal(m1.params.data, m2.params.data, sizeof(float) * m1.params.total);
+        assert_true(memcmp(a, d, sizeof(float) * steps) != 0); /* another seed, another run */
+        tern_model_free(&m1);
+        tern_model_free(&m2);
+        tern_model_free(&m3);
+    }
+    openblas_set_num_threads(1);
+    free(a);
+    free(b);
+    free(d);
+    toy_free(&tr);
+}
+
+/* Steady state: after the first steps size the arena and the tape, a step
+ * of the MNIST MLP and of a CNN with batchnorm and dropout calls malloc
+ * zero times (counted for the whole process, OpenBLAS included). */
+static void check_no_malloc(const tern_layer_spec *spec, int n_layers, int in_ndim, const int *in_shape, int batch) {
+    tern_model m;
+    assert_int_equal(tern_model_init(&m, spec, n_layers, in_ndim, in_shape, TERN_INIT_HE, 1), TERN_OK);
+    size_t per = tern_shape_numel(in_ndim, in_shape);
+    float *xb = malloc(sizeof(float) * per * batch);
+    int *yb = malloc(sizeof(int) * batch);
+    tern_rng r;
+    tern_rng_seed(&r, 2);
+    for (size_t i = 0; i < per * batch; i++) xb[i] = tern_rng_uniform(&r);
+    for (int i = 0; i < batch; i++) yb[i] = (int)tern_rng_below(&r, (uint32_t)m.n_classes);
+    int shape[4] = {batch, in_shape[0], in_shape[1], in_shape[2]};
+    tern_tensor x = tern_tensor_view(xb, NULL, in_ndim + 1, shape);
+    tern_ctx c;
+    tern_optim o;
+    tern_optim_config oc = tern_optim_default(TERN_OPTIM_ADAMW);
+    tern_ctx_init(&c, 0);
+    c.rng = &r;
+    tern_optim_init(&o, &m.params, &oc);
+    tern_step_result res;
+    for (int i = 0; i < 3; i++) assert_int_equal(tern_model_train_step(&m, &c, &o, &x, yb, 1e-3f, 1.0f, &res), 0);
+    malloc_count_start();
+    for (int i = 0; i < 5; i++) tern_model_train_step(&m, &c, &o, &x, yb, 1e-3f, 1.0f, &res);
+    long calls = malloc_count_stop();
+    assert_true(isfinite(res.loss));
+    print_message("%d-layer model: %ld mallocs in 5 steady-state steps, arena %zu KiB\n", n_layers, calls,
+                  tern_arena_capacity(&c.arena) >> 10);
+    assert_int_equal(calls, 0);
+    tern_optim_free(&o);
+    tern_ctx_free(&c);
+    tern_model_free(&m);
+    free(xb);
+    free(yb);
+}
+
+static void test_steady_state_step_does_not_malloc(void **state) {
+    (void)state;
+    if (!MALLOC_COUNT_AVAILABLE) skip();
+    static const tern_layer_spec mnist_mlp[] = {
+        {.type = TERN_LAYER_LINEAR, .out = 256, .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_LINEAR, .out = 256, .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_LINEAR, .out = 10},
+    };
+    int in1[1] = {784};
+    check_no_malloc(mnist_mlp, 3, 1, in1, 128);
+    static const tern_layer_spec cnn[] = {
+        {.type = TERN_LAYER_CONV2D, .out = 8, .kernel = 3, .pad = 1},
+        {.type = TERN_LAYER_BATCHNORM, .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_MAXPOOL, .kernel = 2},
+        {.type = TERN_LAYER_CONV2D, .out = 8, .kernel = 3, .pad = 1, .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_ADD, .from = 2},
+        {.type = TERN_LAYER_GLOBAL_AVGPOOL},
+        {.type = TERN_LAYER_DROPOUT, .p = 0.2f},
+        {.type = TERN_LAYER_LINEAR, .out = 10},
+    };
+    int in3[3] = {3, 16, 16};
+    check_no_malloc(cnn, 8, 3, in3, 16);
+}
+
+/* A NaN in the data stops the step with TERN_ERR_NUMERIC and leaves the
+ * parameters as they were. */
+static void test_nan_loss_is_refused(void **state) {
+    (void)state;
+    tern_model m;
+    int in[1] = {16};
+    tern_model_init(&m, mlp_spec, 2, 1, in, TERN_INIT_HE, 1);
+    float *copy = malloc(sizeof(float) * m.params.total);
+    memcpy(copy, m.params.data, sizeof(float) * m.params.total);
+    float xb[2 * 16] = {0};
+    xb[5] = NAN;
+    int yb[2] = {0, 1}, shape[2] = {2, 16};
+    tern_tensor x = tern_tensor_view(xb, NULL, 2, shape);
+    tern_ctx c;
+    tern_optim o;
+    tern_optim_config oc = tern_optim_default(TERN_OPTIM_SGD);
+    tern_ctx_init(&c, 0);
+    tern_optim_init(&o, &m.params, &oc);
+    tern_step_result r;
+    assert_int_equal(tern_model_train_step(&m, &c, &o, &x, yb, 0.1f, 0.0f, &r), TERN_ERR_NUMERIC);
+    assert_non_null(strstr(tern_errmsg(), "loss is nan"));
+    assert_memory_equal(copy, m.params.data, sizeof(float) * m.params.total);
+    free(copy);
+    tern_optim_free(&o);
+    tern_ctx_free(&c);
+    tern_model_free(&m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mlp_learns_synthetic_task),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_steady_state_step_does_not_malloc),
+        cmocka_unit_test(test_nan_loss_is_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
