@@ -1,15 +1,27 @@
 /* main.c — the tern program: subcommand dispatch. Only trainers/ may exit. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-#include "tern.h"
+#include "cli.h"
+
+int tern_cli_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
 
 static int usage(FILE *f) {
     fprintf(f,
             "usage: tern <command> [options]\n"
             "\n"
             "commands:\n"
-            "  help               show this help\n"
+            "  bench train   training throughput of a model on random data\n"
+            "  help          show this help\n"
             "\n"
             "Run 'tern <command> --help' for a command's options.\n");
     return f == stderr ? 2 : 0;
@@ -19,6 +31,7 @@ int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
+    if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", cmd);
     return 2;
 }

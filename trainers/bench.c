@@ -1,0 +1,143 @@
+/* bench.c — `tern bench train`: training throughput of a model on random data.
+ *
+ * Times each step of the shared training step (tern_model_train_step) after a
+ * warm-up and prints the median, min and max samples/s on one line, so a
+ * script can interleave tern and its PyTorch peer run by run. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "tern.h"
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static const tern_layer_spec mlp_784_256_256_10[] = {
+    {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 256, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 256, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_LINEAR, .name = "fc3", .out = 10},
+};
+
+static const tern_layer_spec lenet5[] = {
+    {.type = TERN_LAYER_CONV2D, .name = "conv1", .out = 32, .kernel = 5, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_MAXPOOL, .kernel = 2},
+    {.type = TERN_LAYER_CONV2D, .name = "conv2", .out = 64, .kernel = 5, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_MAXPOOL, .kernel = 2},
+    {.type = TERN_LAYER_FLATTEN},
+    {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 512, .act = TERN_ACT_RELU},
+    {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 10},
+};
+
+static int bench_usage(FILE *f) {
+    fprintf(f, "usage: tern bench train [--model mlp|lenet5] [--batch N] [--steps N] [--warmup N] [--threads N]\n"
+               "\n"
+               "Training throughput on random data (Adam, lr 1e-3): one line with the\n"
+               "median, min and max samples/s over the timed steps.\n"
+               "  --model    mlp (784-256-256-10, default) or lenet5 (32C5-MP2-64C5-MP2-512FC-10)\n"
+               "  --batch    batch size (128)\n"
+               "  --steps    timed steps (200); --warmup untimed steps first (20)\n"
+               "  --threads  OpenBLAS threads (1)\n");
+    return f == stderr ? 2 : 0;
+}
+
+int tern_cmd_bench(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return bench_usage(argc < 2 ? stderr : stdout);
+    if (strcmp(argv[1], "train")) {
+        fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
+        return 2;
+    }
+    const char *model = "mlp";
+    int batch = 128, steps = 200, warmup = 20, threads = 1;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(stdout);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tern bench: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        const char *k = argv[i], *v = argv[++i];
+        int ok = 1;
+        if (!strcmp(k, "--model")) model = v;
+        else if (!strcmp(k, "--batch")) ok = tern_cli_int(v, 1, 65536, &batch);
+        else if (!strcmp(k, "--steps")) ok = tern_cli_int(v, 1, 1000000, &steps);
+        else if (!strcmp(k, "--warmup")) ok = tern_cli_int(v, 0, 1000000, &warmup);
+        else if (!strcmp(k, "--threads")) ok = tern_cli_int(v, 1, 256, &threads);
+        else {
+            fprintf(stderr, "tern bench: unknown option '%s'\n", k);
+            return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "tern bench: %s: '%s' is not a valid value\n", k, v);
+            return 2;
+        }
+    }
+    const tern_layer_spec *spec;
+    int n_layers, in_ndim, in_shape[3] = {784, 0, 0};
+    if (!strcmp(model, "mlp")) spec = mlp_784_256_256_10, n_layers = 3, in_ndim = 1;
+    else if (!strcmp(model, "lenet5")) spec = lenet5, n_layers = 7, in_ndim = 3, in_shape[0] = 1, in_shape[1] = in_shape[2] = 28;
+    else {
+        fprintf(stderr, "tern bench: unknown model '%s' (mlp or lenet5)\n", model);
+        return 2;
+    }
+    openblas_set_num_threads(threads);
+
+    tern_model m;
+    tern_ctx c;
+    tern_optim o;
+    tern_optim_config oc = tern_optim_default(TERN_OPTIM_ADAM);
+    if (tern_model_init(&m, spec, n_layers, in_ndim, in_shape, TERN_INIT_HE, 1) ||
+        tern_ctx_init(&c, 0) || tern_optim_init(&o, &m.params, &oc)) {
+        fprintf(stderr, "tern bench: %s\n", tern_errmsg());
+        return 1;
+    }
+    /* A fixed pool of random batches, cycled, as the PyTorch peer does. */
+    enum { POOL = 16 };
+    size_t per = tern_shape_numel(in_ndim, in_shape);
+    float *xs = malloc(sizeof(float) * per * (size_t)batch * POOL);
+    int *ys = malloc(sizeof(int) * (size_t)batch * POOL);
+    double *t = malloc(sizeof(double) * (size_t)steps);
+    if (!xs || !ys || !t) {
+        fprintf(stderr, "tern bench: out of memory\n");
+        return 1;
+    }
+    tern_rng r;
+    tern_rng_seed(&r, 1);
+    c.rng = &r;
+    for (size_t i = 0; i < per * (size_t)batch * POOL; i++) xs[i] = tern_rng_normal(&r);
+    for (int i = 0; i < batch * POOL; i++) ys[i] = (int)tern_rng_below(&r, 10);
+    int shape[4] = {batch, in_shape[0], in_shape[1], in_shape[2]};
+    tern_step_result res = {0};
+    for (int s = 0; s < warmup + steps; s++) {
+        int k = s % POOL;
+        tern_tensor x = tern_tensor_view(xs + per * (size_t)batch * k, NULL, in_ndim + 1, shape);
+        double t0 = now_s();
+        tern_status st = tern_model_train_step(&m, &c, &o, &x, ys + batch * k, 1e-3f, 0.0f, &res);
+        double t1 = now_s();
+        if (st) {
+            fprintf(stderr, "tern bench: step %d: %s\n", s, tern_errmsg());
+            return 1;
+        }
+        if (s >= warmup) t[s - warmup] = t1 - t0;
+    }
+    qsort(t, (size_t)steps, sizeof *t, cmp_double);
+    double med = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+    printf("tern model=%s batch=%d threads=%d samples_per_s=%.1f min=%.1f max=%.1f step_ms=%.3f loss=%.4f\n", model,
+           batch, threads, batch / med, batch / t[steps - 1], batch / t[0], med * 1e3, res.loss);
+    free(xs);
+    free(ys);
+    free(t);
+    tern_optim_free(&o);
+    tern_ctx_free(&c);
+    tern_model_free(&m);
+    return 0;
+}

@@ -1,0 +1,11 @@
+/* cli.h — the tern program's subcommands and argument helpers. */
+#ifndef TERN_CLI_H
+#define TERN_CLI_H
+
+/* Each subcommand gets argv from its own name on and returns the exit status. */
+int tern_cmd_bench(int argc, char **argv);
+
+/* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
+int tern_cli_int(const char *s, int lo, int hi, int *out);
+
+#endif
