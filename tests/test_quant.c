@@ -190,6 +190,17 @@ static void test_absmean_hand(void **st) {
     y = run_quant(w4, NULL, NULL, &cfg);
     expect_close(y, want_tie, 4, 1e-7, "absmean ties");
     free(y);
+
+    /* eps matters: W = [1,-0.6,0.2,0.3], gamma = 2.1/4 = 0.525, eps = 0.5:
+     * W / 1.025 = [0.976, -0.585, 0.195, 0.293] → T = [1,-1,0,0] (without
+     * eps 0.3/0.525 = 0.571 would round to 1); W_q = gamma T. */
+    const float we[4] = {1.0f, -0.6f, 0.2f, 0.3f};
+    memcpy(w4->data, we, sizeof we);
+    cfg.eps = 0.5f;
+    double want_eps[4] = {0.525, -0.525, 0, 0};
+    y = run_quant(w4, NULL, NULL, &cfg);
+    expect_close(y, want_eps, 4, 1e-6, "absmean eps");
+    free(y);
     gc_free(w4);
 }
 
