@@ -78,10 +78,10 @@ static tern_status check_scale(const char *who, const char *name, const tern_ten
                                const tern_quant_cfg *cfg, int read) {
     char sa[TERN_SHAPE_STR_LEN], sw[TERN_SHAPE_STR_LEN];
     int G = tern_quant_groups(w, cfg);
+    const char *per = cfg->granularity == TERN_QUANT_PER_CHANNEL ? "per output channel" : "per tensor";
     if (a->ndim != 1 || a->shape[0] != G || !a->data)
         return tern_error(TERN_ERR_SHAPE, "%s: %s %s must be (%d): one scale %s of weight %s", who, name,
-                          SHAPE(a, sa), G, cfg->granularity == TERN_QUANT_PER_CHANNEL ? "per output channel" : "per tensor",
-                          SHAPE(w, sw));
+                          SHAPE(a, sa), G, per, SHAPE(w, sw));
     if (read)
         for (int g = 0; g < G; g++)
             if (!isfinite(a->data[g]))
