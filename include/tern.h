@@ -11,5 +11,6 @@
 #include "tern/ops.h"
 #include "tern/optim.h"
 #include "tern/nn.h"
+#include "tern/quant.h"
 
 #endif

@@ -15,4 +15,6 @@ const tern_op_def tern_op_table[TERN_OP_COUNT] = {
     OP(TERN_OP_DROPOUT, dropout),
     OP(TERN_OP_ADD, add),
     OP(TERN_OP_SOFTMAX_XENT, softmax_xent),
+    OP(TERN_OP_QUANT_TERNARY, quant_ternary),
+    OP(TERN_OP_QUANT_ACT, quant_act),
 };

@@ -1,0 +1,312 @@
+/* ternary.c — twn / absmean / ttq weight quantizers: the op (forward beside
+ * backward), the closed-form scales and the per-layer statistics. All three
+ * share the two group passes below, so the statistics a user reads are the
+ * quantization the forward computes. */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ops/ops_impl.h"
+#include "quant_impl.h"
+
+/* ---- the two passes over one scale group w[0..K) ------------------------- */
+
+/* Pass 1: the threshold delta and gamma = mean|w|. Returns 0 when the group
+ * holds NaN or Inf (the sum then is not finite; a double sum of finite
+ * floats cannot overflow). */
+static int group_threshold(const float *w, size_t K, const tern_quant_cfg *cfg, float *delta, float *gamma) {
+    double sum = 0.0;
+    float mx = 0.0f;
+    for (size_t i = 0; i < K; i++) {
+        float a = fabsf(w[i]);
+        sum += a;
+        mx = a > mx ? a : mx;
+    }
+    if (!isfinite(sum)) return 0;
+    double mean = sum / (double)K;
+    switch (cfg->method) {
+    case TERN_QUANT_TWN: *delta = (float)((double)cfg->t * mean); break;
+    /* round-half-even(x) clipped to [-1,1] is sign(x) exactly where |x| > 1/2,
+     * x = w / (gamma + eps); comparing |w| with (gamma + eps) / 2 avoids the
+     * division and its rounding. */
+    case TERN_QUANT_ABSMEAN: *delta = (float)(0.5 * (mean + (double)cfg->eps)); break;
+    default: *delta = cfg->t * mx; break;
+    }
+    *gamma = (float)mean;
+    return 1;
+}
+
+/* What pass 2 learns about the kept weights of a group. */
+typedef struct {
+    size_t n_pos, n_neg;      /* |P|, |N|: T = +1, -1 */
+    double sum_pos, sum_neg;  /* sum of w over P, sum of -w over N */
+} group_acc;
+
+/* Pass 2: T = sign(w) where |w| > delta, else 0, into T (if not NULL); and
+ * W_q = sp on P, -sn on N, 0 else, into out (if not NULL). */
+static group_acc group_ternarize(const float *w, size_t K, float delta, int8_t *T, float *out, float sp, float sn) {
+    group_acc acc = {0, 0, 0.0, 0.0};
+    for (size_t i = 0; i < K; i++) {
+        float x = w[i];
+        int pos = x > delta, neg = x < -delta;
+        if (T) T[i] = (int8_t)(pos - neg);
+        if (out) out[i] = pos ? sp : (neg ? -sn : 0.0f);
+        acc.n_pos += (size_t)pos;
+        acc.n_neg += (size_t)neg;
+        acc.sum_pos += pos ? (double)x : 0.0;
+        acc.sum_neg -= neg ? (double)x : 0.0;
+    }
+    return acc;
+}
+
+/* TWN's closed form: mean |w| over the kept set; 0 when nothing is kept. */
+static float twn_alpha(const group_acc *a) {
+    size_t kept = a->n_pos + a->n_neg;
+    return kept ? (float)((a->sum_pos + a->sum_neg) / (double)kept) : 0.0f;
+}
+
+/* ---- argument checks, shared by the op, alpha_init and stats ------------- */
+
+enum { NEED_IF_LEARNED, NEED_ALWAYS };
+
+int tern_quant_groups(const tern_tensor *w, const tern_quant_cfg *cfg) {
+    if (!w || !cfg || w->ndim < 1) return 0;
+    return cfg->granularity == TERN_QUANT_PER_CHANNEL ? w->shape[0] : 1;
+}
+
+static tern_status check_scale(const char *who, const char *name, const tern_tensor *a, const tern_tensor *w,
+                               const tern_quant_cfg *cfg, int read) {
+    char sa[TERN_SHAPE_STR_LEN], sw[TERN_SHAPE_STR_LEN];
+    int G = tern_quant_groups(w, cfg);
+    const char *per = cfg->granularity == TERN_QUANT_PER_CHANNEL ? "per output channel" : "per tensor";
+    if (a->ndim != 1 || a->shape[0] != G || !a->data)
+        return tern_error(TERN_ERR_SHAPE, "%s: %s %s must be (%d): one scale %s of weight %s", who, name,
+                          SHAPE(a, sa), G, per, SHAPE(w, sw));
+    if (read)
+        for (int g = 0; g < G; g++)
+            if (!isfinite(a->data[g]))
+                return tern_error(TERN_ERR_NUMERIC, "%s: %s[%d] = %g is not finite", who, name, g, a->data[g]);
+    return TERN_OK;
+}
+
+/* need: whether alpha must be given only with learned_alpha (the op, stats)
+ * or always (alpha_init writes it). Scales are read when need is
+ * NEED_IF_LEARNED, written otherwise. */
+static tern_status check_args(const char *who, const tern_tensor *w, const tern_tensor *alpha,
+                              const tern_tensor *alpha_neg, const tern_quant_cfg *cfg, int need) {
+    tern_status st = tern_quant_cfg_check_as(who, cfg);
+    if (st) return st;
+    if (!w || !w->data || tern_shape_numel(w->ndim, w->shape) == 0)
+        return tern_error(TERN_ERR_ARG, "%s: weight is NULL or has an invalid shape", who);
+    const char *m = tern_quant_method_name(cfg->method);
+    int want_alpha = need == NEED_ALWAYS || cfg->learned_alpha;
+    if (want_alpha && !alpha)
+        return tern_error(TERN_ERR_ARG,
+                          need == NEED_ALWAYS ? "%s: alpha is NULL: nowhere to write the scales"
+                                              : "%s: learned_alpha is set but alpha is NULL",
+                          who);
+    if (!want_alpha && alpha)
+        return tern_error(TERN_ERR_ARG, "%s: alpha is given but learned_alpha is 0 (%s uses its closed-form scale)",
+                          who, m);
+    if (cfg->method == TERN_QUANT_TTQ && !alpha_neg)
+        return tern_error(TERN_ERR_ARG, "%s: ttq needs alpha_neg (its negative scale Wn)", who);
+    if (cfg->method != TERN_QUANT_TTQ && alpha_neg)
+        return tern_error(TERN_ERR_ARG, "%s: alpha_neg is ttq's Wn, but the method is %s", who, m);
+    int read = need == NEED_IF_LEARNED;
+    if (alpha && (st = check_scale(who, "alpha", alpha, w, cfg, read))) return st;
+    if (alpha_neg && (st = check_scale(who, "alpha_neg", alpha_neg, w, cfg, read))) return st;
+    return TERN_OK;
+}
+
+/* ---- the op: W_q = alpha T ----------------------------------------------- */
+
+typedef struct {
+    tern_quant_cfg cfg;  /* method, t, eps for the thresholds; ste and clip for the backward */
+    int groups;          /* G: 1 or O */
+    size_t K;            /* weights per group: n / G */
+    int8_t *T;           /* (n) the ternary codes, for the backward */
+    float *sp;           /* (G) the scale used: alpha, the closed form, or ttq's Wp */
+    float *sn;           /* (G) ttq's Wn; NULL for twn, absmean */
+    int bad_group;       /* first group with NaN or Inf in W, or -1 */
+} ternary_state;
+
+tern_tensor *tern_quant_ternary(tern_ctx *c, tern_tensor *w, tern_tensor *alpha, tern_tensor *alpha_neg,
+                                const tern_quant_cfg *cfg) {
+    if (!w || c->status) return NULL;
+    tern_status st = check_args("quant_ternary", w, alpha, alpha_neg, cfg, NEED_IF_LEARNED);
+    if (st) return tern_ctx_fail(c, st, "%s", tern_errmsg());
+    ternary_state *s = tern_ctx_alloc(c, sizeof *s);
+    if (!s) return NULL;
+    s->cfg = *cfg;
+    s->groups = tern_quant_groups(w, cfg);
+    s->K = w->n / (size_t)s->groups;
+    s->T = tern_ctx_alloc(c, w->n);
+    s->sp = tern_ctx_alloc(c, (size_t)s->groups * sizeof(float));
+    s->sn = NULL;
+    if (cfg->method == TERN_QUANT_TTQ && !(s->sn = tern_ctx_alloc(c, (size_t)s->groups * sizeof(float)))) return NULL;
+    if (!s->T || !s->sp) return NULL;
+    s->bad_group = -1;
+    tern_tensor *y = tern_ctx_tensor(c, w->ndim, w->shape, tern_ctx_wants_grad(c, w, alpha, alpha_neg, NULL));
+    y = tern_ctx_apply(c, TERN_OP_QUANT_TERNARY, y, s, w, alpha, alpha_neg, NULL);
+    if (y && s->bad_group >= 0) {
+        char sw[TERN_SHAPE_STR_LEN];
+        return tern_ctx_fail(c, TERN_ERR_NUMERIC, "quant_ternary: weight %s holds NaN or Inf (scale group %d of %d)",
+                             SHAPE(w, sw), s->bad_group, s->groups);
+    }
+    return y;
+}
+
+void tern_quant_ternary_forward(tern_node *n) {
+    ternary_state *s = n->state;
+    const tern_tensor *w = n->in[0], *alpha = n->in[1], *alpha_neg = n->in[2];
+    const size_t K = s->K;
+    float *y = n->out->data;  /* (n), the layout of W */
+    s->bad_group = -1;
+    for (int g = 0; g < s->groups; g++) {
+        const size_t off = (size_t)g * K;
+        const float *wg = w->data + off;
+        int8_t *T = s->T + off;
+        float delta, gamma;
+        if (!group_threshold(wg, K, &s->cfg, &delta, &gamma)) {
+            /* The builder fails the step; leave defined values behind. */
+            if (s->bad_group < 0) s->bad_group = g;
+            memset(T, 0, K);
+            memset(y + off, 0, K * sizeof(float));
+            s->sp[g] = 0.0f;
+            if (s->sn) s->sn[g] = 0.0f;
+            continue;
+        }
+        if (alpha) {
+            /* Learned scales: one pass emits T and W_q. */
+            s->sp[g] = alpha->data[g];
+            if (s->sn) s->sn[g] = alpha_neg->data[g];
+            group_ternarize(wg, K, delta, T, y + off, s->sp[g], s->sn ? s->sn[g] : s->sp[g]);
+        } else if (s->cfg.method == TERN_QUANT_ABSMEAN) {
+            s->sp[g] = gamma;
+            group_ternarize(wg, K, delta, T, y + off, gamma, gamma);
+        } else {
+            /* twn's closed form needs the kept set before it can scale. */
+            group_acc acc = group_ternarize(wg, K, delta, T, NULL, 0.0f, 0.0f);
+            float a = s->sp[g] = twn_alpha(&acc);
+            for (size_t i = 0; i < K; i++) y[off + i] = a * (float)T[i];
+        }
+    }
+}
+
+void tern_quant_ternary_backward(tern_node *n) {
+    const ternary_state *s = n->state;
+    tern_tensor *w = n->in[0], *alpha = n->in[1], *alpha_neg = n->in[2];
+    const int ttq = s->cfg.method == TERN_QUANT_TTQ, clipped = s->cfg.ste == TERN_STE_CLIPPED;
+    const float clip = s->cfg.clip;
+    const size_t K = s->K;
+    for (int g = 0; g < s->groups; g++) {
+        const size_t off = (size_t)g * K;
+        const int8_t *T = s->T + off;
+        const float *dy = n->out->grad + off;  /* (K) dL/dW_q */
+        if (w->grad) {
+            /* STE: dL/dW = f dL/dW_q, f = 1, or ttq's Wp | 1 | Wn by T; 0 past the clip. */
+            float *dw = w->grad + off;
+            const float *wg = w->data + off;
+            const float fp = ttq ? s->sp[g] : 1.0f, fn = ttq ? s->sn[g] : 1.0f;
+            if (!ttq && !clipped) {
+                for (size_t i = 0; i < K; i++) dw[i] += dy[i];
+            } else {
+                for (size_t i = 0; i < K; i++) {
+                    float f = T[i] > 0 ? fp : (T[i] < 0 ? fn : 1.0f);
+                    if (clipped && fabsf(wg[i]) > clip) f = 0.0f;
+                    dw[i] += f * dy[i];
+                }
+            }
+        }
+        if ((alpha && alpha->grad) || (alpha_neg && alpha_neg->grad)) {
+            /* dL/dalpha = sum g T = sum_P g - sum_N g; ttq splits the two sums. */
+            double gp = 0.0, gn = 0.0;
+            for (size_t i = 0; i < K; i++) {
+                gp += T[i] > 0 ? (double)dy[i] : 0.0;
+                gn += T[i] < 0 ? (double)dy[i] : 0.0;
+            }
+            if (ttq) {
+                if (alpha->grad) alpha->grad[g] += (float)gp;
+                if (alpha_neg->grad) alpha_neg->grad[g] += (float)-gn;
+            } else {
+                alpha->grad[g] += (float)(gp - gn);
+            }
+        }
+    }
+}
+
+/* ---- closed-form scales and statistics, without the tape ----------------- */
+
+tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cfg, tern_tensor *alpha,
+                                  tern_tensor *alpha_neg) {
+    tern_status st = check_args("quant_alpha_init", w, alpha, alpha_neg, cfg, NEED_ALWAYS);
+    if (st) return st;
+    const int G = tern_quant_groups(w, cfg);
+    const size_t K = w->n / (size_t)G;
+    for (int g = 0; g < G; g++) {
+        const float *wg = w->data + (size_t)g * K;
+        float delta, gamma;
+        if (!group_threshold(wg, K, cfg, &delta, &gamma)) {
+            char sw[TERN_SHAPE_STR_LEN];
+            return tern_error(TERN_ERR_NUMERIC, "quant_alpha_init: weight %s holds NaN or Inf (scale group %d of %d)",
+                              SHAPE(w, sw), g, G);
+        }
+        if (cfg->method == TERN_QUANT_ABSMEAN) {
+            alpha->data[g] = gamma;
+            continue;
+        }
+        group_acc a = group_ternarize(wg, K, delta, NULL, NULL, 0.0f, 0.0f);
+        if (cfg->method == TERN_QUANT_TWN) {
+            alpha->data[g] = twn_alpha(&a);
+        } else {
+            /* A side with no weights starts at the other side's scale, so its
+             * first weights to cross the threshold get a sensible value. */
+            double wp = a.n_pos ? a.sum_pos / (double)a.n_pos : 0.0;
+            double wn = a.n_neg ? a.sum_neg / (double)a.n_neg : 0.0;
+            alpha->data[g] = (float)(a.n_pos ? wp : wn);
+            alpha_neg->data[g] = (float)(a.n_neg ? wn : wp);
+        }
+    }
+    return TERN_OK;
+}
+
+tern_status tern_quant_stats(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
+                             const tern_quant_cfg *cfg, tern_quant_layer_stats *st) {
+    tern_status rc = check_args("quant_stats", w, alpha, alpha_neg, cfg, NEED_IF_LEARNED);
+    if (rc) return rc;
+    if (!st) return tern_error(TERN_ERR_ARG, "quant_stats: output is NULL");
+    memset(st, 0, sizeof *st);
+    const int G = tern_quant_groups(w, cfg);
+    const size_t K = w->n / (size_t)G;
+    size_t n_pos = 0, n_neg = 0;
+    double sum_p = 0.0, sum_n = 0.0;
+    for (int g = 0; g < G; g++) {
+        const float *wg = w->data + (size_t)g * K;
+        float delta, gamma;
+        if (!group_threshold(wg, K, cfg, &delta, &gamma)) {
+            char sw[TERN_SHAPE_STR_LEN];
+            return tern_error(TERN_ERR_NUMERIC, "quant_stats: weight %s holds NaN or Inf (scale group %d of %d)",
+                              SHAPE(w, sw), g, G);
+        }
+        group_acc a = group_ternarize(wg, K, delta, NULL, NULL, 0.0f, 0.0f);
+        n_pos += a.n_pos;
+        n_neg += a.n_neg;
+        /* The scales the op would use at this step. */
+        float ap = alpha ? alpha->data[g] : (cfg->method == TERN_QUANT_ABSMEAN ? gamma : twn_alpha(&a));
+        float an = alpha_neg ? alpha_neg->data[g] : ap;
+        if (g == 0 || ap < st->alpha_min) st->alpha_min = ap;
+        if (g == 0 || ap > st->alpha_max) st->alpha_max = ap;
+        if (g == 0 || an < st->neg_min) st->neg_min = an;
+        if (g == 0 || an > st->neg_max) st->neg_max = an;
+        sum_p += ap;
+        sum_n += an;
+    }
+    st->n = w->n;
+    st->groups = G;
+    st->frac_pos = (double)n_pos / (double)w->n;
+    st->frac_neg = (double)n_neg / (double)w->n;
+    st->frac_zero = (double)(w->n - n_pos - n_neg) / (double)w->n;
+    st->alpha_mean = (float)(sum_p / G);
+    st->neg_mean = (float)(sum_n / G);
+    return TERN_OK;
+}
