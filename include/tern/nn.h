@@ -7,12 +7,20 @@
  * ("fc1.weight", "bn1.running_var"), and initialises them from a seed.
  *
  * Shapes are per sample here (no batch dim): (F) for features, (C,H,W) for
- * images. linear needs (F): put a flatten layer after the last conv. */
+ * images. linear needs (F): put a flatten layer after the last conv.
+ *
+ * Hybrid models: each linear/conv layer is ternary or full precision. A
+ * ternary layer keeps its latent fp32 weight as the parameter and, on every
+ * forward, feeds tern_quant_ternary(W) to the ordinary op (after the 8-bit
+ * fake-quant of its input when quant.act_bits = 8). Learned scales are
+ * parameters named "<layer>.alpha" (ttq also "<layer>.alpha_neg"),
+ * initialised from the closed form, with their own learning-rate multiplier. */
 #ifndef TERN_NN_H
 #define TERN_NN_H
 
 #include <stdint.h>
 #include "tern/params.h"
+#include "tern/quant.h"
 #include "tern/tape.h"
 
 typedef enum tern_layer_type {
@@ -48,6 +56,9 @@ typedef struct tern_layer_spec {
     float p;                         /* dropout probability */
     float momentum, eps;             /* batchnorm; 0 → 0.1 and 1e-5 */
     int from;                        /* add: index of the earlier layer whose output is added */
+    int ternary;                     /* linear/conv: 1 quantizes the weights to alpha * {-1,0,+1} */
+    tern_quant_cfg quant;            /* ternary layers: the quantizer settings */
+    float alpha_lr;                  /* learned scales' lr multiplier; 0 → 1 */
 } tern_layer_spec;
 
 /* Per-layer: the spec, shapes and where its parameters are (-1: none). */
@@ -57,6 +68,7 @@ typedef struct tern_layer {
     int out_ndim, out_shape[3];
     int w, b;                        /* weight, bias */
     int mean, var;                   /* batchnorm running statistics (buffers) */
+    int alpha, alpha_neg;            /* ternary layers' learned scales (ttq: Wp, Wn) */
 } tern_layer;
 
 typedef struct tern_model {
@@ -76,6 +88,13 @@ void tern_model_free(tern_model *m);
 
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
 tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
+
+/* The quantizer statistics of layer i (a ternary linear/conv) now: sparsity,
+ * +1/-1 fractions, scales. TERN_ERR_ARG when layer i is not ternary. */
+tern_status tern_model_layer_stats(const tern_model *m, int i, tern_quant_layer_stats *st);
+
+/* Fraction of zero weights over all ternary layers (0 when there are none). */
+double tern_model_sparsity(const tern_model *m);
 
 /* ---- training and evaluation steps ------------------------------------- */
 

@@ -44,6 +44,24 @@ static tern_status add_param(tern_model *m, const tern_layer_spec *s, const char
     return *idx < 0 ? TERN_ERR_CONFIG : TERN_OK;
 }
 
+/* A ternary layer's learned scales: (1) or (O) by granularity. */
+static tern_status plan_ternary(tern_model *m, int i) {
+    tern_layer *L = &m->layers[i];
+    tern_layer_spec *s = &L->spec;
+    if (s->type != TERN_LAYER_LINEAR && s->type != TERN_LAYER_CONV2D)
+        FAIL("model: layer %d (%s) cannot be ternary; only linear and conv2d layers can", i,
+             tern_layer_type_name(s->type));
+    if (tern_quant_cfg_check(&s->quant)) FAIL("model: layer %d (%s): %s", i, s->name, tern_errmsg());
+    if (s->alpha_lr == 0.0f) s->alpha_lr = 1.0f;
+    if (!(s->alpha_lr > 0.0f)) FAIL("model: layer %d (%s): alpha_lr %g must be > 0", i, s->name, s->alpha_lr);
+    if (!s->quant.learned_alpha) return TERN_OK;
+    int groups = s->quant.granularity == TERN_QUANT_PER_CHANNEL ? s->out : 1;
+    tern_status st = add_param(m, s, "alpha", 1, &groups, TERN_PARAM_TRAIN, &L->alpha);
+    if (!st && s->quant.method == TERN_QUANT_TTQ)
+        st = add_param(m, s, "alpha_neg", 1, &groups, TERN_PARAM_TRAIN, &L->alpha_neg);
+    return st;
+}
+
 /* Infer one layer's output shape from its input shape; declare its params. */
 static tern_status plan_layer(tern_model *m, int i) {
     tern_layer *L = &m->layers[i];
@@ -52,7 +70,7 @@ static tern_status plan_layer(tern_model *m, int i) {
     char sb[64];
     tern_status st = TERN_OK;
     shape3_str(L->in_ndim, L->in_shape, sb, sizeof sb);
-    L->w = L->b = L->mean = L->var = -1;
+    L->w = L->b = L->mean = L->var = L->alpha = L->alpha_neg = -1;
     L->out_ndim = L->in_ndim;
     memcpy(L->out_shape, L->in_shape, sizeof L->out_shape);
 
@@ -130,6 +148,7 @@ static tern_status plan_layer(tern_model *m, int i) {
     default:
         FAIL("model: layer %d has unknown type %d", i, (int)s->type);
     }
+    if (!st && s->ternary) st = plan_ternary(m, i);
     if (st) return st;
     for (int k = 0; k < L->out_ndim; k++)
         if (L->out_shape[k] < 1) FAIL("model: layer %d (%s) output size is empty", i, tn);
@@ -145,6 +164,12 @@ static void init_layer(tern_model *m, tern_layer *L, tern_init init, tern_rng *r
         if (init == TERN_INIT_XAVIER) tern_init_xavier(w, fan_in, fan_out, r);
         else tern_init_he(w, fan_in, r);
         if (L->b >= 0) tern_init_const(&P[L->b].t, 0.0f);
+        /* Learned scales start at the closed form of the initial weights. */
+        if (L->alpha >= 0) {
+            P[L->alpha].lr_scale = L->spec.alpha_lr;
+            if (L->alpha_neg >= 0) P[L->alpha_neg].lr_scale = L->spec.alpha_lr;
+            tern_quant_alpha_init(w, &L->spec.quant, &P[L->alpha].t, L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL);
+        }
     } else if (L->spec.type == TERN_LAYER_BATCHNORM) {
         tern_init_const(&P[L->w].t, 1.0f);
         tern_init_const(&P[L->b].t, 0.0f);
@@ -246,9 +271,15 @@ tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
     for (int i = 0; i < m->n_layers && h; i++) {
         tern_layer *L = &m->layers[i];
         const tern_layer_spec *s = &L->spec;
+        tern_tensor *w = param(m, L->w);
+        if (s->ternary) {
+            /* Latent W → alpha T on the tape; the input optionally 8-bit. */
+            h = tern_quant_act(c, h, s->quant.act_bits);
+            w = tern_quant_ternary(c, w, param(m, L->alpha), param(m, L->alpha_neg), &s->quant);
+        }
         switch (s->type) {
-        case TERN_LAYER_LINEAR: h = tern_linear(c, h, param(m, L->w), param(m, L->b)); break;
-        case TERN_LAYER_CONV2D: h = tern_conv2d(c, h, param(m, L->w), param(m, L->b), s->stride, s->pad); break;
+        case TERN_LAYER_LINEAR: h = tern_linear(c, h, w, param(m, L->b)); break;
+        case TERN_LAYER_CONV2D: h = tern_conv2d(c, h, w, param(m, L->b), s->stride, s->pad); break;
         case TERN_LAYER_MAXPOOL: h = tern_maxpool2d(c, h, s->kernel, s->stride, s->pad); break;
         case TERN_LAYER_AVGPOOL: h = tern_avgpool2d(c, h, s->kernel, s->stride, s->pad); break;
         case TERN_LAYER_GLOBAL_AVGPOOL: h = tern_global_avgpool(c, h); break;
@@ -267,4 +298,24 @@ tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
         outs[i] = h;
     }
     return h;
+}
+
+tern_status tern_model_layer_stats(const tern_model *m, int i, tern_quant_layer_stats *st) {
+    if (i < 0 || i >= m->n_layers || !m->layers[i].spec.ternary)
+        return tern_error(TERN_ERR_ARG, "model: layer %d is not a ternary layer", i);
+    const tern_layer *L = &m->layers[i];
+    const tern_param *P = m->params.items;
+    return tern_quant_stats(&P[L->w].t, L->alpha >= 0 ? &P[L->alpha].t : NULL,
+                            L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL, &L->spec.quant, st);
+}
+
+double tern_model_sparsity(const tern_model *m) {
+    double zeros = 0, total = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+        tern_quant_layer_stats st;
+        if (!m->layers[i].spec.ternary || tern_model_layer_stats(m, i, &st)) continue;
+        zeros += st.frac_zero * (double)st.n;
+        total += (double)st.n;
+    }
+    return total > 0 ? zeros / total : 0.0;
 }
