@@ -231,12 +231,68 @@ static void test_nan_loss_is_refused(void **state) {
     tern_model_free(&m);
 }
 
+/* Zeros of twn's T counted in the test from the latent W: |W| <= 0.7 mean|W|
+ * (per tensor). */
+static double count_twn_zeros(const tern_tensor *w, float t) {
+    double mean = 0;
+    for (size_t i = 0; i < w->n; i++) mean += fabsf(w->data[i]);
+    mean /= (double)w->n;
+    size_t zeros = 0;
+    for (size_t i = 0; i < w->n; i++) zeros += fabsf(w->data[i]) <= (float)(t * mean);
+    return (double)zeros / (double)w->n;
+}
+
+/* A hybrid ternary MLP (ternary hidden layers, fp32 classifier) learns the
+ * toy task with each quantizer; the sparsity it reports matches a count
+ * made here from the latent weights. */
+static void test_ternary_mlp_learns(void **state) {
+    (void)state;
+    toyset tr = toy_make(1024, 16, 4, 1, 99), te = toy_make(512, 16, 4, 2, 99);
+    tern_quant_method methods[3] = {TERN_QUANT_TWN, TERN_QUANT_ABSMEAN, TERN_QUANT_TTQ};
+    for (int k = 0; k < 3; k++) {
+        tern_layer_spec spec[3] = {
+            {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 64, .act = TERN_ACT_RELU, .ternary = 1},
+            {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 64, .act = TERN_ACT_RELU, .ternary = 1},
+            {.type = TERN_LAYER_LINEAR, .name = "fc3", .out = 4},
+        };
+        spec[0].quant = spec[1].quant = tern_quant_cfg_default(methods[k]);
+        tern_model m;
+        int in[1] = {16};
+        assert_int_equal(tern_model_init(&m, spec, 3, 1, in, TERN_INIT_HE, 5), TERN_OK);
+        train_toy(&m, &tr, 60, 32, 1e-2f, NULL);
+        int acc = eval_toy(&m, &te);
+        tern_quant_layer_stats st;
+        assert_int_equal(tern_model_layer_stats(&m, 0, &st), TERN_OK);
+        print_message("ternary %s: held-out %d/512, fc1 sparsity %.3f (+1 %.3f, -1 %.3f), total sparsity %.3f\n",
+                      tern_quant_method_name(methods[k]), acc, st.frac_zero, st.frac_pos, st.frac_neg,
+                      tern_model_sparsity(&m));
+        assert_true(acc >= te.n * 95 / 100);
+        assert_float_equal(st.frac_zero + st.frac_pos + st.frac_neg, 1.0, 1e-9);
+        assert_int_equal(tern_model_layer_stats(&m, 2, &st), TERN_ERR_ARG); /* fc3 is fp32 */
+        if (methods[k] == TERN_QUANT_TWN) {
+            tern_tensor *w1 = &tern_params_find(&m.params, "fc1.weight")->t;
+            tern_tensor *w2 = &tern_params_find(&m.params, "fc2.weight")->t;
+            double z1 = count_twn_zeros(w1, 0.7f), z2 = count_twn_zeros(w2, 0.7f);
+            tern_model_layer_stats(&m, 0, &st);
+            assert_float_equal(st.frac_zero, z1, 1e-12);
+            double total = (z1 * w1->n + z2 * w2->n) / (double)(w1->n + w2->n);
+            assert_float_equal(tern_model_sparsity(&m), total, 1e-12);
+            /* TWN at t = 0.7 on roughly Gaussian weights zeroes about 40-55%. */
+            assert_true(z1 > 0.3 && z1 < 0.65);
+        }
+        tern_model_free(&m);
+    }
+    toy_free(&tr);
+    toy_free(&te);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_learns_synthetic_task),
         cmocka_unit_test(test_determinism),
         cmocka_unit_test(test_steady_state_step_does_not_malloc),
         cmocka_unit_test(test_nan_loss_is_refused),
+        cmocka_unit_test(test_ternary_mlp_learns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
