@@ -1,10 +1,9 @@
 /* dataset.c — what every dataset shares: finding a split's files, per-channel
  * normalisation, augmentation, and the shuffling batch loader. */
-#define _DEFAULT_SOURCE  /* DT_*, for readdir on glibc with -std=c11 */
 #include <dirent.h>
 #include <errno.h>
 #include <fnmatch.h>
-#include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
