@@ -12,5 +12,6 @@
 #include "tern/optim.h"
 #include "tern/nn.h"
 #include "tern/quant.h"
+#include "tern/data.h"
 
 #endif

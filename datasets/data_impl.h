@@ -1,0 +1,21 @@
+/* data_impl.h — helpers shared by the dataset readers (not public API). */
+#ifndef TERN_DATA_IMPL_H
+#define TERN_DATA_IMPL_H
+
+#include <stddef.h>
+#include "tern/data.h"
+
+/* Largest sample count a reader accepts: indices and counts are int. */
+#define TERN_DATA_MAX_N (1 << 30)
+
+/* Allocate ds->images (n,c,h,w) and ds->labels (n) and set the dims; the
+ * dataset is reset first. `who` names the file for the error message. */
+tern_status tern__dataset_alloc(tern_dataset *ds, const char *who, int n, int c, int h, int w);
+
+/* Copy the n_classes names into ds->class_names (truncated to fit). */
+void tern__dataset_set_classes(tern_dataset *ds, const char *const *names, int n_classes);
+
+/* 1 when ds holds no data (a fresh or freed dataset). */
+int tern__dataset_empty(const tern_dataset *ds);
+
+#endif

@@ -1,0 +1,155 @@
+/* tern/data.h — datasets in memory, normalisation, augmentation, batching.
+ *
+ * A tern_dataset holds a whole split in memory: images as float32
+ * (N, C, H, W), labels as int in [0, n_classes), and the class names. Pixels
+ * are read as bytes p in 0..255, scaled to p/255 in [0,1], then (optionally)
+ * normalised once at load, per channel: x = (p/255 - mean[c]) / std[c].
+ *
+ * Readers (every error names the file and what is wrong):
+ *   - idx (MNIST, Fashion-MNIST), plain or gzip: images magic 0x00000803
+ *     with big-endian dims (N, H, W), labels magic 0x00000801 with (N).
+ *   - CIFAR-10 binary: records of 1 label byte + 3072 bytes (3, 32, 32) RGB;
+ *     a file's size must be a multiple of 3073.
+ *
+ * tern_dataset_load() finds a split's files in a directory by name:
+ *   mnist, fashion-mnist:  train-{images-idx3,labels-idx1}-ubyte[.gz],
+ *                          t10k-{images-idx3,labels-idx1}-ubyte[.gz]
+ *                          (the plain file wins when both exist).
+ *   cifar10:  train = data_batch_1.bin .. data_batch_5.bin, any subset; when
+ *             none of those five exists, every data_batch_*.bin instead (so a
+ *             partial copy such as data_batch_1.first4000.bin is accepted).
+ *             test = test_batch.bin, else every test_batch*.bin. Files are
+ *             read in name order. Class names come from batches.meta.txt when
+ *             present, else the built-in CIFAR-10 names.
+ * datasets/fetch.sh downloads and verifies the standard files.
+ *
+ * A tern_loader walks a dataset in batches: per epoch it reshuffles with its
+ * own seeded tern_rng, and per sample it applies the augmentation (random
+ * crop with zero padding, horizontal flip) while copying into the caller's
+ * batch buffers. It never allocates after tern_loader_init(). */
+#ifndef TERN_DATA_H
+#define TERN_DATA_H
+
+#include <stdint.h>
+#include "tern/rng.h"
+#include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TERN_DATA_MAX_CHANNELS 3
+#define TERN_DATA_MAX_CLASSES 10
+#define TERN_DATA_NAME_LEN 32
+
+typedef struct tern_dataset {
+    char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx" */
+    float *images;                  /* (n, c, h, w), owned */
+    int *labels;                    /* (n), each in [0, n_classes), owned */
+    int n, c, h, w;
+    int n_classes;
+    char class_names[TERN_DATA_MAX_CLASSES][TERN_DATA_NAME_LEN];
+    int normalized;                          /* 1 once mean/std have been applied */
+    float mean[TERN_DATA_MAX_CHANNELS];      /* applied: x = (p/255 - mean) / std; */
+    float std[TERN_DATA_MAX_CHANNELS];       /* 0 and 1 while not normalised */
+} tern_dataset;
+
+typedef enum tern_norm_mode {
+    TERN_NORM_NONE = 0,  /* keep p/255 in [0,1] */
+    TERN_NORM_GIVEN,     /* use mean[] and std[] (from the config) */
+    TERN_NORM_COMPUTE,   /* per-channel mean and population std of this (training) split */
+} tern_norm_mode;
+
+typedef struct tern_norm {
+    tern_norm_mode mode;
+    float mean[TERN_DATA_MAX_CHANNELS];  /* GIVEN only; first c entries used */
+    float std[TERN_DATA_MAX_CHANNELS];   /* GIVEN only; each > 0 */
+} tern_norm;
+
+/* An all-zero dataset (nothing owned). */
+void tern_dataset_init(tern_dataset *ds);
+/* Free images and labels; leaves an all-zero dataset. */
+void tern_dataset_free(tern_dataset *ds);
+
+/* Load split "train" or "test" of `name` ("mnist", "fashion-mnist",
+ * "cifar10") from `dir`, finding files as described above, then apply `norm`
+ * (NULL: TERN_NORM_NONE). TERN_NORM_COMPUTE is refused for "test": pass the
+ * training split's ds.mean/ds.std as TERN_NORM_GIVEN. ds must be empty. */
+tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
+                              const tern_norm *norm);
+
+/* Read an idx images file (magic 0x803, dims N,H,W) and labels file (magic
+ * 0x801, dim N) — plain or gzip — into ds as (N,1,H,W) pixels p/255 and
+ * labels in 0..9, with class names "0".."9". ds must be empty. */
+tern_status tern_idx_load(tern_dataset *ds, const char *images_path, const char *labels_path);
+
+/* Read and concatenate CIFAR-10 binary files paths[0..n_paths) into ds as
+ * (N,3,32,32) pixels p/255, labels in 0..9, the built-in class names.
+ * ds must be empty. */
+tern_status tern_cifar10_load(tern_dataset *ds, const char *const *paths, int n_paths);
+
+/* Per-channel mean and population std (over N*H*W values, in double) of
+ * ds->images as they are now; mean and std have ds->c entries. */
+tern_status tern_dataset_stats(const tern_dataset *ds, float *mean, float *std);
+
+/* Apply norm in place: x = (x - mean[c]) / std[c], with mean/std given or
+ * computed by tern_dataset_stats(); records them in ds. Refused when ds is
+ * already normalised or a std is not > 0. */
+tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
+
+/* ---- augmentation ------------------------------------------------------- */
+
+typedef struct tern_augment {
+    int crop_pad;  /* random crop: pad every side by crop_pad, crop back to HxW (0: off) */
+    int hflip;     /* 1: mirror left-right with probability 0.5 */
+} tern_augment;
+
+/* dst (c,h,w) = augmented src (c,h,w); dst != src. The draws, in order:
+ * dy = below(2p+1), dx = below(2p+1) when crop_pad = p > 0; then
+ * flip = uniform() < 0.5 when hflip. With f = flip:
+ *   dst[k][y][x] = src[k][y+dy-p][x'+dx-p], x' = f ? w-1-x : x,
+ * and fill[k] where that falls outside src (fill NULL: 0). */
+void tern_augment_sample(float *dst, const float *src, int c, int h, int w, const tern_augment *aug,
+                         const float *fill, tern_rng *rng);
+
+/* ---- batching ----------------------------------------------------------- */
+
+enum {
+    TERN_LOADER_SHUFFLE = 1 << 0,    /* reshuffle at every tern_loader_begin_epoch() */
+    TERN_LOADER_DROP_LAST = 1 << 1,  /* drop the last partial batch (else return it short) */
+};
+
+typedef struct tern_loader {
+    const tern_dataset *ds;  /* borrowed; must outlive the loader */
+    int *order;              /* (n) sample order of the current epoch, owned */
+    int batch;               /* samples per full batch */
+    int flags;               /* TERN_LOADER_* */
+    tern_augment aug;        /* applied per sample in tern_loader_next() */
+    float fill[TERN_DATA_MAX_CHANNELS];  /* padding value: a 0 pixel, normalised */
+    tern_rng rng;            /* shuffle and augmentation draws; save it to resume */
+    int epoch;               /* epochs begun; 0 before the first */
+    int pos;                 /* next position in order */
+} tern_loader;
+
+/* Prepare a loader over ds with `batch` samples per batch, TERN_LOADER_*
+ * flags, augmentation (NULL: none) and the rng seed. Refuses a crop_pad not
+ * in 0..min(h,w), and DROP_LAST with batch > n (no batch at all). */
+tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, int flags, const tern_augment *aug,
+                             uint64_t seed);
+void tern_loader_free(tern_loader *l);
+
+/* Start an epoch: order = 0..n-1, shuffled with l->rng when SHUFFLE; pos = 0. */
+void tern_loader_begin_epoch(tern_loader *l);
+
+/* Batches per epoch: n / batch with DROP_LAST, else ceil(n / batch). */
+int tern_loader_num_batches(const tern_loader *l);
+
+/* Fill x (batch, c, h, w) and y (batch) with the next samples of the epoch,
+ * augmented; *count = samples written: batch, fewer for a short last batch,
+ * 0 when the epoch is over. */
+tern_status tern_loader_next(tern_loader *l, float *x, int *y, int *count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
