@@ -7,9 +7,20 @@
  * (e.g. "best_acc"). Loaded into a model and optimizer built from the same
  * config, training continues bit for bit as if it had never stopped.
  *
- * On-disk schema (format "tern-train", version 1; HDF5 1.8 object formats,
- * whose metadata carries checksums; every dataset is chunked with the
- * fletcher32 filter, so a flipped bit in the weights fails the load):
+ * On-disk layout (format "tern-train", version 1): an HDF5 file (1.10 object
+ * formats) behind a 512-byte HDF5 user block holding a NUL-padded text
+ * header, as `head -c 80 ckpt.h5` shows it:
+ *
+ *   tern-train checkpoint
+ *   version 1
+ *   bytes 17078                 the file's size
+ *   crc32 1e213f87              zlib's CRC-32 of every byte after the 512
+ *
+ * Load checks the version, the size (truncation) and the CRC before
+ * HDF5 reads anything, so a damaged file never reaches HDF5's parser. Inside,
+ * every dataset is also chunked with the fletcher32 filter, checked by HDF5
+ * on every read (by tern and by h5py or h5dump alike), and the 1.10 formats
+ * checksum the metadata. Editing a checkpoint with HDF5 tools breaks its CRC.
  *
  *   /                         attributes:
  *     format    string        "tern-train"
@@ -32,17 +43,18 @@
  *   /rng/<name>               uint64 (4): a tern_rng state, e.g. /rng/model
  *   /meta                     group; one float64 attribute per named number
  *
- * Saving is atomic: the file is written as "<path>.tmp.<pid>.<n>" in the
- * same directory, flushed, fsync'ed, renamed over <path>, and the directory
- * is fsync'ed. On any failure the temporary file is removed and an existing
- * <path> is left as it was. (A crash can leave a *.tmp.* file behind; it is
- * never read and can be deleted.)
+ * Saving is atomic: the file is built in memory, written as
+ * "<path>.tmp.<pid>.<n>" in the same directory, fsync'ed, renamed over
+ * <path>, and the directory is fsync'ed. On any failure the temporary file
+ * is removed and an existing <path> is left as it was. (A crash can leave a
+ * *.tmp.* file behind; it is never read and can be deleted.) Memory: one
+ * in-memory copy of the file while saving.
  *
- * Loading is all-or-nothing: the format, version, every parameter's name and
- * shape (both ways: none missing, none extra), the optimizer's kind and
- * state, the RNG names and every dataset's checksum are verified before the
- * first float reaches the caller's blocks; a failed load leaves the model,
- * optimizer, RNGs and counters untouched. Errors are one line naming the file,
+ * Loading is all-or-nothing: the header's size and CRC, the format, version,
+ * every parameter's name and shape (both ways: none missing, none extra),
+ * the optimizer's kind and state, the RNG names and every dataset's checksum
+ * are verified before the first float reaches the caller's blocks; a failed
+ * load leaves the model, optimizer, RNGs and counters untouched. Errors are one line naming the file,
  * what is wrong and what to do, e.g.
  *   "run/last.h5: parameter 'fc1.weight' is (256,784) in the checkpoint but
  *    (128,784) in the model; the checkpoint comes from another architecture:

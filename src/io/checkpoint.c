@@ -1,24 +1,32 @@
 /* checkpoint.c — HDF5 training checkpoints: atomic save, verified all-or-nothing load.
  *
- * Save writes a temporary file next to the destination with HDF5's own
- * writer (sec2 driver), then fsyncs it through a descriptor we opened when
- * reserving the name, renames it over the destination and fsyncs the
- * directory, so a crash leaves either the old checkpoint or the new one.
+ * Save builds the HDF5 file in memory (core driver), writes the image to a
+ * fresh temporary file next to the destination with plain write(2), fsyncs
+ * it, renames it over the destination and fsyncs the directory, so a crash
+ * leaves either the old checkpoint or the new one. Keeping HDF5 away from
+ * the disk matters: when HDF5's own write fails (disk full), its H5Fclose
+ * fails too and the half-closed file crashes the library at exit. The cost
+ * is one in-memory copy of the checkpoint (plus one transient copy of the
+ * image), small next to tern's models and their optimizer state.
  *
  * Load reads every dataset into one staging allocation laid out like the
  * caller's blocks, checking names, shapes and checksums on the way, and only
  * copies into the caller's parameters, optimizer, RNGs and counters once all
  * of it has been read: a failed load changes nothing.
  *
- * Integrity: the file uses HDF5 1.8 object formats (superblock v2, object
- * header v2), whose metadata carries checksums, and every dataset is chunked
- * with the fletcher32 filter, which HDF5 verifies on every read. That
- * catches flipped bits in weights and in structure alike, and stays readable
- * by any HDF5 tool (h5dump, h5py) without tern's help.
+ * Integrity, in two layers: the 512-byte header in HDF5's user block
+ * records the file's size and a CRC-32 of the rest, checked with plain
+ * reads before HDF5 opens the file, so truncation and bit rot are reported
+ * as such and HDF5's parser never sees a damaged file; inside, every
+ * dataset is chunked with the fletcher32 filter (verified by HDF5 on every
+ * read, by tern and by other tools) and the 1.10 object formats checksum
+ * the metadata. (1.8 formats are not enough: their v1 B-tree chunk index has
+ * no checksum, and one flipped byte there made a load return zeros.)
  *
  * HDF5 prints its error stack to stderr by default; every entry point here
- * silences that for its duration (restoring the caller's handler after) and
- * turns the innermost HDF5 error into the tail of our one-line message. */
+ * replaces that printing, for its duration, by a handler that records the
+ * innermost error (the caller's handler is restored after), which becomes
+ * the tail of our one-line message. */
 #include "tern/checkpoint.h"
 
 #include <errno.h>
@@ -26,11 +34,13 @@
 #include <hdf5.h>
 #include <libgen.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 /* Checkpoints of a different architecture: what to do about it. */
 #define ARCH_HINT                                                                                                 \
@@ -41,19 +51,44 @@
  * and fletcher32 is computed per chunk. */
 #define CHUNK_MAX_ELEMS ((hsize_t)1 << 20)
 
+/* The HDF5 user block: 512 bytes before the HDF5 superblock that HDF5
+ * ignores, where tern keeps a text header with the file's size and CRC-32. */
+#define HEADER_BYTES 512
+#define HEADER_MAGIC "tern-train checkpoint\n"
+
 /* ---- HDF5 error handling -------------------------------------------------- */
+
+/* The innermost error of HDF5's last failed API call on this thread. */
+static _Thread_local char h5_last[256];
+
+static herr_t record_walk(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)data;
+    if (n == 0 && e->desc && *e->desc) snprintf(h5_last, sizeof h5_last, "%s", e->desc);
+    return 0;
+}
+
+/* Installed as HDF5's automatic error handler, which runs when an API call
+ * fails, before the stack is cleared by the next call (a cleanup close):
+ * it records the error instead of printing it. */
+static herr_t record_error(hid_t estack, void *data) {
+    (void)data;
+    h5_last[0] = '\0';
+    H5Ewalk2(estack, H5E_WALK_UPWARD, record_walk, NULL);
+    return 0;
+}
 
 typedef struct h5_quiet {
     H5E_auto2_t func;
     void *data;
 } h5_quiet;
 
-/* Switch off HDF5's automatic stderr printing, remembering the caller's handler. */
+/* Replace HDF5's stderr printing by record_error, remembering the caller's handler. */
 static void quiet_begin(h5_quiet *q) {
     q->func = NULL;
     q->data = NULL;
     H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    H5Eset_auto2(H5E_DEFAULT, record_error, NULL);
+    h5_last[0] = '\0';
 }
 
 static void quiet_end(const h5_quiet *q) {
@@ -61,24 +96,10 @@ static void quiet_end(const h5_quiet *q) {
     H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
 }
 
-typedef struct cause_buf {
-    char *buf;
-    size_t len;
-} cause_buf;
-
-static herr_t cause_walk(unsigned n, const H5E_error2_t *e, void *data) {
-    cause_buf *c = data;
-    if (n == 0 && e->desc && *e->desc) snprintf(c->buf, c->len, "%s", e->desc);
-    return 0;
-}
-
-/* The innermost (most specific) error on HDF5's stack, e.g. "file signature
- * not found"; for a failed system call only its errno text. Clears the stack. */
+/* The recorded cause, e.g. "file signature not found"; for a failed system
+ * call only its errno text. */
 static const char *h5_cause(char *buf, size_t len) {
-    buf[0] = '\0';
-    cause_buf c = {buf, len};
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, cause_walk, &c);
-    H5Eclear2(H5E_DEFAULT);
+    snprintf(buf, len, "%s", h5_last[0] ? h5_last : "unknown HDF5 error");
     /* sec2 write/read failures read "file write failed: time = ..., errno = 28,
      * error message = 'No space left on device', buf = ..."; keep the text. */
     const char *m = strstr(buf, "error message = '");
@@ -89,16 +110,16 @@ static const char *h5_cause(char *buf, size_t len) {
         memmove(buf, m, n);
         buf[n] = '\0';
     }
-    if (!buf[0]) snprintf(buf, len, "unknown HDF5 error");
     return buf;
 }
 
-/* File access: 1.8 object formats (checksummed metadata, readable by HDF5
- * >= 1.8), and a close that closes every object still open in the file. */
+/* File access: 1.10 object formats (checksummed metadata and chunk index,
+ * readable by HDF5 >= 1.10), and a close that closes every object still
+ * open in the file. */
 static hid_t file_access_plist(void) {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
-    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
         H5Pclose(fapl);
         return -1;
@@ -402,31 +423,162 @@ static herr_t write_rng_meta(writer *w, const tern_ckpt_state *s) {
     return r;
 }
 
-/* Write the whole checkpoint to tmp with HDF5; flushed and closed on return. */
-static tern_status write_file(const char *path, const char *tmp, const tern_ckpt_state *s) {
+/* zlib's CRC-32 of buf[0..n), fed in pieces that fit its uInt length. */
+static unsigned long crc_bytes(const unsigned char *buf, size_t n) {
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, buf, k);
+        buf += k;
+        n -= k;
+    }
+    return crc;
+}
+
+/* Bytes of data the checkpoint holds, to size the in-memory file once. */
+static size_t data_bytes(const tern_ckpt_state *s) {
+    size_t n = 0;
+    for (int i = 0; i < s->params->count; i++) {
+        const tern_param *q = &s->params->items[i];
+        int states = (s->optim && (q->flags & TERN_PARAM_TRAIN)) ? s->optim->n_state : 0;
+        n += sizeof(float) * q->t.n * (size_t)(1 + states);
+    }
+    return n + (s->config_text ? strlen(s->config_text) : 0);
+}
+
+/* The core driver's buffer, taken over when HDF5 closes the in-memory file:
+ * an image read while the file is open (H5Fget_file_image) still carries
+ * the "open for writing" superblock state and fails its checksum on load;
+ * the buffer as HDF5 leaves it at close is the finished file. */
+typedef struct image_keep {
+    void *buf;
+    size_t size;
+    int closed;
+} image_keep;
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    (void)udata;
+    return malloc(size ? size : 1);
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    (void)udata;
+    return memcpy(dest, src, size);
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+    image_keep *k = udata;
+    void *p = realloc(ptr, size ? size : 1);
+    if (p && op == H5FD_FILE_IMAGE_OP_FILE_RESIZE) {
+        k->buf = p;
+        k->size = size;
+    }
+    return p;
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+    image_keep *k = udata;
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == k->buf) {
+        k->closed = 1; /* ours now */
+        return 0;
+    }
+    if (ptr == k->buf) k->buf = NULL;
+    free(ptr);
+    return 0;
+}
+
+static void *img_udata_copy(void *udata) { return udata; }
+static herr_t img_udata_free(void *udata) {
+    (void)udata;
+    return 0;
+}
+
+/* Where the finished image ends: the end-of-file address in the superblock
+ * (HDF5 file format, superblock version 2 and 3, which the 1.10 format
+ * bounds give; HDF5 stores it counting the user block, as it compares it
+ * with the file's size on open); 0 when the image does not look like that.
+ * The core driver's buffer itself is rounded up to its increment. */
+static size_t image_end(const unsigned char *img, size_t n) {
+    const unsigned char *sb = img + HEADER_BYTES;
+    const unsigned w = 8; /* size of offsets, the default */
+    if (n < HEADER_BYTES + 12 + 3 * w || memcmp(sb, "\211HDF\r\n\032\n", 8) != 0 || sb[8] < 2 || sb[9] != w) return 0;
+    uint64_t base = 0, eof = 0;
+    for (unsigned i = 0; i < w; i++) {
+        base |= (uint64_t)sb[12 + i] << (8 * i);
+        eof |= (uint64_t)sb[12 + 2 * w + i] << (8 * i);
+    }
+    return base != HEADER_BYTES || eof > n ? 0 : (size_t)eof;
+}
+
+/* Build the whole checkpoint as an HDF5 file in memory (core driver, no
+ * backing store) and return its image, malloc'ed, in *image (*size bytes).
+ * HDF5 thus never writes to disk: a full disk or a size limit hits our own
+ * write(), whose failure we can clean up after, instead of HDF5's close,
+ * which leaves a half-closed file that crashes the library at exit. */
+static tern_status build_image(const char *path, const char *tmp, const tern_ckpt_state *s, void **image,
+                               size_t *size) {
     char cause[256];
-    hid_t fapl = file_access_plist();
-    writer w = {.file = fapl < 0 ? -1 : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)};
+    *image = NULL;
+    image_keep keep = {0};
+    H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy,     img_realloc,   img_free,
+                                      img_udata_copy, img_udata_free, &keep};
+    hid_t fapl = file_access_plist(), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    size_t increment = (data_bytes(s) + ((size_t)1 << 16)) & ~(((size_t)1 << 16) - 1);
+    if (fapl >= 0 && (H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &cb) < 0)) {
+        H5Pclose(fapl);
+        fapl = -1;
+    }
+    /* The name only identifies the in-memory file; nothing is created there. */
+    writer w = {.file = -1};
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_userblock(fcpl, HEADER_BYTES) >= 0)
+        w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
     if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
     if (w.file < 0)
-        return tern_error(TERN_ERR_IO, "%s: cannot create %s (HDF5: %s)", path, tmp, h5_cause(cause, sizeof cause));
+        return tern_error(TERN_ERR_IO, "%s: cannot create the HDF5 file in memory (HDF5: %s)", path,
+                          h5_cause(cause, sizeof cause));
     herr_t r = write_root(&w, s);
     if (r >= 0) r = write_params(&w, s->params);
     if (r >= 0 && s->optim) r = write_optim(&w, s->optim);
     if (r >= 0) r = write_rng_meta(&w, s);
-    if (r >= 0) {
-        snprintf(w.what, sizeof w.what, "the file (flush)");
-        r = H5Fflush(w.file, H5F_SCOPE_GLOBAL);
-    }
     if (r < 0) h5_cause(cause, sizeof cause);
-    /* Close even after a failure; a close that fails is itself a failed write. */
     if (H5Fclose(w.file) < 0 && r >= 0) {
         snprintf(w.what, sizeof w.what, "the file (close)");
         h5_cause(cause, sizeof cause);
         r = -1;
     }
-    if (r < 0) return tern_error(TERN_ERR_IO, "%s: cannot write %s to %s (%s)", path, w.what, tmp, cause);
+    size_t n = keep.closed ? image_end(keep.buf, keep.size) : 0;
+    if (r >= 0 && (n <= HEADER_BYTES || n > keep.size)) {
+        snprintf(w.what, sizeof w.what, "the file image");
+        snprintf(cause, sizeof cause, "the in-memory file was not handed over at close, or has no end-of-file address");
+        r = -1;
+    }
+    if (r < 0) {
+        if (keep.closed) free(keep.buf);
+        return tern_error(TERN_ERR_IO, "%s: cannot build %s (HDF5: %s)", path, w.what, cause);
+    }
+    unsigned char *img = keep.buf;
+    unsigned long crc = crc_bytes(img + HEADER_BYTES, n - HEADER_BYTES);
+    memset(img, 0, HEADER_BYTES);
+    snprintf((char *)img, HEADER_BYTES, HEADER_MAGIC "version %d\nbytes %zu\ncrc32 %08lx\n", TERN_CKPT_VERSION, n, crc);
+    *image = img;
+    *size = n;
     return TERN_OK;
+}
+
+/* write(2) all of buf, through short writes and signals. */
+static int write_fully(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
 }
 
 /* fsync the directory holding `path`, so the rename itself is durable. */
@@ -453,33 +605,42 @@ tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
     size_t cap = strlen(path) + 48;
     char *tmp = malloc(cap);
     if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    /* Reserve a fresh name in the destination's directory (same file system,
-     * so the rename is atomic); the descriptor is kept for the fsync. */
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0) {
-        st = tern_error(TERN_ERR_IO, "%s: cannot create the temporary file %s (%s)", path, tmp, strerror(errno));
+    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+    void *image = NULL;
+    size_t size = 0;
+    h5_quiet q;
+    quiet_begin(&q);
+    st = build_image(path, tmp, s, &image, &size);
+    quiet_end(&q);
+    if (st) {
         free(tmp);
         return st;
     }
-    h5_quiet q;
-    quiet_begin(&q);
-    st = write_file(path, tmp, s);
-    quiet_end(&q);
-    if (!st && fsync(fd) != 0)
-        st = tern_error(TERN_ERR_IO, "%s: cannot fsync %s (%s)", path, tmp, strerror(errno));
-    if (close(fd) != 0 && !st)
-        st = tern_error(TERN_ERR_IO, "%s: cannot close %s (%s)", path, tmp, strerror(errno));
-    if (!st && rename(tmp, path) != 0)
-        st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it (%s)", path, tmp, strerror(errno));
-    if (st)
-        unlink(tmp);
-    else
-        st = sync_dir(path);
+    /* A fresh name in the destination's directory (same file system, so the
+     * rename is atomic); O_EXCL never clobbers a stranger's file. */
+    int fd = -1;
+    for (int tries = 0; tries < 64 && fd < 0; tries++) {
+        if (tries) snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot create the temporary file %s (%s)", path, tmp, strerror(errno));
+    else {
+        if (write_fully(fd, image, size) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot write %zu bytes to %s (%s)", path, size, tmp, strerror(errno));
+        else if (fsync(fd) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot fsync %s (%s)", path, tmp, strerror(errno));
+        if (close(fd) != 0 && !st)
+            st = tern_error(TERN_ERR_IO, "%s: cannot close %s (%s)", path, tmp, strerror(errno));
+        if (!st && rename(tmp, path) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it (%s)", path, tmp, strerror(errno));
+        if (st)
+            unlink(tmp);
+        else
+            st = sync_dir(path);
+    }
+    free(image);
     free(tmp);
     return st;
 }
@@ -541,6 +702,69 @@ typedef struct reader {
     char cause[256];
 } reader;
 
+#define VERSION_HINT "load it with the tern release that wrote it, or start a new run"
+#define DAMAGED_HINT "the file was altered or corrupted; resume from an earlier checkpoint"
+
+/* The tern header in the user block. When the file starts with it, its
+ * version, the file's size and the CRC-32 of everything after the header
+ * are checked here, before HDF5 parses a byte of a file that may be
+ * damaged (HDF5 is not hardened against corrupt input: on some damaged
+ * metadata it leaks and complains at exit). *found = 0 when the magic is
+ * absent: a foreign file, which HDF5 and the attributes then identify. */
+static tern_status check_header(const char *path, int *found) {
+    *found = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char head[HEADER_BYTES + 1];
+    size_t got = fread(head, 1, HEADER_BYTES, f), magic = strlen(HEADER_MAGIC);
+    head[got] = '\0';
+    struct stat sb;
+    if (got < magic || memcmp(head, HEADER_MAGIC, magic) != 0 || fstat(fileno(f), &sb) != 0) {
+        fclose(f);
+        return TERN_OK;
+    }
+    *found = 1;
+    int version = 0;
+    unsigned long long bytes = 0;
+    unsigned long crc = 0;
+    tern_status st = TERN_OK;
+    unsigned long long size = (unsigned long long)sb.st_size;
+    if (sscanf(head + magic, "version %d", &version) != 1)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
+    else if (version != TERN_CKPT_VERSION)
+        st = tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %d, but this tern reads version %d; " VERSION_HINT,
+                        path, version, TERN_CKPT_VERSION);
+    else if (sscanf(head + magic, "version %*d\nbytes %llu\ncrc32 %lx", &bytes, &crc) != 2 || bytes < HEADER_BYTES)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
+    else if (size < bytes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: truncated to %llu of %llu bytes; " DAMAGED_HINT, path,
+                        size, bytes);
+    else if (size > bytes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %llu bytes where its header says %llu; " DAMAGED_HINT,
+                        path, size, bytes);
+    if (st) {
+        fclose(f);
+        return st;
+    }
+    size_t cap = (size_t)1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    unsigned long c = crc32(0L, Z_NULL, 0);
+    size_t k;
+    while ((k = fread(buf, 1, cap, f)) > 0) c = crc32(c, buf, (uInt)k);
+    if (ferror(f))
+        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (c != crc)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: CRC-32 is %08lx, its header says %08lx; " DAMAGED_HINT,
+                        path, c, crc);
+    free(buf);
+    fclose(f);
+    return st;
+}
+
 /* Open `path` read-only and check it is a tern-train checkpoint of our version. */
 static tern_status open_checkpoint(reader *r, const char *path) {
     r->path = path;
@@ -549,7 +773,9 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: not a regular file", path);
-    if (access(path, R_OK) != 0) return tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    int has_header = 0;
+    tern_status st = check_header(path, &has_header);
+    if (st) return st;
     hid_t fapl = file_access_plist();
     r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0) H5Pclose(fapl);
@@ -570,10 +796,12 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     if (attr_read_i64(r->file, "version", &version) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'version' attribute)", path);
     if (version != TERN_CKPT_VERSION)
-        return tern_error(TERN_ERR_FORMAT,
-                          "%s: checkpoint format version %lld, but this tern reads version %d; load it with the tern "
-                          "release that wrote it, or start a new run",
+        return tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %lld, but this tern reads version %d; " VERSION_HINT,
                           path, version, TERN_CKPT_VERSION);
+    if (!has_header)
+        return tern_error(TERN_ERR_FORMAT,
+                          "%s: damaged checkpoint: its header (the first %d bytes) is missing or corrupt; " DAMAGED_HINT,
+                          path, HEADER_BYTES);
     return TERN_OK;
 }
 
