@@ -753,12 +753,14 @@ static void test_bit_flips_are_detected(void **state) {
             char *text = NULL;
             if (tern_ckpt_read_config(bad, &text) == TERN_OK) same = same && strcmp(text, g_config) == 0;
             free(text);
-            if (!same) fail_msg("a flipped byte at offset %zu of %zu loaded without error but changed the state", off, n);
+            if (!same) fail_msg("a flipped byte at offset %zu of %zu loaded without error but changed the state", off,
+                                n);
             run_free(&b);
             run_init(&b, 9, TERN_OPTIM_ADAM);
         } else {
             refused++;
-            if (st != TERN_ERR_FORMAT) fail_msg("flip at %zu: status %s (%s)", off, tern_status_name(st), tern_errmsg());
+            if (st != TERN_ERR_FORMAT)
+                fail_msg("flip at %zu: status %s (%s)", off, tern_status_name(st), tern_errmsg());
             expect_msg(bad, NULL);
             snap_check_unchanged(&sn, &b);
         }
@@ -895,7 +897,7 @@ static void test_architecture_mismatch(void **state) {
     assert_int_equal(tern_ckpt_save(ps, &b.s), TERN_OK); /* momentum 0.9 */
     run c;
     run_init_arch(&c, 16, 12, 0, TERN_OPTIM_SGD, 0.0f);
-    expect_load_fails(&c, ps, TERN_ERR_FORMAT, "keeps 1 state blocks but this run's keeps 0");
+    expect_load_fails(&c, ps, TERN_ERR_FORMAT, "keeps 1 state block(s) but this run's keeps 0");
     snprintf(ps, sizeof ps, "%s/sgd1.h5", dir);
     assert_int_equal(tern_ckpt_save(ps, &c.s), TERN_OK);
     expect_load_fails(&b, ps, TERN_ERR_FORMAT, "keeps no 'momentum' state");

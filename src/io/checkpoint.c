@@ -6,8 +6,8 @@
  * leaves either the old checkpoint or the new one. Keeping HDF5 away from
  * the disk matters: when HDF5's own write fails (disk full), its H5Fclose
  * fails too and the half-closed file crashes the library at exit. The cost
- * is one in-memory copy of the checkpoint (plus one transient copy of the
- * image), small next to tern's models and their optimizer state.
+ * is one in-memory copy of the file while saving (we take over HDF5's
+ * buffer rather than copy it), small next to tern's models.
  *
  * Load reads every dataset into one staging allocation laid out like the
  * caller's blocks, checking names, shapes and checksums on the way, and only
@@ -46,6 +46,9 @@
 #define ARCH_HINT                                                                                                 \
     "the checkpoint comes from another architecture: build the model from the config stored in it (/config) " \
     "or start a new run"
+
+#define VERSION_HINT "load it with the tern release that wrote it, or start a new run"
+#define DAMAGED_HINT "the file was altered or corrupted; resume from an earlier checkpoint"
 
 /* Largest chunk, in elements (4 MiB of float32): HDF5 caps a chunk at 4 GiB,
  * and fletcher32 is computed per chunk. */
@@ -274,11 +277,13 @@ static herr_t attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, 
     return r;
 }
 
-/* A fixed-length, NUL-terminated string type of strlen(v) + 1 bytes. */
+/* A fixed-length, NUL-terminated UTF-8 string type of strlen(v) + 1 bytes
+ * (config files may hold any UTF-8; h5py decodes by this flag). */
 static hid_t str_type(const char *v) {
     hid_t t = H5Tcopy(H5T_C_S1);
     if (t < 0) return -1;
-    if (H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0) {
+    if (H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
         H5Tclose(t);
         return -1;
     }
@@ -599,13 +604,19 @@ static tern_status sync_dir(const char *path) {
 
 static atomic_ulong tmp_seq;
 
+/* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
+ * while the pid lives; the O_EXCL open catches the rest. */
+static void tmp_name(char *tmp, size_t cap, const char *path) {
+    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+}
+
 tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
     tern_status st = check_state(path, s);
     if (st) return st;
     size_t cap = strlen(path) + 48;
     char *tmp = malloc(cap);
     if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+    tmp_name(tmp, cap, path);
     void *image = NULL;
     size_t size = 0;
     h5_quiet q;
@@ -620,7 +631,7 @@ tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
      * rename is atomic); O_EXCL never clobbers a stranger's file. */
     int fd = -1;
     for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        if (tries) snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+        if (tries) tmp_name(tmp, cap, path);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) break;
     }
@@ -702,8 +713,6 @@ typedef struct reader {
     char cause[256];
 } reader;
 
-#define VERSION_HINT "load it with the tern release that wrote it, or start a new run"
-#define DAMAGED_HINT "the file was altered or corrupted; resume from an earlier checkpoint"
 
 /* The tern header in the user block. When the file starts with it, its
  * version, the file's size and the CRC-32 of everything after the header
@@ -732,8 +741,8 @@ static tern_status check_header(const char *path, int *found) {
     if (sscanf(head + magic, "version %d", &version) != 1)
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
     else if (version != TERN_CKPT_VERSION)
-        st = tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %d, but this tern reads version %d; " VERSION_HINT,
-                        path, version, TERN_CKPT_VERSION);
+        st = tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %d, but this tern reads version %d; "
+                        VERSION_HINT, path, version, TERN_CKPT_VERSION);
     else if (sscanf(head + magic, "version %*d\nbytes %llu\ncrc32 %lx", &bytes, &crc) != 2 || bytes < HEADER_BYTES)
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
     else if (size < bytes)
@@ -758,8 +767,8 @@ static tern_status check_header(const char *path, int *found) {
     if (ferror(f))
         st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     else if (c != crc)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: CRC-32 is %08lx, its header says %08lx; " DAMAGED_HINT,
-                        path, c, crc);
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: CRC-32 is %08lx, its header says %08lx; "
+                        DAMAGED_HINT, path, c, crc);
     free(buf);
     fclose(f);
     return st;
@@ -796,11 +805,12 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     if (attr_read_i64(r->file, "version", &version) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'version' attribute)", path);
     if (version != TERN_CKPT_VERSION)
-        return tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %lld, but this tern reads version %d; " VERSION_HINT,
-                          path, version, TERN_CKPT_VERSION);
+        return tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %lld, but this tern reads version %d; "
+                          VERSION_HINT, path, version, TERN_CKPT_VERSION);
     if (!has_header)
         return tern_error(TERN_ERR_FORMAT,
-                          "%s: damaged checkpoint: its header (the first %d bytes) is missing or corrupt; " DAMAGED_HINT,
+                          "%s: damaged checkpoint: its header (the first %d bytes) is missing or corrupt; "
+                          DAMAGED_HINT,
                           path, HEADER_BYTES);
     return TERN_OK;
 }
@@ -823,7 +833,8 @@ static hid_t open_group(reader *r, hid_t loc, const char *name, const char *wher
 static tern_status read_dset(reader *r, hid_t loc, const char *name, const char *where, const char *what,
                              const char *hint, H5T_class_t cls, int rank, const hsize_t *want, hid_t mtype, void *buf) {
     if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: %s is missing from the checkpoint (%s); %s", r->path, what, where, hint);
+        return tern_error(TERN_ERR_FORMAT, "%s: %s is missing from the checkpoint (%s); %s", r->path, what, where,
+                          hint);
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     if (d < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s is not a readable dataset (HDF5: %s)", r->path,
@@ -979,8 +990,7 @@ static tern_status load_optim(reader *r, const tern_optim *o, float *stage, long
     const tern_params *p = o->params;
     int n_train = 0;
     for (int j = 0; j < p->count; j++) n_train += (p->items[j].flags & TERN_PARAM_TRAIN) ? 1 : 0;
-    char hint[96];
-    snprintf(hint, sizeof hint, "%s", "the optimizer state does not match the parameters; the file is damaged");
+    const char *hint = "the optimizer state does not match the parameters; " DAMAGED_HINT;
     for (int i = 0; i < o->n_state && !st; i++) {
         const char *sname = tern_optim_state_name(o, i);
         char where[TERN_PARAM_NAME_LEN + 40], what[TERN_PARAM_NAME_LEN + 40];
@@ -1010,7 +1020,7 @@ static tern_status load_optim(reader *r, const tern_optim *o, float *stage, long
     H5G_info_t gi = {0};
     if (!st && (H5Gget_info(g, &gi) < 0 || gi.nlinks != (hsize_t)o->n_state))
         st = tern_error(TERN_ERR_FORMAT,
-                        "%s: the checkpoint's %s keeps %llu state blocks but this run's keeps %d (another momentum "
+                        "%s: the checkpoint's %s keeps %llu state block(s) but this run's keeps %d (another momentum "
                         "setting?); resume with the checkpoint's settings, or load the weights only",
                         r->path, fkind, (unsigned long long)gi.nlinks, o->n_state);
     H5Gclose(g);
