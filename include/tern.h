@@ -9,5 +9,6 @@
 #include "tern/tape.h"
 #include "tern/params.h"
 #include "tern/ops.h"
+#include "tern/kernels.h"
 
 #endif
