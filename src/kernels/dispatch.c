@@ -22,7 +22,7 @@ static const tern_kernel_ops *const kernel_ops[TERN_KERNEL_COUNT] = {
     [TERN_KERNEL_AVX2] = &tern_kernel_ops_avx2,
     [TERN_KERNEL_AVX512] = &tern_kernel_ops_avx512,
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(__ARM_NEON)
     [TERN_KERNEL_NEON] = &tern_kernel_ops_neon,
 #endif
 };
@@ -63,7 +63,7 @@ int tern_kernel_available(tern_kernel k) {
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vnni");
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(__ARM_NEON)
     case TERN_KERNEL_NEON: return 1;   /* Advanced SIMD is mandatory on aarch64 */
 #endif
     default: return 0;

@@ -48,7 +48,7 @@ extern const tern_kernel_ops tern_kernel_ops_scalar;
 extern const tern_kernel_ops tern_kernel_ops_avx2;
 extern const tern_kernel_ops tern_kernel_ops_avx512;
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) && defined(__ARM_NEON)
 extern const tern_kernel_ops tern_kernel_ops_neon;
 #endif
 
