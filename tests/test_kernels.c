@@ -447,6 +447,58 @@ static void test_paths_vs_scalar(void **state) {
     if (!tested) print_message("no SIMD path on this CPU: only the scalar reference was tested\n");
 }
 
+/* Each path's own activation quantizer: ties (x*inv exactly k + 0.5) must
+ * round half to even, ragged ends must be handled, NaN/Inf anywhere caught.
+ * With every weight +1, y = sx * sum(q): a q off by one shows. */
+static void test_paths_quantize(void **state) {
+    (void)state;
+    const int Ks[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 300};
+    for (size_t t = 0; t < sizeof Ks / sizeof Ks[0]; t++) {
+        int K = Ks[t], M = 2, n = 3;
+        int8_t *w = malloc((size_t)M * K);
+        memset(w, 1, (size_t)M * K);
+        float wp[2] = {1.0f, 1.0f};
+        tern_packed p;
+        assert_int_equal(tern_packed_init(&p, M, K), TERN_OK);
+        assert_int_equal(tern_packed_set(&p, w, wp, NULL), TERN_OK);
+        float *x = malloc((size_t)n * K * sizeof(float)), y0[2 * 3], y1[2 * 3];
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < K; k++)   /* amax = 127 -> inv = 1: q = rint(x) */
+                x[(size_t)i * K + k] = k == i % K ? (i == 1 ? -127.0f : 127.0f) : (float)(k % 50 - 25) + 0.5f;
+        long want[3] = {0, 0, 0};
+        for (int i = 0; i < n; i++)
+            for (int k = 0; k < K; k++) want[i] += lrintf(x[(size_t)i * K + k]);
+        size_t bytes = tern_kernel_gemm_scratch_bytes(&p, n, TERN_ACT_I8);
+        void *scratch = malloc(bytes);
+        for (int kk = 0; kk < TERN_KERNEL_COUNT; kk++) {
+            tern_kernel k = (tern_kernel)kk;
+            if (!tern_kernel_available(k)) continue;
+            assert_int_equal(tern_kernel_select(k), TERN_OK);
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_OK);
+            for (int i = 0; i < n; i++) {
+                float expect = (float)want[i];   /* wp = 1, sx = 127/127 = 1, no bias */
+                if (!bits_equal(y1[i * M], expect) || !bits_equal(y1[i * M + 1], expect))
+                    fail_msg("%s K %d sample %d: y %.9g, want sum(rint(x)) = %ld", tern_kernel_name(k), K, i,
+                             y1[i * M], want[i]);
+            }
+            if (k == TERN_KERNEL_SCALAR) memcpy(y0, y1, sizeof y0);
+            assert_memory_equal(y0, y1, sizeof y0);
+            /* NaN first, Inf last: each caught by every path. */
+            float keep0 = x[0], keep1 = x[(size_t)n * K - 1];
+            x[0] = NAN;
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            x[0] = keep0;
+            x[(size_t)n * K - 1] = -INFINITY;
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            x[(size_t)n * K - 1] = keep1;
+        }
+        free(scratch);
+        free(x);
+        free(w);
+        tern_packed_free(&p);
+    }
+}
+
 /* ---- dispatch ----------------------------------------------------------------- */
 
 static void test_dispatch(void **state) {
@@ -657,6 +709,7 @@ int main(void) {
         cmocka_unit_test(test_scalar_i8_exact),
         cmocka_unit_test(test_scalar_f32_vs_naive),
         cmocka_unit_test(test_paths_vs_scalar),
+        cmocka_unit_test(test_paths_quantize),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_gemm_bad_input),
         cmocka_unit_test(test_conv_vs_naive),

@@ -88,7 +88,7 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
             int32_t *qsum = (int32_t *)(sx + P);               /* (P) */
             float sxi;
             int32_t total;
-            if (tern_kernel_quantize(img, (int)in_n, qimg, &sxi, &total))
+            if (ops->quantize(img, (int)in_n, qimg, &sxi, &total))
                 return tern_error(TERN_ERR_NUMERIC, "kernel_conv2d: image %d has a NaN or Inf activation", b);
             size_t p = 0;
             IM2COL(int8_t, col, qimg, g, oh_n, ow_n, kp, {

@@ -147,7 +147,7 @@ tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const 
         int32_t *qsum = (int32_t *)(sx + n);
         for (int i = 0; i < n; i++) {
             int8_t *qi = q + (size_t)i * kp;
-            if (tern_kernel_quantize(x + (size_t)i * K, w->cols, qi, &sx[i], &qsum[i]))
+            if (ops->quantize(x + (size_t)i * K, w->cols, qi, &sx[i], &qsum[i]))
                 return tern_error(TERN_ERR_NUMERIC, "kernel_gemm: sample %d has a NaN or Inf activation", i);
             memset(qi + K, 0, kp - K);
         }

@@ -36,12 +36,19 @@ typedef struct tern_kf_job {
     size_t ys, yr;
 } tern_kf_job;
 
-/* One path: its name and its two GEMMs. */
+/* One path: its name, its activation quantizer and its two GEMMs.
+ * quantize computes exactly what tern_kernel_quantize documents (bit for bit
+ * the scalar tern_kq_quantize_ref) for k >= 1 and returns 0, or -1 without
+ * a message on a NaN or Inf. */
 typedef struct tern_kernel_ops {
     const char *name;
+    int (*quantize)(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
     void (*gemm_i8)(const tern_kq_job *job);
     void (*gemm_f32)(const tern_kf_job *job);
 } tern_kernel_ops;
+
+/* The scalar quantizer: the definition the SIMD ones must match. */
+int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
 
 extern const tern_kernel_ops tern_kernel_ops_scalar;
 #if defined(__x86_64__)

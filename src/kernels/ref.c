@@ -137,8 +137,7 @@ tern_status tern_packed_get(const tern_packed *p, int8_t *w) {
 
 /* ---- activation quantization (shared by every path) ----------------------- */
 
-tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
-    if (!x || !q || !sx || !qsum || k < 1) return tern_error(TERN_ERR_ARG, "kernel_quantize: NULL buffer or k < 1");
+int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
     float amax = 0.0f;
     int finite = 1;
     for (int i = 0; i < k; i++) {
@@ -146,13 +145,13 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
         finite &= a <= FLT_MAX;   /* false for Inf and NaN */
         amax = a > amax ? a : amax;
     }
-    if (!finite) return tern_error(TERN_ERR_NUMERIC, "kernel_quantize: a NaN or Inf among %d activations", k);
+    if (!finite) return -1;
     if (amax < FLT_MIN) {
         /* 127/amax would overflow; such a row carries nothing an int8 can hold. */
         memset(q, 0, (size_t)k);
         *sx = 0.0f;
         *qsum = 0;
-        return TERN_OK;
+        return 0;
     }
     const float inv = 127.0f / amax;
     int32_t sum = 0;
@@ -164,6 +163,13 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
     }
     *sx = amax / 127.0f;
     *qsum = sum;
+    return 0;
+}
+
+tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    if (!x || !q || !sx || !qsum || k < 1) return tern_error(TERN_ERR_ARG, "kernel_quantize: NULL buffer or k < 1");
+    if (tern_kq_quantize_ref(x, k, q, sx, qsum))
+        return tern_error(TERN_ERR_NUMERIC, "kernel_quantize: a NaN or Inf among %d activations", k);
     return TERN_OK;
 }
 
@@ -216,6 +222,7 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
 
 const tern_kernel_ops tern_kernel_ops_scalar = {
     .name = "scalar",
+    .quantize = tern_kq_quantize_ref,
     .gemm_i8 = scalar_gemm_i8,
     .gemm_f32 = scalar_gemm_f32,
 };

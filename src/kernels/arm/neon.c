@@ -189,6 +189,7 @@ static void neon_gemm_f32(const tern_kf_job *j) {
 
 const tern_kernel_ops tern_kernel_ops_neon = {
     .name = "neon",
+    .quantize = tern_kq_quantize_ref,
     .gemm_i8 = neon_gemm_i8,
     .gemm_f32 = neon_gemm_f32,
 };

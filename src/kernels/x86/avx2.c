@@ -11,7 +11,9 @@
  * weight) and high bit (+1 weight) are shifted into the sign bit and spread
  * into masks; x is added where +1 and subtracted where -1 by and/xor on the
  * sign bit, never multiplied, so a zero weight never touches its activation. */
+#include <float.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/kernels_impl.h"
 
@@ -29,6 +31,63 @@ static inline float hsum_ps(__m256 v) {
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+/* ---- activation quantization ------------------------------------------------
+ * The same arithmetic as tern_kq_quantize_ref (see avx512.c); 32 values per
+ * step, the ragged end through the scalar reference's own loop body. */
+static int avx2_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), big = _mm256_set1_ps(FLT_MAX);
+    __m256 vmax = _mm256_setzero_ps();
+    int bad = 0, i = 0;
+    for (; i + 8 <= k; i += 8) {
+        __m256 a = _mm256_and_ps(_mm256_loadu_ps(x + i), absm);
+        bad |= _mm256_movemask_ps(_mm256_cmp_ps(a, big, _CMP_NLE_UQ));   /* Inf, or NaN (unordered) */
+        vmax = _mm256_max_ps(vmax, a);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float amax = _mm_cvtss_f32(m4);
+    for (; i < k; i++) {
+        float a = fabsf(x[i]);
+        bad |= !(a <= FLT_MAX);
+        amax = a > amax ? a : amax;
+    }
+    if (bad) return -1;
+    if (amax < FLT_MIN) {
+        memset(q, 0, (size_t)k);
+        *sx = 0.0f;
+        *qsum = 0;
+        return 0;
+    }
+    const float invs = 127.0f / amax;
+    const __m256 inv = _mm256_set1_ps(invs);
+    const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    __m256i sum = _mm256_setzero_si256();
+    i = 0;
+    for (; i + 32 <= k; i += 32) {
+        __m256i v[4];
+        for (int t = 0; t < 4; t++) {
+            v[t] = _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * t), inv));
+            v[t] = _mm256_min_epi32(_mm256_max_epi32(v[t], lo), hi);
+            sum = _mm256_add_epi32(sum, v[t]);
+        }
+        /* The packs work per 128-bit lane; the permute restores k order. */
+        __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(b, order));
+    }
+    int32_t total = hsum_epi32(sum);
+    for (; i < k; i++) {
+        float v = rintf(x[i] * invs);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[i] = (int8_t)v;
+        total += q[i];
+    }
+    *sx = amax / 127.0f;
+    *qsum = total;
+    return 0;
 }
 
 /* ---- int8 ------------------------------------------------------------------ */
@@ -176,6 +235,7 @@ static void avx2_gemm_f32(const tern_kf_job *j) {
 
 const tern_kernel_ops tern_kernel_ops_avx2 = {
     .name = "avx2",
+    .quantize = avx2_quantize,
     .gemm_i8 = avx2_gemm_i8,
     .gemm_f32 = avx2_gemm_f32,
 };

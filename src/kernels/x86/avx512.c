@@ -20,11 +20,51 @@
  *
  * Register tiles: R rows x S samples share each weight decode and each
  * activation load. */
+#include <float.h>
 #include <immintrin.h>
+#include <string.h>
 
 #include "kernels/kernels_impl.h"
 
 #define AI static inline __attribute__((always_inline))
+
+/* ---- activation quantization ------------------------------------------------
+ * The same arithmetic as tern_kq_quantize_ref: max is exact in any order,
+ * inv = 127/amax is the same one division, x*inv the same rounded product,
+ * and vcvtps2dq rounds half to even like rintf (both follow MXCSR). The
+ * ragged end uses masked loads and stores. */
+static int avx512_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), big = _mm512_set1_ps(FLT_MAX);
+    __m512 vmax = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
+        __m512 a = _mm512_and_ps(_mm512_maskz_loadu_ps(m, x + i), absm);
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);   /* Inf, or NaN (unordered) */
+        vmax = _mm512_max_ps(vmax, a);
+    }
+    if (bad) return -1;
+    float amax = _mm512_reduce_max_ps(vmax);
+    if (amax < FLT_MIN) {
+        memset(q, 0, (size_t)k);
+        *sx = 0.0f;
+        *qsum = 0;
+        return 0;
+    }
+    const __m512 inv = _mm512_set1_ps(127.0f / amax);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, m, v);
+        sum = _mm512_add_epi32(sum, v);   /* masked-off lanes loaded 0, so add 0 */
+    }
+    *sx = amax / 127.0f;
+    *qsum = _mm512_reduce_add_epi32(sum);
+    return 0;
+}
 
 /* ---- int8 ------------------------------------------------------------------ */
 
@@ -194,6 +234,7 @@ static void avx512_gemm_f32(const tern_kf_job *j) {
 
 const tern_kernel_ops tern_kernel_ops_avx512 = {
     .name = "avx512",
+    .quantize = avx512_quantize,
     .gemm_i8 = avx512_gemm_i8,
     .gemm_f32 = avx512_gemm_f32,
 };
