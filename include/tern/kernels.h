@@ -10,7 +10,8 @@
  * wp == wn is the symmetric case (TWN, BitNet b1.58: one alpha per row, or
  * per tensor when all rows are equal); wp != wn is TTQ. When wn equals wp on
  * every row (tern_packed.symmetric) the kernels form one signed sum
- * D = sum(w*x) and y = alpha*D + bias; otherwise they form P and N separately.
+ * D = sum(w*x) and y = alpha*D + bias; otherwise they form P and N separately
+ * (every path supports both; TTQ costs one more integer dot per output).
  *
  * Two activation modes (tern_act):
  *   TERN_ACT_I8, the fast path: each input row ("sample") is quantized with
@@ -173,7 +174,8 @@ typedef enum tern_act {
 
 /* amax = max|x|; q = clamp(rint(x * (127/amax)), -127, 127); *sx = amax/127;
  * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < FLT_MIN.
- * TERN_ERR_NUMERIC on NaN or Inf. */
+ * TERN_ERR_NUMERIC on NaN or Inf. This is the scalar reference; the GEMM and
+ * conv use their path's SIMD quantizer, which matches it bit for bit. */
 tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
 
 /* Scratch bytes tern_kernel_gemm needs for n samples:
