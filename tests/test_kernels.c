@@ -128,7 +128,7 @@ static void layer_free(layer *L) {
 }
 
 /* Run tern_kernel_gemm on path k with a NaN-filled y, so unwritten outputs show. */
-static void run_gemm(tern_kernel k, const layer *L, const float *x, int n, tern_act act, float *y) {
+static void run_gemm(tern_kernel k, const layer *L, const float *x, int n, tern_kact act, float *y) {
     assert_int_equal(tern_kernel_select(k), TERN_OK);
     size_t bytes = tern_kernel_gemm_scratch_bytes(&L->p, n, act);
     void *scratch = malloc(bytes);
@@ -310,7 +310,7 @@ static void test_scalar_i8_exact(void **state) {
             float *y = malloc((size_t)s.n * s.M * sizeof(float)), *yn = malloc((size_t)s.n * s.M * sizeof(float));
             double *yf = malloc((size_t)s.n * s.M * sizeof(double)), *mag = malloc((size_t)s.n * s.M * sizeof(double));
             fill_uniform(x, (size_t)s.n * s.K, &r, -2.0f, 2.0f);
-            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_I8, y);
+            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_I8, y);
             naive_gemm_i8(L.w, L.wp, L.wn, !asym, s.M, s.K, x, s.n, L.bias, yn);
             naive_gemm_f64(L.w, L.wp, L.wn, s.M, s.K, x, s.n, L.bias, yf, mag);
             for (int i = 0; i < s.n; i++) {
@@ -350,7 +350,7 @@ static void test_scalar_f32_vs_naive(void **state) {
             float *x = malloc(nx * sizeof(float)), *y = malloc(ny * sizeof(float));
             double *yd = malloc(ny * sizeof(double)), *mag = malloc(ny * sizeof(double));
             fill_uniform(x, nx, &r, -3.0f, 3.0f);
-            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_F32, y);
+            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_F32, y);
             naive_gemm_f64(L.w, L.wp, L.wn, s.M, s.K, x, s.n, L.bias, yd, mag);
             for (size_t a = 0; a < ny; a++) {
                 /* Recursive float summation: error <= (K + 2) u sum|x| per sum, u = 2^-24. */
@@ -361,7 +361,7 @@ static void test_scalar_f32_vs_naive(void **state) {
             /* Small integer activations: every partial sum is exact, so y is the
              * documented epilogue of the exact sums, bit for bit. */
             fill_small_ints(x, nx, &r);
-            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_F32, y);
+            run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_F32, y);
             for (int i = 0; i < s.n; i++)
                 for (int o = 0; o < s.M; o++) {
                     long P = 0, N = 0;
@@ -406,16 +406,16 @@ static void test_paths_vs_scalar(void **state) {
                 }
 
                 /* Int8: bit-identical. */
-                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_I8, y0);
-                run_gemm(k, &L, x, s.n, TERN_ACT_I8, y1);
+                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_I8, y0);
+                run_gemm(k, &L, x, s.n, TERN_KACT_I8, y1);
                 for (size_t a = 0; a < ny; a++)
                     if (!bits_equal(y0[a], y1[a]))
                         fail_msg("%s i8 (M %d, K %d, n %d, %s): y[%zu] = %.9g, scalar %.9g", tern_kernel_name(k), s.M,
                                  s.K, s.n, asym ? "ttq" : "sym", a, y1[a], y0[a]);
 
                 /* Fp32: within the documented 2 K 2^-24 max|w-scale| sum|x|. */
-                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_F32, y0);
-                run_gemm(k, &L, x, s.n, TERN_ACT_F32, y1);
+                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_F32, y0);
+                run_gemm(k, &L, x, s.n, TERN_KACT_F32, y1);
                 for (int i = 0; i < s.n; i++)
                     for (int o = 0; o < s.M; o++) {
                         double sumx = 0;
@@ -429,8 +429,8 @@ static void test_paths_vs_scalar(void **state) {
 
                 /* Fp32 with exact partial sums: bit-identical. */
                 fill_small_ints(x, nx, &r);
-                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_ACT_F32, y0);
-                run_gemm(k, &L, x, s.n, TERN_ACT_F32, y1);
+                run_gemm(TERN_KERNEL_SCALAR, &L, x, s.n, TERN_KACT_F32, y0);
+                run_gemm(k, &L, x, s.n, TERN_KACT_F32, y1);
                 for (size_t a = 0; a < ny; a++)
                     if (!bits_equal(y0[a], y1[a]))
                         fail_msg("%s f32 exact (M %d, K %d, n %d, %s): y[%zu] = %.9g, scalar %.9g",
@@ -468,13 +468,13 @@ static void test_paths_quantize(void **state) {
         long want[3] = {0, 0, 0};
         for (int i = 0; i < n; i++)
             for (int k = 0; k < K; k++) want[i] += lrintf(x[(size_t)i * K + k]);
-        size_t bytes = tern_kernel_gemm_scratch_bytes(&p, n, TERN_ACT_I8);
+        size_t bytes = tern_kernel_gemm_scratch_bytes(&p, n, TERN_KACT_I8);
         void *scratch = malloc(bytes);
         for (int kk = 0; kk < TERN_KERNEL_COUNT; kk++) {
             tern_kernel k = (tern_kernel)kk;
             if (!tern_kernel_available(k)) continue;
             assert_int_equal(tern_kernel_select(k), TERN_OK);
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_OK);
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_OK);
             for (int i = 0; i < n; i++) {
                 float expect = (float)want[i];   /* wp = 1, sx = 127/127 = 1, no bias */
                 if (!bits_equal(y1[i * M], expect) || !bits_equal(y1[i * M + 1], expect))
@@ -486,10 +486,10 @@ static void test_paths_quantize(void **state) {
             /* NaN first, Inf last: each caught by every path. */
             float keep0 = x[0], keep1 = x[(size_t)n * K - 1];
             x[0] = NAN;
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
             x[0] = keep0;
             x[(size_t)n * K - 1] = -INFINITY;
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
             x[(size_t)n * K - 1] = keep1;
         }
         free(scratch);
@@ -557,20 +557,20 @@ static void test_gemm_bad_input(void **state) {
     layer_make(&L, 4, 10, 0, &r);
     float x[2 * 10], y[2 * 4];
     fill_uniform(x, 20, &r, -1, 1);
-    size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 2, TERN_ACT_I8);
+    size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 2, TERN_KACT_I8);
     assert_true(bytes >= 2 * (128 + 8));
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_gemm(NULL, x, 2, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, NULL, 2, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 0, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_ACT_COUNT, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_ACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(&L.p, NULL, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(&L.p, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_COUNT, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "scratch"));
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_ACT_F32, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_F32, scratch, bytes), TERN_ERR_ARG);
     x[13] = NAN;
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     assert_non_null(strstr(tern_errmsg(), "sample 1"));
-    assert_int_equal(tern_kernel_gemm_scratch_bytes(&L.p, 0, TERN_ACT_I8), 0);
+    assert_int_equal(tern_kernel_gemm_scratch_bytes(&L.p, 0, TERN_KACT_I8), 0);
     free(scratch);
     layer_free(&L);
 }
@@ -647,18 +647,18 @@ static void test_conv_vs_naive(void **state) {
                 tern_kernel k = (tern_kernel)kk;
                 if (!tern_kernel_available(k)) continue;
                 assert_int_equal(tern_kernel_select(k), TERN_OK);
-                for (int act = 0; act < TERN_ACT_COUNT; act++) {
-                    size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, g, (tern_act)act);
+                for (int act = 0; act < TERN_KACT_COUNT; act++) {
+                    size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, g, (tern_kact)act);
                     void *scratch = malloc(bytes);
                     for (size_t a = 0; a < ny; a++) y[a] = NAN;
-                    tern_status s = tern_kernel_conv2d(&L.p, g, x, c->n, L.bias, y, (tern_act)act, scratch, bytes);
+                    tern_status s = tern_kernel_conv2d(&L.p, g, x, c->n, L.bias, y, (tern_kact)act, scratch, bytes);
                     if (s) fail_msg("conv on %s: %s", tern_kernel_name(k), tern_errmsg());
                     for (size_t a = 0; a < ny; a++) {
-                        if (act == TERN_ACT_I8 && !bits_equal(y[a], yq[a]))
+                        if (act == TERN_KACT_I8 && !bits_equal(y[a], yq[a]))
                             fail_msg("conv %zu %s i8: y[%zu] = %.9g, naive %.9g", t, tern_kernel_name(k), a, y[a],
                                      yq[a]);
                         double tol = 2.0 * L.K * 0x1p-24 * mag[a] + 4 * 0x1p-24 * fabs(yd[a]) + 1e-7;
-                        if (act == TERN_ACT_F32 && !(fabs(y[a] - yd[a]) <= tol))
+                        if (act == TERN_KACT_F32 && !(fabs(y[a] - yd[a]) <= tol))
                             fail_msg("conv %zu %s f32: y[%zu] = %.9g, naive %.9g", t, tern_kernel_name(k), a, y[a],
                                      yd[a]);
                     }
@@ -679,23 +679,23 @@ static void test_conv_bad_input(void **state) {
     tern_conv2d_geom g = {3, 5, 5, 3, 3, 1, 0};
     float x[75], y[4 * 9];
     fill_uniform(x, 75, &r, -1, 1);
-    size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, &g, TERN_ACT_I8);
+    size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, &g, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_OK);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
     tern_conv2d_geom g2 = g;
     g2.cin = 2;   /* 2*3*3 = 18 != 27 */
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     assert_non_null(strstr(tern_errmsg(), "(4,27)"));
     g2 = g;
     g2.stride = 0;
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     g2 = g;
     g2.h = 1;   /* 3x3 kernel over a 1x5 input without padding */
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 0, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     x[40] = INFINITY;
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_ACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     free(scratch);
     layer_free(&L);
 }

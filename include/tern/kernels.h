@@ -13,8 +13,8 @@
  * D = sum(w*x) and y = alpha*D + bias; otherwise they form P and N separately
  * (every path supports both; TTQ costs one more integer dot per output).
  *
- * Two activation modes (tern_act):
- *   TERN_ACT_I8, the fast path: each input row ("sample") is quantized with
+ * Two activation modes (tern_kact, "kernel activations"):
+ *   TERN_KACT_I8, the fast path: each input row ("sample") is quantized with
  *     its own absmax (BitNet b1.58's 8-bit absmax),
  *         amax = max|x|,  q = clamp(rint(x * (127 / amax)), -127, 127),
  *         sx   = amax / 127      (rint: round half to even),
@@ -25,7 +25,7 @@
  *     (scalar, AVX2, AVX-512, NEON) returns bit-identical y in this mode.
  *     A row whose amax is below FLT_MIN quantizes to q = 0, sx = 0. A NaN or
  *     Inf activation is an error (TERN_ERR_NUMERIC).
- *   TERN_ACT_F32: the fp32 activations are added where w = +1 and
+ *   TERN_KACT_F32: the fp32 activations are added where w = +1 and
  *     subtracted where w = -1 (no multiplies; the scalar reference literally
  *     adds and subtracts in k order), then y = fmaf(alpha, D, bias), or
  *     fmaf(wp, P, fmaf(-wn, N, bias)). SIMD paths sum in another order; they
@@ -166,11 +166,11 @@ tern_kernel tern_kernel_current(void);
 
 /* ---- activations, GEMM, conv ---------------------------------------------- */
 
-typedef enum tern_act {
-    TERN_ACT_I8 = 0,   /* int8 absmax per sample: the fast path */
-    TERN_ACT_F32,      /* fp32 activations: add +1, subtract -1 */
-    TERN_ACT_COUNT
-} tern_act;
+typedef enum tern_kact {
+    TERN_KACT_I8 = 0,   /* int8 absmax per sample: the fast path */
+    TERN_KACT_F32,      /* fp32 activations: add +1, subtract -1 */
+    TERN_KACT_COUNT
+} tern_kact;
 
 /* amax = max|x|; q = clamp(rint(x * (127/amax)), -127, 127); *sx = amax/127;
  * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < FLT_MIN.
@@ -181,12 +181,12 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
 /* Scratch bytes tern_kernel_gemm needs for n samples:
  *   I8:  n * (Kp + 8) + 64,   F32: n * Kp * 4 + 64,   Kp = 128 * kblocks.
  * Any alignment will do; 0 when w is NULL or n < 1. */
-size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_act act);
+size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act);
 
 /* y (n, M) = W (M, K) applied to x (n, K), per the overview, + bias (M or
  * NULL). n = 1 is the GEMV. Uses the current path. */
 tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y,
-                             tern_act act, void *scratch, size_t scratch_bytes);
+                             tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Geometry of a conv2d over packed weights (cross-correlation, zero pad). */
 typedef struct tern_conv2d_geom {
@@ -198,7 +198,7 @@ typedef struct tern_conv2d_geom {
 /* Scratch bytes tern_kernel_conv2d needs (reused for every image), with
  * P = OH*OW and Kp as above:
  *   I8:  cin*h*w + P * (Kp + 8) + 128,   F32: P * Kp * 4 + 64. */
-size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_act act);
+size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w), W (M, cin*kh*kw)) + bias (M or
  * NULL), OH = (h + 2 pad - kh) / stride + 1. W's columns are in (cin, kh, kw)
@@ -206,7 +206,7 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
  * scratch, then the GEMM with the output positions as samples. In I8 mode
  * each image is quantized with its own absmax (one sx per image). */
 tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_act act, void *scratch, size_t scratch_bytes);
+                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

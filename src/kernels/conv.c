@@ -25,13 +25,13 @@ static tern_status conv_check(const tern_packed *w, const tern_conv2d_geom *g) {
     return TERN_OK;
 }
 
-size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_act act) {
+size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act) {
     if (!w || !g || g->cin < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad < 0)
         return 0;
     if (g->h + 2 * g->pad < g->kh || g->w + 2 * g->pad < g->kw) return 0;
     size_t P = (size_t)conv_out(g->h, g->kh, g->stride, g->pad) * (size_t)conv_out(g->w, g->kw, g->stride, g->pad);
     size_t kp = tern_kp(w);
-    if (act == TERN_ACT_I8) return (size_t)g->cin * g->h * g->w + P * (kp + 8) + 128;
+    if (act == TERN_KACT_I8) return (size_t)g->cin * g->h * g->w + P * (kp + 8) + 128;
     return P * kp * sizeof(float) + 64;
 }
 
@@ -58,12 +58,12 @@ static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_
         }
 
 tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_act act, void *scratch, size_t scratch_bytes) {
+                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes) {
     tern_status st = conv_check(w, g);
     if (st) return st;
     if (!x || !y || !scratch) return tern_error(TERN_ERR_ARG, "kernel_conv2d: NULL input, output or scratch");
     if (n < 1) return tern_error(TERN_ERR_SHAPE, "kernel_conv2d: batch %d, needs at least 1", n);
-    if ((unsigned)act >= TERN_ACT_COUNT)
+    if ((unsigned)act >= TERN_KACT_COUNT)
         return tern_error(TERN_ERR_ARG, "kernel_conv2d: unknown activation mode %d", act);
     size_t need = tern_kernel_conv2d_scratch_bytes(w, g, act);
     if (scratch_bytes < need)
@@ -79,7 +79,7 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
     for (int b = 0; b < n; b++) {
         const float *img = x + (size_t)b * in_n;   /* (cin, h, w) */
         float *yb = y + (size_t)b * out_n;          /* (M, OH, OW): position p of row r at r*P + p */
-        if (act == TERN_ACT_I8) {
+        if (act == TERN_KACT_I8) {
             /* Quantize the image once (one absmax per image), then gather
              * int8 columns; padding is q = 0, exactly the zero it stands for. */
             int8_t *qimg = (int8_t *)s;                        /* (cin, h, w) */

@@ -117,19 +117,19 @@ tern_status tern_kernel_ops_current(const tern_kernel_ops **ops) {
 
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_act act) {
+size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act) {
     if (!w || n < 1) return 0;
     size_t kp = tern_kp(w);
-    if (act == TERN_ACT_I8) return (size_t)n * (kp + 8) + 64;
+    if (act == TERN_KACT_I8) return (size_t)n * (kp + 8) + 64;
     return (size_t)n * kp * sizeof(float) + 64;
 }
 
-tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y, tern_act act,
+tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y, tern_kact act,
                              void *scratch, size_t scratch_bytes) {
     if (!w || !w->qs || !x || !y || !scratch)
         return tern_error(TERN_ERR_ARG, "kernel_gemm: NULL weights, input, output or scratch");
     if (n < 1) return tern_error(TERN_ERR_SHAPE, "kernel_gemm: batch %d, needs at least 1", n);
-    if ((unsigned)act >= TERN_ACT_COUNT) return tern_error(TERN_ERR_ARG, "kernel_gemm: unknown activation mode %d", act);
+    if ((unsigned)act >= TERN_KACT_COUNT) return tern_error(TERN_ERR_ARG, "kernel_gemm: unknown activation mode %d", act);
     size_t need = tern_kernel_gemm_scratch_bytes(w, n, act);
     if (scratch_bytes < need)
         return tern_error(TERN_ERR_ARG, "kernel_gemm: scratch has %zu bytes, (%d,%d) x batch %d needs %zu", scratch_bytes,
@@ -140,7 +140,7 @@ tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const 
 
     const size_t K = (size_t)w->cols, kp = tern_kp(w);
     unsigned char *s = align64(scratch);
-    if (act == TERN_ACT_I8) {
+    if (act == TERN_KACT_I8) {
         /* (n, Kp) int8 rows, then sx (n) and qsum (n). */
         int8_t *q = (int8_t *)s;
         float *sx = (float *)(s + (size_t)n * kp);
