@@ -13,5 +13,6 @@
 #include "tern/nn.h"
 #include "tern/quant.h"
 #include "tern/data.h"
+#include "tern/config.h"
 
 #endif
