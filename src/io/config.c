@@ -289,17 +289,33 @@ typedef struct rctx {
     char path[128];
 } rctx;
 
-/* Fail at "<prefix>.<key>" (the node there, or its nearest ancestor). */
+/* Fail at the value of "<prefix>.<key>" (or its nearest ancestor), or at the
+ * key itself when at_key: a key that does not belong where it is. */
+static tern_status vrfail(rctx *R, int at_key, const char *prefix, const char *key, const char *fmt, va_list ap) {
+    char msg[320];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    snprintf(R->path, sizeof R->path, "%s%s%s", prefix, key && *key ? "." : "", key ? key : "");
+    return cdoc_fail(R->x, R->root, R->path, at_key, TERN_ERR_CONFIG, "%s", msg);
+}
+
 static tern_status rfail(rctx *R, const char *prefix, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static tern_status rfail(rctx *R, const char *prefix, const char *key, const char *fmt, ...) {
-    char msg[320];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    tern_status st = vrfail(R, 0, prefix, key, fmt, ap);
     va_end(ap);
-    snprintf(R->path, sizeof R->path, "%s%s%s", prefix, key && *key ? "." : "", key ? key : "");
-    return cdoc_fail(R->x, R->root, R->path, TERN_ERR_CONFIG, "%s", msg);
+    return st;
+}
+
+static tern_status rfail_key(rctx *R, const char *prefix, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static tern_status rfail_key(rctx *R, const char *prefix, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    tern_status st = vrfail(R, 1, prefix, key, fmt, ap);
+    va_end(ap);
+    return st;
 }
 
 /* A name from a table: *out = its index, or a message listing the valid ones. */
@@ -450,7 +466,7 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
     for (int k = 0; k < COUNT(layer_key_names); k++) {
         int bit = 1 << k;
         if (present(l, bit) && !(takes & bit))
-            return rfail(R, lp, layer_key_names[k], "a %s layer takes no '%s' (its keys: %s)", types[type],
+            return rfail_key(R, lp, layer_key_names[k], "a %s layer takes no '%s' (its keys: %s)", types[type],
                          layer_key_names[k], keys);
         if (!present(l, bit) && (needs & bit))
             return rfail(R, lp, NULL, "a %s layer needs '%s'", types[type], layer_key_names[k]);
@@ -547,7 +563,7 @@ static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_confi
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
     if (!(*o->lr > 0.0f)) return rfail(R, "optimizer", "lr", "learning rate %g must be > 0", *o->lr);
     out->lr = *o->lr;
     if (o->weight_decay) c.weight_decay = *o->weight_decay;
@@ -587,7 +603,7 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
     out->warmup_epochs = s->warmup_epochs ? *s->warmup_epochs : 0.0f;
     out->min_lr = s->min_lr ? *s->min_lr : 0.0f;
     out->step_epochs = s->step_epochs ? *s->step_epochs : 0.0f;

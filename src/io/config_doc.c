@@ -328,12 +328,14 @@ static int map_find(const cnode *map, const char *key) {
     return -1;
 }
 
-/* The deepest node along path; *complete = 1 when it is the node at path. */
-static const cnode *walk(const cnode *root, const char *path, int *complete) {
+/* The deepest node along path; *complete = 1 when it is the node at path,
+ * and *pair the entry that holds it (NULL at the root). */
+static const cnode *walk(const cnode *root, const char *path, int *complete, const cpair **pair) {
     char buf[PATH_LEN];
     snprintf(buf, sizeof buf, "%s", path);
     const cnode *cur = root;
     *complete = 1;
+    *pair = NULL;
     for (char *save = NULL, *seg = strtok_r(buf, ".", &save); seg; seg = strtok_r(NULL, ".", &save)) {
         int k = -1;
         if (cur->kind == CNODE_MAP) k = map_find(cur, seg);
@@ -342,24 +344,22 @@ static const cnode *walk(const cnode *root, const char *path, int *complete) {
             *complete = 0;
             return cur;
         }
+        *pair = &cur->items[k];
         cur = cur->items[k].val;
     }
     return cur;
 }
 
-const cnode *cdoc_get(const cnode *root, const char *path) {
-    int complete;
-    const cnode *n = root ? walk(root, path, &complete) : NULL;
-    return n && complete ? n : NULL;
-}
-
-tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, tern_status code, const char *fmt,
-                      ...) {
-    int complete;
-    const cnode *n = root ? walk(root, path, &complete) : NULL;
+tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
+                      const char *fmt, ...) {
+    int complete = 0;
+    const cpair *pair = NULL;
+    const cnode *n = root ? walk(root, path, &complete, &pair) : NULL;
+    int line = n ? n->line : 1, col = n ? n->col : 1;
+    if (at_key && complete && pair && pair->key) line = pair->line, col = pair->col;
     va_list ap;
     va_start(ap, fmt);
-    tern_status st = vfail(x, n ? n->origin : NULL, n ? n->line : 1, n ? n->col : 1, path, code, fmt, ap);
+    tern_status st = vfail(x, n ? n->origin : NULL, line, col, path, code, fmt, ap);
     va_end(ap);
     return st;
 }

@@ -65,17 +65,17 @@ void cbuf_putq(cbuf *b, const char *s);
  * "--set ORIGIN: malformed value: ...". An empty text gives a null scalar. */
 tern_status cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const char *origin, cnode **out);
 
+/* Free n and everything under it (NULL is fine). */
 void cnode_free(cnode *n);
+/* A deep copy of n, origins and positions included; NULL when out of memory. */
 cnode *cnode_clone(const cnode *n);
 
-/* The node at a dotted path ("model.layers.2.out"; a sequence item by index
- * or by the value of its "name" key); NULL when absent. */
-const cnode *cdoc_get(const cnode *root, const char *path);
-
-/* Record "[--set SET: ]WHERE: PATH: message" for the node at path (or its
- * nearest existing ancestor when the node is absent) and return code. */
-tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, tern_status code, const char *fmt,
-                      ...) __attribute__((format(printf, 5, 6)));
+/* Record "[--set SET: ]WHERE: PATH: message" for the node at a dotted path
+ * ("model.layers.2.out"; a list item by index or by its "name") (its key
+ * when at_key, for a key that does not belong; the nearest existing ancestor
+ * when the node is absent) and return code. */
+tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
+                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 /* Check the tree against schema (a mapping at the top) and write it to out
  * as canonical YAML; TERN_ERR_CONFIG with a positioned message when not. */
