@@ -14,5 +14,6 @@
 #include "tern/quant.h"
 #include "tern/data.h"
 #include "tern/kernels.h"
+#include "tern/config.h"
 
 #endif
