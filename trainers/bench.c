@@ -40,11 +40,13 @@ static const tern_layer_spec lenet5[] = {
 };
 
 static int bench_usage(FILE *f) {
-    fprintf(f, "usage: tern bench train [--model mlp|lenet5] [--batch N] [--steps N] [--warmup N] [--threads N]\n"
+    fprintf(f, "usage: tern bench train [--model mlp|lenet5] [--quant none|twn|absmean|ttq] [--batch N]\n"
+               "                        [--steps N] [--warmup N] [--threads N]\n"
                "\n"
                "Training throughput on random data (Adam, lr 1e-3): one line with the\n"
                "median, min and max samples/s over the timed steps.\n"
                "  --model    mlp (784-256-256-10, default) or lenet5 (32C5-MP2-64C5-MP2-512FC-10)\n"
+               "  --quant    none (fp32, default) or the quantizer of every linear/conv layer\n"
                "  --batch    batch size (128)\n"
                "  --steps    timed steps (200); --warmup untimed steps first (20)\n"
                "  --threads  OpenBLAS threads (1)\n");
@@ -57,7 +59,7 @@ int tern_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
         return 2;
     }
-    const char *model = "mlp";
+    const char *model = "mlp", *quant = "none";
     int batch = 128, steps = 200, warmup = 20, threads = 1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(stdout);
@@ -68,6 +70,7 @@ int tern_cmd_bench(int argc, char **argv) {
         const char *k = argv[i], *v = argv[++i];
         int ok = 1;
         if (!strcmp(k, "--model")) model = v;
+        else if (!strcmp(k, "--quant")) quant = v;
         else if (!strcmp(k, "--batch")) ok = tern_cli_int(v, 1, 65536, &batch);
         else if (!strcmp(k, "--steps")) ok = tern_cli_int(v, 1, 1000000, &steps);
         else if (!strcmp(k, "--warmup")) ok = tern_cli_int(v, 0, 1000000, &warmup);
@@ -89,6 +92,22 @@ int tern_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "tern bench: unknown model '%s' (mlp or lenet5)\n", model);
         return 2;
     }
+    /* Every linear/conv layer takes the quantizer's defaults. */
+    tern_layer_spec specs[16];
+    memcpy(specs, spec, sizeof *spec * (size_t)n_layers);
+    if (strcmp(quant, "none")) {
+        tern_quant_method method;
+        if (tern_quant_method_parse(quant, &method)) {
+            fprintf(stderr, "tern bench: --quant: %s\n", tern_errmsg());
+            return 2;
+        }
+        for (int i = 0; i < n_layers; i++)
+            if (specs[i].type == TERN_LAYER_LINEAR || specs[i].type == TERN_LAYER_CONV2D) {
+                specs[i].ternary = 1;
+                specs[i].quant = tern_quant_cfg_default(method);
+            }
+    }
+    spec = specs;
     openblas_set_num_threads(threads);
 
     tern_model m;
@@ -131,8 +150,8 @@ int tern_cmd_bench(int argc, char **argv) {
     }
     qsort(t, (size_t)steps, sizeof *t, cmp_double);
     double med = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
-    printf("tern model=%s batch=%d threads=%d samples_per_s=%.1f min=%.1f max=%.1f step_ms=%.3f loss=%.4f\n", model,
-           batch, threads, batch / med, batch / t[steps - 1], batch / t[0], med * 1e3, res.loss);
+    printf("tern model=%s quant=%s batch=%d threads=%d samples_per_s=%.1f min=%.1f max=%.1f step_ms=%.3f loss=%.4f\n", model,
+           quant, batch, threads, batch / med, batch / t[steps - 1], batch / t[0], med * 1e3, res.loss);
     free(xs);
     free(ys);
     free(t);

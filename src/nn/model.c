@@ -208,8 +208,11 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         }
         for (int j = 0; j < i; j++)
             if (!strcmp(m->layers[j].spec.name, s->name)) {
+                /* The message reads s->name, which lives in m->layers: record it before the free. */
+                tern_status st =
+                    tern_error(TERN_ERR_CONFIG, "model: layers %d and %d are both named '%s'", j, i, s->name);
                 tern_model_free(m);
-                return tern_error(TERN_ERR_CONFIG, "model: layers %d and %d are both named '%s'", j, i, s->name);
+                return st;
             }
         L->in_ndim = nd;
         memcpy(L->in_shape, shape, sizeof shape);

@@ -1,0 +1,214 @@
+/* tern/kernels.h — packed ternary inference kernels: GEMV, GEMM and conv2d.
+ *
+ * A deployed layer holds weights w in {-1, 0, +1} packed 2 bits each
+ * (tern_packed), one row per output channel, and per-row scales. For an
+ * input row x (K values) the output of row r is
+ *
+ *     y[r] = wp[r] * sum(x[k] where w[r,k] = +1)
+ *          - wn[r] * sum(x[k] where w[r,k] = -1)  + bias[r]
+ *
+ * wp == wn is the symmetric case (TWN, BitNet b1.58: one alpha per row, or
+ * per tensor when all rows are equal); wp != wn is TTQ. When wn equals wp on
+ * every row (tern_packed.symmetric) the kernels form one signed sum
+ * D = sum(w*x) and y = alpha*D + bias; otherwise they form P and N separately
+ * (every path supports both; TTQ costs one more integer dot per output).
+ *
+ * Two activation modes (tern_kact, "kernel activations"):
+ *   TERN_KACT_I8, the fast path: each input row ("sample") is quantized with
+ *     its own absmax (BitNet b1.58's 8-bit absmax),
+ *         amax = max|x|,  q = clamp(rint(x * (127 / amax)), -127, 127),
+ *         sx   = amax / 127      (rint: round half to even),
+ *     the integer sums P, N, D are exact in int32, and
+ *         symmetric:  y = fmaf(D, wp*sx, bias)
+ *         asymmetric: y = fmaf(P, wp*sx, fmaf(-N, wn*sx, bias))
+ *     in float, with the products wp*sx, wn*sx rounded once. Every path
+ *     (scalar, AVX2, AVX-512, NEON) returns bit-identical y in this mode.
+ *     A row whose amax is below FLT_MIN quantizes to q = 0, sx = 0. A NaN or
+ *     Inf activation is an error (TERN_ERR_NUMERIC).
+ *   TERN_KACT_F32: the fp32 activations are added where w = +1 and
+ *     subtracted where w = -1 (no multiplies; the scalar reference literally
+ *     adds and subtracts in k order), then y = fmaf(alpha, D, bias), or
+ *     fmaf(wp, P, fmaf(-wn, N, bias)). SIMD paths sum in another order; they
+ *     agree with the scalar reference within
+ *         |y_simd - y_ref| <= 2 * K * 2^-24 * max(|wp|,|wn|) * sum_k |x[k]|
+ *     (twice the worst-case bound of recursive float summation), and exactly
+ *     when every partial sum is exact (e.g. small integer activations).
+ *
+ * Packed layout, format "t2" (TERN_WFMT_T2), for readers with h5py:
+ *   - qs is (M, kblocks, 32) uint8, row-major; kblocks = ceil(K / 128).
+ *     Row r starts at byte r * 32 * kblocks; block b of a row covers
+ *     k = 128*b .. 128*b + 127.
+ *   - Each weight is a 2-bit code c = w + 1: 0b00 = -1, 0b01 = 0, 0b10 = +1;
+ *     0b11 never occurs (unpacking rejects it).
+ *   - Within a block, weight e (0..127) lives in byte (e % 32), at bits
+ *     2*(e / 32) .. 2*(e / 32) + 1 (bit 0 = least significant). So byte j
+ *     holds weights j, j+32, j+64, j+96 in bits 1:0, 3:2, 5:4, 7:6.
+ *   - Padding: weights k >= K of the last block are zero (code 0b01); an
+ *     all-padding byte is 0x55. Unpacking rejects other padding.
+ *   Decoding in numpy: c = (qs[r, k//128, k%32] >> (2*((k%128)//32))) & 3,
+ *   w = c.astype(int8) - 1.
+ *   Why this order: one 32-byte load and four shift-and-masks give the codes
+ *   of 32 consecutive weights each, which line up with 32 consecutive int8
+ *   activations (AVX2), or with 16 (NEON) or, two blocks at once, with 64
+ *   (AVX-512), so no shuffles are needed in the inner loop.
+ *
+ * Paths: scalar (the reference; defines the behaviour), AVX2, AVX-512 with
+ * VNNI (vpdpbusd), NEON (aarch64). The best available path is chosen at the
+ * first call from CPUID; the environment variable TERN_KERNEL=scalar|avx2|
+ * avx512|neon|auto forces one, for tests and benchmarks.
+ *
+ * The hot calls never allocate: they take caller scratch whose size the
+ * *_scratch_bytes functions give. Single-threaded; not reentrant with
+ * tern_kernel_select running on another thread. */
+#ifndef TERN_KERNELS_H
+#define TERN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- packed formats ----------------------------------------------------- */
+
+#define TERN_T2_BLOCK 128        /* weights per t2 block */
+#define TERN_T2_BLOCK_BYTES 32   /* bytes per t2 block: 128 weights x 2 bits */
+#define TERN_KERNEL_MAX_COLS (1 << 22)   /* K limit: keeps 254*K below 2^31 */
+
+/* One t2 block: codes of 128 weights, bit order as in the overview. */
+typedef struct tern_block_t2 {
+    uint8_t qs[TERN_T2_BLOCK_BYTES];
+} tern_block_t2;
+
+typedef enum tern_wfmt {
+    TERN_WFMT_T2 = 0,   /* 2 bits per weight, blocks of 128 along K */
+    TERN_WFMT_COUNT
+} tern_wfmt;
+
+typedef struct tern_wfmt_def {
+    const char *name;   /* "t2": the name stored in deploy checkpoints */
+    int block;          /* weights per block */
+    int block_bytes;    /* bytes per block */
+    /* Pack n values in {-1,0,1} into ceil(n/block) blocks at dst, padding
+     * with zeros; TERN_ERR_ARG names the first value outside {-1,0,1}. */
+    tern_status (*pack)(const int8_t *w, int n, void *dst);
+    /* Unpack n values from ceil(n/block) blocks; TERN_ERR_FORMAT on a code
+     * 0b11 or on nonzero padding. */
+    tern_status (*unpack)(const void *src, int n, int8_t *w);
+} tern_wfmt_def;
+
+/* The format table, indexed by tern_wfmt. */
+extern const tern_wfmt_def tern_wfmt_table[TERN_WFMT_COUNT];
+
+/* A packed ternary weight matrix with per-row scales. Owns its memory. */
+typedef struct tern_packed {
+    tern_wfmt fmt;      /* TERN_WFMT_T2 */
+    int rows;           /* M: output channels */
+    int cols;           /* K: inputs per output */
+    int kblocks;        /* ceil(K / 128) */
+    size_t row_bytes;   /* 32 * kblocks */
+    uint8_t *qs;        /* (M, kblocks, 32), 64-byte aligned */
+    float *wp;          /* (M) scale of the +1 weights */
+    float *wn;          /* (M) scale of the -1 weights */
+    int symmetric;      /* 1 when wn[r] == wp[r] for every r */
+} tern_packed;
+
+/* Allocate an (rows, cols) matrix of zero weights with unit scales. */
+tern_status tern_packed_init(tern_packed *p, int rows, int cols);
+
+/* Release what tern_packed_init allocated; p becomes all zero. */
+void tern_packed_free(tern_packed *p);
+
+/* Pack w (rows, cols) in {-1,0,1} and set scales wp (rows) and wn (rows;
+ * NULL: wn = wp). Scales must be finite. Sets p->symmetric. */
+tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, const float *wn);
+
+/* Unpack into w (rows, cols) in {-1,0,1}; checks codes and padding. */
+tern_status tern_packed_get(const tern_packed *p, int8_t *w);
+
+/* ---- paths and dispatch --------------------------------------------------- */
+
+typedef enum tern_kernel {
+    TERN_KERNEL_SCALAR = 0,   /* portable C; the reference */
+    TERN_KERNEL_AVX2,         /* x86-64 AVX2 + FMA */
+    TERN_KERNEL_AVX512,       /* x86-64 AVX-512 F/BW/VL/DQ + VNNI */
+    TERN_KERNEL_NEON,         /* aarch64 Advanced SIMD */
+    TERN_KERNEL_COUNT
+} tern_kernel;
+
+/* "scalar", "avx2", "avx512", "neon"; "unknown" out of range. */
+const char *tern_kernel_name(tern_kernel k);
+
+/* Parse a path name (or "auto": the best available) into *k. */
+tern_status tern_kernel_parse(const char *name, tern_kernel *k);
+
+/* 1 when path k is built into this library and this CPU (and OS) runs it. */
+int tern_kernel_available(tern_kernel k);
+
+/* The fastest available path: avx512 > avx2 > scalar, or neon > scalar. */
+tern_kernel tern_kernel_best(void);
+
+/* Use path k from now on; TERN_ERR_UNSUPPORTED when it is not available. */
+tern_status tern_kernel_select(tern_kernel k);
+
+/* Select from the environment: TERN_KERNEL unset, empty or "auto" gives the
+ * best path; an unknown name is TERN_ERR_ARG, an unavailable path
+ * TERN_ERR_UNSUPPORTED (the current path is then left as it was). */
+tern_status tern_kernel_init(void);
+
+/* The path in use; runs tern_kernel_init() on first use. TERN_KERNEL_COUNT
+ * when TERN_KERNEL names a path this CPU lacks: then every GEMM and conv
+ * returns that error until tern_kernel_select() picks a path. */
+tern_kernel tern_kernel_current(void);
+
+/* ---- activations, GEMM, conv ---------------------------------------------- */
+
+typedef enum tern_kact {
+    TERN_KACT_I8 = 0,   /* int8 absmax per sample: the fast path */
+    TERN_KACT_F32,      /* fp32 activations: add +1, subtract -1 */
+    TERN_KACT_COUNT
+} tern_kact;
+
+/* amax = max|x|; q = clamp(rint(x * (127/amax)), -127, 127); *sx = amax/127;
+ * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < FLT_MIN.
+ * TERN_ERR_NUMERIC on NaN or Inf. This is the scalar reference; the GEMM and
+ * conv use their path's SIMD quantizer, which matches it bit for bit. */
+tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
+
+/* Scratch bytes tern_kernel_gemm needs for n samples:
+ *   I8:  n * (Kp + 8) + 64,   F32: n * Kp * 4 + 64,   Kp = 128 * kblocks.
+ * Any alignment will do; 0 when w is NULL or n < 1. */
+size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act);
+
+/* y (n, M) = W (M, K) applied to x (n, K), per the overview, + bias (M or
+ * NULL). n = 1 is the GEMV. Uses the current path. */
+tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y,
+                             tern_kact act, void *scratch, size_t scratch_bytes);
+
+/* Geometry of a conv2d over packed weights (cross-correlation, zero pad). */
+typedef struct tern_conv2d_geom {
+    int cin, h, w;      /* input channels and spatial size */
+    int kh, kw;         /* kernel size */
+    int stride, pad;    /* same in both spatial dims */
+} tern_conv2d_geom;
+
+/* Scratch bytes tern_kernel_conv2d needs (reused for every image), with
+ * P = OH*OW and Kp as above:
+ *   I8:  cin*h*w + P * (Kp + 8) + 128,   F32: P * Kp * 4 + 64. */
+size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
+
+/* y (n, M, OH, OW) = conv2d(x (n, cin, h, w), W (M, cin*kh*kw)) + bias (M or
+ * NULL), OH = (h + 2 pad - kh) / stride + 1. W's columns are in (cin, kh, kw)
+ * order, as PyTorch's (O, C, KH, KW) weights flattened. im2col into the
+ * scratch, then the GEMM with the output positions as samples. In I8 mode
+ * each image is quantized with its own absmax (one sx per image). */
+tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
+                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,168 @@
+/* dispatch.c — pick a kernel path from CPUID (or TERN_KERNEL), and the GEMM
+ * driver: argument checks, activation staging into scratch, the path call. */
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kernels_impl.h"
+
+static const char *const kernel_names[TERN_KERNEL_COUNT] = {
+    [TERN_KERNEL_SCALAR] = "scalar",
+    [TERN_KERNEL_AVX2] = "avx2",
+    [TERN_KERNEL_AVX512] = "avx512",
+    [TERN_KERNEL_NEON] = "neon",
+};
+
+/* The ops of each path that is compiled in; NULL where it is not. */
+static const tern_kernel_ops *const kernel_ops[TERN_KERNEL_COUNT] = {
+    [TERN_KERNEL_SCALAR] = &tern_kernel_ops_scalar,
+#if defined(__x86_64__)
+    [TERN_KERNEL_AVX2] = &tern_kernel_ops_avx2,
+    [TERN_KERNEL_AVX512] = &tern_kernel_ops_avx512,
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    [TERN_KERNEL_NEON] = &tern_kernel_ops_neon,
+#endif
+};
+
+/* -1 until the first selection. */
+static _Atomic int current_path = -1;
+
+const char *tern_kernel_name(tern_kernel k) {
+    if ((unsigned)k >= TERN_KERNEL_COUNT) return "unknown";
+    return kernel_names[k];
+}
+
+tern_status tern_kernel_parse(const char *name, tern_kernel *k) {
+    if (!name || !k) return tern_error(TERN_ERR_ARG, "kernel_parse: NULL name or result");
+    if (!strcasecmp(name, "auto")) {
+        *k = tern_kernel_best();
+        return TERN_OK;
+    }
+    for (int i = 0; i < TERN_KERNEL_COUNT; i++)
+        if (!strcasecmp(name, kernel_names[i])) {
+            *k = (tern_kernel)i;
+            return TERN_OK;
+        }
+    return tern_error(TERN_ERR_ARG, "kernel_parse: unknown kernel path '%s' (scalar, avx2, avx512, neon or auto)",
+                      name);
+}
+
+int tern_kernel_available(tern_kernel k) {
+    if ((unsigned)k >= TERN_KERNEL_COUNT || !kernel_ops[k]) return 0;
+    switch (k) {
+    case TERN_KERNEL_SCALAR: return 1;
+#if defined(__x86_64__)
+    /* libgcc's cpu model also checks XCR0, i.e. that the OS saves the
+     * ymm/zmm state; CPUID bits alone would not be enough. */
+    case TERN_KERNEL_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case TERN_KERNEL_AVX512:
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512vnni");
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    case TERN_KERNEL_NEON: return 1;   /* Advanced SIMD is mandatory on aarch64 */
+#endif
+    default: return 0;
+    }
+}
+
+tern_kernel tern_kernel_best(void) {
+    static const tern_kernel order[] = {TERN_KERNEL_AVX512, TERN_KERNEL_AVX2, TERN_KERNEL_NEON};
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+        if (tern_kernel_available(order[i])) return order[i];
+    return TERN_KERNEL_SCALAR;
+}
+
+tern_status tern_kernel_select(tern_kernel k) {
+    if ((unsigned)k >= TERN_KERNEL_COUNT) return tern_error(TERN_ERR_ARG, "kernel_select: path %d is out of range", k);
+    if (!tern_kernel_available(k))
+        return tern_error(TERN_ERR_UNSUPPORTED, "kernel_select: the %s path is not %s", kernel_names[k],
+                          kernel_ops[k] ? "supported by this CPU" : "built for this architecture");
+    atomic_store(&current_path, (int)k);
+    return TERN_OK;
+}
+
+tern_status tern_kernel_init(void) {
+    const char *env = getenv("TERN_KERNEL");
+    if (!env || !*env) return tern_kernel_select(tern_kernel_best());
+    tern_kernel k;
+    if (tern_kernel_parse(env, &k))
+        return tern_error(TERN_ERR_ARG, "kernel_init: TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto",
+                          env);
+    if (!tern_kernel_available(k))
+        return tern_error(TERN_ERR_UNSUPPORTED, "kernel_init: TERN_KERNEL=%s, but this CPU or build lacks that path",
+                          env);
+    return tern_kernel_select(k);
+}
+
+tern_kernel tern_kernel_current(void) {
+    if (atomic_load(&current_path) < 0 && tern_kernel_init() != TERN_OK) return TERN_KERNEL_COUNT;
+    return (tern_kernel)atomic_load(&current_path);
+}
+
+tern_status tern_kernel_ops_current(const tern_kernel_ops **ops) {
+    if (atomic_load(&current_path) < 0) {
+        tern_status s = tern_kernel_init();
+        if (s) return s;
+    }
+    *ops = kernel_ops[atomic_load(&current_path)];
+    return TERN_OK;
+}
+
+/* ---- the GEMM driver ------------------------------------------------------ */
+
+static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act) {
+    if (!w || n < 1) return 0;
+    size_t kp = tern_kp(w);
+    if (act == TERN_KACT_I8) return (size_t)n * (kp + 8) + 64;
+    return (size_t)n * kp * sizeof(float) + 64;
+}
+
+tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y, tern_kact act,
+                             void *scratch, size_t scratch_bytes) {
+    if (!w || !w->qs || !x || !y || !scratch)
+        return tern_error(TERN_ERR_ARG, "kernel_gemm: NULL weights, input, output or scratch");
+    if (n < 1) return tern_error(TERN_ERR_SHAPE, "kernel_gemm: batch %d, needs at least 1", n);
+    if ((unsigned)act >= TERN_KACT_COUNT) return tern_error(TERN_ERR_ARG, "kernel_gemm: unknown activation mode %d", act);
+    size_t need = tern_kernel_gemm_scratch_bytes(w, n, act);
+    if (scratch_bytes < need)
+        return tern_error(TERN_ERR_ARG, "kernel_gemm: scratch has %zu bytes, (%d,%d) x batch %d needs %zu", scratch_bytes,
+                          w->rows, w->cols, n, need);
+    const tern_kernel_ops *ops;
+    tern_status st = tern_kernel_ops_current(&ops);
+    if (st) return st;
+
+    const size_t K = (size_t)w->cols, kp = tern_kp(w);
+    unsigned char *s = align64(scratch);
+    if (act == TERN_KACT_I8) {
+        /* (n, Kp) int8 rows, then sx (n) and qsum (n). */
+        int8_t *q = (int8_t *)s;
+        float *sx = (float *)(s + (size_t)n * kp);
+        int32_t *qsum = (int32_t *)(sx + n);
+        for (int i = 0; i < n; i++) {
+            int8_t *qi = q + (size_t)i * kp;
+            if (ops->quantize(x + (size_t)i * K, w->cols, qi, &sx[i], &qsum[i]))
+                return tern_error(TERN_ERR_NUMERIC, "kernel_gemm: sample %d has a NaN or Inf activation", i);
+            memset(qi + K, 0, kp - K);
+        }
+        tern_kq_job job = {.w = w, .n = n, .q = q, .ldq = kp, .sx = sx, .qsum = qsum, .bias = bias, .y = y,
+                           .ys = (size_t)w->rows, .yr = 1};
+        ops->gemm_i8(&job);
+    } else {
+        /* (n, Kp) float rows, zero padded so no path needs a K tail. */
+        float *xs = (float *)s;
+        for (int i = 0; i < n; i++) {
+            memcpy(xs + (size_t)i * kp, x + (size_t)i * K, K * sizeof(float));
+            memset(xs + (size_t)i * kp + K, 0, (kp - K) * sizeof(float));
+        }
+        tern_kf_job job = {.w = w, .n = n, .x = xs, .ldx = kp, .bias = bias, .y = y, .ys = (size_t)w->rows, .yr = 1};
+        ops->gemm_f32(&job);
+    }
+    return TERN_OK;
+}

@@ -1,0 +1,122 @@
+/* kernels_impl.h — what every kernel path implements, and the shared epilogue.
+ * Internal to src/kernels. */
+#ifndef TERN_KERNELS_IMPL_H
+#define TERN_KERNELS_IMPL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/kernels.h"
+
+/* An int8 GEMM over activations already quantized (tern_kernel_quantize):
+ *   y[i*ys + r*yr] for sample i < n and row r < w->rows.
+ * Row i of q starts at q + i*ldq and holds Kp = 128*kblocks values, zero
+ * from K on, so kernels never need a K tail. */
+typedef struct tern_kq_job {
+    const tern_packed *w;
+    int n;
+    const int8_t *q;       /* (n, ldq) */
+    size_t ldq;            /* >= Kp */
+    const float *sx;       /* (n) dequantization scale per sample */
+    const int32_t *qsum;   /* (n) sum of q over the sample */
+    const float *bias;     /* (M) or NULL */
+    float *y;
+    size_t ys, yr;         /* strides of y per sample and per row */
+} tern_kq_job;
+
+/* An fp32 GEMM: row i of x starts at x + i*ldx and is zero from K to Kp. */
+typedef struct tern_kf_job {
+    const tern_packed *w;
+    int n;
+    const float *x;        /* (n, ldx) */
+    size_t ldx;            /* >= Kp */
+    const float *bias;
+    float *y;
+    size_t ys, yr;
+} tern_kf_job;
+
+/* One path: its name, its activation quantizer and its two GEMMs.
+ * quantize computes exactly what tern_kernel_quantize documents (bit for bit
+ * the scalar tern_kq_quantize_ref) for k >= 1 and returns 0, or -1 without
+ * a message on a NaN or Inf. */
+typedef struct tern_kernel_ops {
+    const char *name;
+    int (*quantize)(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
+    void (*gemm_i8)(const tern_kq_job *job);
+    void (*gemm_f32)(const tern_kf_job *job);
+} tern_kernel_ops;
+
+/* The scalar quantizer: the definition the SIMD ones must match. */
+int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
+
+extern const tern_kernel_ops tern_kernel_ops_scalar;
+#if defined(__x86_64__)
+extern const tern_kernel_ops tern_kernel_ops_avx2;
+extern const tern_kernel_ops tern_kernel_ops_avx512;
+#endif
+#if defined(__aarch64__) && defined(__ARM_NEON)
+extern const tern_kernel_ops tern_kernel_ops_neon;
+#endif
+
+/* The ops of the current path, running tern_kernel_init() on first use;
+ * its error when the environment asks for a path that is not available. */
+tern_status tern_kernel_ops_current(const tern_kernel_ops **ops);
+
+/* ---- register tiling, shared by the SIMD paths ---------------------------
+ * A tile computes R rows x S samples over all of K; a tiling is the R x S
+ * tile, then (1,S) tiles for leftover rows and (R,1), (1,1) tiles for
+ * leftover samples. */
+typedef void (*tern_q_tile_fn)(const tern_kq_job *j, int r0, int i0);
+typedef void (*tern_f_tile_fn)(const tern_kf_job *j, int r0, int i0);
+
+typedef struct tern_q_tiles {
+    int R, S;
+    tern_q_tile_fn full, rows1, samp1, one;
+} tern_q_tiles;
+
+typedef struct tern_f_tiles {
+    int R, S;
+    tern_f_tile_fn full, rows1, samp1, one;
+} tern_f_tiles;
+
+/* Cover (M rows, n samples) with the tiles of t (a tern_q_tiles or tern_f_tiles). */
+#define TERN_TILE_LOOP(job, M, n, t)                                              \
+    do {                                                                          \
+        int i_ = 0;                                                               \
+        for (; i_ + (t).S <= (n); i_ += (t).S) {                                  \
+            int r_ = 0;                                                           \
+            for (; r_ + (t).R <= (M); r_ += (t).R) (t).full((job), r_, i_);       \
+            for (; r_ < (M); r_++) (t).rows1((job), r_, i_);                      \
+        }                                                                         \
+        for (; i_ < (n); i_++) {                                                  \
+            int r_ = 0;                                                           \
+            for (; r_ + (t).R <= (M); r_ += (t).R) (t).samp1((job), r_, i_);      \
+            for (; r_ < (M); r_++) (t).one((job), r_, i_);                        \
+        }                                                                         \
+    } while (0)
+
+/* ---- the epilogue, shared so every path rounds the same way -------------
+ * fmaf is one rounding whatever the compiler flags, so paths built with and
+ * without -mfma agree bit for bit; wp*sx is one rounded product. */
+
+/* Int8: d = P - N (symmetric) or p = P with N = p - d (asymmetric). */
+static inline float tern_kq_out(const tern_packed *w, int r, int32_t d, int32_t p, float sx, const float *bias) {
+    float b = bias ? bias[r] : 0.0f;
+    if (w->symmetric) return fmaf((float)d, w->wp[r] * sx, b);
+    int32_t n = p - d;
+    return fmaf((float)p, w->wp[r] * sx, fmaf(-(float)n, w->wn[r] * sx, b));
+}
+
+/* Fp32: symmetric takes d = P - N; asymmetric takes P and N. */
+static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const float *bias) {
+    return fmaf(w->wp[r], d, bias ? bias[r] : 0.0f);
+}
+static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
+    return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
+}
+
+/* Kp: the padded row length of activations. */
+static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }
+
+#endif

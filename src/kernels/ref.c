@@ -1,0 +1,228 @@
+/* ref.c — the scalar reference that defines the kernels' behaviour, the t2
+ * packer/unpacker and the activation quantizer. Plain loops, k in order:
+ * a SIMD path is right when it matches this file. */
+#include <assert.h>
+#include <float.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_impl.h"
+
+static_assert(sizeof(tern_block_t2) == TERN_T2_BLOCK_BYTES, "t2 block: 128 weights x 2 bits = 32 bytes");
+static_assert(TERN_T2_BLOCK == 4 * TERN_T2_BLOCK_BYTES, "t2: four 2-bit codes per byte");
+
+/* ---- t2: byte e%32 of a block, bits 2*(e/32), code w+1 ------------------ */
+
+static inline int t2_code(const uint8_t *blocks, int k) {
+    return (blocks[(k / TERN_T2_BLOCK) * TERN_T2_BLOCK_BYTES + k % TERN_T2_BLOCK_BYTES] >>
+            (2 * ((k % TERN_T2_BLOCK) / TERN_T2_BLOCK_BYTES))) & 3;
+}
+
+static tern_status t2_pack(const int8_t *w, int n, void *dst) {
+    int nb = (n + TERN_T2_BLOCK - 1) / TERN_T2_BLOCK;
+    tern_block_t2 *b = dst;
+    /* Code 0b01 (zero) everywhere first: that is also the padding. */
+    memset(b, 0x55, (size_t)nb * sizeof *b);
+    for (int k = 0; k < n; k++) {
+        if (w[k] < -1 || w[k] > 1)
+            return tern_error(TERN_ERR_ARG, "pack t2: weight %d is %d, not -1, 0 or +1", k, w[k]);
+        int e = k % TERN_T2_BLOCK, sh = 2 * (e / TERN_T2_BLOCK_BYTES);
+        uint8_t *byte = &b[k / TERN_T2_BLOCK].qs[e % TERN_T2_BLOCK_BYTES];
+        *byte = (uint8_t)((*byte & ~(3u << sh)) | (unsigned)(w[k] + 1) << sh);
+    }
+    return TERN_OK;
+}
+
+static tern_status t2_unpack(const void *src, int n, int8_t *w) {
+    const uint8_t *qs = src;
+    int nb = (n + TERN_T2_BLOCK - 1) / TERN_T2_BLOCK;
+    for (int k = 0; k < nb * TERN_T2_BLOCK; k++) {
+        int c = t2_code(qs, k);
+        if (c == 3) return tern_error(TERN_ERR_FORMAT, "unpack t2: weight %d has the unused code 0b11", k);
+        if (k >= n && c != 1)
+            return tern_error(TERN_ERR_FORMAT, "unpack t2: padding weight %d (of %d) is %d, not 0", k, n, c - 1);
+        if (k < n) w[k] = (int8_t)(c - 1);
+    }
+    return TERN_OK;
+}
+
+const tern_wfmt_def tern_wfmt_table[TERN_WFMT_COUNT] = {
+    [TERN_WFMT_T2] = {.name = "t2",
+                      .block = TERN_T2_BLOCK,
+                      .block_bytes = TERN_T2_BLOCK_BYTES,
+                      .pack = t2_pack,
+                      .unpack = t2_unpack},
+};
+
+/* ---- the packed matrix ---------------------------------------------------- */
+
+tern_status tern_packed_init(tern_packed *p, int rows, int cols) {
+    if (!p) return tern_error(TERN_ERR_ARG, "packed_init: NULL matrix");
+    memset(p, 0, sizeof *p);
+    if (rows < 1 || cols < 1 || cols > TERN_KERNEL_MAX_COLS)
+        return tern_error(TERN_ERR_SHAPE, "packed_init: (%d,%d) needs rows >= 1 and 1 <= cols <= %d", rows, cols,
+                          TERN_KERNEL_MAX_COLS);
+    const tern_wfmt_def *f = &tern_wfmt_table[TERN_WFMT_T2];
+    p->fmt = TERN_WFMT_T2;
+    p->rows = rows;
+    p->cols = cols;
+    p->kblocks = (cols + f->block - 1) / f->block;
+    p->row_bytes = (size_t)p->kblocks * (size_t)f->block_bytes;
+    size_t bytes = p->row_bytes * (size_t)rows;
+    bytes = (bytes + 63) & ~(size_t)63;   /* aligned_alloc wants a multiple of the alignment */
+    p->qs = aligned_alloc(64, bytes);
+    p->wp = malloc((size_t)rows * sizeof(float));
+    p->wn = malloc((size_t)rows * sizeof(float));
+    if (!p->qs || !p->wp || !p->wn) {
+        tern_packed_free(p);
+        return tern_error(TERN_ERR_NOMEM, "packed_init: cannot allocate a (%d,%d) matrix", rows, cols);
+    }
+    memset(p->qs, 0x55, bytes);
+    for (int r = 0; r < rows; r++) p->wp[r] = p->wn[r] = 1.0f;
+    p->symmetric = 1;
+    return TERN_OK;
+}
+
+void tern_packed_free(tern_packed *p) {
+    if (!p) return;
+    free(p->qs);
+    free(p->wp);
+    free(p->wn);
+    memset(p, 0, sizeof *p);
+}
+
+tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, const float *wn) {
+    if (!p || !p->qs || !w || !wp) return tern_error(TERN_ERR_ARG, "packed_set: NULL matrix, weights or scales");
+    const tern_wfmt_def *f = &tern_wfmt_table[p->fmt];
+    for (int r = 0; r < p->rows; r++) {
+        float n = wn ? wn[r] : wp[r];
+        if (!isfinite(wp[r]) || !isfinite(n))
+            return tern_error(TERN_ERR_ARG, "packed_set: row %d has a non-finite scale (wp %g, wn %g)", r, wp[r], n);
+    }
+    /* Check every value before packing, so a bad matrix leaves p unchanged. */
+    for (int r = 0; r < p->rows; r++)
+        for (int k = 0; k < p->cols; k++) {
+            int8_t v = w[(size_t)r * (size_t)p->cols + (size_t)k];
+            if (v < -1 || v > 1)
+                return tern_error(TERN_ERR_ARG, "packed_set: weight (%d,%d) is %d, not -1, 0 or +1", r, k, v);
+        }
+    for (int r = 0; r < p->rows; r++) {
+        tern_status s = f->pack(w + (size_t)r * (size_t)p->cols, p->cols, p->qs + (size_t)r * p->row_bytes);
+        assert(s == TERN_OK);
+        (void)s;
+    }
+    p->symmetric = 1;
+    for (int r = 0; r < p->rows; r++) {
+        p->wp[r] = wp[r];
+        p->wn[r] = wn ? wn[r] : wp[r];
+        if (p->wn[r] != p->wp[r]) p->symmetric = 0;
+    }
+    return TERN_OK;
+}
+
+tern_status tern_packed_get(const tern_packed *p, int8_t *w) {
+    if (!p || !p->qs || !w) return tern_error(TERN_ERR_ARG, "packed_get: NULL matrix or output");
+    const tern_wfmt_def *f = &tern_wfmt_table[p->fmt];
+    for (int r = 0; r < p->rows; r++) {
+        tern_status s = f->unpack(p->qs + (size_t)r * p->row_bytes, p->cols, w + (size_t)r * (size_t)p->cols);
+        if (s) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", tern_errmsg());
+            return tern_error(s, "packed_get: row %d: %s", r, why);
+        }
+    }
+    return TERN_OK;
+}
+
+/* ---- activation quantization (shared by every path) ----------------------- */
+
+int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    float amax = 0.0f;
+    int finite = 1;
+    for (int i = 0; i < k; i++) {
+        float a = fabsf(x[i]);
+        finite &= a <= FLT_MAX;   /* false for Inf and NaN */
+        amax = a > amax ? a : amax;
+    }
+    if (!finite) return -1;
+    if (amax < FLT_MIN) {
+        /* 127/amax would overflow; such a row carries nothing an int8 can hold. */
+        memset(q, 0, (size_t)k);
+        *sx = 0.0f;
+        *qsum = 0;
+        return 0;
+    }
+    const float inv = 127.0f / amax;
+    int32_t sum = 0;
+    for (int i = 0; i < k; i++) {
+        float v = rintf(x[i] * inv);
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[i] = (int8_t)v;
+        sum += q[i];
+    }
+    *sx = amax / 127.0f;
+    *qsum = sum;
+    return 0;
+}
+
+tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    if (!x || !q || !sx || !qsum || k < 1) return tern_error(TERN_ERR_ARG, "kernel_quantize: NULL buffer or k < 1");
+    if (tern_kq_quantize_ref(x, k, q, sx, qsum))
+        return tern_error(TERN_ERR_NUMERIC, "kernel_quantize: a NaN or Inf among %d activations", k);
+    return TERN_OK;
+}
+
+/* ---- the scalar GEMMs: literally add where +1, subtract where -1 ---------- */
+
+static void scalar_gemm_i8(const tern_kq_job *j) {
+    const tern_packed *w = j->w;
+    for (int i = 0; i < j->n; i++) {
+        const int8_t *q = j->q + (size_t)i * j->ldq;
+        for (int r = 0; r < w->rows; r++) {
+            const uint8_t *qs = w->qs + (size_t)r * w->row_bytes;
+            int32_t P = 0, N = 0;
+            for (int k = 0; k < w->cols; k++) {
+                int c = t2_code(qs, k);
+                if (c == 2) P += q[k];
+                else if (c == 0) N += q[k];
+            }
+            j->y[(size_t)i * j->ys + (size_t)r * j->yr] = tern_kq_out(w, r, P - N, P, j->sx[i], j->bias);
+        }
+    }
+}
+
+static void scalar_gemm_f32(const tern_kf_job *j) {
+    const tern_packed *w = j->w;
+    for (int i = 0; i < j->n; i++) {
+        const float *x = j->x + (size_t)i * j->ldx;
+        for (int r = 0; r < w->rows; r++) {
+            const uint8_t *qs = w->qs + (size_t)r * w->row_bytes;
+            float *y = &j->y[(size_t)i * j->ys + (size_t)r * j->yr];
+            if (w->symmetric) {
+                float d = 0.0f;
+                for (int k = 0; k < w->cols; k++) {
+                    int c = t2_code(qs, k);
+                    if (c == 2) d += x[k];
+                    else if (c == 0) d -= x[k];
+                }
+                *y = tern_kf_out_sym(w, r, d, j->bias);
+            } else {
+                float P = 0.0f, N = 0.0f;
+                for (int k = 0; k < w->cols; k++) {
+                    int c = t2_code(qs, k);
+                    if (c == 2) P += x[k];
+                    else if (c == 0) N += x[k];
+                }
+                *y = tern_kf_out_asym(w, r, P, N, j->bias);
+            }
+        }
+    }
+}
+
+const tern_kernel_ops tern_kernel_ops_scalar = {
+    .name = "scalar",
+    .quantize = tern_kq_quantize_ref,
+    .gemm_i8 = scalar_gemm_i8,
+    .gemm_f32 = scalar_gemm_f32,
+};

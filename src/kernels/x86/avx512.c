@@ -1,0 +1,240 @@
+/* avx512.c — AVX-512 (F/BW/VL/DQ + VNNI) ternary GEMMs.
+ *
+ * Int8: the 2-bit codes c = w + 1 in {0,1,2} are the unsigned operand of
+ * vpdpbusd and the int8 activations q the signed one, so each instruction
+ * adds 64 products c*q (at most 2*127) into 16 int32 lanes, exactly. Then
+ *     sum(c*q) = sum(w*q) + sum(q)   =>   D = sum(c*q) - qsum,
+ * with qsum computed once per sample when it was quantized. For TTQ scales
+ * a second vpdpbusd with the "is +1" bit (c >> 1) gives P; N = P - D.
+ *
+ * Two t2 blocks (64 bytes) fill a zmm: after a shift by 2*sh and a mask,
+ * lane j < 32 holds the code of weight 32*sh + j of the first block and lane
+ * 32 + j that of the second block; the matching activations are two 32-byte
+ * loads joined into one zmm. An odd last block runs in the low half with the
+ * high half zero.
+ *
+ * Fp32: per block and shift, vpcmpeqb gives 32-bit masks of the +1 and -1
+ * weights; masked adds and subtracts apply them to 16 floats at a time, so
+ * this path also only adds and subtracts (a zero weight never touches its
+ * activation, as in the reference).
+ *
+ * Register tiles: R rows x S samples share each weight decode and each
+ * activation load. */
+#include <float.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/kernels_impl.h"
+
+#define AI static inline __attribute__((always_inline))
+
+/* ---- activation quantization ------------------------------------------------
+ * The same arithmetic as tern_kq_quantize_ref: max is exact in any order,
+ * inv = 127/amax is the same one division, x*inv the same rounded product,
+ * and vcvtps2dq rounds half to even like rintf (both follow MXCSR). The
+ * ragged end uses masked loads and stores. */
+static int avx512_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff)), big = _mm512_set1_ps(FLT_MAX);
+    __m512 vmax = _mm512_setzero_ps();
+    __mmask16 bad = 0;
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
+        __m512 a = _mm512_and_ps(_mm512_maskz_loadu_ps(m, x + i), absm);
+        bad |= _mm512_cmp_ps_mask(a, big, _CMP_NLE_UQ);   /* Inf, or NaN (unordered) */
+        vmax = _mm512_max_ps(vmax, a);
+    }
+    if (bad) return -1;
+    float amax = _mm512_reduce_max_ps(vmax);
+    if (amax < FLT_MIN) {
+        memset(q, 0, (size_t)k);
+        *sx = 0.0f;
+        *qsum = 0;
+        return 0;
+    }
+    const __m512 inv = _mm512_set1_ps(127.0f / amax);
+    const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+    __m512i sum = _mm512_setzero_si512();
+    for (int i = 0; i < k; i += 16) {
+        __mmask16 m = k - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (k - i)) - 1);
+        __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+        v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+        _mm512_mask_cvtepi32_storeu_epi8(q + i, m, v);
+        sum = _mm512_add_epi32(sum, v);   /* masked-off lanes loaded 0, so add 0 */
+    }
+    *sx = amax / 127.0f;
+    *qsum = _mm512_reduce_add_epi32(sum);
+    return 0;
+}
+
+/* ---- int8 ------------------------------------------------------------------ */
+
+/* Activations for shift sh of block pair (b, b+1): x[32sh..] | x[128+32sh..]. */
+AI __m512i q_pair(const int8_t *x, int b, int sh) {
+    const int8_t *p = x + (size_t)b * TERN_T2_BLOCK + 32 * sh;
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                              _mm256_loadu_si256((const __m256i *)(p + TERN_T2_BLOCK)), 1);
+}
+
+AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, const int asym) {
+    const tern_packed *w = j->w;
+    const int nb = w->kblocks;
+    const __m512i m3 = _mm512_set1_epi8(3), m1 = _mm512_set1_epi8(1);
+    __m512i acc[8][4], accp[8][4];
+    const uint8_t *wr[8];
+    const int8_t *xs[4];
+    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm512_setzero_si512();
+
+    int b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        __m512i wv[8];
+        for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES);
+        for (int sh = 0; sh < 4; sh++) {
+            __m512i xv[4];
+            for (int s = 0; s < S; s++) xv[s] = q_pair(xs[s], b, sh);
+            for (int r = 0; r < R; r++) {
+                __m512i c = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh), m3);
+                for (int s = 0; s < S; s++) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], c, xv[s]);
+                if (asym) {
+                    __m512i pc = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh + 1), m1);
+                    for (int s = 0; s < S; s++) accp[r][s] = _mm512_dpbusd_epi32(accp[r][s], pc, xv[s]);
+                }
+            }
+        }
+    }
+    if (b < nb) {
+        /* The odd last block in the low 256 bits; zero codes and activations above. */
+        __m512i wv[8];
+        for (int r = 0; r < R; r++)
+            wv[r] = _mm512_zextsi256_si512(
+                _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES)));
+        for (int sh = 0; sh < 4; sh++) {
+            __m512i xv[4];
+            for (int s = 0; s < S; s++)
+                xv[s] = _mm512_zextsi256_si512(
+                    _mm256_loadu_si256((const __m256i *)(xs[s] + (size_t)b * TERN_T2_BLOCK + 32 * sh)));
+            for (int r = 0; r < R; r++) {
+                __m512i c = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh), m3);
+                for (int s = 0; s < S; s++) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], c, xv[s]);
+                if (asym) {
+                    __m512i pc = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh + 1), m1);
+                    for (int s = 0; s < S; s++) accp[r][s] = _mm512_dpbusd_epi32(accp[r][s], pc, xv[s]);
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            int i = i0 + s;
+            int32_t d = _mm512_reduce_add_epi32(acc[r][s]) - j->qsum[i];
+            int32_t p = asym ? _mm512_reduce_add_epi32(accp[r][s]) : 0;
+            j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr] = tern_kq_out(w, r0 + r, d, p, j->sx[i], j->bias);
+        }
+}
+
+#define Q_TILE(R, S, A) \
+    static void q_tile_##R##_##S##_##A(const tern_kq_job *j, int r0, int i0) { q_tile(j, r0, i0, R, S, A); }
+Q_TILE(8, 1, 0)
+Q_TILE(4, 4, 0)
+Q_TILE(1, 4, 0)
+Q_TILE(4, 1, 0)
+Q_TILE(1, 1, 0)
+Q_TILE(8, 1, 1)
+Q_TILE(4, 2, 1)
+Q_TILE(1, 2, 1)
+Q_TILE(4, 1, 1)
+Q_TILE(1, 1, 1)
+
+static void avx512_gemm_i8(const tern_kq_job *j) {
+    tern_q_tiles t;
+    if (j->w->symmetric) {
+        if (j->n < 4) t = (tern_q_tiles){8, 1, q_tile_8_1_0, q_tile_1_1_0, q_tile_8_1_0, q_tile_1_1_0};
+        else t = (tern_q_tiles){4, 4, q_tile_4_4_0, q_tile_1_4_0, q_tile_4_1_0, q_tile_1_1_0};
+    } else {
+        if (j->n < 2) t = (tern_q_tiles){8, 1, q_tile_8_1_1, q_tile_1_1_1, q_tile_8_1_1, q_tile_1_1_1};
+        else t = (tern_q_tiles){4, 2, q_tile_4_2_1, q_tile_1_2_1, q_tile_4_1_1, q_tile_1_1_1};
+    }
+    TERN_TILE_LOOP(j, j->w->rows, j->n, t);
+}
+
+/* ---- fp32 ------------------------------------------------------------------ */
+
+AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, const int asym) {
+    const tern_packed *w = j->w;
+    const int nb = w->kblocks;
+    const __m256i m3 = _mm256_set1_epi8(3), two = _mm256_set1_epi8(2), zero = _mm256_setzero_si256();
+    /* acc: D (symmetric) or P; accn: N. Two accumulators per (r, s): lanes
+     * of the first and second 16 weights of each 32. */
+    __m512 acc[4][2][2], accn[4][2][2];
+    const uint8_t *wr[4];
+    const float *xs[2];
+    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++)
+            for (int h = 0; h < 2; h++) acc[r][s][h] = accn[r][s][h] = _mm512_setzero_ps();
+
+    for (int b = 0; b < nb; b++) {
+        __m256i wv[4];
+        for (int r = 0; r < R; r++)
+            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES));
+        for (int sh = 0; sh < 4; sh++) {
+            __m512 xv[2][2];
+            for (int s = 0; s < S; s++) {
+                const float *p = xs[s] + (size_t)b * TERN_T2_BLOCK + 32 * sh;
+                xv[s][0] = _mm512_loadu_ps(p);
+                xv[s][1] = _mm512_loadu_ps(p + 16);
+            }
+            for (int r = 0; r < R; r++) {
+                __m256i c = _mm256_and_si256(_mm256_srli_epi16(wv[r], 2 * sh), m3);
+                __mmask32 kp = _mm256_cmpeq_epi8_mask(c, two), kn = _mm256_cmpeq_epi8_mask(c, zero);
+                for (int s = 0; s < S; s++)
+                    for (int h = 0; h < 2; h++) {
+                        __mmask16 p16 = (__mmask16)(kp >> (16 * h)), n16 = (__mmask16)(kn >> (16 * h));
+                        acc[r][s][h] = _mm512_mask_add_ps(acc[r][s][h], p16, acc[r][s][h], xv[s][h]);
+                        if (asym) accn[r][s][h] = _mm512_mask_add_ps(accn[r][s][h], n16, accn[r][s][h], xv[s][h]);
+                        else acc[r][s][h] = _mm512_mask_sub_ps(acc[r][s][h], n16, acc[r][s][h], xv[s][h]);
+                    }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int s = 0; s < S; s++) {
+            int i = i0 + s;
+            float *y = &j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr];
+            float a = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][s][0], acc[r][s][1]));
+            if (asym) {
+                float n = _mm512_reduce_add_ps(_mm512_add_ps(accn[r][s][0], accn[r][s][1]));
+                *y = tern_kf_out_asym(w, r0 + r, a, n, j->bias);
+            } else {
+                *y = tern_kf_out_sym(w, r0 + r, a, j->bias);
+            }
+        }
+}
+
+#define F_TILE(R, S, A) \
+    static void f_tile_##R##_##S##_##A(const tern_kf_job *j, int r0, int i0) { f_tile(j, r0, i0, R, S, A); }
+F_TILE(4, 2, 0)
+F_TILE(1, 2, 0)
+F_TILE(4, 1, 0)
+F_TILE(1, 1, 0)
+F_TILE(2, 2, 1)
+F_TILE(1, 2, 1)
+F_TILE(2, 1, 1)
+F_TILE(1, 1, 1)
+
+static void avx512_gemm_f32(const tern_kf_job *j) {
+    tern_f_tiles t;
+    if (j->w->symmetric) t = (tern_f_tiles){4, 2, f_tile_4_2_0, f_tile_1_2_0, f_tile_4_1_0, f_tile_1_1_0};
+    else t = (tern_f_tiles){2, 2, f_tile_2_2_1, f_tile_1_2_1, f_tile_2_1_1, f_tile_1_1_1};
+    TERN_TILE_LOOP(j, j->w->rows, j->n, t);
+}
+
+const tern_kernel_ops tern_kernel_ops_avx512 = {
+    .name = "avx512",
+    .quantize = avx512_quantize,
+    .gemm_i8 = avx512_gemm_i8,
+    .gemm_f32 = avx512_gemm_f32,
+};
