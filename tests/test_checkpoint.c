@@ -922,6 +922,77 @@ static void test_architecture_mismatch(void **state) {
     run_free(&c);
 }
 
+/* ---- the config inside the checkpoint ------------------------------------ */
+
+/* What `tern eval CKPT` and `tern train --resume CKPT` do: a checkpoint saved
+ * with a shipped config's resolved YAML gives that text back, it parses into
+ * the same model (conv weights are 4-D datasets here), and the checkpoint
+ * loads into a model built from it alone. */
+static void test_stored_config_rebuilds_the_model(void **state) {
+    (void)state;
+    const char *src = getenv("TERN_SOURCE_DIR");
+    if (!src) skip();
+    char dir[600], path[700], yaml_path[1024];
+    subdir("config", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/lenet.h5", dir);
+    snprintf(yaml_path, sizeof yaml_path, "%s/configs/mnist_lenet5.yaml", src);
+    tern_config cfg, cfg2;
+    assert_int_equal(tern_config_load(&cfg, yaml_path), TERN_OK);
+    char *yaml = NULL;
+    size_t len = 0;
+    assert_int_equal(tern_config_to_yaml(&cfg, &yaml, &len), TERN_OK);
+    int in[3] = {cfg.dataset.channels, 28, 28};
+    tern_model m, m2;
+    tern_optim o, o2;
+    assert_int_equal(tern_model_init(&m, cfg.model.layers, cfg.model.n_layers, 3, in, cfg.model.init, 1), TERN_OK);
+    assert_int_equal(tern_optim_init(&o, &m.params, &cfg.optimizer.cfg), TERN_OK);
+    /* Optimizer state that is not all zero, so its round trip is seen (the
+     * optimizer keeps state for trainable entries only). */
+    for (int i = 0; i < m.params.count; i++) {
+        const tern_param *q = &m.params.items[i];
+        float *v = tern_optim_state_view(&o, 0, q);
+        for (size_t j = 0; q->flags & TERN_PARAM_TRAIN && j < q->t.n; j++) v[j] = (float)(i + j) * 1e-3f;
+    }
+    o.step = 3;
+    tern_ckpt_state s;
+    tern_ckpt_state_init(&s, &m.params, &o);
+    s.config_text = yaml;
+    assert_int_equal(tern_ckpt_save(path, &s), TERN_OK);
+
+    char *text = NULL;
+    assert_int_equal(tern_ckpt_read_config(path, &text), TERN_OK);
+    assert_string_equal(text, yaml);
+    assert_int_equal(tern_config_load_text(&cfg2, text, strlen(text), path), TERN_OK);
+    assert_int_equal(cfg2.model.n_layers, cfg.model.n_layers);
+    assert_int_equal(tern_model_init(&m2, cfg2.model.layers, cfg2.model.n_layers, 3, in, cfg2.model.init, 2),
+                     TERN_OK);
+    assert_int_equal(tern_optim_init(&o2, &m2.params, &cfg2.optimizer.cfg), TERN_OK);
+    tern_ckpt_state s2;
+    tern_ckpt_state_init(&s2, &m2.params, &o2);
+    assert_true(memcmp(m.params.data, m2.params.data, sizeof(float) * m.params.total) != 0);
+    assert_int_equal(tern_ckpt_load(path, &s2), TERN_OK);
+    assert_int_equal(m.params.total, m2.params.total);
+    assert_memory_equal(m.params.data, m2.params.data, sizeof(float) * m.params.total);
+    for (int i = 0; i < m.params.count; i++) {
+        const tern_param *q = &m.params.items[i];
+        if (q->flags & TERN_PARAM_TRAIN)
+            assert_memory_equal(tern_optim_state_view(&o, 0, q), tern_optim_state_view(&o2, 0, &m2.params.items[i]),
+                                sizeof(float) * q->t.n);
+    }
+    assert_int_equal(o2.step, 3);
+    const tern_param *w = tern_params_find(&m2.params, "conv2.weight");
+    assert_non_null(w);
+    assert_int_equal(w->t.ndim, 4);
+    free(text);
+    free(yaml);
+    tern_optim_free(&o);
+    tern_optim_free(&o2);
+    tern_model_free(&m);
+    tern_model_free(&m2);
+    tern_config_free(&cfg);
+    tern_config_free(&cfg2);
+}
+
 /* ---- bad arguments -------------------------------------------------------- */
 
 static void test_bad_arguments(void **state) {
@@ -1010,6 +1081,7 @@ int main(void) {
         cmocka_unit_test(test_bit_flips_are_detected),
         cmocka_unit_test(test_foreign_format_and_version),
         cmocka_unit_test(test_architecture_mismatch),
+        cmocka_unit_test(test_stored_config_rebuilds_the_model),
         cmocka_unit_test(test_bad_arguments),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
