@@ -4,6 +4,8 @@
 
 /* Each subcommand gets argv from its own name on and returns the exit status. */
 int tern_cmd_bench(int argc, char **argv);
+int tern_cmd_train(int argc, char **argv);
+int tern_cmd_eval(int argc, char **argv);
 
 /* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
 int tern_cli_int(const char *s, int lo, int hi, int *out);

@@ -20,6 +20,8 @@ static int usage(FILE *f) {
             "usage: tern <command> [options]\n"
             "\n"
             "commands:\n"
+            "  train         train a model from a YAML config (configs/)\n"
+            "  eval          evaluate a training checkpoint on its test set\n"
             "  bench train   training throughput of a model on random data\n"
             "  help          show this help\n"
             "\n"
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
+    if (!strcmp(cmd, "train")) return tern_cmd_train(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return tern_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
     fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", cmd);
     return 2;

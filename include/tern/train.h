@@ -1,0 +1,96 @@
+/* tern/train.h — the training loop behind `tern train`, and evaluation.
+ *
+ * tern_train() runs a resolved config end to end: it loads the dataset,
+ * builds the model, trains for training.epochs with evaluation and
+ * checkpoints, and leaves in the run directory (output.dir):
+ *   config.yaml   the resolved config, written before the first step
+ *   metrics.csv   one row per epoch: epoch, train_loss, train_acc, test_loss,
+ *                 test_acc, sparsity, samples_per_s, seconds, lr, step_ms,
+ *                 peak_rss_mb, then sparsity_<layer> per ternary layer
+ *   last.h5       the latest training checkpoint (tern/checkpoint.h), written
+ *                 atomically every training.checkpoint_every epochs, at the
+ *                 end, and when *opts->stop becomes non-zero (SIGINT/SIGTERM)
+ *
+ * Resuming reproduces an uninterrupted run bit for bit, also from the middle
+ * of an epoch: the checkpoint keeps the data loader's RNG as it was when the
+ * epoch began and the number of batches done, so the resumed run reshuffles
+ * the same order, replays the same augmentation draws for the batches it
+ * skips, and continues with the model's RNG (dropout) exactly where it was.
+ *
+ * A NaN or Inf loss stops the run with TERN_ERR_NUMERIC before the
+ * parameters change; the last checkpoint written stays as it was.
+ *
+ * The library prints nothing: progress reaches the caller as events. */
+#ifndef TERN_TRAIN_H
+#define TERN_TRAIN_H
+
+#include <signal.h>
+
+#include "tern/config.h"
+#include "tern/data.h"
+#include "tern/nn.h"
+
+typedef enum tern_train_event_kind {
+    TERN_TRAIN_EV_START,       /* the model is built; epoch = the first epoch to run */
+    TERN_TRAIN_EV_STEP,        /* after each batch */
+    TERN_TRAIN_EV_EPOCH,       /* after each epoch's training and evaluation */
+    TERN_TRAIN_EV_CHECKPOINT,  /* a checkpoint was written to path */
+} tern_train_event_kind;
+
+typedef struct tern_train_event {
+    tern_train_event_kind kind;
+    int epoch, epochs;        /* 1-based epoch in progress, of epochs */
+    int batch, batches;       /* STEP: batches done this epoch, of batches */
+    long step;                /* optimizer steps so far */
+    float loss, acc;          /* STEP: running means of this epoch; EPOCH: the epoch's */
+    float test_loss, test_acc;/* EPOCH: on the test split; NaN when not evaluated */
+    double sparsity;          /* fraction of zero ternary weights */
+    double samples_per_s;     /* EPOCH: training samples / training seconds */
+    double seconds;           /* EPOCH: training seconds of the epoch */
+    float lr;
+    const char *path;         /* CHECKPOINT: the file; START: the run directory */
+    const tern_model *model;  /* START, EPOCH: for per-layer statistics */
+} tern_train_event;
+
+typedef void (*tern_train_cb)(const tern_train_event *ev, void *user);
+
+typedef struct tern_train_opts {
+    const char *resume;                  /* checkpoint to continue from, or NULL */
+    int force;                           /* 1: a new run may replace an existing run directory's files */
+    volatile sig_atomic_t *stop;         /* when it becomes non-zero: checkpoint and return */
+    long stop_after_steps;               /* > 0: behave as if stopped after this many steps (tests) */
+    tern_train_cb cb;                    /* may be NULL */
+    void *user;
+} tern_train_opts;
+
+typedef struct tern_train_result {
+    int stopped;              /* 1: interrupted (checkpoint written), 0: ran to the end */
+    int epochs_done;
+    long steps;
+    float test_loss, test_acc;/* of the last evaluation; NaN when none */
+    double sparsity;
+    char checkpoint[TERN_CONFIG_PATH_LEN + 16];  /* the last checkpoint written */
+} tern_train_result;
+
+/* Train as described above. Errors name the file or step, e.g.
+ * "runs/x: cannot create the run directory: Permission denied". */
+tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res);
+
+typedef struct tern_eval_result {
+    int n, correct;
+    float loss, acc;                              /* mean loss; correct / n */
+    int class_n[TERN_DATA_MAX_CLASSES], class_correct[TERN_DATA_MAX_CLASSES];
+} tern_eval_result;
+
+/* Evaluate m on all of ds in eval mode (batch statistics frozen, no dropout)
+ * in batches of `batch`. ds must match the model's input shape. */
+tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_eval_result *r);
+
+/* Load a training checkpoint into a model built from the config stored in
+ * it, and its test split (from data_dir, or the config's dataset path when
+ * NULL) normalised as in training. Free with tern_model_free, tern_dataset_free
+ * and tern_config_free. */
+tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, tern_config *cfg, tern_model *m,
+                                     tern_dataset *test);
+
+#endif

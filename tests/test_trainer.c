@@ -1,0 +1,263 @@
+/* test_trainer.c — the training loop: a resumed run reproduces an
+ * uninterrupted one bit for bit (from mid-epoch and from an epoch boundary),
+ * metrics and checkpoints land in the run directory, a NaN loss stops the
+ * run and keeps the last good checkpoint, and an existing run is not
+ * replaced by accident. Runs on a small synthetic MNIST-format dataset. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tern.h"
+#include "tern/checkpoint.h"
+#include "tern/config.h"
+#include "tern/train.h"
+
+static char tmpdir[256];
+
+static void put_be32(FILE *f, uint32_t v) {
+    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
+    fwrite(b, 1, 4, f);
+}
+
+/* n images of 12x12: class k is a bright horizontal bar on row k + 1, plus
+ * noise; a horizontal flip keeps the class. */
+static void write_idx(const char *dir, const char *prefix, int n, uint64_t seed) {
+    char path[512];
+    tern_rng r;
+    tern_rng_seed(&r, seed);
+    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
+    FILE *fi = fopen(path, "wb");
+    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
+    FILE *fl = fopen(path, "wb");
+    put_be32(fi, 0x803);
+    put_be32(fi, (uint32_t)n);
+    put_be32(fi, 12);
+    put_be32(fi, 12);
+    put_be32(fl, 0x801);
+    put_be32(fl, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        int k = (int)tern_rng_below(&r, 10);
+        unsigned char img[144];
+        for (int p = 0; p < 144; p++) img[p] = (unsigned char)tern_rng_below(&r, 60);
+        for (int x = 2; x < 10; x++) img[(k + 1) * 12 + x] = 255;
+        fwrite(img, 1, 144, fi);
+        unsigned char lb = (unsigned char)k;
+        fwrite(&lb, 1, 1, fl);
+    }
+    fclose(fi);
+    fclose(fl);
+}
+
+static int setup(void **state) {
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tern_test_trainer_XXXXXX");
+    if (!mkdtemp(tmpdir)) return -1;
+    char data[300];
+    snprintf(data, sizeof data, "%s/data", tmpdir);
+    mkdir(data, 0777);
+    write_idx(data, "train", 300, 1);
+    write_idx(data, "t10k", 100, 2);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd);
+}
+
+/* The run's config: dropout, augmentation (both RNGs matter), ternary layers
+ * with batchnorm, Adam with cosine warm-up; 300/32 = 10 batches per epoch,
+ * the last one short. */
+static void make_config(tern_config *cfg, const char *run) {
+    char text[2048];
+    snprintf(text, sizeof text,
+             "dataset: {name: mnist, path: %s/data, normalize: compute, augment: {hflip: true}}\n"
+             "model:\n"
+             "  layers:\n"
+             "    - {type: flatten}\n"
+             "    - {type: linear, name: fc1, out: 32, bias: false}\n"
+             "    - {type: batchnorm, name: bn1, act: relu}\n"
+             "    - {type: dropout, p: 0.2}\n"
+             "    - {type: linear, name: fc2, out: 10, ternary: false}\n"
+             "quant: {method: twn}\n"
+             "optimizer: {name: adam, lr: 0.01}\n"
+             "schedule: {name: cosine, warmup_epochs: 1}\n"
+             "training: {epochs: 3, batch_size: 32, seed: 7, threads: 1}\n"
+             "output: {dir: %s/%s}\n",
+             tmpdir, tmpdir, run);
+    assert_int_equal(tern_config_load_text(cfg, text, strlen(text), "test.yaml"), TERN_OK);
+}
+
+typedef struct {
+    float loss[64];
+    long step[64];
+    int n;
+} trace;
+
+static void record(const tern_train_event *ev, void *user) {
+    trace *t = user;
+    if (ev->kind == TERN_TRAIN_EV_STEP && t->n < 64) {
+        t->loss[t->n] = ev->loss;
+        t->step[t->n++] = ev->step;
+    }
+}
+
+/* The params block of a checkpoint, loaded into a model of the config. */
+static float *ckpt_params(const tern_config *cfg, const char *path, size_t *n) {
+    tern_model m;
+    int in[3] = {1, 12, 12};
+    assert_int_equal(tern_model_init(&m, cfg->model.layers, cfg->model.n_layers, 3, in, cfg->model.init, 99), 0);
+    tern_ckpt_state s;
+    tern_ckpt_state_init(&s, &m.params, NULL);
+    assert_int_equal(tern_ckpt_load(path, &s), TERN_OK);
+    *n = m.params.total;
+    float *copy = malloc(sizeof(float) * *n);
+    memcpy(copy, m.params.data, sizeof(float) * *n);
+    tern_model_free(&m);
+    return copy;
+}
+
+static void run_resumed(long stop_at, trace *t, tern_train_result *res) {
+    char run[32], ckpt[512];
+    snprintf(run, sizeof run, "run_stop%ld", stop_at);
+    tern_config cfg;
+    make_config(&cfg, run);
+    tern_train_opts o = {.stop_after_steps = stop_at, .cb = record, .user = t};
+    assert_int_equal(tern_train(&cfg, &o, res), TERN_OK);
+    assert_true(res->stopped);
+    assert_int_equal(res->steps, stop_at);
+    snprintf(ckpt, sizeof ckpt, "%s/%s/last.h5", tmpdir, run);
+    assert_string_equal(res->checkpoint, ckpt);
+    tern_train_opts o2 = {.resume = ckpt, .cb = record, .user = t};
+    assert_int_equal(tern_train(&cfg, &o2, res), TERN_OK);
+    assert_false(res->stopped);
+    tern_config_free(&cfg);
+}
+
+static void test_resume_is_bit_exact(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_full");
+    trace full = {0};
+    tern_train_opts o = {.cb = record, .user = &full};
+    tern_train_result rf;
+    assert_int_equal(tern_train(&cfg, &o, &rf), TERN_OK);
+    assert_int_equal(full.n, 30);
+    assert_int_equal(rf.epochs_done, 3);
+    print_message("uninterrupted: test acc %.3f after %ld steps\n", rf.test_acc, rf.steps);
+    assert_true(rf.test_acc > 0.5f); /* it learns: chance is 0.1 */
+
+    /* Stop mid-epoch 2 (step 13 of 30) and at the end of epoch 1 (step 10). */
+    long stops[2] = {13, 10};
+    for (int k = 0; k < 2; k++) {
+        trace t = {0};
+        tern_train_result rr;
+        run_resumed(stops[k], &t, &rr);
+        assert_int_equal(t.n, 30);
+        for (int i = 0; i < 30; i++) assert_int_equal(t.step[i], full.step[i]);
+        assert_memory_equal(t.loss, full.loss, sizeof(float) * 30);
+        assert_memory_equal(&rr.test_acc, &rf.test_acc, sizeof(float));
+        assert_memory_equal(&rr.test_loss, &rf.test_loss, sizeof(float));
+        /* The final weights, batchnorm statistics and scales agree to the bit. */
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s/run_full/last.h5", tmpdir);
+        snprintf(b, sizeof b, "%s/run_stop%ld/last.h5", tmpdir, stops[k]);
+        size_t na, nb;
+        float *pa = ckpt_params(&cfg, a, &na), *pb = ckpt_params(&cfg, b, &nb);
+        assert_int_equal(na, nb);
+        assert_memory_equal(pa, pb, sizeof(float) * na);
+        free(pa);
+        free(pb);
+    }
+
+    /* metrics.csv: a header and one row per epoch, with per-layer sparsity. */
+    char path[512], line[1024];
+    snprintf(path, sizeof path, "%s/run_stop13/metrics.csv", tmpdir);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_non_null(strstr(line, "epoch,train_loss,train_acc,test_loss,test_acc,sparsity,samples_per_s,seconds,lr"));
+    assert_non_null(strstr(line, ",sparsity_fc1"));
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) assert_int_equal(atoi(line), ++rows);
+    fclose(f);
+    assert_int_equal(rows, 3);
+    snprintf(path, sizeof path, "%s/run_stop13/config.yaml", tmpdir);
+    assert_int_equal(access(path, R_OK), 0);
+    tern_config_free(&cfg);
+}
+
+static int read_file(const char *path, char *buf, size_t cap, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    *len = fread(buf, 1, cap, f);
+    fclose(f);
+    return 0;
+}
+
+static void test_nan_stops_and_keeps_checkpoint(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_nan");
+    assert_int_equal(tern_config_set(&cfg, "training.epochs=2"), TERN_OK);
+    tern_train_result res;
+    assert_int_equal(tern_train(&cfg, NULL, &res), TERN_OK);
+    static char before[1 << 20], after[1 << 20];
+    size_t nb, na;
+    assert_int_equal(read_file(res.checkpoint, before, sizeof before, &nb), 0);
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s", res.checkpoint);
+    /* Continue with an absurd learning rate: the loss blows up to Inf/NaN. */
+    assert_int_equal(tern_config_set(&cfg, "training.epochs=4"), TERN_OK);
+    assert_int_equal(tern_config_set(&cfg, "optimizer.lr=1.0e+30"), TERN_OK);
+    assert_int_equal(tern_config_set(&cfg, "model.layers.fc2.ternary=false"), TERN_OK);
+    tern_train_opts o = {.resume = ckpt};
+    tern_status st = tern_train(&cfg, &o, &res);
+    print_message("%s\n", tern_errmsg());
+    assert_int_equal(st, TERN_ERR_NUMERIC);
+    assert_non_null(strstr(tern_errmsg(), "the last good checkpoint is kept"));
+    assert_int_equal(read_file(ckpt, after, sizeof after, &na), 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, nb);
+    tern_config_free(&cfg);
+}
+
+static void test_existing_run_is_not_replaced(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_full"); /* written by the resume test */
+    char path[512];
+    snprintf(path, sizeof path, "%s/run_full/metrics.csv", tmpdir);
+    static char before[1 << 16], after[1 << 16];
+    size_t nb, na;
+    assert_int_equal(read_file(path, before, sizeof before, &nb), 0);
+    tern_train_result res;
+    assert_int_equal(tern_train(&cfg, NULL, &res), TERN_ERR_IO);
+    assert_non_null(strstr(tern_errmsg(), "already holds a run"));
+    assert_int_equal(read_file(path, after, sizeof after, &na), 0);
+    assert_memory_equal(before, after, nb);
+    /* A run directory that cannot be created: its parent is a regular file. */
+    assert_int_equal(tern_config_set(&cfg, "output.dir=/dev/null/run"), TERN_OK);
+    assert_int_equal(tern_train(&cfg, NULL, &res), TERN_ERR_IO);
+    assert_non_null(strstr(tern_errmsg(), "/dev/null"));
+    tern_config_free(&cfg);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_is_bit_exact),
+        cmocka_unit_test(test_nan_stops_and_keeps_checkpoint),
+        cmocka_unit_test(test_existing_run_is_not_replaced),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,215 @@
+/* train_cmd.c — `tern train` and `tern eval`: argument parsing, progress
+ * display and signals around the library's training loop (tern/train.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "tern.h"
+#include "tern/checkpoint.h"
+#include "tern/config.h"
+#include "tern/train.h"
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+typedef struct progress {
+    int tty;        /* draw a bar on stderr */
+    int next_tick;  /* when not a tty: the next 10% mark (in batches) to report */
+} progress;
+
+static void on_event(const tern_train_event *ev, void *user) {
+    progress *p = user;
+    switch (ev->kind) {
+    case TERN_TRAIN_EV_START:
+        fprintf(stderr, "tern train: run directory %s, epoch %d of %d, %d batches per epoch\n", ev->path, ev->epoch,
+                ev->epochs, ev->batches);
+        p->next_tick = 1;
+        break;
+    case TERN_TRAIN_EV_STEP:
+        if (p->tty) {
+            int width = 30, done = (int)((long)width * ev->batch / ev->batches);
+            char bar[31];
+            for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
+            bar[width] = '\0';
+            fprintf(stderr, "\repoch %d/%d [%s] %3d%%  loss %.4f  acc %6.2f%%  lr %.2e", ev->epoch, ev->epochs, bar,
+                    100 * ev->batch / ev->batches, ev->loss, 100.0 * ev->acc, ev->lr);
+        } else {
+            /* About every 10% of the epoch, as a plain line. */
+            int tick = 10 * ev->batch / ev->batches;
+            if (tick >= p->next_tick || ev->batch == ev->batches) {
+                fprintf(stderr, "epoch %d/%d %3d%%  step %ld  loss %.4f  acc %.2f%%\n", ev->epoch, ev->epochs,
+                        100 * ev->batch / ev->batches, ev->step, ev->loss, 100.0 * ev->acc);
+                p->next_tick = tick + 1;
+            }
+        }
+        break;
+    case TERN_TRAIN_EV_EPOCH:
+        if (p->tty) fputc('\n', stderr);
+        p->next_tick = 1;
+        printf("epoch %d/%d  train loss %.4f acc %.2f%%", ev->epoch, ev->epochs, ev->loss, 100.0 * ev->acc);
+        if (ev->test_acc == ev->test_acc) printf("  test loss %.4f acc %.2f%%", ev->test_loss, 100.0 * ev->test_acc);
+        printf("  sparsity %.1f%%  %.0f samples/s  %.1f s\n", 100.0 * ev->sparsity, ev->samples_per_s, ev->seconds);
+        fflush(stdout);
+        break;
+    case TERN_TRAIN_EV_CHECKPOINT:
+        fprintf(stderr, "checkpoint: %s (epoch %d, step %ld)\n", ev->path, ev->epoch, ev->step);
+        break;
+    }
+}
+
+static int train_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern train CONFIG [--set section.key=value ...] [--resume CKPT] [--force]\n"
+            "       tern train --resume CKPT [--set ...]\n"
+            "\n"
+            "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
+            "metrics.csv and last.h5 into the run directory (output.dir).\n"
+            "  --set K=V     override any config field, e.g. --set training.epochs=3,\n"
+            "                --set quant.enabled=false (the fp32 twin),\n"
+            "                --set model.layers.fc1.quant.method=ttq\n"
+            "  --resume CKPT continue from a training checkpoint, bit for bit; without\n"
+            "                CONFIG the config stored in the checkpoint is used\n"
+            "  --force       replace an existing run in the run directory\n"
+            "SIGINT or SIGTERM writes a checkpoint before exiting.\n");
+    return f == stderr ? 2 : 0;
+}
+
+int tern_cmd_train(int argc, char **argv) {
+    const char *config_path = NULL, *resume = NULL;
+    const char *sets[64];
+    int n_sets = 0, force = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return train_usage(stdout);
+        if (!strcmp(a, "--force")) {
+            force = 1;
+        } else if (!strcmp(a, "--set") || !strcmp(a, "--resume")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tern train: %s needs a value\n", a);
+                return 2;
+            }
+            if (!strcmp(a, "--resume")) resume = argv[++i];
+            else if (n_sets < 64) sets[n_sets++] = argv[++i];
+            else {
+                fprintf(stderr, "tern train: too many --set options (at most 64)\n");
+                return 2;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "tern train: unknown option '%s' (try 'tern train --help')\n", a);
+            return 2;
+        } else if (!config_path) {
+            config_path = a;
+        } else {
+            fprintf(stderr, "tern train: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!config_path && !resume) return train_usage(stderr);
+
+    tern_config cfg;
+    tern_status st;
+    if (config_path) {
+        st = tern_config_load(&cfg, config_path);
+    } else {
+        char *text = NULL;
+        st = tern_ckpt_read_config(resume, &text);
+        if (!st) st = tern_config_load_text(&cfg, text, strlen(text), resume);
+        free(text);
+    }
+    for (int i = 0; !st && i < n_sets; i++) st = tern_config_set(&cfg, sets[i]);
+    if (st) {
+        fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        return 1;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    progress p = {.tty = isatty(STDERR_FILENO)};
+    tern_train_opts opts = {.resume = resume, .force = force, .stop = &stop_signal, .cb = on_event, .user = &p};
+    tern_train_result res;
+    st = tern_train(&cfg, &opts, &res);
+    tern_config_free(&cfg);
+    if (st) {
+        if (p.tty) fputc('\n', stderr);
+        fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        return 1;
+    }
+    if (res.stopped) {
+        fprintf(stderr, "tern train: stopped by signal %d after %ld steps; resume with --resume %s\n",
+                (int)stop_signal, res.steps, res.checkpoint);
+        return stop_signal ? 128 + (int)stop_signal : 0;
+    }
+    printf("done: %d epochs, %ld steps, test accuracy %.2f%%, sparsity %.1f%%, checkpoint %s\n", res.epochs_done,
+           res.steps, 100.0 * res.test_acc, 100.0 * res.sparsity, res.checkpoint);
+    return 0;
+}
+
+static int eval_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern eval CKPT [--data DIR]\n"
+            "\n"
+            "Evaluate a training checkpoint on its dataset's test split: loss,\n"
+            "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
+            "config stored in the checkpoint.\n"
+            "  --data DIR  read the dataset from DIR instead of the config's path\n");
+    return f == stderr ? 2 : 0;
+}
+
+int tern_cmd_eval(int argc, char **argv) {
+    const char *ckpt = NULL, *data = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return eval_usage(stdout);
+        if (!strcmp(argv[i], "--data")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tern eval: --data needs a directory\n");
+                return 2;
+            }
+            data = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "tern eval: unknown option '%s' (try 'tern eval --help')\n", argv[i]);
+            return 2;
+        } else if (!ckpt) {
+            ckpt = argv[i];
+        } else {
+            fprintf(stderr, "tern eval: unexpected argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!ckpt) return eval_usage(stderr);
+    tern_config cfg;
+    tern_model m;
+    tern_dataset test;
+    tern_status st = tern_train_load_for_eval(ckpt, data, &cfg, &m, &test);
+    tern_eval_result r;
+    if (!st) st = tern_evaluate(&m, &test, cfg.training.batch_size, &r);
+    if (st) {
+        fprintf(stderr, "tern eval: %s\n", tern_errmsg());
+        return 1;
+    }
+    printf("%s on %s test (%d images)\n", ckpt, cfg.dataset.name, r.n);
+    printf("test loss %.4f  accuracy %.2f%%  sparsity %.1f%%\n", r.loss, 100.0 * r.acc,
+           100.0 * tern_model_sparsity(&m));
+    printf("per class:\n");
+    for (int k = 0; k < test.n_classes; k++)
+        printf("  %-12s %6.2f%%  (%d/%d)\n", test.class_names[k],
+               r.class_n[k] ? 100.0 * r.class_correct[k] / r.class_n[k] : 0.0, r.class_correct[k], r.class_n[k]);
+    for (int i = 0; i < m.n_layers; i++) {
+        tern_quant_layer_stats qs;
+        if (!m.layers[i].spec.ternary || tern_model_layer_stats(&m, i, &qs)) continue;
+        printf("  layer %-10s sparsity %5.1f%%  +1 %5.1f%%  -1 %5.1f%%  alpha %.4g\n", m.layers[i].spec.name,
+               100.0 * qs.frac_zero, 100.0 * qs.frac_pos, 100.0 * qs.frac_neg, qs.alpha_mean);
+    }
+    tern_model_free(&m);
+    tern_dataset_free(&test);
+    tern_config_free(&cfg);
+    return 0;
+}
