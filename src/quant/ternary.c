@@ -11,12 +11,18 @@
 
 /* ---- the two passes over one scale group w[0..K) ------------------------- */
 
+/* Both passes are SIMD reductions (#pragma omp simd, built with
+ * -fopenmp-simd: no OpenMP runtime): the pragma allows the sums to be split
+ * across vector lanes, which plain C forbids, and they stay in double. */
+
 /* Pass 1: the threshold delta and gamma = mean|w|. Returns 0 when the group
  * holds NaN or Inf (the sum then is not finite; a double sum of finite
  * floats cannot overflow). */
-static int group_threshold(const float *w, size_t K, const tern_quant_cfg *cfg, float *delta, float *gamma) {
+static int group_threshold(const float *restrict w, size_t K, const tern_quant_cfg *cfg, float *delta,
+                           float *gamma) {
     double sum = 0.0;
     float mx = 0.0f;
+#pragma omp simd reduction(+ : sum) reduction(max : mx)
     for (size_t i = 0; i < K; i++) {
         float a = fabsf(w[i]);
         sum += a;
@@ -42,21 +48,35 @@ typedef struct {
     double sum_pos, sum_neg;  /* sum of w over P, sum of -w over N */
 } group_acc;
 
-/* Pass 2: T = sign(w) where |w| > delta, else 0, into T (if not NULL); and
- * W_q = sp on P, -sn on N, 0 else, into out (if not NULL). */
-static group_acc group_ternarize(const float *w, size_t K, float delta, int8_t *T, float *out, float sp, float sn) {
-    group_acc acc = {0, 0, 0.0, 0.0};
+/* Pass 2a: count and sum the kept weights, |w| > delta (a reduction). */
+static group_acc group_count(const float *restrict w, size_t K, float delta) {
+    long n_pos = 0, n_neg = 0;
+    double sum_pos = 0.0, sum_neg = 0.0;
+#pragma omp simd reduction(+ : n_pos, n_neg, sum_pos, sum_neg)
     for (size_t i = 0; i < K; i++) {
-        float x = w[i];
-        int pos = x > delta, neg = x < -delta;
-        if (T) T[i] = (int8_t)(pos - neg);
-        if (out) out[i] = pos ? sp : (neg ? -sn : 0.0f);
-        acc.n_pos += (size_t)pos;
-        acc.n_neg += (size_t)neg;
-        acc.sum_pos += pos ? (double)x : 0.0;
-        acc.sum_neg -= neg ? (double)x : 0.0;
+        /* Masks as 0/1 arithmetic: GCC will not if-convert a `?:` feeding
+         * a double reduction, and the loop would stay scalar. */
+        float x = w[i], p = (float)(x > delta), q = (float)(x < -delta);
+        n_pos += (long)p;
+        n_neg += (long)q;
+        sum_pos += (double)(p * x);
+        sum_neg -= (double)(q * x);
     }
+    group_acc acc = {(size_t)n_pos, (size_t)n_neg, sum_pos, sum_neg};
     return acc;
+}
+
+/* Pass 2b: T = sign(w) where |w| > delta, else 0; W_q = sp on T = +1, -sn on
+ * T = -1, 0 else (a map). Branch-free, so it vectorises and the random sign
+ * pattern of trained weights costs no mispredictions. */
+static void group_emit(const float *restrict w, size_t K, float delta, int8_t *restrict T, float *restrict out,
+                       float sp, float sn) {
+#pragma omp simd
+    for (size_t i = 0; i < K; i++) {
+        int pos = w[i] > delta, neg = w[i] < -delta;
+        T[i] = (int8_t)(pos - neg);
+        out[i] = (float)pos * sp - (float)neg * sn;
+    }
 }
 
 /* TWN's closed form: mean |w| over the kept set; 0 when nothing is kept. */
@@ -180,15 +200,15 @@ void tern_quant_ternary_forward(tern_node *n) {
             /* Learned scales: one pass emits T and W_q. */
             s->sp[g] = alpha->data[g];
             if (s->sn) s->sn[g] = alpha_neg->data[g];
-            group_ternarize(wg, K, delta, T, y + off, s->sp[g], s->sn ? s->sn[g] : s->sp[g]);
+            group_emit(wg, K, delta, T, y + off, s->sp[g], s->sn ? s->sn[g] : s->sp[g]);
         } else if (s->cfg.method == TERN_QUANT_ABSMEAN) {
             s->sp[g] = gamma;
-            group_ternarize(wg, K, delta, T, y + off, gamma, gamma);
+            group_emit(wg, K, delta, T, y + off, gamma, gamma);
         } else {
             /* twn's closed form needs the kept set before it can scale. */
-            group_acc acc = group_ternarize(wg, K, delta, T, NULL, 0.0f, 0.0f);
+            group_acc acc = group_count(wg, K, delta);
             float a = s->sp[g] = twn_alpha(&acc);
-            for (size_t i = 0; i < K; i++) y[off + i] = a * (float)T[i];
+            group_emit(wg, K, delta, T, y + off, a, a);
         }
     }
 }
@@ -209,21 +229,35 @@ void tern_quant_ternary_backward(tern_node *n) {
             const float *wg = w->data + off;
             const float fp = ttq ? s->sp[g] : 1.0f, fn = ttq ? s->sn[g] : 1.0f;
             if (!ttq && !clipped) {
+#pragma omp simd
                 for (size_t i = 0; i < K; i++) dw[i] += dy[i];
             } else {
+                /* f = fp on T = +1, fn on T = -1, 1 on T = 0, as 0/1 mask
+                 * arithmetic so the loop vectorises. */
+#pragma omp simd
                 for (size_t i = 0; i < K; i++) {
-                    float f = T[i] > 0 ? fp : (T[i] < 0 ? fn : 1.0f);
-                    if (clipped && fabsf(wg[i]) > clip) f = 0.0f;
+                    float p = (float)(T[i] > 0), q = (float)(T[i] < 0);
+                    float f = p * fp + q * fn + (1.0f - p - q);
+                    if (clipped) f *= (float)(fabsf(wg[i]) <= clip);
                     dw[i] += f * dy[i];
                 }
             }
         }
         if ((alpha && alpha->grad) || (alpha_neg && alpha_neg->grad)) {
             /* dL/dalpha = sum g T = sum_P g - sum_N g; ttq splits the two sums. */
+            /* Float lane sums over blocks of 1024, flushed into double: a
+             * lane then adds at most a few dozen floats. */
             double gp = 0.0, gn = 0.0;
-            for (size_t i = 0; i < K; i++) {
-                gp += T[i] > 0 ? (double)dy[i] : 0.0;
-                gn += T[i] < 0 ? (double)dy[i] : 0.0;
+            for (size_t b = 0; b < K; b += 1024) {
+                size_t e = K - b > 1024 ? b + 1024 : K;
+                float bp = 0.0f, bn = 0.0f;
+#pragma omp simd reduction(+ : bp, bn)
+                for (size_t i = b; i < e; i++) {
+                    bp += (float)(T[i] > 0) * dy[i];
+                    bn += (float)(T[i] < 0) * dy[i];
+                }
+                gp += bp;
+                gn += bn;
             }
             if (ttq) {
                 if (alpha->grad) alpha->grad[g] += (float)gp;
@@ -255,7 +289,7 @@ tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cf
             alpha->data[g] = gamma;
             continue;
         }
-        group_acc a = group_ternarize(wg, K, delta, NULL, NULL, 0.0f, 0.0f);
+        group_acc a = group_count(wg, K, delta);
         if (cfg->method == TERN_QUANT_TWN) {
             alpha->data[g] = twn_alpha(&a);
         } else {
@@ -288,7 +322,7 @@ tern_status tern_quant_stats(const tern_tensor *w, const tern_tensor *alpha, con
             return tern_error(TERN_ERR_NUMERIC, "quant_stats: weight %s holds NaN or Inf (scale group %d of %d)",
                               SHAPE(w, sw), g, G);
         }
-        group_acc a = group_ternarize(wg, K, delta, NULL, NULL, 0.0f, 0.0f);
+        group_acc a = group_count(wg, K, delta);
         n_pos += a.n_pos;
         n_neg += a.n_neg;
         /* The scales the op would use at this step. */
