@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bad_input.sh — one bad-input case of the tern program, run by ctest:
+#
+#   bash tests/cli/bad_input.sh TERN_BINARY CASE
+#
+# Each case must give a non-zero exit that is not a crash (no signal), exactly
+# one line on stderr naming the file or field and what is wrong, and leave an
+# earlier run's files byte for byte as they were: training runs use --force,
+# so only the validation itself stands between the bad input and those files.
+set -uo pipefail
+TERN="$1"
+CASE="$2"
+T="$(mktemp -d /tmp/tern_bad_input.XXXXXX)"
+trap 'rm -rf "$T"' EXIT
+fail() { echo "FAIL [$CASE]: $*" >&2; exit 1; }
+
+# A tiny MNIST-format dataset: 20 images of 4x4, labels 0..9.
+be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
+make_idx() { # dir prefix n
+    local dir=$1 p=$2 n=$3
+    mkdir -p "$dir"
+    { be32 2051; be32 "$n"; be32 4; be32 4; for ((i = 0; i < n * 16; i++)); do printf "\\x$(printf %02x $((i * 37 % 256)))"; done; } > "$dir/$p-images-idx3-ubyte"
+    { be32 2049; be32 "$n"; for ((i = 0; i < n; i++)); do printf "\\x0$((i % 10))"; done; } > "$dir/$p-labels-idx1-ubyte"
+}
+make_idx "$T/data" train 20
+make_idx "$T/data" t10k 10
+
+cfg() { # file out-layers-yaml
+    cat > "$1" <<YAML
+dataset: {name: mnist, path: $T/data}
+model:
+  layers:
+$2
+optimizer: {name: adam, lr: 0.01}
+training: {epochs: 1, batch_size: 8, threads: 1}
+output: {dir: $T/run}
+YAML
+}
+GOOD_LAYERS='    - {type: flatten}
+    - {type: linear, name: fc1, out: 8}
+    - {type: linear, name: fc2, out: 10, ternary: false}'
+cfg "$T/good.yaml" "$GOOD_LAYERS"
+
+# An earlier run whose files must survive every case.
+"$TERN" train "$T/good.yaml" > /dev/null 2>&1 || fail "setup: the good config does not train"
+( cd "$T/run" && sha256sum config.yaml metrics.csv last.h5 > "$T/run.sha256" ) || fail "setup: no run files"
+
+expect_error() { # substring, then the command
+    local want="$1"; shift
+    "$@" > "$T/out" 2> "$T/err"
+    local rc=$?
+    [ "$rc" -ne 0 ] || fail "exit status 0"
+    [ "$rc" -lt 128 ] || fail "exit status $rc: killed by a signal (crash)"
+    [ "$(wc -l < "$T/err")" -eq 1 ] || fail "stderr is not one line: $(cat "$T/err")"
+    grep -qF -- "$want" "$T/err" || fail "stderr lacks '$want': $(cat "$T/err")"
+    ( cd "$T/run" && sha256sum --quiet -c "$T/run.sha256" ) || fail "an earlier run's file changed"
+    echo "ok [$CASE]: $(cat "$T/err")"
+}
+
+case "$CASE" in
+malformed_yaml)
+    printf 'dataset: {name: mnist\nmodel: [\n' > "$T/bad.yaml"
+    expect_error "bad.yaml:" "$TERN" train "$T/bad.yaml" --force ;;
+unknown_key)
+    cfg "$T/bad.yaml" "$GOOD_LAYERS"
+    sed -i 's/training: {epochs: 1,/training: {epochs: 1, epochz: 3,/' "$T/bad.yaml"
+    expect_error "bad.yaml:8:23: training.epochz: unknown key" "$TERN" train "$T/bad.yaml" --force ;;
+wrong_type)
+    cfg "$T/bad.yaml" "$GOOD_LAYERS"
+    sed -i 's/epochs: 1,/epochs: ten,/' "$T/bad.yaml"
+    expect_error "training.epochs" "$TERN" train "$T/bad.yaml" --force ;;
+missing_dataset_file)
+    rm "$T/data/t10k-labels-idx1-ubyte"
+    expect_error "t10k-labels-idx1-ubyte" "$TERN" train "$T/good.yaml" --force ;;
+truncated_idx)
+    head -c 100 "$T/data/train-images-idx3-ubyte" > "$T/x" && mv "$T/x" "$T/data/train-images-idx3-ubyte"
+    expect_error "train-images-idx3-ubyte" "$TERN" train "$T/good.yaml" --force ;;
+wrong_magic)
+    { be32 2052; tail -c +5 "$T/data/train-images-idx3-ubyte"; } > "$T/x" && mv "$T/x" "$T/data/train-images-idx3-ubyte"
+    expect_error "magic" "$TERN" train "$T/good.yaml" --force ;;
+label_out_of_range)
+    printf '\x0c' | dd of="$T/data/train-labels-idx1-ubyte" bs=1 seek=11 conv=notrunc status=none
+    expect_error "label 12 at index 3 is outside 0..9" "$TERN" train "$T/good.yaml" --force ;;
+checkpoint_architecture)
+    cfg "$T/other.yaml" '    - {type: flatten}
+    - {type: linear, name: fc1, out: 12}
+    - {type: linear, name: fc2, out: 10, ternary: false}'
+    expect_error "another architecture" "$TERN" train "$T/other.yaml" --resume "$T/run/last.h5" ;;
+unwritable_run_dir)
+    cfg "$T/bad.yaml" "$GOOD_LAYERS"
+    touch "$T/afile"
+    sed -i "s|output: {dir: .*}|output: {dir: $T/afile/run}|" "$T/bad.yaml"
+    expect_error "afile" "$TERN" train "$T/bad.yaml" ;;
+*)
+    fail "unknown case" ;;
+esac
