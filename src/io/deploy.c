@@ -401,11 +401,7 @@ static herr_t write_layer(tern_h5_writer *w, const save_job *job, int i) {
                 tern_h5_attr_write_str(g, "weight_format", tern_wfmt_table[L->packed.fmt].name) < 0)
                 r = -1;
             hid_t q = r < 0 ? -1 : tern_h5_dset_write(g, "qs", 3, qd, H5T_STD_U8LE, H5T_NATIVE_UINT8, L->packed.qs, z);
-            if (q < 0) r = -1;
-            else {
-                *job->qs_disk += (size_t)H5Dget_storage_size(q);
-                if (H5Dclose(q) < 0) r = -1;
-            }
+            if (q < 0 || H5Dclose(q) < 0) r = -1;
             if (r >= 0) r = put_f32(g, "wp", 1, &dm, L->packed.wp, z);
             if (r >= 0) r = put_f32(g, "wn", 1, &dm, L->packed.wn, z);
         } else if (r >= 0) {
@@ -483,6 +479,18 @@ static herr_t fill_deploy(tern_h5_writer *w, const void *user) {
     g = H5Gcreate2(w->file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0 || H5Gclose(g) < 0) return -1;
     for (int i = 0; i < d->n_layers && r >= 0; i++) r = write_layer(w, job, i);
+    /* The stored (compressed) size of the codes, once the chunks are flushed. */
+    snprintf(w->what, sizeof w->what, "the packed weights' storage size");
+    if (r >= 0) r = H5Fflush(w->file, H5F_SCOPE_GLOBAL);
+    for (int i = 0; i < d->n_layers && r >= 0; i++) {
+        if (!d->layers[i].ternary) continue;
+        char qname[32];
+        snprintf(qname, sizeof qname, "layers/%03d/qs", i);
+        hid_t q = H5Dopen2(w->file, qname, H5P_DEFAULT);
+        if (q < 0) return -1;
+        *job->qs_disk += (size_t)H5Dget_storage_size(q);
+        r = H5Dclose(q);
+    }
     return r;
 }
 
