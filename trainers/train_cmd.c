@@ -170,11 +170,11 @@ static int eval_usage(FILE *f) {
 }
 
 int tern_cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL;
+    const char *ckpt = NULL, *data = NULL, *deploy_opt = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return eval_usage(stdout);
         if (!strcmp(argv[i], "--act") || !strcmp(argv[i], "--batch")) {
-            i++;  /* deploy-file options, parsed by tern_cmd_eval_deploy */
+            deploy_opt = argv[i++];  /* deploy-file options, parsed by tern_cmd_eval_deploy */
         } else if (!strcmp(argv[i], "--data")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "tern eval: --data needs a directory\n");
@@ -193,6 +193,10 @@ int tern_cmd_eval(int argc, char **argv) {
     }
     if (!ckpt) return eval_usage(stderr);
     if (tern_deploy_probe(ckpt)) return tern_cmd_eval_deploy(argc, argv);
+    if (deploy_opt) {
+        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", deploy_opt, ckpt);
+        return 2;
+    }
     tern_config cfg;
     tern_model m;
     tern_dataset test;

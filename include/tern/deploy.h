@@ -29,7 +29,8 @@
  *       affine: center, scale, shift (C): y = (x - center[c]) scale[c] + shift[c]
  *       maxpool/avgpool: attrs kernel, stride, pad;  add: attr from (a layer
  *       index);  global_avgpool, flatten, relu, hardtanh: no data
- * Every dataset is chunked, deflate-compressed and fletcher32-checked.
+ * Every dataset is chunked and fletcher32-checked; weights, scales and
+ * biases are also deflate-compressed.
  *
  * Loading checks the header (size, CRC), format, version, every layer's
  * attributes, every dataset's type and exact shape against the shapes the

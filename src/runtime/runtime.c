@@ -413,10 +413,13 @@ tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, floa
         }
     } else {
         size_t k = got + fread(px + got, 1, need + 1 - got, f);
-        if (got == 2 && k >= 2) memcpy(px, magic, 2);
-        if (k != need)
-            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is %s%zu; "
-                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, k > need ? "more than " : "", k, W, H);
+        memcpy(px, magic, got);  /* the two bytes read to look for a PNM magic */
+        if (k > need)
+            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is longer; "
+                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, W, H);
+        else if (k < need)
+            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is %zu; "
+                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, k, W, H);
     }
     fclose(f);
     if (!st) tern_runtime_normalize(m, px, x);
