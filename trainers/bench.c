@@ -55,12 +55,9 @@ static int bench_usage(FILE *f) {
 }
 
 int tern_cmd_bench(int argc, char **argv) {
-    /* `tern bench` alone runs the kernel benchmarks (deploy_cmd.c). */
-    if (argc < 2 || !strcmp(argv[1], "kernels")) {
-        char *kargv[] = {argv[0], "kernels"};
-        return argc < 2 ? tern_cmd_bench_kernels(2, kargv) : tern_cmd_bench_kernels(argc, argv);
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return bench_usage(stdout);
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return bench_usage(stdout);
+    /* `tern bench [options]` without a name runs the kernel benchmarks (deploy_cmd.c). */
+    if (argc < 2 || !strcmp(argv[1], "kernels") || argv[1][0] == '-') return tern_cmd_bench_kernels(argc, argv);
     if (strcmp(argv[1], "train")) {
         fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
         return 2;

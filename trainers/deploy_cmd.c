@@ -425,7 +425,7 @@ static tern_status mlp_deploy(tern_deploy *d) {
 int tern_cmd_bench_kernels(int argc, char **argv) {
     int repeats = 31;
     const char *model = NULL;
-    for (int i = 2; i < argc; i++) {
+    for (int i = argc > 1 && !strcmp(argv[1], "kernels") ? 2 : 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_kernels_usage(stdout);
         if (i + 1 >= argc) {
             fprintf(stderr, "tern bench kernels: %s needs a value\n", argv[i]);
