@@ -16,5 +16,7 @@
 #include "tern/kernels.h"
 #include "tern/config.h"
 #include "tern/checkpoint.h"
+#include "tern/deploy.h"
+#include "tern/runtime.h"
 
 #endif

@@ -557,6 +557,44 @@ static void test_eval_mode_no_tape(void **st) {
     gc_free(w);
 }
 
+/* The export entry point: codes and scales that rebuild the op's W_q bit for
+ * bit, for every method and granularity (odd shape, 7 rows of 13). */
+static void test_codes_match_op(void **st) {
+    (void)st;
+    tern_rng r;
+    tern_rng_seed(&r, 77);
+    int shape[2] = {7, 13};
+    for (int m = 0; m < TERN_QUANT_METHOD_COUNT; m++)
+        for (int g = 0; g < TERN_QUANT_GRANULARITY_COUNT; g++) {
+            tern_quant_cfg cfg = tern_quant_cfg_default((tern_quant_method)m);
+            cfg.granularity = (tern_quant_granularity)g;
+            tern_tensor *w = mk(2, shape, 0, NULL);
+            fill_normal(w, &r, 0.3f);
+            int G = tern_quant_groups(w, &cfg);
+            tern_tensor *a = cfg.learned_alpha ? mk1(G, 0, NULL) : NULL, *an = m == TERN_QUANT_TTQ ? mk1(G, 0, NULL) : NULL;
+            if (a) fill_normal(a, &r, 1.0f);
+            if (an) fill_normal(an, &r, 1.0f);
+            tern_ctx *c = ctx_new();
+            tern_ctx_mode(c, 0, 0);
+            tern_tensor *y = tern_quant_ternary(c, w, a, an, &cfg);
+            assert_non_null(y);
+            int8_t T[91];
+            float sp[7], sn[7];
+            assert_int_equal(tern_quant_ternary_codes(w, a, an, &cfg, T, sp, sn), TERN_OK);
+            for (int i = 0; i < 91; i++) {
+                int k = G == 1 ? 0 : i / 13;
+                float want = T[i] > 0 ? sp[k] : (T[i] < 0 ? -sn[k] : 0.0f);
+                assert_true(T[i] >= -1 && T[i] <= 1);
+                assert_memory_equal(&y->data[i], &want, sizeof want);
+            }
+            assert_int_equal(tern_quant_ternary_codes(w, a, an, &cfg, NULL, sp, sn), TERN_ERR_ARG);
+            ctx_del(c);
+            if (an) gc_free(an);
+            if (a) gc_free(a);
+            gc_free(w);
+        }
+}
+
 /* ---- zero weights, statistics --------------------------------------------- */
 
 static void test_zero_weights(void **st) {
@@ -935,6 +973,7 @@ int main(void) {
         cmocka_unit_test(test_scale_grads_gradcheck),
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_eval_mode_no_tape),
+        cmocka_unit_test(test_codes_match_op),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_stats),
         cmocka_unit_test(test_act_hand),

@@ -21,8 +21,11 @@ static int usage(FILE *f) {
             "\n"
             "commands:\n"
             "  train         train a model from a YAML config (configs/)\n"
-            "  eval          evaluate a training checkpoint on its test set\n"
+            "  eval          evaluate a training or deploy checkpoint on its test set\n"
+            "  export        write a packed ternary deploy checkpoint from a training one\n"
+            "  infer         classify one image with a deploy checkpoint\n"
             "  bench train   training throughput of a model on random data\n"
+            "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
             "  help          show this help\n"
             "\n"
             "Run 'tern <command> --help' for a command's options.\n");
@@ -36,6 +39,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return tern_cmd_train(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return tern_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(cmd, "export")) return tern_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "infer")) return tern_cmd_infer(argc - 1, argv + 1);
     fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", cmd);
     return 2;
 }

@@ -10,6 +10,7 @@
 #include "tern.h"
 #include "tern/checkpoint.h"
 #include "tern/config.h"
+#include "tern/deploy.h"
 #include "tern/train.h"
 
 static volatile sig_atomic_t stop_signal;
@@ -156,19 +157,25 @@ int tern_cmd_train(int argc, char **argv) {
 static int eval_usage(FILE *f) {
     fprintf(f,
             "usage: tern eval CKPT [--data DIR]\n"
+            "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N]\n"
             "\n"
             "Evaluate a training checkpoint on its dataset's test split: loss,\n"
             "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
             "config stored in the checkpoint.\n"
+            "A deploy checkpoint (tern export) runs on the packed kernels instead; its\n"
+            "dataset is read from --data DIR or datasets/data/<dataset>; --act picks the\n"
+            "ternary layers' activations (auto: as trained), --batch the batch (256).\n"
             "  --data DIR  read the dataset from DIR instead of the config's path\n");
     return f == stderr ? 2 : 0;
 }
 
 int tern_cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL;
+    const char *ckpt = NULL, *data = NULL, *deploy_opt = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return eval_usage(stdout);
-        if (!strcmp(argv[i], "--data")) {
+        if (!strcmp(argv[i], "--act") || !strcmp(argv[i], "--batch")) {
+            deploy_opt = argv[i++];  /* deploy-file options, parsed by tern_cmd_eval_deploy */
+        } else if (!strcmp(argv[i], "--data")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "tern eval: --data needs a directory\n");
                 return 2;
@@ -185,6 +192,11 @@ int tern_cmd_eval(int argc, char **argv) {
         }
     }
     if (!ckpt) return eval_usage(stderr);
+    if (tern_deploy_probe(ckpt)) return tern_cmd_eval_deploy(argc, argv);
+    if (deploy_opt) {
+        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", deploy_opt, ckpt);
+        return 2;
+    }
     tern_config cfg;
     tern_model m;
     tern_dataset test;

@@ -47,6 +47,7 @@
 #define TERN_QUANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "tern/tape.h"
 
 typedef enum tern_quant_method {
@@ -127,6 +128,15 @@ tern_tensor *tern_quant_act(tern_ctx *c, tern_tensor *x, int bits);
  * scale; 0 when both are empty). alpha_neg must be NULL except for ttq. */
 tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cfg, tern_tensor *alpha,
                                   tern_tensor *alpha_neg);
+
+/* The ternary codes and scales the forward would use now, without a ctx or
+ * the tape: T (w->n, W's layout) in {-1,0,+1} and per group g, sp[g] = the
+ * scale of T = +1 and sn[g] = the scale of T = -1 (ttq: Wp, Wn; otherwise
+ * both alpha), so W_q = sp T where T = +1, -sn where T = -1, 0 else, bit for
+ * bit tern_quant_ternary's output. For export to packed deploy weights.
+ * sp and sn hold tern_quant_groups(w, cfg) floats. */
+tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
+                                     const tern_quant_cfg *cfg, int8_t *T, float *sp, float *sn);
 
 /* What a layer's quantizer does at this step. */
 typedef struct tern_quant_layer_stats {

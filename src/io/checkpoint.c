@@ -26,21 +26,21 @@
  * HDF5 prints its error stack to stderr by default; every entry point here
  * replaces that printing, for its duration, by a handler that records the
  * innermost error (the caller's handler is restored after), which becomes
- * the tail of our one-line message. */
+ * the tail of our one-line message. The in-memory build, the atomic write,
+ * the header check and the error recorder live in h5util.c, shared with the
+ * deploy checkpoints (deploy.c). */
 #include "tern/checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
+
+#include "io/h5util.h"
 
 /* Checkpoints of a different architecture: what to do about it. */
 #define ARCH_HINT                                                                                                 \
@@ -50,89 +50,16 @@
 #define VERSION_HINT "load it with the tern release that wrote it, or start a new run"
 #define DAMAGED_HINT "the file was altered or corrupted; resume from an earlier checkpoint"
 
-/* Largest chunk, in elements (4 MiB of float32): HDF5 caps a chunk at 4 GiB,
- * and fletcher32 is computed per chunk. */
-#define CHUNK_MAX_ELEMS ((hsize_t)1 << 20)
-
 /* The HDF5 user block: 512 bytes before the HDF5 superblock that HDF5
  * ignores, where tern keeps a text header with the file's size and CRC-32. */
-#define HEADER_BYTES 512
-#define HEADER_MAGIC "tern-train checkpoint\n"
-
-/* ---- HDF5 error handling -------------------------------------------------- */
-
-/* The innermost error of HDF5's last failed API call on this thread. */
-static _Thread_local char h5_last[256];
-
-static herr_t record_walk(unsigned n, const H5E_error2_t *e, void *data) {
-    (void)data;
-    if (n == 0 && e->desc && *e->desc) snprintf(h5_last, sizeof h5_last, "%s", e->desc);
-    return 0;
-}
-
-/* Installed as HDF5's automatic error handler, which runs when an API call
- * fails, before the stack is cleared by the next call (a cleanup close):
- * it records the error instead of printing it. */
-static herr_t record_error(hid_t estack, void *data) {
-    (void)data;
-    h5_last[0] = '\0';
-    H5Ewalk2(estack, H5E_WALK_UPWARD, record_walk, NULL);
-    return 0;
-}
-
-typedef struct h5_quiet {
-    H5E_auto2_t func;
-    void *data;
-} h5_quiet;
-
-/* Replace HDF5's stderr printing by record_error, remembering the caller's handler. */
-static void quiet_begin(h5_quiet *q) {
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, record_error, NULL);
-    h5_last[0] = '\0';
-}
-
-static void quiet_end(const h5_quiet *q) {
-    H5Eclear2(H5E_DEFAULT);
-    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
-}
-
-/* The recorded cause, e.g. "file signature not found"; for a failed system
- * call only its errno text. */
-static const char *h5_cause(char *buf, size_t len) {
-    snprintf(buf, len, "%s", h5_last[0] ? h5_last : "unknown HDF5 error");
-    /* sec2 write/read failures read "file write failed: time = ..., errno = 28,
-     * error message = 'No space left on device', buf = ..."; keep the text. */
-    const char *m = strstr(buf, "error message = '");
-    if (m) {
-        m += strlen("error message = '");
-        const char *end = strchr(m, '\'');
-        size_t n = end ? (size_t)(end - m) : strlen(m);
-        memmove(buf, m, n);
-        buf[n] = '\0';
-    }
-    return buf;
-}
-
-/* File access: 1.10 object formats (checksummed metadata and chunk index,
- * readable by HDF5 >= 1.10), and a close that closes every object still
- * open in the file. */
-static hid_t file_access_plist(void) {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return -1;
-    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
-        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-        H5Pclose(fapl);
-        return -1;
-    }
-#if H5_VERSION_GE(1, 10, 7)
-    /* Lock when the file system can, without failing where it cannot (NFS). */
-    H5Pset_file_locking(fapl, 1, 1);
-#endif
-    return fapl;
-}
+#define HEADER_BYTES TERN_H5_HEADER_BYTES
+static const tern_h5_format ckpt_format = {
+    .magic = "tern-train checkpoint\n",
+    .version = TERN_CKPT_VERSION,
+    .kind = "checkpoint",
+    .version_hint = VERSION_HINT,
+    .damaged_hint = DAMAGED_HINT,
+};
 
 /* ---- names and dims ------------------------------------------------------- */
 
@@ -142,35 +69,8 @@ static int name_ok(const char *name, size_t cap) {
     return strcmp(name, ".") != 0;
 }
 
-static const char *dims_str(int rank, const hsize_t *dims, char *buf, size_t len) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, len - k, "(");
-    for (int i = 0; i < rank && k < len; i++)
-        k += (size_t)snprintf(buf + k, len - k, i ? ",%llu" : "%llu", (unsigned long long)dims[i]);
-    if (k < len) snprintf(buf + k, len - k, ")");
-    return buf;
-}
-
 static void tensor_dims(const tern_tensor *t, hsize_t *dims) {
     for (int i = 0; i < t->ndim; i++) dims[i] = (hsize_t)t->shape[i];
-}
-
-/* Chunk = the whole dataset, halving its largest dim until it holds at most
- * CHUNK_MAX_ELEMS elements. */
-static void chunk_dims(int rank, const hsize_t *dims, hsize_t *chunk) {
-    hsize_t n = 1;
-    for (int i = 0; i < rank; i++) {
-        chunk[i] = dims[i];
-        n *= dims[i];
-    }
-    while (n > CHUNK_MAX_ELEMS) {
-        int big = 0;
-        for (int i = 1; i < rank; i++)
-            if (chunk[i] > chunk[big]) big = i;
-        n /= chunk[big];
-        chunk[big] = (chunk[big] + 1) / 2;
-        n *= chunk[big];
-    }
 }
 
 /* ---- the state ------------------------------------------------------------ */
@@ -267,79 +167,25 @@ static tern_status check_state(const char *path, const tern_ckpt_state *s) {
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* Scalar attribute `name` of file type ftype from *v (memory type mtype). */
-static herr_t attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-    hid_t sp = H5Screate(H5S_SCALAR);
-    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t r = a < 0 ? -1 : H5Awrite(a, mtype, v);
-    if (a >= 0 && H5Aclose(a) < 0) r = -1;
-    if (sp >= 0) H5Sclose(sp);
-    return r;
-}
-
-/* A fixed-length, NUL-terminated UTF-8 string type of strlen(v) + 1 bytes
- * (config files may hold any UTF-8; h5py decodes by this flag). */
-static hid_t str_type(const char *v) {
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return -1;
-    if (H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
-        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return -1;
-    }
-    return t;
-}
-
-static herr_t attr_write_str(hid_t loc, const char *name, const char *v) {
-    hid_t t = str_type(v);
-    if (t < 0) return -1;
-    herr_t r = attr_write(loc, name, t, t, v);
-    H5Tclose(t);
-    return r;
-}
-
-/* Create loc/name (rank, dims) of file type ftype, chunked with fletcher32,
- * and write `data` (memory type mtype). Returns the open dataset or -1. */
-static hid_t dset_write(hid_t loc, const char *name, int rank, const hsize_t *dims, hid_t ftype, hid_t mtype,
-                        const void *data) {
-    hsize_t chunk[TERN_MAX_DIMS];
-    chunk_dims(rank, dims, chunk);
-    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t sp = H5Screate_simple(rank, dims, NULL);
-    hid_t d = -1;
-    if (dcpl >= 0 && sp >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 && H5Pset_fletcher32(dcpl) >= 0)
-        d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
-        H5Dclose(d);
-        d = -1;
-    }
-    if (sp >= 0) H5Sclose(sp);
-    if (dcpl >= 0) H5Pclose(dcpl);
-    return d;
-}
-
 static herr_t close_dset(hid_t d) { return d < 0 ? -1 : H5Dclose(d); }
 
-typedef struct writer {
-    hid_t file;
-    char what[TERN_PARAM_NAME_LEN + 32];  /* the object being written, for the message */
-} writer;
+typedef tern_h5_writer writer;
 
 static herr_t write_root(writer *w, const tern_ckpt_state *s) {
     snprintf(w->what, sizeof w->what, "the root attributes");
     int version = TERN_CKPT_VERSION;
     long long epoch = s->epoch, step = s->step;
-    if (attr_write_str(w->file, "format", TERN_CKPT_FORMAT) < 0 ||
-        attr_write(w->file, "version", H5T_STD_I32LE, H5T_NATIVE_INT, &version) < 0 ||
-        attr_write(w->file, "epoch", H5T_STD_I64LE, H5T_NATIVE_LLONG, &epoch) < 0 ||
-        attr_write(w->file, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &step) < 0)
+    if (tern_h5_attr_write_str(w->file, "format", TERN_CKPT_FORMAT) < 0 ||
+        tern_h5_attr_write(w->file, "version", H5T_STD_I32LE, H5T_NATIVE_INT, &version) < 0 ||
+        tern_h5_attr_write(w->file, "epoch", H5T_STD_I64LE, H5T_NATIVE_LLONG, &epoch) < 0 ||
+        tern_h5_attr_write(w->file, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &step) < 0)
         return -1;
     snprintf(w->what, sizeof w->what, "/config");
     const char *text = s->config_text ? s->config_text : "";
-    hid_t t = str_type(text);
+    hid_t t = tern_h5_str_type(text);
     if (t < 0) return -1;
     hsize_t one = 1;
-    herr_t r = close_dset(dset_write(w->file, "config", 1, &one, t, t, text));
+    herr_t r = close_dset(tern_h5_dset_write(w->file, "config", 1, &one, t, t, text, 0));
     H5Tclose(t);
     return r;
 }
@@ -355,8 +201,8 @@ static herr_t write_params(writer *w, const tern_params *p) {
         hsize_t dims[TERN_MAX_DIMS];
         tensor_dims(&q->t, dims);
         int trainable = (q->flags & TERN_PARAM_TRAIN) ? 1 : 0;
-        hid_t d = dset_write(g, q->name, q->t.ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, q->t.data);
-        if (d < 0 || attr_write(d, "trainable", H5T_STD_I32LE, H5T_NATIVE_INT, &trainable) < 0) r = -1;
+        hid_t d = tern_h5_dset_write(g, q->name, q->t.ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, q->t.data, 0);
+        if (d < 0 || tern_h5_attr_write(d, "trainable", H5T_STD_I32LE, H5T_NATIVE_INT, &trainable) < 0) r = -1;
         if (d >= 0) H5Dclose(d);
     }
     if (H5Gclose(g) < 0) r = -1;
@@ -371,14 +217,14 @@ static herr_t write_optim(writer *w, const tern_optim *o) {
     int nesterov = o->cfg.nesterov;
     double wd = o->cfg.weight_decay, mu = o->cfg.momentum, b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
     herr_t r = 0;
-    if (attr_write_str(g, "kind", tern_optim_kind_name(o->cfg.kind)) < 0 ||
-        attr_write(g, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &step) < 0 ||
-        attr_write(g, "weight_decay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wd) < 0 ||
-        attr_write(g, "momentum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &mu) < 0 ||
-        attr_write(g, "nesterov", H5T_STD_I32LE, H5T_NATIVE_INT, &nesterov) < 0 ||
-        attr_write(g, "beta1", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &b1) < 0 ||
-        attr_write(g, "beta2", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &b2) < 0 ||
-        attr_write(g, "eps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &eps) < 0)
+    if (tern_h5_attr_write_str(g, "kind", tern_optim_kind_name(o->cfg.kind)) < 0 ||
+        tern_h5_attr_write(g, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &step) < 0 ||
+        tern_h5_attr_write(g, "weight_decay", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wd) < 0 ||
+        tern_h5_attr_write(g, "momentum", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &mu) < 0 ||
+        tern_h5_attr_write(g, "nesterov", H5T_STD_I32LE, H5T_NATIVE_INT, &nesterov) < 0 ||
+        tern_h5_attr_write(g, "beta1", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &b1) < 0 ||
+        tern_h5_attr_write(g, "beta2", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &b2) < 0 ||
+        tern_h5_attr_write(g, "eps", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &eps) < 0)
         r = -1;
     const tern_params *p = o->params;
     for (int i = 0; i < o->n_state && r >= 0; i++) {
@@ -396,8 +242,8 @@ static herr_t write_optim(writer *w, const tern_optim *o) {
             snprintf(w->what, sizeof w->what, "/optim/%s/%s", sname, q->name);
             hsize_t dims[TERN_MAX_DIMS];
             tensor_dims(&q->t, dims);
-            r = close_dset(dset_write(sg, q->name, q->t.ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
-                                      tern_optim_state_view(o, i, q)));
+            r = close_dset(tern_h5_dset_write(sg, q->name, q->t.ndim, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT,
+                                                  tern_optim_state_view(o, i, q), 0));
         }
         if (H5Gclose(sg) < 0) r = -1;
     }
@@ -413,7 +259,7 @@ static herr_t write_rng_meta(writer *w, const tern_ckpt_state *s) {
     hsize_t four = 4;
     for (int i = 0; i < s->n_rng && r >= 0; i++) {
         snprintf(w->what, sizeof w->what, "/rng/%s", s->rng[i].name);
-        r = close_dset(dset_write(g, s->rng[i].name, 1, &four, H5T_STD_U64LE, H5T_NATIVE_UINT64, s->rng[i].rng->s));
+        r = close_dset(tern_h5_dset_write(g, s->rng[i].name, 1, &four, H5T_STD_U64LE, H5T_NATIVE_UINT64, s->rng[i].rng->s, 0));
     }
     if (H5Gclose(g) < 0) r = -1;
     if (r < 0) return r;
@@ -422,22 +268,10 @@ static herr_t write_rng_meta(writer *w, const tern_ckpt_state *s) {
     if (g < 0) return -1;
     for (int i = 0; i < s->n_meta && r >= 0; i++) {
         snprintf(w->what, sizeof w->what, "/meta attribute %s", s->meta[i].name);
-        r = attr_write(g, s->meta[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &s->meta[i].value);
+        r = tern_h5_attr_write(g, s->meta[i].name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &s->meta[i].value);
     }
     if (H5Gclose(g) < 0) r = -1;
     return r;
-}
-
-/* zlib's CRC-32 of buf[0..n), fed in pieces that fit its uInt length. */
-static unsigned long crc_bytes(const unsigned char *buf, size_t n) {
-    unsigned long crc = crc32(0L, Z_NULL, 0);
-    while (n > 0) {
-        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
-        crc = crc32(crc, buf, k);
-        buf += k;
-        n -= k;
-    }
-    return crc;
 }
 
 /* Bytes of data the checkpoint holds, to size the in-memory file once. */
@@ -451,261 +285,22 @@ static size_t data_bytes(const tern_ckpt_state *s) {
     return n + (s->config_text ? strlen(s->config_text) : 0);
 }
 
-/* The core driver's buffer, taken over when HDF5 closes the in-memory file:
- * an image read while the file is open (H5Fget_file_image) still carries
- * the "open for writing" superblock state and fails its checksum on load;
- * the buffer as HDF5 leaves it at close is the finished file. */
-typedef struct image_keep {
-    void *buf;
-    size_t size;
-    int closed;
-} image_keep;
-
-static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
-    (void)op;
-    (void)udata;
-    return malloc(size ? size : 1);
-}
-
-static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
-    (void)op;
-    (void)udata;
-    return memcpy(dest, src, size);
-}
-
-static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
-    image_keep *k = udata;
-    void *p = realloc(ptr, size ? size : 1);
-    if (p && op == H5FD_FILE_IMAGE_OP_FILE_RESIZE) {
-        k->buf = p;
-        k->size = size;
-    }
-    return p;
-}
-
-static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
-    image_keep *k = udata;
-    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == k->buf) {
-        k->closed = 1; /* ours now */
-        return 0;
-    }
-    if (ptr == k->buf) k->buf = NULL;
-    free(ptr);
-    return 0;
-}
-
-static void *img_udata_copy(void *udata) { return udata; }
-static herr_t img_udata_free(void *udata) {
-    (void)udata;
-    return 0;
-}
-
-/* Where the finished image ends: the end-of-file address in the superblock
- * (HDF5 file format, superblock version 2 and 3, which the 1.10 format
- * bounds give; HDF5 stores it counting the user block, as it compares it
- * with the file's size on open); 0 when the image does not look like that.
- * The core driver's buffer itself is rounded up to its increment. */
-static size_t image_end(const unsigned char *img, size_t n) {
-    const unsigned char *sb = img + HEADER_BYTES;
-    const unsigned w = 8; /* size of offsets, the default */
-    if (n < HEADER_BYTES + 12 + 3 * w || memcmp(sb, "\211HDF\r\n\032\n", 8) != 0 || sb[8] < 2 || sb[9] != w) return 0;
-    uint64_t base = 0, eof = 0;
-    for (unsigned i = 0; i < w; i++) {
-        base |= (uint64_t)sb[12 + i] << (8 * i);
-        eof |= (uint64_t)sb[12 + 2 * w + i] << (8 * i);
-    }
-    return base != HEADER_BYTES || eof > n ? 0 : (size_t)eof;
-}
-
-/* Build the whole checkpoint as an HDF5 file in memory (core driver, no
- * backing store) and return its image, malloc'ed, in *image (*size bytes).
- * HDF5 thus never writes to disk: a full disk or a size limit hits our own
- * write(), whose failure we can clean up after, instead of HDF5's close,
- * which leaves a half-closed file that crashes the library at exit. */
-static tern_status build_image(const char *path, const char *tmp, const tern_ckpt_state *s, void **image,
-                               size_t *size) {
-    char cause[256];
-    *image = NULL;
-    image_keep keep = {0};
-    H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy,     img_realloc,   img_free,
-                                      img_udata_copy, img_udata_free, &keep};
-    hid_t fapl = file_access_plist(), fcpl = H5Pcreate(H5P_FILE_CREATE);
-    size_t increment = (data_bytes(s) + ((size_t)1 << 16)) & ~(((size_t)1 << 16) - 1);
-    if (fapl >= 0 && (H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &cb) < 0)) {
-        H5Pclose(fapl);
-        fapl = -1;
-    }
-    /* The name only identifies the in-memory file; nothing is created there. */
-    writer w = {.file = -1};
-    if (fapl >= 0 && fcpl >= 0 && H5Pset_userblock(fcpl, HEADER_BYTES) >= 0)
-        w.file = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, fapl);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (fcpl >= 0) H5Pclose(fcpl);
-    if (w.file < 0)
-        return tern_error(TERN_ERR_IO, "%s: cannot create the HDF5 file in memory (HDF5: %s)", path,
-                          h5_cause(cause, sizeof cause));
-    herr_t r = write_root(&w, s);
-    if (r >= 0) r = write_params(&w, s->params);
-    if (r >= 0 && s->optim) r = write_optim(&w, s->optim);
-    if (r >= 0) r = write_rng_meta(&w, s);
-    if (r < 0) h5_cause(cause, sizeof cause);
-    if (H5Fclose(w.file) < 0 && r >= 0) {
-        snprintf(w.what, sizeof w.what, "the file (close)");
-        h5_cause(cause, sizeof cause);
-        r = -1;
-    }
-    size_t n = keep.closed ? image_end(keep.buf, keep.size) : 0;
-    if (r >= 0 && (n <= HEADER_BYTES || n > keep.size)) {
-        snprintf(w.what, sizeof w.what, "the file image");
-        snprintf(cause, sizeof cause, "the in-memory file was not handed over at close, or has no end-of-file address");
-        r = -1;
-    }
-    if (r < 0) {
-        if (keep.closed) free(keep.buf);
-        return tern_error(TERN_ERR_IO, "%s: cannot build %s (HDF5: %s)", path, w.what, cause);
-    }
-    unsigned char *img = keep.buf;
-    unsigned long crc = crc_bytes(img + HEADER_BYTES, n - HEADER_BYTES);
-    memset(img, 0, HEADER_BYTES);
-    snprintf((char *)img, HEADER_BYTES, HEADER_MAGIC "version %d\nbytes %zu\ncrc32 %08lx\n", TERN_CKPT_VERSION, n, crc);
-    *image = img;
-    *size = n;
-    return TERN_OK;
-}
-
-/* write(2) all of buf, through short writes and signals. */
-static int write_fully(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* fsync the directory holding `path`, so the rename itself is durable. */
-static tern_status sync_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    const char *dir = dirname(copy);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    tern_status st = TERN_OK;
-    /* Some file systems cannot fsync a directory (EINVAL); the rename stands. */
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-        st = tern_error(TERN_ERR_IO, "%s: saved, but cannot fsync directory %s (%s); it may not survive a crash", path,
-                        dir, strerror(errno));
-    if (fd >= 0) close(fd);
-    free(copy);
-    return st;
-}
-
-static atomic_ulong tmp_seq;
-
-/* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
- * while the pid lives; the O_EXCL open catches the rest. */
-static void tmp_name(char *tmp, size_t cap, const char *path) {
-    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+static herr_t fill_file(tern_h5_writer *w, const void *user) {
+    const tern_ckpt_state *s = user;
+    herr_t r = write_root(w, s);
+    if (r >= 0) r = write_params(w, s->params);
+    if (r >= 0 && s->optim) r = write_optim(w, s->optim);
+    if (r >= 0) r = write_rng_meta(w, s);
+    return r;
 }
 
 tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
     tern_status st = check_state(path, s);
     if (st) return st;
-    size_t cap = strlen(path) + 48;
-    char *tmp = malloc(cap);
-    if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    tmp_name(tmp, cap, path);
-    void *image = NULL;
-    size_t size = 0;
-    h5_quiet q;
-    quiet_begin(&q);
-    st = build_image(path, tmp, s, &image, &size);
-    quiet_end(&q);
-    if (st) {
-        free(tmp);
-        return st;
-    }
-    /* A fresh name in the destination's directory (same file system, so the
-     * rename is atomic); O_EXCL never clobbers a stranger's file. */
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        if (tries) tmp_name(tmp, cap, path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0)
-        st = tern_error(TERN_ERR_IO, "%s: cannot create the temporary file %s (%s)", path, tmp, strerror(errno));
-    else {
-        if (write_fully(fd, image, size) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot write %zu bytes to %s (%s)", path, size, tmp, strerror(errno));
-        else if (fsync(fd) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot fsync %s (%s)", path, tmp, strerror(errno));
-        if (close(fd) != 0 && !st)
-            st = tern_error(TERN_ERR_IO, "%s: cannot close %s (%s)", path, tmp, strerror(errno));
-        if (!st && rename(tmp, path) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it (%s)", path, tmp, strerror(errno));
-        if (st)
-            unlink(tmp);
-        else
-            st = sync_dir(path);
-    }
-    free(image);
-    free(tmp);
-    return st;
+    return tern_h5_save(path, path, &ckpt_format, data_bytes(s), fill_file, s, NULL);
 }
 
 /* ---- reading -------------------------------------------------------------- */
-
-/* Read a scalar (or one-element) attribute of class cls into *v of memory
- * type mtype; -1 when missing or of another class. */
-static int attr_read(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, void *v) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
-    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1 &&
-             H5Aread(a, mtype, v) >= 0;
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Aclose(a);
-    return ok ? 0 : -1;
-}
-
-static int attr_read_i64(hid_t loc, const char *name, long long *v) {
-    return attr_read(loc, name, H5T_INTEGER, H5T_NATIVE_LLONG, v);
-}
-
-/* A string attribute (fixed or variable length, as h5py writes) into
- * buf[len]; -1 when missing, not a string or too long. */
-static int attr_read_str(hid_t loc, const char *name, char *buf, size_t len) {
-    if (H5Aexists(loc, name) <= 0) return -1;
-    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    hid_t t = H5Aget_type(a), sp = H5Aget_space(a), mt = -1;
-    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1;
-    if (ok && H5Tis_variable_str(t) > 0) {
-        char *v = NULL;
-        mt = H5Tcopy(H5T_C_S1);
-        ok = mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v && strlen(v) < len;
-        if (ok) strcpy(buf, v);
-        if (v) H5free_memory(v);
-    } else if (ok) {
-        size_t n = H5Tget_size(t);
-        ok = n > 0 && n < len && (mt = H5Tcopy(t)) >= 0;
-        if (ok) {
-            memset(buf, 0, len);
-            ok = H5Aread(a, mt, buf) >= 0;
-            buf[n] = '\0';
-        }
-    }
-    if (mt >= 0) H5Tclose(mt);
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Aclose(a);
-    return ok ? 0 : -1;
-}
 
 typedef struct reader {
     const char *path;
@@ -713,66 +308,6 @@ typedef struct reader {
     char cause[256];
 } reader;
 
-
-/* The tern header in the user block. When the file starts with it, its
- * version, the file's size and the CRC-32 of everything after the header
- * are checked here, before HDF5 parses a byte of a file that may be
- * damaged (HDF5 is not hardened against corrupt input: on some damaged
- * metadata it leaks and complains at exit). *found = 0 when the magic is
- * absent: a foreign file, which HDF5 and the attributes then identify. */
-static tern_status check_header(const char *path, int *found) {
-    *found = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char head[HEADER_BYTES + 1];
-    size_t got = fread(head, 1, HEADER_BYTES, f), magic = strlen(HEADER_MAGIC);
-    head[got] = '\0';
-    struct stat sb;
-    if (got < magic || memcmp(head, HEADER_MAGIC, magic) != 0 || fstat(fileno(f), &sb) != 0) {
-        fclose(f);
-        return TERN_OK;
-    }
-    *found = 1;
-    int version = 0;
-    unsigned long long bytes = 0;
-    unsigned long crc = 0;
-    tern_status st = TERN_OK;
-    unsigned long long size = (unsigned long long)sb.st_size;
-    if (sscanf(head + magic, "version %d", &version) != 1)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
-    else if (version != TERN_CKPT_VERSION)
-        st = tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %d, but this tern reads version %d; "
-                        VERSION_HINT, path, version, TERN_CKPT_VERSION);
-    else if (sscanf(head + magic, "version %*d\nbytes %llu\ncrc32 %lx", &bytes, &crc) != 2 || bytes < HEADER_BYTES)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: unreadable header; " DAMAGED_HINT, path);
-    else if (size < bytes)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: truncated to %llu of %llu bytes; " DAMAGED_HINT, path,
-                        size, bytes);
-    else if (size > bytes)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %llu bytes where its header says %llu; " DAMAGED_HINT,
-                        path, size, bytes);
-    if (st) {
-        fclose(f);
-        return st;
-    }
-    size_t cap = (size_t)1 << 20;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    unsigned long c = crc32(0L, Z_NULL, 0);
-    size_t k;
-    while ((k = fread(buf, 1, cap, f)) > 0) c = crc32(c, buf, (uInt)k);
-    if (ferror(f))
-        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (c != crc)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: CRC-32 is %08lx, its header says %08lx; "
-                        DAMAGED_HINT, path, c, crc);
-    free(buf);
-    fclose(f);
-    return st;
-}
 
 /* Open `path` read-only and check it is a tern-train checkpoint of our version. */
 static tern_status open_checkpoint(reader *r, const char *path) {
@@ -783,26 +318,26 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     if (stat(path, &sb) != 0) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: not a regular file", path);
     int has_header = 0;
-    tern_status st = check_header(path, &has_header);
+    tern_status st = tern_h5_check_header(path, &ckpt_format, &has_header);
     if (st) return st;
-    hid_t fapl = file_access_plist();
+    hid_t fapl = tern_h5_fapl();
     r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
     if (fapl >= 0) H5Pclose(fapl);
     if (r->file < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (HDF5: %s)", path,
-                          h5_cause(r->cause, sizeof r->cause));
+                          tern_h5_cause(r->cause, sizeof r->cause));
     char fmt[64];
     long long version;
     if (H5Aexists(r->file, "format") <= 0)
         return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (an HDF5 file without a 'format' attribute)",
                           path);
-    if (attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
+    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (its 'format' attribute is not a short string)",
                           path);
     if (strcmp(fmt, TERN_CKPT_FORMAT) != 0)
         return tern_error(TERN_ERR_FORMAT, "%s: not a tern training checkpoint (format '%s', expected '%s')", path, fmt,
                           TERN_CKPT_FORMAT);
-    if (attr_read_i64(r->file, "version", &version) < 0)
+    if (tern_h5_attr_read_i64(r->file, "version", &version) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'version' attribute)", path);
     if (version != TERN_CKPT_VERSION)
         return tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %lld, but this tern reads version %d; "
@@ -838,7 +373,7 @@ static tern_status read_dset(reader *r, hid_t loc, const char *name, const char 
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
     if (d < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s is not a readable dataset (HDF5: %s)", r->path,
-                          where, h5_cause(r->cause, sizeof r->cause));
+                          where, tern_h5_cause(r->cause, sizeof r->cause));
     hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
     int frank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
     hsize_t dims[H5S_MAX_RANK];
@@ -853,10 +388,10 @@ static tern_status read_dset(reader *r, hid_t loc, const char *name, const char 
         if (!same) {
             char a[96], b[96];
             st = tern_error(TERN_ERR_FORMAT, "%s: %s is %s in the checkpoint but %s in the model; %s", r->path, what,
-                            dims_str(frank, dims, a, sizeof a), dims_str(rank, want, b, sizeof b), hint);
+                            tern_h5_dims_str(frank, dims, a, sizeof a), tern_h5_dims_str(rank, want, b, sizeof b), hint);
         } else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
             st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot read %s (HDF5: %s)", r->path, where,
-                            h5_cause(r->cause, sizeof r->cause));
+                            tern_h5_cause(r->cause, sizeof r->cause));
     }
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);
@@ -888,7 +423,7 @@ static tern_status check_no_extra(reader *r, hid_t g, const char *where, const t
     H5G_info_t gi;
     if (H5Gget_info(g, &gi) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list %s (HDF5: %s)", r->path, where,
-                          h5_cause(r->cause, sizeof r->cause));
+                          tern_h5_cause(r->cause, sizeof r->cause));
     if (gi.nlinks == want) return TERN_OK;
     extra_find e = {.p = p, .train_only = train_only};
     hsize_t idx = 0;
@@ -915,7 +450,7 @@ static herr_t meta_walk(hid_t loc, const char *name, const H5A_info_t *info, voi
                            TERN_CKPT_MAX_META);
         return -1;
     }
-    if (!name_ok(name, TERN_CKPT_NAME_LEN) || attr_read(loc, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, &v) < 0) {
+    if (!name_ok(name, TERN_CKPT_NAME_LEN) || tern_h5_attr_read(loc, name, H5T_FLOAT, H5T_NATIVE_DOUBLE, &v) < 0) {
         m->st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: /meta attribute '%.40s' is not a number",
                            m->r->path, name);
         return -1;
@@ -934,14 +469,14 @@ static tern_status read_meta(reader *r, tern_ckpt_meta *meta, int *n) {
     hsize_t idx = 0;
     if (H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, meta_walk, &m) < 0 && !m.st)
         m.st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list /meta (HDF5: %s)", r->path,
-                          h5_cause(r->cause, sizeof r->cause));
+                          tern_h5_cause(r->cause, sizeof r->cause));
     H5Gclose(g);
     *n = m.n;
     return m.st;
 }
 
 static tern_status read_counters(reader *r, long long *epoch, long long *step) {
-    if (attr_read_i64(r->file, "epoch", epoch) < 0 || attr_read_i64(r->file, "step", step) < 0)
+    if (tern_h5_attr_read_i64(r->file, "epoch", epoch) < 0 || tern_h5_attr_read_i64(r->file, "step", step) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'epoch' and 'step' attributes)",
                           r->path);
     return TERN_OK;
@@ -980,7 +515,7 @@ static tern_status load_optim(reader *r, const tern_optim *o, float *stage, long
     hid_t g = open_group(r, r->file, "optim", "/optim", &st);
     if (g < 0) return st;
     char fkind[32] = "";
-    if (attr_read_str(g, "kind", fkind, sizeof fkind) < 0 || attr_read_i64(g, "step", step) < 0 || *step < 0)
+    if (tern_h5_attr_read_str(g, "kind", fkind, sizeof fkind) < 0 || tern_h5_attr_read_i64(g, "step", step) < 0 || *step < 0)
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (/optim lacks its 'kind' or 'step')", r->path);
     else if (strcmp(fkind, kind) != 0)
         st = tern_error(TERN_ERR_FORMAT,
@@ -1071,13 +606,13 @@ tern_status tern_ckpt_load(const char *path, tern_ckpt_state *s) {
     tern_ckpt_meta meta[TERN_CKPT_MAX_META];
     long long counters[3] = {0, 0, 0}; /* epoch, step, optimizer step */
     int n_meta = 0;
-    h5_quiet q;
-    quiet_begin(&q);
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
     reader r;
     st = open_checkpoint(&r, path);
     if (!st) st = load_all(&r, s, stage, rngs, counters, meta, &n_meta);
     reader_close(&r);
-    quiet_end(&q);
+    tern_h5_quiet_end(&q);
     if (!st) {
         /* Everything is read and verified: only now touch the caller's state. */
         for (int i = 0; i < p->count; i++) {
@@ -1116,7 +651,7 @@ static tern_status read_config(reader *r, char **text) {
             st = tern_error(TERN_ERR_NOMEM, "%s: cannot allocate %zu bytes for the config", r->path, n + 1);
         else if (H5Dread(d, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
             st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot read /config (HDF5: %s)", r->path,
-                            h5_cause(r->cause, sizeof r->cause));
+                            tern_h5_cause(r->cause, sizeof r->cause));
             free(buf);
         } else
             *text = buf;
@@ -1130,13 +665,13 @@ static tern_status read_config(reader *r, char **text) {
 tern_status tern_ckpt_read_config(const char *path, char **text) {
     if (!text) return tern_error(TERN_ERR_ARG, "%s: read_config given NULL for the text", path ? path : "checkpoint");
     *text = NULL;
-    h5_quiet q;
-    quiet_begin(&q);
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
     reader r;
     tern_status st = open_checkpoint(&r, path);
     if (!st) st = read_config(&r, text);
     reader_close(&r);
-    quiet_end(&q);
+    tern_h5_quiet_end(&q);
     return st;
 }
 
@@ -1200,7 +735,7 @@ static tern_status read_info(reader *r, tern_ckpt_info *info) {
         long long ostep = 0;
         g = open_group(r, r->file, "optim", "/optim", &st);
         if (g < 0) return st;
-        if (attr_read_str(g, "kind", info->optim, sizeof info->optim) < 0 || attr_read_i64(g, "step", &ostep) < 0)
+        if (tern_h5_attr_read_str(g, "kind", info->optim, sizeof info->optim) < 0 || tern_h5_attr_read_i64(g, "step", &ostep) < 0)
             st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (/optim lacks its 'kind' or 'step')", r->path);
         info->optim_step = (long)ostep;
         H5Gclose(g);
@@ -1213,13 +748,13 @@ tern_status tern_ckpt_read_info(const char *path, tern_ckpt_info *info) {
     if (!info) return tern_error(TERN_ERR_ARG, "%s: read_info given a NULL info", path ? path : "checkpoint");
     tern_ckpt_info tmp;
     memset(&tmp, 0, sizeof tmp);
-    h5_quiet q;
-    quiet_begin(&q);
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
     reader r;
     tern_status st = open_checkpoint(&r, path);
     if (!st) st = read_info(&r, &tmp);
     reader_close(&r);
-    quiet_end(&q);
+    tern_h5_quiet_end(&q);
     if (!st) *info = tmp;
     return st;
 }

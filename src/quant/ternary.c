@@ -4,6 +4,7 @@
  * quantization the forward computes. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops_impl.h"
@@ -301,6 +302,43 @@ tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cf
             alpha_neg->data[g] = (float)(a.n_neg ? wn : wp);
         }
     }
+    return TERN_OK;
+}
+
+tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
+                                     const tern_quant_cfg *cfg, int8_t *T, float *sp, float *sn) {
+    tern_status rc = check_args("quant_ternary_codes", w, alpha, alpha_neg, cfg, NEED_IF_LEARNED);
+    if (rc) return rc;
+    if (!T || !sp || !sn) return tern_error(TERN_ERR_ARG, "quant_ternary_codes: an output is NULL");
+    const int G = tern_quant_groups(w, cfg);
+    const size_t K = w->n / (size_t)G;
+    /* One group's W_q, thrown away: group_emit is the forward's own pass, so
+     * the codes are the forward's by construction. */
+    float *scratch = malloc(K * sizeof(float));
+    if (!scratch) return tern_error(TERN_ERR_NOMEM, "quant_ternary_codes: cannot allocate %zu floats", K);
+    for (int g = 0; g < G; g++) {
+        const size_t off = (size_t)g * K;
+        const float *wg = w->data + off;
+        float delta, gamma;
+        if (!group_threshold(wg, K, cfg, &delta, &gamma)) {
+            char sw[TERN_SHAPE_STR_LEN];
+            free(scratch);
+            return tern_error(TERN_ERR_NUMERIC, "quant_ternary_codes: weight %s holds NaN or Inf (scale group %d of %d)",
+                              SHAPE(w, sw), g, G);
+        }
+        /* The scales exactly as tern_quant_ternary_forward picks them. */
+        if (alpha) {
+            sp[g] = alpha->data[g];
+            sn[g] = alpha_neg ? alpha_neg->data[g] : sp[g];
+        } else if (cfg->method == TERN_QUANT_ABSMEAN) {
+            sp[g] = sn[g] = gamma;
+        } else {
+            group_acc acc = group_count(wg, K, delta);
+            sp[g] = sn[g] = twn_alpha(&acc);
+        }
+        group_emit(wg, K, delta, T + off, scratch, sp[g], sn[g]);
+    }
+    free(scratch);
     return TERN_OK;
 }
 

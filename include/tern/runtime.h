@@ -1,0 +1,97 @@
+/* tern/runtime.h — the inference engine: runs a deploy model (tern/deploy.h)
+ * forward, with no autograd and no allocation after init.
+ *
+ * tern_runtime_init plans once for a batch capacity: every layer's output
+ * gets a slot in a few shared buffers (a slot is reused once no later layer
+ * or residual add reads its tenant; flatten is a view), and one scratch
+ * block serves every kernel call. tern_runtime_planned_bytes reports the
+ * total, for the profiler.
+ *
+ * Layers run on:
+ *   - ternary linear/conv2d: the packed kernels (tern_kernel_gemm,
+ *     tern_kernel_conv2d) only, never OpenBLAS. A layer trained with 8-bit
+ *     activations (act_bits 8) runs TERN_KACT_I8, which is the training
+ *     fake-quant bit for bit (per-sample absmax, round half to even) with an
+ *     exact integer sum; a layer trained on float inputs runs TERN_KACT_F32
+ *     (exact adds and subtracts of the fp32 activations). The `act` option
+ *     forces one mode on every ternary layer.
+ *   - fp32 linear/conv2d: OpenBLAS (sgemv at batch 1, sgemm otherwise; conv
+ *     by im2col per image).
+ *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
+ *     semantics as tern's training ops have them (avgpool counts padding).
+ * Single-threaded, as the kernels are; set OpenBLAS's threads yourself. */
+#ifndef TERN_RUNTIME_H
+#define TERN_RUNTIME_H
+
+#include <stddef.h>
+
+#include "tern/deploy.h"
+#include "tern/kernels.h"
+#include "tern/status.h"
+#include "tern/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* How ternary layers take their activations. */
+typedef enum tern_runtime_act {
+    TERN_RUNTIME_ACT_AUTO = 0,  /* per layer: I8 if trained with act_bits 8, else F32 */
+    TERN_RUNTIME_ACT_I8,        /* every ternary layer int8 (faster; approximates float-trained layers) */
+    TERN_RUNTIME_ACT_F32,       /* every ternary layer fp32 */
+} tern_runtime_act;
+
+typedef struct tern_runtime {
+    const tern_deploy *model;   /* borrowed; must outlive the runtime */
+    int max_batch;
+    tern_runtime_act act;
+    tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
+    float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
+    const float **outp;         /* (n_layers) where each output is during a forward (views: their input) */
+    float *arena;               /* the slots, one allocation */
+    void *scratch;              /* kernel, im2col scratch */
+    size_t scratch_bytes;
+    size_t planned_bytes;       /* arena + scratch */
+    size_t in_numel;            /* C*H*W */
+} tern_runtime;
+
+/* Plan for batches of up to max_batch samples of model m. */
+tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act);
+void tern_runtime_free(tern_runtime *rt);
+
+/* Bytes of the planned buffers (activations + scratch). */
+size_t tern_runtime_planned_bytes(const tern_runtime *rt);
+
+/* logits (n, n_classes) of x (n, C, H, W), already normalised as the
+ * model's /input says; *logits points into the runtime's buffers and stays
+ * valid until the next call. TERN_ERR_SHAPE when x does not match the model
+ * or n > max_batch; TERN_ERR_NUMERIC on NaN/Inf input to an int8 layer. */
+tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const float **logits);
+
+/* x (C,H,W) = (p/255 - mean[c]) / std[c] for the model's input. */
+void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, float *x);
+
+/* Read one input image for m from `path`: a binary PGM (P5, 1 channel) or
+ * PPM (P6, 3 channels) with maxval 255 of the model's height and width, or
+ * a raw file of exactly C*H*W bytes (pixels in C,H,W order), normalised
+ * into x (C*H*W). TERN_ERR_SHAPE naming the file when its size or channels
+ * do not match the model's input. */
+tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x);
+
+/* Softmax of logits (k) into p (k), computed stably (max subtracted). */
+void tern_runtime_softmax(const float *logits, int k, float *p);
+
+typedef struct tern_runtime_eval {
+    int n, correct;
+    float acc;                  /* correct / n */
+    int *pred;                  /* (n) argmax per image, when the caller gave a buffer */
+} tern_runtime_eval;
+
+/* Predict all of ds (normalised as the model expects) in batches of
+ * rt->max_batch; r->pred may point at n ints to receive the predictions. */
+tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

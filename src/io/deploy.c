@@ -1,0 +1,971 @@
+/* deploy.c — deploy checkpoints: build from a trained model (quantize, pack,
+ * fold batchnorm), save as HDF5, load with every shape and code verified.
+ *
+ * The file shares its plumbing with training checkpoints (h5util.c): built
+ * in memory, written atomically, a CRC-32 header checked before HDF5 parses
+ * anything, HDF5's error printing replaced by a one-line message. The
+ * schema is in tern/deploy.h and, in full, docs/deploy-format.md. */
+#include "tern/deploy.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/h5util.h"
+#include "tern/config.h"
+#include "tern/quant.h"
+#include "tern/train.h"
+
+#define DAMAGED_HINT "the file was altered or corrupted: export it again from its training checkpoint"
+#define TOOL_HINT "the file was altered or written by another tool: export it again"
+
+static const tern_h5_format deploy_format = {
+    .magic = "tern-deploy model\n",
+    .version = TERN_DEPLOY_VERSION,
+    .kind = "deploy checkpoint",
+    .version_hint = "export it again from its training checkpoint with this tern",
+    .damaged_hint = DAMAGED_HINT,
+};
+
+static const char *const dlayer_names[TERN_DLAYER_TYPE_COUNT] = {
+    [TERN_DLAYER_LINEAR] = "linear",   [TERN_DLAYER_CONV2D] = "conv2d",
+    [TERN_DLAYER_AFFINE] = "affine",   [TERN_DLAYER_MAXPOOL] = "maxpool",
+    [TERN_DLAYER_AVGPOOL] = "avgpool", [TERN_DLAYER_GLOBAL_AVGPOOL] = "global_avgpool",
+    [TERN_DLAYER_RELU] = "relu",       [TERN_DLAYER_HARDTANH] = "hardtanh",
+    [TERN_DLAYER_FLATTEN] = "flatten", [TERN_DLAYER_ADD] = "add",
+};
+
+static const char *const act_names[] = {[TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu",
+                                        [TERN_ACT_HARDTANH] = "hardtanh"};
+
+const char *tern_dlayer_type_name(tern_dlayer_type t) {
+    return (unsigned)t < TERN_DLAYER_TYPE_COUNT ? dlayer_names[t] : "unknown";
+}
+
+void tern_deploy_init(tern_deploy *d) { memset(d, 0, sizeof *d); }
+
+static void dlayer_free(tern_dlayer *L) {
+    tern_packed_free(&L->packed);
+    free(L->weight);
+    free(L->bias);
+    free(L->scale);
+    free(L->center);
+    L->weight = L->bias = L->scale = L->center = NULL;
+}
+
+void tern_deploy_free(tern_deploy *d) {
+    for (int i = 0; d->layers && i < d->n_layers; i++) dlayer_free(&d->layers[i]);
+    free(d->layers);
+    memset(d, 0, sizeof *d);
+}
+
+/* The K a linear/conv layer's input gives it: F, or cin*k*k. */
+static int wcols(const tern_dlayer *L, const int *in_shape) {
+    return L->type == TERN_DLAYER_CONV2D ? L->in_channels * L->kernel * L->kernel : in_shape[0];
+}
+
+/* ---- shapes ----------------------------------------------------------------- */
+
+static const char *shape_str(int ndim, const int *s, char *buf, size_t len) {
+    if (ndim == 1) snprintf(buf, len, "(%d)", s[0]);
+    else snprintf(buf, len, "(%d,%d,%d)", s[0], s[1], s[2]);
+    return buf;
+}
+
+/* Layer i's output shape from its input shape (in_ndim, in) and its
+ * parameters, into L->out_*; "" or a reason in why[]. `M` is the row count
+ * of a linear/conv layer's weights. */
+static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, int M, int *out_ndim, int *out,
+                       char *why, size_t wl) {
+    const tern_dlayer *L = &d->layers[i];
+    char sb[64];
+    shape_str(in_ndim, in, sb, sizeof sb);
+    *out_ndim = in_ndim;
+    memcpy(out, in, 3 * sizeof(int));
+    switch (L->type) {
+    case TERN_DLAYER_LINEAR:
+        if (in_ndim != 1) return snprintf(why, wl, "linear needs (F) input, got %s", sb), 0;
+        if (M < 1) return snprintf(why, wl, "linear has %d outputs", M), 0;
+        out[0] = M;
+        return 1;
+    case TERN_DLAYER_CONV2D: {
+        if (in_ndim != 3) return snprintf(why, wl, "conv2d needs (C,H,W) input, got %s", sb), 0;
+        if (L->in_channels != in[0])
+            return snprintf(why, wl, "conv2d has %d input channels but its input is %s", L->in_channels, sb), 0;
+        if (M < 1 || L->kernel < 1 || L->stride < 1 || L->pad < 0 || in[1] + 2 * L->pad < L->kernel ||
+            in[2] + 2 * L->pad < L->kernel)
+            return snprintf(why, wl, "conv2d out %d, kernel %d, stride %d, pad %d do not fit input %s", M, L->kernel,
+                            L->stride, L->pad, sb), 0;
+        out[0] = M;
+        out[1] = (in[1] + 2 * L->pad - L->kernel) / L->stride + 1;
+        out[2] = (in[2] + 2 * L->pad - L->kernel) / L->stride + 1;
+        return 1;
+    }
+    case TERN_DLAYER_AFFINE:
+        if (L->in_channels != in[0])
+            return snprintf(why, wl, "affine has %d channels but its input is %s", L->in_channels, sb), 0;
+        return 1;
+    case TERN_DLAYER_MAXPOOL:
+    case TERN_DLAYER_AVGPOOL:
+        if (in_ndim != 3) return snprintf(why, wl, "%s needs (C,H,W) input, got %s", dlayer_names[L->type], sb), 0;
+        if (L->kernel < 1 || L->stride < 1 || L->pad < 0 || L->pad >= L->kernel || 2 * L->pad > L->kernel ||
+            in[1] + 2 * L->pad < L->kernel || in[2] + 2 * L->pad < L->kernel)
+            return snprintf(why, wl, "%s kernel %d, stride %d, pad %d do not fit input %s", dlayer_names[L->type],
+                            L->kernel, L->stride, L->pad, sb), 0;
+        out[1] = (in[1] + 2 * L->pad - L->kernel) / L->stride + 1;
+        out[2] = (in[2] + 2 * L->pad - L->kernel) / L->stride + 1;
+        return 1;
+    case TERN_DLAYER_GLOBAL_AVGPOOL:
+        if (in_ndim != 3) return snprintf(why, wl, "global_avgpool needs (C,H,W) input, got %s", sb), 0;
+        *out_ndim = 1;
+        return 1;
+    case TERN_DLAYER_FLATTEN:
+        *out_ndim = 1;
+        out[0] = in_ndim == 3 ? in[0] * in[1] * in[2] : in[0];
+        return 1;
+    case TERN_DLAYER_ADD: {
+        if (L->from < 0 || L->from >= i) return snprintf(why, wl, "add 'from' %d is not an earlier layer", L->from), 0;
+        const tern_dlayer *F = &d->layers[L->from];
+        if (F->out_ndim != in_ndim || memcmp(F->out_shape, in, sizeof(int) * (size_t)in_ndim)) {
+            char fb[64];
+            return snprintf(why, wl, "add input %s does not match layer %d's output %s", sb, L->from,
+                            shape_str(F->out_ndim, F->out_shape, fb, sizeof fb)), 0;
+        }
+        return 1;
+    }
+    case TERN_DLAYER_RELU:
+    case TERN_DLAYER_HARDTANH:
+        return 1;
+    default:
+        return snprintf(why, wl, "unknown layer type %d", (int)L->type), 0;
+    }
+}
+
+/* ---- from a trained model ------------------------------------------------- */
+
+static float *fdup(const float *src, size_t n) {
+    float *p = malloc((n ? n : 1) * sizeof(float));
+    if (p && src) memcpy(p, src, n * sizeof(float));
+    return p;
+}
+
+/* The per-channel eval-mode batchnorm, y = (x - mean) scale + beta, with the
+ * scale computed exactly as the op does (tern_batchnorm_forward). */
+static void bn_affine(const tern_model *m, const tern_layer *L, int C, float *center, float *scale, float *beta) {
+    const tern_param *P = m->params.items;
+    for (int c = 0; c < C; c++) {
+        float invstd = (float)(1.0 / sqrt((double)P[L->var].t.data[c] + (double)L->spec.eps));
+        center[c] = P[L->mean].t.data[c];
+        scale[c] = P[L->w].t.data[c] * invstd;
+        beta[c] = P[L->b].t.data[c];
+    }
+}
+
+static tern_status emit_weighted(tern_dlayer *D, const tern_model *m, const tern_layer *L) {
+    const tern_param *P = m->params.items;
+    const tern_tensor *w = &P[L->w].t;
+    int M = w->shape[0], K = (int)(w->n / (size_t)M);
+    D->type = L->spec.type == TERN_LAYER_LINEAR ? TERN_DLAYER_LINEAR : TERN_DLAYER_CONV2D;
+    D->kernel = L->spec.kernel;
+    D->stride = L->spec.stride;
+    D->pad = L->spec.pad;
+    D->in_channels = D->type == TERN_DLAYER_CONV2D ? L->in_shape[0] : 0;
+    D->in_features = K;
+    D->bias = fdup(L->b >= 0 ? P[L->b].t.data : NULL, (size_t)M);
+    if (!D->bias) return tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name);
+    if (L->b < 0) memset(D->bias, 0, sizeof(float) * (size_t)M);
+    if (!L->spec.ternary) {
+        D->weight = fdup(w->data, w->n);
+        return D->weight ? TERN_OK : tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name);
+    }
+    D->ternary = 1;
+    D->act_bits = L->spec.quant.act_bits;
+    snprintf(D->quantizer, sizeof D->quantizer, "%s", tern_quant_method_name(L->spec.quant.method));
+    int G = tern_quant_groups(w, &L->spec.quant);
+    int8_t *T = malloc(w->n);
+    float *sp = malloc(sizeof(float) * (size_t)G * 2 + sizeof(float) * (size_t)M * 2);
+    tern_status st = (!T || !sp) ? tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name) : TERN_OK;
+    if (!st)
+        st = tern_quant_ternary_codes(w, L->alpha >= 0 ? &P[L->alpha].t : NULL,
+                                      L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL, &L->spec.quant, T, sp, sp + G);
+    if (!st) {
+        /* One scale per row, whether the quantizer had one per tensor or per channel. */
+        float *wp = sp + 2 * G, *wn = wp + M;
+        for (int r = 0; r < M; r++) {
+            wp[r] = sp[G == 1 ? 0 : r];
+            wn[r] = sp[G + (G == 1 ? 0 : r)];
+        }
+        st = tern_packed_init(&D->packed, M, K);
+        if (!st) st = tern_packed_set(&D->packed, T, wp, wn);
+    }
+    if (st && st != TERN_ERR_NOMEM) st = tern_error(st, "deploy: layer %s: %s", L->spec.name, tern_errmsg());
+    free(T);
+    free(sp);
+    return st;
+}
+
+/* Fold the eval batchnorm y = (x - center) scale + beta into D's output
+ * rows: D's y = a row's dot scaled by wp/wn (or an fp32 row) + bias, so the
+ * row's scales (fp32: its weights) take `scale` and the bias becomes
+ * (bias - center) scale + beta, the op's own formula applied to the bias. */
+static void fold_bn(tern_dlayer *D, const float *center, const float *scale, const float *beta) {
+    const int M = D->out_shape[0], K = D->in_features;
+    int sym = 1;
+    for (int r = 0; r < M; r++) {
+        if (D->ternary) {
+            D->packed.wp[r] *= scale[r];
+            D->packed.wn[r] *= scale[r];
+            sym &= D->packed.wp[r] == D->packed.wn[r];
+        } else {
+            for (int k = 0; k < K; k++) D->weight[(size_t)r * K + k] *= scale[r];
+        }
+        D->bias[r] = (D->bias[r] - center[r]) * scale[r] + beta[r];
+    }
+    if (D->ternary) D->packed.symmetric = sym;
+}
+
+tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data) {
+    tern_deploy_init(d);
+    if (!m || !data || !m->layers) return tern_error(TERN_ERR_ARG, "deploy: NULL model or dataset");
+    if (m->in_ndim != 3 || m->in_shape[0] != data->c || m->in_shape[1] != data->h || m->in_shape[2] != data->w)
+        return tern_error(TERN_ERR_SHAPE, "deploy: the model's input does not match the dataset's images (%d,%d,%d)",
+                          data->c, data->h, data->w);
+    if (m->n_classes != data->n_classes || data->n_classes > TERN_DATA_MAX_CLASSES)
+        return tern_error(TERN_ERR_SHAPE, "deploy: the model has %d outputs but the dataset %d classes", m->n_classes,
+                          data->n_classes);
+    int n = m->n_layers;
+    d->layers = calloc((size_t)n, sizeof *d->layers);
+    int *map = malloc(sizeof(int) * (size_t)n);
+    char *referenced = calloc((size_t)n, 1);
+    if (!d->layers || !map || !referenced) {
+        free(map);
+        free(referenced);
+        tern_deploy_free(d);
+        return tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        if (m->layers[i].spec.type == TERN_LAYER_ADD) referenced[m->layers[i].spec.from] = 1;
+    memcpy(d->in_shape, m->in_shape, sizeof d->in_shape);
+    d->n_classes = data->n_classes;
+    memcpy(d->class_names, data->class_names, sizeof d->class_names);
+    snprintf(d->dataset, sizeof d->dataset, "%s", data->name);
+    for (int c = 0; c < TERN_DATA_MAX_CHANNELS; c++) {
+        d->mean[c] = c < data->c && data->normalized ? data->mean[c] : 0.0f;
+        d->std[c] = c < data->c && data->normalized ? data->std[c] : 1.0f;
+    }
+    tern_status st = TERN_OK;
+    int nd = 0;
+    for (int i = 0; i < n && !st; i++) {
+        const tern_layer *L = &m->layers[i];
+        const tern_layer_spec *s = &L->spec;
+        tern_dlayer *D = &d->layers[nd];
+        memset(D, 0, sizeof *D);
+        snprintf(D->name, sizeof D->name, "%s", s->name);
+        D->act = s->act;
+        D->out_ndim = L->out_ndim;
+        memcpy(D->out_shape, L->out_shape, sizeof D->out_shape);
+        int emit = 1;
+        switch (s->type) {
+        case TERN_LAYER_LINEAR:
+        case TERN_LAYER_CONV2D: st = emit_weighted(D, m, L); break;
+        case TERN_LAYER_BATCHNORM: {
+            int C = L->in_shape[0];
+            const tern_layer *prev = i > 0 ? &m->layers[i - 1] : NULL;
+            float *buf = malloc(sizeof(float) * 3 * (size_t)C);
+            if (!buf) {
+                st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+                break;
+            }
+            bn_affine(m, L, C, buf, buf + C, buf + 2 * C);
+            /* Fold when the BN reads a linear/conv output directly: no act
+             * between them, and no add needs the unnormalised output. */
+            int fold = prev && (prev->spec.type == TERN_LAYER_LINEAR || prev->spec.type == TERN_LAYER_CONV2D) &&
+                       prev->spec.act == TERN_ACT_NONE && !referenced[i - 1] && nd > 0 && map[i - 1] == nd - 1;
+            if (fold) {
+                tern_dlayer *W = &d->layers[nd - 1];
+                fold_bn(W, buf, buf + C, buf + 2 * C);
+                W->act = s->act;
+                snprintf(W->name + strlen(W->name), sizeof W->name - strlen(W->name), "+%s", s->name);
+                free(buf);
+                emit = 0;
+            } else {
+                D->type = TERN_DLAYER_AFFINE;
+                D->in_channels = C;
+                D->center = buf;
+                D->scale = fdup(buf + C, (size_t)C);
+                D->bias = fdup(buf + 2 * C, (size_t)C);
+                if (!D->scale || !D->bias) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+            }
+            break;
+        }
+        case TERN_LAYER_DROPOUT:
+            /* Identity at eval; only its activation, if any, remains. */
+            if (s->act == TERN_ACT_NONE) emit = 0;
+            else {
+                D->type = s->act == TERN_ACT_RELU ? TERN_DLAYER_RELU : TERN_DLAYER_HARDTANH;
+                D->act = TERN_ACT_NONE;
+            }
+            break;
+        case TERN_LAYER_MAXPOOL:
+        case TERN_LAYER_AVGPOOL:
+            D->type = s->type == TERN_LAYER_MAXPOOL ? TERN_DLAYER_MAXPOOL : TERN_DLAYER_AVGPOOL;
+            D->kernel = s->kernel;
+            D->stride = s->stride;
+            D->pad = s->pad;
+            break;
+        case TERN_LAYER_GLOBAL_AVGPOOL: D->type = TERN_DLAYER_GLOBAL_AVGPOOL; break;
+        case TERN_LAYER_RELU: D->type = TERN_DLAYER_RELU; break;
+        case TERN_LAYER_HARDTANH: D->type = TERN_DLAYER_HARDTANH; break;
+        case TERN_LAYER_FLATTEN: D->type = TERN_DLAYER_FLATTEN; break;
+        case TERN_LAYER_ADD:
+            D->type = TERN_DLAYER_ADD;
+            D->from = map[s->from];
+            if (D->from < 0)
+                st = tern_error(TERN_ERR_UNSUPPORTED, "deploy: layer %d (%s) adds the model's input, which deploy "
+                                "models cannot express", i, s->name);
+            break;
+        default: st = tern_error(TERN_ERR_CONFIG, "deploy: layer %d has unknown type %d", i, (int)s->type);
+        }
+        if (emit) nd++;
+        /* The deploy layer whose output is this layer's: the one just
+         * emitted, the one a batchnorm folded into, or (dropout) the last
+         * one; -1 for the model's input. */
+        map[i] = nd - 1;
+    }
+    d->n_layers = nd;
+    free(map);
+    free(referenced);
+    if (st) tern_deploy_free(d);
+    return st;
+}
+
+/* ---- saving ------------------------------------------------------------------ */
+
+typedef struct save_job {
+    const tern_deploy *d;
+    int deflate;
+    size_t *qs_disk;  /* out: stored bytes of the qs datasets */
+} save_job;
+
+static herr_t attr_i32(hid_t loc, const char *name, int v) {
+    return tern_h5_attr_write(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, &v);
+}
+
+static herr_t attr_f32v(hid_t loc, const char *name, int n, const float *v) {
+    return tern_h5_attr_write_vec(loc, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, n, v);
+}
+
+static herr_t attr_i32v(hid_t loc, const char *name, int n, const int *v) {
+    return tern_h5_attr_write_vec(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT, n, v);
+}
+
+/* A float32 dataset written and closed. */
+static herr_t put_f32(hid_t g, const char *name, int rank, const hsize_t *dims, const float *v, int deflate) {
+    hid_t ds = tern_h5_dset_write(g, name, rank, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, deflate);
+    return ds < 0 ? -1 : H5Dclose(ds);
+}
+
+static herr_t write_layer(tern_h5_writer *w, const save_job *job, int i) {
+    const tern_dlayer *L = &job->d->layers[i];
+    char gname[32];
+    snprintf(gname, sizeof gname, "%03d", i);
+    snprintf(w->what, sizeof w->what, "/layers/%s (%s)", gname, L->name);
+    hid_t lg = H5Gopen2(w->file, "layers", H5P_DEFAULT);
+    hid_t g = lg < 0 ? -1 : H5Gcreate2(lg, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (lg >= 0) H5Gclose(lg);
+    if (g < 0) return -1;
+    herr_t r = 0;
+    int z = job->deflate;
+    if (tern_h5_attr_write_str(g, "type", dlayer_names[L->type]) < 0 || tern_h5_attr_write_str(g, "name", L->name) < 0 ||
+        tern_h5_attr_write_str(g, "act", act_names[L->act]) < 0 || attr_i32v(g, "out_shape", L->out_ndim, L->out_shape) < 0)
+        r = -1;
+    switch (L->type) {
+    case TERN_DLAYER_LINEAR:
+    case TERN_DLAYER_CONV2D: {
+        int M = L->out_shape[0], K = L->in_features;
+        hsize_t dm = (hsize_t)M;
+        if (r >= 0 && (attr_i32(g, "ternary", L->ternary) < 0 || attr_i32(g, "in_features", K) < 0 ||
+                       attr_i32(g, "out_features", M) < 0))
+            r = -1;
+        if (r >= 0 && L->type == TERN_DLAYER_CONV2D &&
+            (attr_i32(g, "in_channels", L->in_channels) < 0 || attr_i32(g, "kernel", L->kernel) < 0 ||
+             attr_i32(g, "stride", L->stride) < 0 || attr_i32(g, "pad", L->pad) < 0))
+            r = -1;
+        if (r >= 0) r = put_f32(g, "bias", 1, &dm, L->bias, z);
+        if (r >= 0 && L->ternary) {
+            hsize_t qd[3] = {(hsize_t)M, (hsize_t)L->packed.kblocks, TERN_T2_BLOCK_BYTES};
+            if (attr_i32(g, "act_bits", L->act_bits) < 0 || tern_h5_attr_write_str(g, "quantizer", L->quantizer) < 0 ||
+                tern_h5_attr_write_str(g, "weight_format", tern_wfmt_table[L->packed.fmt].name) < 0)
+                r = -1;
+            hid_t q = r < 0 ? -1 : tern_h5_dset_write(g, "qs", 3, qd, H5T_STD_U8LE, H5T_NATIVE_UINT8, L->packed.qs, z);
+            if (q < 0 || H5Dclose(q) < 0) r = -1;
+            if (r >= 0) r = put_f32(g, "wp", 1, &dm, L->packed.wp, z);
+            if (r >= 0) r = put_f32(g, "wn", 1, &dm, L->packed.wn, z);
+        } else if (r >= 0) {
+            hsize_t wd[4] = {(hsize_t)M, (hsize_t)K, 0, 0};
+            int rank = 2;
+            if (L->type == TERN_DLAYER_CONV2D) {
+                wd[1] = (hsize_t)L->in_channels;
+                wd[2] = wd[3] = (hsize_t)L->kernel;
+                rank = 4;
+            }
+            r = put_f32(g, "weight", rank, wd, L->weight, z);
+        }
+        break;
+    }
+    case TERN_DLAYER_AFFINE: {
+        hsize_t dc = (hsize_t)L->in_channels;
+        if (attr_i32(g, "channels", L->in_channels) < 0) r = -1;
+        if (r >= 0) r = put_f32(g, "center", 1, &dc, L->center, z);
+        if (r >= 0) r = put_f32(g, "scale", 1, &dc, L->scale, z);
+        if (r >= 0) r = put_f32(g, "shift", 1, &dc, L->bias, z);
+        break;
+    }
+    case TERN_DLAYER_MAXPOOL:
+    case TERN_DLAYER_AVGPOOL:
+        if (r >= 0 && (attr_i32(g, "kernel", L->kernel) < 0 || attr_i32(g, "stride", L->stride) < 0 ||
+                       attr_i32(g, "pad", L->pad) < 0))
+            r = -1;
+        break;
+    case TERN_DLAYER_ADD:
+        if (r >= 0) r = attr_i32(g, "from", L->from);
+        break;
+    default: break;
+    }
+    if (H5Gclose(g) < 0) r = -1;
+    return r;
+}
+
+static herr_t fill_deploy(tern_h5_writer *w, const void *user) {
+    const save_job *job = user;
+    const tern_deploy *d = job->d;
+    snprintf(w->what, sizeof w->what, "the root attributes");
+    int C = d->in_shape[0];
+    if (tern_h5_attr_write_str(w->file, "format", TERN_DEPLOY_FORMAT) < 0 ||
+        attr_i32(w->file, "version", TERN_DEPLOY_VERSION) < 0 ||
+        tern_h5_attr_write_str(w->file, "weight_format", tern_wfmt_table[TERN_WFMT_T2].name) < 0 ||
+        attr_i32(w->file, "n_layers", d->n_layers) < 0 || attr_i32v(w->file, "input_shape", 3, d->in_shape) < 0 ||
+        attr_i32(w->file, "n_classes", d->n_classes) < 0 || tern_h5_attr_write_str(w->file, "dataset", d->dataset) < 0 ||
+        tern_h5_attr_write_str(w->file, "source", d->source) < 0)
+        return -1;
+    snprintf(w->what, sizeof w->what, "/input");
+    hid_t g = H5Gcreate2(w->file, "input", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    herr_t r = attr_f32v(g, "mean", C, d->mean);
+    if (r >= 0) r = attr_f32v(g, "std", C, d->std);
+    if (H5Gclose(g) < 0) r = -1;
+    if (r < 0) return r;
+    /* Class names as one fixed-length string array of the longest name's size. */
+    snprintf(w->what, sizeof w->what, "/classes");
+    size_t len = 1;
+    for (int k = 0; k < d->n_classes; k++)
+        if (strlen(d->class_names[k]) + 1 > len) len = strlen(d->class_names[k]) + 1;
+    char *names = calloc((size_t)d->n_classes, len);
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (!names || t < 0 || H5Tset_size(t, len) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0)
+        r = -1;
+    for (int k = 0; names && k < d->n_classes; k++) memcpy(names + (size_t)k * len, d->class_names[k], strlen(d->class_names[k]));
+    hsize_t nc = (hsize_t)d->n_classes;
+    hid_t ds = r < 0 ? -1 : tern_h5_dset_write(w->file, "classes", 1, &nc, t, t, names, 0);
+    if (ds < 0 || H5Dclose(ds) < 0) r = -1;
+    if (t >= 0) H5Tclose(t);
+    free(names);
+    if (r < 0) return r;
+    snprintf(w->what, sizeof w->what, "/layers");
+    g = H5Gcreate2(w->file, "layers", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0 || H5Gclose(g) < 0) return -1;
+    for (int i = 0; i < d->n_layers && r >= 0; i++) r = write_layer(w, job, i);
+    /* The stored (compressed) size of the codes, once the chunks are flushed. */
+    snprintf(w->what, sizeof w->what, "the packed weights' storage size");
+    if (r >= 0) r = H5Fflush(w->file, H5F_SCOPE_GLOBAL);
+    for (int i = 0; i < d->n_layers && r >= 0; i++) {
+        if (!d->layers[i].ternary) continue;
+        char qname[32];
+        snprintf(qname, sizeof qname, "layers/%03d/qs", i);
+        hid_t q = H5Dopen2(w->file, qname, H5P_DEFAULT);
+        if (q < 0) return -1;
+        *job->qs_disk += (size_t)H5Dget_storage_size(q);
+        r = H5Dclose(q);
+    }
+    return r;
+}
+
+/* Weight counts, for the report and to size the in-memory file. */
+static void count_sizes(const tern_deploy *d, tern_deploy_sizes *z) {
+    memset(z, 0, sizeof *z);
+    for (int i = 0; i < d->n_layers; i++) {
+        const tern_dlayer *L = &d->layers[i];
+        if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D) {
+            size_t M = (size_t)L->out_shape[0], K = (size_t)L->in_features;
+            if (L->ternary) {
+                z->ternary_weights += M * K;
+                z->packed_bytes += M * L->packed.row_bytes;
+                z->other_params += 3 * M;
+            } else {
+                z->other_params += M * K + M;
+            }
+        } else if (L->type == TERN_DLAYER_AFFINE) {
+            z->other_params += 3 * (size_t)L->in_channels;
+        }
+    }
+}
+
+tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes) {
+    if (!d || !d->layers || d->n_layers < 1) return tern_error(TERN_ERR_ARG, "deploy: saving an empty model");
+    if (deflate < 0 || deflate > 9) return tern_error(TERN_ERR_ARG, "deploy: deflate level %d is not in 0..9", deflate);
+    /* Deflate is an optional HDF5 filter; without it the file is written uncompressed. */
+    if (deflate > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) deflate = 0;
+    tern_deploy_sizes z;
+    count_sizes(d, &z);
+    save_job job = {.d = d, .deflate = deflate, .qs_disk = &z.packed_disk_bytes};
+    tern_status st = tern_h5_save(path, path ? path : "deploy", &deploy_format, z.packed_bytes + 4 * z.other_params,
+                                  fill_deploy, &job, &z.file_bytes);
+    if (!st && sizes) *sizes = z;
+    return st;
+}
+
+/* ---- loading ------------------------------------------------------------------ */
+
+typedef struct reader {
+    const char *path;
+    hid_t file;
+    char cause[256];
+} reader;
+
+static tern_status open_deploy(reader *r, const char *path) {
+    r->path = path;
+    r->file = -1;
+    if (!path || !*path) return tern_error(TERN_ERR_ARG, "deploy: empty or NULL path");
+    int found = 0;
+    tern_status st = tern_h5_check_header(path, &deploy_format, &found);
+    if (st) return st;
+    hid_t fapl = tern_h5_fapl();
+    r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (r->file < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern deploy checkpoint (HDF5: %s)", path,
+                          tern_h5_cause(r->cause, sizeof r->cause));
+    char fmt[64];
+    long long version;
+    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern deploy checkpoint (no 'format' string attribute)", path);
+    if (strcmp(fmt, TERN_DEPLOY_FORMAT) != 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a deploy checkpoint (format '%s', expected '%s')%s", path, fmt,
+                          TERN_DEPLOY_FORMAT,
+                          strcmp(fmt, "tern-train") ? "" : "; export it first: tern export CKPT -o MODEL.h5");
+    if (tern_h5_attr_read_i64(r->file, "version", &version) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged deploy checkpoint (no integer 'version' attribute)", path);
+    if (version != TERN_DEPLOY_VERSION)
+        return tern_error(TERN_ERR_FORMAT, "%s: deploy checkpoint format version %lld, but this tern reads version %d; %s",
+                          path, version, TERN_DEPLOY_VERSION, deploy_format.version_hint);
+    if (!found)
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged deploy checkpoint: its header (the first %d bytes) is missing "
+                          "or corrupt; " DAMAGED_HINT, path, TERN_H5_HEADER_BYTES);
+    return TERN_OK;
+}
+
+/* An integer attribute of group `where`; a clear error when missing. */
+static tern_status get_int(reader *r, hid_t loc, const char *where, const char *name, int *v) {
+    long long x;
+    if (tern_h5_attr_read_i64(loc, name, &x) < 0 || x < INT32_MIN || x > INT32_MAX)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the integer attribute '%s'; " TOOL_HINT, r->path, where, name);
+    *v = (int)x;
+    return TERN_OK;
+}
+
+static tern_status get_str(reader *r, hid_t loc, const char *where, const char *name, char *buf, size_t len) {
+    if (tern_h5_attr_read_str(loc, name, buf, len) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the string attribute '%s' (at most %zu bytes); " TOOL_HINT,
+                          r->path, where, name, len - 1);
+    return TERN_OK;
+}
+
+/* A 1-D attribute of exactly n values (class cls, memory type mtype). */
+static tern_status get_vec(reader *r, hid_t loc, const char *where, const char *name, H5T_class_t cls, hid_t mtype,
+                           int n, void *v) {
+    hid_t a = H5Aexists(loc, name) > 0 ? H5Aopen(loc, name, H5P_DEFAULT) : -1;
+    hid_t t = a < 0 ? -1 : H5Aget_type(a), sp = a < 0 ? -1 : H5Aget_space(a);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == n &&
+             H5Aread(a, mtype, v) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    if (a >= 0) H5Aclose(a);
+    if (!ok)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the attribute '%s' of %d %s; " TOOL_HINT, r->path, where, name,
+                          n, cls == H5T_FLOAT ? "floats" : "integers");
+    return TERN_OK;
+}
+
+/* Dataset loc/name of class cls and exactly (rank, want) into buf. */
+static tern_status get_dset(reader *r, hid_t loc, const char *where, const char *name, const char *need,
+                            H5T_class_t cls, int rank, const hsize_t *want, hid_t mtype, void *buf) {
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: dataset %s/%s is missing; " TOOL_HINT, r->path, where, name);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s/%s is not a readable dataset (HDF5: %s); " DAMAGED_HINT, r->path,
+                          where, name, tern_h5_cause(r->cause, sizeof r->cause));
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    int frank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    hsize_t dims[H5S_MAX_RANK];
+    tern_status st = TERN_OK;
+    if (t < 0 || H5Tget_class(t) != cls)
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s holds %s; " TOOL_HINT, r->path, where, name,
+                        cls == H5T_FLOAT ? "no floats" : "no integers");
+    else if (frank < 1 || frank > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s has no readable shape; " DAMAGED_HINT, r->path, where, name);
+    else {
+        int same = frank == rank;
+        for (int i = 0; same && i < rank; i++) same = dims[i] == want[i];
+        if (!same) {
+            char a[96], b[96];
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s is %s but %s needs %s; " TOOL_HINT, r->path, where, name,
+                            tern_h5_dims_str(frank, dims, a, sizeof a), need, tern_h5_dims_str(rank, want, b, sizeof b));
+        } else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read %s/%s (HDF5: %s); " DAMAGED_HINT, r->path, where, name,
+                            tern_h5_cause(r->cause, sizeof r->cause));
+    }
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return st;
+}
+
+static tern_status check_finite(reader *r, const char *where, const char *name, const float *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return tern_error(TERN_ERR_FORMAT, "%s: %s/%s[%zu] = %g is not finite; " TOOL_HINT, r->path, where, name, i,
+                              v[i]);
+    return TERN_OK;
+}
+
+static int parse_name(const char *const *names, int n, const char *s) {
+    for (int k = 0; k < n; k++)
+        if (names[k] && !strcmp(names[k], s)) return k;
+    return -1;
+}
+
+static tern_status read_weighted(reader *r, hid_t g, const char *where, tern_dlayer *L, int K, const char *need) {
+    int M = L->out_shape[0];
+    hsize_t dm = (hsize_t)M;
+    tern_status st = TERN_OK;
+    L->bias = malloc(sizeof(float) * (size_t)M);
+    if (!L->bias) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+    if ((st = get_dset(r, g, where, "bias", need, H5T_FLOAT, 1, &dm, H5T_NATIVE_FLOAT, L->bias))) return st;
+    if ((st = check_finite(r, where, "bias", L->bias, (size_t)M))) return st;
+    if (L->ternary) {
+        char wf[16];
+        if ((st = get_int(r, g, where, "act_bits", &L->act_bits))) return st;
+        if (L->act_bits != 0 && L->act_bits != 8)
+            return tern_error(TERN_ERR_FORMAT, "%s: %s has act_bits %d; only 0 and 8 exist; " TOOL_HINT, r->path, where,
+                              L->act_bits);
+        if ((st = get_str(r, g, where, "quantizer", L->quantizer, sizeof L->quantizer))) return st;
+        if ((st = get_str(r, g, where, "weight_format", wf, sizeof wf))) return st;
+        if (strcmp(wf, tern_wfmt_table[TERN_WFMT_T2].name))
+            return tern_error(TERN_ERR_FORMAT, "%s: %s has weight format '%s'; this tern reads 't2'; " TOOL_HINT,
+                              r->path, where, wf);
+        if (K > TERN_KERNEL_MAX_COLS)
+            return tern_error(TERN_ERR_FORMAT, "%s: %s has %d inputs, more than the kernels' %d", r->path, where, K,
+                              TERN_KERNEL_MAX_COLS);
+        if ((st = tern_packed_init(&L->packed, M, K))) return tern_error(st, "%s: %s: %s", r->path, where, tern_errmsg());
+        hsize_t qd[3] = {(hsize_t)M, (hsize_t)L->packed.kblocks, TERN_T2_BLOCK_BYTES};
+        if ((st = get_dset(r, g, where, "qs", need, H5T_INTEGER, 3, qd, H5T_NATIVE_UINT8, L->packed.qs))) return st;
+        if ((st = get_dset(r, g, where, "wp", need, H5T_FLOAT, 1, &dm, H5T_NATIVE_FLOAT, L->packed.wp))) return st;
+        if ((st = get_dset(r, g, where, "wn", need, H5T_FLOAT, 1, &dm, H5T_NATIVE_FLOAT, L->packed.wn))) return st;
+        if ((st = check_finite(r, where, "wp", L->packed.wp, (size_t)M)) ||
+            (st = check_finite(r, where, "wn", L->packed.wn, (size_t)M)))
+            return st;
+        int sym = 1;
+        for (int k = 0; k < M; k++) sym &= L->packed.wp[k] == L->packed.wn[k];
+        L->packed.symmetric = sym;
+        /* Every code and the padding, as the unpacker checks them. */
+        int8_t *T = malloc((size_t)M * (size_t)K);
+        if (!T) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+        st = tern_packed_get(&L->packed, T);
+        free(T);
+        if (st) return tern_error(TERN_ERR_FORMAT, "%s: %s/qs: %s; " TOOL_HINT, r->path, where, tern_errmsg());
+        return TERN_OK;
+    }
+    hsize_t wd[4] = {(hsize_t)M, (hsize_t)K, 0, 0};
+    int rank = 2;
+    if (L->type == TERN_DLAYER_CONV2D) {
+        wd[1] = (hsize_t)L->in_channels;
+        wd[2] = wd[3] = (hsize_t)L->kernel;
+        rank = 4;
+    }
+    L->weight = malloc(sizeof(float) * (size_t)M * (size_t)K);
+    if (!L->weight) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+    if ((st = get_dset(r, g, where, "weight", need, H5T_FLOAT, rank, wd, H5T_NATIVE_FLOAT, L->weight))) return st;
+    return check_finite(r, where, "weight", L->weight, (size_t)M * (size_t)K);
+}
+
+static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, const int *in) {
+    tern_dlayer *L = &d->layers[i];
+    char where[32], gname[16], type[32], act[16];
+    snprintf(gname, sizeof gname, "%03d", i);
+    snprintf(where, sizeof where, "/layers/%s", gname);
+    hid_t lg = H5Gopen2(r->file, "layers", H5P_DEFAULT);
+    hid_t g = lg >= 0 && H5Lexists(lg, gname, H5P_DEFAULT) > 0 ? H5Gopen2(lg, gname, H5P_DEFAULT) : -1;
+    if (lg >= 0) H5Gclose(lg);
+    if (g < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: group %s is missing (the file says %d layers); " TOOL_HINT, r->path, where,
+                          d->n_layers);
+    tern_status st = get_str(r, g, where, "type", type, sizeof type);
+    if (!st) st = get_str(r, g, where, "name", L->name, sizeof L->name);
+    if (!st) st = get_str(r, g, where, "act", act, sizeof act);
+    int t = st ? -1 : parse_name(dlayer_names, TERN_DLAYER_TYPE_COUNT, type);
+    int a = st ? -1 : parse_name(act_names, 3, act);
+    if (!st && (t < 0 || a < 0))
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s has unknown %s '%s'; " TOOL_HINT, r->path, where, t < 0 ? "type" : "act",
+                        t < 0 ? type : act);
+    if (!st) {
+        L->type = (tern_dlayer_type)t;
+        L->act = (tern_act)a;
+    }
+    int M = 0, K = 0;
+    switch (st ? TERN_DLAYER_TYPE_COUNT : L->type) {
+    case TERN_DLAYER_LINEAR:
+    case TERN_DLAYER_CONV2D:
+        st = get_int(r, g, where, "ternary", &L->ternary);
+        if (!st) st = get_int(r, g, where, "out_features", &M);
+        if (!st) st = get_int(r, g, where, "in_features", &K);
+        L->in_features = K;
+        if (!st && (L->ternary != 0 && L->ternary != 1))
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s has ternary = %d, not 0 or 1; " TOOL_HINT, r->path, where,
+                            L->ternary);
+        if (!st && (M < 1 || K < 1 || (long long)M * K > (1LL << 30)))
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s has %d x %d weights, outside 1 .. 2^30; " TOOL_HINT, r->path,
+                            where, M, K);
+        if (!st && L->type == TERN_DLAYER_CONV2D) {
+            st = get_int(r, g, where, "in_channels", &L->in_channels);
+            if (!st) st = get_int(r, g, where, "kernel", &L->kernel);
+            if (!st) st = get_int(r, g, where, "stride", &L->stride);
+            if (!st) st = get_int(r, g, where, "pad", &L->pad);
+        }
+        break;
+    case TERN_DLAYER_AFFINE: st = get_int(r, g, where, "channels", &L->in_channels); break;
+    case TERN_DLAYER_MAXPOOL:
+    case TERN_DLAYER_AVGPOOL:
+        st = get_int(r, g, where, "kernel", &L->kernel);
+        if (!st) st = get_int(r, g, where, "stride", &L->stride);
+        if (!st) st = get_int(r, g, where, "pad", &L->pad);
+        break;
+    case TERN_DLAYER_ADD: st = get_int(r, g, where, "from", &L->from); break;
+    default: break;
+    }
+    char why[320];
+    if (!st && !infer_shape(d, i, in_ndim, in, M, &L->out_ndim, L->out_shape, why, sizeof why))
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s): %s; " TOOL_HINT, r->path, where, L->name, why);
+    /* The stored out_shape must be the one the topology gives. */
+    int stored[3] = {0, 0, 0};
+    if (!st) st = get_vec(r, g, where, "out_shape", H5T_INTEGER, H5T_NATIVE_INT, L->out_ndim, stored);
+    if (!st && memcmp(stored, L->out_shape, sizeof(int) * (size_t)L->out_ndim)) {
+        char a1[64], b1[64];
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says its output is %s but its input and parameters give %s; " TOOL_HINT,
+                        r->path, where, L->name, shape_str(L->out_ndim, stored, a1, sizeof a1),
+                        shape_str(L->out_ndim, L->out_shape, b1, sizeof b1));
+    }
+    if (!st && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)) {
+        int want = wcols(L, in);
+        if (K != want)
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says in_features %d but its input %s gives %d; " TOOL_HINT,
+                            r->path, where, L->name, K, in_ndim == 1 ? "(F)" : "(C,H,W)", want);
+        char need[96];
+        snprintf(need, sizeof need, "layer %d (%s, %d -> %d)", i, L->name, K, M);
+        if (!st) st = read_weighted(r, g, where, L, K, need);
+    }
+    if (!st && L->type == TERN_DLAYER_AFFINE) {
+        int C = L->in_channels;
+        hsize_t dc = (hsize_t)C;
+        char need[96];
+        snprintf(need, sizeof need, "layer %d (%s, %d channels)", i, L->name, C);
+        L->center = malloc(sizeof(float) * (size_t)C);
+        L->scale = malloc(sizeof(float) * (size_t)C);
+        L->bias = malloc(sizeof(float) * (size_t)C);
+        if (!L->center || !L->scale || !L->bias) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+        if (!st) st = get_dset(r, g, where, "center", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->center);
+        if (!st) st = get_dset(r, g, where, "scale", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->scale);
+        if (!st) st = get_dset(r, g, where, "shift", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->bias);
+        if (!st) st = check_finite(r, where, "scale", L->scale, (size_t)C);
+    }
+    H5Gclose(g);
+    return st;
+}
+
+static tern_status read_all(reader *r, tern_deploy *d) {
+    tern_status st = TERN_OK;
+    int n_layers = 0;
+    if ((st = get_int(r, r->file, "/", "n_layers", &n_layers))) return st;
+    if (n_layers < 1 || n_layers > 4096)
+        return tern_error(TERN_ERR_FORMAT, "%s: n_layers = %d is out of range; " TOOL_HINT, r->path, n_layers);
+    if ((st = get_vec(r, r->file, "/", "input_shape", H5T_INTEGER, H5T_NATIVE_INT, 3, d->in_shape))) return st;
+    if (d->in_shape[0] < 1 || d->in_shape[0] > TERN_DATA_MAX_CHANNELS || d->in_shape[1] < 1 || d->in_shape[2] < 1 ||
+        (long long)d->in_shape[0] * d->in_shape[1] * d->in_shape[2] > (1 << 26))
+        return tern_error(TERN_ERR_FORMAT, "%s: input_shape (%d,%d,%d) is out of range; " TOOL_HINT, r->path,
+                          d->in_shape[0], d->in_shape[1], d->in_shape[2]);
+    if ((st = get_int(r, r->file, "/", "n_classes", &d->n_classes))) return st;
+    if (d->n_classes < 1 || d->n_classes > TERN_DATA_MAX_CLASSES)
+        return tern_error(TERN_ERR_FORMAT, "%s: n_classes = %d is not in 1..%d; " TOOL_HINT, r->path, d->n_classes,
+                          TERN_DATA_MAX_CLASSES);
+    if ((st = get_str(r, r->file, "/", "dataset", d->dataset, sizeof d->dataset))) return st;
+    if ((st = get_str(r, r->file, "/", "source", d->source, sizeof d->source))) return st;
+    int C = d->in_shape[0];
+    hid_t g = H5Lexists(r->file, "input", H5P_DEFAULT) > 0 ? H5Gopen2(r->file, "input", H5P_DEFAULT) : -1;
+    if (g < 0) return tern_error(TERN_ERR_FORMAT, "%s: group /input is missing; " TOOL_HINT, r->path);
+    st = get_vec(r, g, "/input", "mean", H5T_FLOAT, H5T_NATIVE_FLOAT, C, d->mean);
+    if (!st) st = get_vec(r, g, "/input", "std", H5T_FLOAT, H5T_NATIVE_FLOAT, C, d->std);
+    H5Gclose(g);
+    for (int c = 0; !st && c < C; c++)
+        if (!isfinite(d->mean[c]) || !(d->std[c] > 0.0f) || !isfinite(d->std[c]))
+            st = tern_error(TERN_ERR_FORMAT, "%s: /input mean/std of channel %d (%g, %g) are not usable; " TOOL_HINT,
+                            r->path, c, d->mean[c], d->std[c]);
+    if (st) return st;
+    /* Class names: fixed-length strings (as written) or h5py's variable-length ones. */
+    hid_t ds = H5Lexists(r->file, "classes", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, "classes", H5P_DEFAULT) : -1;
+    if (ds < 0) return tern_error(TERN_ERR_FORMAT, "%s: dataset /classes is missing; " TOOL_HINT, r->path);
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
+    size_t len = t >= 0 ? H5Tget_size(t) : 0;
+    if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0 || len < 1 || len > 4096 ||
+        H5Sget_simple_extent_npoints(sp) != d->n_classes) {
+        st = tern_error(TERN_ERR_FORMAT, "%s: /classes is not %d fixed-length strings; " TOOL_HINT, r->path,
+                        d->n_classes);
+    } else {
+        char *buf = calloc((size_t)d->n_classes, len + 1);
+        hid_t mt = H5Tcopy(t);
+        if (!buf || mt < 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
+            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read /classes (HDF5: %s); " DAMAGED_HINT, r->path,
+                            tern_h5_cause(r->cause, sizeof r->cause));
+        for (int k = 0; !st && k < d->n_classes; k++)
+            snprintf(d->class_names[k], sizeof d->class_names[k], "%.*s", (int)len, buf + (size_t)k * len);
+        if (mt >= 0) H5Tclose(mt);
+        free(buf);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    if (st) return st;
+    d->layers = calloc((size_t)n_layers, sizeof *d->layers);
+    if (!d->layers) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+    d->n_layers = n_layers;
+    int in_ndim = 3;
+    const int *in = d->in_shape;
+    for (int i = 0; i < n_layers && !st; i++) {
+        st = read_layer(r, d, i, in_ndim, in);
+        in_ndim = d->layers[i].out_ndim;
+        in = d->layers[i].out_shape;
+    }
+    if (st) return st;
+    const tern_dlayer *last = &d->layers[n_layers - 1];
+    if (last->out_ndim != 1 || last->out_shape[0] != d->n_classes) {
+        char sb[64];
+        return tern_error(TERN_ERR_FORMAT, "%s: the last layer gives %s but the model has %d classes; " TOOL_HINT,
+                          r->path, shape_str(last->out_ndim, last->out_shape, sb, sizeof sb), d->n_classes);
+    }
+    return TERN_OK;
+}
+
+tern_status tern_deploy_load(tern_deploy *d, const char *path) {
+    if (!d) return tern_error(TERN_ERR_ARG, "deploy: load into NULL");
+    tern_deploy_init(d);
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
+    reader r;
+    tern_status st = open_deploy(&r, path);
+    if (!st) st = read_all(&r, d);
+    if (r.file >= 0) H5Fclose(r.file);
+    tern_h5_quiet_end(&q);
+    if (st) tern_deploy_free(d);
+    return st;
+}
+
+int tern_deploy_probe(const char *path) {
+    if (!path) return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    char head[32] = {0};
+    size_t got = fread(head, 1, sizeof head - 1, f);
+    fclose(f);
+    size_t ml = strlen(deploy_format.magic);
+    if (got >= ml && !memcmp(head, deploy_format.magic, ml)) return 1;
+    /* No deploy header: maybe a deploy file whose header was damaged. */
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
+    int yes = 0;
+    hid_t fl = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    char fmt[64];
+    if (fl >= 0 && tern_h5_attr_read_str(fl, "format", fmt, sizeof fmt) == 0) yes = !strcmp(fmt, TERN_DEPLOY_FORMAT);
+    if (fl >= 0) H5Fclose(fl);
+    tern_h5_quiet_end(&q);
+    return yes;
+}
+
+/* ---- conversions ------------------------------------------------------------ */
+
+tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst) {
+    tern_deploy_init(dst);
+    if (!src || !src->layers) return tern_error(TERN_ERR_ARG, "deploy: to_fp32 of an empty model");
+    *dst = *src;
+    dst->layers = calloc((size_t)src->n_layers, sizeof *dst->layers);
+    if (!dst->layers) {
+        tern_deploy_init(dst);
+        return tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+    }
+    tern_status st = TERN_OK;
+    for (int i = 0; i < src->n_layers && !st; i++) {
+        const tern_dlayer *S = &src->layers[i];
+        tern_dlayer *D = &dst->layers[i];
+        *D = *S;
+        memset(&D->packed, 0, sizeof D->packed);
+        D->weight = D->bias = D->scale = D->center = NULL;
+        int M = S->out_shape[0], C = S->in_channels;
+        if (S->type == TERN_DLAYER_LINEAR || S->type == TERN_DLAYER_CONV2D) {
+            int K = S->in_features;
+            D->bias = fdup(S->bias, (size_t)M);
+            D->weight = S->ternary ? malloc(sizeof(float) * (size_t)M * K) : fdup(S->weight, (size_t)M * K);
+            D->ternary = 0;
+            D->act_bits = 0;
+            D->quantizer[0] = '\0';
+            if (!D->bias || !D->weight) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+            if (!st && S->ternary) {
+                int8_t *T = malloc((size_t)M * K);
+                st = T ? tern_packed_get(&S->packed, T) : tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+                for (size_t k = 0; !st && k < (size_t)M * K; k++) {
+                    size_t r = k / (size_t)K;
+                    D->weight[k] = T[k] > 0 ? S->packed.wp[r] : (T[k] < 0 ? -S->packed.wn[r] : 0.0f);
+                }
+                free(T);
+            }
+        } else if (S->type == TERN_DLAYER_AFFINE) {
+            D->center = fdup(S->center, (size_t)C);
+            D->scale = fdup(S->scale, (size_t)C);
+            D->bias = fdup(S->bias, (size_t)C);
+            if (!D->center || !D->scale || !D->bias) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
+        }
+    }
+    if (st) tern_deploy_free(dst);
+    return st;
+}
+
+tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
+                               tern_deploy_sizes *sizes) {
+    tern_config cfg;
+    tern_model m;
+    tern_dataset test;
+    tern_status st = tern_train_load_for_eval(train_ckpt, data_dir, &cfg, &m, &test);
+    if (st) return st;
+    tern_deploy d;
+    st = tern_deploy_from_model(&d, &m, &test);
+    if (!st) {
+        snprintf(d.source, sizeof d.source, "%s", train_ckpt);
+        st = tern_deploy_save(&d, out_path, TERN_DEPLOY_DEFLATE, sizes);
+    }
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+    tern_dataset_free(&test);
+    tern_config_free(&cfg);
+    return st;
+}

@@ -1,0 +1,508 @@
+/* h5util.c — the HDF5 plumbing tern's checkpoint formats share (h5util.h):
+ * quiet error handling, attributes, checksummed datasets, files built in
+ * memory and written atomically, and the CRC header checked before HDF5
+ * parses a file.
+ *
+ * Why in memory: HDF5 never writes to disk, so a full disk or a size limit
+ * hits our own write(), whose failure we can clean up after, instead of
+ * HDF5's close, which leaves a half-closed file that crashes the library at
+ * exit. The cost is one in-memory copy of the file while saving (we take
+ * over HDF5's buffer rather than copy it). */
+#include "io/h5util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* Largest chunk, in elements (4 MiB of float32): HDF5 caps a chunk at 4 GiB,
+ * and fletcher32 is computed per chunk. */
+#define CHUNK_MAX_ELEMS ((hsize_t)1 << 20)
+#define HEADER_BYTES TERN_H5_HEADER_BYTES
+
+/* ---- HDF5 error handling -------------------------------------------------- */
+
+/* The innermost error of HDF5's last failed API call on this thread. */
+static _Thread_local char h5_last[256];
+
+static herr_t record_walk(unsigned n, const H5E_error2_t *e, void *data) {
+    (void)data;
+    if (n == 0 && e->desc && *e->desc) snprintf(h5_last, sizeof h5_last, "%s", e->desc);
+    return 0;
+}
+
+/* Installed as HDF5's automatic error handler, which runs when an API call
+ * fails, before the stack is cleared by the next call (a cleanup close):
+ * it records the error instead of printing it. */
+static herr_t record_error(hid_t estack, void *data) {
+    (void)data;
+    h5_last[0] = '\0';
+    H5Ewalk2(estack, H5E_WALK_UPWARD, record_walk, NULL);
+    return 0;
+}
+
+/* Replace HDF5's stderr printing by record_error, remembering the caller's handler. */
+void tern_h5_quiet_begin(tern_h5_quiet *q) {
+    q->func = NULL;
+    q->data = NULL;
+    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, record_error, NULL);
+    h5_last[0] = '\0';
+}
+
+void tern_h5_quiet_end(const tern_h5_quiet *q) {
+    H5Eclear2(H5E_DEFAULT);
+    H5Eset_auto2(H5E_DEFAULT, q->func, q->data);
+}
+
+/* The recorded cause, e.g. "file signature not found"; for a failed system
+ * call only its errno text. */
+const char *tern_h5_cause(char *buf, size_t len) {
+    snprintf(buf, len, "%s", h5_last[0] ? h5_last : "unknown HDF5 error");
+    /* sec2 write/read failures read "file write failed: time = ..., errno = 28,
+     * error message = 'No space left on device', buf = ..."; keep the text. */
+    const char *m = strstr(buf, "error message = '");
+    if (m) {
+        m += strlen("error message = '");
+        const char *end = strchr(m, '\'');
+        size_t n = end ? (size_t)(end - m) : strlen(m);
+        memmove(buf, m, n);
+        buf[n] = '\0';
+    }
+    return buf;
+}
+
+/* ---- small helpers ------------------------------------------------------ */
+
+/* File access: 1.10 object formats (checksummed metadata and chunk index,
+ * readable by HDF5 >= 1.10), and a close that closes every object still
+ * open in the file. */
+hid_t tern_h5_fapl(void) {
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return -1;
+    if (H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_V110) < 0 ||
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+#if H5_VERSION_GE(1, 10, 7)
+    /* Lock when the file system can, without failing where it cannot (NFS). */
+    H5Pset_file_locking(fapl, 1, 1);
+#endif
+    return fapl;
+}
+
+const char *tern_h5_dims_str(int rank, const hsize_t *dims, char *buf, size_t len) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf + k, len - k, "(");
+    for (int i = 0; i < rank && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, i ? ",%llu" : "%llu", (unsigned long long)dims[i]);
+    if (k < len) snprintf(buf + k, len - k, ")");
+    return buf;
+}
+/* Chunk = the whole dataset, halving its largest dim until it holds at most
+ * CHUNK_MAX_ELEMS elements. */
+static void chunk_dims(int rank, const hsize_t *dims, hsize_t *chunk) {
+    hsize_t n = 1;
+    for (int i = 0; i < rank; i++) {
+        chunk[i] = dims[i];
+        n *= dims[i];
+    }
+    while (n > CHUNK_MAX_ELEMS) {
+        int big = 0;
+        for (int i = 1; i < rank; i++)
+            if (chunk[i] > chunk[big]) big = i;
+        n /= chunk[big];
+        chunk[big] = (chunk[big] + 1) / 2;
+        n *= chunk[big];
+    }
+}
+
+/* Scalar attribute `name` of file type ftype from *v (memory type mtype). */
+herr_t tern_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v) {
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = a < 0 ? -1 : H5Awrite(a, mtype, v);
+    if (a >= 0 && H5Aclose(a) < 0) r = -1;
+    if (sp >= 0) H5Sclose(sp);
+    return r;
+}
+
+/* A fixed-length, NUL-terminated UTF-8 string type of strlen(v) + 1 bytes
+ * (config files may hold any UTF-8; h5py decodes by this flag). */
+hid_t tern_h5_str_type(const char *v) {
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return -1;
+    if (H5Tset_size(t, strlen(v) + 1) < 0 || H5Tset_strpad(t, H5T_STR_NULLTERM) < 0 ||
+        H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+        H5Tclose(t);
+        return -1;
+    }
+    return t;
+}
+
+herr_t tern_h5_attr_write_str(hid_t loc, const char *name, const char *v) {
+    hid_t t = tern_h5_str_type(v);
+    if (t < 0) return -1;
+    herr_t r = tern_h5_attr_write(loc, name, t, t, v);
+    H5Tclose(t);
+    return r;
+}
+
+herr_t tern_h5_attr_write_vec(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n, const void *v) {
+    hsize_t dim = (hsize_t)n;
+    hid_t sp = H5Screate_simple(1, &dim, NULL);
+    hid_t a = sp < 0 ? -1 : H5Acreate2(loc, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t r = a < 0 ? -1 : H5Awrite(a, mtype, v);
+    if (a >= 0 && H5Aclose(a) < 0) r = -1;
+    if (sp >= 0) H5Sclose(sp);
+    return r;
+}
+
+hid_t tern_h5_dset_write(hid_t loc, const char *name, int rank, const hsize_t *dims, hid_t ftype, hid_t mtype,
+                         const void *data, int deflate) {
+    hsize_t chunk[H5S_MAX_RANK];
+    if (rank < 1 || rank > H5S_MAX_RANK) return -1;
+    chunk_dims(rank, dims, chunk);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t d = -1;
+    /* Filters run in the order they are set: deflate, then the checksum of
+     * the stored (compressed) bytes. */
+    int ok = dcpl >= 0 && sp >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0;
+    if (ok && deflate > 0) ok = H5Pset_deflate(dcpl, (unsigned)(deflate > 9 ? 9 : deflate)) >= 0;
+    if (ok) ok = H5Pset_fletcher32(dcpl) >= 0;
+    if (ok) d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (d >= 0 && H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0) {
+        H5Dclose(d);
+        d = -1;
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    return d;
+}
+
+/* zlib's CRC-32 of buf[0..n), fed in pieces that fit its uInt length. */
+unsigned long tern_h5_crc(const unsigned char *buf, size_t n) {
+    unsigned long crc = crc32(0L, Z_NULL, 0);
+    while (n > 0) {
+        uInt k = n > (1u << 30) ? (1u << 30) : (uInt)n;
+        crc = crc32(crc, buf, k);
+        buf += k;
+        n -= k;
+    }
+    return crc;
+}
+/* The core driver's buffer, taken over when HDF5 closes the in-memory file:
+ * an image read while the file is open (H5Fget_file_image) still carries
+ * the "open for writing" superblock state and fails its checksum on load;
+ * the buffer as HDF5 leaves it at close is the finished file. */
+typedef struct image_keep {
+    void *buf;
+    size_t size;
+    int closed;
+} image_keep;
+
+static void *img_malloc(size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    (void)udata;
+    return malloc(size ? size : 1);
+}
+
+static void *img_memcpy(void *dest, const void *src, size_t size, H5FD_file_image_op_t op, void *udata) {
+    (void)op;
+    (void)udata;
+    return memcpy(dest, src, size);
+}
+
+static void *img_realloc(void *ptr, size_t size, H5FD_file_image_op_t op, void *udata) {
+    image_keep *k = udata;
+    void *p = realloc(ptr, size ? size : 1);
+    if (p && op == H5FD_FILE_IMAGE_OP_FILE_RESIZE) {
+        k->buf = p;
+        k->size = size;
+    }
+    return p;
+}
+
+static herr_t img_free(void *ptr, H5FD_file_image_op_t op, void *udata) {
+    image_keep *k = udata;
+    if (op == H5FD_FILE_IMAGE_OP_FILE_CLOSE && ptr && ptr == k->buf) {
+        k->closed = 1; /* ours now */
+        return 0;
+    }
+    if (ptr == k->buf) k->buf = NULL;
+    free(ptr);
+    return 0;
+}
+
+static void *img_udata_copy(void *udata) { return udata; }
+static herr_t img_udata_free(void *udata) {
+    (void)udata;
+    return 0;
+}
+
+/* Where the finished image ends: the end-of-file address in the superblock
+ * (HDF5 file format, superblock version 2 and 3, which the 1.10 format
+ * bounds give; HDF5 stores it counting the user block, as it compares it
+ * with the file's size on open); 0 when the image does not look like that.
+ * The core driver's buffer itself is rounded up to its increment. */
+static size_t image_end(const unsigned char *img, size_t n) {
+    const unsigned char *sb = img + HEADER_BYTES;
+    const unsigned w = 8; /* size of offsets, the default */
+    if (n < HEADER_BYTES + 12 + 3 * w || memcmp(sb, "\211HDF\r\n\032\n", 8) != 0 || sb[8] < 2 || sb[9] != w) return 0;
+    uint64_t base = 0, eof = 0;
+    for (unsigned i = 0; i < w; i++) {
+        base |= (uint64_t)sb[12 + i] << (8 * i);
+        eof |= (uint64_t)sb[12 + 2 * w + i] << (8 * i);
+    }
+    return base != HEADER_BYTES || eof > n ? 0 : (size_t)eof;
+}
+
+/* write(2) all of buf, through short writes and signals. */
+static int write_fully(int fd, const void *buf, size_t n) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) return -1;
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* fsync the directory holding `path`, so the rename itself is durable. */
+static tern_status sync_dir(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    const char *dir = dirname(copy);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    tern_status st = TERN_OK;
+    /* Some file systems cannot fsync a directory (EINVAL); the rename stands. */
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
+        st = tern_error(TERN_ERR_IO, "%s: saved, but cannot fsync directory %s (%s); it may not survive a crash", path,
+                        dir, strerror(errno));
+    if (fd >= 0) close(fd);
+    free(copy);
+    return st;
+}
+
+static atomic_ulong tmp_seq;
+
+/* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
+ * while the pid lives; the O_EXCL open catches the rest. */
+static void tmp_name(char *tmp, size_t cap, const char *path) {
+    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
+}
+/* Build the file in memory (core driver, no backing store) and return its
+ * image with the header, malloc'ed, in *image (*size bytes). */
+static tern_status build_image(const char *name, const char *mem_name, const tern_h5_format *fmt, size_t size_hint,
+                               tern_h5_fill_fn fill, const void *user, void **image, size_t *size) {
+    char cause[256];
+    *image = NULL;
+    image_keep keep = {0};
+    H5FD_file_image_callbacks_t cb = {img_malloc, img_memcpy,     img_realloc,   img_free,
+                                      img_udata_copy, img_udata_free, &keep};
+    hid_t fapl = tern_h5_fapl(), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    size_t increment = (size_hint + ((size_t)1 << 16)) & ~(((size_t)1 << 16) - 1);
+    if (fapl >= 0 && (H5Pset_fapl_core(fapl, increment, 0) < 0 || H5Pset_file_image_callbacks(fapl, &cb) < 0)) {
+        H5Pclose(fapl);
+        fapl = -1;
+    }
+    /* The name only identifies the in-memory file; nothing is created there. */
+    tern_h5_writer w = {.file = -1};
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_userblock(fcpl, HEADER_BYTES) >= 0)
+        w.file = H5Fcreate(mem_name, H5F_ACC_TRUNC, fcpl, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (w.file < 0)
+        return tern_error(TERN_ERR_IO, "%s: cannot create the HDF5 file in memory (HDF5: %s)", name,
+                          tern_h5_cause(cause, sizeof cause));
+    herr_t r = fill(&w, user);
+    if (r < 0) tern_h5_cause(cause, sizeof cause);
+    if (H5Fclose(w.file) < 0 && r >= 0) {
+        snprintf(w.what, sizeof w.what, "the file (close)");
+        tern_h5_cause(cause, sizeof cause);
+        r = -1;
+    }
+    size_t n = keep.closed ? image_end(keep.buf, keep.size) : 0;
+    if (r >= 0 && (n <= HEADER_BYTES || n > keep.size)) {
+        snprintf(w.what, sizeof w.what, "the file image");
+        snprintf(cause, sizeof cause, "the in-memory file was not handed over at close, or has no end-of-file address");
+        r = -1;
+    }
+    if (r < 0) {
+        if (keep.closed) free(keep.buf);
+        return tern_error(TERN_ERR_IO, "%s: cannot build %s (HDF5: %s)", name, w.what, cause);
+    }
+    unsigned char *img = keep.buf;
+    unsigned long crc = tern_h5_crc(img + HEADER_BYTES, n - HEADER_BYTES);
+    memset(img, 0, HEADER_BYTES);
+    snprintf((char *)img, HEADER_BYTES, "%sversion %d\nbytes %zu\ncrc32 %08lx\n", fmt->magic, fmt->version, n, crc);
+    *image = img;
+    *size = n;
+    return TERN_OK;
+}
+
+tern_status tern_h5_save(const char *path, const char *name, const tern_h5_format *fmt, size_t size_hint,
+                         tern_h5_fill_fn fill, const void *user, size_t *bytes) {
+    if (!name) name = path ? path : "(in memory)";
+    size_t cap = strlen(name) + 48;
+    char *tmp = malloc(cap);
+    if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", name);
+    tmp_name(tmp, cap, name);
+    void *image = NULL;
+    size_t size = 0;
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
+    tern_status st = build_image(name, tmp, fmt, size_hint, fill, user, &image, &size);
+    tern_h5_quiet_end(&q);
+    if (st || !path) {
+        if (!st && bytes) *bytes = size;
+        free(image);
+        free(tmp);
+        return st;
+    }
+    /* A fresh name in the destination's directory (same file system, so the
+     * rename is atomic); O_EXCL never clobbers a stranger's file. */
+    int fd = -1;
+    for (int tries = 0; tries < 64 && fd < 0; tries++) {
+        if (tries) tmp_name(tmp, cap, path);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot create the temporary file %s (%s)", path, tmp, strerror(errno));
+    else {
+        if (write_fully(fd, image, size) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot write %zu bytes to %s (%s)", path, size, tmp, strerror(errno));
+        else if (fsync(fd) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot fsync %s (%s)", path, tmp, strerror(errno));
+        if (close(fd) != 0 && !st)
+            st = tern_error(TERN_ERR_IO, "%s: cannot close %s (%s)", path, tmp, strerror(errno));
+        if (!st && rename(tmp, path) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it (%s)", path, tmp, strerror(errno));
+        if (st)
+            unlink(tmp);
+        else
+            st = sync_dir(path);
+    }
+    if (!st && bytes) *bytes = size;
+    free(image);
+    free(tmp);
+    return st;
+}
+
+/* Read a scalar (or one-element) attribute of class cls into *v of memory
+ * type mtype; -1 when missing or of another class. */
+int tern_h5_attr_read(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, void *v) {
+    if (H5Aexists(loc, name) <= 0) return -1;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == cls && H5Sget_simple_extent_npoints(sp) == 1 &&
+             H5Aread(a, mtype, v) >= 0;
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+int tern_h5_attr_read_i64(hid_t loc, const char *name, long long *v) {
+    return tern_h5_attr_read(loc, name, H5T_INTEGER, H5T_NATIVE_LLONG, v);
+}
+
+/* A string attribute (fixed or variable length, as h5py writes) into
+ * buf[len]; -1 when missing, not a string or too long. */
+int tern_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t len) {
+    if (H5Aexists(loc, name) <= 0) return -1;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a), mt = -1;
+    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1;
+    if (ok && H5Tis_variable_str(t) > 0) {
+        char *v = NULL;
+        mt = H5Tcopy(H5T_C_S1);
+        ok = mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v && strlen(v) < len;
+        if (ok) strcpy(buf, v);
+        if (v) H5free_memory(v);
+    } else if (ok) {
+        size_t n = H5Tget_size(t);
+        ok = n > 0 && n < len && (mt = H5Tcopy(t)) >= 0;
+        if (ok) {
+            memset(buf, 0, len);
+            ok = H5Aread(a, mt, buf) >= 0;
+            buf[n] = '\0';
+        }
+    }
+    if (mt >= 0) H5Tclose(mt);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Aclose(a);
+    return ok ? 0 : -1;
+}
+
+/* The header is checked with plain reads before HDF5 parses a byte of a file
+ * that may be damaged: HDF5 is not hardened against corrupt input (on some
+ * damaged metadata it leaks and complains at exit). */
+tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found) {
+    *found = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char head[HEADER_BYTES + 1];
+    size_t got = fread(head, 1, HEADER_BYTES, f), magic = strlen(fmt->magic);
+    head[got] = '\0';
+    struct stat sb;
+    if (got < magic || memcmp(head, fmt->magic, magic) != 0 || fstat(fileno(f), &sb) != 0) {
+        fclose(f);
+        return TERN_OK;
+    }
+    *found = 1;
+    int version = 0;
+    unsigned long long bytes = 0;
+    unsigned long crc = 0;
+    tern_status st = TERN_OK;
+    unsigned long long size = (unsigned long long)sb.st_size;
+    if (sscanf(head + magic, "version %d", &version) != 1)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
+    else if (version != fmt->version)
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %d, but this tern reads version %d; %s", path,
+                        fmt->kind, version, fmt->version, fmt->version_hint);
+    else if (sscanf(head + magic, "version %*d\nbytes %llu\ncrc32 %lx", &bytes, &crc) != 2 || bytes < HEADER_BYTES)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
+    else if (size < bytes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: truncated to %llu of %llu bytes; %s", path, fmt->kind,
+                        size, bytes, fmt->damaged_hint);
+    else if (size > bytes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: %llu bytes where its header says %llu; %s", path,
+                        fmt->kind, size, bytes, fmt->damaged_hint);
+    if (st) {
+        fclose(f);
+        return st;
+    }
+    size_t cap = (size_t)1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    unsigned long c = crc32(0L, Z_NULL, 0);
+    size_t k;
+    while ((k = fread(buf, 1, cap, f)) > 0) c = crc32(c, buf, (uInt)k);
+    if (ferror(f))
+        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (c != crc)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: CRC-32 is %08lx, its header says %08lx; %s", path,
+                        fmt->kind, c, crc, fmt->damaged_hint);
+    free(buf);
+    fclose(f);
+    return st;
+}

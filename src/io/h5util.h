@@ -1,0 +1,109 @@
+/* h5util.h — what tern's two HDF5 file formats share: training checkpoints
+ * (checkpoint.c) and deploy checkpoints (deploy.c). Internal to src/io.
+ *
+ * Both formats are HDF5 files (1.10 object formats) behind a 512-byte user
+ * block holding a NUL-padded text header,
+ *
+ *     <magic line>\nversion V\nbytes N\ncrc32 XXXXXXXX\n
+ *
+ * with the file's size and zlib's CRC-32 of every byte after the 512. Both
+ * are built in memory (HDF5's core driver), then written atomically
+ * (temporary file, fsync, rename, fsync of the directory), and both check the
+ * header before HDF5 parses a byte of a possibly damaged file.
+ *
+ * HDF5 prints its error stack to stderr by default; callers bracket their
+ * HDF5 calls with tern_h5_quiet_begin/end, which record the innermost error
+ * instead (tern_h5_cause fetches it for the one-line message). */
+#ifndef TERN_IO_H5UTIL_H
+#define TERN_IO_H5UTIL_H
+
+#include <hdf5.h>
+#include <stddef.h>
+
+#include "tern/status.h"
+
+#define TERN_H5_HEADER_BYTES 512
+
+/* ---- errors --------------------------------------------------------------- */
+
+typedef struct tern_h5_quiet {
+    H5E_auto2_t func;
+    void *data;
+} tern_h5_quiet;
+
+/* Replace HDF5's stderr printing by a recorder, remembering the caller's handler. */
+void tern_h5_quiet_begin(tern_h5_quiet *q);
+/* Clear HDF5's error stack and restore the caller's handler. */
+void tern_h5_quiet_end(const tern_h5_quiet *q);
+/* The recorded cause of the last failed HDF5 call ("file signature not
+ * found"; for a failed system call only its errno text), written into buf. */
+const char *tern_h5_cause(char *buf, size_t len);
+
+/* ---- small helpers -------------------------------------------------------- */
+
+/* File access: 1.10 object formats (checksummed metadata and chunk index),
+ * strong close, file locking where the file system has it. -1 on failure. */
+hid_t tern_h5_fapl(void);
+/* "(256,784)" into buf. */
+const char *tern_h5_dims_str(int rank, const hsize_t *dims, char *buf, size_t len);
+/* zlib's CRC-32 of buf[0..n). */
+unsigned long tern_h5_crc(const unsigned char *buf, size_t n);
+
+/* Scalar attribute `name` of file type ftype from *v (memory type mtype). */
+herr_t tern_h5_attr_write(hid_t loc, const char *name, hid_t ftype, hid_t mtype, const void *v);
+/* A fixed-length, NUL-terminated UTF-8 string type of strlen(v) + 1 bytes. */
+hid_t tern_h5_str_type(const char *v);
+herr_t tern_h5_attr_write_str(hid_t loc, const char *name, const char *v);
+/* 1-D attribute of n values. */
+herr_t tern_h5_attr_write_vec(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int n, const void *v);
+
+/* Create loc/name (rank, dims) of file type ftype, chunked (at most 2^20
+ * elements a chunk) with fletcher32, and deflate at `deflate` (1..9; 0: no
+ * compression), and write `data` (memory type mtype). The open dataset or -1. */
+hid_t tern_h5_dset_write(hid_t loc, const char *name, int rank, const hsize_t *dims, hid_t ftype, hid_t mtype,
+                         const void *data, int deflate);
+
+/* Read a scalar (or one-element) attribute of class cls into *v of memory
+ * type mtype; -1 when missing or of another class. */
+int tern_h5_attr_read(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, void *v);
+int tern_h5_attr_read_i64(hid_t loc, const char *name, long long *v);
+/* A string attribute (fixed or variable length, as h5py writes) into
+ * buf[len]; -1 when missing, not a string or too long. */
+int tern_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t len);
+
+/* ---- whole files ------------------------------------------------------------ */
+
+/* What a file's writer fills in; `what` names the object being written, for
+ * the message when HDF5 fails. */
+typedef struct tern_h5_writer {
+    hid_t file;
+    char what[160];
+} tern_h5_writer;
+
+typedef herr_t (*tern_h5_fill_fn)(tern_h5_writer *w, const void *user);
+
+/* The header every tern HDF5 file starts with. */
+typedef struct tern_h5_format {
+    const char *magic;         /* first header line with its '\n': "tern-train checkpoint\n" */
+    int version;
+    const char *kind;          /* for messages: "checkpoint", "deploy checkpoint" */
+    const char *version_hint;  /* what to do about another version */
+    const char *damaged_hint;  /* what to do about a damaged file */
+} tern_h5_format;
+
+/* Build the file in memory with fill(), add the header, and, when path is
+ * not NULL, write it to path atomically (as the overview says; an existing
+ * path is untouched on failure and no temporary file remains). *bytes (may
+ * be NULL) = the file's size. size_hint: bytes of data, to size the
+ * in-memory file once. `name` stands for the file in messages when path is
+ * NULL. */
+tern_status tern_h5_save(const char *path, const char *name, const tern_h5_format *fmt, size_t size_hint,
+                         tern_h5_fill_fn fill, const void *user, size_t *bytes);
+
+/* When `path` starts with fmt's magic: check its version, size and CRC-32
+ * with plain reads (TERN_ERR_FORMAT naming the file and the damage, with the
+ * hints) and set *found = 1. *found = 0 when the magic is absent (a foreign
+ * file, left for HDF5 and the attributes to identify). */
+tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found);
+
+#endif

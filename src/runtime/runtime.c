@@ -1,0 +1,468 @@
+/* runtime.c — forward pass of a deploy model over planned buffers.
+ *
+ * Planning (once, in init): layer i's output needs max_batch * numel floats
+ * from when layer i runs until the last layer that reads it (layer i+1, or a
+ * residual add naming it). Slots are handed out greedily in layer order: a
+ * layer takes a free slot (one whose tenant nobody reads any more) that is
+ * big enough, else the largest free one, grown, else a new one. A chain of
+ * layers therefore ping-pongs between two slots, and a residual's skip
+ * input holds a third only as long as it must. flatten without an
+ * activation is a view of its input and takes no slot.
+ *
+ * The math of every layer is tern's training ops' eval semantics; ternary
+ * layers are the shared kernels (tern/kernels.h), nothing else. */
+#include "tern/runtime.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ALIGN_FLOATS 16  /* 64 bytes */
+
+static size_t numel(int ndim, const int *s) {
+    size_t n = 1;
+    for (int k = 0; k < ndim; k++) n *= (size_t)s[k];
+    return n;
+}
+
+/* Layer i's input shape: the previous layer's output, or the model's input. */
+static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shape) {
+    if (i == 0) {
+        *ndim = 3;
+        *shape = m->in_shape;
+    } else {
+        *ndim = m->layers[i - 1].out_ndim;
+        *shape = m->layers[i - 1].out_shape;
+    }
+}
+
+/* flatten without an activation re-reads its input's memory. */
+static int is_view(const tern_dlayer *L) { return L->type == TERN_DLAYER_FLATTEN && L->act == TERN_ACT_NONE; }
+
+static size_t layer_scratch(const tern_deploy *m, int i, int max_batch, tern_kact kact) {
+    const tern_dlayer *L = &m->layers[i];
+    int in_ndim;
+    const int *in;
+    in_shape_of(m, i, &in_ndim, &in);
+    if (L->type == TERN_DLAYER_LINEAR)
+        return L->ternary ? tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact) : 0;
+    if (L->type != TERN_DLAYER_CONV2D) return 0;
+    if (L->ternary) {
+        tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
+        return tern_kernel_conv2d_scratch_bytes(&L->packed, &g, kact);
+    }
+    /* fp32 conv: one image's im2col columns (K, OH*OW). */
+    return sizeof(float) * (size_t)L->in_features * (size_t)L->out_shape[1] * (size_t)L->out_shape[2];
+}
+
+void tern_runtime_free(tern_runtime *rt) {
+    if (!rt) return;
+    free(rt->kact);
+    free(rt->slot);
+    free((void *)rt->outp);
+    free(rt->arena);
+    free(rt->scratch);
+    memset(rt, 0, sizeof *rt);
+}
+
+tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act) {
+    memset(rt, 0, sizeof *rt);
+    if (!m || !m->layers || m->n_layers < 1) return tern_error(TERN_ERR_ARG, "runtime: empty model");
+    if (max_batch < 1) return tern_error(TERN_ERR_ARG, "runtime: max_batch %d must be >= 1", max_batch);
+    if (act < TERN_RUNTIME_ACT_AUTO || act > TERN_RUNTIME_ACT_F32)
+        return tern_error(TERN_ERR_ARG, "runtime: unknown activation mode %d", (int)act);
+    const int n = m->n_layers;
+    rt->model = m;
+    rt->max_batch = max_batch;
+    rt->act = act;
+    rt->in_numel = numel(3, m->in_shape);
+    rt->kact = calloc((size_t)n, sizeof *rt->kact);
+    rt->slot = calloc((size_t)n, sizeof *rt->slot);
+    rt->outp = calloc((size_t)n, sizeof *rt->outp);
+    /* storage[i]: the layer that owns i's output memory (-1: the caller's
+     * input); last[j]: the last layer reading j's memory; slot bookkeeping. */
+    int *storage = malloc(sizeof(int) * (size_t)n), *last = malloc(sizeof(int) * (size_t)n);
+    int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
+    size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
+    tern_status st = TERN_OK;
+    if (!rt->kact || !rt->slot || !rt->outp || !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
+        st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
+    for (int i = 0; !st && i < n; i++) {
+        const tern_dlayer *L = &m->layers[i];
+        storage[i] = is_view(L) ? (i ? storage[i - 1] : -1) : i;
+        last[i] = i;
+        rt->kact[i] = act == TERN_RUNTIME_ACT_I8                              ? TERN_KACT_I8
+                      : act == TERN_RUNTIME_ACT_F32                           ? TERN_KACT_F32
+                      : (L->ternary && L->act_bits == 8) ? TERN_KACT_I8 : TERN_KACT_F32;
+    }
+    /* Who reads what: layer i reads i-1's memory, an add also its `from`'s;
+     * the last layer's output is read by the caller. */
+    for (int i = 0; !st && i < n; i++) {
+        if (i > 0 && storage[i - 1] >= 0 && last[storage[i - 1]] < i) last[storage[i - 1]] = i;
+        const tern_dlayer *L = &m->layers[i];
+        if (L->type == TERN_DLAYER_ADD && storage[L->from] >= 0 && last[storage[L->from]] < i)
+            last[storage[L->from]] = i;
+        if (storage[i] >= 0 && last[storage[i]] < i) last[storage[i]] = i;
+    }
+    if (!st && storage[n - 1] >= 0) last[storage[n - 1]] = n;
+    int n_slots = 0;
+    size_t scratch = 0;
+    for (int i = 0; !st && i < n; i++) {
+        size_t s = layer_scratch(m, i, max_batch, rt->kact[i]);
+        if (s > scratch) scratch = s;
+        if (storage[i] != i) continue;
+        size_t need = ((size_t)max_batch * numel(m->layers[i].out_ndim, m->layers[i].out_shape) + ALIGN_FLOATS - 1) /
+                      ALIGN_FLOATS * ALIGN_FLOATS;
+        int best = -1;
+        for (int k = 0; k < n_slots; k++) {
+            if (busy[k] >= i) continue;  /* its tenant is still read at or after layer i */
+            int fits = slot_size[k] >= need, bfits = best >= 0 && slot_size[best] >= need;
+            if (best < 0 || (fits && (!bfits || slot_size[k] < slot_size[best])) ||
+                (!fits && !bfits && slot_size[k] > slot_size[best]))
+                best = k;
+        }
+        if (best < 0) best = n_slots++;
+        if (slot_size[best] < need) slot_size[best] = need;
+        busy[best] = last[i];
+        slot_of[i] = best;
+    }
+    size_t total = 0;
+    for (int k = 0; k < n_slots; k++) {
+        slot_off[k] = total;
+        total += slot_size[k];
+    }
+    if (!st) {
+        rt->arena = aligned_alloc(64, (total ? total : ALIGN_FLOATS) * sizeof(float));
+        rt->scratch_bytes = scratch;
+        rt->scratch = scratch ? malloc(scratch) : NULL;
+        if (!rt->arena || (scratch && !rt->scratch))
+            st = tern_error(TERN_ERR_NOMEM, "runtime: cannot allocate %zu bytes of buffers", total * sizeof(float) + scratch);
+    }
+    for (int i = 0; !st && i < n; i++)
+        rt->slot[i] = storage[i] == i ? rt->arena + slot_off[slot_of[i]] : NULL;
+    rt->planned_bytes = total * sizeof(float) + scratch;
+    free(storage);
+    free(last);
+    free(slot_of);
+    free(busy);
+    free(slot_size);
+    free(slot_off);
+    if (st) tern_runtime_free(rt);
+    return st;
+}
+
+size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->planned_bytes : 0; }
+
+/* ---- layers on plain loops --------------------------------------------------- */
+
+static void apply_act(tern_act act, float *y, size_t n) {
+    /* x < 0 ? 0 : x lets a NaN through, as the training op does. */
+    if (act == TERN_ACT_RELU)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+    else if (act == TERN_ACT_HARDTANH)
+        for (size_t i = 0; i < n; i++) y[i] = y[i] < -1.0f ? -1.0f : (y[i] > 1.0f ? 1.0f : y[i]);
+}
+
+/* The part [lo, hi) of a window starting at `start` (maybe negative) of
+ * length k that lies inside [0, size). */
+static inline void clip(int start, int k, int size, int *lo, int *hi) {
+    *lo = start < 0 ? 0 : start;
+    *hi = start + k > size ? size : start + k;
+}
+
+/* Max or average pooling of planes (H,W) -> (OH,OW), PyTorch floor mode;
+ * the average divides by k*k, padding included, as tern's op does. */
+static void pool(const tern_dlayer *L, const float *x, size_t planes, int H, int W, float *y) {
+    const int OH = L->out_shape[1], OW = L->out_shape[2], k = L->kernel, s = L->stride, p = L->pad;
+    const int is_max = L->type == TERN_DLAYER_MAXPOOL;
+    const float inv = 1.0f / (float)(k * k);
+    for (size_t q = 0; q < planes; q++) {
+        const float *xp = x + q * (size_t)H * W;  /* (H,W) */
+        float *yp = y + q * (size_t)OH * OW;      /* (OH,OW) */
+        for (int oh = 0; oh < OH; oh++) {
+            int h0, h1;
+            clip(oh * s - p, k, H, &h0, &h1);
+            for (int ow = 0; ow < OW; ow++) {
+                int w0, w1;
+                clip(ow * s - p, k, W, &w0, &w1);
+                if (is_max) {
+                    float m = xp[h0 * W + w0];
+                    for (int h = h0; h < h1; h++)
+                        for (int w = w0; w < w1; w++) {
+                            float v = xp[h * W + w];
+                            if (v > m || (isnan(v) && !isnan(m))) m = v;
+                        }
+                    yp[oh * OW + ow] = m;
+                } else {
+                    float sum = 0.0f;
+                    for (int h = h0; h < h1; h++)
+                        for (int w = w0; w < w1; w++) sum += xp[h * W + w];
+                    yp[oh * OW + ow] = sum * inv;
+                }
+            }
+        }
+    }
+}
+
+/* y (n, M) = x (n, K) W^T + b through OpenBLAS. */
+static void linear_fp32(const tern_dlayer *L, const float *x, int n, float *y) {
+    const int M = L->out_shape[0], K = L->in_features;
+    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * M, L->bias, sizeof(float) * (size_t)M);
+    if (n == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, L->weight, K, x, 1, 1.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, M, K, 1.0f, x, K, L->weight, K, 1.0f, y, M);
+}
+
+/* y (n, M, OH, OW) = conv(x (n, C, H, W)) through im2col + sgemm per image. */
+static void conv_fp32(const tern_dlayer *L, const int *in, const float *x, int n, float *y, float *col) {
+    const int C = in[0], H = in[1], W = in[2], k = L->kernel, s = L->stride, p = L->pad;
+    const int M = L->out_shape[0], OH = L->out_shape[1], OW = L->out_shape[2], K = L->in_features;
+    const size_t P = (size_t)OH * OW;
+    for (int b = 0; b < n; b++) {
+        const float *img = x + (size_t)b * C * H * W;
+        /* col (K, P): row (c, i, j) holds that tap of every output position. */
+        for (int c = 0; c < C; c++)
+            for (int i = 0; i < k; i++)
+                for (int j = 0; j < k; j++) {
+                    float *row = col + ((size_t)(c * k + i) * k + j) * P;
+                    for (int oh = 0; oh < OH; oh++) {
+                        int ih = oh * s - p + i;
+                        for (int ow = 0; ow < OW; ow++) {
+                            int iw = ow * s - p + j;
+                            int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
+                            row[(size_t)oh * OW + ow] = inside ? img[((size_t)c * H + ih) * W + iw] : 0.0f;
+                        }
+                    }
+                }
+        float *yb = y + (size_t)b * M * P;  /* (M, P) */
+        for (int r = 0; r < M; r++)
+            for (size_t q = 0; q < P; q++) yb[(size_t)r * P + q] = L->bias[r];
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)P, K, 1.0f, L->weight, K, col, (int)P, 1.0f, yb,
+                    (int)P);
+    }
+}
+
+tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const float **logits) {
+    if (!rt || !rt->model || !x || !x->data || !logits) return tern_error(TERN_ERR_ARG, "runtime: NULL argument");
+    const tern_deploy *m = rt->model;
+    char sx[TERN_SHAPE_STR_LEN];
+    if (x->ndim != 4 || x->shape[1] != m->in_shape[0] || x->shape[2] != m->in_shape[1] ||
+        x->shape[3] != m->in_shape[2])
+        return tern_error(TERN_ERR_SHAPE, "runtime: input %s does not match the model's (N,%d,%d,%d)",
+                          tern_shape_str(x, sx, sizeof sx), m->in_shape[0], m->in_shape[1], m->in_shape[2]);
+    const int n = x->shape[0];
+    if (n < 1 || n > rt->max_batch)
+        return tern_error(TERN_ERR_SHAPE, "runtime: batch %d is outside 1..%d, the batch the runtime was planned for", n,
+                          rt->max_batch);
+    const float *outp_prev = x->data;
+    tern_status st = TERN_OK;
+    const float **cur = rt->outp;
+    for (int i = 0; i < m->n_layers && !st; i++) {
+        const tern_dlayer *L = &m->layers[i];
+        int in_ndim;
+        const int *ish;
+        in_shape_of(m, i, &in_ndim, &ish);
+        const float *xi = outp_prev;
+        if (is_view(L)) {
+            cur[i] = xi;
+            outp_prev = xi;
+            continue;
+        }
+        float *y = rt->slot[i];
+        const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
+        switch (L->type) {
+        case TERN_DLAYER_LINEAR:
+            if (L->ternary)
+                st = tern_kernel_gemm(&L->packed, xi, n, L->bias, y, rt->kact[i], rt->scratch, rt->scratch_bytes);
+            else
+                linear_fp32(L, xi, n, y);
+            break;
+        case TERN_DLAYER_CONV2D:
+            if (L->ternary) {
+                tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
+                st = tern_kernel_conv2d(&L->packed, &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
+                                        rt->scratch_bytes);
+            } else {
+                conv_fp32(L, ish, xi, n, y, rt->scratch);
+            }
+            break;
+        case TERN_DLAYER_AFFINE: {
+            const int C = L->in_channels;
+            const size_t HW = in_n / (size_t)C;
+            for (int b = 0; b < n; b++)
+                for (int c = 0; c < C; c++) {
+                    const size_t off = ((size_t)b * C + c) * HW;
+                    const float ce = L->center[c], sc = L->scale[c], sh = L->bias[c];
+                    for (size_t j = 0; j < HW; j++) y[off + j] = (xi[off + j] - ce) * sc + sh;
+                }
+            break;
+        }
+        case TERN_DLAYER_MAXPOOL:
+        case TERN_DLAYER_AVGPOOL: pool(L, xi, (size_t)n * ish[0], ish[1], ish[2], y); break;
+        case TERN_DLAYER_GLOBAL_AVGPOOL: {
+            const size_t HW = (size_t)ish[1] * ish[2];
+            /* Summed in double, as the training op does. */
+            for (size_t q = 0; q < (size_t)n * ish[0]; q++) {
+                double sum = 0.0;
+                for (size_t j = 0; j < HW; j++) sum += xi[q * HW + j];
+                y[q] = (float)(sum / (double)HW);
+            }
+            break;
+        }
+        case TERN_DLAYER_ADD: {
+            const float *f = cur[L->from];
+            for (size_t j = 0; j < (size_t)n * out_n; j++) y[j] = xi[j] + f[j];
+            break;
+        }
+        case TERN_DLAYER_RELU:
+        case TERN_DLAYER_HARDTANH:
+        case TERN_DLAYER_FLATTEN:
+            memcpy(y, xi, sizeof(float) * (size_t)n * out_n);
+            if (L->type != TERN_DLAYER_FLATTEN)
+                apply_act(L->type == TERN_DLAYER_RELU ? TERN_ACT_RELU : TERN_ACT_HARDTANH, y, (size_t)n * out_n);
+            break;
+        default: st = tern_error(TERN_ERR_ARG, "runtime: layer %d has unknown type %d", i, (int)L->type);
+        }
+        if (st) {
+            if (st != TERN_ERR_NOMEM) st = tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
+            break;
+        }
+        apply_act(L->act, y, (size_t)n * out_n);
+        cur[i] = outp_prev = y;
+    }
+    if (!st) *logits = outp_prev;
+    return st;
+}
+
+/* ---- inputs and outputs ------------------------------------------------------- */
+
+void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, float *x) {
+    const int C = m->in_shape[0];
+    const size_t HW = (size_t)m->in_shape[1] * m->in_shape[2];
+    for (int c = 0; c < C; c++)
+        for (size_t j = 0; j < HW; j++)
+            x[(size_t)c * HW + j] = ((float)pixels[(size_t)c * HW + j] / 255.0f - m->mean[c]) / m->std[c];
+}
+
+/* Skip whitespace and '#' comments in a PNM header. */
+static int pnm_skip(FILE *f) {
+    int ch;
+    while ((ch = fgetc(f)) != EOF) {
+        if (ch == '#')
+            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
+        else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+            break;
+    }
+    return ch;
+}
+
+static int pnm_int(FILE *f, int *v) {
+    int ch = pnm_skip(f);
+    long x = 0;
+    if (ch < '0' || ch > '9') return 0;
+    while (ch >= '0' && ch <= '9') {
+        x = x * 10 + (ch - '0');
+        if (x > 1 << 20) return 0;
+        ch = fgetc(f);
+    }
+    *v = (int)x;
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';  /* one whitespace ends the number */
+}
+
+tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x) {
+    if (!m || !path || !x) return tern_error(TERN_ERR_ARG, "runtime: read_input given NULL");
+    const int C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
+    const size_t need = (size_t)C * H * W;
+    FILE *f = fopen(path, "rb");
+    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    unsigned char *px = malloc(need + 1);
+    if (!px) {
+        fclose(f);
+        return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    }
+    tern_status st = TERN_OK;
+    char magic[2] = {0, 0};
+    size_t got = fread(magic, 1, 2, f);
+    if (got == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6')) {
+        int pc = magic[1] == '5' ? 1 : 3, pw = 0, ph = 0, maxv = 0;
+        if (!pnm_int(f, &pw) || !pnm_int(f, &ph) || !pnm_int(f, &maxv))
+            st = tern_error(TERN_ERR_FORMAT, "%s: unreadable P%c header", path, magic[1]);
+        else if (maxv != 255)
+            st = tern_error(TERN_ERR_FORMAT, "%s: maxval %d; tern reads 8-bit images (maxval 255)", path, maxv);
+        else if (pc != C || pw != W || ph != H)
+            st = tern_error(TERN_ERR_SHAPE, "%s: image is %dx%d with %d channel(s) but the model takes %dx%d with %d", path,
+                            pw, ph, pc, W, H, C);
+        else {
+            /* PNM stores pixels interleaved (H, W, C); the model reads (C, H, W). */
+            unsigned char *hwc = malloc(need + 1);
+            size_t k = hwc ? fread(hwc, 1, need + 1, f) : 0;
+            if (!hwc)
+                st = tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+            else if (k != need)
+                st = tern_error(TERN_ERR_FORMAT, "%s: %zu bytes of pixels where %dx%dx%d = %zu are needed", path, k, W, H,
+                                C, need);
+            else
+                for (int c = 0; c < C; c++)
+                    for (size_t j = 0; j < (size_t)H * W; j++) px[(size_t)c * H * W + j] = hwc[j * C + c];
+            free(hwc);
+        }
+    } else {
+        size_t k = got + fread(px + got, 1, need + 1 - got, f);
+        memcpy(px, magic, got);  /* the two bytes read to look for a PNM magic */
+        if (k > need)
+            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is longer; "
+                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, W, H);
+        else if (k < need)
+            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is %zu; "
+                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, k, W, H);
+    }
+    fclose(f);
+    if (!st) tern_runtime_normalize(m, px, x);
+    free(px);
+    return st;
+}
+
+void tern_runtime_softmax(const float *z, int k, float *p) {
+    float mx = z[0];
+    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
+    double sum = 0.0;
+    for (int j = 0; j < k; j++) sum += exp((double)z[j] - mx);
+    for (int j = 0; j < k; j++) p[j] = (float)(exp((double)z[j] - mx) / sum);
+}
+
+tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r) {
+    if (!rt || !rt->model || !ds || !r) return tern_error(TERN_ERR_ARG, "runtime: evaluate given NULL");
+    int *pred = r->pred;
+    memset(r, 0, sizeof *r);
+    r->pred = pred;
+    const tern_deploy *m = rt->model;
+    if (ds->c != m->in_shape[0] || ds->h != m->in_shape[1] || ds->w != m->in_shape[2])
+        return tern_error(TERN_ERR_SHAPE, "runtime: dataset images (%d,%d,%d) do not match the model's input (%d,%d,%d)",
+                          ds->c, ds->h, ds->w, m->in_shape[0], m->in_shape[1], m->in_shape[2]);
+    const size_t per = (size_t)ds->c * ds->h * ds->w;
+    const int K = m->n_classes;
+    for (int i = 0; i < ds->n; i += rt->max_batch) {
+        int n = ds->n - i < rt->max_batch ? ds->n - i : rt->max_batch;
+        int shape[4] = {n, ds->c, ds->h, ds->w};
+        tern_tensor x = tern_tensor_view(ds->images + per * (size_t)i, NULL, 4, shape);
+        const float *z;
+        tern_status st = tern_runtime_forward(rt, &x, &z);
+        if (st) return st;
+        for (int j = 0; j < n; j++) {
+            const float *zj = z + (size_t)j * K;
+            int best = 0;
+            for (int k = 1; k < K; k++)
+                if (zj[k] > zj[best]) best = k;
+            if (pred) pred[i + j] = best;
+            r->correct += best == ds->labels[i + j];
+        }
+        r->n += n;
+    }
+    r->acc = r->n ? (float)r->correct / (float)r->n : NAN;
+    return TERN_OK;
+}

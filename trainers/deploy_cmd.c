@@ -1,0 +1,529 @@
+/* deploy_cmd.c — `tern export`, `tern infer`, `tern eval` of a deploy file
+ * and `tern bench kernels`: thin shells around tern/deploy.h and
+ * tern/runtime.h. */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "cli.h"
+#include "tern.h"
+#include "tern/deploy.h"
+#include "tern/runtime.h"
+
+static int fail(const char *cmd) {
+    fprintf(stderr, "tern %s: %s\n", cmd, tern_errmsg());
+    return 1;
+}
+
+static long long file_bytes(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+}
+
+static int parse_act(const char *cmd, const char *v, tern_runtime_act *act) {
+    if (!strcmp(v, "auto")) *act = TERN_RUNTIME_ACT_AUTO;
+    else if (!strcmp(v, "int8")) *act = TERN_RUNTIME_ACT_I8;
+    else if (!strcmp(v, "fp32")) *act = TERN_RUNTIME_ACT_F32;
+    else {
+        fprintf(stderr, "tern %s: --act must be auto, int8 or fp32, got '%s'\n", cmd, v);
+        return 0;
+    }
+    return 1;
+}
+
+static const char *act_label(tern_runtime_act a) {
+    return a == TERN_RUNTIME_ACT_I8 ? "int8" : a == TERN_RUNTIME_ACT_F32 ? "fp32" : "auto (as trained)";
+}
+
+/* ---- tern export ------------------------------------------------------------ */
+
+static int export_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern export TRAIN_CKPT -o MODEL.h5 [--data DIR] [--fp32-out PATH]\n"
+            "\n"
+            "Write a deploy checkpoint: ternary layers packed at 2 bits per weight in the\n"
+            "kernels' t2 layout with per-row scales, batchnorm folded, fp32 layers as fp32,\n"
+            "topology, input normalisation and class names (docs/deploy-format.md).\n"
+            "The model and its normalisation come from the training checkpoint and its\n"
+            "dataset's test split.\n"
+            "  -o PATH          the deploy file (written atomically)\n"
+            "  --data DIR       read the dataset from DIR instead of the config's path\n"
+            "  --fp32-out PATH  also write the same model with fp32 weights, uncompressed:\n"
+            "                   the fp32 checkpoint the size ratio is measured against\n");
+    return f == stderr ? 2 : 0;
+}
+
+int tern_cmd_export(int argc, char **argv) {
+    const char *ckpt = NULL, *out = NULL, *data = NULL, *fp32_out = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return export_usage(stdout);
+        if (!strcmp(a, "-o") || !strcmp(a, "--data") || !strcmp(a, "--fp32-out")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tern export: %s needs a value\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "-o")) out = v;
+            else if (!strcmp(a, "--data")) data = v;
+            else fp32_out = v;
+        } else if (a[0] == '-') {
+            fprintf(stderr, "tern export: unknown option '%s' (try 'tern export --help')\n", a);
+            return 2;
+        } else if (!ckpt) {
+            ckpt = a;
+        } else {
+            fprintf(stderr, "tern export: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!ckpt || !out) return export_usage(stderr);
+    tern_deploy_sizes z;
+    if (tern_deploy_export(ckpt, data, out, &z)) return fail("export");
+    /* The fp32 reference: the same model, every weight fp32, no compression. */
+    tern_deploy d, f;
+    tern_deploy_sizes zf;
+    if (tern_deploy_load(&d, out) || tern_deploy_to_fp32(&d, &f) || tern_deploy_save(&f, fp32_out, 0, &zf))
+        return fail("export");
+    int n_tern = 0;
+    for (int i = 0; i < d.n_layers; i++) n_tern += d.layers[i].ternary;
+    printf("%s: %d layers (%d ternary), %zu bytes\n", out, d.n_layers, n_tern, z.file_bytes);
+    if (z.ternary_weights)
+        printf("  ternary weights  %zu: %.3f bits/weight in memory (t2, K padded to 128), %.3f on disk (deflate)\n",
+               z.ternary_weights, 8.0 * (double)z.packed_bytes / (double)z.ternary_weights,
+               8.0 * (double)z.packed_disk_bytes / (double)z.ternary_weights);
+    printf("  other parameters %zu floats (scales, biases, fp32 layers)\n", z.other_params);
+    printf("  fp32 checkpoint of the same model: %zu bytes%s%s -> deploy is 1/%.1f of it\n", zf.file_bytes,
+           fp32_out ? ", written to " : " (not written; --fp32-out PATH)", fp32_out ? fp32_out : "",
+           (double)zf.file_bytes / (double)z.file_bytes);
+    long long tb = file_bytes(ckpt);
+    if (tb > 0) printf("  training checkpoint %s: %lld bytes (latent weights and optimizer state)\n", ckpt, tb);
+    tern_deploy_free(&f);
+    tern_deploy_free(&d);
+    return 0;
+}
+
+/* ---- tern infer ---------------------------------------------------------------- */
+
+static int infer_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern infer MODEL.h5 INPUT [--data DIR] [--act auto|int8|fp32]\n"
+            "\n"
+            "Classify one input with a deploy checkpoint; prints the class and the\n"
+            "probability of every class. INPUT is one of:\n"
+            "  image.pgm / image.ppm   binary P5 (1 channel) or P6 (3 channels), maxval 255,\n"
+            "                          of the model's height and width\n"
+            "  image.raw               exactly C*H*W bytes, pixels in (C,H,W) order\n"
+            "  DATASET:SPLIT:INDEX     an image of a dataset, e.g. mnist:test:123 (its label\n"
+            "                          is printed too); read from --data DIR or\n"
+            "                          datasets/data/DATASET\n"
+            "Pixels p become (p/255 - mean) / std with the model's stored normalisation.\n"
+            "  --act  ternary layers' activations: auto (as trained, default), int8, fp32\n");
+    return f == stderr ? 2 : 0;
+}
+
+/* "name:split:index" into its parts; 0 when INPUT is not of that form. */
+static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t sn, int *index) {
+    const char *a = strchr(s, ':'), *b = a ? strchr(a + 1, ':') : NULL;
+    if (!a || !b || (size_t)(a - s) >= nn || (size_t)(b - a - 1) >= sn) return 0;
+    if (!tern_cli_int(b + 1, 0, 1 << 30, index)) return 0;
+    snprintf(name, nn, "%.*s", (int)(a - s), s);
+    snprintf(split, sn, "%.*s", (int)(b - a - 1), a + 1);
+    return 1;
+}
+
+/* The dataset a deploy model reads, normalised as it expects. */
+static tern_status load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
+                              tern_dataset *ds) {
+    char def[600];
+    if (!dir) {
+        snprintf(def, sizeof def, "datasets/data/%s", name);
+        dir = def;
+    }
+    tern_norm norm = {.mode = TERN_NORM_GIVEN};
+    memcpy(norm.mean, d->mean, sizeof norm.mean);
+    memcpy(norm.std, d->std, sizeof norm.std);
+    tern_dataset_init(ds);
+    return tern_dataset_load(ds, name, dir, split, &norm);
+}
+
+int tern_cmd_infer(int argc, char **argv) {
+    const char *model = NULL, *input = NULL, *data = NULL;
+    tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return infer_usage(stdout);
+        if (!strcmp(a, "--data") || !strcmp(a, "--act")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tern infer: %s needs a value\n", a);
+                return 2;
+            }
+            if (!strcmp(a, "--data")) data = argv[++i];
+            else if (!parse_act("infer", argv[++i], &act)) return 2;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "tern infer: unknown option '%s' (try 'tern infer --help')\n", a);
+            return 2;
+        } else if (!model) {
+            model = a;
+        } else if (!input) {
+            input = a;
+        } else {
+            fprintf(stderr, "tern infer: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!model || !input) return infer_usage(stderr);
+    tern_deploy d;
+    if (tern_deploy_load(&d, model)) return fail("infer");
+    size_t per = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
+    float *x = malloc(sizeof(float) * per);
+    char name[TERN_DATA_NAME_LEN], split[16];
+    int index = -1, label = -1, rc = 0;
+    tern_status st = x ? TERN_OK : tern_error(TERN_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (!st && stat(input, &sb) != 0 && parse_ref(input, name, sizeof name, split, sizeof split, &index)) {
+        tern_dataset ds;
+        st = load_split(&d, name, data, split, &ds);
+        if (!st && (ds.c != d.in_shape[0] || ds.h != d.in_shape[1] || ds.w != d.in_shape[2]))
+            st = tern_error(TERN_ERR_SHAPE, "%s: images are (%d,%d,%d) but the model takes (%d,%d,%d)", input, ds.c, ds.h,
+                            ds.w, d.in_shape[0], d.in_shape[1], d.in_shape[2]);
+        if (!st && index >= ds.n)
+            st = tern_error(TERN_ERR_ARG, "%s: index %d is past the %d images of %s %s", input, index, ds.n, name, split);
+        if (!st) {
+            memcpy(x, ds.images + per * (size_t)index, sizeof(float) * per);
+            label = ds.labels[index];
+        }
+        tern_dataset_free(&ds);
+    } else if (!st) {
+        st = tern_runtime_read_input(&d, input, x);
+    }
+    tern_runtime rt;
+    int shape[4] = {1, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
+    tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
+    const float *z = NULL;
+    if (!st) st = tern_runtime_init(&rt, &d, 1, act);
+    if (!st) {
+        st = tern_runtime_forward(&rt, &xt, &z);
+        if (!st) {
+            float p[TERN_DATA_MAX_CLASSES];
+            tern_runtime_softmax(z, d.n_classes, p);
+            int best = 0;
+            for (int k = 1; k < d.n_classes; k++)
+                if (p[k] > p[best]) best = k;
+            printf("%s: class %d '%s' (p = %.4f)", input, best, d.class_names[best], p[best]);
+            if (label >= 0) printf("; label %d '%s'", label, d.class_names[label]);
+            printf("\n");
+            for (int k = 0; k < d.n_classes; k++)
+                printf("  %2d %-12s %.4f%s\n", k, d.class_names[k], p[k], k == best ? "  <" : "");
+        }
+        tern_runtime_free(&rt);
+    }
+    if (st) rc = fail("infer");
+    free(x);
+    tern_deploy_free(&d);
+    return rc;
+}
+
+/* ---- tern eval MODEL.h5 (called by tern_cmd_eval for deploy files) -------------- */
+
+int tern_cmd_eval_deploy(int argc, char **argv) {
+    const char *model = NULL, *data = NULL;
+    tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
+    int batch = 256;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--data") || !strcmp(a, "--act") || !strcmp(a, "--batch")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "tern eval: %s needs a value\n", a);
+                return 2;
+            }
+            const char *v = argv[++i];
+            if (!strcmp(a, "--data")) data = v;
+            else if (!strcmp(a, "--act")) {
+                if (!parse_act("eval", v, &act)) return 2;
+            } else if (!tern_cli_int(v, 1, 65536, &batch)) {
+                fprintf(stderr, "tern eval: --batch: '%s' is not in 1..65536\n", v);
+                return 2;
+            }
+        } else if (a[0] == '-') {
+            fprintf(stderr, "tern eval: unknown option '%s' (try 'tern eval --help')\n", a);
+            return 2;
+        } else if (!model) {
+            model = a;
+        } else {
+            fprintf(stderr, "tern eval: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    tern_deploy d;
+    if (tern_deploy_load(&d, model)) return fail("eval");
+    tern_dataset test;
+    tern_runtime rt;
+    tern_status st = load_split(&d, d.dataset, data, "test", &test);
+    if (st) {
+        tern_deploy_free(&d);
+        return fail("eval");
+    }
+    int *pred = malloc(sizeof(int) * (size_t)test.n);
+    tern_runtime_eval r = {.pred = pred};
+    st = pred ? tern_runtime_init(&rt, &d, batch, act) : tern_error(TERN_ERR_NOMEM, "out of memory");
+    if (!st) {
+        st = tern_runtime_evaluate(&rt, &test, &r);
+        if (!st) {
+            printf("%s (deploy, kernel path %s, ternary activations %s) on %s test (%d images)\n", model,
+                   tern_kernel_name(tern_kernel_current()), act_label(act), d.dataset, r.n);
+            printf("accuracy %.2f%%  planned buffers %.1f KiB\n", 100.0 * r.acc,
+                   (double)tern_runtime_planned_bytes(&rt) / 1024.0);
+            printf("per class:\n");
+            for (int k = 0; k < d.n_classes; k++) {
+                int n = 0, c = 0;
+                for (int i = 0; i < test.n; i++)
+                    if (test.labels[i] == k) n++, c += pred[i] == k;
+                printf("  %-12s %6.2f%%  (%d/%d)\n", d.class_names[k], n ? 100.0 * c / n : 0.0, c, n);
+            }
+        }
+        tern_runtime_free(&rt);
+    }
+    free(pred);
+    tern_dataset_free(&test);
+    tern_deploy_free(&d);
+    return st ? fail("eval") : 0;
+}
+
+/* ---- tern bench kernels ------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef int (*bench_fn)(void *ctx);
+
+/* Seconds per call of each of two functions, interleaved: every repeat times
+ * `inner` calls of a, then of b (inner chosen so a repeat of a takes about
+ * 2 ms); the medians over repeats. Returns 0 when a call fails. */
+static int interleave(bench_fn a, void *ca, bench_fn b, void *cb, int repeats, double *ta, double *tb) {
+    double *va = malloc(sizeof(double) * (size_t)repeats), *vb = malloc(sizeof(double) * (size_t)repeats);
+    int ok = va && vb;
+    for (int w = 0; ok && w < 3; w++) ok = !a(ca) && !b(cb);  /* warm caches and pages */
+    double t0 = now_s();
+    ok = ok && !a(ca);
+    int inner = ok ? (int)(2e-3 / (now_s() - t0 + 1e-9)) : 1;
+    inner = inner < 1 ? 1 : (inner > 10000 ? 10000 : inner);
+    for (int r = 0; ok && r < repeats; r++) {
+        t0 = now_s();
+        for (int k = 0; ok && k < inner; k++) ok = !a(ca);
+        double t1 = now_s();
+        for (int k = 0; ok && k < inner; k++) ok = !b(cb);
+        double t2 = now_s();
+        va[r] = (t1 - t0) / inner;
+        vb[r] = (t2 - t1) / inner;
+    }
+    if (ok) {
+        *ta = median(va, repeats);
+        *tb = median(vb, repeats);
+    }
+    free(va);
+    free(vb);
+    return ok;
+}
+
+typedef struct gemv_job {
+    tern_packed *w;
+    const float *x, *wf;
+    float *y;
+    int M, K;
+    void *scratch;
+    size_t scratch_bytes;
+} gemv_job;
+
+static int run_tern_gemv(void *p) {
+    gemv_job *j = p;
+    return tern_kernel_gemm(j->w, j->x, 1, NULL, j->y, TERN_KACT_I8, j->scratch, j->scratch_bytes) != TERN_OK;
+}
+
+static int run_blas_gemv(void *p) {
+    gemv_job *j = p;
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, j->M, j->K, 1.0f, j->wf, j->K, j->x, 1, 0.0f, j->y, 1);
+    return 0;
+}
+
+typedef struct net_job {
+    tern_runtime *rt;
+    tern_tensor x;
+} net_job;
+
+static int run_net(void *p) {
+    net_job *j = p;
+    const float *z;
+    return tern_runtime_forward(j->rt, &j->x, &z) != TERN_OK;
+}
+
+static void row(const char *name, double tt, double tf, double macs, double bytes_t, double bytes_f, const char *unit,
+                double per, const char *target) {
+    printf("%-40s %10.4f %10.4f %8.2fx %9.2f %9.2f %8.2f %8.2f %10.0f %10.0f  %s\n", name, 1e3 * tt, 1e3 * tf, tf / tt,
+           macs / tt * 1e-9, macs / tf * 1e-9, bytes_t / tt * 1e-9, bytes_f / tf * 1e-9, per / tt, per / tf, target);
+    (void)unit;
+}
+
+static int bench_kernels_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern bench kernels [--repeats N] [--model MODEL.h5]\n"
+            "\n"
+            "Packed ternary kernels against OpenBLAS fp32, side by side in one process,\n"
+            "interleaved, medians of N repeats (31):\n"
+            "  (a) GEMV 4096x4096 at batch 1: tern_kernel_gemm (int8 path) vs cblas_sgemv\n"
+            "  (b) MNIST MLP 784-256-256-10 at batch 1: the runtime on the deploy model vs\n"
+            "      the same network with fp32 weights through OpenBLAS (sgemv)\n"
+            "  (c) the same at batch 256: throughput vs sgemm\n"
+            "Both sides single-threaded (OpenBLAS set to 1 thread). The MLP is the shipped\n"
+            "configs/mnist_mlp.yaml architecture with random weights, or --model's network.\n"
+            "GB/s counts the weight bytes read per call.\n");
+    return f == stderr ? 2 : 0;
+}
+
+/* The MLP of configs/mnist_mlp.yaml, random weights, as a deploy model. */
+static tern_status mlp_deploy(tern_deploy *d) {
+    tern_quant_cfg q = tern_quant_cfg_default(TERN_QUANT_TWN);
+    q.act_bits = 8;
+    tern_layer_spec s[6] = {
+        {.type = TERN_LAYER_FLATTEN},
+        {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 256, .no_bias = 1, .ternary = 1, .quant = q},
+        {.type = TERN_LAYER_BATCHNORM, .name = "bn1", .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 256, .no_bias = 1, .ternary = 1, .quant = q},
+        {.type = TERN_LAYER_BATCHNORM, .name = "bn2", .act = TERN_ACT_RELU},
+        {.type = TERN_LAYER_LINEAR, .name = "fc3", .out = 10},
+    };
+    int in[3] = {1, 28, 28};
+    tern_model m;
+    tern_status st = tern_model_init(&m, s, 6, 3, in, TERN_INIT_HE, 1);
+    if (st) return st;
+    tern_dataset meta;
+    tern_dataset_init(&meta);
+    snprintf(meta.name, sizeof meta.name, "mnist");
+    meta.c = 1, meta.h = meta.w = 28, meta.n_classes = 10;
+    for (int k = 0; k < 10; k++) snprintf(meta.class_names[k], sizeof meta.class_names[k], "%d", k);
+    st = tern_deploy_from_model(d, &m, &meta);
+    tern_model_free(&m);
+    return st;
+}
+
+int tern_cmd_bench_kernels(int argc, char **argv) {
+    int repeats = 31;
+    const char *model = NULL;
+    for (int i = argc > 1 && !strcmp(argv[1], "kernels") ? 2 : 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_kernels_usage(stdout);
+        if (i + 1 >= argc) {
+            fprintf(stderr, "tern bench kernels: %s needs a value\n", argv[i]);
+            return 2;
+        }
+        const char *k = argv[i], *v = argv[++i];
+        if (!strcmp(k, "--repeats")) {
+            if (!tern_cli_int(v, 1, 100000, &repeats)) {
+                fprintf(stderr, "tern bench kernels: --repeats: '%s' is not a valid value\n", v);
+                return 2;
+            }
+        } else if (!strcmp(k, "--model")) {
+            model = v;
+        } else {
+            fprintf(stderr, "tern bench kernels: unknown option '%s'\n", k);
+            return 2;
+        }
+    }
+    openblas_set_num_threads(1);
+    tern_rng r;
+    tern_rng_seed(&r, 1);
+    printf("tern bench kernels: kernel path %s, tern and OpenBLAS each on 1 thread, %d interleaved repeats, medians\n",
+           tern_kernel_name(tern_kernel_current()), repeats);
+    printf("%-40s %10s %10s %9s %9s %9s %8s %8s %10s %10s  %s\n", "case", "tern ms", "fp32 ms", "speedup", "tGMAC/s",
+           "fGMAC/s", "tGB/s", "fGB/s", "tern /s", "fp32 /s", "target");
+
+    /* (a) GEMV 4096 x 4096: a third of the weights zero, as after TWN. */
+    enum { M = 4096, K = 4096 };
+    int8_t *T = malloc((size_t)M * K);
+    float *wf = malloc(sizeof(float) * (size_t)M * K), *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * M);
+    float *alpha = malloc(sizeof(float) * M);
+    tern_packed pw = {0};
+    if (!T || !wf || !x || !y || !alpha) {
+        fprintf(stderr, "tern bench kernels: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < M; i++) alpha[i] = 0.05f + 0.01f * tern_rng_uniform(&r);
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        T[i] = (int8_t)((int)tern_rng_below(&r, 3) - 1);
+        wf[i] = (float)T[i] * alpha[i / K];
+    }
+    for (int i = 0; i < K; i++) x[i] = tern_rng_normal(&r);
+    if (tern_packed_init(&pw, M, K) || tern_packed_set(&pw, T, alpha, NULL)) return fail("bench kernels");
+    gemv_job g = {.w = &pw, .x = x, .wf = wf, .y = y, .M = M, .K = K};
+    g.scratch_bytes = tern_kernel_gemm_scratch_bytes(&pw, 1, TERN_KACT_I8);
+    g.scratch = malloc(g.scratch_bytes);
+    double tt, tf;
+    if (!g.scratch || !interleave(run_tern_gemv, &g, run_blas_gemv, &g, repeats, &tt, &tf)) return fail("bench kernels");
+    row("(a) GEMV 4096x4096 b=1 (int8 act)", tt, tf, (double)M * K, (double)M * pw.row_bytes + 8.0 * M,
+        4.0 * M * K, "", 1.0, ">= 10x");
+    free(T);
+    free(wf);
+    free(g.scratch);
+    tern_packed_free(&pw);
+
+    /* (b), (c): the MLP, deployed and as its fp32 twin, through the runtime. */
+    tern_deploy d, f;
+    tern_status st = model ? tern_deploy_load(&d, model) : mlp_deploy(&d);
+    if (st || tern_deploy_to_fp32(&d, &f)) return fail("bench kernels");
+    double macs = 0, wbytes_t = 0, wbytes_f = 0;
+    for (int i = 0; i < d.n_layers; i++) {
+        const tern_dlayer *L = &d.layers[i];
+        if (L->type != TERN_DLAYER_LINEAR && L->type != TERN_DLAYER_CONV2D) continue;
+        double per = (double)L->out_shape[0] * L->in_features;
+        double pos = L->type == TERN_DLAYER_CONV2D ? (double)L->out_shape[1] * L->out_shape[2] : 1.0;
+        macs += per * pos;
+        wbytes_t += L->ternary ? (double)L->packed.rows * L->packed.row_bytes + 8.0 * L->out_shape[0] : 4.0 * per;
+        wbytes_f += 4.0 * per;
+    }
+    size_t per_in = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
+    static const int batches[2] = {1, 256};
+    static const tern_runtime_act acts[2] = {TERN_RUNTIME_ACT_AUTO, TERN_RUNTIME_ACT_F32};
+    for (int b = 0; b < 2; b++) {
+        int n = batches[b];
+        float *xb = malloc(sizeof(float) * per_in * (size_t)n);
+        if (!xb) return fail("bench kernels");
+        for (size_t i = 0; i < per_in * (size_t)n; i++) xb[i] = tern_rng_normal(&r);
+        int shape[4] = {n, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
+        for (int a = 0; a < 2; a++) {
+            tern_runtime rt, rf;
+            if (tern_runtime_init(&rt, &d, n, acts[a]) || tern_runtime_init(&rf, &f, n, TERN_RUNTIME_ACT_AUTO))
+                return fail("bench kernels");
+            net_job jt = {&rt, tern_tensor_view(xb, NULL, 4, shape)}, jf = {&rf, tern_tensor_view(xb, NULL, 4, shape)};
+            if (!interleave(run_net, &jt, run_net, &jf, repeats, &tt, &tf)) return fail("bench kernels");
+            char name[64];
+            snprintf(name, sizeof name, "(%c) %s b=%d (%s act)", b ? 'c' : 'b', model ? "model" : "MLP 784-256-256-10",
+                     n, a ? "fp32" : (model ? "auto" : "int8"));
+            row(name, tt, tf, macs * n, wbytes_t, wbytes_f, "", (double)n, a ? "" : (b ? ">= 1.5x" : ">= 3x"));
+            tern_runtime_free(&rt);
+            tern_runtime_free(&rf);
+        }
+        free(xb);
+    }
+    printf("tern /s and fp32 /s: calls per second (a) or samples per second (b, c)\n");
+    tern_deploy_free(&f);
+    tern_deploy_free(&d);
+    free(x);
+    free(y);
+    free(alpha);
+    return 0;
+}
