@@ -37,7 +37,7 @@ static void fill_small_ints(float *x, size_t n, tern_rng *r) {
 static void naive_quantize(const float *x, int k, int *q, float *sx) {
     float amax = 0.0f;
     for (int i = 0; i < k; i++) amax = fmaxf(amax, fabsf(x[i]));
-    if (amax < FLT_MIN) {
+    if (amax < TERN_KQ_AMAX_MIN) {
         for (int i = 0; i < k; i++) q[i] = 0;
         *sx = 0.0f;
         return;
@@ -273,10 +273,19 @@ static void test_quantize_by_hand(void **state) {
     assert_int_equal(q[2], 4);
     assert_true(sx == 1.0f);
 
-    float z[3] = {0.0f, -0.0f, 1e-40f};   /* amax below FLT_MIN */
-    assert_int_equal(tern_kernel_quantize(z, 3, q, &sx, &qsum), TERN_OK);
-    assert_int_equal(q[0] | q[1] | q[2], 0);
-    assert_true(sx == 0.0f && qsum == 0);
+    /* amax below TERN_KQ_AMAX_MIN, subnormal and in the band [FLT_MIN,
+     * 127 FLT_MIN) where 127 / amax is not finite: all zero. */
+    float z[2][3] = {{0.0f, -0.0f, 1e-40f}, {1e-37f, -5e-38f, 0.0f}};
+    for (int r = 0; r < 2; r++) {
+        assert_int_equal(tern_kernel_quantize(z[r], 3, q, &sx, &qsum), TERN_OK);
+        assert_int_equal(q[0] | q[1] | q[2], 0);
+        assert_true(sx == 0.0f && qsum == 0);
+    }
+    /* Just above it, a normal row: 127 at the max. */
+    float t[3] = {4e-36f, -1e-36f, 0.0f};
+    assert_int_equal(tern_kernel_quantize(t, 3, q, &sx, &qsum), TERN_OK);
+    assert_int_equal(q[0], 127);
+    assert_int_equal(q[1], -32);
 
     float bad[3] = {1.0f, NAN, 2.0f};
     assert_int_equal(tern_kernel_quantize(bad, 3, q, &sx, &qsum), TERN_ERR_NUMERIC);
@@ -491,6 +500,24 @@ static void test_paths_quantize(void **state) {
             x[(size_t)n * K - 1] = -INFINITY;
             assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
             x[(size_t)n * K - 1] = keep1;
+            /* Tiny rows: amax 1e-37 lies below TERN_KQ_AMAX_MIN, where
+             * 127 / amax is not finite: every path gives exactly 0. At
+             * amax 4e-36 every path agrees with the scalar path to the bit. */
+            const float scales[2] = {1e-37f / 127.0f, 4e-36f / 127.0f};
+            for (int sc = 0; sc < 2; sc++) {
+                float *xs = malloc((size_t)n * K * sizeof(float)), yt[2 * 3], ys[2 * 3];
+                for (int i = 0; i < n * K; i++) xs[i] = x[i] * scales[sc];
+                assert_int_equal(tern_kernel_gemm(&p, xs, n, NULL, yt, TERN_KACT_I8, scratch, bytes), TERN_OK);
+                assert_int_equal(tern_kernel_select(TERN_KERNEL_SCALAR), TERN_OK);
+                assert_int_equal(tern_kernel_gemm(&p, xs, n, NULL, ys, TERN_KACT_I8, scratch, bytes), TERN_OK);
+                assert_int_equal(tern_kernel_select(k), TERN_OK);
+                for (int i = 0; i < M * n; i++) {
+                    assert_true(isfinite(yt[i]));
+                    if (sc == 0) assert_true(yt[i] == 0.0f);
+                }
+                assert_memory_equal(yt, ys, sizeof yt);
+                free(xs);
+            }
         }
         free(scratch);
         free(x);

@@ -763,20 +763,25 @@ static void test_act_random_and_tiny(void **st) {
         gc_free(x);
     }
 
-    /* Subnormal maxima: 127 / max overflows float; the result stays finite
-     * and within half a step. */
-    const float tv[3] = {1e-40f, -5e-41f, 0.0f};
+    /* Tiny maxima. Below TERN_KQ_AMAX_MIN = 127 FLT_MIN, 127 / max is not
+     * finite: the row is 0, exactly as the int8 kernels quantize it. Just
+     * above it, the row quantizes normally, within half a step. */
+    const float tv[2][3] = {{1e-37f, -5e-38f, 0.0f}, {4e-36f, -1e-36f, 0.0f}};
     const int row[2] = {1, 3};
-    tern_tensor *x = mk(2, row, 0, tv);
-    tern_ctx *c = ctx_new();
-    tern_tensor *y = tern_quant_act(c, x, 8);
-    assert_non_null(y);
-    for (int i = 0; i < 3; i++) {
-        assert_true(isfinite(y->data[i]));
-        assert_true(fabs((double)y->data[i] - tv[i]) <= 0.5 * 1e-40 / 127 + 1e-45);
+    for (int k = 0; k < 2; k++) {
+        tern_tensor *x = mk(2, row, 0, tv[k]);
+        tern_ctx *c = ctx_new();
+        tern_tensor *y = tern_quant_act(c, x, 8);
+        assert_non_null(y);
+        for (int i = 0; i < 3; i++) {
+            assert_true(isfinite(y->data[i]));
+            if (k == 0) assert_true(y->data[i] == 0.0f);
+            else assert_true(fabs((double)y->data[i] - tv[k][i]) <= 0.5 * 4e-36 / 127 * 1.0001);
+        }
+        assert_true(k == 0 || y->data[0] == tv[1][0]); /* the max maps to q = 127 exactly */
+        ctx_del(c);
+        gc_free(x);
     }
-    ctx_del(c);
-    gc_free(x);
 }
 
 /* ---- bad input ------------------------------------------------------------ */

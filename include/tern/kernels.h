@@ -23,7 +23,9 @@
  *         asymmetric: y = fmaf(P, wp*sx, fmaf(-N, wn*sx, bias))
  *     in float, with the products wp*sx, wn*sx rounded once. Every path
  *     (scalar, AVX2, AVX-512, NEON) returns bit-identical y in this mode.
- *     A row whose amax is below FLT_MIN quantizes to q = 0, sx = 0. A NaN or
+ *     A row whose amax is below TERN_KQ_AMAX_MIN = 127 FLT_MIN quantizes to
+ *     q = 0, sx = 0 (127/amax would not be finite); training's 8-bit
+ *     fake-quant (tern/quant.h) zeroes the same rows. A NaN or
  *     Inf activation is an error (TERN_ERR_NUMERIC).
  *   TERN_KACT_F32: the fp32 activations are added where w = +1 and
  *     subtracted where w = -1 (no multiplies; the scalar reference literally
@@ -64,7 +66,13 @@
 #define TERN_KERNELS_H
 
 #include <stddef.h>
+#include <float.h>
 #include <stdint.h>
+
+/* Rows of activations whose absmax is below this quantize to 0: from here
+ * down, 127 / amax overflows float. Shared by every kernel path and by
+ * training's fake-quant, so they agree on every row. */
+#define TERN_KQ_AMAX_MIN (127.0f * FLT_MIN)
 
 #include "tern/status.h"
 
@@ -173,7 +181,7 @@ typedef enum tern_kact {
 } tern_kact;
 
 /* amax = max|x|; q = clamp(rint(x * (127/amax)), -127, 127); *sx = amax/127;
- * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < FLT_MIN.
+ * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < TERN_KQ_AMAX_MIN.
  * TERN_ERR_NUMERIC on NaN or Inf. This is the scalar reference; the GEMM and
  * conv use their path's SIMD quantizer, which matches it bit for bit. */
 tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);

@@ -146,8 +146,8 @@ int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *q
         amax = a > amax ? a : amax;
     }
     if (!finite) return -1;
-    if (amax < FLT_MIN) {
-        /* 127/amax would overflow; such a row carries nothing an int8 can hold. */
+    if (amax < TERN_KQ_AMAX_MIN) {
+        /* 127/amax would not be finite; such a row carries nothing an int8 can hold. */
         memset(q, 0, (size_t)k);
         *sx = 0.0f;
         *qsum = 0;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "ops/ops_impl.h"
+#include "tern/kernels.h"
 #include "tern/quant.h"
 
 typedef struct {
@@ -47,29 +48,20 @@ void tern_quant_act_forward(tern_node *n) {
             bad |= !(a <= FLT_MAX);  /* NaN or Inf */
             m = a > m ? a : m;
         }
-        if (bad || m == 0.0f) {
+        /* A row below TERN_KQ_AMAX_MIN is 0, as in the int8 kernels: there
+         * 127 / m is not finite. */
+        if (bad || m < TERN_KQ_AMAX_MIN) {
             if (bad && s->bad_row < 0) s->bad_row = r;
             memset(yr, 0, D * sizeof(float));
             continue;
         }
         /* q = round-half-even(x s), s = Q / m, so |q| <= Q; y = q m / Q, the
-         * dequantization an int8 kernel applies to its accumulator. The
-         * float path needs s finite and m / Q normal; rows of tinier values
-         * take the same steps in double. */
-        if (m >= Q * FLT_MIN) {
-            const float sc = Q / m, inv = m / Q;
-            for (size_t i = 0; i < D; i++) {
-                float q = nearbyintf(xr[i] * sc);
-                q = q > Q ? Q : (q < -Q ? -Q : q);
-                yr[i] = q * inv;
-            }
-        } else {
-            const double sc = (double)Q / m, inv = (double)m / Q;
-            for (size_t i = 0; i < D; i++) {
-                double q = nearbyint(xr[i] * sc);
-                q = q > Q ? Q : (q < -Q ? -Q : q);
-                yr[i] = (float)(q * inv);
-            }
+         * dequantization an int8 kernel applies to its accumulator. */
+        const float sc = Q / m, inv = m / Q;
+        for (size_t i = 0; i < D; i++) {
+            float q = nearbyintf(xr[i] * sc);
+            q = q > Q ? Q : (q < -Q ? -Q : q);
+            yr[i] = q * inv;
         }
     }
 }

@@ -55,7 +55,7 @@ static int avx2_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *q
         amax = a > amax ? a : amax;
     }
     if (bad) return -1;
-    if (amax < FLT_MIN) {
+    if (amax < TERN_KQ_AMAX_MIN) {
         memset(q, 0, (size_t)k);
         *sx = 0.0f;
         *qsum = 0;

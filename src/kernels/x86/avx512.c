@@ -45,7 +45,7 @@ static int avx512_quantize(const float *x, int k, int8_t *q, float *sx, int32_t 
     }
     if (bad) return -1;
     float amax = _mm512_reduce_max_ps(vmax);
-    if (amax < FLT_MIN) {
+    if (amax < TERN_KQ_AMAX_MIN) {
         memset(q, 0, (size_t)k);
         *sx = 0.0f;
         *qsum = 0;
