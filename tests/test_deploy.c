@@ -509,6 +509,23 @@ static void test_bad_files(void **state) {
     reseal(bad, 1);
     expect_load_error(bad, "says its output is (5,4,4) but its input and parameters give (5,3,3)");
 
+    /* Shape attributes crafted so that int arithmetic would wrap to a
+     * plausible size (kernel 65537 with pad 32768): refused, never read. */
+    copy_file(good, bad);
+    f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    g = H5Gopen2(f, "/layers/000", H5P_DEFAULT);
+    int huge_k = 65537, huge_p = 32768;
+    a = H5Aopen(g, "kernel", H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_INT, &huge_k) >= 0);
+    H5Aclose(a);
+    a = H5Aopen(g, "pad", H5P_DEFAULT);
+    assert_true(H5Awrite(a, H5T_NATIVE_INT, &huge_p) >= 0);
+    H5Aclose(a);
+    H5Gclose(g);
+    H5Fclose(f);
+    reseal(bad, 1);
+    expect_load_error(bad, "out of range");
+
     /* A code 0b11 in the packed weights. */
     copy_file(good, bad);
     f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);

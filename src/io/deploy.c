@@ -10,6 +10,7 @@
 #include <hdf5.h>
 #include <math.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,13 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
     shape_str(in_ndim, in, sb, sizeof sb);
     *out_ndim = in_ndim;
     memcpy(out, in, 3 * sizeof(int));
+    /* The attributes come from a file: bound them before any arithmetic,
+     * and do every product below in 64 bits, so a crafted file cannot wrap
+     * an int into a small, plausible size. */
+    const long long LIM = 1 << 16;
+    if (L->kernel > LIM || L->pad > LIM || L->stride > LIM || L->in_channels > (1 << 24) || M > (1 << 24))
+        return snprintf(why, wl, "kernel %d, pad %d, stride %d, channels %d or outputs %d out of range", L->kernel,
+                        L->pad, L->stride, L->in_channels, M), 0;
     switch (L->type) {
     case TERN_DLAYER_LINEAR:
         if (in_ndim != 1) return snprintf(why, wl, "linear needs (F) input, got %s", sb), 0;
@@ -95,8 +103,11 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
         if (in_ndim != 3) return snprintf(why, wl, "conv2d needs (C,H,W) input, got %s", sb), 0;
         if (L->in_channels != in[0])
             return snprintf(why, wl, "conv2d has %d input channels but its input is %s", L->in_channels, sb), 0;
-        if (M < 1 || L->kernel < 1 || L->stride < 1 || L->pad < 0 || in[1] + 2 * L->pad < L->kernel ||
-            in[2] + 2 * L->pad < L->kernel)
+        if (M < 1 || L->kernel < 1 || L->stride < 1 || L->pad < 0 || in[1] + 2LL * L->pad < L->kernel ||
+            in[2] + 2LL * L->pad < L->kernel ||
+            (long long)L->in_channels * L->kernel * L->kernel > INT_MAX ||
+            ((in[1] + 2LL * L->pad - L->kernel) / L->stride + 1) * ((in[2] + 2LL * L->pad - L->kernel) / L->stride + 1) *
+                    (long long)M > INT_MAX)
             return snprintf(why, wl, "conv2d out %d, kernel %d, stride %d, pad %d do not fit input %s", M, L->kernel,
                             L->stride, L->pad, sb), 0;
         out[0] = M;
@@ -111,8 +122,8 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
     case TERN_DLAYER_MAXPOOL:
     case TERN_DLAYER_AVGPOOL:
         if (in_ndim != 3) return snprintf(why, wl, "%s needs (C,H,W) input, got %s", dlayer_names[L->type], sb), 0;
-        if (L->kernel < 1 || L->stride < 1 || L->pad < 0 || L->pad >= L->kernel || 2 * L->pad > L->kernel ||
-            in[1] + 2 * L->pad < L->kernel || in[2] + 2 * L->pad < L->kernel)
+        if (L->kernel < 1 || L->stride < 1 || L->pad < 0 || L->pad >= L->kernel || 2LL * L->pad > L->kernel ||
+            in[1] + 2LL * L->pad < L->kernel || in[2] + 2LL * L->pad < L->kernel)
             return snprintf(why, wl, "%s kernel %d, stride %d, pad %d do not fit input %s", dlayer_names[L->type],
                             L->kernel, L->stride, L->pad, sb), 0;
         out[1] = (in[1] + 2 * L->pad - L->kernel) / L->stride + 1;
@@ -124,6 +135,8 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
         return 1;
     case TERN_DLAYER_FLATTEN:
         *out_ndim = 1;
+        if (in_ndim == 3 && (long long)in[0] * in[1] * in[2] > INT_MAX)
+            return snprintf(why, wl, "flatten of %s has more than %d values", sb, INT_MAX), 0;
         out[0] = in_ndim == 3 ? in[0] * in[1] * in[2] : in[0];
         return 1;
     case TERN_DLAYER_ADD: {
@@ -771,7 +784,10 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     }
     if (!st && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)) {
         int want = wcols(L, in);
-        if (K != want)
+        if ((long long)M * K > (1LL << 32))
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) has %d x %d weights, more than tern loads; " TOOL_HINT,
+                            r->path, where, L->name, M, K);
+        else if (K != want)
             st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says in_features %d but its input %s gives %d; " TOOL_HINT,
                             r->path, where, L->name, K, in_ndim == 1 ? "(F)" : "(C,H,W)", want);
         char need[96];
