@@ -253,11 +253,29 @@ static void test_existing_run_is_not_replaced(void **state) {
     tern_config_free(&cfg);
 }
 
+/* 300 images in batches of 13 leave a last batch of one sample, which a
+ * 1-D batchnorm cannot normalise: the trainer drops it instead of failing
+ * after a whole epoch. */
+static void test_one_sample_tail_is_dropped(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_tail");
+    assert_int_equal(tern_config_set(&cfg, "training.batch_size=13"), TERN_OK);
+    assert_int_equal(tern_config_set(&cfg, "training.epochs=2"), TERN_OK);
+    trace t = {0};
+    tern_train_opts o = {.cb = record, .user = &t};
+    tern_train_result res;
+    assert_int_equal(tern_train(&cfg, &o, &res), TERN_OK);
+    assert_int_equal(res.steps, 2 * 23); /* 23 full batches per epoch, the single sample dropped */
+    tern_config_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_nan_stops_and_keeps_checkpoint),
         cmocka_unit_test(test_existing_run_is_not_replaced),
+        cmocka_unit_test(test_one_sample_tail_is_dropped),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

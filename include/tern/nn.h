@@ -109,7 +109,10 @@ typedef struct tern_step_result {
 /* One training step on a batch x (N, in_shape...) with labels[N]: reset the
  * ctx, zero grads, forward in training mode, loss, backward, clip to `clip`
  * (<= 0: no clipping), optimizer step at `lr`. A NaN/Inf loss or gradient
- * returns TERN_ERR_NUMERIC before the parameters change. */
+ * returns TERN_ERR_NUMERIC before the optimizer step: trainable parameters
+ * and optimizer state are unchanged, but batchnorm running statistics have
+ * already absorbed the bad batch in the forward (the trainer stops the run
+ * and keeps its last checkpoint, so none of it is saved). */
 tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
                                   const int *labels, float lr, float clip, tern_step_result *r);
 

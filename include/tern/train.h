@@ -18,7 +18,11 @@
  * skips, and continues with the model's RNG (dropout) exactly where it was.
  *
  * A NaN or Inf loss stops the run with TERN_ERR_NUMERIC before the
- * parameters change; the last checkpoint written stays as it was.
+ * optimizer step; the last checkpoint written stays as it was.
+ *
+ * When the training split leaves a last batch of one sample, that batch is
+ * dropped (batchnorm cannot normalise a single value per channel); the
+ * reshuffle leaves out another sample each epoch.
  *
  * The library prints nothing: progress reaches the caller as events. */
 #ifndef TERN_TRAIN_H

@@ -275,7 +275,11 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     tern_rng_seed(&r->model_rng, T->seed ^ 0x6d6f64656cULL); /* "model": dropout */
     r->ctx.rng = &r->model_rng;
     tern_augment aug = cfg->dataset.augment;
-    if ((st = tern_loader_init(&r->loader, &r->train, T->batch_size, TERN_LOADER_SHUFFLE, &aug,
+    /* A last batch of one sample would give batchnorm a single value per
+     * channel (an error) after a whole epoch: drop it; the reshuffle
+     * leaves out another sample each epoch. */
+    int flags = TERN_LOADER_SHUFFLE | (r->train.n % T->batch_size == 1 ? TERN_LOADER_DROP_LAST : 0);
+    if ((st = tern_loader_init(&r->loader, &r->train, T->batch_size, flags, &aug,
                                T->seed ^ 0x6c6f61646572ULL))) /* "loader" */
         goto done;
     int batches = tern_loader_num_batches(&r->loader);
