@@ -166,8 +166,10 @@ static void check_no_malloc(const tern_layer_spec *spec, int n_layers, int in_nd
     tern_step_result res;
     for (int i = 0; i < 3; i++) assert_int_equal(tern_model_train_step(&m, &c, &o, &x, yb, 1e-3f, 1.0f, &res), 0);
     malloc_count_start();
-    for (int i = 0; i < 5; i++) tern_model_train_step(&m, &c, &o, &x, yb, 1e-3f, 1.0f, &res);
+    tern_status st[5];
+    for (int i = 0; i < 5; i++) st[i] = tern_model_train_step(&m, &c, &o, &x, yb, 1e-3f, 1.0f, &res);
     long calls = malloc_count_stop();
+    for (int i = 0; i < 5; i++) assert_int_equal(st[i], TERN_OK); /* a failed step would allocate nothing */
     assert_true(isfinite(res.loss));
     print_message("%d-layer model: %ld mallocs in 5 steady-state steps, arena %zu KiB\n", n_layers, calls,
                   tern_arena_capacity(&c.arena) >> 10);
@@ -201,6 +203,19 @@ static void test_steady_state_step_does_not_malloc(void **state) {
     };
     int in3[3] = {3, 16, 16};
     check_no_malloc(cnn, 8, 3, in3, 16);
+    /* Ternary layers with learned per-channel scales and 8-bit activations. */
+    tern_layer_spec tern_mlp[3] = {
+        {.type = TERN_LAYER_LINEAR, .out = 256, .act = TERN_ACT_RELU, .ternary = 1},
+        {.type = TERN_LAYER_LINEAR, .out = 256, .act = TERN_ACT_RELU, .ternary = 1},
+        {.type = TERN_LAYER_LINEAR, .out = 10},
+    };
+    for (int i = 0; i < 2; i++) {
+        tern_mlp[i].quant = tern_quant_cfg_default(i ? TERN_QUANT_TTQ : TERN_QUANT_TWN);
+        tern_mlp[i].quant.granularity = TERN_QUANT_PER_CHANNEL;
+        tern_mlp[i].quant.learned_alpha = 1;
+        tern_mlp[i].quant.act_bits = 8;
+    }
+    check_no_malloc(tern_mlp, 3, 1, in1, 128);
 }
 
 /* A NaN in the data stops the step with TERN_ERR_NUMERIC and leaves the

@@ -197,12 +197,15 @@ static void test_resume_is_bit_exact(void **state) {
     tern_config_free(&cfg);
 }
 
+/* The whole file into buf; -1 when it is missing or larger than cap. */
 static int read_file(const char *path, char *buf, size_t cap, size_t *len) {
+    struct stat sb;
+    if (stat(path, &sb) || (size_t)sb.st_size > cap) return -1;
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
     *len = fread(buf, 1, cap, f);
     fclose(f);
-    return 0;
+    return *len == (size_t)sb.st_size ? 0 : -1;
 }
 
 static void test_nan_stops_and_keeps_checkpoint(void **state) {

@@ -41,8 +41,9 @@
  * Cost: one pass over W for the thresholds, one pass that emits T and W_q;
  * twn's closed-form alpha needs the kept set first, so it adds a counting
  * pass. Every pass is a branch-free SIMD loop (reductions summed in double),
- * so on the 784-256-256-10 MLP at batch 128 a quantizer adds 3-6% to the
- * fp32 training step (experiments/bench_train.sh). */
+ * so on the 784-256-256-10 MLP at batch 128 with every layer ternary, a
+ * quantizer costs 5-10% of fp32 training throughput (README, measured with
+ * experiments/bench_train.sh). */
 #ifndef TERN_QUANT_H
 #define TERN_QUANT_H
 
