@@ -91,6 +91,27 @@ unwritable_run_dir)
     touch "$T/afile"
     sed -i "s|output: {dir: .*}|output: {dir: $T/afile/run}|" "$T/bad.yaml"
     expect_error "afile" "$TERN" train "$T/bad.yaml" ;;
+deploy_truncated | deploy_wrong_version | deploy_missing_dataset | infer_wrong_shape)
+    # A deploy checkpoint of the earlier run, then the bad input.
+    "$TERN" export "$T/run/last.h5" -o "$T/model.h5" --data "$T/data" > /dev/null 2>&1 || fail "setup: export failed"
+    ( cd "$T" && sha256sum model.h5 >> "$T/run.sha256.deploy" )
+    case "$CASE" in
+    deploy_truncated)
+        head -c 3000 "$T/model.h5" > "$T/cut.h5"
+        expect_error "cut.h5" "$TERN" eval "$T/cut.h5" --data "$T/data" ;;
+    deploy_wrong_version)
+        cp "$T/model.h5" "$T/v2.h5"
+        # The text header's version line (the CRC covers what follows it).
+        sed -i '1,3s/^version 1$/version 2/' "$T/v2.h5"
+        expect_error "version 2" "$TERN" eval "$T/v2.h5" --data "$T/data" ;;
+    deploy_missing_dataset)
+        expect_error "$T/nowhere" "$TERN" eval "$T/model.h5" --data "$T/nowhere" ;;
+    infer_wrong_shape)
+        printf 'P5\n5 5\n255\n' > "$T/img.pgm"
+        head -c 25 /dev/zero >> "$T/img.pgm"
+        expect_error "img.pgm" "$TERN" infer "$T/model.h5" "$T/img.pgm" ;;
+    esac
+    ( cd "$T" && sha256sum --quiet -c "$T/run.sha256.deploy" ) || fail "the deploy file changed" ;;
 *)
     fail "unknown case" ;;
 esac
