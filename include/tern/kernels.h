@@ -216,6 +216,30 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
 tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
                                const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
+/* ---- fp32 helpers shared by the training ops and the runtime -------------- */
+
+/* y (planes, OH, OW) = max over each k×k window of x (planes, H, W), windows
+ * at (o stride - pad), padding never wins; ties go to the first maximum in
+ * row-major order and NaN propagates. argmax (planes, OH, OW), when not NULL,
+ * gets the winner's index h W + w in its plane. */
+void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
+                               int OW, float *y, int32_t *argmax);
+
+/* y = sum over each k×k window / (k k), zero padding counted (PyTorch's
+ * count_include_pad). Shapes as tern_kernel_maxpool2d_f32. */
+void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
+                               int OW, float *y);
+
+/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W): row (c,kh,kw),
+ * column (oh,ow) holds x[c, oh stride - pad + kh, ow stride - pad + kw], 0 in
+ * the padding. */
+void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                            float *col);
+
+/* dx (C,H,W) += the adjoint of tern_kernel_im2col_f32 applied to dcol. */
+void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                                int OW, float *dx);
+
 #ifdef __cplusplus
 }
 #endif

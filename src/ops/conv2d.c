@@ -1,5 +1,8 @@
 /* conv2d.c — 2-D cross-correlation as im2col + sgemm, one sample at a time.
  *
+ * The column helpers (im2col and its adjoint) are shared with the runtime
+ * and live in src/kernels/fp32.c.
+ *
  * Shapes (PyTorch conventions, zero padding):
  *   x (N,C,H,W), W (O,C,KH,KW), b (O) → y (N,O,OH,OW)
  *   OH = (H + 2 pad - KH) / stride + 1, OW likewise; K = C KH KW, P = OH OW.
@@ -24,75 +27,13 @@
 #include <string.h>
 
 #include "ops_impl.h"
+#include "tern/kernels.h"
 
 typedef struct {
     int stride, pad;
     int OH, OW;
     float *col; /* (K,P) column buffer; NULL when col is x_n itself (1x1, stride 1, pad 0) */
 } conv2d_state;
-
-/* The output indices o in [lo, hi) whose input index o stride - pad + k lies
- * inside [0, in); every other o of [0, out) reads padding. */
-static void valid_range(int k, int stride, int pad, int in, int out, int *lo, int *hi) {
-    int first = pad - k; /* o stride must be >= first */
-    int l = first > 0 ? (first + stride - 1) / stride : 0;
-    int last = in - 1 + pad - k; /* o stride must be <= last */
-    int h = last >= 0 ? last / stride + 1 : 0;
-    if (h > out) h = out;
-    if (l > h) l = h;
-    *lo = l;
-    *hi = h;
-}
-
-/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the padding. */
-static void im2col(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                   float *col) {
-    size_t P = (size_t)OH * OW;
-    for (int ch = 0; ch < C; ch++)
-        for (int kh = 0; kh < KH; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);
-            for (int kw = 0; kw < KW; kw++) {
-                int ow_lo, ow_hi;
-                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
-                float *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */
-                memset(row, 0, (size_t)oh_lo * OW * sizeof(float));
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    const float *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
-                    float *dst = row + (size_t)oh * OW;
-                    memset(dst, 0, (size_t)ow_lo * sizeof(float));
-                    if (stride == 1)
-                        memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(float));
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];
-                    memset(dst + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof(float));
-                }
-                memset(row + (size_t)oh_hi * OW, 0, (size_t)(OH - oh_hi) * OW * sizeof(float));
-            }
-        }
-}
-
-/* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):
- * every column entry flows back to the pixel it was read from; padding drops. */
-static void col2im_add(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                       float *dx) {
-    size_t P = (size_t)OH * OW;
-    for (int ch = 0; ch < C; ch++)
-        for (int kh = 0; kh < KH; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);
-            for (int kw = 0; kw < KW; kw++) {
-                int ow_lo, ow_hi;
-                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
-                const float *row = dcol + ((size_t)(ch * KH + kh) * KW + kw) * P;
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    float *dst = dx + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
-                    const float *src = row + (size_t)oh * OW;
-                    for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow * stride - pad + kw] += src[ow];
-                }
-            }
-        }
-}
 
 tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b, int stride, int pad) {
     if (!x || !w || c->status) return NULL;
@@ -150,7 +91,7 @@ void tern_conv2d_forward(tern_node *n) {
         float *yn = n->out->data + (size_t)i * O * P;      /* (O,P) */
         const float *col = xn;                             /* (K,P) */
         if (s->col) {
-            im2col(xn, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, s->col);
+            tern_kernel_im2col_f32(xn, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, s->col);
             col = s->col;
         }
         float beta = 0.0f;
@@ -176,7 +117,7 @@ void tern_conv2d_backward(tern_node *n) {
         if (w->grad) {
             const float *col = xn; /* (K,P), recomputed: the forward kept none */
             if (s->col) {
-                im2col(xn, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, s->col);
+                tern_kernel_im2col_f32(xn, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, s->col);
                 col = s->col;
             }
             /* dW (O,K) += dy_n (O,P) · col^T (P,K) */
@@ -189,7 +130,7 @@ void tern_conv2d_backward(tern_node *n) {
                  * (its columns of x_n were consumed by dW above). */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, O, 1.0f, w->data, K, dyn, P, 0.0f,
                             s->col, P);
-                col2im_add(s->col, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, dxn);
+                tern_kernel_col2im_add_f32(s->col, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW, dxn);
             } else {
                 /* col is x_n, so dcol is dx_n: accumulate in place. */
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, P, O, 1.0f, w->data, K, dyn, P, 1.0f, dxn,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ops_impl.h"
+#include "tern/kernels.h"
 
 typedef struct {
     int k, stride, pad;
@@ -82,35 +83,8 @@ void tern_maxpool2d_forward(tern_node *n) {
     const pool_state *s = n->state;
     const tern_tensor *x = n->in[0];
     tern_tensor *y = n->out;
-    int H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
-    size_t planes = (size_t)x->shape[0] * x->shape[1];
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x->data + p * H * W;  /* (H,W) */
-        float *yp = y->data + p * OH * OW;      /* (OH,OW) */
-        int32_t *ap = s->argmax ? s->argmax + p * OH * OW : NULL;
-        for (int oh = 0; oh < OH; oh++) {
-            int h0, h1;
-            clip(oh * s->stride - s->pad, s->k, H, &h0, &h1);
-            for (int ow = 0; ow < OW; ow++) {
-                int w0, w1;
-                clip(ow * s->stride - s->pad, s->k, W, &w0, &w1);
-                /* First maximum in row-major order wins ties; a NaN wins
-                 * over numbers so it propagates, as in PyTorch. */
-                int best = h0 * W + w0;
-                float m = xp[best];
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = xp[h * W + w];
-                        if (v > m || (isnan(v) && !isnan(m))) {
-                            m = v;
-                            best = h * W + w;
-                        }
-                    }
-                yp[oh * OW + ow] = m;
-                if (ap) ap[oh * OW + ow] = best;
-            }
-        }
-    }
+    tern_kernel_maxpool2d_f32(x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], s->k, s->stride,
+                              s->pad, y->shape[2], y->shape[3], y->data, s->argmax);
 }
 
 void tern_maxpool2d_backward(tern_node *n) {
@@ -149,26 +123,8 @@ void tern_avgpool2d_forward(tern_node *n) {
     const pool_state *s = n->state;
     const tern_tensor *x = n->in[0];
     tern_tensor *y = n->out;
-    int H = x->shape[2], W = x->shape[3], OH = y->shape[2], OW = y->shape[3];
-    size_t planes = (size_t)x->shape[0] * x->shape[1];
-    /* Zero padding adds nothing to the sum but counts in the divisor. */
-    float inv = 1.0f / (float)(s->k * s->k);
-    for (size_t p = 0; p < planes; p++) {
-        const float *xp = x->data + p * H * W;  /* (H,W) */
-        float *yp = y->data + p * OH * OW;      /* (OH,OW) */
-        for (int oh = 0; oh < OH; oh++) {
-            int h0, h1;
-            clip(oh * s->stride - s->pad, s->k, H, &h0, &h1);
-            for (int ow = 0; ow < OW; ow++) {
-                int w0, w1;
-                clip(ow * s->stride - s->pad, s->k, W, &w0, &w1);
-                float sum = 0.0f;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) sum += xp[h * W + w];
-                yp[oh * OW + ow] = sum * inv;
-            }
-        }
-    }
+    tern_kernel_avgpool2d_f32(x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], s->k, s->stride,
+                              s->pad, y->shape[2], y->shape[3], y->data);
 }
 
 void tern_avgpool2d_backward(tern_node *n) {

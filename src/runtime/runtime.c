@@ -167,45 +167,14 @@ static void apply_act(tern_act act, float *y, size_t n) {
         for (size_t i = 0; i < n; i++) y[i] = y[i] < -1.0f ? -1.0f : (y[i] > 1.0f ? 1.0f : y[i]);
 }
 
-/* The part [lo, hi) of a window starting at `start` (maybe negative) of
- * length k that lies inside [0, size). */
-static inline void clip(int start, int k, int size, int *lo, int *hi) {
-    *lo = start < 0 ? 0 : start;
-    *hi = start + k > size ? size : start + k;
-}
-
-/* Max or average pooling of planes (H,W) -> (OH,OW), PyTorch floor mode;
- * the average divides by k*k, padding included, as tern's op does. */
+/* Max or average pooling of planes (H,W) -> (OH,OW): the same kernels the
+ * training ops run (src/kernels/fp32.c). */
 static void pool(const tern_dlayer *L, const float *x, size_t planes, int H, int W, float *y) {
-    const int OH = L->out_shape[1], OW = L->out_shape[2], k = L->kernel, s = L->stride, p = L->pad;
-    const int is_max = L->type == TERN_DLAYER_MAXPOOL;
-    const float inv = 1.0f / (float)(k * k);
-    for (size_t q = 0; q < planes; q++) {
-        const float *xp = x + q * (size_t)H * W;  /* (H,W) */
-        float *yp = y + q * (size_t)OH * OW;      /* (OH,OW) */
-        for (int oh = 0; oh < OH; oh++) {
-            int h0, h1;
-            clip(oh * s - p, k, H, &h0, &h1);
-            for (int ow = 0; ow < OW; ow++) {
-                int w0, w1;
-                clip(ow * s - p, k, W, &w0, &w1);
-                if (is_max) {
-                    float m = xp[h0 * W + w0];
-                    for (int h = h0; h < h1; h++)
-                        for (int w = w0; w < w1; w++) {
-                            float v = xp[h * W + w];
-                            if (v > m || (isnan(v) && !isnan(m))) m = v;
-                        }
-                    yp[oh * OW + ow] = m;
-                } else {
-                    float sum = 0.0f;
-                    for (int h = h0; h < h1; h++)
-                        for (int w = w0; w < w1; w++) sum += xp[h * W + w];
-                    yp[oh * OW + ow] = sum * inv;
-                }
-            }
-        }
-    }
+    if (L->type == TERN_DLAYER_MAXPOOL)
+        tern_kernel_maxpool2d_f32(x, planes, H, W, L->kernel, L->stride, L->pad, L->out_shape[1], L->out_shape[2], y,
+                                  NULL);
+    else
+        tern_kernel_avgpool2d_f32(x, planes, H, W, L->kernel, L->stride, L->pad, L->out_shape[1], L->out_shape[2], y);
 }
 
 /* y (n, M) = x (n, K) W^T + b through OpenBLAS. */
@@ -226,19 +195,7 @@ static void conv_fp32(const tern_dlayer *L, const int *in, const float *x, int n
     for (int b = 0; b < n; b++) {
         const float *img = x + (size_t)b * C * H * W;
         /* col (K, P): row (c, i, j) holds that tap of every output position. */
-        for (int c = 0; c < C; c++)
-            for (int i = 0; i < k; i++)
-                for (int j = 0; j < k; j++) {
-                    float *row = col + ((size_t)(c * k + i) * k + j) * P;
-                    for (int oh = 0; oh < OH; oh++) {
-                        int ih = oh * s - p + i;
-                        for (int ow = 0; ow < OW; ow++) {
-                            int iw = ow * s - p + j;
-                            int inside = ih >= 0 && ih < H && iw >= 0 && iw < W;
-                            row[(size_t)oh * OW + ow] = inside ? img[((size_t)c * H + ih) * W + iw] : 0.0f;
-                        }
-                    }
-                }
+        tern_kernel_im2col_f32(img, C, H, W, k, k, s, p, OH, OW, col);
         float *yb = y + (size_t)b * M * P;  /* (M, P) */
         for (int r = 0; r < M; r++)
             for (size_t q = 0; q < P; q++) yb[(size_t)r * P + q] = L->bias[r];

@@ -1,0 +1,132 @@
+/* fp32.c — fp32 window and column helpers, one copy shared by the training
+ * ops (src/ops) and the runtime (src/runtime): pooling forwards and the
+ * (K,P) im2col with its adjoint. Plain C loops the compiler vectorises;
+ * there is no SIMD twin to keep in step. */
+#include <math.h>
+#include <string.h>
+
+#include "tern/kernels.h"
+
+/* The part [lo, hi) of a window starting at `start` (may be negative) with
+ * length k that lies inside [0, size). */
+static inline void clip(int start, int k, int size, int *lo, int *hi) {
+    *lo = start < 0 ? 0 : start;
+    *hi = start + k > size ? size : start + k;
+}
+
+void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
+                               int OW, float *y, int32_t *argmax) {
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * (size_t)H * W;  /* (H,W) */
+        float *yp = y + p * (size_t)OH * OW;      /* (OH,OW) */
+        int32_t *ap = argmax ? argmax + p * (size_t)OH * OW : NULL;
+        for (int oh = 0; oh < OH; oh++) {
+            int h0, h1;
+            clip(oh * stride - pad, k, H, &h0, &h1);
+            for (int ow = 0; ow < OW; ow++) {
+                int w0, w1;
+                clip(ow * stride - pad, k, W, &w0, &w1);
+                /* First maximum in row-major order wins ties; a NaN wins over
+                 * numbers so it propagates, as in PyTorch. Selects, not
+                 * branches: the winner's position is data, and a branch on
+                 * it mispredicts half the time. */
+                int best = h0 * W + w0;
+                float m = xp[best];
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) {
+                        float v = xp[h * W + w];
+                        int take = (v > m) | (isnan(v) & !isnan(m));
+                        m = take ? v : m;
+                        best = take ? h * W + w : best;
+                    }
+                yp[oh * OW + ow] = m;
+                if (ap) ap[oh * OW + ow] = best;
+            }
+        }
+    }
+}
+
+void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
+                               int OW, float *y) {
+    /* Zero padding adds nothing to the sum but counts in the divisor. */
+    const float inv = 1.0f / (float)(k * k);
+    for (size_t p = 0; p < planes; p++) {
+        const float *xp = x + p * (size_t)H * W;  /* (H,W) */
+        float *yp = y + p * (size_t)OH * OW;      /* (OH,OW) */
+        for (int oh = 0; oh < OH; oh++) {
+            int h0, h1;
+            clip(oh * stride - pad, k, H, &h0, &h1);
+            for (int ow = 0; ow < OW; ow++) {
+                int w0, w1;
+                clip(ow * stride - pad, k, W, &w0, &w1);
+                float sum = 0.0f;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) sum += xp[h * W + w];
+                yp[oh * OW + ow] = sum * inv;
+            }
+        }
+    }
+}
+
+/* The output indices o in [lo, hi) whose input index o stride - pad + k lies
+ * inside [0, in); every other o of [0, out) reads padding. */
+static void valid_range(int k, int stride, int pad, int in, int out, int *lo, int *hi) {
+    int first = pad - k; /* o stride must be >= first */
+    int l = first > 0 ? (first + stride - 1) / stride : 0;
+    int last = in - 1 + pad - k; /* o stride must be <= last */
+    int h = last >= 0 ? last / stride + 1 : 0;
+    if (h > out) h = out;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the padding. */
+void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                   float *col) {
+    size_t P = (size_t)OH * OW;
+    for (int ch = 0; ch < C; ch++)
+        for (int kh = 0; kh < KH; kh++) {
+            int oh_lo, oh_hi;
+            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);
+            for (int kw = 0; kw < KW; kw++) {
+                int ow_lo, ow_hi;
+                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
+                float *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */
+                memset(row, 0, (size_t)oh_lo * OW * sizeof(float));
+                for (int oh = oh_lo; oh < oh_hi; oh++) {
+                    const float *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
+                    float *dst = row + (size_t)oh * OW;
+                    memset(dst, 0, (size_t)ow_lo * sizeof(float));
+                    if (stride == 1)
+                        memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(float));
+                    else
+                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];
+                    memset(dst + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof(float));
+                }
+                memset(row + (size_t)oh_hi * OW, 0, (size_t)(OH - oh_hi) * OW * sizeof(float));
+            }
+        }
+}
+
+/* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):
+ * every column entry flows back to the pixel it was read from; padding drops. */
+void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                       float *dx) {
+    size_t P = (size_t)OH * OW;
+    for (int ch = 0; ch < C; ch++)
+        for (int kh = 0; kh < KH; kh++) {
+            int oh_lo, oh_hi;
+            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);
+            for (int kw = 0; kw < KW; kw++) {
+                int ow_lo, ow_hi;
+                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
+                const float *row = dcol + ((size_t)(ch * KH + kh) * KW + kw) * P;
+                for (int oh = oh_lo; oh < oh_hi; oh++) {
+                    float *dst = dx + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
+                    const float *src = row + (size_t)oh * OW;
+                    for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow * stride - pad + kw] += src[ow];
+                }
+            }
+        }
+}
