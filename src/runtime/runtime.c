@@ -159,13 +159,18 @@ size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->plan
 
 /* ---- layers on plain loops --------------------------------------------------- */
 
-static void apply_act(tern_act act, float *y, size_t n) {
+/* y = act(x), one pass; y may be x. */
+static void act_into(tern_act act, float *y, const float *x, size_t n) {
     /* x < 0 ? 0 : x lets a NaN through, as the training op does. */
     if (act == TERN_ACT_RELU)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] < 0.0f ? 0.0f : y[i];
+        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
     else if (act == TERN_ACT_HARDTANH)
-        for (size_t i = 0; i < n; i++) y[i] = y[i] < -1.0f ? -1.0f : (y[i] > 1.0f ? 1.0f : y[i]);
+        for (size_t i = 0; i < n; i++) y[i] = x[i] < -1.0f ? -1.0f : (x[i] > 1.0f ? 1.0f : x[i]);
+    else if (y != x)
+        memcpy(y, x, sizeof(float) * n);
 }
+
+static void apply_act(tern_act act, float *y, size_t n) { act_into(act, y, y, n); }
 
 /* Max or average pooling of planes (H,W) -> (OH,OW): the same kernels the
  * training ops run (src/kernels/fp32.c). */
@@ -279,9 +284,10 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         case TERN_DLAYER_RELU:
         case TERN_DLAYER_HARDTANH:
         case TERN_DLAYER_FLATTEN:
-            memcpy(y, xi, sizeof(float) * (size_t)n * out_n);
-            if (L->type != TERN_DLAYER_FLATTEN)
-                apply_act(L->type == TERN_DLAYER_RELU ? TERN_ACT_RELU : TERN_ACT_HARDTANH, y, (size_t)n * out_n);
+            act_into(L->type == TERN_DLAYER_RELU       ? TERN_ACT_RELU
+                     : L->type == TERN_DLAYER_HARDTANH ? TERN_ACT_HARDTANH
+                                                       : TERN_ACT_NONE,
+                     y, xi, (size_t)n * out_n);
             break;
         default: st = tern_error(TERN_ERR_ARG, "runtime: layer %d has unknown type %d", i, (int)L->type);
         }
