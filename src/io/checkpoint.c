@@ -52,7 +52,6 @@
 
 /* The HDF5 user block: 512 bytes before the HDF5 superblock that HDF5
  * ignores, where tern keeps a text header with the file's size and CRC-32. */
-#define HEADER_BYTES TERN_H5_HEADER_BYTES
 static const tern_h5_format ckpt_format = {
     .magic = "tern-train checkpoint\n",
     .version = TERN_CKPT_VERSION,
@@ -302,12 +301,22 @@ tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
 
 /* ---- reading -------------------------------------------------------------- */
 
-typedef struct reader {
-    const char *path;
-    hid_t file;
-    char cause[256];
-} reader;
+typedef tern_h5_reader reader;
 
+/* A tern-train checkpoint's 'format' attribute. */
+static tern_status check_format(const reader *r) {
+    char fmt[64];
+    if (H5Aexists(r->file, "format") <= 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (an HDF5 file without a 'format' attribute)",
+                          r->path);
+    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (its 'format' attribute is not a short string)",
+                          r->path);
+    if (strcmp(fmt, TERN_CKPT_FORMAT) != 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern training checkpoint (format '%s', expected '%s')", r->path,
+                          fmt, TERN_CKPT_FORMAT);
+    return TERN_OK;
+}
 
 /* Open `path` read-only and check it is a tern-train checkpoint of our version. */
 static tern_status open_checkpoint(reader *r, const char *path) {
@@ -317,42 +326,7 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (!S_ISREG(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: not a regular file", path);
-    int has_header = 0;
-    tern_status st = tern_h5_check_header(path, &ckpt_format, &has_header);
-    if (st) return st;
-    hid_t fapl = tern_h5_fapl();
-    r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (r->file < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (HDF5: %s)", path,
-                          tern_h5_cause(r->cause, sizeof r->cause));
-    char fmt[64];
-    long long version;
-    if (H5Aexists(r->file, "format") <= 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (an HDF5 file without a 'format' attribute)",
-                          path);
-    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern checkpoint (its 'format' attribute is not a short string)",
-                          path);
-    if (strcmp(fmt, TERN_CKPT_FORMAT) != 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern training checkpoint (format '%s', expected '%s')", path, fmt,
-                          TERN_CKPT_FORMAT);
-    if (tern_h5_attr_read_i64(r->file, "version", &version) < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'version' attribute)", path);
-    if (version != TERN_CKPT_VERSION)
-        return tern_error(TERN_ERR_FORMAT, "%s: checkpoint format version %lld, but this tern reads version %d; "
-                          VERSION_HINT, path, version, TERN_CKPT_VERSION);
-    if (!has_header)
-        return tern_error(TERN_ERR_FORMAT,
-                          "%s: damaged checkpoint: its header (the first %d bytes) is missing or corrupt; "
-                          DAMAGED_HINT,
-                          path, HEADER_BYTES);
-    return TERN_OK;
-}
-
-static void reader_close(reader *r) {
-    if (r->file >= 0) H5Fclose(r->file);
-    r->file = -1;
+    return tern_h5_open_verified(r, path, &ckpt_format, check_format);
 }
 
 static hid_t open_group(reader *r, hid_t loc, const char *name, const char *where, tern_status *st) {
@@ -367,36 +341,29 @@ static hid_t open_group(reader *r, hid_t loc, const char *name, const char *wher
  * `hint` appended. */
 static tern_status read_dset(reader *r, hid_t loc, const char *name, const char *where, const char *what,
                              const char *hint, H5T_class_t cls, int rank, const hsize_t *want, hid_t mtype, void *buf) {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+    tern_h5_shape got;
+    char a[96], b[96];
+    switch (tern_h5_read_dset(r, loc, name, cls, rank, want, mtype, buf, &got)) {
+    case TERN_H5_DSET_OK:
+        return TERN_OK;
+    case TERN_H5_DSET_MISSING:
         return tern_error(TERN_ERR_FORMAT, "%s: %s is missing from the checkpoint (%s); %s", r->path, what, where,
                           hint);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0)
+    case TERN_H5_DSET_UNOPENED:
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s is not a readable dataset (HDF5: %s)", r->path,
-                          where, tern_h5_cause(r->cause, sizeof r->cause));
-    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
-    int frank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[H5S_MAX_RANK];
-    tern_status st = TERN_OK;
-    if (t < 0 || H5Tget_class(t) != cls)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s holds data of another type", r->path, where);
-    else if (frank < 0 || frank > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s has no readable shape", r->path, where);
-    else {
-        int same = frank == rank;
-        for (int i = 0; same && i < rank; i++) same = dims[i] == want[i];
-        if (!same) {
-            char a[96], b[96];
-            st = tern_error(TERN_ERR_FORMAT, "%s: %s is %s in the checkpoint but %s in the model; %s", r->path, what,
-                            tern_h5_dims_str(frank, dims, a, sizeof a), tern_h5_dims_str(rank, want, b, sizeof b), hint);
-        } else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot read %s (HDF5: %s)", r->path, where,
-                            tern_h5_cause(r->cause, sizeof r->cause));
+                          where, r->cause);
+    case TERN_H5_DSET_TYPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s holds data of another type", r->path, where);
+    case TERN_H5_DSET_NO_SHAPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s has no readable shape", r->path, where);
+    case TERN_H5_DSET_SHAPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: %s is %s in the checkpoint but %s in the model; %s", r->path, what,
+                          tern_h5_dims_str(got.rank, got.dims, a, sizeof a), tern_h5_dims_str(rank, want, b, sizeof b),
+                          hint);
+    case TERN_H5_DSET_UNREAD:
+        break;
     }
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(d);
-    return st;
+    return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot read %s (HDF5: %s)", r->path, where, r->cause);
 }
 
 typedef struct extra_find {
@@ -611,7 +578,7 @@ tern_status tern_ckpt_load(const char *path, tern_ckpt_state *s) {
     reader r;
     st = open_checkpoint(&r, path);
     if (!st) st = load_all(&r, s, stage, rngs, counters, meta, &n_meta);
-    reader_close(&r);
+    tern_h5_reader_close(&r);
     tern_h5_quiet_end(&q);
     if (!st) {
         /* Everything is read and verified: only now touch the caller's state. */
@@ -670,7 +637,7 @@ tern_status tern_ckpt_read_config(const char *path, char **text) {
     reader r;
     tern_status st = open_checkpoint(&r, path);
     if (!st) st = read_config(&r, text);
-    reader_close(&r);
+    tern_h5_reader_close(&r);
     tern_h5_quiet_end(&q);
     return st;
 }
@@ -753,7 +720,7 @@ tern_status tern_ckpt_read_info(const char *path, tern_ckpt_info *info) {
     reader r;
     tern_status st = open_checkpoint(&r, path);
     if (!st) st = read_info(&r, &tmp);
-    reader_close(&r);
+    tern_h5_reader_close(&r);
     tern_h5_quiet_end(&q);
     if (!st) *info = tmp;
     return st;

@@ -543,42 +543,25 @@ tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate
 
 /* ---- loading ------------------------------------------------------------------ */
 
-typedef struct reader {
-    const char *path;
-    hid_t file;
-    char cause[256];
-} reader;
+typedef tern_h5_reader reader;
+
+/* A deploy checkpoint's 'format' attribute; a training checkpoint gets told to export first. */
+static tern_status check_format(const reader *r) {
+    char fmt[64];
+    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern deploy checkpoint (no 'format' string attribute)", r->path);
+    if (strcmp(fmt, TERN_DEPLOY_FORMAT) != 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a deploy checkpoint (format '%s', expected '%s')%s", r->path, fmt,
+                          TERN_DEPLOY_FORMAT,
+                          strcmp(fmt, "tern-train") ? "" : "; export it first: tern export CKPT -o MODEL.h5");
+    return TERN_OK;
+}
 
 static tern_status open_deploy(reader *r, const char *path) {
     r->path = path;
     r->file = -1;
     if (!path || !*path) return tern_error(TERN_ERR_ARG, "deploy: empty or NULL path");
-    int found = 0;
-    tern_status st = tern_h5_check_header(path, &deploy_format, &found);
-    if (st) return st;
-    hid_t fapl = tern_h5_fapl();
-    r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
-    if (fapl >= 0) H5Pclose(fapl);
-    if (r->file < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern deploy checkpoint (HDF5: %s)", path,
-                          tern_h5_cause(r->cause, sizeof r->cause));
-    char fmt[64];
-    long long version;
-    if (tern_h5_attr_read_str(r->file, "format", fmt, sizeof fmt) < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a tern deploy checkpoint (no 'format' string attribute)", path);
-    if (strcmp(fmt, TERN_DEPLOY_FORMAT) != 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: not a deploy checkpoint (format '%s', expected '%s')%s", path, fmt,
-                          TERN_DEPLOY_FORMAT,
-                          strcmp(fmt, "tern-train") ? "" : "; export it first: tern export CKPT -o MODEL.h5");
-    if (tern_h5_attr_read_i64(r->file, "version", &version) < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: damaged deploy checkpoint (no integer 'version' attribute)", path);
-    if (version != TERN_DEPLOY_VERSION)
-        return tern_error(TERN_ERR_FORMAT, "%s: deploy checkpoint format version %lld, but this tern reads version %d; %s",
-                          path, version, TERN_DEPLOY_VERSION, deploy_format.version_hint);
-    if (!found)
-        return tern_error(TERN_ERR_FORMAT, "%s: damaged deploy checkpoint: its header (the first %d bytes) is missing "
-                          "or corrupt; " DAMAGED_HINT, path, TERN_H5_HEADER_BYTES);
-    return TERN_OK;
+    return tern_h5_open_verified(r, path, &deploy_format, check_format);
 }
 
 /* An integer attribute of group `where`; a clear error when missing. */
@@ -616,36 +599,33 @@ static tern_status get_vec(reader *r, hid_t loc, const char *where, const char *
 /* Dataset loc/name of class cls and exactly (rank, want) into buf. */
 static tern_status get_dset(reader *r, hid_t loc, const char *where, const char *name, const char *need,
                             H5T_class_t cls, int rank, const hsize_t *want, hid_t mtype, void *buf) {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0)
+    tern_h5_shape got;
+    char a[96], b[96];
+    tern_h5_dset_status s = tern_h5_read_dset(r, loc, name, cls, rank, want, mtype, buf, &got);
+    /* A scalar dataset has no shape to speak of. */
+    if (s == TERN_H5_DSET_SHAPE && got.rank < 1) s = TERN_H5_DSET_NO_SHAPE;
+    switch (s) {
+    case TERN_H5_DSET_OK:
+        return TERN_OK;
+    case TERN_H5_DSET_MISSING:
         return tern_error(TERN_ERR_FORMAT, "%s: dataset %s/%s is missing; " TOOL_HINT, r->path, where, name);
-    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0)
+    case TERN_H5_DSET_UNOPENED:
         return tern_error(TERN_ERR_FORMAT, "%s: %s/%s is not a readable dataset (HDF5: %s); " DAMAGED_HINT, r->path,
-                          where, name, tern_h5_cause(r->cause, sizeof r->cause));
-    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
-    int frank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
-    hsize_t dims[H5S_MAX_RANK];
-    tern_status st = TERN_OK;
-    if (t < 0 || H5Tget_class(t) != cls)
-        st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s holds %s; " TOOL_HINT, r->path, where, name,
-                        cls == H5T_FLOAT ? "no floats" : "no integers");
-    else if (frank < 1 || frank > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, dims, NULL) < 0)
-        st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s has no readable shape; " DAMAGED_HINT, r->path, where, name);
-    else {
-        int same = frank == rank;
-        for (int i = 0; same && i < rank; i++) same = dims[i] == want[i];
-        if (!same) {
-            char a[96], b[96];
-            st = tern_error(TERN_ERR_FORMAT, "%s: %s/%s is %s but %s needs %s; " TOOL_HINT, r->path, where, name,
-                            tern_h5_dims_str(frank, dims, a, sizeof a), need, tern_h5_dims_str(rank, want, b, sizeof b));
-        } else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read %s/%s (HDF5: %s); " DAMAGED_HINT, r->path, where, name,
-                            tern_h5_cause(r->cause, sizeof r->cause));
+                          where, name, r->cause);
+    case TERN_H5_DSET_TYPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: %s/%s holds %s; " TOOL_HINT, r->path, where, name,
+                          cls == H5T_FLOAT ? "no floats" : "no integers");
+    case TERN_H5_DSET_NO_SHAPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: %s/%s has no readable shape; " DAMAGED_HINT, r->path, where, name);
+    case TERN_H5_DSET_SHAPE:
+        return tern_error(TERN_ERR_FORMAT, "%s: %s/%s is %s but %s needs %s; " TOOL_HINT, r->path, where, name,
+                          tern_h5_dims_str(got.rank, got.dims, a, sizeof a), need,
+                          tern_h5_dims_str(rank, want, b, sizeof b));
+    case TERN_H5_DSET_UNREAD:
+        break;
     }
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(d);
-    return st;
+    return tern_error(TERN_ERR_FORMAT, "%s: cannot read %s/%s (HDF5: %s); " DAMAGED_HINT, r->path, where, name,
+                      r->cause);
 }
 
 static tern_status check_finite(reader *r, const char *where, const char *name, const float *v, size_t n) {
@@ -892,7 +872,7 @@ tern_status tern_deploy_load(tern_deploy *d, const char *path) {
     reader r;
     tern_status st = open_deploy(&r, path);
     if (!st) st = read_all(&r, d);
-    if (r.file >= 0) H5Fclose(r.file);
+    tern_h5_reader_close(&r);
     tern_h5_quiet_end(&q);
     if (st) tern_deploy_free(d);
     return st;

@@ -506,3 +506,70 @@ tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, in
     fclose(f);
     return st;
 }
+/* ---- reading ------------------------------------------------------------------ */
+
+tern_status tern_h5_open_verified(tern_h5_reader *r, const char *path, const tern_h5_format *fmt,
+                                  tern_h5_format_check_fn check_format) {
+    r->path = path;
+    r->file = -1;
+    int found = 0;
+    tern_status st = tern_h5_check_header(path, fmt, &found);
+    if (st) return st;
+    hid_t fapl = tern_h5_fapl();
+    r->file = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
+    if (r->file < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: not a tern %s (HDF5: %s)", path, fmt->kind,
+                          tern_h5_cause(r->cause, sizeof r->cause));
+    long long version;
+    st = check_format(r);
+    if (!st && tern_h5_attr_read_i64(r->file, "version", &version) < 0)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s (no integer 'version' attribute)", path, fmt->kind);
+    else if (!st && version != fmt->version)
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %lld, but this tern reads version %d; %s", path,
+                        fmt->kind, version, fmt->version, fmt->version_hint);
+    /* HDF5 reads it and it is ours, but its header is gone: damage. */
+    else if (!st && !found)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: its header (the first %d bytes) is missing or corrupt; %s",
+                        path, fmt->kind, HEADER_BYTES, fmt->damaged_hint);
+    if (st) tern_h5_reader_close(r);
+    return st;
+}
+
+void tern_h5_reader_close(tern_h5_reader *r) {
+    if (r->file >= 0) H5Fclose(r->file);
+    r->file = -1;
+}
+
+tern_h5_dset_status tern_h5_read_dset(tern_h5_reader *r, hid_t loc, const char *name, H5T_class_t cls, int rank,
+                                      const hsize_t *want, hid_t mtype, void *buf, tern_h5_shape *got) {
+    got->rank = -1;
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return TERN_H5_DSET_MISSING;
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) {
+        tern_h5_cause(r->cause, sizeof r->cause);
+        return TERN_H5_DSET_UNOPENED;
+    }
+    hid_t t = H5Dget_type(d), sp = H5Dget_space(d);
+    int frank = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+    tern_h5_dset_status s = TERN_H5_DSET_OK;
+    if (t < 0 || H5Tget_class(t) != cls)
+        s = TERN_H5_DSET_TYPE;
+    else if (frank < 0 || frank > H5S_MAX_RANK || H5Sget_simple_extent_dims(sp, got->dims, NULL) < 0)
+        s = TERN_H5_DSET_NO_SHAPE;
+    else {
+        got->rank = frank;
+        int same = frank == rank;
+        for (int i = 0; same && i < rank; i++) same = got->dims[i] == want[i];
+        if (!same)
+            s = TERN_H5_DSET_SHAPE;
+        else if (H5Dread(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+            tern_h5_cause(r->cause, sizeof r->cause);
+            s = TERN_H5_DSET_UNREAD;
+        }
+    }
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return s;
+}

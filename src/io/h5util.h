@@ -106,4 +106,51 @@ tern_status tern_h5_save(const char *path, const char *name, const tern_h5_forma
  * file, left for HDF5 and the attributes to identify). */
 tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found);
 
+/* ---- reading ----------------------------------------------------------------- */
+
+/* A file open for reading: `path` names it in messages, `cause` holds the
+ * text of the last HDF5 failure the reader met. */
+typedef struct tern_h5_reader {
+    const char *path;
+    hid_t file;
+    char cause[256];
+} tern_h5_reader;
+
+/* Checks the 'format' attribute of r->file, just opened: TERN_OK, or the
+ * format's own error (recorded with tern_error). */
+typedef tern_status (*tern_h5_format_check_fn)(const tern_h5_reader *r);
+
+/* Open `path` (not empty) read-only as a file of format fmt, checking in
+ * this order: its header (tern_h5_check_header), HDF5's open, check_format,
+ * the integer 'version' attribute against fmt->version, and last that the
+ * header was there. Messages name the path and fmt->kind, with fmt's hints.
+ * On failure r->file is -1. */
+tern_status tern_h5_open_verified(tern_h5_reader *r, const char *path, const tern_h5_format *fmt,
+                                  tern_h5_format_check_fn check_format);
+/* Close r->file if open; r->file = -1. */
+void tern_h5_reader_close(tern_h5_reader *r);
+
+/* What tern_h5_read_dset found; the caller words the message. */
+typedef enum tern_h5_dset_status {
+    TERN_H5_DSET_OK = 0,
+    TERN_H5_DSET_MISSING,  /* no link loc/name */
+    TERN_H5_DSET_UNOPENED, /* HDF5 cannot open it as a dataset; r->cause says why */
+    TERN_H5_DSET_TYPE,     /* its type is not of the class asked for */
+    TERN_H5_DSET_NO_SHAPE, /* its dataspace is unreadable */
+    TERN_H5_DSET_SHAPE,    /* another shape, in *got */
+    TERN_H5_DSET_UNREAD,   /* the read failed; r->cause says why */
+} tern_h5_dset_status;
+
+/* A dataset's shape as found in the file. */
+typedef struct tern_h5_shape {
+    int rank;
+    hsize_t dims[H5S_MAX_RANK];
+} tern_h5_shape;
+
+/* Read dataset loc/name of class cls and exactly the shape (rank, want)
+ * into buf (memory type mtype); got->rank, got->dims = the shape found in
+ * the file (rank -1 when it was not read). Records no message. */
+tern_h5_dset_status tern_h5_read_dset(tern_h5_reader *r, hid_t loc, const char *name, H5T_class_t cls, int rank,
+                                      const hsize_t *want, hid_t mtype, void *buf, tern_h5_shape *got);
+
 #endif
