@@ -390,6 +390,8 @@ static void test_scalar_f32_vs_naive(void **state) {
 
 /* ---- every SIMD path on this CPU against the scalar reference ---------------- */
 
+static shape shapes_random_last; /* the random shape of the symmetric pass, reused by the ttq pass */
+
 static void test_paths_vs_scalar(void **state) {
     (void)state;
     tern_rng r;
@@ -399,9 +401,20 @@ static void test_paths_vs_scalar(void **state) {
         tern_kernel k = (tern_kernel)kk;
         if (k == TERN_KERNEL_SCALAR || !tern_kernel_available(k)) continue;
         tested++;
-        for (size_t t = 0; t < N_SHAPES; t++)
+        /* The fixed table's edge cases, then 24 random shapes (seeded). */
+        tern_rng rs;
+        tern_rng_seed(&rs, 1234);
+        for (size_t t = 0; t < N_SHAPES + 24; t++)
             for (int asym = 0; asym < 2; asym++) {
-                shape s = shapes[t];
+                shape s = shapes[t < N_SHAPES ? t : 0];
+                if (t >= N_SHAPES && asym == 0) {
+                    s.M = 1 + (int)tern_rng_below(&rs, 300);
+                    s.K = 1 + (int)tern_rng_below(&rs, 1100);
+                    s.n = 1 + (int)tern_rng_below(&rs, 9);
+                    shapes_random_last = s;
+                } else if (t >= N_SHAPES) {
+                    s = shapes_random_last;
+                }
                 layer L;
                 layer_make(&L, s.M, s.K, asym, &r);
                 size_t nx = (size_t)s.n * s.K, ny = (size_t)s.n * s.M;
