@@ -60,23 +60,27 @@ static inline void clip(int start, int k, int size, int *lo, int *hi) {
 
 /* ---- maxpool2d: y = max over each k×k window, padding -inf ---------------- */
 
-tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad) {
+/* Both windowed pools: check, keep the window, and (max only, and only when
+ * a backward will run) room for the argmax of every output. */
+static tern_tensor *pool_build(tern_ctx *c, tern_op_id op, const char *name, tern_tensor *x, int k, int stride,
+                               int pad) {
     if (!x || c->status) return NULL;
     int shape[4];
-    if (!pool_check(c, "maxpool2d", x, k, stride, pad, shape)) return NULL;
+    if (!pool_check(c, name, x, k, stride, pad, shape)) return NULL;
     pool_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
-    s->k = k;
-    s->stride = stride;
-    s->pad = pad;
-    s->argmax = NULL;
+    *s = (pool_state){.k = k, .stride = stride, .pad = pad, .argmax = NULL};
     tern_tensor *y = tern_ctx_tensor(c, 4, shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
     if (!y) return NULL;
-    if (y->grad) {
+    if (op == TERN_OP_MAXPOOL2D && y->grad) {
         s->argmax = tern_ctx_alloc(c, y->n * sizeof(int32_t));
         if (!s->argmax) return NULL;
     }
-    return tern_ctx_apply(c, TERN_OP_MAXPOOL2D, y, s, x, NULL, NULL, NULL);
+    return tern_ctx_apply(c, op, y, s, x, NULL, NULL, NULL);
+}
+
+tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad) {
+    return pool_build(c, TERN_OP_MAXPOOL2D, "maxpool2d", x, k, stride, pad);
 }
 
 void tern_maxpool2d_forward(tern_node *n) {
@@ -106,17 +110,7 @@ void tern_maxpool2d_backward(tern_node *n) {
 /* ---- avgpool2d: y = sum over each k×k window / (k*k) ---------------------- */
 
 tern_tensor *tern_avgpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad) {
-    if (!x || c->status) return NULL;
-    int shape[4];
-    if (!pool_check(c, "avgpool2d", x, k, stride, pad, shape)) return NULL;
-    pool_state *s = tern_ctx_alloc(c, sizeof *s);
-    if (!s) return NULL;
-    s->k = k;
-    s->stride = stride;
-    s->pad = pad;
-    s->argmax = NULL;
-    tern_tensor *y = tern_ctx_tensor(c, 4, shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
-    return tern_ctx_apply(c, TERN_OP_AVGPOOL2D, y, s, x, NULL, NULL, NULL);
+    return pool_build(c, TERN_OP_AVGPOOL2D, "avgpool2d", x, k, stride, pad);
 }
 
 void tern_avgpool2d_forward(tern_node *n) {
