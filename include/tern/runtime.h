@@ -41,11 +41,27 @@ typedef enum tern_runtime_act {
     TERN_RUNTIME_ACT_F32,       /* every ternary layer fp32 */
 } tern_runtime_act;
 
+/* Whether ternary layers run the zero-skipping kernels or the dense packed ones. */
+typedef enum tern_runtime_zskip {
+    TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */
+    TERN_RUNTIME_ZSKIP_OFF,      /* dense packed kernels on every ternary layer */
+    TERN_RUNTIME_ZSKIP_ON,       /* zero-skipping kernels on every ternary layer */
+} tern_runtime_zskip;
+
+/* What tern_runtime_init_opts plans for. */
+typedef struct tern_runtime_opts {
+    int max_batch;              /* largest batch tern_runtime_forward will get */
+    tern_runtime_act act;
+    tern_runtime_zskip zskip;
+} tern_runtime_opts;
+
 typedef struct tern_runtime {
     const tern_deploy *model;   /* borrowed; must outlive the runtime */
     int max_batch;
     tern_runtime_act act;
+    tern_runtime_zskip zskip_mode;
     tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
+    unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
     float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
     const float **outp;         /* (n_layers) where each output is during a forward (views: their input) */
     float *arena;               /* the slots, one allocation */
@@ -55,8 +71,13 @@ typedef struct tern_runtime {
     size_t in_numel;            /* C*H*W */
 } tern_runtime;
 
-/* Plan for batches of up to max_batch samples of model m. */
+/* Plan for batches of up to max_batch samples of model m, dense kernels
+ * where zero-skipping does not win (opts zskip AUTO). */
 tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act);
+
+/* Plan with every option spelled out (tern_runtime_init is this with zskip
+ * AUTO). */
+tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o);
 void tern_runtime_free(tern_runtime *rt);
 
 /* Bytes of the planned buffers (activations + scratch). */

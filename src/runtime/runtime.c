@@ -62,6 +62,7 @@ static size_t layer_scratch(const tern_deploy *m, int i, int max_batch, tern_kac
 void tern_runtime_free(tern_runtime *rt) {
     if (!rt) return;
     free(rt->kact);
+    free(rt->zskip);
     free(rt->slot);
     free((void *)rt->outp);
     free(rt->arena);
@@ -70,7 +71,15 @@ void tern_runtime_free(tern_runtime *rt) {
 }
 
 tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act) {
+    const tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
+    return tern_runtime_init_opts(rt, m, &o);
+}
+
+tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o) {
     memset(rt, 0, sizeof *rt);
+    if (!o) return tern_error(TERN_ERR_ARG, "runtime: no options");
+    const int max_batch = o->max_batch;
+    const tern_runtime_act act = o->act;
     if (!m || !m->layers || m->n_layers < 1) return tern_error(TERN_ERR_ARG, "runtime: empty model");
     if (max_batch < 1) return tern_error(TERN_ERR_ARG, "runtime: max_batch %d must be >= 1", max_batch);
     if (act < TERN_RUNTIME_ACT_AUTO || act > TERN_RUNTIME_ACT_F32)
@@ -79,8 +88,14 @@ tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_ba
     rt->model = m;
     rt->max_batch = max_batch;
     rt->act = act;
+    rt->zskip_mode = o->zskip;
     rt->in_numel = numel(3, m->in_shape);
+    if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
+        return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
+    if (o->zskip == TERN_RUNTIME_ZSKIP_ON)
+        return tern_error(TERN_ERR_UNSUPPORTED, "runtime: this build has no zero-skipping kernels");
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
+    rt->zskip = calloc((size_t)n, 1);
     rt->slot = calloc((size_t)n, sizeof *rt->slot);
     rt->outp = calloc((size_t)n, sizeof *rt->outp);
     /* storage[i]: the layer that owns i's output memory (-1: the caller's
@@ -89,7 +104,7 @@ tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_ba
     int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
     size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
     tern_status st = TERN_OK;
-    if (!rt->kact || !rt->slot || !rt->outp || !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
+    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
         st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     for (int i = 0; !st && i < n; i++) {
         const tern_dlayer *L = &m->layers[i];
