@@ -53,7 +53,8 @@ static void on_event(const tern_train_event *ev, void *user) {
         p->next_tick = 1;
         printf("epoch %d/%d  train loss %.4f acc %.2f%%", ev->epoch, ev->epochs, ev->loss, 100.0 * ev->acc);
         if (ev->test_acc == ev->test_acc) printf("  test loss %.4f acc %.2f%%", ev->test_loss, 100.0 * ev->test_acc);
-        printf("  sparsity %.1f%%  %.0f samples/s  %.1f s\n", 100.0 * ev->sparsity, ev->samples_per_s, ev->seconds);
+        printf("  sparsity %.1f%%  %.0f samples/s  %.2f ms/step  peak RSS %.0f MiB  %.1f s\n", 100.0 * ev->sparsity,
+               ev->samples_per_s, ev->step_ms, ev->peak_rss_mb, ev->seconds);
         fflush(stdout);
         break;
     case TERN_TRAIN_EV_CHECKPOINT:

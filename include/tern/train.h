@@ -51,6 +51,8 @@ typedef struct tern_train_event {
     double sparsity;          /* fraction of zero ternary weights */
     double samples_per_s;     /* EPOCH: training samples / training seconds */
     double seconds;           /* EPOCH: training seconds of the epoch */
+    double step_ms;           /* EPOCH: mean milliseconds per optimizer step this epoch */
+    double peak_rss_mb;       /* EPOCH: the process's peak resident set so far, MiB */
     float lr;
     const char *path;         /* CHECKPOINT: the file; START: the run directory */
     const tern_model *model;  /* START, EPOCH: for per-layer statistics */

@@ -229,11 +229,11 @@ static tern_status metrics_prepare(run *r, int epochs_done) {
     return TERN_OK;
 }
 
-static tern_status metrics_append(run *r, const tern_train_event *ev, double step_ms) {
+static tern_status metrics_append(run *r, const tern_train_event *ev) {
     FILE *f = fopen(r->csv_path, "a");
     if (!f) return tern_error(TERN_ERR_IO, "%s: cannot append: %s", r->csv_path, strerror(errno));
     fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g,%.3f,%.1f", ev->epoch, ev->loss, ev->acc, ev->test_loss,
-            ev->test_acc, ev->sparsity, ev->samples_per_s, ev->seconds, ev->lr, step_ms, peak_rss_mb());
+            ev->test_acc, ev->sparsity, ev->samples_per_s, ev->seconds, ev->lr, ev->step_ms, ev->peak_rss_mb);
     for (int i = 0; i < r->model.n_layers; i++) {
         tern_quant_layer_stats qs;
         if (r->model.layers[i].spec.ternary && !tern_model_layer_stats(&r->model, i, &qs))
@@ -394,12 +394,14 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
             }
         }
         /* End of epoch: evaluate, log, checkpoint. */
+        const int steps_here = batches - (e == e0 ? b0 : 0);
         ev = (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)e + 1, .epochs = T->epochs,
                                 .batches = batches, .step = step, .loss = (float)(loss_sum / (double)seen),
                                 .acc = (float)correct / (float)seen, .test_loss = NAN, .test_acc = NAN,
                                 .sparsity = tern_model_sparsity(&r->model),
                                 .samples_per_s = t_epoch > 0 ? (double)seen_here / t_epoch : 0.0, .seconds = t_epoch,
-                                .lr = lr, .model = &r->model};
+                                .step_ms = steps_here > 0 ? 1e3 * t_epoch / steps_here : 0.0,
+                                .peak_rss_mb = peak_rss_mb(), .lr = lr, .model = &r->model};
         int last = e + 1 == T->epochs;
         if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
             tern_eval_result er;
@@ -409,8 +411,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
             res->test_loss = er.loss;
             res->test_acc = er.acc;
         }
-        if ((st = metrics_append(r, &ev, batches ? 1e3 * t_epoch / (batches - (e == e0 ? b0 : 0)) : 0.0)))
-            goto done;
+        if ((st = metrics_append(r, &ev))) goto done;
         emit(opts, &ev);
         res->epochs_done = (int)e + 1;
         int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
