@@ -188,8 +188,18 @@ static void test_resume_is_bit_exact(void **state) {
     assert_non_null(fgets(line, sizeof line, f));
     assert_non_null(strstr(line, "epoch,train_loss,train_acc,test_loss,test_acc,sparsity,samples_per_s,seconds,lr"));
     assert_non_null(strstr(line, ",sparsity_fc1"));
+    assert_non_null(strstr(line, ",step_ms,peak_rss_mb,"));
     int rows = 0;
-    while (fgets(line, sizeof line, f)) assert_int_equal(atoi(line), ++rows);
+    while (fgets(line, sizeof line, f)) {
+        assert_int_equal(atoi(line), ++rows);
+        /* The monitor columns: samples/s times the mean step time is the
+         * samples per step, at most one batch of 32; the peak RSS is real. */
+        double sps, step_ms, rss;
+        assert_int_equal(sscanf(line, "%*d,%*f,%*f,%*f,%*f,%*f,%lf,%*f,%*f,%lf,%lf", &sps, &step_ms, &rss), 3);
+        assert_true(sps > 0 && step_ms > 0);
+        assert_true(sps * step_ms / 1e3 > 16.0 && sps * step_ms / 1e3 <= 32.0 * 1.001);
+        assert_true(rss > 1.0 && rss < 1e6);
+    }
     fclose(f);
     assert_int_equal(rows, 3);
     snprintf(path, sizeof path, "%s/run_stop13/config.yaml", tmpdir);
