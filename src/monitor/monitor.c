@@ -279,15 +279,18 @@ tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, t
     if (!st) st = deploy_of(&cfg, &m, NULL, d);
     if (st) {
         /* Trained on images of another size: learn it from the dataset. */
-        char first[256];
-        snprintf(first, sizeof first, "%s", tern_errmsg());
         tern_model_free(&m);
         tern_config c2;
         tern_dataset test;
         st = tern_train_load_for_eval(path, NULL, &c2, &m, &test);
-        if (!st) st = deploy_of(&c2, &m, &test, d);
-        else st = tern_error(st, "%s: rebuilding the model needs its dataset (%s at the published size: %s): %s", path,
-                             cfg.dataset.name, first, tern_errmsg());
+        if (!st) {
+            st = deploy_of(&c2, &m, &test, d);
+        } else {
+            char why[512];
+            snprintf(why, sizeof why, "%s", tern_errmsg());
+            st = tern_error(st, "%s: the model does not fit %s's (%d,%d,%d) images, so rebuilding it needs its dataset: %s",
+                            path, cfg.dataset.name, in[0], in[1], in[2], why);
+        }
         tern_dataset_free(&test);
         tern_config_free(&c2);
     }
