@@ -162,11 +162,13 @@ static void inspect_text(const char *path, const tern_deploy *d, const tern_laye
     }
     printf("\nfp32 weights %zu bytes, deploy %zu bytes in memory: compression %.2fx", t->bytes_fp32, t->bytes_deploy,
            (double)t->bytes_fp32 / (double)t->bytes_deploy);
-    if (t->macs)
-        printf("; of %llu MACs, %.1f%% are adds/subs and %.1f%% skipped on zeros",
-               (unsigned long long)t->macs, 100.0 * (double)(t->t_adds + t->t_subs) / (double)t->macs,
-               100.0 * (double)t->t_skipped / (double)t->macs);
-    printf("\n");
+    printf(" (bits/w of the ternary weights: %.3f)\n", t->bits_per_weight);
+    if (t->macs) {
+        const double m = (double)t->macs, tern = (double)(t->t_adds + t->t_subs + t->t_skipped);
+        printf("%llu MACs per sample: %.1f%% ternary adds/subs, %.1f%% skipped on zero weights, %.1f%% fp32 MACs\n",
+               (unsigned long long)t->macs, 100.0 * (double)(t->t_adds + t->t_subs) / m,
+               100.0 * (double)t->t_skipped / m, 100.0 * (m - tern) / m);
+    }
     if (is_train)
         printf("training checkpoint: %zu latent fp32 values (%zu bytes), optimizer %s state %zu values (%zu bytes), "
                "epoch %ld, step %ld\n",
@@ -486,7 +488,7 @@ int tern_cmd_profile(int argc, char **argv) {
                 printf("  %13.3f %5.1f%%", 1e-3 * runs[k].ns[i], 100.0 * runs[k].ns[i] / layer_sum(&runs[k], L));
             printf("  %11.3f %11.3f\n", 1e-3 * et[i].total_pj, 1e-3 * ef[i].total_pj);
         }
-        printf("\nmemory: peak RSS %.1f MiB; planned buffers", rss_kib / 1024.0);
+        printf("\nmemory: peak RSS %.1f MiB (the process, with the inputs it loaded); planned buffers", rss_kib / 1024.0);
         for (int k = 0; k < n_runs; k++) printf(" %.1f KiB at batch %d%s", runs[k].planned / 1024.0, runs[k].batch,
                                                 k + 1 < n_runs ? "," : ";");
         printf(" weights %.1f KiB (fp32 %.1f KiB)\n", t.bytes_deploy / 1024.0, t.bytes_fp32 / 1024.0);
