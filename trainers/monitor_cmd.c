@@ -114,6 +114,12 @@ static int inspect_usage(FILE *f) {
     return f == stderr ? 2 : 0;
 }
 
+/* "mean [min..max]", or one number when every row has the same scale. */
+static void print_scale(float mean, float mn, float mx) {
+    if (mn == mx) printf("%.4g", mean);
+    else printf("%.4g [%.4g..%.4g]", mean, mn, mx);
+}
+
 static void inspect_text(const char *path, const tern_deploy *d, const tern_layer_count *c,
                          const tern_layer_count *t, int is_train, const tern_monitor_train_info *ti) {
     char a[64], b[64], sh[140];
@@ -134,10 +140,13 @@ static void inspect_text(const char *path, const tern_deploy *d, const tern_laye
         printf("%10zu %10zu ", x->bytes_fp32, x->bytes_deploy);
         if (x->ternary) {
             const double n = (double)x->weights;
-            printf("%6.1f%% %6.3f %6.3f  %.4g [%.4g..%.4g]", 100.0 * (double)x->n_zero / n, (double)x->n_pos / n,
-                   (double)x->n_neg / n, x->wp_mean, x->wp_min, x->wp_max);
-            if (x->wn_mean != x->wp_mean || x->wn_min != x->wp_min || x->wn_max != x->wp_max)
-                printf(" (%.4g [%.4g..%.4g])", x->wn_mean, x->wn_min, x->wn_max);
+            printf("%6.1f%% %6.3f %6.3f  ", 100.0 * (double)x->n_zero / n, (double)x->n_pos / n, (double)x->n_neg / n);
+            print_scale(x->wp_mean, x->wp_min, x->wp_max);
+            if (x->wn_mean != x->wp_mean || x->wn_min != x->wp_min || x->wn_max != x->wp_max) {
+                printf(" (");
+                print_scale(x->wn_mean, x->wn_min, x->wn_max);
+                printf(")");
+            }
         } else {
             printf("%7s %6s %6s  -", "-", "-", "-");
         }

@@ -340,7 +340,7 @@ tern_status tern_rapl_open(tern_rapl *r, const char *root) {
         int k, len = 0;
         /* Package domains are intel-rapl:N; intel-rapl:N:M are their parts. */
         if (sscanf(e->d_name, "intel-rapl:%d%n", &k, &len) != 1 || e->d_name[len] || strlen(e->d_name) >= 64) continue;
-        snprintf(names[n++], 64, "%s", e->d_name);
+        snprintf(names[n++], 64, "%.63s", e->d_name);
     }
     closedir(dir);
     qsort(names, (size_t)n, sizeof names[0], cmp_str);
