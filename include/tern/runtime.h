@@ -19,7 +19,9 @@
  *     by im2col per image).
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
  *     semantics as tern's training ops have them (avgpool counts padding).
- * Single-threaded, as the kernels are; set OpenBLAS's threads yourself. */
+ * Single-threaded, as the kernels are; set OpenBLAS's threads yourself.
+ * With opts.time_layers each forward adds every layer's wall time to
+ * rt->layer_ns (tern profile); without it, forward reads no clock. */
 #ifndef TERN_RUNTIME_H
 #define TERN_RUNTIME_H
 

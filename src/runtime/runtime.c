@@ -107,7 +107,8 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
     size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
     tern_status st = TERN_OK;
-    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) || !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
+    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) || !storage || !last ||
+        !slot_of || !busy || !slot_size || !slot_off)
         st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     for (int i = 0; !st && i < n; i++) {
         const tern_dlayer *L = &m->layers[i];
