@@ -2,6 +2,8 @@
 #ifndef TERN_CLI_H
 #define TERN_CLI_H
 
+#include "tern/deploy.h"
+
 /* Each subcommand gets argv from its own name on and returns the exit status. */
 int tern_cmd_bench(int argc, char **argv);
 int tern_cmd_train(int argc, char **argv);
@@ -12,6 +14,19 @@ int tern_cmd_infer(int argc, char **argv);
 int tern_cmd_eval_deploy(int argc, char **argv);
 /* `tern bench [kernels] [options]` (deploy_cmd.c); argv[1] may be "kernels". */
 int tern_cmd_bench_kernels(int argc, char **argv);
+
+/* `tern inspect` and `tern profile` (monitor_cmd.c). */
+int tern_cmd_inspect(int argc, char **argv);
+int tern_cmd_profile(int argc, char **argv);
+
+/* Split `split` of dataset `name` (from dir, or datasets/data/NAME when dir
+ * is NULL) normalised as deploy model d expects (deploy_cmd.c). */
+tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
+                                tern_dataset *ds);
+
+/* Seconds on CLOCK_MONOTONIC; the median of v (n), sorting v (deploy_cmd.c). */
+double tern_cli_now_s(void);
+double tern_cli_median(double *v, int n);
 
 /* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
 int tern_cli_int(const char *s, int lo, int hi, int *out);

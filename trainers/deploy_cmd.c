@@ -135,9 +135,8 @@ static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t s
     return 1;
 }
 
-/* The dataset a deploy model reads, normalised as it expects. */
-static tern_status load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
-                              tern_dataset *ds) {
+tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
+                                tern_dataset *ds) {
     char def[600];
     if (!dir) {
         snprintf(def, sizeof def, "datasets/data/%s", name);
@@ -186,7 +185,7 @@ int tern_cmd_infer(int argc, char **argv) {
     struct stat sb;
     if (!st && stat(input, &sb) != 0 && parse_ref(input, name, sizeof name, split, sizeof split, &index)) {
         tern_dataset ds;
-        st = load_split(&d, name, data, split, &ds);
+        st = tern_cli_load_split(&d, name, data, split, &ds);
         if (!st && (ds.c != d.in_shape[0] || ds.h != d.in_shape[1] || ds.w != d.in_shape[2]))
             st = tern_error(TERN_ERR_SHAPE, "%s: images are (%d,%d,%d) but the model takes (%d,%d,%d)", input, ds.c, ds.h,
                             ds.w, d.in_shape[0], d.in_shape[1], d.in_shape[2]);
@@ -262,7 +261,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
     if (tern_deploy_load(&d, model)) return fail("eval");
     tern_dataset test;
     tern_runtime rt;
-    tern_status st = load_split(&d, d.dataset, data, "test", &test);
+    tern_status st = tern_cli_load_split(&d, d.dataset, data, "test", &test);
     if (st) {
         tern_deploy_free(&d);
         return fail("eval");
@@ -295,7 +294,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
 
 /* ---- tern bench kernels ------------------------------------------------------------ */
 
-static double now_s(void) {
+double tern_cli_now_s(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -306,7 +305,7 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double median(double *v, int n) {
+double tern_cli_median(double *v, int n) {
     qsort(v, (size_t)n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -320,22 +319,22 @@ static int interleave(bench_fn a, void *ca, bench_fn b, void *cb, int repeats, d
     double *va = malloc(sizeof(double) * (size_t)repeats), *vb = malloc(sizeof(double) * (size_t)repeats);
     int ok = va && vb;
     for (int w = 0; ok && w < 3; w++) ok = !a(ca) && !b(cb);  /* warm caches and pages */
-    double t0 = now_s();
+    double t0 = tern_cli_now_s();
     ok = ok && !a(ca);
-    int inner = ok ? (int)(2e-3 / (now_s() - t0 + 1e-9)) : 1;
+    int inner = ok ? (int)(2e-3 / (tern_cli_now_s() - t0 + 1e-9)) : 1;
     inner = inner < 1 ? 1 : (inner > 10000 ? 10000 : inner);
     for (int r = 0; ok && r < repeats; r++) {
-        t0 = now_s();
+        t0 = tern_cli_now_s();
         for (int k = 0; ok && k < inner; k++) ok = !a(ca);
-        double t1 = now_s();
+        double t1 = tern_cli_now_s();
         for (int k = 0; ok && k < inner; k++) ok = !b(cb);
-        double t2 = now_s();
+        double t2 = tern_cli_now_s();
         va[r] = (t1 - t0) / inner;
         vb[r] = (t2 - t1) / inner;
     }
     if (ok) {
-        *ta = median(va, repeats);
-        *tb = median(vb, repeats);
+        *ta = tern_cli_median(va, repeats);
+        *tb = tern_cli_median(vb, repeats);
     }
     free(va);
     free(vb);

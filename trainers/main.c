@@ -26,6 +26,8 @@ static int usage(FILE *f) {
             "  infer         classify one image with a deploy checkpoint\n"
             "  bench train   training throughput of a model on random data\n"
             "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
+            "  inspect       per-layer memory, bits/weight and operation counts of a model\n"
+            "  profile       per-layer time, peak memory and energy of a deploy model\n"
             "  help          show this help\n"
             "\n"
             "Run 'tern <command> --help' for a command's options.\n");
@@ -41,6 +43,8 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return tern_cmd_export(argc - 1, argv + 1);
     if (!strcmp(cmd, "infer")) return tern_cmd_infer(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect")) return tern_cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "profile")) return tern_cmd_profile(argc - 1, argv + 1);
     fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", cmd);
     return 2;
 }

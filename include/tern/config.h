@@ -153,6 +153,10 @@ tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern
  * TERN_ERR_IO naming both places when neither exists. */
 tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
 
+/* shape (C,H,W) of the images of the config's dataset as published (mnist
+ * (1,28,28), cifar10 (3,32,32)); a dataset directory may hold other sizes. */
+void tern_config_input_shape(const tern_config *cfg, int shape[3]);
+
 /* Release everything load allocated; leaves an empty config. */
 void tern_config_free(tern_config *cfg);
 

@@ -19,7 +19,9 @@
  *     by im2col per image).
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
  *     semantics as tern's training ops have them (avgpool counts padding).
- * Single-threaded, as the kernels are; set OpenBLAS's threads yourself. */
+ * Single-threaded, as the kernels are; set OpenBLAS's threads yourself.
+ * With opts.time_layers each forward adds every layer's wall time to
+ * rt->layer_ns (tern profile); without it, forward reads no clock. */
 #ifndef TERN_RUNTIME_H
 #define TERN_RUNTIME_H
 
@@ -53,6 +55,7 @@ typedef struct tern_runtime_opts {
     int max_batch;              /* largest batch tern_runtime_forward will get */
     tern_runtime_act act;
     tern_runtime_zskip zskip;
+    int time_layers;            /* 1: accumulate each layer's wall time into layer_ns (for tern profile) */
 } tern_runtime_opts;
 
 typedef struct tern_runtime {
@@ -69,6 +72,9 @@ typedef struct tern_runtime {
     size_t scratch_bytes;
     size_t planned_bytes;       /* arena + scratch */
     size_t in_numel;            /* C*H*W */
+    double *layer_ns;           /* (n_layers) when opts.time_layers: nanoseconds each layer ran
+                                   (CLOCK_MONOTONIC), summed over forwards; the caller zeroes it.
+                                   NULL otherwise: then forward reads no clock */
 } tern_runtime;
 
 /* Plan for batches of up to max_batch samples of model m, dense kernels

@@ -1024,6 +1024,13 @@ tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern
     }
 }
 
+void tern_config_input_shape(const tern_config *cfg, int shape[3]) {
+    int i = 0;
+    while (i + 1 < COUNT(dataset_names) && strcmp(dataset_names[i], cfg->dataset.name)) i++;
+    shape[0] = dataset_channels[i];
+    shape[1] = shape[2] = dataset_size[i];
+}
+
 static int is_dir(const char *p) {
     struct stat st;
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);

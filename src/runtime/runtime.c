@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
 
@@ -67,6 +68,7 @@ void tern_runtime_free(tern_runtime *rt) {
     free((void *)rt->outp);
     free(rt->arena);
     free(rt->scratch);
+    free(rt->layer_ns);
     memset(rt, 0, sizeof *rt);
 }
 
@@ -98,13 +100,15 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->zskip = calloc((size_t)n, 1);
     rt->slot = calloc((size_t)n, sizeof *rt->slot);
     rt->outp = calloc((size_t)n, sizeof *rt->outp);
+    rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
     /* storage[i]: the layer that owns i's output memory (-1: the caller's
      * input); last[j]: the last layer reading j's memory; slot bookkeeping. */
     int *storage = malloc(sizeof(int) * (size_t)n), *last = malloc(sizeof(int) * (size_t)n);
     int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
     size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
     tern_status st = TERN_OK;
-    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
+    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) || !storage || !last ||
+        !slot_of || !busy || !slot_size || !slot_off)
         st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     for (int i = 0; !st && i < n; i++) {
         const tern_dlayer *L = &m->layers[i];
@@ -250,6 +254,8 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
             outp_prev = xi;
             continue;
         }
+        struct timespec t0;
+        if (rt->layer_ns) clock_gettime(CLOCK_MONOTONIC, &t0);
         float *y = rt->slot[i];
         const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
         switch (L->type) {
@@ -312,6 +318,11 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         }
         apply_act(L->act, y, (size_t)n * out_n);
         cur[i] = outp_prev = y;
+        if (rt->layer_ns) {
+            struct timespec t1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            rt->layer_ns[i] += 1e9 * (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec);
+        }
     }
     if (!st) *logits = outp_prev;
     return st;

@@ -91,7 +91,19 @@ unwritable_run_dir)
     touch "$T/afile"
     sed -i "s|output: {dir: .*}|output: {dir: $T/afile/run}|" "$T/bad.yaml"
     expect_error "afile" "$TERN" train "$T/bad.yaml" ;;
-deploy_truncated | deploy_wrong_version | deploy_missing_dataset | infer_wrong_shape)
+inspect_train_truncated)
+    head -c 3000 "$T/run/last.h5" > "$T/cut.h5"
+    expect_error "cut.h5" "$TERN" inspect "$T/cut.h5" ;;
+inspect_train_no_dataset)
+    # 4x4 images are not MNIST's published 28x28: the shape must come from
+    # the dataset, which is gone.
+    cp "$T/run/last.h5" "$T/ck.h5"
+    mv "$T/data" "$T/data.gone"
+    expect_error "needs its dataset: " "$TERN" inspect "$T/ck.h5" ;;
+profile_train_ckpt)
+    expect_error "tern export" "$TERN" profile "$T/run/last.h5" --data random ;;
+deploy_truncated | deploy_wrong_version | deploy_missing_dataset | infer_wrong_shape | inspect_truncated | \
+profile_truncated | profile_missing_dataset)
     # A deploy checkpoint of the earlier run, then the bad input.
     "$TERN" export "$T/run/last.h5" -o "$T/model.h5" --data "$T/data" > /dev/null 2>&1 || fail "setup: export failed"
     ( cd "$T" && sha256sum model.h5 >> "$T/run.sha256.deploy" )
@@ -110,6 +122,11 @@ deploy_truncated | deploy_wrong_version | deploy_missing_dataset | infer_wrong_s
         printf 'P5\n5 5\n255\n' > "$T/img.pgm"
         head -c 25 /dev/zero >> "$T/img.pgm"
         expect_error "img.pgm" "$TERN" infer "$T/model.h5" "$T/img.pgm" ;;
+    inspect_truncated | profile_truncated)
+        head -c 3000 "$T/model.h5" > "$T/cut.h5"
+        expect_error "cut.h5" "$TERN" "${CASE%_truncated}" "$T/cut.h5" ;;
+    profile_missing_dataset)
+        expect_error "$T/nowhere" "$TERN" profile "$T/model.h5" --data "$T/nowhere" ;;
     esac
     ( cd "$T" && sha256sum --quiet -c "$T/run.sha256.deploy" ) || fail "the deploy file changed" ;;
 *)
