@@ -18,5 +18,6 @@
 #include "tern/checkpoint.h"
 #include "tern/deploy.h"
 #include "tern/runtime.h"
+#include "tern/sweep.h"
 
 #endif

@@ -2,6 +2,8 @@
 #ifndef TERN_CLI_H
 #define TERN_CLI_H
 
+#include <signal.h>
+
 /* Each subcommand gets argv from its own name on and returns the exit status. */
 int tern_cmd_bench(int argc, char **argv);
 int tern_cmd_train(int argc, char **argv);
@@ -12,6 +14,12 @@ int tern_cmd_infer(int argc, char **argv);
 int tern_cmd_eval_deploy(int argc, char **argv);
 /* `tern bench [kernels] [options]` (deploy_cmd.c); argv[1] may be "kernels". */
 int tern_cmd_bench_kernels(int argc, char **argv);
+
+int tern_cmd_sweep(int argc, char **argv);
+
+/* SIGINT and SIGTERM set the returned flag (to the signal's number) instead
+ * of killing the program, so training can checkpoint and return. */
+volatile sig_atomic_t *tern_cli_stop_on_signals(void);
 
 /* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
 int tern_cli_int(const char *s, int lo, int hi, int *out);
