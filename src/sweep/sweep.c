@@ -190,11 +190,18 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_
     memcpy(s->seeds, raw->seeds, sizeof *s->seeds * raw->seeds_count);
     s->n_seeds = (int)raw->seeds_count;
 
-    /* The base and its overrides must load now, not at the first point. */
+    /* The base and its overrides must load now, not at the first point;
+     * errors point at the spec's key as well as into the base. */
     tern_config cfg;
-    if ((st = load_base(s, &cfg))) return st;
+    if ((st = tern_config_load(&cfg, s->base)))
+        return cdoc_fail(x, root, "base", 0, st, "%s", tern_errmsg());
+    for (int i = 0; !st && i < s->n_sets; i++)
+        if ((st = tern_config_set(&cfg, s->sets[i]))) {
+            snprintf(path, sizeof path, "set.%d", i);
+            st = cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
+        }
     tern_config_free(&cfg);
-    return TERN_OK;
+    return st;
 }
 
 tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path) {
