@@ -143,9 +143,12 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_
             if (!(rm->t[i] >= 0.0f) || !isfinite(rm->t[i]))
                 return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
                                  (double)rm->t[i]);
+            /* Points are named by t's "%g" text: two values with one name are one point. */
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%g", (double)rm->t[i]);
             for (unsigned j = 0; j < i; j++)
-                if (rm->t[j] == rm->t[i])
-                    return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g is given twice", (double)rm->t[i]);
+                if (snprintf(b, sizeof b, "%g", (double)rm->t[j]), !strcmp(a, b))
+                    return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice", a);
         }
         for (unsigned j = 0; j < m; j++)
             if (!strcmp(raw->methods[j].quantizer, rm->quantizer)) {
