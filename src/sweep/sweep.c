@@ -622,7 +622,10 @@ static tern_status layer_columns(const tern_sweep_spec *s, tern_sweep_results *r
     tern_config cfg;
     tern_status st = load_base(s, &cfg);
     if (!st) st = tern_config_set(&cfg, "quant.enabled=true");
-    if (st) return st;
+    if (st) {
+        tern_config_free(&cfg); /* empty after a failed load, whole after a failed set */
+        return st;
+    }
     r->n_layers = 0;
     for (int i = 0; i < cfg.model.n_layers && !st; i++) {
         if (!cfg.model.layers[i].ternary) continue;
@@ -645,6 +648,10 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
     tern_status st = base_text(s, &want);
     if (st) return st;
     char *have = read_text(path);
+    if (!have && file_exists(path)) {
+        free(want);
+        return tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    }
     int line = have ? first_diff_line(have, want) : 0;
     if (line && !force) {
         st = tern_error(TERN_ERR_CONFIG,
