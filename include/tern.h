@@ -19,5 +19,6 @@
 #include "tern/deploy.h"
 #include "tern/runtime.h"
 #include "tern/monitor.h"
+#include "tern/sweep.h"
 
 #endif

@@ -19,42 +19,9 @@
 #include "tern/checkpoint.h"
 #include "tern/config.h"
 #include "tern/train.h"
+#include "synth_idx.h"
 
 static char tmpdir[256];
-
-static void put_be32(FILE *f, uint32_t v) {
-    unsigned char b[4] = {v >> 24, v >> 16, v >> 8, v};
-    fwrite(b, 1, 4, f);
-}
-
-/* n images of 12x12: class k is a bright horizontal bar on row k + 1, plus
- * noise; a horizontal flip keeps the class. */
-static void write_idx(const char *dir, const char *prefix, int n, uint64_t seed) {
-    char path[512];
-    tern_rng r;
-    tern_rng_seed(&r, seed);
-    snprintf(path, sizeof path, "%s/%s-images-idx3-ubyte", dir, prefix);
-    FILE *fi = fopen(path, "wb");
-    snprintf(path, sizeof path, "%s/%s-labels-idx1-ubyte", dir, prefix);
-    FILE *fl = fopen(path, "wb");
-    put_be32(fi, 0x803);
-    put_be32(fi, (uint32_t)n);
-    put_be32(fi, 12);
-    put_be32(fi, 12);
-    put_be32(fl, 0x801);
-    put_be32(fl, (uint32_t)n);
-    for (int i = 0; i < n; i++) {
-        int k = (int)tern_rng_below(&r, 10);
-        unsigned char img[144];
-        for (int p = 0; p < 144; p++) img[p] = (unsigned char)tern_rng_below(&r, 60);
-        for (int x = 2; x < 10; x++) img[(k + 1) * 12 + x] = 255;
-        fwrite(img, 1, 144, fi);
-        unsigned char lb = (unsigned char)k;
-        fwrite(&lb, 1, 1, fl);
-    }
-    fclose(fi);
-    fclose(fl);
-}
 
 static int setup(void **state) {
     (void)state;
@@ -63,8 +30,8 @@ static int setup(void **state) {
     char data[300];
     snprintf(data, sizeof data, "%s/data", tmpdir);
     mkdir(data, 0777);
-    write_idx(data, "train", 300, 1);
-    write_idx(data, "t10k", 100, 2);
+    synth_idx_write(data, "train", 300, 1);
+    synth_idx_write(data, "t10k", 100, 2);
     return 0;
 }
 

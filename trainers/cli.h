@@ -2,6 +2,8 @@
 #ifndef TERN_CLI_H
 #define TERN_CLI_H
 
+#include <signal.h>
+
 #include "tern/deploy.h"
 
 /* Each subcommand gets argv from its own name on and returns the exit status. */
@@ -27,6 +29,11 @@ tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const ch
 /* Seconds on CLOCK_MONOTONIC; the median of v (n), sorting v (deploy_cmd.c). */
 double tern_cli_now_s(void);
 double tern_cli_median(double *v, int n);
+int tern_cmd_sweep(int argc, char **argv);
+
+/* SIGINT and SIGTERM set the returned flag (to the signal's number) instead
+ * of killing the program, so training can checkpoint and return. */
+volatile sig_atomic_t *tern_cli_stop_on_signals(void);
 
 /* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
 int tern_cli_int(const char *s, int lo, int hi, int *out);

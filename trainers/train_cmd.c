@@ -17,6 +17,16 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }
 
+volatile sig_atomic_t *tern_cli_stop_on_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    return &stop_signal;
+}
+
 typedef struct progress {
     int tty;        /* draw a bar on stderr */
     int next_tick;  /* when not a tty: the next 10% mark (in batches) to report */
@@ -128,13 +138,7 @@ int tern_cmd_train(int argc, char **argv) {
         return 1;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-
+    tern_cli_stop_on_signals();
     progress p = {.tty = isatty(STDERR_FILENO)};
     tern_train_opts opts = {.resume = resume, .force = force, .stop = &stop_signal, .cb = on_event, .user = &p};
     tern_train_result res;

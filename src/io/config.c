@@ -692,19 +692,6 @@ static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
 
 /* ---- loading ---------------------------------------------------------------- */
 
-typedef struct log_capture {
-    char msg[256];
-} log_capture;
-
-/* libcyaml's log: keep the first error line; library code never prints. */
-static void capture_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args) {
-    log_capture *L = ctx;
-    if (level < CYAML_LOG_ERROR || L->msg[0]) return;
-    vsnprintf(L->msg, sizeof L->msg, fmt, args);
-    size_t k = strlen(L->msg);
-    while (k && (L->msg[k - 1] == '\n' || L->msg[k - 1] == ' ')) L->msg[--k] = '\0';
-}
-
 static void doc_free(struct tern_config_doc *d) {
     if (!d) return;
     cnode_free(d->root);
@@ -731,29 +718,13 @@ static tern_status build(tern_config *cfg, const char *source, cnode *root, cons
     }
     cfg->doc->root = root;
     cdoc_ctx x = {.file = source, .set = set};
-    cbuf canon = {0};
-    tern_status st = cdoc_check(&x, root, &config_schema, &canon);
     raw_config *raw = NULL;
-    log_capture log = {{0}};
-    const cyaml_config_t cc = {
-        .log_fn = capture_log, .log_ctx = &log, .mem_fn = cyaml_mem, .log_level = CYAML_LOG_ERROR,
-        .flags = CYAML_CFG_NO_ALIAS,
-    };
-    if (!st) {
-        cyaml_err_t e = cyaml_load_data((const uint8_t *)canon.p, canon.n, &cc, &config_schema, (void **)&raw, NULL);
-        if (e != CYAML_OK) {
-            /* The check above accepts only what libcyaml reads; this is a tern bug. */
-            st = tern_error(TERN_ERR_CONFIG, "%s: libcyaml rejected the checked config: %s (%s)", source,
-                            cyaml_strerror(e), log.msg[0] ? log.msg : "no detail");
-            raw = NULL;
-        }
-    }
-    free(canon.p);
+    tern_status st = cdoc_load(&x, root, &config_schema, (void **)&raw);
     if (!st) {
         rctx R = {.x = &x, .root = root};
         st = resolve(&R, raw, cfg);
     }
-    if (raw) cyaml_free(&cc, &config_schema, raw, 0);
+    cdoc_unload(&config_schema, raw);
     if (st) tern_config_free(cfg);
     return st;
 }

@@ -603,3 +603,46 @@ tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_
     if (!st && out->oom) return oom();
     return st;
 }
+
+/* ---- loading through libcyaml ----------------------------------------------- */
+
+typedef struct log_capture {
+    char msg[256];
+} log_capture;
+
+/* libcyaml's log: keep the first error line; library code never prints. */
+static void capture_log(cyaml_log_t level, void *ctx, const char *fmt, va_list args) {
+    log_capture *L = ctx;
+    if (level < CYAML_LOG_ERROR || L->msg[0]) return;
+    vsnprintf(L->msg, sizeof L->msg, fmt, args);
+    size_t k = strlen(L->msg);
+    while (k && (L->msg[k - 1] == '\n' || L->msg[k - 1] == ' ')) L->msg[--k] = '\0';
+}
+
+static const cyaml_config_t quiet_cyaml = {
+    .log_fn = capture_log, .mem_fn = cyaml_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
+};
+
+tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw) {
+    *raw = NULL;
+    cbuf canon = {0};
+    tern_status st = cdoc_check(x, root, schema, &canon);
+    if (!st) {
+        log_capture log = {{0}};
+        cyaml_config_t cc = quiet_cyaml;
+        cc.log_ctx = &log;
+        cyaml_err_t e = cyaml_load_data((const uint8_t *)canon.p, canon.n, &cc, schema, raw, NULL);
+        if (e != CYAML_OK) {
+            /* The check above accepts only what libcyaml reads; this is a tern bug. */
+            st = tern_error(TERN_ERR_CONFIG, "%s: libcyaml rejected the checked document: %s (%s)", x->file,
+                            cyaml_strerror(e), log.msg[0] ? log.msg : "no detail");
+            *raw = NULL;
+        }
+    }
+    free(canon.p);
+    return st;
+}
+
+void cdoc_unload(const cyaml_schema_value_t *schema, void *raw) {
+    if (raw) cyaml_free(&quiet_cyaml, schema, raw, 0);
+}

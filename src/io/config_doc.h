@@ -81,6 +81,12 @@ tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, in
  * as canonical YAML; TERN_ERR_CONFIG with a positioned message when not. */
 tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, cbuf *out);
 
+/* cdoc_check, then libcyaml loads the checked canonical text into *raw
+ * (the schema's top-level struct; NULL on failure). Free with cdoc_unload. */
+tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw);
+/* Free what cdoc_load returned (NULL is fine). */
+void cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
+
 /* Replace the node at path by value (taking it), creating missing mappings
  * on the way; TERN_ERR_CONFIG when the path cannot exist. */
 tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value);

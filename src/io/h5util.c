@@ -10,6 +10,8 @@
  * over HDF5's buffer rather than copy it). */
 #include "io/h5util.h"
 
+#include "io/fsutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -266,42 +268,6 @@ static size_t image_end(const unsigned char *img, size_t n) {
     return base != HEADER_BYTES || eof > n ? 0 : (size_t)eof;
 }
 
-/* write(2) all of buf, through short writes and signals. */
-static int write_fully(int fd, const void *buf, size_t n) {
-    const char *p = buf;
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -1;
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* fsync the directory holding `path`, so the rename itself is durable. */
-static tern_status sync_dir(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    const char *dir = dirname(copy);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    tern_status st = TERN_OK;
-    /* Some file systems cannot fsync a directory (EINVAL); the rename stands. */
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-        st = tern_error(TERN_ERR_IO, "%s: saved, but cannot fsync directory %s (%s); it may not survive a crash", path,
-                        dir, strerror(errno));
-    if (fd >= 0) close(fd);
-    free(copy);
-    return st;
-}
-
-static atomic_ulong tmp_seq;
-
-/* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
- * while the pid lives; the O_EXCL open catches the rest. */
-static void tmp_name(char *tmp, size_t cap, const char *path) {
-    snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
-}
 /* Build the file in memory (core driver, no backing store) and return its
  * image with the header, malloc'ed, in *image (*size bytes). */
 static tern_status build_image(const char *name, const char *mem_name, const tern_h5_format *fmt, size_t size_hint,
@@ -358,7 +324,7 @@ tern_status tern_h5_save(const char *path, const char *name, const tern_h5_forma
     size_t cap = strlen(name) + 48;
     char *tmp = malloc(cap);
     if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", name);
-    tmp_name(tmp, cap, name);
+    tern_fs_tmp_name(tmp, cap, name);
     void *image = NULL;
     size_t size = 0;
     tern_h5_quiet q;
@@ -371,30 +337,7 @@ tern_status tern_h5_save(const char *path, const char *name, const tern_h5_forma
         free(tmp);
         return st;
     }
-    /* A fresh name in the destination's directory (same file system, so the
-     * rename is atomic); O_EXCL never clobbers a stranger's file. */
-    int fd = -1;
-    for (int tries = 0; tries < 64 && fd < 0; tries++) {
-        if (tries) tmp_name(tmp, cap, path);
-        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (fd < 0 && errno != EEXIST) break;
-    }
-    if (fd < 0)
-        st = tern_error(TERN_ERR_IO, "%s: cannot create the temporary file %s (%s)", path, tmp, strerror(errno));
-    else {
-        if (write_fully(fd, image, size) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot write %zu bytes to %s (%s)", path, size, tmp, strerror(errno));
-        else if (fsync(fd) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot fsync %s (%s)", path, tmp, strerror(errno));
-        if (close(fd) != 0 && !st)
-            st = tern_error(TERN_ERR_IO, "%s: cannot close %s (%s)", path, tmp, strerror(errno));
-        if (!st && rename(tmp, path) != 0)
-            st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it (%s)", path, tmp, strerror(errno));
-        if (st)
-            unlink(tmp);
-        else
-            st = sync_dir(path);
-    }
+    st = tern_fs_write_atomic(path, image, size);
     if (!st && bytes) *bytes = size;
     free(image);
     free(tmp);

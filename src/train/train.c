@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "io/fsutil.h"
 #include "tern/checkpoint.h"
 #include "tern/ops.h"
 
@@ -25,29 +26,6 @@ static double peak_rss_mb(void) {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
-}
-
-/* mkdir -p; TERN_ERR_IO naming the directory on failure. */
-static tern_status make_dirs(const char *dir) {
-    char p[TERN_CONFIG_PATH_LEN];
-    if (snprintf(p, sizeof p, "%s", dir) >= (int)sizeof p)
-        return tern_error(TERN_ERR_IO, "%s: run directory path too long", dir);
-    for (char *s = p + 1;; s++) {
-        if (*s == '/' || *s == '\0') {
-            char c = *s;
-            *s = '\0';
-            if (mkdir(p, 0777) && errno != EEXIST)
-                return tern_error(TERN_ERR_IO, "%s: cannot create the run directory: %s", p, strerror(errno));
-            struct stat st;
-            if (stat(p, &st) || !S_ISDIR(st.st_mode))
-                return tern_error(TERN_ERR_IO, "%s: cannot create the run directory: not a directory", p);
-            *s = c;
-            if (!c) break;
-        }
-    }
-    if (access(dir, W_OK | X_OK))
-        return tern_error(TERN_ERR_IO, "%s: the run directory is not writable: %s", dir, strerror(errno));
-    return TERN_OK;
 }
 
 static int file_exists(const char *path) {
@@ -324,7 +302,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
         r->have_ckpt = 1;
     }
 
-    if ((st = make_dirs(r->dir))) goto done;
+    if ((st = tern_fs_mkdirs(r->dir, "run directory"))) goto done;
     {
         char path[sizeof r->dir + 16];
         snprintf(path, sizeof path, "%s/config.yaml", r->dir);

@@ -129,6 +129,20 @@ profile_truncated | profile_missing_dataset)
         expect_error "$T/nowhere" "$TERN" profile "$T/model.h5" --data "$T/nowhere" ;;
     esac
     ( cd "$T" && sha256sum --quiet -c "$T/run.sha256.deploy" ) || fail "the deploy file changed" ;;
+sweep_few_seeds)
+    printf 'base: good.yaml\nmethods: [{quantizer: twn, t: [0.7]}]\nseeds: [1, 2]\nout: sw\n' > "$T/sw.yaml"
+    expect_error "sw.yaml:3:8: seeds: 2 seeds given; at least 3" "$TERN" sweep "$T/sw.yaml" ;;
+sweep_other_base)
+    # A finished sweep, then the same out dir with another override: refused,
+    # and the finished results stay as they were.
+    spec() { printf 'base: good.yaml\nset: [%s]\nmethods: [{quantizer: twn, t: [0.7]}]\nseeds: [1, 2, 3]\nout: sw\nlatency: {repeats: 2}\n' "$1" > "$T/sw.yaml"; }
+    spec training.epochs=1
+    "$TERN" sweep "$T/sw.yaml" > /dev/null 2>&1 || fail "setup: the good sweep failed"
+    [ "$(wc -l < "$T/sw/results.csv")" -eq 4 ] || fail "setup: results.csv is not a header and 3 rows"
+    ( cd "$T/sw" && sha256sum results.csv summary.csv sweep_base.yaml > "$T/sw.sha256" )
+    spec training.batch_size=4
+    expect_error "pass --force" "$TERN" sweep "$T/sw.yaml"
+    ( cd "$T/sw" && sha256sum --quiet -c "$T/sw.sha256" ) || fail "the finished sweep's files changed" ;;
 *)
     fail "unknown case" ;;
 esac

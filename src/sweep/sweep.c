@@ -1,0 +1,830 @@
+/* sweep.c — accuracy against sparsity sweeps (tern/sweep.h): the spec,
+ * its points, results.csv and summary.csv, latency on the runtime, and
+ * the resumable loop around tern_train.
+ *
+ * The spec goes through the config module's machinery (io/config_doc.h):
+ * libyaml tree with positions, checked against the libcyaml schema below,
+ * loaded by libcyaml, then checked for meaning with errors pointing at the
+ * offending key or value. */
+#include "tern/sweep.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cyaml/cyaml.h>
+
+#include "io/config_doc.h"
+#include "io/fsutil.h"
+#include "tern/deploy.h"
+#include "tern/runtime.h"
+#include "tern/train.h"
+
+/* ---- the spec ----------------------------------------------------------- */
+
+typedef struct raw_method {
+    char *quantizer;
+    float *t;
+    unsigned t_count;
+} raw_method;
+
+typedef struct raw_latency {
+    int *batch, *repeats;
+} raw_latency;
+
+typedef struct raw_spec {
+    char *base, *out;
+    char **set;
+    unsigned set_count;
+    raw_method *methods;
+    unsigned methods_count;
+    uint64_t *seeds;
+    unsigned seeds_count;
+    bool *baseline;
+    raw_latency *latency;
+} raw_spec;
+
+#define OPT (CYAML_FLAG_POINTER | CYAML_FLAG_OPTIONAL)
+#define REQ CYAML_FLAG_POINTER
+
+static const cyaml_schema_value_t float_entry = {CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, float)};
+static const cyaml_schema_value_t seed_entry = {CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint64_t)};
+static const cyaml_schema_value_t set_entry = {CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 255)};
+
+static const cyaml_schema_field_t method_fields[] = {
+    CYAML_FIELD_STRING_PTR("quantizer", REQ, raw_method, quantizer, 1, TERN_SWEEP_NAME_LEN - 1),
+    CYAML_FIELD_SEQUENCE("t", REQ, raw_method, t, &float_entry, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t method_entry = {CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, raw_method, method_fields)};
+
+static const cyaml_schema_field_t latency_fields[] = {
+    CYAML_FIELD_INT_PTR("batch", OPT, raw_latency, batch),
+    CYAML_FIELD_INT_PTR("repeats", OPT, raw_latency, repeats),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t spec_fields[] = {
+    CYAML_FIELD_STRING_PTR("base", REQ, raw_spec, base, 1, TERN_CONFIG_PATH_LEN - 1),
+    CYAML_FIELD_SEQUENCE("set", OPT, raw_spec, set, &set_entry, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("methods", REQ, raw_spec, methods, &method_entry, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("seeds", REQ, raw_spec, seeds, &seed_entry, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_BOOL_PTR("baseline", OPT, raw_spec, baseline),
+    CYAML_FIELD_STRING_PTR("out", REQ, raw_spec, out, 1, TERN_CONFIG_PATH_LEN - 1),
+    CYAML_FIELD_MAPPING_PTR("latency", OPT, raw_spec, latency, latency_fields),
+    CYAML_FIELD_END,
+};
+static const cyaml_schema_value_t spec_schema = {CYAML_VALUE_MAPPING(CYAML_FLAG_POINTER, raw_spec, spec_fields)};
+
+/* rel joined to the directory of `source` unless absolute. */
+static tern_status join_spec_dir(const char *source, const char *rel, char *out, size_t size) {
+    const char *slash = strrchr(source, '/');
+    int n = rel[0] == '/' || !slash ? snprintf(out, size, "%s", rel)
+                                    : snprintf(out, size, "%.*s/%s", (int)(slash - source), source, rel);
+    if (n < 0 || (size_t)n >= size) return tern_error(TERN_ERR_ARG, "%s: path '%s' is too long", source, rel);
+    return TERN_OK;
+}
+
+void tern_sweep_spec_free(tern_sweep_spec *s) {
+    if (!s) return;
+    for (int i = 0; i < s->n_sets; i++) free(s->sets[i]);
+    free(s->sets);
+    for (int i = 0; i < s->n_methods; i++) free(s->methods[i].t);
+    free(s->methods);
+    free(s->seeds);
+    memset(s, 0, sizeof *s);
+}
+
+/* The base config with the spec's overrides applied. */
+static tern_status load_base(const tern_sweep_spec *s, tern_config *cfg) {
+    tern_status st = tern_config_load(cfg, s->base);
+    for (int i = 0; !st && i < s->n_sets; i++) st = tern_config_set(cfg, s->sets[i]);
+    if (st) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        tern_config_free(cfg);
+        return tern_error(st, "%s: base: %s", s->source, msg);
+    }
+    return TERN_OK;
+}
+
+/* Meaning checks of a loaded spec, positioned at the offending node. */
+static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_spec *raw, tern_sweep_spec *s) {
+    char path[64];
+    if (raw->seeds_count < TERN_SWEEP_MIN_SEEDS)
+        return cdoc_fail(x, root, "seeds", 0, TERN_ERR_CONFIG,
+                         "%u seed%s given; at least %d are needed for a mean and spread over seeds", raw->seeds_count,
+                         raw->seeds_count == 1 ? "" : "s", TERN_SWEEP_MIN_SEEDS);
+    for (unsigned i = 0; i < raw->seeds_count; i++)
+        for (unsigned j = 0; j < i; j++)
+            if (raw->seeds[i] == raw->seeds[j]) {
+                snprintf(path, sizeof path, "seeds.%u", i);
+                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "seed %" PRIu64 " is given twice", raw->seeds[i]);
+            }
+    for (unsigned m = 0; m < raw->methods_count; m++) {
+        const raw_method *rm = &raw->methods[m];
+        int known = 0;
+        for (int k = 0; k < TERN_QUANT_METHOD_COUNT; k++) known |= !strcmp(rm->quantizer, tern_quant_method_names[k]);
+        if (!known) {
+            snprintf(path, sizeof path, "methods.%u.quantizer", m);
+            return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "unknown quantizer '%s' (twn, absmean, ttq)",
+                             rm->quantizer);
+        }
+        for (unsigned i = 0; i < rm->t_count; i++) {
+            snprintf(path, sizeof path, "methods.%u.t.%u", m, i);
+            if (!(rm->t[i] >= 0.0f) || !isfinite(rm->t[i]))
+                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
+                                 (double)rm->t[i]);
+            /* Points are named by t's "%g" text: two values with one name are one point. */
+            char a[32], b[32];
+            snprintf(a, sizeof a, "%g", (double)rm->t[i]);
+            for (unsigned j = 0; j < i; j++)
+                if (snprintf(b, sizeof b, "%g", (double)rm->t[j]), !strcmp(a, b))
+                    return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice", a);
+        }
+        for (unsigned j = 0; j < m; j++)
+            if (!strcmp(raw->methods[j].quantizer, rm->quantizer)) {
+                snprintf(path, sizeof path, "methods.%u.quantizer", m);
+                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG,
+                                 "quantizer '%s' is listed twice; give all its t values in one entry", rm->quantizer);
+            }
+    }
+    s->lat_batch = raw->latency && raw->latency->batch ? *raw->latency->batch : 1;
+    s->lat_repeats = raw->latency && raw->latency->repeats ? *raw->latency->repeats : 50;
+    if (s->lat_batch < 1 || s->lat_batch > 4096)
+        return cdoc_fail(x, root, "latency.batch", 0, TERN_ERR_CONFIG, "%d must be in 1..4096", s->lat_batch);
+    if (s->lat_repeats < 1)
+        return cdoc_fail(x, root, "latency.repeats", 0, TERN_ERR_CONFIG, "%d must be >= 1", s->lat_repeats);
+    s->baseline = raw->baseline ? *raw->baseline : 0;
+
+    tern_status st = join_spec_dir(s->source, raw->base, s->base, sizeof s->base);
+    if (!st) st = join_spec_dir(s->source, raw->out, s->out, sizeof s->out);
+    if (st) return st;
+    struct stat sb;
+    if (stat(s->base, &sb) != 0 || !S_ISREG(sb.st_mode))
+        return cdoc_fail(x, root, "base", 0, TERN_ERR_CONFIG, "no config file '%s' (paths are relative to the spec file)",
+                         s->base);
+
+    s->sets = calloc(raw->set_count ? raw->set_count : 1, sizeof *s->sets);
+    s->methods = calloc(raw->methods_count, sizeof *s->methods);
+    s->seeds = malloc(sizeof *s->seeds * raw->seeds_count);
+    if (!s->sets || !s->methods || !s->seeds) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", s->source);
+    for (unsigned i = 0; i < raw->set_count; i++) {
+        if (!(s->sets[i] = strdup(raw->set[i]))) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", s->source);
+        s->n_sets = (int)i + 1;
+    }
+    for (unsigned m = 0; m < raw->methods_count; m++) {
+        tern_sweep_method *sm = &s->methods[m];
+        snprintf(sm->name, sizeof sm->name, "%s", raw->methods[m].quantizer);
+        if (!(sm->t = malloc(sizeof *sm->t * raw->methods[m].t_count)))
+            return tern_error(TERN_ERR_NOMEM, "%s: out of memory", s->source);
+        memcpy(sm->t, raw->methods[m].t, sizeof *sm->t * raw->methods[m].t_count);
+        sm->n_t = (int)raw->methods[m].t_count;
+        s->n_methods = (int)m + 1;
+    }
+    memcpy(s->seeds, raw->seeds, sizeof *s->seeds * raw->seeds_count);
+    s->n_seeds = (int)raw->seeds_count;
+
+    /* The base and its overrides must load now, not at the first point;
+     * errors point at the spec's key as well as into the base. */
+    tern_config cfg;
+    if ((st = tern_config_load(&cfg, s->base)))
+        return cdoc_fail(x, root, "base", 0, st, "%s", tern_errmsg());
+    for (int i = 0; !st && i < s->n_sets; i++)
+        if ((st = tern_config_set(&cfg, s->sets[i]))) {
+            snprintf(path, sizeof path, "set.%d", i);
+            st = cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
+        }
+    tern_config_free(&cfg);
+    return st;
+}
+
+tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path) {
+    if (!s) return tern_error(TERN_ERR_ARG, "sweep: spec is NULL");
+    memset(s, 0, sizeof *s);
+    if (!path) return tern_error(TERN_ERR_ARG, "sweep: path is NULL");
+    if (snprintf(s->source, sizeof s->source, "%s", path) >= (int)sizeof s->source)
+        return tern_error(TERN_ERR_ARG, "sweep: path '%s' is too long", path);
+    FILE *f = fopen(path, "rb");
+    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    cbuf b = {0};
+    char chunk[4096];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) cbuf_putn(&b, chunk, k);
+    int err = ferror(f);
+    fclose(f);
+    if (err || b.oom || (b.p && memchr(b.p, '\0', b.n))) {
+        free(b.p);
+        return tern_error(err || b.oom ? TERN_ERR_IO : TERN_ERR_FORMAT, "%s: %s", path,
+                          err ? "read failed" : b.oom ? "out of memory" : "contains a NUL byte; not a YAML text file");
+    }
+    cdoc_ctx x = {.file = path, .set = NULL};
+    cnode *root = NULL;
+    tern_status st = cdoc_parse(b.p ? b.p : "", b.n, &x, NULL, &root);
+    free(b.p);
+    raw_spec *raw = NULL;
+    if (!st) st = cdoc_load(&x, root, &spec_schema, (void **)&raw);
+    if (!st) st = spec_resolve(&x, root, raw, s);
+    cdoc_unload(&spec_schema, raw);
+    cnode_free(root);
+    if (st) tern_sweep_spec_free(s);
+    return st;
+}
+
+/* ---- points ------------------------------------------------------------- */
+
+static void point_set(tern_sweep_point *p, const char *method, float t, int fp32, uint64_t seed) {
+    memset(p, 0, sizeof *p);
+    snprintf(p->method, sizeof p->method, "%s", method);
+    if (!fp32) snprintf(p->t, sizeof p->t, "%g", (double)t);
+    p->tv = t;
+    p->seed = seed;
+    if (fp32) snprintf(p->name, sizeof p->name, "%s_s%" PRIu64, method, seed);
+    else snprintf(p->name, sizeof p->name, "%s_t%s_s%" PRIu64, method, p->t, seed);
+}
+
+int tern_sweep_points(const tern_sweep_spec *s, tern_sweep_point *pts) {
+    int n = 0;
+    for (int k = 0; k < s->n_seeds; k++) {
+        if (s->baseline) {
+            if (pts) point_set(&pts[n], "fp32", 0.0f, 1, s->seeds[k]);
+            n++;
+        }
+        for (int m = 0; m < s->n_methods; m++)
+            for (int i = 0; i < s->methods[m].n_t; i++, n++)
+                if (pts) point_set(&pts[n], s->methods[m].name, s->methods[m].t[i], 0, s->seeds[k]);
+    }
+    return n;
+}
+
+static int is_fp32(const char *method) { return !strcmp(method, "fp32"); }
+
+tern_status tern_sweep_point_config(const tern_sweep_spec *s, const tern_sweep_point *p, tern_config *cfg) {
+    tern_status st = load_base(s, cfg);
+    if (st) return st;
+    char a[4][96];
+    int n = 0;
+    if (is_fp32(p->method)) {
+        snprintf(a[n++], sizeof a[0], "quant.enabled=false");
+    } else {
+        snprintf(a[n++], sizeof a[0], "quant.enabled=true");
+        snprintf(a[n++], sizeof a[0], "quant.method=%s", p->method);
+        snprintf(a[n++], sizeof a[0], "quant.t=%.9g", (double)p->tv);
+    }
+    snprintf(a[n++], sizeof a[0], "training.seed=%" PRIu64, p->seed);
+    for (int i = 0; !st && i < n; i++) st = tern_config_set(cfg, a[i]);
+    if (!st && snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s/runs/%s", s->out, p->name) >=
+                   (int)sizeof cfg->output_dir)
+        st = tern_error(TERN_ERR_ARG, "%s: out '%s' is too long", s->source, s->out);
+    if (st) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        tern_config_free(cfg);
+        return tern_error(st, "%s: point %s: %s", s->source, p->name, msg);
+    }
+    return TERN_OK;
+}
+
+/* ---- results.csv -------------------------------------------------------- */
+
+#define RESULTS_HEADER "method,t,seed,test_acc,sparsity,dense_us,zskip_us,seconds"
+#define RESULTS_FIXED 8  /* columns before sparsity_<layer> */
+
+void tern_sweep_results_init(tern_sweep_results *r) { memset(r, 0, sizeof *r); }
+
+void tern_sweep_results_free(tern_sweep_results *r) {
+    if (!r) return;
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}
+
+tern_status tern_sweep_results_add(tern_sweep_results *r, const tern_sweep_row *row) {
+    if (r->n == r->cap) {
+        int cap = r->cap ? 2 * r->cap : 64;
+        tern_sweep_row *p = realloc(r->rows, sizeof *p * (size_t)cap);
+        if (!p) return tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d results", cap);
+        r->rows = p;
+        r->cap = cap;
+    }
+    r->rows[r->n++] = *row;
+    return TERN_OK;
+}
+
+int tern_sweep_results_find(const tern_sweep_results *r, const tern_sweep_point *p) {
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->rows[i].method, p->method) && !strcmp(r->rows[i].t, p->t) && r->rows[i].seed == p->seed)
+            return i;
+    return -1;
+}
+
+/* A number or "" for NaN; the formats round-trip through the reader. */
+static void put_num(cbuf *b, const char *fmt, double v) {
+    cbuf_puts(b, ",");
+    if (!isnan(v)) cbuf_printf(b, fmt, v);
+}
+
+tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path) {
+    cbuf b = {0};
+    cbuf_puts(&b, RESULTS_HEADER);
+    for (int l = 0; l < r->n_layers; l++) cbuf_printf(&b, ",sparsity_%s", r->layers[l]);
+    cbuf_puts(&b, "\n");
+    for (int i = 0; i < r->n; i++) {
+        const tern_sweep_row *w = &r->rows[i];
+        cbuf_printf(&b, "%s,%s,%" PRIu64, w->method, w->t, w->seed);
+        put_num(&b, "%.6f", w->test_acc);
+        put_num(&b, "%.6f", w->sparsity);
+        put_num(&b, "%.3f", w->dense_us);
+        put_num(&b, "%.3f", w->zskip_us);
+        put_num(&b, "%.2f", w->seconds);
+        for (int l = 0; l < r->n_layers; l++) put_num(&b, "%.6f", w->layer_sparsity[l]);
+        cbuf_puts(&b, "\n");
+    }
+    tern_status st = b.oom ? tern_error(TERN_ERR_NOMEM, "%s: out of memory", path) : tern_fs_write_atomic(path, b.p, b.n);
+    free(b.p);
+    return st;
+}
+
+/* Split line (its '\n' removed) at commas in place: up to max fields. */
+static int split_csv(char *line, char **field, int max) {
+    int n = 0;
+    line[strcspn(line, "\r\n")] = '\0';
+    for (char *p = line;;) {
+        if (n == max) return max + 1;
+        field[n++] = p;
+        char *c = strchr(p, ',');
+        if (!c) break;
+        *c = '\0';
+        p = c + 1;
+    }
+    return n;
+}
+
+/* A field as a number: "" is NaN; anything else must parse whole. */
+static int parse_num(const char *s, double *v) {
+    if (!*s) {
+        *v = NAN;
+        return 1;
+    }
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return !errno && !*end;
+}
+
+tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return TERN_OK;
+        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    enum { MAXF = RESULTS_FIXED + TERN_SWEEP_MAX_LAYERS };
+    char line[4096], *fl[MAXF + 1];
+    tern_status st = TERN_OK;
+    int lineno = 1, nf = 0;
+    if (!fgets(line, sizeof line, f) || strncmp(line, RESULTS_HEADER, strlen(RESULTS_HEADER)) ||
+        (nf = split_csv(line, fl, MAXF)) > MAXF) {
+        fclose(f);
+        return tern_error(TERN_ERR_FORMAT, "%s:1: not a tern sweep results file (expected the header '%s,...')", path,
+                          RESULTS_HEADER);
+    }
+    r->n_layers = nf - RESULTS_FIXED;
+    for (int l = 0; l < r->n_layers; l++) {
+        if (strncmp(fl[RESULTS_FIXED + l], "sparsity_", 9)) {
+            fclose(f);
+            return tern_error(TERN_ERR_FORMAT, "%s:1: column %d '%s' should be sparsity_<layer>", path,
+                              RESULTS_FIXED + l + 1, fl[RESULTS_FIXED + l]);
+        }
+        snprintf(r->layers[l], sizeof r->layers[l], "%s", fl[RESULTS_FIXED + l] + 9);
+    }
+    while (!st && fgets(line, sizeof line, f)) {
+        lineno++;
+        if (line[0] == '\n') continue;
+        char *fd[MAXF + 1];
+        int n = split_csv(line, fd, MAXF);
+        tern_sweep_row w;
+        memset(&w, 0, sizeof w);
+        char *end;
+        errno = 0;
+        w.seed = strtoull(fd[n > 2 ? 2 : 0], &end, 10);
+        int ok = n == nf && strlen(fd[0]) < sizeof w.method && fd[0][0] && strlen(fd[1]) < sizeof w.t && !errno &&
+                 fd[2][0] && !*end;
+        double *num[] = {&w.test_acc, &w.sparsity, &w.dense_us, &w.zskip_us, &w.seconds};
+        for (int k = 0; ok && k < 5; k++) ok = parse_num(fd[3 + k], num[k]);
+        for (int l = 0; ok && l < r->n_layers; l++) ok = parse_num(fd[RESULTS_FIXED + l], &w.layer_sparsity[l]);
+        if (!ok) {
+            st = tern_error(TERN_ERR_FORMAT, "%s:%d: malformed row (expected %d comma-separated fields: %s,...)", path,
+                            lineno, nf, RESULTS_HEADER);
+            break;
+        }
+        snprintf(w.method, sizeof w.method, "%s", fd[0]);
+        snprintf(w.t, sizeof w.t, "%s", fd[1]);
+        st = tern_sweep_results_add(r, &w);
+    }
+    fclose(f);
+    return st;
+}
+
+/* ---- summary.csv -------------------------------------------------------- */
+
+tern_status tern_sweep_summarize(const tern_sweep_results *r, tern_sweep_stat **stats, int *n) {
+    *stats = calloc(r->n ? (size_t)r->n : 1, sizeof **stats);
+    *n = 0;
+    if (!*stats) return tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
+    for (int i = 0; i < r->n; i++) {
+        const tern_sweep_row *w = &r->rows[i];
+        int g = 0;
+        while (g < *n && (strcmp((*stats)[g].method, w->method) || strcmp((*stats)[g].t, w->t))) g++;
+        if (g < *n) continue;  /* this group was done when it first appeared */
+        tern_sweep_stat *S = &(*stats)[(*n)++];
+        snprintf(S->method, sizeof S->method, "%s", w->method);
+        snprintf(S->t, sizeof S->t, "%s", w->t);
+        for (int k = 0; k < 4; k++) {
+            /* Two passes over the group: the mean, then squared deviations. */
+            double sum = 0.0, ss = 0.0;
+            int c = 0;
+            for (int j = i; j < r->n; j++) {
+                const tern_sweep_row *v = &r->rows[j];
+                const double x[4] = {v->test_acc, v->sparsity, v->dense_us, v->zskip_us};
+                if (strcmp(v->method, w->method) || strcmp(v->t, w->t)) continue;
+                if (k == 0) S->n++;
+                if (!isnan(x[k])) sum += x[k], c++;
+            }
+            double mean = c ? sum / c : NAN;
+            for (int j = i; c && j < r->n; j++) {
+                const tern_sweep_row *v = &r->rows[j];
+                const double x[4] = {v->test_acc, v->sparsity, v->dense_us, v->zskip_us};
+                if (!strcmp(v->method, w->method) && !strcmp(v->t, w->t) && !isnan(x[k]))
+                    ss += (x[k] - mean) * (x[k] - mean);
+            }
+            S->mean[k] = mean;
+            S->std[k] = c > 1 ? sqrt(ss / (c - 1)) : c ? 0.0 : NAN;
+        }
+    }
+    return TERN_OK;
+}
+
+tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *path) {
+    tern_sweep_stat *S;
+    int n;
+    tern_status st = tern_sweep_summarize(r, &S, &n);
+    if (st) return st;
+    static const char *const fmt[4] = {"%.6f", "%.6f", "%.3f", "%.3f"};
+    cbuf b = {0};
+    cbuf_puts(&b, "method,t,n,acc_mean,acc_std,sparsity_mean,sparsity_std,dense_us_mean,dense_us_std,zskip_us_mean,"
+                  "zskip_us_std\n");
+    for (int g = 0; g < n; g++) {
+        cbuf_printf(&b, "%s,%s,%d", S[g].method, S[g].t, S[g].n);
+        for (int k = 0; k < 4; k++) {
+            put_num(&b, fmt[k], S[g].mean[k]);
+            put_num(&b, fmt[k], S[g].std[k]);
+        }
+        cbuf_puts(&b, "\n");
+    }
+    free(S);
+    st = b.oom ? tern_error(TERN_ERR_NOMEM, "%s: out of memory", path) : tern_fs_write_atomic(path, b.p, b.n);
+    free(b.p);
+    return st;
+}
+
+/* ---- latency ------------------------------------------------------------ */
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median microseconds per sample of the runtime forward, dense (us[0]) and
+ * zero-skipping (us[1]; NaN when the runtime does not support it), on the
+ * first `batch` test images, modes interleaved for `repeats` rounds after
+ * one warm-up forward each; one BLAS thread. */
+static tern_status measure_latency(const tern_model *m, const tern_dataset *test, int batch, int repeats,
+                                   double us[2]) {
+    us[0] = us[1] = NAN;
+    if (batch > test->n) batch = test->n;
+    tern_deploy d;
+    tern_deploy_init(&d);
+    tern_runtime rt[2];
+    memset(rt, 0, sizeof rt);
+    int ok[2] = {0, 0};
+    double *t = malloc(sizeof *t * 2 * (size_t)repeats);
+    tern_status st = t ? tern_deploy_from_model(&d, m, test) : tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
+    const tern_runtime_zskip mode[2] = {TERN_RUNTIME_ZSKIP_OFF, TERN_RUNTIME_ZSKIP_ON};
+    for (int k = 0; !st && k < 2; k++) {
+        const tern_runtime_opts o = {.max_batch = batch, .act = TERN_RUNTIME_ACT_AUTO, .zskip = mode[k]};
+        st = tern_runtime_init_opts(&rt[k], &d, &o);
+        if (st == TERN_ERR_UNSUPPORTED && k == 1) st = TERN_OK; /* not in this build: an empty field */
+        else ok[k] = !st;
+    }
+    int shape[4] = {batch, test->c, test->h, test->w};
+    tern_tensor x = tern_tensor_view(test->images, NULL, 4, shape);
+    const float *logits;
+    if (!st) openblas_set_num_threads(1);
+    for (int k = 0; !st && k < 2; k++)
+        if (ok[k]) st = tern_runtime_forward(&rt[k], &x, &logits);
+    for (int r = 0; !st && r < repeats; r++)
+        for (int k = 0; !st && k < 2; k++) {
+            if (!ok[k]) continue;
+            double t0 = now_s();
+            st = tern_runtime_forward(&rt[k], &x, &logits);
+            t[k * repeats + r] = now_s() - t0;
+        }
+    for (int k = 0; !st && k < 2; k++) {
+        if (!ok[k]) continue;
+        qsort(t + k * repeats, (size_t)repeats, sizeof *t, cmp_double);
+        double med = repeats % 2 ? t[k * repeats + repeats / 2]
+                                 : 0.5 * (t[k * repeats + repeats / 2 - 1] + t[k * repeats + repeats / 2]);
+        us[k] = 1e6 * med / batch;
+    }
+    for (int k = 0; k < 2; k++) tern_runtime_free(&rt[k]);
+    tern_deploy_free(&d);
+    free(t);
+    return st;
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static int file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+/* What every point means: the resolved base config with the overrides
+ * (output dir and source comment left out) and the latency settings. */
+static tern_status base_text(const tern_sweep_spec *s, char **text) {
+    tern_config cfg;
+    tern_status st = load_base(s, &cfg);
+    if (st) return st;
+    cfg.output_dir[0] = '\0';
+    char *yaml = NULL;
+    st = tern_config_to_yaml(&cfg, &yaml, NULL);
+    tern_config_free(&cfg);
+    if (st) return st;
+    cbuf b = {0};
+    cbuf_puts(&b, "# tern sweep: the resolved base config (with the spec's overrides) every point of this\n"
+                  "# directory starts from; a sweep whose spec resolves differently is refused here.\n");
+    for (const char *p = yaml; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (*p != '#') {
+            cbuf_putn(&b, p, n);
+            cbuf_puts(&b, "\n");
+        }
+        p += n + (p[n] == '\n');
+    }
+    free(yaml);
+    cbuf_printf(&b, "# latency: {batch: %d, repeats: %d}\n", s->lat_batch, s->lat_repeats);
+    if (b.oom) {
+        free(b.p);
+        return tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
+    }
+    *text = b.p;
+    return TERN_OK;
+}
+
+/* The first line where a and b differ (1-based), 0 when equal. */
+static int first_diff_line(const char *a, const char *b) {
+    int line = 1;
+    for (; *a && *a == *b; a++, b++) line += *a == '\n';
+    return *a == *b ? 0 : line;
+}
+
+static char *read_text(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    cbuf b = {0};
+    char chunk[4096];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) cbuf_putn(&b, chunk, k);
+    fclose(f);
+    cbuf_putn(&b, "", 1);
+    if (b.oom) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* The ternary layers of the base config: the per-layer sparsity columns. */
+static tern_status layer_columns(const tern_sweep_spec *s, tern_sweep_results *r) {
+    tern_config cfg;
+    tern_status st = load_base(s, &cfg);
+    if (!st) st = tern_config_set(&cfg, "quant.enabled=true");
+    if (st) {
+        tern_config_free(&cfg); /* empty after a failed load, whole after a failed set */
+        return st;
+    }
+    r->n_layers = 0;
+    for (int i = 0; i < cfg.model.n_layers && !st; i++) {
+        if (!cfg.model.layers[i].ternary) continue;
+        if (r->n_layers == TERN_SWEEP_MAX_LAYERS)
+            st = tern_error(TERN_ERR_UNSUPPORTED, "%s: more than %d ternary layers", s->base, TERN_SWEEP_MAX_LAYERS);
+        else
+            snprintf(r->layers[r->n_layers++], sizeof r->layers[0], "%s", cfg.model.layers[i].name);
+    }
+    tern_config_free(&cfg);
+    return st;
+}
+
+/* Check OUT against this spec (or, forced, start it over) and load its results. */
+static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_sweep_point *pts, int n,
+                               tern_sweep_results *r) {
+    char path[TERN_CONFIG_PATH_LEN + 64], results[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/sweep_base.yaml", s->out);
+    snprintf(results, sizeof results, "%s/results.csv", s->out);
+    char *want = NULL;
+    tern_status st = base_text(s, &want);
+    if (st) return st;
+    char *have = read_text(path);
+    if (!have && file_exists(path)) {
+        free(want);
+        return tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    }
+    int line = have ? first_diff_line(have, want) : 0;
+    if (line && !force) {
+        st = tern_error(TERN_ERR_CONFIG,
+                        "%s: %s holds a sweep of another base config, overrides or latency settings (%s differs "
+                        "from this spec's at line %d); pass --force to discard its results, or choose a new out",
+                        s->source, s->out, path, line);
+    } else if ((st = tern_fs_mkdirs(s->out, "sweep directory")) == TERN_OK && (!have || line)) {
+        st = tern_fs_write_atomic(path, want, strlen(want));
+    }
+    free(want);
+    free(have);
+    if (st) return st;
+
+    tern_sweep_results want_cols;
+    tern_sweep_results_init(&want_cols);
+    if ((st = layer_columns(s, &want_cols))) return st;
+    if (force) {
+        /* Forget every result and each point's run, so nothing of the old
+         * sweep is resumed or skipped later. */
+        char f[sizeof path + 80];
+        for (int i = 0; i < n; i++) {
+            static const char *const files[] = {"last.h5", "metrics.csv", "config.yaml"};
+            for (int k = 0; k < 3; k++) {
+                snprintf(f, sizeof f, "%s/runs/%s/%s", s->out, pts[i].name, files[k]);
+                if (unlink(f) && errno != ENOENT)
+                    return tern_error(TERN_ERR_IO, "%s: cannot remove: %s", f, strerror(errno));
+            }
+        }
+        *r = want_cols;
+        return tern_sweep_results_write(r, results);
+    }
+    if ((st = tern_sweep_results_read(r, results))) return st;
+    int same = r->n_layers == want_cols.n_layers;
+    for (int l = 0; same && l < r->n_layers; l++) same = !strcmp(r->layers[l], want_cols.layers[l]);
+    if (r->n == 0) { /* a missing or empty file takes this spec's columns */
+        r->n_layers = want_cols.n_layers;
+        memcpy(r->layers, want_cols.layers, sizeof r->layers);
+        same = 1;
+    }
+    if (!same)
+        return tern_error(TERN_ERR_FORMAT, "%s: its sparsity_<layer> columns are not the ternary layers of %s; pass "
+                          "--force to discard it, or choose a new out", results, s->base);
+    return TERN_OK;
+}
+
+/* Train (or resume) point p, then measure it into *w. */
+static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p, const tern_sweep_results *r,
+                             const tern_sweep_opts *o, tern_sweep_row *w, int *resumed, int *stopped,
+                             const tern_sweep_event *start) {
+    tern_config cfg;
+    tern_status st = tern_sweep_point_config(s, p, &cfg);
+    if (st) return st;
+    char ckpt[TERN_CONFIG_PATH_LEN + 16], data[TERN_CONFIG_PATH_LEN];
+    snprintf(ckpt, sizeof ckpt, "%s/last.h5", cfg.output_dir);
+    *resumed = file_exists(ckpt);
+    st = tern_config_dataset_dir(&cfg, data, sizeof data);
+    if (st) {
+        tern_config_free(&cfg);
+        return st;
+    }
+    tern_sweep_event ev = *start;
+    ev.resumed = *resumed;
+    if (o->cb) o->cb(&ev, o->user);
+
+    double t0 = now_s();
+    /* No checkpoint: a fresh start, replacing what a run that died before
+     * its first checkpoint left. */
+    tern_train_opts to = {.resume = *resumed ? ckpt : NULL, .force = !*resumed, .stop = o->stop,
+                          .stop_after_steps = o->stop_after_steps, .cb = o->train_cb, .user = o->user};
+    tern_train_result tr;
+    st = tern_train(&cfg, &to, &tr);
+    tern_config_free(&cfg);
+    if (st || (*stopped = tr.stopped)) return st;
+
+    tern_config ecfg;
+    tern_model m;
+    tern_dataset test;
+    if ((st = tern_train_load_for_eval(ckpt, data, &ecfg, &m, &test))) return st;
+    memset(w, 0, sizeof *w);
+    snprintf(w->method, sizeof w->method, "%s", p->method);
+    snprintf(w->t, sizeof w->t, "%s", p->t);
+    w->seed = p->seed;
+    w->test_acc = tr.test_acc;
+    if (isnan(w->test_acc)) {
+        /* The run had finished before this call (killed while measuring): evaluate its checkpoint. */
+        tern_eval_result er;
+        if (!(st = tern_evaluate(&m, &test, ecfg.training.batch_size, &er))) w->test_acc = er.acc;
+    }
+    w->sparsity = tern_model_sparsity(&m);
+    for (int l = 0; l < TERN_SWEEP_MAX_LAYERS; l++) w->layer_sparsity[l] = NAN;
+    for (int i = 0; !st && i < m.n_layers; i++) {
+        tern_quant_layer_stats qs;
+        if (!m.layers[i].spec.ternary || tern_model_layer_stats(&m, i, &qs)) continue;
+        for (int l = 0; l < r->n_layers; l++)
+            if (!strcmp(r->layers[l], m.layers[i].spec.name)) w->layer_sparsity[l] = qs.frac_zero;
+    }
+    double us[2] = {NAN, NAN};
+    if (!st) st = measure_latency(&m, &test, s->lat_batch, s->lat_repeats, us);
+    w->dense_us = us[0];
+    w->zskip_us = us[1];
+    w->seconds = now_s() - t0;
+    tern_model_free(&m);
+    tern_dataset_free(&test);
+    tern_config_free(&ecfg);
+    if (st) {
+        char msg[640];
+        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        return tern_error(st, "%s: point %s: %s", s->source, p->name, msg);
+    }
+    return TERN_OK;
+}
+
+tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts, tern_sweep_result *res) {
+    static const tern_sweep_opts no_opts = {0};
+    if (!opts) opts = &no_opts;
+    memset(res, 0, sizeof *res);
+    int n = tern_sweep_points(s, NULL);
+    tern_sweep_point *pts = malloc(sizeof *pts * (size_t)(n ? n : 1));
+    if (!pts) return tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d points", n);
+    tern_sweep_points(s, pts);
+    res->total = n;
+    tern_sweep_results r;
+    tern_sweep_results_init(&r);
+    char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(results, sizeof results, "%s/results.csv", s->out);
+    snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
+    tern_status st = prepare_out(s, opts->force, pts, n, &r);
+    for (int i = 0; !st && i < n; i++) {
+        tern_sweep_event ev = {.kind = TERN_SWEEP_EV_SKIP, .index = i + 1, .total = n, .point = &pts[i]};
+        if (tern_sweep_results_find(&r, &pts[i]) >= 0) {
+            res->skipped++;
+            if (opts->cb) opts->cb(&ev, opts->user);
+            continue;
+        }
+        if ((opts->stop && *opts->stop) || (opts->stop_after_points > 0 && res->trained >= opts->stop_after_points)) {
+            res->stopped = 1;
+            break;
+        }
+        tern_sweep_row w;
+        int resumed = 0, stopped = 0;
+        ev.kind = TERN_SWEEP_EV_START;
+        st = run_point(s, &pts[i], &r, opts, &w, &resumed, &stopped, &ev);
+        if (st) break;
+        if (stopped) {
+            res->stopped = 1;
+            break;
+        }
+        if ((st = tern_sweep_results_add(&r, &w)) || (st = tern_sweep_results_write(&r, results)) ||
+            (st = tern_sweep_summary_write(&r, summary)))
+            break;
+        res->trained++;
+        res->resumed += resumed;
+        ev.kind = TERN_SWEEP_EV_DONE;
+        ev.resumed = resumed;
+        ev.row = &r.rows[r.n - 1];
+        if (opts->cb) opts->cb(&ev, opts->user);
+    }
+    /* The summary also when nothing was trained (all skipped). */
+    if (!st && r.n && !res->trained) st = tern_sweep_summary_write(&r, summary);
+    tern_sweep_results_free(&r);
+    free(pts);
+    return st;
+}
+
+tern_status tern_sweep_summary_update(const tern_sweep_spec *s) {
+    char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(results, sizeof results, "%s/results.csv", s->out);
+    snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
+    if (!file_exists(results)) return tern_error(TERN_ERR_IO, "%s: no results yet; run the sweep first", results);
+    tern_sweep_results r;
+    tern_sweep_results_init(&r);
+    tern_status st = tern_sweep_results_read(&r, results);
+    if (!st) st = tern_sweep_summary_write(&r, summary);
+    tern_sweep_results_free(&r);
+    return st;
+}

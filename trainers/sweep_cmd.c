@@ -1,0 +1,166 @@
+/* sweep_cmd.c — `tern sweep SPEC`: argument parsing, progress lines and
+ * signals around the library's resumable sweep (tern/sweep.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "tern/sweep.h"
+
+static int sweep_usage(FILE *f) {
+    fprintf(f,
+            "usage: tern sweep SPEC [--dry-run] [--only-plot] [--force]\n"
+            "\n"
+            "Train a config at every (quantizer, t, seed) of a sweep spec (experiments/sweeps/)\n"
+            "and record test accuracy, sparsity and dense / zero-skipping latency per point in\n"
+            "OUT/results.csv, with mean and std over seeds in OUT/summary.csv. Rerunning\n"
+            "skips finished points and resumes an interrupted one from its checkpoint.\n"
+            "  --dry-run    list the points and what a run would do with each; train nothing\n"
+            "  --only-plot  rewrite OUT/summary.csv from OUT/results.csv; train nothing\n"
+            "  --force      OUT holds a sweep of another base config: discard its results\n"
+            "SIGINT or SIGTERM checkpoints the point in training and exits; rerun to continue.\n"
+            "The first line of output is 'out: OUT'.\n");
+    return f == stderr ? 2 : 0;
+}
+
+/* "12.3" or "-" for a latency not measured. */
+static const char *us_text(double v, char *buf, size_t n) {
+    if (isnan(v)) snprintf(buf, n, "-");
+    else snprintf(buf, n, "%.1f", v);
+    return buf;
+}
+
+static void point_label(const tern_sweep_event *ev, char *buf, size_t n) {
+    const tern_sweep_point *p = ev->point;
+    if (p->t[0]) snprintf(buf, n, "point %d/%d %s t=%s seed %llu", ev->index, ev->total, p->method, p->t,
+                          (unsigned long long)p->seed);
+    else snprintf(buf, n, "point %d/%d %s seed %llu", ev->index, ev->total, p->method, (unsigned long long)p->seed);
+}
+
+static void on_sweep(const tern_sweep_event *ev, void *user) {
+    (void)user;
+    char label[128], a[16], b[16];
+    point_label(ev, label, sizeof label);
+    switch (ev->kind) {
+    case TERN_SWEEP_EV_SKIP:
+        break;
+    case TERN_SWEEP_EV_START:
+        fprintf(stderr, "%s: %s\n", label, ev->resumed ? "resuming from its checkpoint" : "training");
+        break;
+    case TERN_SWEEP_EV_DONE: {
+        const tern_sweep_row *w = ev->row;
+        printf("%s: acc %.2f%% sparsity %.1f%%  dense %s us  zskip %s us per sample (%.1f s)\n", label,
+               100.0 * w->test_acc, 100.0 * w->sparsity, us_text(w->dense_us, a, sizeof a),
+               us_text(w->zskip_us, b, sizeof b), w->seconds);
+        fflush(stdout);
+        break;
+    }
+    }
+}
+
+/* Each point's epochs, briefly, on stderr. */
+static void on_train(const tern_train_event *ev, void *user) {
+    (void)user;
+    if (ev->kind != TERN_TRAIN_EV_EPOCH) return;
+    fprintf(stderr, "  epoch %d/%d  train acc %.2f%%", ev->epoch, ev->epochs, 100.0 * ev->acc);
+    if (!isnan(ev->test_acc)) fprintf(stderr, "  test acc %.2f%%", 100.0 * ev->test_acc);
+    fprintf(stderr, "  sparsity %.1f%%  %.0f samples/s\n", 100.0 * ev->sparsity, ev->samples_per_s);
+}
+
+/* --dry-run: every point's config is built (so a bad override shows now)
+ * and its state reported: done, resume (a checkpoint) or new. */
+static int dry_run(const tern_sweep_spec *s) {
+    int n = tern_sweep_points(s, NULL);
+    tern_sweep_point *pts = malloc(sizeof *pts * (size_t)(n ? n : 1));
+    if (!pts) return 1;
+    tern_sweep_points(s, pts);
+    tern_sweep_results r;
+    tern_sweep_results_init(&r);
+    char path[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(path, sizeof path, "%s/results.csv", s->out);
+    tern_status st = tern_sweep_results_read(&r, path);
+    int count[3] = {0, 0, 0};
+    for (int i = 0; !st && i < n; i++) {
+        tern_config cfg;
+        if ((st = tern_sweep_point_config(s, &pts[i], &cfg))) break;
+        char ckpt[TERN_CONFIG_PATH_LEN + 16];
+        snprintf(ckpt, sizeof ckpt, "%s/last.h5", cfg.output_dir);
+        struct stat sb;
+        int state = tern_sweep_results_find(&r, &pts[i]) >= 0 ? 0 : stat(ckpt, &sb) == 0 ? 1 : 2;
+        static const char *const names[3] = {"done", "resume", "new"};
+        count[state]++;
+        printf("%4d  %-24s %-6s  epochs %d  -> %s\n", i + 1, pts[i].name, names[state], cfg.training.epochs,
+               cfg.output_dir);
+        tern_config_free(&cfg);
+    }
+    tern_sweep_results_free(&r);
+    free(pts);
+    if (st) {
+        fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+        return 1;
+    }
+    printf("%d points: %d done, %d to resume, %d new\n", n, count[0], count[1], count[2]);
+    return 0;
+}
+
+int tern_cmd_sweep(int argc, char **argv) {
+    const char *spec_path = NULL;
+    int dry = 0, only_plot = 0, force = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return sweep_usage(stdout);
+        if (!strcmp(a, "--dry-run")) dry = 1;
+        else if (!strcmp(a, "--only-plot")) only_plot = 1;
+        else if (!strcmp(a, "--force")) force = 1;
+        else if (a[0] == '-') {
+            fprintf(stderr, "tern sweep: unknown option '%s' (try 'tern sweep --help')\n", a);
+            return 2;
+        } else if (!spec_path) spec_path = a;
+        else {
+            fprintf(stderr, "tern sweep: unexpected argument '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!spec_path) return sweep_usage(stderr);
+    if (dry + only_plot + force > 1) {
+        fprintf(stderr, "tern sweep: --dry-run, --only-plot and --force do not combine\n");
+        return 2;
+    }
+    tern_sweep_spec spec;
+    if (tern_sweep_spec_load(&spec, spec_path)) {
+        fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+        return 1;
+    }
+    printf("out: %s\n", spec.out);
+    fflush(stdout);
+    int rc = 0;
+    if (dry) {
+        rc = dry_run(&spec);
+    } else if (only_plot) {
+        if (tern_sweep_summary_update(&spec)) {
+            fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+            rc = 1;
+        } else {
+            printf("summary: %s/summary.csv\n", spec.out);
+        }
+    } else {
+        volatile sig_atomic_t *stop = tern_cli_stop_on_signals();
+        tern_sweep_opts o = {.force = force, .stop = stop, .cb = on_sweep, .train_cb = on_train};
+        tern_sweep_result res;
+        if (tern_sweep_run(&spec, &o, &res)) {
+            fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+            rc = 1;
+        } else if (res.stopped) {
+            fprintf(stderr, "tern sweep: stopped by signal %d after %d of %d points; rerun to continue\n", (int)*stop,
+                    res.skipped + res.trained, res.total);
+            rc = *stop ? 128 + (int)*stop : 0;
+        } else {
+            printf("done: %d points trained (%d resumed), %d already done; %s/results.csv, %s/summary.csv\n",
+                   res.trained, res.resumed, res.skipped, spec.out, spec.out);
+        }
+    }
+    tern_sweep_spec_free(&spec);
+    return rc;
+}
