@@ -36,7 +36,38 @@ typedef struct tern_kf_job {
     size_t ys, yr;
 } tern_kf_job;
 
-/* One path: its name, its activation quantizer and its two GEMMs.
+/* A zero-skipping GEMM over transposed activations (tern/kernels.h):
+ * sample i's value of column k is at xt[k*ldt + i] (ldt = n, so at n = 1 it
+ * is the input row); y as in the dense jobs. The SIMD paths read up to 15
+ * lanes past the last sample of the last column (ignored lanes): callers
+ * leave 64 bytes of readable scratch after it. */
+typedef struct tern_sq_job {
+    const tern_sparse *s;
+    int n;
+    const int8_t *qt;      /* (K, ldt) */
+    size_t ldt;
+    const float *sx;       /* (n) */
+    const float *bias;
+    float *y;
+    size_t ys, yr;
+} tern_sq_job;
+
+typedef struct tern_sf_job {
+    const tern_sparse *s;
+    int n;
+    const float *xt;       /* (K, ldt) */
+    size_t ldt;
+    const float *bias;
+    float *y;
+    size_t ys, yr;
+} tern_sf_job;
+
+/* The scalar twins: the order of summation every sparse path follows. */
+void tern_sparse_i8_ref(const tern_sq_job *j);
+void tern_sparse_f32_ref(const tern_sf_job *j);
+
+/* One path: its name, its activation quantizer, its two GEMMs and its two
+ * zero-skipping GEMMs.
  * quantize computes exactly what tern_kernel_quantize documents (bit for bit
  * the scalar tern_kq_quantize_ref) for k >= 1 and returns 0, or -1 without
  * a message on a NaN or Inf. */
@@ -45,6 +76,8 @@ typedef struct tern_kernel_ops {
     int (*quantize)(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
     void (*gemm_i8)(const tern_kq_job *job);
     void (*gemm_f32)(const tern_kf_job *job);
+    void (*sparse_i8)(const tern_sq_job *job);
+    void (*sparse_f32)(const tern_sf_job *job);
 } tern_kernel_ops;
 
 /* The scalar quantizer: the definition the SIMD ones must match. */
