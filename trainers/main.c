@@ -26,6 +26,7 @@ static int usage(FILE *f) {
             "  infer         classify one image with a deploy checkpoint\n"
             "  bench train   training throughput of a model on random data\n"
             "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
+            "  bench zskip   dense against zero-skipping ternary kernels by sparsity\n"
             "  help          show this help\n"
             "\n"
             "Run 'tern <command> --help' for a command's options.\n");

@@ -274,7 +274,8 @@ size_t tern_sparse_bytes(const tern_sparse *s);
 double tern_sparse_zero_fraction(const tern_sparse *s);
 
 /* Scratch bytes tern_sparse_gemm needs for n samples:
- *   I8:  K * (n + 1) + 4 n + 192,   F32: 4 K n + 128. 0 when s is NULL or n < 1. */
+ *   I8:  3 K n + 4 n + 192,   F32: 4 K n + 128,   plus 4 M n + 64 when n > 1
+ * (outputs staged (M, n), then transposed). 0 when s is NULL or n < 1. */
 size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act);
 
 /* y (n, M) = W applied to x (n, K) + bias (M or NULL), as tern_kernel_gemm,
@@ -283,7 +284,7 @@ tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const 
                              void *scratch, size_t scratch_bytes);
 
 /* Scratch bytes tern_sparse_conv2d needs, with P = OH*OW:
- *   I8:  cin*h*w + K P + 4 P + 256,   F32: 4 K P + 128. */
+ *   I8:  3 cin*h*w + 2 K P + 4 P + 320,   F32: 4 K P + 128. */
 size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w)) as tern_kernel_conv2d (one sx
@@ -312,9 +313,9 @@ void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int 
 void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
                             float *col);
 
-/* The same on int8 (quantized) images, for the zero-skipping conv. */
-void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                           int8_t *col);
+/* The same on int16 (widened int8) images, for the zero-skipping conv. */
+void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                            int OW, int16_t *col);
 
 /* dx (C,H,W) += the adjoint of tern_kernel_im2col_f32 applied to dcol. */
 void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,

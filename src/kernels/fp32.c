@@ -82,8 +82,8 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
 }
 
 /* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the
- * padding; one body for float and int8 (the zero-skipping conv's quantized
- * images). */
+ * padding; one body for float and int16 (the zero-skipping conv's widened
+ * int8 images). */
 #define IM2COL_BODY(T)                                                                                      \
     size_t P = (size_t)OH * OW;                                                                             \
     for (int ch = 0; ch < C; ch++)                                                                          \
@@ -114,9 +114,9 @@ void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW,
     IM2COL_BODY(float)
 }
 
-void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                           int8_t *col) {
-    IM2COL_BODY(int8_t)
+void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                            int OW, int16_t *col) {
+    IM2COL_BODY(int16_t)
 }
 
 /* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):

@@ -38,18 +38,20 @@ typedef struct tern_kf_job {
 
 /* A zero-skipping GEMM over transposed activations (tern/kernels.h):
  * sample i's value of column k is at xt[k*ldt + i] (ldt = n, so at n = 1 it
- * is the input row); y as in the dense jobs. The SIMD paths read up to 15
- * lanes past the last sample of the last column (ignored lanes): callers
- * leave 64 bytes of readable scratch after it. */
+ * is the input row), and y is transposed the same way: row r's output for
+ * sample i at y[r*ldy + i], so the epilogue stores runs of samples. The SIMD paths read up to 63
+ * bytes past the last sample of the last column (ignored lanes): callers
+ * leave 64 bytes of readable scratch after it. I8 activations are staged
+ * as int16 so the paths add them without widening. */
 typedef struct tern_sq_job {
     const tern_sparse *s;
     int n;
-    const int8_t *qt;      /* (K, ldt) */
+    const int16_t *qt;     /* (K, ldt) the int8 activations, widened */
     size_t ldt;
     const float *sx;       /* (n) */
     const float *bias;
-    float *y;
-    size_t ys, yr;
+    float *y;              /* (M, ldy) */
+    size_t ldy;
 } tern_sq_job;
 
 typedef struct tern_sf_job {
@@ -58,8 +60,8 @@ typedef struct tern_sf_job {
     const float *xt;       /* (K, ldt) */
     size_t ldt;
     const float *bias;
-    float *y;
-    size_t ys, yr;
+    float *y;              /* (M, ldy) */
+    size_t ldy;
 } tern_sf_job;
 
 /* The scalar twins: the order of summation every sparse path follows. */

@@ -73,11 +73,11 @@ void tern_sparse_i8_ref(const tern_sq_job *j) {
         const uint32_t *p = s->idx + s->seg[2 * r], *m = s->idx + s->seg[2 * r + 1];
         const size_t np = s->seg[2 * r + 1] - s->seg[2 * r], nm = s->seg[2 * r + 2] - s->seg[2 * r + 1];
         for (int i = 0; i < j->n; i++) {
-            const int8_t *q = j->qt + i;
+            const int16_t *q = j->qt + i;
             int32_t P = 0, N = 0;
             for (size_t e = 0; e < np; e++) P += q[(size_t)p[e] * j->ldt];
             for (size_t e = 0; e < nm; e++) N += q[(size_t)m[e] * j->ldt];
-            j->y[(size_t)i * j->ys + (size_t)r * j->yr] = tern_kq_out(s->w, r, P - N, P, j->sx[i], j->bias);
+            j->y[(size_t)r * j->ldy + (size_t)i] = tern_kq_out(s->w, r, P - N, P, j->sx[i], j->bias);
         }
     }
 }
@@ -101,7 +101,7 @@ void tern_sparse_f32_ref(const tern_sf_job *j) {
         const size_t np = s->seg[2 * r + 1] - s->seg[2 * r], nm = s->seg[2 * r + 2] - s->seg[2 * r + 1];
         for (int i = 0; i < j->n; i++) {
             float P = sum4(j->xt + i, j->ldt, p, np), N = sum4(j->xt + i, j->ldt, m, nm);
-            float *y = &j->y[(size_t)i * j->ys + (size_t)r * j->yr];
+            float *y = &j->y[(size_t)r * j->ldy + (size_t)i];
             *y = s->w->symmetric ? tern_kf_out_sym(s->w, r, P - N, j->bias) : tern_kf_out_asym(s->w, r, P, N, j->bias);
         }
     }
@@ -114,12 +114,22 @@ void tern_sparse_f32_ref(const tern_sf_job *j) {
 
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+/* dst (K, n) = src (n, K), 16 columns at a time: the 16 destination rows
+ * being filled stay in L1 while i runs over the samples. */
+#define TRANSPOSE(dst, src, n, K)                                                    \
+    for (size_t k0_ = 0; k0_ < (K); k0_ += 16) {                                     \
+        const size_t k1_ = (K) - k0_ < 16 ? (K) : k0_ + 16;                          \
+        for (size_t i_ = 0; i_ < (n); i_++)                                          \
+            for (size_t k_ = k0_; k_ < k1_; k_++) (dst)[k_ * (n) + i_] = (src)[i_ * (K) + k_]; \
+    }
+
 size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act) {
     if (!s || n < 1) return 0;
     const size_t K = (size_t)s->cols, N = (size_t)n;
-    /* I8: one quantized row (K), then qt (K, n) + slack, then sx (n). */
-    if (act == TERN_KACT_I8) return K + K * N + SLACK + 4 * N + 2 * 64;
-    return 4 * K * N + SLACK + 64; /* F32: xt (K, n) + slack */
+    const size_t yt = N > 1 ? 4 * (size_t)s->rows * N + 64 : 0; /* (M, n) outputs before their transpose */
+    /* I8: qt (K, n) int16 + slack, the quantized rows (n, K), sx (n), yt. */
+    if (act == TERN_KACT_I8) return 2 * K * N + SLACK + K * N + 4 * N + 2 * 64 + yt;
+    return 4 * K * N + SLACK + 64 + yt; /* F32: xt (K, n) + slack, yt */
 }
 
 static tern_status check(const tern_sparse *s, const void *x, const void *y, const void *scratch, int n, tern_kact act,
@@ -142,36 +152,35 @@ tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const 
     const tern_kernel_ops *ops;
     if ((st = tern_kernel_ops_current(&ops))) return st;
 
-    const size_t K = (size_t)s->cols, N = (size_t)n;
+    const size_t K = (size_t)s->cols, N = (size_t)n, M = (size_t)s->rows;
     unsigned char *b = align64(scratch);
+    float *yt = y; /* the kernels write y (M, n): at n = 1 that is y itself, else scratch */
     if (act == TERN_KACT_I8) {
-        int8_t *qt = (int8_t *)b;                              /* (K, n) */
-        int8_t *row = qt + K * N + SLACK;                      /* (K) one sample, when n > 1 */
-        float *sx = (float *)align64(row + K);                 /* (n) */
+        int16_t *qt = (int16_t *)b;                                 /* (K, n) */
+        int8_t *q = (int8_t *)(qt + K * N) + SLACK;                 /* (n, K) */
+        float *sx = (float *)align64(q + K * N);                    /* (n) */
+        if (n > 1) yt = align64(sx + N);                            /* (M, n) */
         memset(qt + K * N, 0, SLACK);
         for (int i = 0; i < n; i++) {
             int32_t qsum;
-            int8_t *qi = n == 1 ? qt : row;
-            if (ops->quantize(x + (size_t)i * K, s->cols, qi, &sx[i], &qsum))
+            if (ops->quantize(x + (size_t)i * K, s->cols, q + (size_t)i * K, &sx[i], &qsum))
                 return tern_error(TERN_ERR_NUMERIC, "sparse_gemm: sample %d has a NaN or Inf activation", i);
-            if (n > 1)
-                for (size_t k = 0; k < K; k++) qt[k * N + (size_t)i] = qi[k];
         }
-        tern_sq_job job = {.s = s, .n = n, .qt = qt, .ldt = N, .sx = sx, .bias = bias, .y = y, .ys = (size_t)s->rows,
-                           .yr = 1};
+        TRANSPOSE(qt, q, N, K)
+        tern_sq_job job = {.s = s, .n = n, .qt = qt, .ldt = N, .sx = sx, .bias = bias, .y = yt, .ldy = N};
         ops->sparse_i8(&job);
     } else {
         /* At n = 1 the input row is already (K, 1); the paths run scalar there. */
         float *xt = (float *)b; /* (K, n) */
         if (n > 1) {
+            yt = align64(xt + K * N + SLACK / sizeof(float)); /* (M, n) */
             memset(xt + K * N, 0, SLACK);
-            for (int i = 0; i < n; i++)
-                for (size_t k = 0; k < K; k++) xt[k * N + (size_t)i] = x[(size_t)i * K + k];
+            TRANSPOSE(xt, x, N, K)
         }
-        tern_sf_job job = {.s = s, .n = n, .xt = n > 1 ? xt : x, .ldt = N, .bias = bias, .y = y,
-                           .ys = (size_t)s->rows, .yr = 1};
+        tern_sf_job job = {.s = s, .n = n, .xt = n > 1 ? xt : x, .ldt = N, .bias = bias, .y = yt, .ldy = N};
         ops->sparse_f32(&job);
     }
+    if (n > 1) TRANSPOSE(y, yt, M, N)
     return TERN_OK;
 }
 
@@ -183,8 +192,8 @@ size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_
     if (g->h + 2 * g->pad < g->kh || g->w + 2 * g->pad < g->kw) return 0;
     const size_t P = (size_t)conv_out(g->h, g->kh, g->stride, g->pad) * (size_t)conv_out(g->w, g->kw, g->stride, g->pad);
     const size_t K = (size_t)s->cols;
-    /* I8: the quantized image, then col (K, P) + slack, then sx (P). */
-    if (act == TERN_KACT_I8) return (size_t)g->cin * g->h * g->w + K * P + SLACK + 4 * P + 3 * 64;
+    /* I8: col (K, P) int16 + slack, the quantized image int8 and int16, sx (P). */
+    if (act == TERN_KACT_I8) return 2 * K * P + SLACK + 3 * (size_t)g->cin * g->h * g->w + 4 * P + 4 * 64;
     return 4 * K * P + SLACK + 64; /* F32: col (K, P) + slack */
 }
 
@@ -213,24 +222,25 @@ tern_status tern_sparse_conv2d(const tern_sparse *s, const tern_conv2d_geom *g, 
         const float *img = x + (size_t)im * in_n; /* (cin, h, w) */
         float *yb = y + (size_t)im * out_n;        /* (M, P) */
         if (act == TERN_KACT_I8) {
-            int8_t *col = (int8_t *)b;                           /* (K, P) */
-            int8_t *qimg = col + K * P + SLACK;                  /* (cin, h, w) */
-            float *sx = (float *)align64(qimg + in_n);           /* (P) */
+            int16_t *col = (int16_t *)b;                                /* (K, P) */
+            int8_t *qimg = (int8_t *)(col + K * P) + SLACK;             /* (cin, h, w) */
+            int16_t *wimg = (int16_t *)align64(qimg + in_n);            /* (cin, h, w) widened */
+            float *sx = (float *)align64(wimg + in_n);                  /* (P) */
             float sxi;
             int32_t total;
             if (ops->quantize(img, (int)in_n, qimg, &sxi, &total))
                 return tern_error(TERN_ERR_NUMERIC, "sparse_conv2d: image %d has a NaN or Inf activation", im);
-            tern_kernel_im2col_i8(qimg, g->cin, g->h, g->w, g->kh, g->kw, g->stride, g->pad, oh_n, ow_n, col);
+            for (size_t t = 0; t < in_n; t++) wimg[t] = qimg[t];
+            tern_kernel_im2col_i16(wimg, g->cin, g->h, g->w, g->kh, g->kw, g->stride, g->pad, oh_n, ow_n, col);
             memset(col + K * P, 0, SLACK);
             for (size_t p = 0; p < P; p++) sx[p] = sxi;
-            tern_sq_job job = {.s = s, .n = (int)P, .qt = col, .ldt = P, .sx = sx, .bias = bias, .y = yb, .ys = 1,
-                               .yr = P};
+            tern_sq_job job = {.s = s, .n = (int)P, .qt = col, .ldt = P, .sx = sx, .bias = bias, .y = yb, .ldy = P};
             ops->sparse_i8(&job);
         } else {
             float *col = (float *)b; /* (K, P) */
             tern_kernel_im2col_f32(img, g->cin, g->h, g->w, g->kh, g->kw, g->stride, g->pad, oh_n, ow_n, col);
             memset(col + K * P, 0, SLACK);
-            tern_sf_job job = {.s = s, .n = (int)P, .xt = col, .ldt = P, .bias = bias, .y = yb, .ys = 1, .yr = P};
+            tern_sf_job job = {.s = s, .n = (int)P, .xt = col, .ldt = P, .bias = bias, .y = yb, .ldy = P};
             ops->sparse_f32(&job);
         }
     }
