@@ -67,6 +67,21 @@ double tern_sparse_zero_fraction(const tern_sparse *s) {
 
 /* ---- the scalar twins ------------------------------------------------------ */
 
+/* Sum of q[idx[e] * ld] over e < n; exact, so any order: four independent
+ * chains keep the loads in flight (this is also every path's batch-1 loop). */
+static int32_t isum4(const int16_t *q, size_t ld, const uint32_t *idx, size_t n) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    size_t e = 0;
+    for (; e + 4 <= n; e += 4) {
+        a0 += q[(size_t)idx[e] * ld];
+        a1 += q[(size_t)idx[e + 1] * ld];
+        a2 += q[(size_t)idx[e + 2] * ld];
+        a3 += q[(size_t)idx[e + 3] * ld];
+    }
+    for (; e < n; e++) a0 += q[(size_t)idx[e] * ld];
+    return (a0 + a1) + (a2 + a3);
+}
+
 void tern_sparse_i8_ref(const tern_sq_job *j) {
     const tern_sparse *s = j->s;
     for (int r = 0; r < s->rows; r++) {
@@ -74,9 +89,7 @@ void tern_sparse_i8_ref(const tern_sq_job *j) {
         const size_t np = s->seg[2 * r + 1] - s->seg[2 * r], nm = s->seg[2 * r + 2] - s->seg[2 * r + 1];
         for (int i = 0; i < j->n; i++) {
             const int16_t *q = j->qt + i;
-            int32_t P = 0, N = 0;
-            for (size_t e = 0; e < np; e++) P += q[(size_t)p[e] * j->ldt];
-            for (size_t e = 0; e < nm; e++) N += q[(size_t)m[e] * j->ldt];
+            int32_t P = isum4(q, j->ldt, p, np), N = isum4(q, j->ldt, m, nm);
             j->y[(size_t)r * j->ldy + (size_t)i] = tern_kq_out(s->w, r, P - N, P, j->sx[i], j->bias);
         }
     }
