@@ -47,17 +47,20 @@ typedef enum tern_runtime_act {
  * runtime builds at init and owns) or the dense packed ones. Both give
  * bit-identical y in I8 mode; in F32 they differ within the kernels' bound.
  *
- * The AUTO rule, from `tern bench zskip` on AVX-512 VNNI (1 thread; the
- * dense path's 64 weights per vpdpbusd whatever their value set the bar),
- * with z the layer's fraction of zero weights and S its samples per kernel
- * call (the planned max_batch for linear, OH*OW for conv):
- *     linear, I8:   S >= 32 and z >= 0.90   (dense wins below at batch 128;
- *                   at batch 1 dense won up to 99%: never)
- *     linear, F32:  z >= 0.40 when S >= 32, z >= 0.90 when S < 32
- *     conv,   I8:   z >= 0.60;   conv, F32: always (the dense conv's
- *                   per-element im2col was slower than zero-skipping at 0%)
- * The measured crossovers and the rule's margins are in the README. On AVX2
- * (no VNNI) the dense kernels are slower, so the rule errs towards dense. */
+ * The AUTO rule, from `tern bench zskip` on AVX-512 VNNI (thread CPU time,
+ * batches 1, 8, 32, 128; the dense path's 64 weights per vpdpbusd whatever
+ * their value set the bar), with z the layer's fraction of zero weights and
+ * S its samples per kernel call (the planned max_batch for linear, OH*OW
+ * for conv): zero-skipping when
+ *     linear, I8:   S >= 32 and z >= 0.80   (crossovers 30-80% at S 32-128;
+ *                   95-99% at S = 8, never up to 99% at S = 1)
+ *     linear, F32:  z >= 0.20 (S >= 32),  0.70 (8 <= S < 32),  0.90 (S < 8)
+ *     conv,   I8:   z >= 0.20;   conv, F32: always (crossover 0-20% and 0%:
+ *                   the dense conv's im2col (P, Kp) per element is slower
+ *                   than zero-skipping's row-wise im2col (K, P))
+ * The measured table is in the README. On AVX2 (no VNNI) the dense kernels
+ * are slower, so there the rule errs towards dense. A runtime planned for a
+ * large batch but called with a small one keeps its plan. */
 typedef enum tern_runtime_zskip {
     TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */
     TERN_RUNTIME_ZSKIP_OFF,      /* dense packed kernels on every ternary layer */

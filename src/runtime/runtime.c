@@ -48,9 +48,9 @@ static int is_view(const tern_dlayer *L) { return L->type == TERN_DLAYER_FLATTEN
  * activation mode and by samples per kernel call (the batch for linear,
  * OH*OW for conv); see tern/runtime.h. Above 1: never. */
 static double zskip_threshold(tern_kact kact, int conv, size_t samples) {
-    if (conv) return kact == TERN_KACT_I8 ? 0.60 : 0.0;
-    if (samples < 32) return kact == TERN_KACT_I8 ? 2.0 : 0.90;
-    return kact == TERN_KACT_I8 ? 0.90 : 0.40;
+    if (conv) return kact == TERN_KACT_I8 ? 0.20 : 0.0;
+    if (kact == TERN_KACT_I8) return samples >= 32 ? 0.80 : 2.0;
+    return samples >= 32 ? 0.20 : samples >= 8 ? 0.70 : 0.90;
 }
 
 static int is_ternary_gemm(const tern_dlayer *L) {
