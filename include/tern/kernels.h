@@ -231,10 +231,16 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
  * Activations are staged transposed, (K, n) with row stride n ("samples
  * minor"): each nonzero w[r,k] then adds one contiguous run of n activations
  * into n accumulators, which the SIMD paths do 16 (AVX-512) or 8 (AVX2)
- * samples per instruction, with no multiply, no decode and no mask. At n = 1
- * that layout is the input row itself and every path runs the scalar loop
- * (one load and one add per nonzero; gathers did not pay). The conv stages
- * im2col's (K, OH*OW) columns the same way, output positions as samples.
+ * fp32 samples per instruction, with no multiply, no decode and no mask; I8
+ * activations are staged as int16, so one vpaddw adds 32 (AVX-512) or 16
+ * (AVX2) samples, exactly in runs of at most 256 nonzeros (256 * 127 fits
+ * int16), widened to int32 between runs. Outputs are staged (M, n) and
+ * transposed once, so the epilogue stores contiguous runs. At n = 1 that
+ * layout is the input row itself and every path runs the scalar loop (four
+ * independent sums per list). The conv stages im2col's (K, OH*OW) columns
+ * the same way, output positions as samples. The x86 paths share one source
+ * (GCC vector extensions, src/kernels/x86/sparse_simd.h); NEON runs the
+ * scalar twins for now.
  *
  * Order of summation: I8 sums are exact int32 (P, N; D = P - N), so every
  * path is bit-identical to the dense kernels' y in I8 mode. F32: P and N
@@ -246,10 +252,12 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
  * F32 bound of the overview holds (each of P and N errs by at most
  * (K-1) 2^-24 of its absolute sum, the subtraction by 2^-24 of both).
  *
- * When it wins (measured with `tern bench zskip`, see runtime.h for the
- * rule the runtime applies): the dense VNNI kernel does 64 weights per
- * instruction whatever their value, so zero-skipping pays only at high
- * sparsity in I8, earlier in F32 and at larger batches. */
+ * When it wins (`tern bench zskip`, AVX-512 VNNI; the rule the runtime
+ * applies is in tern/runtime.h): the dense VNNI kernel does 64 weights per
+ * instruction whatever their value, so in I8 zero-skipping pays only from
+ * about 80% zeros at batch >= 32 and not at batch 1 (0.75x at 99%); in F32
+ * (masked adds, 16 weights per instruction) from 0-20% zeros at batch >= 32
+ * and 90-95% at batch 1. */
 
 /* Column lists of the nonzero weights of a packed matrix. Owns seg and idx;
  * borrows w (its shape and scales), which must outlive it. */
