@@ -443,6 +443,17 @@ static void test_runtime_zskip_on_off(void **state) {
         lists += tern_sparse_bytes(&rt.sparse[i]);
     }
     assert_true(lists > 0);
+    /* The forward really reads the lists: emptied, the logits change. */
+    int shape[4] = {B, CNN_C, CNN_H, CNN_W};
+    tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
+    const float *z;
+    float before[B * CNN_CLASSES];
+    assert_int_equal(tern_runtime_forward(&rt, &xt, &z), TERN_OK);
+    memcpy(before, z, sizeof before);
+    for (int i = 0; i < d.n_layers; i++)
+        if (rt.zskip[i]) memset(rt.sparse[i].seg, 0, (2 * (size_t)rt.sparse[i].rows + 1) * sizeof(size_t));
+    assert_int_equal(tern_runtime_forward(&rt, &xt, &z), TERN_OK);
+    assert_true(memcmp(before, z, sizeof before) != 0);
     tern_runtime off;
     o.zskip = TERN_RUNTIME_ZSKIP_OFF;
     assert_int_equal(tern_runtime_init_opts(&off, &d, &o), TERN_OK);
