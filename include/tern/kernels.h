@@ -205,7 +205,7 @@ typedef struct tern_conv2d_geom {
 
 /* Scratch bytes tern_kernel_conv2d needs (reused for every image), with
  * P = OH*OW and Kp as above:
- *   I8:  cin*h*w + P * (Kp + 8) + 128,   F32: P * Kp * 4 + 64. */
+ *   I8:  cin*h*w + K P + P * (Kp + 8) + 192,   F32: (K + Kp) * P * 4 + 128. */
 size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w), W (M, cin*kh*kw)) + bias (M or
@@ -320,10 +320,6 @@ void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int 
  * the padding. */
 void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
                             float *col);
-
-/* The same on int16 (widened int8) images, for the zero-skipping conv. */
-void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                            int OW, int16_t *col);
 
 /* dx (C,H,W) += the adjoint of tern_kernel_im2col_f32 applied to dcol. */
 void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tern/kernels.h"
+#include "kernels_impl.h"
 
 /* The part [lo, hi) of a window starting at `start` (may be negative) with
  * length k that lies inside [0, size). */
@@ -82,8 +82,8 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
 }
 
 /* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the
- * padding; one body for float and int16 (the zero-skipping conv's widened
- * int8 images). */
+ * padding; one body for float, int8 (the dense conv's quantized images) and
+ * int16 (the zero-skipping conv's widened ones). */
 #define IM2COL_BODY(T)                                                                                      \
     size_t P = (size_t)OH * OW;                                                                             \
     for (int ch = 0; ch < C; ch++)                                                                          \
@@ -117,6 +117,11 @@ void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW,
 void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
                             int OW, int16_t *col) {
     IM2COL_BODY(int16_t)
+}
+
+void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                           int8_t *col) {
+    IM2COL_BODY(int8_t)
 }
 
 /* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):

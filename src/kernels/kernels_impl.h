@@ -151,6 +151,22 @@ static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float
     return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
 }
 
+/* tern_kernel_im2col_f32 on int8 (quantized) and int16 (widened) images,
+ * for the packed convs (src/kernels/fp32.c). */
+void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                           int8_t *col);
+void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                            int OW, int16_t *col);
+
+/* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose, 16
+ * columns at a time so the 16 destination rows being filled stay in L1. */
+#define TERN_TRANSPOSE(dst, ldd, src, lds, rows, cols)                                          \
+    for (size_t c0_ = 0; c0_ < (size_t)(cols); c0_ += 16) {                                    \
+        const size_t c1_ = (size_t)(cols) - c0_ < 16 ? (size_t)(cols) : c0_ + 16;               \
+        for (size_t r_ = 0; r_ < (size_t)(rows); r_++)                                          \
+            for (size_t c_ = c0_; c_ < c1_; c_++) (dst)[c_ * (ldd) + r_] = (src)[r_ * (lds) + c_]; \
+    }
+
 /* Kp: the padded row length of activations. */
 static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }
 

@@ -127,15 +127,6 @@ void tern_sparse_f32_ref(const tern_sf_job *j) {
 
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-/* dst (K, n) = src (n, K), 16 columns at a time: the 16 destination rows
- * being filled stay in L1 while i runs over the samples. */
-#define TRANSPOSE(dst, src, n, K)                                                    \
-    for (size_t k0_ = 0; k0_ < (K); k0_ += 16) {                                     \
-        const size_t k1_ = (K) - k0_ < 16 ? (K) : k0_ + 16;                          \
-        for (size_t i_ = 0; i_ < (n); i_++)                                          \
-            for (size_t k_ = k0_; k_ < k1_; k_++) (dst)[k_ * (n) + i_] = (src)[i_ * (K) + k_]; \
-    }
-
 size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act) {
     if (!s || n < 1) return 0;
     const size_t K = (size_t)s->cols, N = (size_t)n;
@@ -179,7 +170,7 @@ tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const 
             if (ops->quantize(x + (size_t)i * K, s->cols, q + (size_t)i * K, &sx[i], &qsum))
                 return tern_error(TERN_ERR_NUMERIC, "sparse_gemm: sample %d has a NaN or Inf activation", i);
         }
-        TRANSPOSE(qt, q, N, K)
+        TERN_TRANSPOSE(qt, N, q, K, N, K)
         tern_sq_job job = {.s = s, .n = n, .qt = qt, .ldt = N, .sx = sx, .bias = bias, .y = yt, .ldy = N};
         ops->sparse_i8(&job);
     } else {
@@ -188,12 +179,12 @@ tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const 
         if (n > 1) {
             yt = align64(xt + K * N + SLACK / sizeof(float)); /* (M, n) */
             memset(xt + K * N, 0, SLACK);
-            TRANSPOSE(xt, x, N, K)
+            TERN_TRANSPOSE(xt, N, x, K, N, K)
         }
         tern_sf_job job = {.s = s, .n = n, .xt = n > 1 ? xt : x, .ldt = N, .bias = bias, .y = yt, .ldy = N};
         ops->sparse_f32(&job);
     }
-    if (n > 1) TRANSPOSE(y, yt, M, N)
+    if (n > 1) TERN_TRANSPOSE(y, M, yt, N, M, N)
     return TERN_OK;
 }
 
