@@ -52,12 +52,15 @@ typedef enum tern_runtime_act {
  * their value set the bar), with z the layer's fraction of zero weights and
  * S its samples per kernel call (the planned max_batch for linear, OH*OW
  * for conv): zero-skipping when
- *     linear, I8:   S >= 32 and z >= 0.80   (crossovers 30-80% at S 32-128;
+ *     linear, I8:   S >= 32 and z >= 0.80   (crossovers 40-80% at S 32-128;
  *                   95-99% at S = 8, never up to 99% at S = 1)
- *     linear, F32:  z >= 0.20 (S >= 32),  0.70 (8 <= S < 32),  0.90 (S < 8)
- *     conv,   I8:   z >= 0.20;   conv, F32: always (crossover 0-20% and 0%:
- *                   the dense conv's im2col (P, Kp) per element is slower
- *                   than zero-skipping's row-wise im2col (K, P))
+ *     linear, F32:  z >= 0.20 (S >= 32; crossover 0%, break-even there),
+ *                   0.70 (8 <= S < 32; 40-70%), 0.90 (S < 8; 80-99%: the
+ *                   larger layers gain 1.6x at 90%, 256x256 loses 0.8x)
+ *     conv,   I8:   z >= 0.30;   conv, F32: always (crossovers 30% and 0%
+ *                   at 64 positions: both convs are bound by staging the
+ *                   image, and the dense F32 kernel's masked adds cost as
+ *                   much as the zero-skipping adds at 0% zeros)
  * The measured table is in the README. On AVX2 (no VNNI) the dense kernels
  * are slower, so there the rule errs towards dense. A runtime planned for a
  * large batch but called with a small one keeps its plan. */

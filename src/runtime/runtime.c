@@ -48,7 +48,7 @@ static int is_view(const tern_dlayer *L) { return L->type == TERN_DLAYER_FLATTEN
  * activation mode and by samples per kernel call (the batch for linear,
  * OH*OW for conv); see tern/runtime.h. Above 1: never. */
 static double zskip_threshold(tern_kact kact, int conv, size_t samples) {
-    if (conv) return kact == TERN_KACT_I8 ? 0.20 : 0.0;
+    if (conv) return kact == TERN_KACT_I8 ? 0.30 : 0.0;
     if (kact == TERN_KACT_I8) return samples >= 32 ? 0.80 : 2.0;
     return samples >= 32 ? 0.20 : samples >= 8 ? 0.70 : 0.90;
 }
