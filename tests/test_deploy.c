@@ -389,6 +389,153 @@ static void test_runtime_plan(void **state) {
     tern_model_free(&m);
 }
 
+/* ---- zero-skipping ---------------------------------------------------------------- */
+
+/* Logits (n, K) of x through a runtime planned with opts o. */
+static void runtime_logits_opts(const tern_deploy *d, const tern_runtime_opts *o, const float *x, int n, float *out) {
+    tern_runtime rt;
+    assert_int_equal(tern_runtime_init_opts(&rt, d, o), TERN_OK);
+    int shape[4] = {n, d->in_shape[0], d->in_shape[1], d->in_shape[2]};
+    tern_tensor xt = tern_tensor_view((float *)x, NULL, 4, shape);
+    const float *z;
+    if (tern_runtime_forward(&rt, &xt, &z)) fail_msg("runtime forward: %s", tern_errmsg());
+    memcpy(out, z, sizeof(float) * (size_t)n * d->n_classes);
+    tern_runtime_free(&rt);
+}
+
+/* The CNN (ternary convs and a linear, TTQ, TWN and absmean) with every
+ * ternary layer dense (OFF) and zero-skipping (ON): I8 logits bit-identical,
+ * F32 within the kernels' bound (summation order only). */
+static void test_runtime_zskip_on_off(void **state) {
+    (void)state;
+    tern_model m;
+    tern_dataset meta;
+    tern_deploy d;
+    cnn_build(&m, 8);
+    cnn_meta(&meta);
+    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    enum { B = 5 };
+    float *x = random_inputs(B, CNN_C * CNN_H * CNN_W, 21);
+    const tern_runtime_act acts[3] = {TERN_RUNTIME_ACT_AUTO, TERN_RUNTIME_ACT_I8, TERN_RUNTIME_ACT_F32};
+    for (int a = 0; a < 3; a++)
+        for (int batch = 1; batch <= B; batch += B - 1) {
+            float off[B * CNN_CLASSES], on[B * CNN_CLASSES];
+            tern_runtime_opts o = {.max_batch = B, .act = acts[a], .zskip = TERN_RUNTIME_ZSKIP_OFF};
+            runtime_logits_opts(&d, &o, x, batch, off);
+            o.zskip = TERN_RUNTIME_ZSKIP_ON;
+            runtime_logits_opts(&d, &o, x, batch, on);
+            if (acts[a] != TERN_RUNTIME_ACT_F32) {
+                if (memcmp(off, on, sizeof(float) * batch * CNN_CLASSES))
+                    fail_msg("zskip ON and OFF differ in int8 mode (act %d, batch %d)", a, batch);
+            } else {
+                assert_true(rel_diff(off, on, (size_t)batch * CNN_CLASSES) < 1e-5);
+            }
+        }
+    /* ON planned every ternary layer sparse, and counts their lists. */
+    tern_runtime rt;
+    tern_runtime_opts o = {.max_batch = B, .act = TERN_RUNTIME_ACT_AUTO, .zskip = TERN_RUNTIME_ZSKIP_ON};
+    assert_int_equal(tern_runtime_init_opts(&rt, &d, &o), TERN_OK);
+    size_t lists = 0;
+    for (int i = 0; i < d.n_layers; i++) {
+        const tern_dlayer *L = &d.layers[i];
+        int tern_gemm = L->ternary && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D);
+        assert_int_equal(rt.zskip[i], tern_gemm);
+        lists += tern_sparse_bytes(&rt.sparse[i]);
+    }
+    assert_true(lists > 0);
+    /* The forward really reads the lists: emptied, the logits change. */
+    int shape[4] = {B, CNN_C, CNN_H, CNN_W};
+    tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
+    const float *z;
+    float before[B * CNN_CLASSES];
+    assert_int_equal(tern_runtime_forward(&rt, &xt, &z), TERN_OK);
+    memcpy(before, z, sizeof before);
+    for (int i = 0; i < d.n_layers; i++)
+        if (rt.zskip[i]) memset(rt.sparse[i].seg, 0, (2 * (size_t)rt.sparse[i].rows + 1) * sizeof(size_t));
+    assert_int_equal(tern_runtime_forward(&rt, &xt, &z), TERN_OK);
+    assert_true(memcmp(before, z, sizeof before) != 0);
+    tern_runtime off;
+    o.zskip = TERN_RUNTIME_ZSKIP_OFF;
+    assert_int_equal(tern_runtime_init_opts(&off, &d, &o), TERN_OK);
+    assert_int_equal(tern_runtime_planned_bytes(&rt) - rt.scratch_bytes - lists,
+                     tern_runtime_planned_bytes(&off) - off.scratch_bytes);
+    tern_runtime_free(&off);
+    tern_runtime_free(&rt);
+    o.zskip = (tern_runtime_zskip)9;
+    expect_error(tern_runtime_init_opts(&rt, &d, &o), TERN_ERR_ARG, "zero-skipping mode");
+    free(x);
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+}
+
+/* Ternary weights of layer L with a fraction `zero` of zeros, exactly. */
+static void set_sparsity(tern_dlayer *L, double zero, tern_rng *r) {
+    const int M = L->packed.rows, K = L->packed.cols;
+    int8_t *w = malloc((size_t)M * K);
+    const size_t nz = (size_t)(zero * M * K + 0.5);
+    for (size_t i = 0; i < (size_t)M * K; i++) w[i] = i < nz ? 0 : (tern_rng_below(r, 2) ? 1 : -1);
+    for (size_t i = (size_t)M * K - 1; i > 0; i--) { /* shuffle */
+        size_t j = tern_rng_below(r, (uint32_t)(i + 1));
+        int8_t t = w[i];
+        w[i] = w[j], w[j] = t;
+    }
+    assert_int_equal(tern_packed_set(&L->packed, w, L->packed.wp, NULL), TERN_OK);
+    free(w);
+}
+
+/* AUTO follows the measured rule (tern/runtime.h): at batch 64 a 95%-sparse
+ * linear layer runs zero-skipping in both modes and a 30%-sparse one dense
+ * in I8 (VNNI wins there) but zero-skipping in F32; at batch 1 I8 runs dense
+ * at any sparsity, F32 zero-skips the 95% layer only. */
+static void test_runtime_zskip_auto(void **state) {
+    (void)state;
+    tern_layer_spec s[4];
+    memset(s, 0, sizeof s);
+    tern_quant_cfg q = tern_quant_cfg_default(TERN_QUANT_TWN);
+    q.act_bits = 8;
+    s[0] = (tern_layer_spec){.type = TERN_LAYER_FLATTEN};
+    s[1] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "a", .out = 64, .ternary = 1, .quant = q};
+    s[2] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "b", .out = 32, .ternary = 1, .quant = q};
+    s[3] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .out = 3};
+    int in[3] = {CNN_C, CNN_H, CNN_W};
+    tern_model m;
+    tern_dataset meta;
+    tern_deploy d;
+    assert_int_equal(tern_model_init(&m, s, 4, 3, in, TERN_INIT_HE, 5), TERN_OK);
+    cnn_meta(&meta);
+    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    tern_rng r;
+    tern_rng_seed(&r, 6);
+    int ia = -1, ib = -1;
+    for (int i = 0; i < d.n_layers; i++) {
+        if (d.layers[i].ternary && ia < 0) ia = i;
+        else if (d.layers[i].ternary) ib = i;
+    }
+    assert_true(ia >= 0 && ib > ia);
+    set_sparsity(&d.layers[ia], 0.95, &r);
+    set_sparsity(&d.layers[ib], 0.30, &r);
+    const struct {
+        int batch;
+        tern_runtime_act act;
+        int za, zb; /* the expected choice for the 95% and the 30% layer */
+    } cases[] = {{64, TERN_RUNTIME_ACT_I8, 1, 0},
+                 {64, TERN_RUNTIME_ACT_F32, 1, 1},
+                 {1, TERN_RUNTIME_ACT_I8, 0, 0},
+                 {1, TERN_RUNTIME_ACT_F32, 1, 0}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tern_runtime rt;
+        assert_int_equal(tern_runtime_init(&rt, &d, cases[c].batch, cases[c].act), TERN_OK);
+        if (rt.zskip[ia] != cases[c].za || rt.zskip[ib] != cases[c].zb)
+            fail_msg("AUTO at batch %d, act %d chose %d, %d for the 95%% and 30%% layers, want %d, %d", cases[c].batch,
+                     (int)cases[c].act, rt.zskip[ia], rt.zskip[ib], cases[c].za, cases[c].zb);
+        if (rt.zskip[ia]) assert_true(fabs(tern_sparse_zero_fraction(&rt.sparse[ia]) - 0.95) < 1e-3);
+        if (!rt.zskip[ib]) assert_null(rt.sparse[ib].seg); /* a dense layer keeps no lists */
+        tern_runtime_free(&rt);
+    }
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+}
+
 /* ---- bad input ------------------------------------------------------------------ */
 
 static size_t file_size(const char *path) {
@@ -765,6 +912,8 @@ int main(void) {
         cmocka_unit_test(test_save_load_roundtrip),
         cmocka_unit_test(test_fp32_twin),
         cmocka_unit_test(test_runtime_plan),
+        cmocka_unit_test(test_runtime_zskip_on_off),
+        cmocka_unit_test(test_runtime_zskip_auto),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_bad_runtime_input),
         cmocka_unit_test(test_mnist_int8_equivalence),

@@ -16,6 +16,8 @@ int tern_cmd_infer(int argc, char **argv);
 int tern_cmd_eval_deploy(int argc, char **argv);
 /* `tern bench [kernels] [options]` (deploy_cmd.c); argv[1] may be "kernels". */
 int tern_cmd_bench_kernels(int argc, char **argv);
+/* `tern bench zskip [options]` (deploy_cmd.c): dense vs zero-skipping kernels. */
+int tern_cmd_bench_zskip(int argc, char **argv);
 
 /* `tern inspect` and `tern profile` (monitor_cmd.c). */
 int tern_cmd_inspect(int argc, char **argv);

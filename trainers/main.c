@@ -27,6 +27,7 @@ static int usage(FILE *f) {
             "  sweep         accuracy, sparsity and latency over quantizer thresholds and seeds\n"
             "  bench train   training throughput of a model on random data\n"
             "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
+            "  bench zskip   dense against zero-skipping ternary kernels by sparsity\n"
             "  inspect       per-layer memory, bits/weight and operation counts of a model\n"
             "  profile       per-layer time, peak memory and energy of a deploy model\n"
             "  help          show this help\n"

@@ -205,7 +205,7 @@ typedef struct tern_conv2d_geom {
 
 /* Scratch bytes tern_kernel_conv2d needs (reused for every image), with
  * P = OH*OW and Kp as above:
- *   I8:  cin*h*w + P * (Kp + 8) + 128,   F32: P * Kp * 4 + 64. */
+ *   I8:  cin*h*w + K P + P * (Kp + 8) + 192,   F32: (K + Kp) * P * 4 + 128. */
 size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w), W (M, cin*kh*kw)) + bias (M or
@@ -214,6 +214,92 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
  * scratch, then the GEMM with the output positions as samples. In I8 mode
  * each image is quantized with its own absmax (one sx per image). */
 tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
+                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
+
+/* ---- zero-skipping (sparse) ternary kernels -------------------------------
+ * The same y as tern_kernel_gemm / tern_kernel_conv2d, with work only for the
+ * nonzero weights. tern_sparse_init reads a tern_packed once (the deploy
+ * format does not change) into per-row column lists, CSR-like:
+ *     seg (2M + 1) size_t, idx (nnz) uint32:
+ *     row r's +1 columns are idx[seg[2r]   .. seg[2r+1]), ascending,
+ *     row r's -1 columns are idx[seg[2r+1] .. seg[2r+2]), ascending,
+ * so P and N are two runs of plain adds with no sign logic in the loop.
+ * 32-bit indices: K goes up to 2^22, and a list costs 4 bytes per nonzero
+ * (the packed row 0.25 byte per weight; the lists are smaller only above
+ * about 94% zeros, they are kept for speed, not size).
+ *
+ * Activations are staged transposed, (K, n) with row stride n ("samples
+ * minor"): each nonzero w[r,k] then adds one contiguous run of n activations
+ * into n accumulators, which the SIMD paths do 16 (AVX-512) or 8 (AVX2)
+ * fp32 samples per instruction, with no multiply, no decode and no mask; I8
+ * activations are staged as int16, so one vpaddw adds 32 (AVX-512) or 16
+ * (AVX2) samples, exactly in runs of at most 256 nonzeros (256 * 127 fits
+ * int16), widened to int32 between runs. Outputs are staged (M, n) and
+ * transposed once, so the epilogue stores contiguous runs. At n = 1 that
+ * layout is the input row itself and every path runs the scalar loop (four
+ * independent sums per list). The conv stages im2col's (K, OH*OW) columns
+ * the same way, output positions as samples. The x86 paths share one source
+ * (GCC vector extensions, src/kernels/x86/sparse_simd.h); NEON runs the
+ * scalar twins for now.
+ *
+ * Order of summation: I8 sums are exact int32 (P, N; D = P - N), so every
+ * path is bit-identical to the dense kernels' y in I8 mode. F32: P and N
+ * are each summed over their list in 4 interleaved partial sums (entry t of
+ * a list goes to partial t % 4), combined as (s0 + s1) + (s2 + s3); then
+ * symmetric y = fmaf(alpha, P - N, bias), asymmetric as the dense kernels.
+ * Every sparse path (scalar, AVX2, AVX-512) uses exactly this order per
+ * sample, so they agree bit for bit; against the dense scalar reference the
+ * F32 bound of the overview holds (each of P and N errs by at most
+ * (K-1) 2^-24 of its absolute sum, the subtraction by 2^-24 of both).
+ *
+ * When it wins (`tern bench zskip`, AVX-512 VNNI; the rule the runtime
+ * applies is in tern/runtime.h): the dense VNNI kernel does 64 weights per
+ * instruction whatever their value, so in I8 zero-skipping pays only from
+ * about 80% zeros at batch >= 32 and not at batch 1 (0.75x at 99%); in F32
+ * (masked adds, 16 weights per instruction) from 0-20% zeros at batch >= 32
+ * and 80-99% at batch 1; convs (64 positions per image) from 30% (I8) and
+ * 0% (F32). */
+
+/* Column lists of the nonzero weights of a packed matrix. Owns seg and idx;
+ * borrows w (its shape and scales), which must outlive it. */
+typedef struct tern_sparse {
+    const tern_packed *w;
+    int rows, cols;     /* M, K as w */
+    size_t nnz;         /* nonzero weights */
+    size_t *seg;        /* (2M + 1) list boundaries, as above */
+    uint32_t *idx;      /* (nnz) column indices */
+} tern_sparse;
+
+/* Build the lists of w's nonzero weights (checks codes as tern_packed_get). */
+tern_status tern_sparse_init(tern_sparse *s, const tern_packed *w);
+
+/* Release what tern_sparse_init allocated; s becomes all zero. */
+void tern_sparse_free(tern_sparse *s);
+
+/* Bytes s owns (seg + idx). */
+size_t tern_sparse_bytes(const tern_sparse *s);
+
+/* Fraction of zero weights, 1 - nnz / (M K). */
+double tern_sparse_zero_fraction(const tern_sparse *s);
+
+/* Scratch bytes tern_sparse_gemm needs for n samples:
+ *   I8:  3 K n + 4 n + 192,   F32: 4 K n + 128,   plus 4 M n + 64 when n > 1
+ * (outputs staged (M, n), then transposed). 0 when s is NULL or n < 1. */
+size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act);
+
+/* y (n, M) = W applied to x (n, K) + bias (M or NULL), as tern_kernel_gemm,
+ * on the current path, skipping the zero weights. */
+tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const float *bias, float *y, tern_kact act,
+                             void *scratch, size_t scratch_bytes);
+
+/* Scratch bytes tern_sparse_conv2d needs, with P = OH*OW:
+ *   I8:  3 cin*h*w + 2 K P + 4 P + 320,   F32: 4 K P + 128. */
+size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_geom *g, tern_kact act);
+
+/* y (n, M, OH, OW) = conv2d(x (n, cin, h, w)) as tern_kernel_conv2d (one sx
+ * per image in I8), skipping the zero weights: im2col (K, P), then the
+ * sparse GEMM with the P positions as samples. */
+tern_status tern_sparse_conv2d(const tern_sparse *s, const tern_conv2d_geom *g, const float *x, int n,
                                const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* ---- fp32 helpers shared by the training ops and the runtime -------------- */

@@ -5,7 +5,8 @@
  * gets a slot in a few shared buffers (a slot is reused once no later layer
  * or residual add reads its tenant; flatten is a view), and one scratch
  * block serves every kernel call. tern_runtime_planned_bytes reports the
- * total, for the profiler.
+ * total (activations, scratch and the zero-skipping column lists), for the
+ * profiler.
  *
  * Layers run on:
  *   - ternary linear/conv2d: the packed kernels (tern_kernel_gemm,
@@ -43,7 +44,28 @@ typedef enum tern_runtime_act {
     TERN_RUNTIME_ACT_F32,       /* every ternary layer fp32 */
 } tern_runtime_act;
 
-/* Whether ternary layers run the zero-skipping kernels or the dense packed ones. */
+/* Whether ternary layers run the zero-skipping kernels (tern_sparse_gemm,
+ * tern_sparse_conv2d: work only for nonzero weights, from column lists the
+ * runtime builds at init and owns) or the dense packed ones. Both give
+ * bit-identical y in I8 mode; in F32 they differ within the kernels' bound.
+ *
+ * The AUTO rule, from `tern bench zskip` on AVX-512 VNNI (thread CPU time,
+ * batches 1, 8, 32, 128; the dense path's 64 weights per vpdpbusd whatever
+ * their value set the bar), with z the layer's fraction of zero weights and
+ * S its samples per kernel call (the planned max_batch for linear, OH*OW
+ * for conv): zero-skipping when
+ *     linear, I8:   S >= 32 and z >= 0.80   (crossovers 40-80% at S 32-128;
+ *                   95-99% at S = 8, never up to 99% at S = 1)
+ *     linear, F32:  z >= 0.20 (S >= 32; crossover 0%, break-even there),
+ *                   0.70 (8 <= S < 32; 40-70%), 0.90 (S < 8; 80-99%: the
+ *                   larger layers gain 1.6x at 90%, 256x256 loses 0.8x)
+ *     conv,   I8:   z >= 0.30;   conv, F32: always (crossovers 30% and 0%
+ *                   at 64 positions: both convs are bound by staging the
+ *                   image, and the dense F32 kernel's masked adds cost as
+ *                   much as the zero-skipping adds at 0% zeros)
+ * The measured table is in the README. On AVX2 (no VNNI) the dense kernels
+ * are slower, so there the rule errs towards dense. A runtime planned for a
+ * large batch but called with a small one keeps its plan. */
 typedef enum tern_runtime_zskip {
     TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */
     TERN_RUNTIME_ZSKIP_OFF,      /* dense packed kernels on every ternary layer */
@@ -65,6 +87,7 @@ typedef struct tern_runtime {
     tern_runtime_zskip zskip_mode;
     tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
     unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
+    tern_sparse *sparse;        /* (n_layers) the column lists of those layers (empty elsewhere) */
     float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
     const float **outp;         /* (n_layers) where each output is during a forward (views: their input) */
     float *arena;               /* the slots, one allocation */
@@ -77,8 +100,8 @@ typedef struct tern_runtime {
                                    NULL otherwise: then forward reads no clock */
 } tern_runtime;
 
-/* Plan for batches of up to max_batch samples of model m, dense kernels
- * where zero-skipping does not win (opts zskip AUTO). */
+/* Plan for batches of up to max_batch samples of model m, zero-skipping
+ * where the AUTO rule above says it wins. */
 tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act);
 
 /* Plan with every option spelled out (tern_runtime_init is this with zskip
@@ -86,7 +109,8 @@ tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_ba
 tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o);
 void tern_runtime_free(tern_runtime *rt);
 
-/* Bytes of the planned buffers (activations + scratch). */
+/* Bytes of the planned buffers (activations + scratch) plus the column
+ * lists of the zero-skipping layers. */
 size_t tern_runtime_planned_bytes(const tern_runtime *rt);
 
 /* logits (n, n_classes) of x (n, C, H, W), already normalised as the

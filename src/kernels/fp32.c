@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "tern/kernels.h"
+#include "kernels_impl.h"
 
 /* The part [lo, hi) of a window starting at `start` (may be negative) with
  * length k that lies inside [0, size). */
@@ -81,32 +81,47 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
     *hi = h;
 }
 
-/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the padding. */
+/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the
+ * padding; one body for float, int8 (the dense conv's quantized images) and
+ * int16 (the zero-skipping conv's widened ones). */
+#define IM2COL_BODY(T)                                                                                      \
+    size_t P = (size_t)OH * OW;                                                                             \
+    for (int ch = 0; ch < C; ch++)                                                                          \
+        for (int kh = 0; kh < KH; kh++) {                                                                   \
+            int oh_lo, oh_hi;                                                                               \
+            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);                                            \
+            for (int kw = 0; kw < KW; kw++) {                                                               \
+                int ow_lo, ow_hi;                                                                           \
+                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);                                        \
+                T *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */                        \
+                memset(row, 0, (size_t)oh_lo * OW * sizeof(T));                                             \
+                for (int oh = oh_lo; oh < oh_hi; oh++) {                                                    \
+                    const T *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;             \
+                    T *dst = row + (size_t)oh * OW;                                                         \
+                    memset(dst, 0, (size_t)ow_lo * sizeof(T));                                              \
+                    if (stride == 1)                                                                        \
+                        memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(T)); \
+                    else                                                                                    \
+                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];       \
+                    memset(dst + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof(T));                               \
+                }                                                                                           \
+                memset(row + (size_t)oh_hi * OW, 0, (size_t)(OH - oh_hi) * OW * sizeof(T));                 \
+            }                                                                                               \
+        }
+
 void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
                    float *col) {
-    size_t P = (size_t)OH * OW;
-    for (int ch = 0; ch < C; ch++)
-        for (int kh = 0; kh < KH; kh++) {
-            int oh_lo, oh_hi;
-            valid_range(kh, stride, pad, H, OH, &oh_lo, &oh_hi);
-            for (int kw = 0; kw < KW; kw++) {
-                int ow_lo, ow_hi;
-                valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
-                float *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */
-                memset(row, 0, (size_t)oh_lo * OW * sizeof(float));
-                for (int oh = oh_lo; oh < oh_hi; oh++) {
-                    const float *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
-                    float *dst = row + (size_t)oh * OW;
-                    memset(dst, 0, (size_t)ow_lo * sizeof(float));
-                    if (stride == 1)
-                        memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(float));
-                    else
-                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];
-                    memset(dst + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof(float));
-                }
-                memset(row + (size_t)oh_hi * OW, 0, (size_t)(OH - oh_hi) * OW * sizeof(float));
-            }
-        }
+    IM2COL_BODY(float)
+}
+
+void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                            int OW, int16_t *col) {
+    IM2COL_BODY(int16_t)
+}
+
+void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                           int8_t *col) {
+    IM2COL_BODY(int8_t)
 }
 
 /* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):

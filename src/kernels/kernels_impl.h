@@ -36,7 +36,40 @@ typedef struct tern_kf_job {
     size_t ys, yr;
 } tern_kf_job;
 
-/* One path: its name, its activation quantizer and its two GEMMs.
+/* A zero-skipping GEMM over transposed activations (tern/kernels.h):
+ * sample i's value of column k is at xt[k*ldt + i] (ldt = n, so at n = 1 it
+ * is the input row), and y is transposed the same way: row r's output for
+ * sample i at y[r*ldy + i], so the epilogue stores runs of samples. The SIMD paths read up to 63
+ * bytes past the last sample of the last column (ignored lanes): callers
+ * leave 64 bytes of readable scratch after it. I8 activations are staged
+ * as int16 so the paths add them without widening. */
+typedef struct tern_sq_job {
+    const tern_sparse *s;
+    int n;
+    const int16_t *qt;     /* (K, ldt) the int8 activations, widened */
+    size_t ldt;
+    const float *sx;       /* (n) */
+    const float *bias;
+    float *y;              /* (M, ldy) */
+    size_t ldy;
+} tern_sq_job;
+
+typedef struct tern_sf_job {
+    const tern_sparse *s;
+    int n;
+    const float *xt;       /* (K, ldt) */
+    size_t ldt;
+    const float *bias;
+    float *y;              /* (M, ldy) */
+    size_t ldy;
+} tern_sf_job;
+
+/* The scalar twins: the order of summation every sparse path follows. */
+void tern_sparse_i8_ref(const tern_sq_job *j);
+void tern_sparse_f32_ref(const tern_sf_job *j);
+
+/* One path: its name, its activation quantizer, its two GEMMs and its two
+ * zero-skipping GEMMs.
  * quantize computes exactly what tern_kernel_quantize documents (bit for bit
  * the scalar tern_kq_quantize_ref) for k >= 1 and returns 0, or -1 without
  * a message on a NaN or Inf. */
@@ -45,6 +78,8 @@ typedef struct tern_kernel_ops {
     int (*quantize)(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
     void (*gemm_i8)(const tern_kq_job *job);
     void (*gemm_f32)(const tern_kf_job *job);
+    void (*sparse_i8)(const tern_sq_job *job);
+    void (*sparse_f32)(const tern_sf_job *job);
 } tern_kernel_ops;
 
 /* The scalar quantizer: the definition the SIMD ones must match. */
@@ -115,6 +150,22 @@ static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const 
 static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
     return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
 }
+
+/* tern_kernel_im2col_f32 on int8 (quantized) and int16 (widened) images,
+ * for the packed convs (src/kernels/fp32.c). */
+void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                           int8_t *col);
+void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                            int OW, int16_t *col);
+
+/* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose, 16
+ * columns at a time so the 16 destination rows being filled stay in L1. */
+#define TERN_TRANSPOSE(dst, ldd, src, lds, rows, cols)                                          \
+    for (size_t c0_ = 0; c0_ < (size_t)(cols); c0_ += 16) {                                    \
+        const size_t c1_ = (size_t)(cols) - c0_ < 16 ? (size_t)(cols) : c0_ + 16;               \
+        for (size_t r_ = 0; r_ < (size_t)(rows); r_++)                                          \
+            for (size_t c_ = c0_; c_ < c1_; c_++) (dst)[c_ * (ldd) + r_] = (src)[r_ * (lds) + c_]; \
+    }
 
 /* Kp: the padded row length of activations. */
 static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }

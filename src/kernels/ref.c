@@ -225,4 +225,6 @@ const tern_kernel_ops tern_kernel_ops_scalar = {
     .quantize = tern_kq_quantize_ref,
     .gemm_i8 = scalar_gemm_i8,
     .gemm_f32 = scalar_gemm_f32,
+    .sparse_i8 = tern_sparse_i8_ref,
+    .sparse_f32 = tern_sparse_f32_ref,
 };

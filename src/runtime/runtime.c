@@ -44,17 +44,36 @@ static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shap
 /* flatten without an activation re-reads its input's memory. */
 static int is_view(const tern_dlayer *L) { return L->type == TERN_DLAYER_FLATTEN && L->act == TERN_ACT_NONE; }
 
-static size_t layer_scratch(const tern_deploy *m, int i, int max_batch, tern_kact kact) {
-    const tern_dlayer *L = &m->layers[i];
+/* Zero-skipping or dense, per layer (ZSKIP_AUTO): the zero fraction from
+ * which `tern bench zskip` measured the zero-skipping kernel faster, by
+ * activation mode and by samples per kernel call (the batch for linear,
+ * OH*OW for conv); see tern/runtime.h. Above 1: never. */
+static double zskip_threshold(tern_kact kact, int conv, size_t samples) {
+    if (conv) return kact == TERN_KACT_I8 ? 0.30 : 0.0;
+    if (kact == TERN_KACT_I8) return samples >= 32 ? 0.80 : 2.0;
+    return samples >= 32 ? 0.20 : samples >= 8 ? 0.70 : 0.90;
+}
+
+static int is_ternary_gemm(const tern_dlayer *L) {
+    return L->ternary && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D);
+}
+
+static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
+    const tern_dlayer *L = &rt->model->layers[i];
+    const tern_kact kact = rt->kact[i];
+    const tern_sparse *sp = rt->zskip[i] ? &rt->sparse[i] : NULL;
     int in_ndim;
     const int *in;
-    in_shape_of(m, i, &in_ndim, &in);
-    if (L->type == TERN_DLAYER_LINEAR)
-        return L->ternary ? tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact) : 0;
+    in_shape_of(rt->model, i, &in_ndim, &in);
+    if (L->type == TERN_DLAYER_LINEAR) {
+        if (!L->ternary) return 0;
+        return sp ? tern_sparse_gemm_scratch_bytes(sp, max_batch, kact)
+                  : tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact);
+    }
     if (L->type != TERN_DLAYER_CONV2D) return 0;
     if (L->ternary) {
         tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
-        return tern_kernel_conv2d_scratch_bytes(&L->packed, &g, kact);
+        return sp ? tern_sparse_conv2d_scratch_bytes(sp, &g, kact) : tern_kernel_conv2d_scratch_bytes(&L->packed, &g, kact);
     }
     /* fp32 conv: one image's im2col columns (K, OH*OW). */
     return sizeof(float) * (size_t)L->in_features * (size_t)L->out_shape[1] * (size_t)L->out_shape[2];
@@ -63,6 +82,9 @@ static size_t layer_scratch(const tern_deploy *m, int i, int max_batch, tern_kac
 void tern_runtime_free(tern_runtime *rt) {
     if (!rt) return;
     free(rt->kact);
+    if (rt->sparse && rt->model)
+        for (int i = 0; i < rt->model->n_layers; i++) tern_sparse_free(&rt->sparse[i]);
+    free(rt->sparse);
     free(rt->zskip);
     free(rt->slot);
     free((void *)rt->outp);
@@ -94,10 +116,9 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->in_numel = numel(3, m->in_shape);
     if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
         return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
-    if (o->zskip == TERN_RUNTIME_ZSKIP_ON)
-        return tern_error(TERN_ERR_UNSUPPORTED, "runtime: this build has no zero-skipping kernels");
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
     rt->zskip = calloc((size_t)n, 1);
+    rt->sparse = calloc((size_t)n, sizeof *rt->sparse);
     rt->slot = calloc((size_t)n, sizeof *rt->slot);
     rt->outp = calloc((size_t)n, sizeof *rt->outp);
     rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
@@ -107,8 +128,8 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
     size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
     tern_status st = TERN_OK;
-    if (!rt->kact || !rt->zskip || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) || !storage || !last ||
-        !slot_of || !busy || !slot_size || !slot_off)
+    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) ||
+        !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
         st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     for (int i = 0; !st && i < n; i++) {
         const tern_dlayer *L = &m->layers[i];
@@ -117,6 +138,23 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
         rt->kact[i] = act == TERN_RUNTIME_ACT_I8                              ? TERN_KACT_I8
                       : act == TERN_RUNTIME_ACT_F32                           ? TERN_KACT_F32
                       : (L->ternary && L->act_bits == 8) ? TERN_KACT_I8 : TERN_KACT_F32;
+    }
+    /* Zero-skipping: the column lists of every ternary layer that may use
+     * them, kept where the mode (or the measured rule) says so. */
+    size_t sparse_bytes = 0;
+    for (int i = 0; !st && o->zskip != TERN_RUNTIME_ZSKIP_OFF && i < n; i++) {
+        const tern_dlayer *L = &m->layers[i];
+        if (!is_ternary_gemm(L)) continue;
+        if ((st = tern_sparse_init(&rt->sparse[i], &L->packed))) {
+            st = tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
+            break;
+        }
+        const int conv = L->type == TERN_DLAYER_CONV2D;
+        const size_t samples = conv ? (size_t)L->out_shape[1] * L->out_shape[2] : (size_t)max_batch;
+        rt->zskip[i] = o->zskip == TERN_RUNTIME_ZSKIP_ON ||
+                       tern_sparse_zero_fraction(&rt->sparse[i]) >= zskip_threshold(rt->kact[i], conv, samples);
+        if (rt->zskip[i]) sparse_bytes += tern_sparse_bytes(&rt->sparse[i]);
+        else tern_sparse_free(&rt->sparse[i]);
     }
     /* Who reads what: layer i reads i-1's memory, an add also its `from`'s;
      * the last layer's output is read by the caller. */
@@ -131,7 +169,7 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     int n_slots = 0;
     size_t scratch = 0;
     for (int i = 0; !st && i < n; i++) {
-        size_t s = layer_scratch(m, i, max_batch, rt->kact[i]);
+        size_t s = layer_scratch(rt, i, max_batch);
         if (s > scratch) scratch = s;
         if (storage[i] != i) continue;
         size_t need = ((size_t)max_batch * numel(m->layers[i].out_ndim, m->layers[i].out_shape) + ALIGN_FLOATS - 1) /
@@ -163,7 +201,7 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     }
     for (int i = 0; !st && i < n; i++)
         rt->slot[i] = storage[i] == i ? rt->arena + slot_off[slot_of[i]] : NULL;
-    rt->planned_bytes = total * sizeof(float) + scratch;
+    rt->planned_bytes = total * sizeof(float) + scratch + sparse_bytes;
     free(storage);
     free(last);
     free(slot_of);
@@ -260,7 +298,9 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
         switch (L->type) {
         case TERN_DLAYER_LINEAR:
-            if (L->ternary)
+            if (L->ternary && rt->zskip[i])
+                st = tern_sparse_gemm(&rt->sparse[i], xi, n, L->bias, y, rt->kact[i], rt->scratch, rt->scratch_bytes);
+            else if (L->ternary)
                 st = tern_kernel_gemm(&L->packed, xi, n, L->bias, y, rt->kact[i], rt->scratch, rt->scratch_bytes);
             else
                 linear_fp32(L, xi, n, y);
@@ -268,8 +308,10 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         case TERN_DLAYER_CONV2D:
             if (L->ternary) {
                 tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
-                st = tern_kernel_conv2d(&L->packed, &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
-                                        rt->scratch_bytes);
+                st = rt->zskip[i] ? tern_sparse_conv2d(&rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
+                                                       rt->scratch_bytes)
+                                  : tern_kernel_conv2d(&L->packed, &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
+                                                       rt->scratch_bytes);
             } else {
                 conv_fp32(L, ish, xi, n, y, rt->scratch);
             }

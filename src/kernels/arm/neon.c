@@ -192,6 +192,8 @@ const tern_kernel_ops tern_kernel_ops_neon = {
     .quantize = tern_kq_quantize_ref,
     .gemm_i8 = neon_gemm_i8,
     .gemm_f32 = neon_gemm_f32,
+    .sparse_i8 = tern_sparse_i8_ref,
+    .sparse_f32 = tern_sparse_f32_ref,
 };
 
 #endif /* __ARM_NEON && __aarch64__ */

@@ -233,9 +233,18 @@ static void avx2_gemm_f32(const tern_kf_job *j) {
     TERN_TILE_LOOP(j, j->w->rows, j->n, t);
 }
 
+/* ---- zero-skipping ------------------------------------------------------------ */
+
+#define SP_VB 32
+#define SP_V 2
+#define SP_PREFIX sp256_
+#include "kernels/x86/sparse_simd.h"
+
 const tern_kernel_ops tern_kernel_ops_avx2 = {
     .name = "avx2",
     .quantize = avx2_quantize,
     .gemm_i8 = avx2_gemm_i8,
     .gemm_f32 = avx2_gemm_f32,
+    .sparse_i8 = sp256_sparse_i8,
+    .sparse_f32 = sp256_sparse_f32,
 };

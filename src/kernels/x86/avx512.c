@@ -232,9 +232,18 @@ static void avx512_gemm_f32(const tern_kf_job *j) {
     TERN_TILE_LOOP(j, j->w->rows, j->n, t);
 }
 
+/* ---- zero-skipping ------------------------------------------------------------ */
+
+#define SP_VB 64
+#define SP_V 4
+#define SP_PREFIX sp512_
+#include "kernels/x86/sparse_simd.h"
+
 const tern_kernel_ops tern_kernel_ops_avx512 = {
     .name = "avx512",
     .quantize = avx512_quantize,
     .gemm_i8 = avx512_gemm_i8,
     .gemm_f32 = avx512_gemm_f32,
+    .sparse_i8 = sp512_sparse_i8,
+    .sparse_f32 = sp512_sparse_f32,
 };
