@@ -460,7 +460,9 @@ int tern_cmd_profile(int argc, char **argv) {
             path_of(&d, i, &runs[0], p, sizeof p);
             printf("%s{", i ? "," : "");
             json_layer_head(stdout, &d, i, &c[i]);
-            printf("\"path\":\"%s\",\"zskip\":%d,\"ns_per_sample\":[", p, runs[0].zskip[i]);
+            printf("\"path\":\"%s\",\"zskip\":[", p);
+            for (int k = 0; k < n_runs; k++) printf("%s%d", k ? "," : "", runs[k].zskip[i]);
+            printf("],\"ns_per_sample\":[");
             for (int k = 0; k < n_runs; k++) printf("%s%.2f", k ? "," : "", runs[k].ns[i]);
             printf("],\"energy_pj\":{\"ternary\":%.2f,\"fp32\":%.2f}}", et[i].total_pj, ef[i].total_pj);
         }
@@ -471,7 +473,8 @@ int tern_cmd_profile(int argc, char **argv) {
         for (int k = 0; k < 2; k++)
             printf("%s\"%s\":{\"compute\":%.2f,\"weights\":%.2f,\"activations\":%.2f,\"total\":%.2f}", k ? "," : "",
                    k ? "fp32" : "ternary", E[k]->compute_pj, E[k]->weight_pj, E[k]->act_pj, E[k]->total_pj);
-        printf(",\"ratio\":%.4f},\"rapl\":", Ef.total_pj / Et.total_pj);
+        printf(",\"ratio\":%.4f,\"compute_ratio\":%.4f},\"rapl\":", Ef.total_pj / Et.total_pj,
+               Ef.compute_pj / Et.compute_pj);
         if (have_rapl) printf("{\"batch\":%d,\"uj_per_inference\":%.4f}", runs[n_runs - 1].batch, runs[n_runs - 1].rapl_uj);
         else {
             printf("{\"available\":false,\"reason\":");
@@ -485,18 +488,20 @@ int tern_cmd_profile(int argc, char **argv) {
         for (int k = 0; k < n_runs; k++)
             printf("  batch %-4d %10.1f samples/s  %9.2f us/sample  (layers sum to %.2f us)\n", runs[k].batch,
                    1.0 / runs[k].s_per_sample, 1e6 * runs[k].s_per_sample, 1e-3 * layer_sum(&runs[k], L));
-        printf("\n%3s %-10s %-10s %-10s %5s", "#", "name", "type", "path", "zskip");
-        for (int k = 0; k < n_runs; k++) printf("  %9s%-4d %6s", "us @b", runs[k].batch, "%");
+        printf("\n%3s %-10s %-10s %-10s", "#", "name", "type", "path");
+        for (int k = 0; k < n_runs; k++) printf("  %9s%-4d  %6s", "us @b", runs[k].batch, "%");
         printf("  %11s %11s\n", "est. nJ", "fp32 nJ");
         for (int i = 0; i < L; i++) {
             char p[48];
             path_of(&d, i, &runs[0], p, sizeof p);
-            printf("%3d %-10s %-10s %-10s %5s", i, d.layers[i].name, tern_dlayer_type_name(d.layers[i].type), p,
-                   d.layers[i].ternary ? (runs[0].zskip[i] ? "yes" : "no") : "-");
+            printf("%3d %-10s %-10s %-10s", i, d.layers[i].name, tern_dlayer_type_name(d.layers[i].type), p);
             for (int k = 0; k < n_runs; k++)
-                printf("  %13.3f %5.1f%%", 1e-3 * runs[k].ns[i], 100.0 * runs[k].ns[i] / layer_sum(&runs[k], L));
+                printf("  %13.3f%c %5.1f%%", 1e-3 * runs[k].ns[i], runs[k].zskip[i] ? 'z' : ' ',
+                       100.0 * runs[k].ns[i] / layer_sum(&runs[k], L));
             printf("  %11.3f %11.3f\n", 1e-3 * et[i].total_pj, 1e-3 * ef[i].total_pj);
         }
+        printf("(z: the layer ran the zero-skipping kernel at that batch; the runtime picks it per layer where it\n"
+               "measured faster, include/tern/runtime.h)\n");
         printf("\nmemory: peak RSS %.1f MiB (the process, with the inputs it loaded); planned buffers", rss_kib / 1024.0);
         for (int k = 0; k < n_runs; k++) printf(" %.1f KiB at batch %d%s", runs[k].planned / 1024.0, runs[k].batch,
                                                 k + 1 < n_runs ? "," : ";");
@@ -504,9 +509,10 @@ int tern_cmd_profile(int argc, char **argv) {
         printf("energy per inference, estimated (Horowitz ISSCC 2014, 45 nm; model in include/tern/monitor.h):\n");
         printf("  ternary %10.2f nJ  (compute %.2f, weights %.2f, activations %.2f)\n", 1e-3 * Et.total_pj,
                1e-3 * Et.compute_pj, 1e-3 * Et.weight_pj, 1e-3 * Et.act_pj);
-        printf("  fp32    %10.2f nJ  (compute %.2f, weights %.2f, activations %.2f)  -> %.1fx the ternary model\n",
+        printf("  fp32    %10.2f nJ  (compute %.2f, weights %.2f, activations %.2f)  -> %.1fx the ternary model"
+               " (compute alone %.1fx)\n",
                1e-3 * Ef.total_pj, 1e-3 * Ef.compute_pj, 1e-3 * Ef.weight_pj, 1e-3 * Ef.act_pj,
-               Ef.total_pj / Et.total_pj);
+               Ef.total_pj / Et.total_pj, Ef.compute_pj / Et.compute_pj);
         if (have_rapl)
             printf("energy per inference, measured (RAPL package, whole machine, batch %d): %.2f uJ\n",
                    runs[n_runs - 1].batch, runs[n_runs - 1].rapl_uj);
