@@ -28,9 +28,6 @@ int tern_cmd_profile(int argc, char **argv);
 tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
                                 tern_dataset *ds);
 
-/* Seconds on CLOCK_MONOTONIC; the median of v (n), sorting v (deploy_cmd.c). */
-double tern_cli_now_s(void);
-double tern_cli_median(double *v, int n);
 int tern_cmd_sweep(int argc, char **argv);
 
 /* SIGINT and SIGTERM set the returned flag (to the signal's number) instead

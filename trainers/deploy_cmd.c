@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "cli.h"
 #include "tern.h"
@@ -297,23 +296,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
 /* The clock the benchmarks read: wall time, or (tern bench zskip) the
  * calling thread's on-CPU time, which time slices given to other processes
  * on a shared machine do not inflate. */
-static clockid_t bench_clock = CLOCK_MONOTONIC;
-
-double tern_cli_now_s(void) {
-    struct timespec t;
-    clock_gettime(bench_clock, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-double tern_cli_median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
+static double (*bench_now)(void) = tern_monitor_now_s;
 
 typedef int (*bench_fn)(void *ctx);
 
@@ -324,22 +307,22 @@ static int interleave(bench_fn a, void *ca, bench_fn b, void *cb, int repeats, d
     double *va = malloc(sizeof(double) * (size_t)repeats), *vb = malloc(sizeof(double) * (size_t)repeats);
     int ok = va && vb;
     for (int w = 0; ok && w < 3; w++) ok = !a(ca) && !b(cb);  /* warm caches and pages */
-    double t0 = tern_cli_now_s();
+    double t0 = bench_now();
     ok = ok && !a(ca);
-    int inner = ok ? (int)(2e-3 / (tern_cli_now_s() - t0 + 1e-9)) : 1;
+    int inner = ok ? (int)(2e-3 / (bench_now() - t0 + 1e-9)) : 1;
     inner = inner < 1 ? 1 : (inner > 10000 ? 10000 : inner);
     for (int r = 0; ok && r < repeats; r++) {
-        t0 = tern_cli_now_s();
+        t0 = bench_now();
         for (int k = 0; ok && k < inner; k++) ok = !a(ca);
-        double t1 = tern_cli_now_s();
+        double t1 = bench_now();
         for (int k = 0; ok && k < inner; k++) ok = !b(cb);
-        double t2 = tern_cli_now_s();
+        double t2 = bench_now();
         va[r] = (t1 - t0) / inner;
         vb[r] = (t2 - t1) / inner;
     }
     if (ok) {
-        *ta = tern_cli_median(va, repeats);
-        *tb = tern_cli_median(vb, repeats);
+        *ta = tern_monitor_median(va, repeats);
+        *tb = tern_monitor_median(vb, repeats);
     }
     free(va);
     free(vb);
@@ -594,7 +577,7 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
         fprintf(stderr, "tern bench zskip: %s '%s' is not a valid option and value\n", k, v);
         return 2;
     }
-    bench_clock = CLOCK_THREAD_CPUTIME_ID;
+    bench_now = tern_monitor_cpu_s;
     static const int zeros[] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99};
     enum { NZ = sizeof zeros / sizeof zeros[0] };
     static const struct {

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cyaml/cyaml.h>
@@ -25,6 +24,7 @@
 #include "io/config_doc.h"
 #include "io/fsutil.h"
 #include "tern/deploy.h"
+#include "tern/monitor.h"
 #include "tern/runtime.h"
 #include "tern/train.h"
 
@@ -496,17 +496,6 @@ tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *pa
 
 /* ---- latency ------------------------------------------------------------ */
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* Median microseconds per sample of the runtime forward, dense (us[0]) and
  * zero-skipping (us[1]; NaN when the runtime does not support it), on the
  * first `batch` test images, modes interleaved for `repeats` rounds after
@@ -523,7 +512,9 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
     double *t = malloc(sizeof *t * 2 * (size_t)repeats);
     tern_status st = t ? tern_deploy_from_model(&d, m, test) : tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
     const tern_runtime_zskip mode[2] = {TERN_RUNTIME_ZSKIP_OFF, TERN_RUNTIME_ZSKIP_ON};
-    for (int k = 0; !st && k < 2; k++) {
+    int any_ternary = 0; /* zero-skipping means nothing to a model without ternary layers */
+    for (int i = 0; !st && i < d.n_layers; i++) any_ternary |= d.layers[i].ternary;
+    for (int k = 0; !st && k < 1 + any_ternary; k++) {
         const tern_runtime_opts o = {.max_batch = batch, .act = TERN_RUNTIME_ACT_AUTO, .zskip = mode[k]};
         st = tern_runtime_init_opts(&rt[k], &d, &o);
         if (st == TERN_ERR_UNSUPPORTED && k == 1) st = TERN_OK; /* not in this build: an empty field */
@@ -538,16 +529,13 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
     for (int r = 0; !st && r < repeats; r++)
         for (int k = 0; !st && k < 2; k++) {
             if (!ok[k]) continue;
-            double t0 = now_s();
+            double t0 = tern_monitor_now_s();
             st = tern_runtime_forward(&rt[k], &x, &logits);
-            t[k * repeats + r] = now_s() - t0;
+            t[k * repeats + r] = tern_monitor_now_s() - t0;
         }
     for (int k = 0; !st && k < 2; k++) {
         if (!ok[k]) continue;
-        qsort(t + k * repeats, (size_t)repeats, sizeof *t, cmp_double);
-        double med = repeats % 2 ? t[k * repeats + repeats / 2]
-                                 : 0.5 * (t[k * repeats + repeats / 2 - 1] + t[k * repeats + repeats / 2]);
-        us[k] = 1e6 * med / batch;
+        us[k] = 1e6 * tern_monitor_median(t + k * repeats, repeats) / batch;
     }
     for (int k = 0; k < 2; k++) tern_runtime_free(&rt[k]);
     tern_deploy_free(&d);
@@ -716,7 +704,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     ev.resumed = *resumed;
     if (o->cb) o->cb(&ev, o->user);
 
-    double t0 = now_s();
+    double t0 = tern_monitor_now_s();
     /* No checkpoint: a fresh start, replacing what a run that died before
      * its first checkpoint left. */
     tern_train_opts to = {.resume = *resumed ? ckpt : NULL, .force = !*resumed, .stop = o->stop,
@@ -752,7 +740,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     if (!st) st = measure_latency(&m, &test, s->lat_batch, s->lat_repeats, us);
     w->dense_us = us[0];
     w->zskip_us = us[1];
-    w->seconds = now_s() - t0;
+    w->seconds = tern_monitor_now_s() - t0;
     tern_model_free(&m);
     tern_dataset_free(&test);
     tern_config_free(&ecfg);

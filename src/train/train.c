@@ -7,26 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "io/fsutil.h"
 #include "tern/checkpoint.h"
+#include "tern/monitor.h"
 #include "tern/ops.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static double peak_rss_mb(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_maxrss / 1024.0; /* Linux reports KiB */
-}
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -340,9 +327,9 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
             tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape);
             lr = tern_sched_lr(&r->sched, step);
             tern_step_result sr;
-            double t0 = now_s();
+            double t0 = tern_monitor_now_s();
             st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, lr, cfg->optimizer.clip, &sr);
-            t_epoch += now_s() - t0;
+            t_epoch += tern_monitor_now_s() - t0;
             if (st == TERN_ERR_NUMERIC) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s", tern_errmsg());
@@ -379,7 +366,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
                                 .sparsity = tern_model_sparsity(&r->model),
                                 .samples_per_s = t_epoch > 0 ? (double)seen_here / t_epoch : 0.0, .seconds = t_epoch,
                                 .step_ms = steps_here > 0 ? 1e3 * t_epoch / steps_here : 0.0,
-                                .peak_rss_mb = peak_rss_mb(), .lr = lr, .model = &r->model};
+                                .peak_rss_mb = tern_monitor_peak_rss_bytes() / (1024.0 * 1024.0), .lr = lr, .model = &r->model};
         int last = e + 1 == T->epochs;
         if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
             tern_eval_result er;
