@@ -37,6 +37,11 @@ static const pool_cfg CFGS[] = {
     {1, 3, 5, 4, 3, 2, 2},  /* pad = k - 1: corner windows hold one real value */
     {2, 2, 4, 3, 3, 3, 0},  /* stride = k, window fits once across W */
     {1, 1, 1, 1, 1, 1, 0},  /* the degenerate 1x1 identity */
+    /* Unpadded planes wide enough for the vectorised fast paths (pad 0; k 2
+     * stride 2 has its own): odd widths leave a tail row/column unread. */
+    {2, 3, 24, 24, 2, 2, 0},
+    {1, 2, 19, 37, 2, 2, 0},
+    {1, 2, 17, 21, 3, 2, 0},
 };
 #define N_CFGS ((int)(sizeof CFGS / sizeof CFGS[0]))
 

@@ -44,11 +44,15 @@ static int bench_usage(FILE *f) {
                "       tern bench zskip [--repeats N] [--act i8|f32|both]   (see tern bench zskip --help)\n"
                "       tern bench train [--model mlp|lenet5] [--quant none|twn|absmean|ttq] [--batch N]\n"
                "                        [--steps N] [--warmup N] [--threads N]\n"
+               "       tern bench train --config FILE [--batch N] [--steps N] [--warmup N] [--threads N]\n"
                "\n"
                "Training throughput on random data (Adam, lr 1e-3): one line with the\n"
                "median, min and max samples/s over the timed steps.\n"
                "  --model    mlp (784-256-256-10, default) or lenet5 (32C5-MP2-64C5-MP2-512FC-10)\n"
                "  --quant    none (fp32, default) or the quantizer of every linear/conv layer\n"
+               "  --config   the model of a training config instead (its layers, batchnorms,\n"
+               "             hybrid quantizers and batch size), e.g. configs/mnist_lenet5.yaml;\n"
+               "             the step profiled by callgrind without loading the dataset\n"
                "  --batch    batch size (128)\n"
                "  --steps    timed steps (200); --warmup untimed steps first (20)\n"
                "  --threads  OpenBLAS threads (1)\n");
@@ -64,8 +68,8 @@ int tern_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
         return 2;
     }
-    const char *model = "mlp", *quant = "none";
-    int batch = 128, steps = 200, warmup = 20, threads = 1;
+    const char *model = "mlp", *quant = "none", *config = NULL;
+    int batch = 0, steps = 200, warmup = 20, threads = 1;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(stdout);
         if (i + 1 >= argc) {
@@ -76,6 +80,7 @@ int tern_cmd_bench(int argc, char **argv) {
         int ok = 1;
         if (!strcmp(k, "--model")) model = v;
         else if (!strcmp(k, "--quant")) quant = v;
+        else if (!strcmp(k, "--config")) config = v;
         else if (!strcmp(k, "--batch")) ok = tern_cli_int(v, 1, 65536, &batch);
         else if (!strcmp(k, "--steps")) ok = tern_cli_int(v, 1, 1000000, &steps);
         else if (!strcmp(k, "--warmup")) ok = tern_cli_int(v, 0, 1000000, &warmup);
@@ -91,16 +96,36 @@ int tern_cmd_bench(int argc, char **argv) {
     }
     const tern_layer_spec *spec;
     int n_layers, in_ndim, in_shape[3] = {784, 0, 0};
-    if (!strcmp(model, "mlp")) spec = mlp_784_256_256_10, n_layers = 3, in_ndim = 1;
+    tern_config cfg = {0};
+    if (config) {
+        if (tern_config_load(&cfg, config)) {
+            fprintf(stderr, "tern bench: %s\n", tern_errmsg());
+            return 2;
+        }
+        int side = strcmp(cfg.dataset.name, "cifar10") ? 28 : 32;
+        spec = cfg.model.layers, n_layers = cfg.model.n_layers, in_ndim = 3;
+        in_shape[0] = cfg.dataset.channels, in_shape[1] = in_shape[2] = side;
+        if (strcmp(quant, "none")) {
+            fprintf(stderr, "tern bench: --quant and --config exclude each other (the config has its quantizers)\n");
+            return 2;
+        }
+        model = config, quant = cfg.quant.enabled ? "config" : "none";
+        if (!batch) batch = cfg.training.batch_size;
+    } else if (!strcmp(model, "mlp")) spec = mlp_784_256_256_10, n_layers = 3, in_ndim = 1;
     else if (!strcmp(model, "lenet5")) spec = lenet5, n_layers = 7, in_ndim = 3, in_shape[0] = 1, in_shape[1] = in_shape[2] = 28;
     else {
         fprintf(stderr, "tern bench: unknown model '%s' (mlp or lenet5)\n", model);
         return 2;
     }
+    if (!batch) batch = 128;
     /* Every linear/conv layer takes the quantizer's defaults. */
-    tern_layer_spec specs[16];
+    tern_layer_spec specs[64];
+    if (n_layers > 64) {
+        fprintf(stderr, "tern bench: %s has %d layers; the benchmark takes at most 64\n", model, n_layers);
+        return 2;
+    }
     memcpy(specs, spec, sizeof *spec * (size_t)n_layers);
-    if (strcmp(quant, "none")) {
+    if (!config && strcmp(quant, "none")) {
         tern_quant_method method;
         if (tern_quant_method_parse(quant, &method)) {
             fprintf(stderr, "tern bench: --quant: %s\n", tern_errmsg());
@@ -163,5 +188,6 @@ int tern_cmd_bench(int argc, char **argv) {
     tern_optim_free(&o);
     tern_ctx_free(&c);
     tern_model_free(&m);
+    tern_config_free(&cfg);
     return 0;
 }

@@ -14,32 +14,60 @@ static inline void clip(int start, int k, int size, int *lo, int *hi) {
     *hi = start + k > size ? size : start + k;
 }
 
+/* One output of maxpool: the max of the window rows [h0, h1) x columns
+ * [w0, w1) of the plane xp (row length W). First maximum in row-major order
+ * wins ties; a NaN wins over numbers so it propagates, as in PyTorch.
+ * Selects, not branches: the winner's position is data, and a branch on it
+ * mispredicts half the time. */
+static inline float window_max(const float *xp, int W, int h0, int h1, int w0, int w1, int32_t *best_out) {
+    int best = h0 * W + w0;
+    float m = xp[best];
+    for (int h = h0; h < h1; h++)
+        for (int w = w0; w < w1; w++) {
+            float v = xp[h * W + w];
+            int take = (v > m) | (isnan(v) & !isnan(m));
+            m = take ? v : m;
+            best = take ? h * W + w : best;
+        }
+    *best_out = best;
+    return m;
+}
+
+/* A plane without padding: no window is clipped, so the bounds are plain
+ * multiples of the stride. Inlined with constant k and stride for the 2x2
+ * stride-2 pool of most CNNs, where the compiler unrolls the window. */
+static inline void maxpool_plane_unpadded(const float *xp, int W, int k, int stride, int OH, int OW, float *yp,
+                                          int32_t *ap) {
+    for (int oh = 0; oh < OH; oh++)
+        for (int ow = 0; ow < OW; ow++) {
+            int32_t best;
+            yp[oh * OW + ow] = window_max(xp, W, oh * stride, oh * stride + k, ow * stride, ow * stride + k, &best);
+            if (ap) ap[oh * OW + ow] = best;
+        }
+}
+
 void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
                                int OW, float *y, int32_t *argmax) {
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * (size_t)H * W;  /* (H,W) */
         float *yp = y + p * (size_t)OH * OW;      /* (OH,OW) */
         int32_t *ap = argmax ? argmax + p * (size_t)OH * OW : NULL;
+        if (pad == 0 && k == 2 && stride == 2) {
+            maxpool_plane_unpadded(xp, W, 2, 2, OH, OW, yp, ap);
+            continue;
+        }
+        if (pad == 0) {
+            maxpool_plane_unpadded(xp, W, k, stride, OH, OW, yp, ap);
+            continue;
+        }
         for (int oh = 0; oh < OH; oh++) {
             int h0, h1;
             clip(oh * stride - pad, k, H, &h0, &h1);
             for (int ow = 0; ow < OW; ow++) {
                 int w0, w1;
                 clip(ow * stride - pad, k, W, &w0, &w1);
-                /* First maximum in row-major order wins ties; a NaN wins over
-                 * numbers so it propagates, as in PyTorch. Selects, not
-                 * branches: the winner's position is data, and a branch on
-                 * it mispredicts half the time. */
-                int best = h0 * W + w0;
-                float m = xp[best];
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) {
-                        float v = xp[h * W + w];
-                        int take = (v > m) | (isnan(v) & !isnan(m));
-                        m = take ? v : m;
-                        best = take ? h * W + w : best;
-                    }
-                yp[oh * OW + ow] = m;
+                int32_t best;
+                yp[oh * OW + ow] = window_max(xp, W, h0, h1, w0, w1, &best);
                 if (ap) ap[oh * OW + ow] = best;
             }
         }
@@ -81,6 +109,12 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
     *hi = h;
 }
 
+/* n zeros at p. The padding runs of im2col are short or (pad 0) empty, and
+ * a libc call per empty run cost LeNet-5's training step 6% of its
+ * instructions. */
+#define ZERO_RUN(p, n)                                      \
+    for (size_t z_ = 0, n_ = (n); z_ < n_; z_++) (p)[z_] = 0
+
 /* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the
  * padding; one body for float, int8 (the dense conv's quantized images) and
  * int16 (the zero-skipping conv's widened ones). */
@@ -94,18 +128,18 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
                 int ow_lo, ow_hi;                                                                           \
                 valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);                                        \
                 T *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */                        \
-                memset(row, 0, (size_t)oh_lo * OW * sizeof(T));                                             \
+                ZERO_RUN(row, (size_t)oh_lo * OW);                                                          \
                 for (int oh = oh_lo; oh < oh_hi; oh++) {                                                    \
                     const T *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;             \
                     T *dst = row + (size_t)oh * OW;                                                         \
-                    memset(dst, 0, (size_t)ow_lo * sizeof(T));                                              \
+                    ZERO_RUN(dst, (size_t)ow_lo);                                                           \
                     if (stride == 1)                                                                        \
                         memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(T)); \
                     else                                                                                    \
                         for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];       \
-                    memset(dst + ow_hi, 0, (size_t)(OW - ow_hi) * sizeof(T));                               \
+                    ZERO_RUN(dst + ow_hi, (size_t)(OW - ow_hi));                                            \
                 }                                                                                           \
-                memset(row + (size_t)oh_hi * OW, 0, (size_t)(OH - oh_hi) * OW * sizeof(T));                 \
+                ZERO_RUN(row + (size_t)oh_hi * OW, (size_t)(OH - oh_hi) * OW);                              \
             }                                                                                               \
         }
 

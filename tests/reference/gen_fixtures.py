@@ -130,6 +130,13 @@ ARCHS = {"mlp": MLP, "cnn": CNN}
 
 # ---- quantizers, from the contract in include/tern/quant.h -------------------
 
+def note(margins, key, measure):
+    """Keep the smallest margin of a decision kind. margins None (the training
+    peer in experiments/peers, which imports this module) measures nothing."""
+    if margins is not None:
+        margins[key] = min(margins.get(key, 1.0), measure())
+
+
 def ternary(W, q, alpha, alpha_neg, margins):
     """W_q = scale * T with the STE of quant.h. W (O, ...); alpha, alpha_neg (G) or None."""
     G = W.shape[0] if q["granularity"] == "per_channel" else 1
@@ -141,14 +148,14 @@ def ternary(W, q, alpha, alpha_neg, margins):
         x = w / (gamma + q["eps"])
         T = torch.clamp(torch.round(x), -1, 1)
         # The rounding boundary is |x| = 1/2.
-        margins["ternary"] = min(margins.get("ternary", 1.0), ((x.abs() - 0.5).abs() / 0.5).min().item())
+        note(margins, "ternary", lambda: ((x.abs() - 0.5).abs() / 0.5).min().item())
     else:
         if q["method"] == "twn":
             delta = q["t"] * a.mean(dim=1, keepdim=True)
         else:
             delta = q["t"] * a.amax(dim=1, keepdim=True)
         T = (w > delta).to(w.dtype) - (w < -delta).to(w.dtype)
-        margins["ternary"] = min(margins.get("ternary", 1.0), ((a - delta).abs() / delta).min().item())
+        note(margins, "ternary", lambda: ((a - delta).abs() / delta).min().item())
 
     if q["method"] == "ttq":
         pos, neg = (T > 0).to(w.dtype), (T < 0).to(w.dtype)
@@ -169,7 +176,7 @@ def ternary(W, q, alpha, alpha_neg, margins):
         factor = torch.ones_like(w)
     if q["ste"] == "clipped":
         factor = factor * (a <= q["clip"]).to(w.dtype)
-        margins["clip"] = min(margins.get("clip", 1.0), ((a - q["clip"]).abs() / q["clip"]).min().item())
+        note(margins, "clip", lambda: ((a - q["clip"]).abs() / q["clip"]).min().item())
     Wq = value + (Wg - w) * factor
     return Wq.reshape(W.shape)
 
@@ -186,14 +193,15 @@ def act_quant(x, bits, margins):
     v = xr * s
     qv = torch.clamp(torch.round(v), -Q, Q)
     y = torch.where(m > 0, qv / s, torch.zeros_like(xr))
-    frac = v - torch.floor(v)
-    margins["act"] = min(margins.get("act", 1.0), (frac - 0.5).abs().min().item())
+    note(margins, "act", lambda: (v - torch.floor(v) - 0.5).abs().min().item())
     return y.reshape(x.shape) + (x - x.detach())
 
 
 # ---- the model, in the order tern's builder runs it --------------------------
 
 def relu(h, margins):
+    if margins is None:
+        return F.relu(h)
     z = h.detach()
     scale = z.abs().max().item()
     margins["relu"] = min(margins.get("relu", 1.0), (z.abs().min().item() / scale) if scale > 0 else 1.0)
@@ -201,6 +209,8 @@ def relu(h, margins):
 
 
 def maxpool(h, k, stride, margins):
+    if margins is None:
+        return F.max_pool2d(h, k, stride)
     # Windows whose winner is positive must have a clear winner; a window of
     # zeros (after relu) can tie, harmlessly: relu's backward blocks them.
     win = F.unfold(h.detach().reshape(-1, 1, *h.shape[2:]), k, stride=stride)  # (N*C, k*k, L)
@@ -212,8 +222,9 @@ def maxpool(h, k, stride, margins):
     return F.max_pool2d(h, k, stride)
 
 
-def forward(arch, P, x, q, margins):
-    """Training-mode forward; P maps tern parameter names to leaf tensors."""
+def forward(arch, P, x, q, margins, training=True):
+    """Training-mode forward (training=False: batchnorm uses its running
+    statistics); P maps tern parameter names to leaf tensors."""
     h = x
     for L in arch["layers"]:
         t, n = L["type"], L["name"]
@@ -230,7 +241,7 @@ def forward(arch, P, x, q, margins):
             # Updates the running buffers in place: PyTorch's convention,
             # unbiased variance for the running estimate.
             h = F.batch_norm(h, P[n + ".running_mean"], P[n + ".running_var"], P[n + ".weight"],
-                             P[n + ".bias"], training=True, momentum=0.1, eps=1e-5)
+                             P[n + ".bias"], training=training, momentum=0.1, eps=1e-5)
         elif t == "maxpool":
             h = maxpool(h, L["k"], L["stride"], margins)
         elif t == "avgpool":
