@@ -169,6 +169,8 @@ static const conv_case conv_cases[] = {
     {2, 2, 4, 3, 3, 3, 3, 1, 2, 1, 1, 1},   /* pad 2 on a 3x3: corners see only padding */
     {2, 3, 6, 5, 2, 3, 3, 1, 1, 1, 0, 1},   /* first layer: x has no grad */
     {1, 2, 5, 7, 3, 3, 3, 2, 1, 1, 1, 0},   /* frozen weight: only x and b */
+    {37, 1, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1},  /* several chunks of samples and a short last one */
+    {18, 2, 3, 3, 2, 1, 1, 1, 0, 1, 1, 1},  /* 1x1 without columns: a sample a chunk */
 };
 
 typedef struct {
@@ -326,15 +328,22 @@ static size_t conv_arena_bytes(int N, size_t *out_floats) {
     return used;
 }
 
-/* The saved state must not grow with the batch: going from N=1 to N=8 may
- * cost only the bigger output and its grad, not 8 copies of the columns. */
+/* The saved state is bounded whatever the batch: the columns of one chunk
+ * of samples (at most 16), never of the batch. Past a chunk, going from N=32
+ * to N=96 may cost only the bigger output and its grad; below it, the
+ * columns grow with N but stay under the chunk's. */
 static void test_conv2d_memory_independent_of_batch(void **state) {
     (void)state;
-    size_t y1, y8;
+    size_t y1, y32, y96;
     size_t m1 = conv_arena_bytes(1, &y1);
-    size_t m8 = conv_arena_bytes(8, &y8);
-    size_t out_growth = 2 * (aligned(y8 * sizeof(float)) - aligned(y1 * sizeof(float)));
-    assert_int_equal(m8 - m1, out_growth);
+    size_t m32 = conv_arena_bytes(32, &y32);
+    size_t m96 = conv_arena_bytes(96, &y96);
+    size_t out_growth = 2 * (aligned(y96 * sizeof(float)) - aligned(y32 * sizeof(float)));
+    assert_int_equal(m96 - m32, out_growth);
+    /* one chunk's columns and outputs: 16 samples of (K,P) = (144,256) and (8,256) */
+    size_t state32 = m32 - 2 * aligned(y32 * sizeof(float));
+    assert_true(state32 <= 16 * (144 + 8) * 256 * sizeof(float) + 4096);
+    assert_true(state32 > m1 - 2 * aligned(y1 * sizeof(float)));
 }
 
 /* Eval without grad: nothing on the tape, no grad buffers, same numbers. */

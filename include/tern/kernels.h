@@ -326,6 +326,14 @@ void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW,
 void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
                                 int OW, float *dx);
 
+/* The same two with col's rows ld >= OH OW floats apart, so the columns of
+ * several images can sit side by side in one (C KH KW, n OH OW) matrix: the
+ * training conv's batched GEMMs. */
+void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                               int OW, float *col, size_t ld);
+void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
+                                   int pad, int OH, int OW, float *dx);
+
 #ifdef __cplusplus
 }
 #endif

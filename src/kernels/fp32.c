@@ -115,11 +115,10 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
 #define ZERO_RUN(p, n)                                      \
     for (size_t z_ = 0, n_ = (n); z_ < n_; z_++) (p)[z_] = 0
 
-/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W), zeros in the
- * padding; one body for float, int8 (the dense conv's quantized images) and
- * int16 (the zero-skipping conv's widened ones). */
-#define IM2COL_BODY(T)                                                                                      \
-    size_t P = (size_t)OH * OW;                                                                             \
+/* col (C KH KW, OH OW), rows ld apart, = the receptive fields of x (C,H,W),
+ * zeros in the padding; one body for float, int8 (the dense conv's quantized
+ * images) and int16 (the zero-skipping conv's widened ones). */
+#define IM2COL_BODY(T, ld)                                                                                  \
     for (int ch = 0; ch < C; ch++)                                                                          \
         for (int kh = 0; kh < KH; kh++) {                                                                   \
             int oh_lo, oh_hi;                                                                               \
@@ -127,7 +126,7 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
             for (int kw = 0; kw < KW; kw++) {                                                               \
                 int ow_lo, ow_hi;                                                                           \
                 valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);                                        \
-                T *row = col + ((size_t)(ch * KH + kh) * KW + kw) * P; /* (OH,OW) */                        \
+                T *row = col + ((size_t)(ch * KH + kh) * KW + kw) * (ld); /* (OH,OW) */                        \
                 ZERO_RUN(row, (size_t)oh_lo * OW);                                                          \
                 for (int oh = oh_lo; oh < oh_hi; oh++) {                                                    \
                     const T *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;             \
@@ -145,24 +144,29 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
 
 void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
                    float *col) {
-    IM2COL_BODY(float)
+    IM2COL_BODY(float, (size_t)OH * OW)
+}
+
+void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                               float *col, size_t ld) {
+    IM2COL_BODY(float, ld)
 }
 
 void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
                             int OW, int16_t *col) {
-    IM2COL_BODY(int16_t)
+    IM2COL_BODY(int16_t, (size_t)OH * OW)
 }
 
 void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
                            int8_t *col) {
-    IM2COL_BODY(int8_t)
+    IM2COL_BODY(int8_t, (size_t)OH * OW)
 }
 
-/* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW):
- * every column entry flows back to the pixel it was read from; padding drops. */
-void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                       float *dx) {
-    size_t P = (size_t)OH * OW;
+/* dx (C,H,W) += the adjoint of im2col applied to dcol (C KH KW, OH OW), rows
+ * ld apart: every column entry flows back to the pixel it was read from;
+ * padding drops. */
+void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
+                                   int pad, int OH, int OW, float *dx) {
     for (int ch = 0; ch < C; ch++)
         for (int kh = 0; kh < KH; kh++) {
             int oh_lo, oh_hi;
@@ -170,7 +174,7 @@ void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, 
             for (int kw = 0; kw < KW; kw++) {
                 int ow_lo, ow_hi;
                 valid_range(kw, stride, pad, W, OW, &ow_lo, &ow_hi);
-                const float *row = dcol + ((size_t)(ch * KH + kh) * KW + kw) * P;
+                const float *row = dcol + ((size_t)(ch * KH + kh) * KW + kw) * ld;
                 for (int oh = oh_lo; oh < oh_hi; oh++) {
                     float *dst = dx + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
                     const float *src = row + (size_t)oh * OW;
@@ -178,4 +182,9 @@ void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, 
                 }
             }
         }
+}
+
+void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
+                                int OW, float *dx) {
+    tern_kernel_col2im_add_ld_f32(dcol, (size_t)OH * OW, C, H, W, KH, KW, stride, pad, OH, OW, dx);
 }
