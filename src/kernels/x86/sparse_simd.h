@@ -116,8 +116,11 @@ SP_AI void SP_NAME(q_tile)(const tern_sq_job *j, int r, int i0, const int nv) {
     for (int t = 0; t < m; t++) y[t] = tern_kq_out(s->w, r, out[0][t] - out[1][t], out[0][t], j->sx[i0 + t], j->bias);
 }
 
-/* Full tiles of SP_V vectors, then one tile of the 1 .. SP_V-1 vectors left
- * (the clamps only keep never-taken cases in bounds for small SP_V). */
+/* Full tiles of SP_V vectors, then one tile of the 1 .. SP_V vectors the
+ * rest needs (a rest of more than (SP_V-1) lanes takes SP_V vectors, one of
+ * them partial); the clamps only keep never-taken cases in bounds for small
+ * SP_V. */
+_Static_assert(SP_V >= 1 && SP_V <= 4, "SP_DRIVER dispatches remainders of 1 to 4 vectors");
 #define SP_DRIVER(job, tile, lanes)                                            \
     do {                                                                       \
         const int n_ = (job)->n, T_ = SP_V * (lanes);                          \
@@ -128,6 +131,7 @@ SP_AI void SP_NAME(q_tile)(const tern_sq_job *j, int r, int i0, const int nv) {
             case 1: tile((job), r_, i_, 1); break;                             \
             case 2: tile((job), r_, i_, 2 < SP_V ? 2 : SP_V); break;           \
             case 3: tile((job), r_, i_, 3 < SP_V ? 3 : SP_V); break;           \
+            case 4: tile((job), r_, i_, 4 < SP_V ? 4 : SP_V); break;           \
             default: break;                                                    \
             }                                                                  \
         }                                                                      \
