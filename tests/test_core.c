@@ -14,6 +14,9 @@ static void test_status_message(void **state) {
     (void)state;
     assert_int_equal(tern_error(TERN_ERR_SHAPE, "op: %s vs %d", "a", 3), TERN_ERR_SHAPE);
     assert_string_equal(tern_errmsg(), "op: a vs 3");
+    /* Wrapping the current message in context, as callers do, keeps the cause. */
+    assert_int_equal(tern_error(TERN_ERR_IO, "load m.h5: %s", tern_errmsg()), TERN_ERR_IO);
+    assert_string_equal(tern_errmsg(), "load m.h5: op: a vs 3");
     assert_string_equal(tern_status_name(TERN_ERR_IO), "io");
     assert_string_equal(tern_status_name((tern_status)999), "unknown");
     tern_error_clear();

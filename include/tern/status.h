@@ -26,7 +26,8 @@ typedef enum tern_status {
 } tern_status;
 
 /* Record a printf-style message for `code` and return `code`. Passing TERN_OK
- * clears the message. Use as: return tern_error(TERN_ERR_SHAPE, "op: ..."); */
+ * clears the message. Use as: return tern_error(TERN_ERR_SHAPE, "op: ..."); an
+ * argument may be tern_errmsg() itself, to wrap a cause in context. */
 tern_status tern_error(tern_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

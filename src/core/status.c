@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char errmsg[512];
 
@@ -23,10 +24,15 @@ tern_status tern_error(tern_status code, const char *fmt, ...) {
         errmsg[0] = '\0';
         return code;
     }
+    /* Format into a copy first: callers may pass tern_errmsg() itself as an
+     * argument, to wrap the cause in context, and vsnprintf must not read
+     * the buffer it writes. */
+    char msg[sizeof errmsg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errmsg, msg, sizeof errmsg);
     return code;
 }
 
