@@ -523,6 +523,7 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
     int shape[4] = {batch, test->c, test->h, test->w};
     tern_tensor x = tern_tensor_view(test->images, NULL, 4, shape);
     const float *logits;
+    const int blas_threads = openblas_get_num_threads(); /* restored below: the caller's setting */
     if (!st) openblas_set_num_threads(1);
     for (int k = 0; !st && k < 2; k++)
         if (ok[k]) st = tern_runtime_forward(&rt[k], &x, &logits);
@@ -537,6 +538,7 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
         if (!ok[k]) continue;
         us[k] = 1e6 * tern_monitor_median(t + k * repeats, repeats) / batch;
     }
+    openblas_set_num_threads(blas_threads);
     for (int k = 0; k < 2; k++) tern_runtime_free(&rt[k]);
     tern_deploy_free(&d);
     free(t);
@@ -640,37 +642,42 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
         free(want);
         return tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
     }
-    int line = have ? first_diff_line(have, want) : 0;
-    if (line && !force) {
-        st = tern_error(TERN_ERR_CONFIG,
-                        "%s: %s holds a sweep of another base config, overrides or latency settings (%s differs "
-                        "from this spec's at line %d); pass --force to discard its results, or choose a new out",
-                        s->source, s->out, path, line);
-    } else if ((st = tern_fs_mkdirs(s->out, "sweep directory")) == TERN_OK && (!have || line)) {
-        st = tern_fs_write_atomic(path, want, strlen(want));
-    }
-    free(want);
+    const int had = have != NULL, line = have ? first_diff_line(have, want) : 0;
     free(have);
-    if (st) return st;
-
+    if (line && !force) {
+        free(want);
+        return tern_error(TERN_ERR_CONFIG,
+                          "%s: %s holds a sweep of another base config, overrides or latency settings (%s differs "
+                          "from this spec's at line %d); pass --force to discard its results, or choose a new out",
+                          s->source, s->out, path, line);
+    }
     tern_sweep_results want_cols;
     tern_sweep_results_init(&want_cols);
-    if ((st = layer_columns(s, &want_cols))) return st;
+    if ((st = tern_fs_mkdirs(s->out, "sweep directory")) || (st = layer_columns(s, &want_cols))) {
+        free(want);
+        return st;
+    }
     if (force) {
         /* Forget every result and each point's run, so nothing of the old
-         * sweep is resumed or skipped later. */
+         * sweep is resumed or skipped later; only then record the new base,
+         * so an interruption in between never pairs it with old results. */
         char f[sizeof path + 80];
-        for (int i = 0; i < n; i++) {
+        for (int i = 0; !st && i < n; i++) {
             static const char *const files[] = {"last.h5", "metrics.csv", "config.yaml"};
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; !st && k < 3; k++) {
                 snprintf(f, sizeof f, "%s/runs/%s/%s", s->out, pts[i].name, files[k]);
-                if (unlink(f) && errno != ENOENT)
-                    return tern_error(TERN_ERR_IO, "%s: cannot remove: %s", f, strerror(errno));
+                if (unlink(f) && errno != ENOENT) st = tern_error(TERN_ERR_IO, "%s: cannot remove: %s", f, strerror(errno));
             }
         }
         *r = want_cols;
-        return tern_sweep_results_write(r, results);
+        if (!st) st = tern_sweep_results_write(r, results);
+        if (!st) st = tern_fs_write_atomic(path, want, strlen(want));
+        free(want);
+        return st;
     }
+    if (!had || line) st = tern_fs_write_atomic(path, want, strlen(want));
+    free(want);
+    if (st) return st;
     if ((st = tern_sweep_results_read(r, results))) return st;
     int same = r->n_layers == want_cols.n_layers;
     for (int l = 0; same && l < r->n_layers; l++) same = !strcmp(r->layers[l], want_cols.layers[l]);
