@@ -376,6 +376,20 @@ static herr_t attr_i32v(hid_t loc, const char *name, int n, const int *v) {
 }
 
 /* A float32 dataset written and closed. */
+/* The dims of an fp32 layer's /weight dataset into wd, PyTorch's layout:
+ * linear (M, K), conv2d (M, C, k, k); returns the rank. Written and read by
+ * this one rule. */
+static int fp32_weight_dims(const tern_dlayer *L, int M, int K, hsize_t wd[4]) {
+    wd[0] = (hsize_t)M;
+    if (L->type != TERN_DLAYER_CONV2D) {
+        wd[1] = (hsize_t)K;
+        return 2;
+    }
+    wd[1] = (hsize_t)L->in_channels;
+    wd[2] = wd[3] = (hsize_t)L->kernel;
+    return 4;
+}
+
 static herr_t put_f32(hid_t g, const char *name, int rank, const hsize_t *dims, const float *v, int deflate) {
     hid_t ds = tern_h5_dset_write(g, name, rank, dims, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, deflate);
     return ds < 0 ? -1 : H5Dclose(ds);
@@ -418,14 +432,8 @@ static herr_t write_layer(tern_h5_writer *w, const save_job *job, int i) {
             if (r >= 0) r = put_f32(g, "wp", 1, &dm, L->packed.wp, z);
             if (r >= 0) r = put_f32(g, "wn", 1, &dm, L->packed.wn, z);
         } else if (r >= 0) {
-            hsize_t wd[4] = {(hsize_t)M, (hsize_t)K, 0, 0};
-            int rank = 2;
-            if (L->type == TERN_DLAYER_CONV2D) {
-                wd[1] = (hsize_t)L->in_channels;
-                wd[2] = wd[3] = (hsize_t)L->kernel;
-                rank = 4;
-            }
-            r = put_f32(g, "weight", rank, wd, L->weight, z);
+            hsize_t wd[4];
+            r = put_f32(g, "weight", fp32_weight_dims(L, M, K, wd), wd, L->weight, z);
         }
         break;
     }
@@ -683,13 +691,8 @@ static tern_status read_weighted(reader *r, hid_t g, const char *where, tern_dla
         if (st) return tern_error(TERN_ERR_FORMAT, "%s: %s/qs: %s; " TOOL_HINT, r->path, where, tern_errmsg());
         return TERN_OK;
     }
-    hsize_t wd[4] = {(hsize_t)M, (hsize_t)K, 0, 0};
-    int rank = 2;
-    if (L->type == TERN_DLAYER_CONV2D) {
-        wd[1] = (hsize_t)L->in_channels;
-        wd[2] = wd[3] = (hsize_t)L->kernel;
-        rank = 4;
-    }
+    hsize_t wd[4];
+    const int rank = fp32_weight_dims(L, M, K, wd);
     L->weight = malloc(sizeof(float) * (size_t)M * (size_t)K);
     if (!L->weight) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
     if ((st = get_dset(r, g, where, "weight", need, H5T_FLOAT, rank, wd, H5T_NATIVE_FLOAT, L->weight))) return st;
