@@ -27,45 +27,19 @@
 #include <cmocka.h>
 
 #include "tern.h"
+#include "tmpdir.h"
 
 /* ---- files ---------------------------------------------------------------- */
 
-static char g_dir[512];
-
 static int group_setup(void **state) {
     (void)state;
-    const char *base = getenv("TMPDIR");
-    snprintf(g_dir, sizeof g_dir, "%s/tern_ckpt_XXXXXX", base && *base ? base : "/tmp");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-
-/* rm -r of a directory tree, for the test's own scratch space. */
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    char path[1024];
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        struct stat sb;
-        if (lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) remove_tree(path);
-        else unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static int group_teardown(void **state) {
-    (void)state;
-    remove_tree(g_dir);
-    return 0;
+    return tmpdir_make("ckpt");
 }
 
 /* A fresh, empty subdirectory of the scratch dir for one test. */
 static const char *subdir(const char *name, char *buf, size_t len) {
-    snprintf(buf, len, "%s/%s", g_dir, name);
-    remove_tree(buf);
+    snprintf(buf, len, "%s/%s", tmpdir, name);
+    tmpdir_remove_tree(buf);
     assert_int_equal(mkdir(buf, 0755), 0);
     return buf;
 }
@@ -114,7 +88,7 @@ static char g_stderr_path[600];
 
 static void stderr_capture_begin(void) {
     fflush(stderr);
-    snprintf(g_stderr_path, sizeof g_stderr_path, "%s/stderr.txt", g_dir);
+    snprintf(g_stderr_path, sizeof g_stderr_path, "%s/stderr.txt", tmpdir);
     int fd = open(g_stderr_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(fd >= 0);
     g_saved_stderr = dup(2);
@@ -1084,5 +1058,5 @@ int main(void) {
         cmocka_unit_test(test_stored_config_rebuilds_the_model),
         cmocka_unit_test(test_bad_arguments),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, group_setup, tmpdir_teardown);
 }

@@ -4,7 +4,6 @@
  * Expected values come from the YAML files and from hand counts (parameter
  * totals of the shipped models, line:column of each error in the small
  * documents below), never from the module's own output. */
-#define _XOPEN_SOURCE 700  /* nftw */
 #define _DEFAULT_SOURCE    /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +11,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +18,8 @@
 #include <unistd.h>
 
 #include "tern.h"
+#include "tmpdir.h"
 
-static char tmpdir[256];
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -618,20 +616,9 @@ static void test_dataset_dir(void **state) {
 
 /* ---- main --------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/tern_config_XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tmpdir_make("config");
 }
 
 int main(void) {
@@ -642,5 +629,5 @@ int main(void) {
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_text_and_write),
         cmocka_unit_test(test_sched),          cmocka_unit_test(test_dataset_dir),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

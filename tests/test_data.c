@@ -6,7 +6,6 @@
  * loop, augmentation against a pad-crop-flip reference built step by step.
  * The real MNIST / Fashion-MNIST / CIFAR-10 files are checked when present
  * (datasets/fetch.sh), against facts published about them; else skipped. */
-#define _XOPEN_SOURCE 700  /* nftw */
 #define _DEFAULT_SOURCE    /* mkdtemp */
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +13,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,8 +22,8 @@
 #include <zlib.h>
 
 #include "tern.h"
+#include "tmpdir.h"
 
-static char tmpdir[256];
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -106,20 +104,9 @@ static void expect_msg(const char *a, const char *b) {
     }
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "%s/tern_test_data.XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return tmpdir_make("data");
 }
 
 /* ---- idx ---------------------------------------------------------------- */
@@ -925,5 +912,5 @@ int main(void) {
         cmocka_unit_test(test_real_fashion),
         cmocka_unit_test(test_real_cifar10),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

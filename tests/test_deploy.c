@@ -32,23 +32,14 @@
 #include <zlib.h>
 
 #include "tern.h"
+#include "tmpdir.h"
 #include "tern/deploy.h"
 #include "tern/runtime.h"
 #include "tern/train.h"
 
-static char tmpdir[256];
-
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tern_test_deploy_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd);
+    return tmpdir_make("deploy");
 }
 
 static void expect_error(tern_status got, tern_status want, const char *needle) {
@@ -919,5 +910,5 @@ int main(void) {
         cmocka_unit_test(test_mnist_int8_equivalence),
         cmocka_unit_test(test_mnist_f32_equivalence_and_size),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

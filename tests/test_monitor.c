@@ -27,20 +27,11 @@
 #include <unistd.h>
 
 #include "tern.h"
-
-static char tmpdir[256];
+#include "tmpdir.h"
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tern_test_monitor_XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd);
+    return tmpdir_make("monitor");
 }
 
 /* ---- a model built by hand ------------------------------------------------------ */
@@ -423,5 +414,5 @@ int main(void) {
         cmocka_unit_test(test_training_checkpoint),
         cmocka_unit_test(test_rapl_fake_tree),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -18,8 +18,7 @@
 
 #include "synth_idx.h"
 #include "tern/sweep.h"
-
-static char tmpdir[256];
+#include "tmpdir.h"
 
 static const char *tpath(const char *name) {
     static char p[2][512];
@@ -38,8 +37,7 @@ static void write_file(const char *path, const char *text) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tern_test_sweep_XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
+    if (tmpdir_make("sweep")) return -1;
     mkdir(tpath("data"), 0777);
     synth_idx_write(tpath("data"), "train", 300, 1);
     synth_idx_write(tpath("data"), "t10k", 100, 2);
@@ -58,13 +56,6 @@ static int setup(void **state) {
              tmpdir);
     write_file(tpath("base.yaml"), text);
     return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd);
 }
 
 /* A spec in the temp dir; its base and out are relative to it. */
@@ -416,5 +407,5 @@ int main(void) {
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_resume),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -16,30 +16,22 @@
 #include <unistd.h>
 
 #include "tern.h"
+#include "tmpdir.h"
 #include "tern/checkpoint.h"
 #include "tern/config.h"
 #include "tern/train.h"
 #include "synth_idx.h"
 
-static char tmpdir[256];
 
 static int setup(void **state) {
     (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tern_test_trainer_XXXXXX");
-    if (!mkdtemp(tmpdir)) return -1;
+    if (tmpdir_make("trainer")) return -1;
     char data[300];
     snprintf(data, sizeof data, "%s/data", tmpdir);
     mkdir(data, 0777);
     synth_idx_write(data, "train", 300, 1);
     synth_idx_write(data, "t10k", 100, 2);
     return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd);
 }
 
 /* The run's config: dropout, augmentation (both RNGs matter), ternary layers
@@ -257,5 +249,5 @@ int main(void) {
         cmocka_unit_test(test_existing_run_is_not_replaced),
         cmocka_unit_test(test_one_sample_tail_is_dropped),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
