@@ -113,6 +113,19 @@ static void cnn_build(tern_model *m, int act_bits) {
     perturb(m, 12);
 }
 
+/* *d = the deploy view of m, with the synthetic dataset's metadata. */
+static void deploy_of(tern_deploy *d, const tern_model *m) {
+    tern_dataset meta;
+    cnn_meta(&meta);
+    assert_int_equal(tern_deploy_from_model(d, m, &meta), TERN_OK);
+}
+
+/* The test CNN (cnn_build) and its deploy view. */
+static void cnn_deploy(tern_model *m, tern_deploy *d, int act_bits) {
+    cnn_build(m, act_bits);
+    deploy_of(d, m);
+}
+
 /* Training-graph eval logits (n, K) of x (n, C,H,W), in batches of 64. */
 static void model_logits(tern_model *m, const float *x, int n, float *out) {
     tern_ctx c;
@@ -172,11 +185,8 @@ static double rel_diff(const float *a, const float *b, size_t n) {
 static void test_cnn_structure(void **state) {
     (void)state;
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
-    cnn_build(&m, 0);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    cnn_deploy(&m, &d, 0);
     static const tern_dlayer_type want[] = {TERN_DLAYER_CONV2D, TERN_DLAYER_MAXPOOL, TERN_DLAYER_CONV2D,
                                             TERN_DLAYER_ADD,    TERN_DLAYER_AFFINE,  TERN_DLAYER_AVGPOOL,
                                             TERN_DLAYER_RELU,   TERN_DLAYER_CONV2D,  TERN_DLAYER_GLOBAL_AVGPOOL,
@@ -197,11 +207,8 @@ static void test_cnn_structure(void **state) {
 
 static void check_cnn(int act_bits, tern_runtime_act act, double tol) {
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
-    cnn_build(&m, act_bits);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    cnn_deploy(&m, &d, act_bits);
     enum { N = 7 };
     size_t per = CNN_C * CNN_H * CNN_W;
     float *x = random_inputs(N, per, 5 + (uint64_t)act_bits);
@@ -238,10 +245,7 @@ static void test_cnn_i8_matches_training(void **state) {
 static void path_in_tmp(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", tmpdir, name); }
 
 static void save_cnn(const char *path, tern_deploy *d, tern_model *m) {
-    tern_dataset meta;
-    cnn_build(m, 8);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(d, m, &meta), TERN_OK);
+    cnn_deploy(m, d, 8);
     snprintf(d->source, sizeof d->source, "synthetic.h5");
     assert_int_equal(tern_deploy_save(d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
 }
@@ -321,11 +325,8 @@ static void test_save_load_roundtrip(void **state) {
 static void test_fp32_twin(void **state) {
     (void)state;
     tern_model m;
-    tern_dataset meta;
     tern_deploy d, f;
-    cnn_build(&m, 0);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    cnn_deploy(&m, &d, 0);
     assert_int_equal(tern_deploy_to_fp32(&d, &f), TERN_OK);
     for (int i = 0; i < f.n_layers; i++) assert_false(f.layers[i].ternary);
     size_t per = CNN_C * CNN_H * CNN_W;
@@ -353,11 +354,9 @@ static void test_runtime_plan(void **state) {
     s[7] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .out = 3};
     int in[3] = {CNN_C, CNN_H, CNN_W};
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
     assert_int_equal(tern_model_init(&m, s, 8, 3, in, TERN_INIT_HE, 3), TERN_OK);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    deploy_of(&d, &m);
     tern_runtime rt;
     const int B = 10;
     assert_int_equal(tern_runtime_init(&rt, &d, B, TERN_RUNTIME_ACT_AUTO), TERN_OK);
@@ -400,11 +399,8 @@ static void runtime_logits_opts(const tern_deploy *d, const tern_runtime_opts *o
 static void test_runtime_zskip_on_off(void **state) {
     (void)state;
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
-    cnn_build(&m, 8);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    cnn_deploy(&m, &d, 8);
     enum { B = 5 };
     float *x = random_inputs(B, CNN_C * CNN_H * CNN_W, 21);
     const tern_runtime_act acts[3] = {TERN_RUNTIME_ACT_AUTO, TERN_RUNTIME_ACT_I8, TERN_RUNTIME_ACT_F32};
@@ -490,11 +486,9 @@ static void test_runtime_zskip_auto(void **state) {
     s[3] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .out = 3};
     int in[3] = {CNN_C, CNN_H, CNN_W};
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
     assert_int_equal(tern_model_init(&m, s, 4, 3, in, TERN_INIT_HE, 5), TERN_OK);
-    cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    deploy_of(&d, &m);
     tern_rng r;
     tern_rng_seed(&r, 6);
     int ia = -1, ib = -1;
@@ -690,11 +684,10 @@ static void test_bad_files(void **state) {
 static void test_bad_runtime_input(void **state) {
     (void)state;
     tern_model m;
-    tern_dataset meta;
     tern_deploy d;
-    cnn_build(&m, 0);
+    tern_dataset meta; /* the normalisation the decoded pixels must get, independently of the model */
     cnn_meta(&meta);
-    assert_int_equal(tern_deploy_from_model(&d, &m, &meta), TERN_OK);
+    cnn_deploy(&m, &d, 0);
     tern_runtime rt;
     expect_error(tern_runtime_init(&rt, &d, 0, TERN_RUNTIME_ACT_AUTO), TERN_ERR_ARG, "max_batch");
     assert_int_equal(tern_runtime_init(&rt, &d, 2, TERN_RUNTIME_ACT_AUTO), TERN_OK);
