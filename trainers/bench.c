@@ -7,21 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "tern.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static const tern_layer_spec mlp_784_256_256_10[] = {
     {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 256, .act = TERN_ACT_RELU},
@@ -169,17 +157,16 @@ int tern_cmd_bench(int argc, char **argv) {
     for (int s = 0; s < warmup + steps; s++) {
         int k = s % POOL;
         tern_tensor x = tern_tensor_view(xs + per * (size_t)batch * k, NULL, in_ndim + 1, shape);
-        double t0 = now_s();
+        double t0 = tern_monitor_now_s();
         tern_status st = tern_model_train_step(&m, &c, &o, &x, ys + batch * k, 1e-3f, 0.0f, &res);
-        double t1 = now_s();
+        double t1 = tern_monitor_now_s();
         if (st) {
             fprintf(stderr, "tern bench: step %d: %s\n", s, tern_errmsg());
             return 1;
         }
         if (s >= warmup) t[s - warmup] = t1 - t0;
     }
-    qsort(t, (size_t)steps, sizeof *t, cmp_double);
-    double med = steps % 2 ? t[steps / 2] : 0.5 * (t[steps / 2 - 1] + t[steps / 2]);
+    double med = tern_monitor_median(t, steps); /* sorts t: t[0] is the fastest step */
     printf("tern model=%s quant=%s batch=%d threads=%d samples_per_s=%.1f min=%.1f max=%.1f step_ms=%.3f loss=%.4f\n", model,
            quant, batch, threads, batch / med, batch / t[steps - 1], batch / t[0], med * 1e3, res.loss);
     free(xs);
