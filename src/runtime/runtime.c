@@ -20,7 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "tern/monitor.h"
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
 
@@ -292,8 +293,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
             outp_prev = xi;
             continue;
         }
-        struct timespec t0;
-        if (rt->layer_ns) clock_gettime(CLOCK_MONOTONIC, &t0);
+        const double t0 = rt->layer_ns ? tern_monitor_now_s() : 0.0;
         float *y = rt->slot[i];
         const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
         switch (L->type) {
@@ -360,11 +360,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         }
         apply_act(L->act, y, (size_t)n * out_n);
         cur[i] = outp_prev = y;
-        if (rt->layer_ns) {
-            struct timespec t1;
-            clock_gettime(CLOCK_MONOTONIC, &t1);
-            rt->layer_ns[i] += 1e9 * (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec);
-        }
+        if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_monitor_now_s() - t0);
     }
     if (!st) *logits = outp_prev;
     return st;
