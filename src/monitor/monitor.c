@@ -286,10 +286,8 @@ tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, t
         if (!st) {
             st = deploy_of(&c2, &m, &test, d);
         } else {
-            char why[512];
-            snprintf(why, sizeof why, "%s", tern_errmsg());
             st = tern_error(st, "%s: the model does not fit %s's (%d,%d,%d) images, so rebuilding it needs its dataset: %s",
-                            path, cfg.dataset.name, in[0], in[1], in[2], why);
+                            path, cfg.dataset.name, in[0], in[1], in[2], tern_errmsg());
         }
         tern_dataset_free(&test);
         tern_config_free(&c2);

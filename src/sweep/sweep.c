@@ -108,12 +108,10 @@ static tern_status load_base(const tern_sweep_spec *s, tern_config *cfg) {
     tern_status st = tern_config_load(cfg, s->base);
     for (int i = 0; !st && i < s->n_sets; i++) st = tern_config_set(cfg, s->sets[i]);
     if (st) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        st = tern_error(st, "%s: base: %s", s->source, tern_errmsg());
         tern_config_free(cfg);
-        return tern_error(st, "%s: base: %s", s->source, msg);
     }
-    return TERN_OK;
+    return st;
 }
 
 /* Meaning checks of a loaded spec, positioned at the offending node. */
@@ -285,12 +283,10 @@ tern_status tern_sweep_point_config(const tern_sweep_spec *s, const tern_sweep_p
                    (int)sizeof cfg->output_dir)
         st = tern_error(TERN_ERR_ARG, "%s: out '%s' is too long", s->source, s->out);
     if (st) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        st = tern_error(st, "%s: point %s: %s", s->source, p->name, tern_errmsg());
         tern_config_free(cfg);
-        return tern_error(st, "%s: point %s: %s", s->source, p->name, msg);
     }
-    return TERN_OK;
+    return st;
 }
 
 /* ---- results.csv -------------------------------------------------------- */
@@ -751,11 +747,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     tern_model_free(&m);
     tern_dataset_free(&test);
     tern_config_free(&ecfg);
-    if (st) {
-        char msg[640];
-        snprintf(msg, sizeof msg, "%s", tern_errmsg());
-        return tern_error(st, "%s: point %s: %s", s->source, p->name, msg);
-    }
+    if (st) return tern_error(st, "%s: point %s: %s", s->source, p->name, tern_errmsg());
     return TERN_OK;
 }
 
