@@ -84,7 +84,6 @@ typedef struct tern_runtime {
     const tern_deploy *model;   /* borrowed; must outlive the runtime */
     int max_batch;
     tern_runtime_act act;
-    tern_runtime_zskip zskip_mode;
     tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
     unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
     tern_sparse *sparse;        /* (n_layers) the column lists of those layers (empty elsewhere) */

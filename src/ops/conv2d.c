@@ -15,7 +15,7 @@
  * far below what sgemm does on wide matrices, so G samples' columns sit side
  * by side in one (K, G P) matrix and each chunk is one GEMM:
  *   yG (O, G P) = W (O,K) · colG (K, G P), then scattered to y (G,O,P) + b.
- * G = min(N, TERN_CONV2D_CHUNK, what keeps colG within CONV2D_COL_FLOATS),
+ * G = min(N, CONV2D_CHUNK, what keeps colG within CONV2D_COL_FLOATS),
  * at least 1.
  *
  * Memory: the columns of a whole batch are K·P·N floats (hundreds of MB for a
@@ -41,7 +41,7 @@
 
 /* Floats of one chunk's columns at most (16 MB), and samples a chunk at most. */
 #define CONV2D_COL_FLOATS ((size_t)4 << 20)
-#define TERN_CONV2D_CHUNK 16
+#define CONV2D_CHUNK 16
 
 typedef struct {
     int stride, pad;
@@ -90,7 +90,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     s->G = 1;
     if (!(KH == 1 && KW == 1 && stride == 1 && pad == 0)) {
         size_t kp = (size_t)K * (size_t)(OH * OW), g = CONV2D_COL_FLOATS / kp;
-        if (g > TERN_CONV2D_CHUNK) g = TERN_CONV2D_CHUNK;
+        if (g > CONV2D_CHUNK) g = CONV2D_CHUNK;
         if (g > (size_t)N) g = (size_t)N;
         if ((size_t)(OH * OW) * g > INT_MAX) g = 1;
         s->G = g < 1 ? 1 : (int)g;

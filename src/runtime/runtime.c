@@ -113,7 +113,6 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->model = m;
     rt->max_batch = max_batch;
     rt->act = act;
-    rt->zskip_mode = o->zskip;
     rt->in_numel = numel(3, m->in_shape);
     if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
         return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
