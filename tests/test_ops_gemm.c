@@ -329,21 +329,27 @@ static size_t conv_arena_bytes(int N, size_t *out_floats) {
 }
 
 /* The saved state is bounded whatever the batch: the columns of one chunk
- * of samples (at most 16), never of the batch. Past a chunk, going from N=32
- * to N=96 may cost only the bigger output and its grad; below it, the
- * columns grow with N but stay under the chunk's. */
+ * of samples (at most 16) per thread, never of the batch, and at most 8 dW
+ * partial sums (one per chunk below that). Past 8 chunks, going from N=128
+ * to N=256 may cost only the bigger output and its grad; below, the
+ * partials grow by one (O,K) per chunk. */
 static void test_conv2d_memory_independent_of_batch(void **state) {
     (void)state;
-    size_t y1, y32, y96;
+    size_t y1, y32, y96, y128, y256;
     size_t m1 = conv_arena_bytes(1, &y1);
     size_t m32 = conv_arena_bytes(32, &y32);
     size_t m96 = conv_arena_bytes(96, &y96);
-    size_t out_growth = 2 * (aligned(y96 * sizeof(float)) - aligned(y32 * sizeof(float)));
-    assert_int_equal(m96 - m32, out_growth);
-    /* one chunk's columns and outputs: 16 samples of (K,P) = (144,256) and (8,256) */
-    size_t state32 = m32 - 2 * aligned(y32 * sizeof(float));
-    assert_true(state32 <= 16 * (144 + 8) * 256 * sizeof(float) + 4096);
-    assert_true(state32 > m1 - 2 * aligned(y1 * sizeof(float)));
+    size_t m128 = conv_arena_bytes(128, &y128);
+    size_t m256 = conv_arena_bytes(256, &y256);
+    size_t ok = 8 * 144 * sizeof(float); /* one (O,K) partial */
+    assert_int_equal(m256 - m128, 2 * (aligned(y256 * sizeof(float)) - aligned(y128 * sizeof(float))));
+    /* 2 chunks -> 6 chunks: 4 more partials */
+    assert_int_equal(m96 - m32, 2 * (aligned(y96 * sizeof(float)) - aligned(y32 * sizeof(float))) + aligned(6 * ok) -
+                                    aligned(2 * ok));
+    /* one chunk's columns and outputs: 16 samples of (K,P) = (144,256) and (8,256), and 8 partials */
+    size_t state128 = m128 - 2 * aligned(y128 * sizeof(float));
+    assert_true(state128 <= 16 * (144 + 8) * 256 * sizeof(float) + 8 * ok + 4096);
+    assert_true(state128 > m1 - 2 * aligned(y1 * sizeof(float)));
 }
 
 /* Eval without grad: nothing on the tape, no grad buffers, same numbers. */

@@ -43,7 +43,7 @@ static int bench_usage(FILE *f) {
                "             the step profiled by callgrind without loading the dataset\n"
                "  --batch    batch size (128)\n"
                "  --steps    timed steps (200); --warmup untimed steps first (20)\n"
-               "  --threads  OpenBLAS threads (1)\n");
+               "  --threads  worker threads of the step (1); OpenBLAS runs one in each\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -126,7 +126,11 @@ int tern_cmd_bench(int argc, char **argv) {
             }
     }
     spec = specs;
-    openblas_set_num_threads(threads);
+    if (tern_parallel_set_threads(threads)) {
+        fprintf(stderr, "tern bench train: %s\n", tern_errmsg());
+        return 1;
+    }
+    openblas_set_num_threads(1);
 
     tern_model m;
     tern_ctx c;

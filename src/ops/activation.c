@@ -2,6 +2,18 @@
 #include <string.h>
 
 #include "ops_impl.h"
+#include "tern/parallel.h"
+
+/* relu runs as up to 8 tasks of at least ELEM_TASK_MIN floats each (below
+ * that a task costs more than it saves); elementwise, so any cut gives the
+ * same bits. */
+#define ELEM_TASK_MIN 16384
+#define ELEM_TASKS_MAX 8
+
+static int elem_tasks(size_t n) {
+    size_t t = n / ELEM_TASK_MIN;
+    return t < 1 ? 1 : t > ELEM_TASKS_MAX ? ELEM_TASKS_MAX : (int)t;
+}
 
 static tern_tensor *like(tern_ctx *c, tern_tensor *x) {
     return tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
@@ -14,21 +26,33 @@ tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x) {
     return tern_ctx_apply(c, TERN_OP_RELU, like(c, x), NULL, x, NULL, NULL, NULL);
 }
 
-void tern_relu_forward(tern_node *n) {
+static void relu_forward_part(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
     const float *x = n->in[0]->data;
     float *y = n->out->data;
+    size_t lo, hi;
+    tern_parallel_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
     /* x < 0 ? 0 : x lets a NaN through, as PyTorch does: a NaN must reach
      * the loss, where the trainer stops, not vanish here. */
-    for (size_t i = 0; i < n->out->n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+    for (size_t i = lo; i < hi; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
+void tern_relu_forward(tern_node *n) { tern_parallel_for(elem_tasks(n->out->n), 0, relu_forward_part, n); }
+
+static void relu_backward_part(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
+    float *dx = n->in[0]->grad;
+    size_t lo, hi;
+    tern_parallel_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
+    /* dL/dx = dL/dy where y > 0; the forward output says where. */
+    const float *y = n->out->data, *dy = n->out->grad;
+    for (size_t i = lo; i < hi; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void tern_relu_backward(tern_node *n) {
-    tern_tensor *x = n->in[0];
-    if (!x->grad) return;
-    /* dL/dx = dL/dy where y > 0; the forward output says where. */
-    const float *y = n->out->data, *dy = n->out->grad;
-    for (size_t i = 0; i < x->n; i++)
-        if (y[i] > 0.0f) x->grad[i] += dy[i];
+    if (n->in[0]->grad) tern_parallel_for(elem_tasks(n->out->n), 0, relu_backward_part, n);
 }
 
 /* ---- hardtanh: y = clamp(x, lo, hi) -------------------------------------- */

@@ -10,7 +10,8 @@
  *
  * Training: mean and biased variance of the batch, in double by two passes
  * (mean first, then squared deviations) so a large M or a large offset does
- * not cancel. The running statistics are updated here, in the forward, with
+ * not cancel. With H, W > 1 the channels are cut into tasks (tern/parallel.h);
+ * a channel's sums stay in one task, so the thread count changes no bit. The running statistics are updated here, in the forward, with
  * the unbiased variance var * M / (M - 1); the backward never touches them.
  *
  * Backward with xhat = (x - mean) * invstd, g = dL/dy:
@@ -21,6 +22,7 @@
 #include <math.h>
 
 #include "ops_impl.h"
+#include "tern/parallel.h"
 
 typedef struct {
     int batch_stats;        /* 1: normalised with batch statistics (training) */
@@ -89,35 +91,80 @@ tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, ter
     return tern_ctx_apply(c, TERN_OP_BATCHNORM, y, s, x, gamma, beta, NULL);
 }
 
-/* acc[c] = sum over the channel of (x - shift[c])^p, p = 1 or 2; shift may be NULL (0). */
-static void bn_channel_sums(const tern_tensor *x, const double *shift, int power, double *acc) {
-    int N, C;
-    size_t HW;
-    bn_dims(x, &N, &C, &HW);
+/* acc[c] = sum over the channel of (x - shift[c])^p, p = 1 or 2; shift may
+ * be NULL (0). (N,C) only: each row of C channels is one vectorised loop. */
+static void bn_row_sums(const tern_tensor *x, const double *shift, int power, double *acc) {
+    int N = x->shape[0], C = x->shape[1];
     for (int ch = 0; ch < C; ch++) acc[ch] = 0.0;
-    if (HW == 1) {
-        for (int i = 0; i < N; i++) {
-            const float *xr = x->data + (size_t)i * C;  /* (C) */
-            for (int ch = 0; ch < C; ch++) {
-                double d = (double)xr[ch] - (shift ? shift[ch] : 0.0);
-                acc[ch] += power == 1 ? d : d * d;
-            }
-        }
-        return;
-    }
-    for (int i = 0; i < N; i++)
+    for (int i = 0; i < N; i++) {
+        const float *xr = x->data + (size_t)i * C; /* (C) */
         for (int ch = 0; ch < C; ch++) {
-            const float *xp = x->data + ((size_t)i * C + ch) * HW;  /* (HW) */
-            double m = shift ? shift[ch] : 0.0, sum = 0.0;
-            if (power == 1)
-                for (size_t j = 0; j < HW; j++) sum += (double)xp[j] - m;
-            else
-                for (size_t j = 0; j < HW; j++) {
-                    double d = (double)xp[j] - m;
-                    sum += d * d;
-                }
-            acc[ch] += sum;
+            double d = (double)xr[ch] - (shift ? shift[ch] : 0.0);
+            acc[ch] += power == 1 ? d : d * d;
         }
+    }
+}
+
+/* The statistics of channel ch from its sum and sum of squared deviations;
+ * a training forward also moves the running statistics. */
+static void bn_set_stats(bn_state *s, int ch, double mean, double ssd, double M) {
+    double var = ssd / M; /* biased: normalises this batch */
+    s->mean[ch] = (float)mean;
+    s->invstd[ch] = (float)(1.0 / sqrt(var + (double)s->eps));
+    double unbiased = ssd / (M - 1.0), m = s->momentum;
+    s->running_mean[ch] = (float)((1.0 - m) * s->running_mean[ch] + m * mean);
+    s->running_var[ch] = (float)((1.0 - m) * s->running_var[ch] + m * unbiased);
+}
+
+/* Channels per task of the (N,C,H,W) layout: channels are independent, so
+ * any cut gives the same bits. */
+#define BN_TASKS 8
+
+/* Forward of (N,C,H,W) channels [lo, hi): statistics, then y. Each plane is
+ * summed in double lanes (omp simd: the compiler may reorder a plane's sum,
+ * which the double keeps exact enough) and the planes in sample order. */
+static void bn_forward_channels(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
+    bn_state *s = n->state;
+    const tern_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    int N, C;
+    size_t HW, lo, hi;
+    bn_dims(x, &N, &C, &HW);
+    tern_parallel_range((size_t)C, BN_TASKS, task, &lo, &hi);
+    double M = (double)N * (double)HW;
+    for (size_t ch = lo; ch < hi; ch++) {
+        if (s->batch_stats) {
+            double sum = 0.0, ssd = 0.0;
+            for (int i = 0; i < N; i++) {
+                const float *xp = x->data + ((size_t)i * C + ch) * HW; /* (HW) */
+                double a = 0.0;
+#pragma omp simd reduction(+ : a)
+                for (size_t j = 0; j < HW; j++) a += (double)xp[j];
+                sum += a;
+            }
+            double mean = sum / M;
+            for (int i = 0; i < N; i++) {
+                const float *xp = x->data + ((size_t)i * C + ch) * HW;
+                double a = 0.0;
+#pragma omp simd reduction(+ : a)
+                for (size_t j = 0; j < HW; j++) {
+                    double d = (double)xp[j] - mean;
+                    a += d * d;
+                }
+                ssd += a;
+            }
+            bn_set_stats(s, (int)ch, mean, ssd, M);
+        }
+        /* y = (x - mean) (gamma invstd) + beta; see tern_batchnorm_forward. */
+        float m = s->mean[ch], scale = gamma->data[ch] * s->invstd[ch], b = beta->data[ch];
+        for (int i = 0; i < N; i++) {
+            size_t off = ((size_t)i * C + ch) * HW;
+            const float *xp = x->data + off;
+            float *yp = n->out->data + off;
+            for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
+        }
+    }
 }
 
 void tern_batchnorm_forward(tern_node *n) {
@@ -126,48 +173,78 @@ void tern_batchnorm_forward(tern_node *n) {
     int N, C;
     size_t HW;
     bn_dims(x, &N, &C, &HW);
-    if (s->batch_stats) {
-        double M = (double)N * (double)HW;
-        double *mean = s->acc, *ssd = s->acc + C;  /* (C) each */
-        bn_channel_sums(x, NULL, 1, mean);
-        for (int ch = 0; ch < C; ch++) mean[ch] /= M;
-        bn_channel_sums(x, mean, 2, ssd);
-        for (int ch = 0; ch < C; ch++) {
-            double var = ssd[ch] / M;  /* biased: normalises this batch */
-            s->mean[ch] = (float)mean[ch];
-            s->invstd[ch] = (float)(1.0 / sqrt(var + (double)s->eps));
-            double unbiased = ssd[ch] / (M - 1.0);
-            double m = s->momentum;
-            s->running_mean[ch] = (float)((1.0 - m) * s->running_mean[ch] + m * mean[ch]);
-            s->running_var[ch] = (float)((1.0 - m) * s->running_var[ch] + m * unbiased);
-        }
-    } else {
+    if (!s->batch_stats)
         for (int ch = 0; ch < C; ch++) {
             s->mean[ch] = s->running_mean[ch];
             s->invstd[ch] = (float)(1.0 / sqrt((double)s->running_var[ch] + (double)s->eps));
         }
+    if (HW > 1) {
+        tern_parallel_for(BN_TASKS, 0, bn_forward_channels, n);
+        return;
+    }
+    if (s->batch_stats) {
+        double M = (double)N;
+        double *mean = s->acc, *ssd = s->acc + C; /* (C) each */
+        bn_row_sums(x, NULL, 1, mean);
+        for (int ch = 0; ch < C; ch++) mean[ch] /= M;
+        bn_row_sums(x, mean, 2, ssd);
+        for (int ch = 0; ch < C; ch++) bn_set_stats(s, ch, mean[ch], ssd[ch], M);
     }
     /* y = (x - mean) (gamma invstd) + beta. Not x scale + (beta - mean scale):
      * with a large mean that form cancels two large products and loses the
      * low digits, while x - mean is exact for x near the mean. */
-    if (HW == 1) {
-        float *scale = (float *)s->acc;  /* (C) the sums are spent */
-        for (int ch = 0; ch < C; ch++) scale[ch] = gamma->data[ch] * s->invstd[ch];
-        for (int i = 0; i < N; i++) {
-            const float *xr = x->data + (size_t)i * C;  /* (C) */
-            float *yr = n->out->data + (size_t)i * C;
-            for (int ch = 0; ch < C; ch++) yr[ch] = (xr[ch] - s->mean[ch]) * scale[ch] + beta->data[ch];
-        }
-        return;
+    float *scale = (float *)s->acc; /* (C) the sums are spent */
+    for (int ch = 0; ch < C; ch++) scale[ch] = gamma->data[ch] * s->invstd[ch];
+    for (int i = 0; i < N; i++) {
+        const float *xr = x->data + (size_t)i * C; /* (C) */
+        float *yr = n->out->data + (size_t)i * C;
+        for (int ch = 0; ch < C; ch++) yr[ch] = (xr[ch] - s->mean[ch]) * scale[ch] + beta->data[ch];
     }
-    for (int i = 0; i < N; i++)
-        for (int ch = 0; ch < C; ch++) {
-            float m = s->mean[ch], scale = gamma->data[ch] * s->invstd[ch], b = beta->data[ch];
+}
+
+/* Backward of (N,C,H,W) channels [lo, hi): the sums, dgamma, dbeta, dx. */
+static void bn_backward_channels(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
+    const bn_state *s = n->state;
+    tern_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    const float *dy = n->out->grad;
+    int N, C;
+    size_t HW, lo, hi;
+    bn_dims(x, &N, &C, &HW);
+    tern_parallel_range((size_t)C, BN_TASKS, task, &lo, &hi);
+    double M = (double)N * (double)HW;
+    int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
+    for (size_t ch = lo; ch < hi; ch++) {
+        float m = s->mean[ch], is = s->invstd[ch];
+        /* sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
+        double sg = 0.0, sgx = 0.0;
+        for (int i = 0; sums && i < N; i++) {
             size_t off = ((size_t)i * C + ch) * HW;
-            const float *xp = x->data + off;
-            float *yp = n->out->data + off;
-            for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
+            const float *xp = x->data + off, *gp = dy + off;
+            double a = 0.0, b = 0.0;
+#pragma omp simd reduction(+ : a, b)
+            for (size_t j = 0; j < HW; j++) {
+                a += gp[j];
+                b += (double)gp[j] * (double)((xp[j] - m) * is);
+            }
+            sg += a;
+            sgx += b;
         }
+        if (beta->grad) beta->grad[ch] += (float)sg;
+        if (gamma->grad) gamma->grad[ch] += (float)sgx;
+        if (!x->grad) continue;
+        float k = gamma->data[ch] * is, mg = (float)(sg / M), mgx = (float)(sgx / M);
+        for (int i = 0; i < N; i++) {
+            size_t off = ((size_t)i * C + ch) * HW;
+            const float *xp = x->data + off, *gp = dy + off;
+            float *dx = x->grad + off;
+            if (s->batch_stats) /* dx = k (g - mean(g) - xhat mean(g xhat)) */
+                for (size_t j = 0; j < HW; j++) dx[j] += k * (gp[j] - mg - (xp[j] - m) * is * mgx);
+            else
+                for (size_t j = 0; j < HW; j++) dx[j] += k * gp[j];
+        }
+    }
 }
 
 void tern_batchnorm_backward(tern_node *n) {
@@ -177,68 +254,39 @@ void tern_batchnorm_backward(tern_node *n) {
     int N, C;
     size_t HW;
     bn_dims(x, &N, &C, &HW);
-    /* Per channel: sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
-    double *sg = s->acc, *sgx = s->acc + C;  /* (C) each */
+    if (HW > 1) {
+        tern_parallel_for(BN_TASKS, 0, bn_backward_channels, n);
+        return;
+    }
+    /* (N,C): per channel sg = sum g, sgx = sum g xhat, a row at a time. */
+    double *sg = s->acc, *sgx = s->acc + C; /* (C) each */
     for (int ch = 0; ch < C; ch++) sg[ch] = sgx[ch] = 0.0;
-    int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
-    if (sums && HW == 1)
+    if (beta->grad || gamma->grad || (x->grad && s->batch_stats))
         for (int i = 0; i < N; i++) {
-            const float *xr = x->data + (size_t)i * C, *gr = dy + (size_t)i * C;  /* (C) */
+            const float *xr = x->data + (size_t)i * C, *gr = dy + (size_t)i * C; /* (C) */
             for (int ch = 0; ch < C; ch++) {
                 sg[ch] += gr[ch];
                 sgx[ch] += (double)gr[ch] * (double)((xr[ch] - s->mean[ch]) * s->invstd[ch]);
             }
         }
-    else if (sums)
-        for (int i = 0; i < N; i++)
-            for (int ch = 0; ch < C; ch++) {
-                size_t off = ((size_t)i * C + ch) * HW;
-                const float *xp = x->data + off, *gp = dy + off;
-                float m = s->mean[ch], is = s->invstd[ch];
-                double a = 0.0, b = 0.0;
-                for (size_t j = 0; j < HW; j++) {
-                    a += gp[j];
-                    b += (double)gp[j] * (double)((xp[j] - m) * is);
-                }
-                sg[ch] += a;
-                sgx[ch] += b;
-            }
     if (beta->grad)
         for (int ch = 0; ch < C; ch++) beta->grad[ch] += (float)sg[ch];
     if (gamma->grad)
         for (int ch = 0; ch < C; ch++) gamma->grad[ch] += (float)sgx[ch];
     if (!x->grad) return;
-    double M = (double)N * (double)HW;
-    if (HW == 1) {
-        for (int ch = 0; ch < C; ch++) {  /* the sums are spent: make them means */
-            sg[ch] /= M;
-            sgx[ch] /= M;
-        }
-        for (int i = 0; i < N; i++) {
-            const float *xr = x->data + (size_t)i * C, *gr = dy + (size_t)i * C;  /* (C) */
-            float *dx = x->grad + (size_t)i * C;
-            if (s->batch_stats)
-                for (int ch = 0; ch < C; ch++)
-                    dx[ch] += gamma->data[ch] * s->invstd[ch] *
-                              (gr[ch] - (float)sg[ch] - (xr[ch] - s->mean[ch]) * s->invstd[ch] * (float)sgx[ch]);
-            else
-                for (int ch = 0; ch < C; ch++) dx[ch] += gamma->data[ch] * s->invstd[ch] * gr[ch];
-        }
-        return;
+    double M = (double)N;
+    for (int ch = 0; ch < C; ch++) { /* the sums are spent: make them means */
+        sg[ch] /= M;
+        sgx[ch] /= M;
     }
-    for (int i = 0; i < N; i++)
-        for (int ch = 0; ch < C; ch++) {
-            size_t off = ((size_t)i * C + ch) * HW;
-            const float *xp = x->data + off, *gp = dy + off;
-            float *dx = x->grad + off;
-            float m = s->mean[ch], is = s->invstd[ch];
-            float k = gamma->data[ch] * is;
-            if (s->batch_stats) {
-                /* dx = k (g - mean(g) - xhat mean(g xhat)) */
-                float mg = (float)(sg[ch] / M), mgx = (float)(sgx[ch] / M);
-                for (size_t j = 0; j < HW; j++) dx[j] += k * (gp[j] - mg - (xp[j] - m) * is * mgx);
-            } else {
-                for (size_t j = 0; j < HW; j++) dx[j] += k * gp[j];
-            }
-        }
+    for (int i = 0; i < N; i++) {
+        const float *xr = x->data + (size_t)i * C, *gr = dy + (size_t)i * C; /* (C) */
+        float *dx = x->grad + (size_t)i * C;
+        if (s->batch_stats)
+            for (int ch = 0; ch < C; ch++)
+                dx[ch] += gamma->data[ch] * s->invstd[ch] *
+                          (gr[ch] - (float)sg[ch] - (xr[ch] - s->mean[ch]) * s->invstd[ch] * (float)sgx[ch]);
+        else
+            for (int ch = 0; ch < C; ch++) dx[ch] += gamma->data[ch] * s->invstd[ch] * gr[ch];
+    }
 }

@@ -19,12 +19,20 @@
  * at least 1.
  *
  * Memory: the columns of a whole batch are K·P·N floats (hundreds of MB for a
- * CIFAR VGG layer), so they are never kept. The op owns one colG buffer and
- * one (O, G P) buffer from the arena, bounded whatever the batch; the forward
- * fills them per chunk, and the backward reuses them, recomputing the columns
- * for dW and then overwriting them with dcol for dx. A 1x1 kernel with
- * stride 1 and no padding needs no columns at all: col is x_n itself, seen
- * as (C, H W), one sample a chunk.
+ * CIFAR VGG layer), so they are never kept. Each thread owns one colG buffer
+ * and one (O, G P) buffer from the arena, bounded whatever the batch; the
+ * forward fills them per chunk, and the backward reuses them, recomputing
+ * the columns for dW and then overwriting them with dcol for dx. A 1x1
+ * kernel with stride 1 and no padding needs no columns at all: col is x_n
+ * itself, seen as (C, H W), one sample a chunk.
+ *
+ * Threads (tern/parallel.h): chunks are the tasks of the forward. In the
+ * backward, chunk j belongs to slot j mod S, S = min(CONV2D_SLOTS, chunks,
+ * what keeps S·O·K floats within CONV2D_COL_FLOATS), or S = chunks when
+ * there is no dW to sum; each slot is a task
+ * that sums its chunks' dW into its own (O,K) partial, and the partials are
+ * then added to dW in slot order. S and the chunks depend on shapes only,
+ * so the sums, and every bit of dW, do not depend on the thread count.
  *
  * Backward per chunk (accumulating, beta = 1 where the target is a grad):
  *   dyG (O, G P) gathered from dy (G,O,P)
@@ -38,17 +46,25 @@
 
 #include "ops_impl.h"
 #include "tern/kernels.h"
+#include "tern/parallel.h"
 
-/* Floats of one chunk's columns at most (16 MB), and samples a chunk at most. */
+/* Floats of one chunk's columns at most (16 MB), samples a chunk at most,
+ * and dW partial sums (slots) at most. */
 #define CONV2D_COL_FLOATS ((size_t)4 << 20)
 #define CONV2D_CHUNK 16
+#define CONV2D_SLOTS 8
 
 typedef struct {
     int stride, pad;
     int OH, OW;
-    int G;      /* samples per chunk */
-    float *col; /* (K, G P) columns; NULL when col is x_n itself (1x1, stride 1, pad 0; G = 1) */
-    float *yg;  /* (O, G P) a chunk's outputs or output grads; NULL when G = 1 */
+    int G;         /* samples per chunk */
+    int threads;   /* scratch sets below: one per thread */
+    int slots;     /* dW partial sums of the backward (S) */
+    size_t col_n;  /* floats of one col buffer, 0 without columns */
+    size_t yg_n;   /* floats of one yg buffer, 0 when G = 1 */
+    float *col;    /* threads x (K, G P) columns; NULL when col is x_n itself (1x1, stride 1, pad 0; G = 1) */
+    float *yg;     /* threads x (O, G P) a chunk's outputs or output grads; NULL when G = 1 */
+    float *dwp;    /* slots x (O,K) dW partials; NULL when slots = 1 (dW accumulates in place) */
 } conv2d_state;
 
 tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b, int stride, int pad) {
@@ -82,102 +98,130 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
 
     conv2d_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
-    s->stride = stride;
-    s->pad = pad;
-    s->OH = (int)OH;
-    s->OW = (int)OW;
-    s->col = s->yg = NULL;
-    s->G = 1;
+    *s = (conv2d_state){.stride = stride, .pad = pad, .OH = (int)OH, .OW = (int)OW, .G = 1,
+                        .threads = tern_parallel_threads(), .slots = 1};
     if (!(KH == 1 && KW == 1 && stride == 1 && pad == 0)) {
         size_t kp = (size_t)K * (size_t)(OH * OW), g = CONV2D_COL_FLOATS / kp;
         if (g > CONV2D_CHUNK) g = CONV2D_CHUNK;
         if (g > (size_t)N) g = (size_t)N;
         if ((size_t)(OH * OW) * g > INT_MAX) g = 1;
         s->G = g < 1 ? 1 : (int)g;
-        s->col = tern_ctx_alloc(c, kp * (size_t)s->G * sizeof(float));
-        if (!s->col) return NULL;
-        if (s->G > 1 && !(s->yg = tern_ctx_alloc(c, (size_t)O * (size_t)(OH * OW) * (size_t)s->G * sizeof(float))))
-            return NULL;
+        s->col_n = kp * (size_t)s->G;
+        if (s->G > 1) s->yg_n = (size_t)O * (size_t)(OH * OW) * (size_t)s->G;
+        if (!(s->col = tern_ctx_alloc(c, s->col_n * (size_t)s->threads * sizeof(float)))) return NULL;
+        if (s->yg_n && !(s->yg = tern_ctx_alloc(c, s->yg_n * (size_t)s->threads * sizeof(float)))) return NULL;
+    }
+    /* Without dW nothing is summed across chunks: each chunk is a slot. */
+    size_t chunks = ((size_t)N + (size_t)s->G - 1) / (size_t)s->G;
+    s->slots = (int)chunks;
+    if (c->grad && w->grad) {
+        size_t ok = (size_t)O * (size_t)K, slots = CONV2D_COL_FLOATS / ok;
+        if (slots > CONV2D_SLOTS) slots = CONV2D_SLOTS;
+        if (slots > chunks) slots = chunks;
+        s->slots = slots < 1 ? 1 : (int)slots;
+        if (s->slots > 1 && !(s->dwp = tern_ctx_alloc(c, ok * (size_t)s->slots * sizeof(float)))) return NULL;
     }
     int shape[4] = {N, O, (int)OH, (int)OW};
     tern_tensor *y = tern_ctx_tensor(c, 4, shape, tern_ctx_wants_grad(c, x, w, b, NULL));
     return tern_ctx_apply(c, TERN_OP_CONV2D, y, s, x, w, b, NULL);
 }
 
-/* The columns of samples i0 .. i0+g-1 of x into s->col (K, g P); returns
- * the column matrix (x_i0 itself for a 1x1 conv without columns). */
-static const float *chunk_columns(const conv2d_state *s, const tern_tensor *x, int KH, int KW, int i0, int g) {
+/* The columns of samples i0 .. i0+g-1 of x into col (K, g P); returns the
+ * column matrix (x_i0 itself for a 1x1 conv without columns). */
+static const float *chunk_columns(const conv2d_state *s, float *col, const tern_tensor *x, int KH, int KW, int i0,
+                                  int g) {
     int C = x->shape[1], H = x->shape[2], W = x->shape[3], P = s->OH * s->OW;
     const float *x0 = x->data + (size_t)i0 * C * H * W; /* (g,C,H,W) */
-    if (!s->col) return x0;
+    if (!col) return x0;
     for (int j = 0; j < g; j++)
         tern_kernel_im2col_ld_f32(x0 + (size_t)j * C * H * W, C, H, W, KH, KW, s->stride, s->pad, s->OH, s->OW,
-                                  s->col + (size_t)j * P, (size_t)g * P);
-    return s->col;
+                                  col + (size_t)j * P, (size_t)g * P);
+    return col;
+}
+
+/* One task's view of the op: the node, and its thread's scratch. */
+static float *thread_col(const conv2d_state *s, int thread) {
+    return s->col ? s->col + (size_t)thread * s->col_n : NULL;
+}
+static float *thread_yg(const conv2d_state *s, int thread) { return s->yg ? s->yg + (size_t)thread * s->yg_n : NULL; }
+
+/* Forward of chunk `task`: samples task G .. task G + g - 1. */
+static void forward_chunk(void *arg, int task, int thread) {
+    tern_node *n = arg;
+    const conv2d_state *s = n->state;
+    const tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int N = x->shape[0], O = w->shape[0], KH = w->shape[2], KW = w->shape[3];
+    int K = x->shape[1] * KH * KW, P = s->OH * s->OW;
+    int i0 = task * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
+    const float *col = chunk_columns(s, thread_col(s, thread), x, KH, KW, i0, g); /* (K, g P) */
+    float *y0 = n->out->data + (size_t)i0 * O * P;                                /* (g,O,P) */
+    if (g == 1) {
+        /* y_i0 (O,P) = W (O,K) · col (K,P) [+ b], in place */
+        float beta = 0.0f;
+        if (b) {
+            for (int o = 0; o < O; o++)
+                for (int p = 0; p < P; p++) y0[(size_t)o * P + p] = b->data[o];
+            beta = 1.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, P, K, 1.0f, w->data, K, col, P, beta, y0, P);
+        return;
+    }
+    /* yg (O, g P) = W (O,K) · col (K, g P), then y (g,O,P) = yg + b */
+    float *yg = thread_yg(s, thread);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, L, K, 1.0f, w->data, K, col, L, 0.0f, yg, L);
+    for (int j = 0; j < g; j++)
+        for (int o = 0; o < O; o++) {
+            const float *src = yg + (size_t)o * L + (size_t)j * P;
+            float *dst = y0 + ((size_t)j * O + o) * P, bo = b ? b->data[o] : 0.0f;
+            for (int p = 0; p < P; p++) dst[p] = src[p] + bo;
+        }
 }
 
 void tern_conv2d_forward(tern_node *n) {
     const conv2d_state *s = n->state;
-    const tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    int N = x->shape[0];
-    int O = w->shape[0], KH = w->shape[2], KW = w->shape[3];
-    int K = x->shape[1] * KH * KW, P = s->OH * s->OW;
-    for (int i0 = 0; i0 < N; i0 += s->G) {
-        int g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
-        const float *col = chunk_columns(s, x, KH, KW, i0, g); /* (K, g P) */
-        float *y0 = n->out->data + (size_t)i0 * O * P;         /* (g,O,P) */
-        if (g == 1) {
-            /* y_i0 (O,P) = W (O,K) · col (K,P) [+ b], in place */
-            float beta = 0.0f;
-            if (b) {
-                for (int o = 0; o < O; o++)
-                    for (int p = 0; p < P; p++) y0[(size_t)o * P + p] = b->data[o];
-                beta = 1.0f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, P, K, 1.0f, w->data, K, col, P, beta, y0, P);
-            continue;
-        }
-        /* yg (O, g P) = W (O,K) · col (K, g P), then y (g,O,P) = yg + b */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, O, L, K, 1.0f, w->data, K, col, L, 0.0f, s->yg, L);
-        for (int j = 0; j < g; j++)
-            for (int o = 0; o < O; o++) {
-                const float *src = s->yg + (size_t)o * L + (size_t)j * P;
-                float *dst = y0 + ((size_t)j * O + o) * P, bo = b ? b->data[o] : 0.0f;
-                for (int p = 0; p < P; p++) dst[p] = src[p] + bo;
-            }
-    }
+    int N = n->in[0]->shape[0];
+    tern_parallel_for((N + s->G - 1) / s->G, s->threads, forward_chunk, n);
 }
 
-void tern_conv2d_backward(tern_node *n) {
+/* Backward of slot `task`: its chunks task, task + S, ... in order. dW goes
+ * to the slot's partial (or, with one slot, straight into dW), dx to the
+ * chunk's samples, which no other task touches. */
+static void backward_slot(void *arg, int task, int thread) {
+    tern_node *n = arg;
     const conv2d_state *s = n->state;
-    tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    tern_tensor *x = n->in[0], *w = n->in[1];
     int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
     int O = w->shape[0], KH = w->shape[2], KW = w->shape[3];
     int K = C * KH * KW, P = s->OH * s->OW;
-    for (int i0 = 0; i0 < N; i0 += s->G) {
-        int g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
+    int chunks = (N + s->G - 1) / s->G;
+    float *dw = s->dwp ? s->dwp + (size_t)task * O * K : w->grad; /* (O,K) */
+    float *col_buf = thread_col(s, thread), *yg = thread_yg(s, thread);
+    for (int ch = task; ch < chunks; ch += s->slots) {
+        int i0 = ch * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
         const float *dy0 = n->out->grad + (size_t)i0 * O * P; /* (g,O,P) */
         const float *dyg = dy0;                               /* (O, g P) */
         if (g > 1) {
             for (int j = 0; j < g; j++)
                 for (int o = 0; o < O; o++)
-                    memcpy(s->yg + (size_t)o * L + (size_t)j * P, dy0 + ((size_t)j * O + o) * P, sizeof(float) * P);
-            dyg = s->yg;
+                    memcpy(yg + (size_t)o * L + (size_t)j * P, dy0 + ((size_t)j * O + o) * P, sizeof(float) * P);
+            dyg = yg;
         }
         if (w->grad) {
-            /* dW (O,K) += dyg (O, g P) · col^T (g P, K), the columns recomputed: the forward kept none */
-            const float *col = chunk_columns(s, x, KH, KW, i0, g);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, L, 1.0f, dyg, L, col, L, 1.0f, w->grad, K);
+            /* dW (O,K) += dyg (O, g P) · col^T (g P, K), the columns recomputed:
+             * the forward kept none. A partial starts at its slot's first chunk. */
+            const float *col = chunk_columns(s, col_buf, x, KH, KW, i0, g);
+            float beta = s->dwp && ch == task ? 0.0f : 1.0f;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, O, K, L, 1.0f, dyg, L, col, L, beta, dw, K);
         }
         if (x->grad) {
             float *dx0 = x->grad + (size_t)i0 * C * H * W; /* (g,C,H,W) */
-            if (s->col) {
+            if (col_buf) {
                 /* dcol (K, g P) = W^T (K,O) · dyg (O, g P), in the column buffer
                  * (its columns were consumed by dW above). */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, L, O, 1.0f, w->data, K, dyg, L, 0.0f, s->col,
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, L, O, 1.0f, w->data, K, dyg, L, 0.0f, col_buf,
                             L);
                 for (int j = 0; j < g; j++)
-                    tern_kernel_col2im_add_ld_f32(s->col + (size_t)j * P, (size_t)L, C, H, W, KH, KW, s->stride,
+                    tern_kernel_col2im_add_ld_f32(col_buf + (size_t)j * P, (size_t)L, C, H, W, KH, KW, s->stride,
                                                   s->pad, s->OH, s->OW, dx0 + (size_t)j * C * H * W);
             } else {
                 /* col is x_n, so dcol is dx_n: accumulate in place (g = 1). */
@@ -186,6 +230,29 @@ void tern_conv2d_backward(tern_node *n) {
             }
         }
     }
+}
+
+/* dW += the slots' partials, in slot order; task t owns a range of dW. */
+#define REDUCE_TASKS 8
+static void reduce_dw(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
+    const conv2d_state *s = n->state;
+    const tern_tensor *w = n->in[1];
+    size_t lo, hi, ok = w->n;
+    tern_parallel_range(ok, REDUCE_TASKS, task, &lo, &hi);
+    for (int sl = 0; sl < s->slots; sl++) {
+        const float *p = s->dwp + (size_t)sl * ok;
+        for (size_t i = lo; i < hi; i++) w->grad[i] += p[i];
+    }
+}
+
+void tern_conv2d_backward(tern_node *n) {
+    const conv2d_state *s = n->state;
+    tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
+    int N = x->shape[0], O = w->shape[0], P = s->OH * s->OW;
+    if (w->grad || x->grad) tern_parallel_for(s->slots, s->threads, backward_slot, n);
+    if (w->grad && s->dwp) tern_parallel_for(REDUCE_TASKS, s->threads, reduce_dw, n);
     /* db (O) += sum over n, oh, ow of dy */
     if (b && b->grad)
         for (int i = 0; i < N; i++)

@@ -6,11 +6,58 @@
  * All three gradient products use beta = 1: sgemm adds straight into the
  * grads, which is the accumulation (+=) the tape asks for.
  *
+ * Threads: each product is cut into up to GEMM_PARTS blocks of rows or
+ * columns of its output (whichever is longer), one task each. The cut
+ * depends on the shape only, and no element is summed across tasks, so the
+ * result does not depend on the thread count.
+ *
  * The in-feature count I is spelled `In` in code: cblas.h pulls in
  * <complex.h>, whose macro I is the imaginary unit. */
 #include <cblas.h>
 
 #include "ops_impl.h"
+#include "tern/parallel.h"
+
+#define GEMM_PARTS 4
+#define GEMM_PART_FLOPS (2.0 * 1024 * 1024) /* below this a block is not worth a task */
+
+/* C (M,N) = op(A) (M,K) · op(B) (K,N) + beta C, row-major, cut into tasks. */
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc, parts, by_rows;
+    const float *A, *B;
+    float beta, *C;
+} gemm_job;
+
+static void gemm_part(void *arg, int task, int thread) {
+    (void)thread;
+    const gemm_job *j = arg;
+    size_t lo, hi;
+    tern_parallel_range((size_t)(j->by_rows ? j->M : j->N), j->parts, task, &lo, &hi);
+    if (lo == hi) return;
+    const float *A = j->A, *B = j->B;
+    float *C = j->C;
+    int M = j->M, N = j->N;
+    if (j->by_rows) { /* rows lo..hi of C: rows of op(A) */
+        A += j->ta ? lo : lo * (size_t)j->lda;
+        C += lo * (size_t)j->ldc;
+        M = (int)(hi - lo);
+    } else { /* columns lo..hi of C: columns of op(B) */
+        B += j->tb ? lo * (size_t)j->ldb : lo;
+        C += lo;
+        N = (int)(hi - lo);
+    }
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, M, N, j->K,
+                1.0f, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+}
+
+static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
+                 float *C, int ldc) {
+    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                  .A = A, .B = B, .beta = beta, .C = C, .by_rows = M >= N};
+    double parts = 2.0 * M * N * K / GEMM_PART_FLOPS;
+    j.parts = parts >= GEMM_PARTS ? GEMM_PARTS : parts < 1.0 ? 1 : (int)parts;
+    tern_parallel_for(j.parts, 0, gemm_part, &j);
+}
 
 tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b) {
     if (!x || !w || c->status) return NULL;
@@ -42,7 +89,7 @@ void tern_linear_forward(tern_node *n) {
         beta = 1.0f;
     }
     /* y (N,O) = x (N,I) · W^T (I,O) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, In, 1.0f, x->data, In, w->data, In, beta, y->data, O);
+    gemm(0, 1, N, O, In, x->data, In, w->data, In, beta, y->data, O);
 }
 
 void tern_linear_backward(tern_node *n) {
@@ -51,10 +98,10 @@ void tern_linear_backward(tern_node *n) {
     int N = x->shape[0], In = x->shape[1], O = w->shape[0];
     /* dx (N,I) += dy (N,O) · W (O,I) */
     if (x->grad)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, In, O, 1.0f, dy, O, w->data, In, 1.0f, x->grad, In);
+        gemm(0, 0, N, In, O, dy, O, w->data, In, 1.0f, x->grad, In);
     /* dW (O,I) += dy^T (O,N) · x (N,I) */
     if (w->grad)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, In, N, 1.0f, dy, O, x->data, In, 1.0f, w->grad, In);
+        gemm(1, 0, O, In, N, dy, O, x->data, In, 1.0f, w->grad, In);
     /* db (O) += sum over rows of dy */
     if (b && b->grad)
         for (int i = 0; i < N; i++)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ops_impl.h"
+#include "tern/parallel.h"
 #include "tern/kernels.h"
 
 typedef struct {
@@ -83,28 +84,44 @@ tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int 
     return pool_build(c, TERN_OP_MAXPOOL2D, "maxpool2d", x, k, stride, pad);
 }
 
-void tern_maxpool2d_forward(tern_node *n) {
+/* maxpool runs as POOL_TASKS tasks, each a range of planes: planes are
+ * independent, so any cut gives the same bits. */
+#define POOL_TASKS 8
+
+static void maxpool_forward_part(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
     const pool_state *s = n->state;
     const tern_tensor *x = n->in[0];
     tern_tensor *y = n->out;
-    tern_kernel_maxpool2d_f32(x->data, (size_t)x->shape[0] * x->shape[1], x->shape[2], x->shape[3], s->k, s->stride,
-                              s->pad, y->shape[2], y->shape[3], y->data, s->argmax);
+    size_t lo, hi, HW = (size_t)x->shape[2] * x->shape[3], OHW = (size_t)y->shape[2] * y->shape[3];
+    tern_parallel_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
+    tern_kernel_maxpool2d_f32(x->data + lo * HW, hi - lo, x->shape[2], x->shape[3], s->k, s->stride, s->pad,
+                              y->shape[2], y->shape[3], y->data + lo * OHW, s->argmax ? s->argmax + lo * OHW : NULL);
 }
 
-void tern_maxpool2d_backward(tern_node *n) {
+void tern_maxpool2d_forward(tern_node *n) { tern_parallel_for(POOL_TASKS, 0, maxpool_forward_part, n); }
+
+static void maxpool_backward_part(void *arg, int task, int thread) {
+    (void)thread;
+    tern_node *n = arg;
     const pool_state *s = n->state;
     tern_tensor *x = n->in[0];
-    if (!x->grad) return;
     const tern_tensor *y = n->out;
     size_t HW = (size_t)x->shape[2] * x->shape[3], OHW = (size_t)y->shape[2] * y->shape[3];
-    size_t planes = (size_t)x->shape[0] * x->shape[1];
+    size_t lo, hi;
+    tern_parallel_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
     /* The gradient goes to the one input that was the max. */
-    for (size_t p = 0; p < planes; p++) {
+    for (size_t p = lo; p < hi; p++) {
         float *dx = x->grad + p * HW;
         const float *dy = y->grad + p * OHW;
         const int32_t *ap = s->argmax + p * OHW;
         for (size_t o = 0; o < OHW; o++) dx[ap[o]] += dy[o];
     }
+}
+
+void tern_maxpool2d_backward(tern_node *n) {
+    if (n->in[0]->grad) tern_parallel_for(POOL_TASKS, 0, maxpool_backward_part, n);
 }
 
 /* ---- avgpool2d: y = sum over each k×k window / (k*k) ---------------------- */

@@ -14,6 +14,7 @@
 #include "tern/checkpoint.h"
 #include "tern/monitor.h"
 #include "tern/ops.h"
+#include "tern/parallel.h"
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -234,7 +235,10 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
 
     if ((st = build(r, cfg, 1, NULL))) goto done;
     int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    openblas_set_num_threads(threads);
+    /* tern's workers split every op of the step; OpenBLAS runs inside them,
+     * one thread each, so the two never compete for the cores. */
+    if ((st = tern_parallel_set_threads(threads))) goto done;
+    openblas_set_num_threads(1);
     if ((st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg))) goto done;
     if ((st = tern_ctx_init(&r->ctx, 0))) goto done;
     tern_rng_seed(&r->model_rng, T->seed ^ 0x6d6f64656cULL); /* "model": dropout */
