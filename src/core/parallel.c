@@ -9,6 +9,7 @@
 #include "tern/parallel.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
@@ -125,7 +126,11 @@ void tern_parallel_for(int ntasks, int max_threads, tern_task_fn fn, void *arg) 
     pthread_cond_broadcast(&P.wake);
     pthread_mutex_unlock(&P.mu);
     take_tasks(0);
-    while (atomic_load(&P.busy) > 0) cpu_relax();
+    /* A worker may be descheduled (more threads than free cores): after a
+     * spin, give the core away rather than burn its time slice. */
+    for (int spins = 0; atomic_load(&P.busy) > 0;)
+        if (++spins < SPIN_ROUNDS) cpu_relax();
+        else sched_yield();
 }
 
 void tern_parallel_range(size_t n, int ntasks, int t, size_t *lo, size_t *hi) {

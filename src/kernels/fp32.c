@@ -51,12 +51,43 @@ static inline void maxpool_plane_unpadded(const float *xp, int W, int k, int str
         }
 }
 
+/* The 2x2 stride-2 pool without padding, the one of most CNNs, with the
+ * argmax: window_max's scan (a b / c d; first strict max, first NaN wins)
+ * written as selects over whole rows, so the compiler vectorises it. */
+static void maxpool_plane_2x2(const float *xp, int W, int OH, int OW, float *yp, int32_t *ap) {
+    for (int oh = 0; oh < OH; oh++) {
+        const float *r0 = xp + (size_t)(2 * oh) * W, *r1 = r0 + W;
+        float *yr = yp + (size_t)oh * OW;
+        int32_t *ar = ap + (size_t)oh * OW, base = 2 * oh * W;
+#pragma omp simd
+        for (int ow = 0; ow < OW; ow++) {
+            float a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+            float m = a;
+            int32_t at = 0;
+            at = b > m ? 1 : at, m = b > m ? b : m;
+            at = c > m ? W : at, m = c > m ? c : m;
+            at = d > m ? W + 1 : at, m = d > m ? d : m;
+            /* a NaN anywhere: the first one, as the scan keeps it */
+            at = d != d ? W + 1 : at, m = d != d ? d : m;
+            at = c != c ? W : at, m = c != c ? c : m;
+            at = b != b ? 1 : at, m = b != b ? b : m;
+            at = a != a ? 0 : at, m = a != a ? a : m;
+            yr[ow] = m;
+            ar[ow] = base + 2 * ow + at;
+        }
+    }
+}
+
 void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
                                int OW, float *y, int32_t *argmax) {
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * (size_t)H * W;  /* (H,W) */
         float *yp = y + p * (size_t)OH * OW;      /* (OH,OW) */
         int32_t *ap = argmax ? argmax + p * (size_t)OH * OW : NULL;
+        if (pad == 0 && k == 2 && stride == 2 && ap) {
+            maxpool_plane_2x2(xp, W, OH, OW, yp, ap);
+            continue;
+        }
         if (pad == 0 && k == 2 && stride == 2) {
             maxpool_plane_unpadded(xp, W, 2, 2, OH, OW, yp, ap);
             continue;
@@ -137,9 +168,10 @@ static void valid_range(int k, int stride, int pad, int in, int out, int *lo, in
                     const T *src = x + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;             \
                     T *dst = row + (size_t)oh * OW;                                                         \
                     ZERO_RUN(dst, (size_t)ow_lo);                                                           \
-                    if (stride == 1)                                                                        \
-                        memcpy(dst + ow_lo, src + (ow_lo - pad + kw), (size_t)(ow_hi - ow_lo) * sizeof(T)); \
-                    else                                                                                    \
+                    if (stride == 1) { /* a short run: inline, not a memcpy call */                       \
+                        const T *s1 = src - pad + kw;                                                       \
+                        _Pragma("omp simd") for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = s1[ow];        \
+                    } else                                                                                  \
                         for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow] = src[ow * stride - pad + kw];       \
                     ZERO_RUN(dst + ow_hi, (size_t)(OW - ow_hi));                                            \
                 }                                                                                           \
@@ -183,7 +215,13 @@ void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, i
                 for (int oh = oh_lo; oh < oh_hi; oh++) {
                     float *dst = dx + ((size_t)ch * H + (size_t)(oh * stride - pad + kh)) * W;
                     const float *src = row + (size_t)oh * OW;
-                    for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow * stride - pad + kw] += src[ow];
+                    if (stride == 1) {
+                        float *d1 = dst - pad + kw;
+#pragma omp simd
+                        for (int ow = ow_lo; ow < ow_hi; ow++) d1[ow] += src[ow];
+                    } else {
+                        for (int ow = ow_lo; ow < ow_hi; ow++) dst[ow * stride - pad + kw] += src[ow];
+                    }
                 }
             }
         }
