@@ -580,13 +580,15 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
     int repeats = 31;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_gemm_usage(stdout);
-        if (!strcmp(argv[i], "--repeats") && i + 1 < argc && tern_cli_int(argv[i + 1], 1, 100000, &repeats)) {
-            i++;
-            continue;
+        if (strcmp(argv[i], "--repeats")) {
+            fprintf(stderr, "tern bench gemm: unknown option '%s' (try --help)\n", argv[i]);
+            return 2;
         }
-        fprintf(stderr, "tern bench gemm: '%s'%s is not a valid option and value (try --help)\n", argv[i],
-                i + 1 < argc ? " with its value" : "");
-        return 2;
+        if (i + 1 >= argc || !tern_cli_int(argv[i + 1], 1, 100000, &repeats)) {
+            fprintf(stderr, "tern bench gemm: --repeats needs a whole number from 1 to 100000\n");
+            return 2;
+        }
+        i++;
     }
     openblas_set_num_threads(1);
     bench_now = tern_monitor_now_s;
