@@ -30,6 +30,7 @@ static const tern_layer_spec lenet5[] = {
 static int bench_usage(FILE *f) {
     fprintf(f, "usage: tern bench [kernels] [--repeats N]   (see tern bench kernels --help)\n"
                "       tern bench zskip [--repeats N] [--act i8|f32|both]   (see tern bench zskip --help)\n"
+               "       tern bench gemm [--repeats N]   (see tern bench gemm --help)\n"
                "       tern bench train [--model mlp|lenet5] [--quant none|twn|absmean|ttq] [--batch N]\n"
                "                        [--steps N] [--warmup N] [--threads N]\n"
                "       tern bench train --config FILE [--batch N] [--steps N] [--warmup N] [--threads N]\n"
@@ -52,6 +53,7 @@ int tern_cmd_bench(int argc, char **argv) {
     /* `tern bench [options]` without a name runs the kernel benchmarks (deploy_cmd.c). */
     if (argc < 2 || !strcmp(argv[1], "kernels") || argv[1][0] == '-') return tern_cmd_bench_kernels(argc, argv);
     if (!strcmp(argv[1], "zskip")) return tern_cmd_bench_zskip(argc, argv);
+    if (!strcmp(argv[1], "gemm")) return tern_cmd_bench_gemm(argc, argv);
     if (strcmp(argv[1], "train")) {
         fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
         return 2;

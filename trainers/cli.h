@@ -18,6 +18,8 @@ int tern_cmd_eval_deploy(int argc, char **argv);
 int tern_cmd_bench_kernels(int argc, char **argv);
 /* `tern bench zskip [options]` (deploy_cmd.c): dense vs zero-skipping kernels. */
 int tern_cmd_bench_zskip(int argc, char **argv);
+/* `tern bench gemm [options]` (deploy_cmd.c): tern_sgemm against cblas_sgemm. */
+int tern_cmd_bench_gemm(int argc, char **argv);
 
 /* `tern inspect` and `tern profile` (monitor_cmd.c). */
 int tern_cmd_inspect(int argc, char **argv);

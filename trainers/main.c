@@ -28,6 +28,7 @@ static int usage(FILE *f) {
             "  bench train   training throughput of a model on random data\n"
             "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
             "  bench zskip   dense against zero-skipping ternary kernels by sparsity\n"
+            "  bench gemm    tern's fp32 GEMM against OpenBLAS on the training step's shapes\n"
             "  inspect       per-layer memory, bits/weight and operation counts of a model\n"
             "  profile       per-layer time, peak memory and energy of a deploy model\n"
             "  help          show this help\n"

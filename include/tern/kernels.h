@@ -334,6 +334,32 @@ void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int 
 void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
                                    int pad, int OH, int OW, float *dx);
 
+/* ---- fp32 GEMM for training ------------------------------------------------
+ * tern's own single-threaded sgemm, for the training step's GEMMs (linear
+ * and conv forward, dX, dW). On a CPU running the AVX-512 path (the current
+ * path is TERN_KERNEL_AVX512, see tern_kernel_current) it runs tern's packed
+ * AVX-512 kernel (src/kernels/x86/gemm_avx512.c); on every other path
+ * (scalar, avx2, neon, or an unavailable TERN_KERNEL) it calls OpenBLAS's
+ * cblas_sgemm, which is the faster portable choice there.
+ * Thread-safe: packing buffers are per thread and fixed in size, so several
+ * threads may run it at once on different blocks of C; no allocation. */
+
+/* C (M,N) = op(A) (M,K) op(B) (K,N) + beta C, row-major, alpha 1.
+ * transA: A is stored (K,M) with row stride lda, else (M,K); transB: B is
+ * stored (N,K) with ldb, else (K,N). beta 0 overwrites C without reading it
+ * (it may hold NaN); any other beta scales C. M, N < 1 do nothing; K < 1
+ * gives C = beta C. */
+void tern_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc);
+
+/* The scalar twin, the tests' reference: the same C with plain loops, each
+ * sum in float in k order, then + beta C (not read when beta is 0). */
+void tern_sgemm_ref(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc);
+
+/* Which code tern_sgemm runs now: "avx512" or "openblas". */
+const char *tern_sgemm_path(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,6 +94,12 @@ extern const tern_kernel_ops tern_kernel_ops_avx512;
 extern const tern_kernel_ops tern_kernel_ops_neon;
 #endif
 
+#if defined(__x86_64__)
+/* tern_sgemm on AVX-512 (src/kernels/x86/gemm_avx512.c); M, N, K >= 1. */
+void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                       float beta, float *C, int ldc);
+#endif
+
 /* The ops of the current path, running tern_kernel_init() on first use;
  * its error when the environment asks for a path that is not available. */
 tern_status tern_kernel_ops_current(const tern_kernel_ops **ops);

@@ -1,0 +1,62 @@
+/* gemm.c — tern_sgemm: the dispatch between tern's AVX-512 GEMM and
+ * OpenBLAS, and its scalar twin (tern/kernels.h has the contract). */
+#include <cblas.h>
+#include <string.h>
+
+#include "kernels/kernels_impl.h"
+
+/* The AVX-512 GEMM runs only when the kernel path is avx512: TERN_KERNEL=
+ * scalar or avx2 (tests, benchmarks) and CPUs without AVX-512 get OpenBLAS,
+ * never an illegal instruction. tern_kernel_current() is an atomic load
+ * after its first call, cheap enough per GEMM. */
+static int use_avx512(void) {
+#if defined(__x86_64__)
+    return tern_kernel_current() == TERN_KERNEL_AVX512;
+#else
+    return 0;
+#endif
+}
+
+const char *tern_sgemm_path(void) { return use_avx512() ? "avx512" : "openblas"; }
+
+/* C = beta C for K = 0: no products, and beta 0 must not read C. */
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (beta == 0.0f) memset(c, 0, sizeof(float) * (size_t)N);
+        else if (beta != 1.0f)
+            for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+void tern_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc) {
+    if (M < 1 || N < 1) return;
+    if (K < 1) {
+        scale_c(M, N, beta, C, ldc);
+        return;
+    }
+#if defined(__x86_64__)
+    if (use_avx512()) {
+        tern_sgemm_avx512(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#endif
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans, M, N, K, 1.0f,
+                A, lda, B, ldb, beta, C, ldc);
+}
+
+void tern_sgemm_ref(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                    float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int k = 0; k < K; k++) {
+                float a = transA ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];   /* op(A)[i][k] */
+                float b = transB ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];   /* op(B)[k][j] */
+                s += a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = beta == 0.0f ? s : s + beta * *c;
+        }
+}
