@@ -329,10 +329,11 @@ static size_t conv_arena_bytes(int N, size_t *out_floats) {
 }
 
 /* The saved state is bounded whatever the batch: the columns of one chunk
- * of samples (at most 16) per thread, never of the batch, and at most 8 dW
- * partial sums (one per chunk below that). Past 8 chunks, going from N=128
- * to N=256 may cost only the bigger output and its grad; below, the
- * partials grow by one (O,K) per chunk. */
+ * of samples per thread, never of the batch, and at most 8 dW partial sums
+ * (one per chunk below that). A chunk here is 7 samples: the most whose
+ * (K,P) = (144,256) columns fit conv2d's 256K floats. Past 8 chunks, going
+ * from N=128 to N=256 may cost only the bigger output and its grad; below,
+ * the partials grow by one (O,K) per chunk. */
 static void test_conv2d_memory_independent_of_batch(void **state) {
     (void)state;
     size_t y1, y32, y96, y128, y256;
@@ -343,12 +344,12 @@ static void test_conv2d_memory_independent_of_batch(void **state) {
     size_t m256 = conv_arena_bytes(256, &y256);
     size_t ok = 8 * 144 * sizeof(float); /* one (O,K) partial */
     assert_int_equal(m256 - m128, 2 * (aligned(y256 * sizeof(float)) - aligned(y128 * sizeof(float))));
-    /* 2 chunks -> 6 chunks: 4 more partials */
-    assert_int_equal(m96 - m32, 2 * (aligned(y96 * sizeof(float)) - aligned(y32 * sizeof(float))) + aligned(6 * ok) -
-                                    aligned(2 * ok));
-    /* one chunk's columns and outputs: 16 samples of (K,P) = (144,256) and (8,256), and 8 partials */
+    /* 5 chunks of 7 -> 14 chunks, capped at 8 partials */
+    assert_int_equal(m96 - m32, 2 * (aligned(y96 * sizeof(float)) - aligned(y32 * sizeof(float))) + aligned(8 * ok) -
+                                    aligned(5 * ok));
+    /* one chunk's columns and outputs: 7 samples of (K,P) = (144,256) and (8,256), and 8 partials */
     size_t state128 = m128 - 2 * aligned(y128 * sizeof(float));
-    assert_true(state128 <= 16 * (144 + 8) * 256 * sizeof(float) + 8 * ok + 4096);
+    assert_true(state128 <= 7 * (144 + 8) * 256 * sizeof(float) + 8 * ok + 4096);
     assert_true(state128 > m1 - 2 * aligned(y1 * sizeof(float)));
 }
 

@@ -1,4 +1,4 @@
-/* linear.c — fully connected layer y = x W^T + b on cblas_sgemm.
+/* linear.c — fully connected layer y = x W^T + b on tern_sgemm.
  *
  * PyTorch layout: W is (O,I), one row per output feature, so the forward is
  * a GEMM with W transposed in place (no copy). The backward needs only x and
@@ -11,11 +11,10 @@
  * depends on the shape only, and no element is summed across tasks, so the
  * result does not depend on the thread count.
  *
- * The in-feature count I is spelled `In` in code: cblas.h pulls in
- * <complex.h>, whose macro I is the imaginary unit. */
-#include <cblas.h>
-
+ * The in-feature count I is spelled `In` in code (I is <complex.h>'s
+ * imaginary unit wherever cblas.h is included). */
 #include "ops_impl.h"
+#include "tern/kernels.h"
 #include "tern/parallel.h"
 
 #define GEMM_PARTS 4
@@ -46,8 +45,7 @@ static void gemm_part(void *arg, int task, int thread) {
         C += lo;
         N = (int)(hi - lo);
     }
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, M, N, j->K,
-                1.0f, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    tern_sgemm(j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
 }
 
 static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
