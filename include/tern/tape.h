@@ -66,6 +66,9 @@ typedef struct tern_ctx {
     int training;          /* batchnorm uses batch statistics, dropout drops */
     int grad;              /* record the tape and allocate activation grads */
     tern_rng *rng;         /* dropout; may be NULL when nothing random runs */
+    float **zero_p;        /* activation grads handed out but not yet zeroed: */
+    size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
+    int n_zero, cap_zero;
     tern_status status;    /* first error since the last reset */
 } tern_ctx;
 
@@ -81,8 +84,10 @@ void tern_ctx_mode(tern_ctx *c, int training, int grad);
 
 /* ---- for op implementations -------------------------------------------- */
 
-/* A new arena tensor of this shape. Its grad is zeroed arena memory when the
- * ctx records and `with_grad` is set, else NULL. NULL on failure (status set). */
+/* A new arena tensor of this shape. Its grad is arena memory when the ctx
+ * records and `with_grad` is set, else NULL; the grad reads as zeros from
+ * the start of tern_backward on (it is cleared there, with every other
+ * activation grad, by the worker threads). NULL on failure (status set). */
 tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad);
 
 /* Arena memory for an op's saved state; NULL on failure (status set). */

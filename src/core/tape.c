@@ -1,6 +1,8 @@
 /* tape.c — the step context: arena, tape, sticky status, backward walk. */
 #include "tern/tape.h"
 
+#include "tern/parallel.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,12 +26,15 @@ tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes) {
 void tern_ctx_free(tern_ctx *c) {
     tern_arena_free(&c->arena);
     free(c->nodes);
+    free(c->zero_p);
+    free(c->zero_n);
     memset(c, 0, sizeof *c);
 }
 
 void tern_ctx_reset(tern_ctx *c) {
     tern_arena_reset(&c->arena);
     c->n_nodes = 0;
+    c->n_zero = 0;
     c->status = TERN_OK;
 }
 
@@ -67,7 +72,18 @@ tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_g
     if (with_grad && c->grad) {
         grad = tern_ctx_alloc(c, n * sizeof(float));
         if (!grad) return NULL;
-        memset(grad, 0, n * sizeof(float));
+        if (c->n_zero == c->cap_zero) {
+            /* Grows only while the first steps discover the graph size. */
+            int cap = c->cap_zero ? 2 * c->cap_zero : 64;
+            float **p = realloc(c->zero_p, (size_t)cap * sizeof *p);
+            if (p) c->zero_p = p;
+            size_t *z = realloc(c->zero_n, (size_t)cap * sizeof *z);
+            if (z) c->zero_n = z;
+            if (!p || !z) return tern_ctx_fail(c, TERN_ERR_NOMEM, "tape: cannot grow the grad list to %d", cap);
+            c->cap_zero = cap;
+        }
+        c->zero_p[c->n_zero] = grad;
+        c->zero_n[c->n_zero++] = n;
     }
     *t = tern_tensor_view(data, grad, ndim, shape);
     return t;
@@ -108,9 +124,28 @@ tern_status tern_backward(tern_ctx *c, tern_tensor *loss) {
     return tern_backward_seeded(c, loss, &one);
 }
 
+/* Clearing the step's activation grads: task t zeroes its share of all
+ * their floats, taken as one sequence. */
+#define ZERO_TASKS 8
+static void zero_grads_part(void *arg, int task, int thread) {
+    (void)thread;
+    const tern_ctx *c = arg;
+    size_t total = 0, lo, hi, at = 0;
+    for (int i = 0; i < c->n_zero; i++) total += c->zero_n[i];
+    tern_parallel_range(total, ZERO_TASKS, task, &lo, &hi);
+    for (int i = 0; i < c->n_zero && at < hi; at += c->zero_n[i++]) {
+        size_t a = lo > at ? lo - at : 0, b = hi - at < c->zero_n[i] ? hi - at : c->zero_n[i];
+        if (a < b) memset(c->zero_p[i] + a, 0, (b - a) * sizeof(float));
+    }
+}
+
 tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *seed) {
     if (c->status) return c->status;
     if (!out || !out->grad || !seed) return tern_error(TERN_ERR_ARG, "backward: output has no grad to seed");
+    if (c->n_zero) {
+        tern_parallel_for(ZERO_TASKS, 0, zero_grads_part, c);
+        c->n_zero = 0; /* a second backward on the same tape accumulates, as ops do */
+    }
     for (size_t i = 0; i < out->n; i++) out->grad[i] += seed[i];
     for (int i = c->n_nodes - 1; i >= 0; i--) {
         tern_node *n = &c->nodes[i];
