@@ -262,6 +262,64 @@ static void run_fb(bn_case *b, int training, int x_grad, int affine_grad) {
     tern_ctx_free(&c);
 }
 
+/* One forward + backward of batchnorm then relu, as two ops (fused = 0) or
+ * as tern_batchnorm_relu (fused = 1); returns y (caller frees) and leaves the
+ * grads in b's tensors, zeroed first. */
+static float *run_bn_relu(bn_case *b, int training, int fused) {
+    tern_ctx c;
+    assert_int_equal(tern_ctx_init(&c, 0), TERN_OK);
+    tern_ctx_mode(&c, training, 1);
+    memset(b->x->grad, 0, b->x->n * sizeof(float));
+    memset(b->gamma->grad, 0, b->C * sizeof(float));
+    memset(b->beta->grad, 0, b->C * sizeof(float));
+    float rm[16], rv[16];
+    memcpy(rm, b->rmean->data, b->C * sizeof(float));
+    memcpy(rv, b->rvar->data, b->C * sizeof(float));
+    tern_tensor *y = fused ? tern_batchnorm_relu(&c, b->x, b->gamma, b->beta, b->rmean, b->rvar, 0.1f, 1e-5f)
+                           : tern_relu(&c, tern_batchnorm(&c, b->x, b->gamma, b->beta, b->rmean, b->rvar, 0.1f, 1e-5f));
+    assert_non_null(y);
+    float *seed = malloc(y->n * sizeof(float)), *out = malloc(y->n * sizeof(float));
+    for (size_t i = 0; i < y->n; i++) seed[i] = (float)((i * 37) % 11) / 5.0f - 1.0f;
+    memcpy(out, y->data, y->n * sizeof(float));
+    assert_int_equal(tern_backward_seeded(&c, y, seed), TERN_OK);
+    /* both runs start from the same running statistics */
+    memcpy(b->rmean->data, rm, b->C * sizeof(float));
+    memcpy(b->rvar->data, rv, b->C * sizeof(float));
+    free(seed);
+    tern_ctx_free(&c);
+    return out;
+}
+
+/* The fused op gives the two ops' bits: y, dx, dgamma, dbeta; (N,C,H,W) and
+ * (N,C), training and eval. About half the outputs are clipped, so the mask
+ * matters. */
+static void test_bn_relu_fused_equals_two_ops(void **state) {
+    (void)state;
+    const int s4[4] = {5, 3, 4, 6}, s2[2] = {9, 7};
+    for (int layout = 0; layout < 2; layout++)
+        for (int training = 0; training < 2; training++) {
+            tern_rng r;
+            tern_rng_seed(&r, 21);
+            bn_case b = layout ? bn_make(2, s2, &r) : bn_make(4, s4, &r);
+            size_t nx = b.x->n;
+            float *y0 = run_bn_relu(&b, training, 0);
+            float *dx0 = malloc(nx * sizeof(float)), dg0[16], db0[16];
+            memcpy(dx0, b.x->grad, nx * sizeof(float));
+            memcpy(dg0, b.gamma->grad, b.C * sizeof(float));
+            memcpy(db0, b.beta->grad, b.C * sizeof(float));
+            float *y1 = run_bn_relu(&b, training, 1);
+            assert_memory_equal(y0, y1, nx * sizeof(float));
+            assert_memory_equal(dx0, b.x->grad, nx * sizeof(float));
+            assert_memory_equal(dg0, b.gamma->grad, b.C * sizeof(float));
+            assert_memory_equal(db0, b.beta->grad, b.C * sizeof(float));
+            size_t zeros = 0;
+            for (size_t i = 0; i < nx; i++) zeros += y1[i] == 0.0f;
+            assert_true(zeros > nx / 5 && zeros < nx * 4 / 5);
+            free(y0), free(y1), free(dx0);
+            bn_free(&b);
+        }
+}
+
 /* Backward accumulates into existing grads, and an input without a grad is
  * skipped without changing what the others receive. */
 static void test_bn_backward_accumulates_and_skips(void **state) {
@@ -395,6 +453,7 @@ int main(void) {
         cmocka_unit_test(test_bn_gradcheck_eval),
         cmocka_unit_test(test_bn_backward_accumulates_and_skips),
         cmocka_unit_test(test_bn_eval_grad_by_formula),
+        cmocka_unit_test(test_bn_relu_fused_equals_two_ops),
         cmocka_unit_test(test_bn_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -287,6 +287,12 @@ tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
         case TERN_LAYER_AVGPOOL: h = tern_avgpool2d(c, h, s->kernel, s->stride, s->pad); break;
         case TERN_LAYER_GLOBAL_AVGPOOL: h = tern_global_avgpool(c, h); break;
         case TERN_LAYER_BATCHNORM:
+            if (s->act == TERN_ACT_RELU) { /* fused: the activation below is then skipped */
+                h = tern_batchnorm_relu(c, h, param(m, L->w), param(m, L->b), param(m, L->mean), param(m, L->var),
+                                        s->momentum, s->eps);
+                outs[i] = h;
+                continue;
+            }
             h = tern_batchnorm(c, h, param(m, L->w), param(m, L->b), param(m, L->mean), param(m, L->var),
                                s->momentum, s->eps);
             break;

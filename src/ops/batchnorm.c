@@ -26,6 +26,7 @@
 
 typedef struct {
     int batch_stats;        /* 1: normalised with batch statistics (training) */
+    int relu;               /* 1: y = max(bn(x), 0), relu fused in */
     float momentum, eps;
     float *running_mean;    /* (C) buffers, updated by a training forward */
     float *running_var;     /* (C) */
@@ -55,8 +56,9 @@ static int bn_check_vec(tern_ctx *c, const char *what, const tern_tensor *v, con
     return 1;
 }
 
-tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
-                            tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps) {
+static tern_tensor *batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+                              tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps,
+                              int relu) {
     if (!x || c->status) return NULL;
     char sx[TERN_SHAPE_STR_LEN];
     if (x->ndim != 2 && x->ndim != 4)
@@ -79,6 +81,7 @@ tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, ter
     bn_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
     s->batch_stats = c->training != 0;
+    s->relu = relu;
     s->momentum = momentum;
     s->eps = eps;
     s->running_mean = running_mean->data;
@@ -89,6 +92,27 @@ tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, ter
     s->invstd = s->mean + C;
     tern_tensor *y = tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, gamma, beta, NULL));
     return tern_ctx_apply(c, TERN_OP_BATCHNORM, y, s, x, gamma, beta, NULL);
+}
+
+tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+                            tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps) {
+    return batchnorm(c, x, gamma, beta, running_mean, running_var, momentum, eps, 0);
+}
+
+tern_tensor *tern_batchnorm_relu(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+                                 tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps) {
+    return batchnorm(c, x, gamma, beta, running_mean, running_var, momentum, eps, 1);
+}
+
+/* relu's forward and backward, for the fused op: v < 0 ? 0 : v lets a NaN
+ * through as tern_relu does; the grad passes where the output is positive.
+ * The backward masks dy in place: this node is its only reader, and every
+ * other contribution to it has arrived (the tape runs in reverse). */
+static inline void relu_run(float *y, size_t n) {
+    for (size_t j = 0; j < n; j++) y[j] = y[j] < 0.0f ? 0.0f : y[j];
+}
+static inline void relu_mask_run(const float *y, float *dy, size_t n) {
+    for (size_t j = 0; j < n; j++) dy[j] = y[j] > 0.0f ? dy[j] : 0.0f;
 }
 
 /* acc[c] = sum over the channel of (x - shift[c])^p, p = 1 or 2; shift may
@@ -163,6 +187,7 @@ static void bn_forward_channels(void *arg, int task, int thread) {
             const float *xp = x->data + off;
             float *yp = n->out->data + off;
             for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
+            if (s->relu) relu_run(yp, HW);
         }
     }
 }
@@ -199,6 +224,7 @@ void tern_batchnorm_forward(tern_node *n) {
         const float *xr = x->data + (size_t)i * C; /* (C) */
         float *yr = n->out->data + (size_t)i * C;
         for (int ch = 0; ch < C; ch++) yr[ch] = (xr[ch] - s->mean[ch]) * scale[ch] + beta->data[ch];
+        if (s->relu) relu_run(yr, (size_t)C);
     }
 }
 
@@ -216,6 +242,11 @@ static void bn_backward_channels(void *arg, int task, int thread) {
     double M = (double)N * (double)HW;
     int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
     for (size_t ch = lo; ch < hi; ch++) {
+        if (s->relu)
+            for (int i = 0; i < N; i++) {
+                size_t off = ((size_t)i * C + ch) * HW;
+                relu_mask_run(n->out->data + off, n->out->grad + off, HW);
+            }
         float m = s->mean[ch], is = s->invstd[ch];
         /* sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
         double sg = 0.0, sgx = 0.0;
@@ -258,6 +289,7 @@ void tern_batchnorm_backward(tern_node *n) {
         tern_parallel_for(BN_TASKS, 0, bn_backward_channels, n);
         return;
     }
+    if (s->relu) relu_mask_run(n->out->data, n->out->grad, n->out->n);
     /* (N,C): per channel sg = sum g, sgx = sum g xhat, a row at a time. */
     double *sg = s->acc, *sgx = s->acc + C; /* (C) each */
     for (int ch = 0; ch < C; ch++) sg[ch] = sgx[ch] = 0.0;
