@@ -740,6 +740,52 @@ static void test_conv_bad_input(void **state) {
     layer_free(&L);
 }
 
+/* im2col with rows ld apart against the definition, entry by entry, on the
+ * paths it has: padded or strided (the general body) and valid stride 1,
+ * with rows of 8 floats (one vector), under 8, 9..15 (overlapping blocks)
+ * and 24; the gap between rows (ld > OH OW) is left untouched. And col2im
+ * is its adjoint: <im2col(x), d> = <x, col2im(d)>. */
+static void test_im2col_vs_definition(void **state) {
+    (void)state;
+    const int geo[][7] = {
+        /* C, H, W, K, stride, pad, (unused) */
+        {32, 12, 12, 5, 1, 0, 0}, {1, 28, 28, 5, 1, 0, 0}, {3, 9, 9, 5, 1, 0, 0}, {2, 7, 17, 3, 1, 0, 0},
+        {2, 13, 11, 3, 1, 0, 0},  {3, 10, 10, 3, 1, 1, 0}, {2, 11, 9, 3, 2, 1, 0}, {1, 6, 6, 6, 1, 0, 0},
+    };
+    tern_rng r;
+    tern_rng_seed(&r, 99);
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+        int C = geo[g][0], H = geo[g][1], W = geo[g][2], KH = geo[g][3], KW = geo[g][3], st = geo[g][4], pad = geo[g][5];
+        int OH = (H + 2 * pad - KH) / st + 1, OW = (W + 2 * pad - KW) / st + 1;
+        size_t K = (size_t)C * KH * KW, P = (size_t)OH * OW, ld = P + 5;
+        float *x = malloc(sizeof(float) * C * H * W), *col = malloc(sizeof(float) * K * ld);
+        float *d = malloc(sizeof(float) * K * ld), *dx = calloc((size_t)C * H * W, sizeof(float));
+        for (int i = 0; i < C * H * W; i++) x[i] = tern_rng_normal(&r);
+        for (size_t i = 0; i < K * ld; i++) col[i] = -7.0f, d[i] = tern_rng_normal(&r);
+        tern_kernel_im2col_ld_f32(x, C, H, W, KH, KW, st, pad, OH, OW, col, ld);
+        double lhs = 0.0;
+        for (int ch = 0; ch < C; ch++)
+            for (int kh = 0; kh < KH; kh++)
+                for (int kw = 0; kw < KW; kw++) {
+                    size_t row = ((size_t)ch * KH + kh) * KW + kw;
+                    for (int oh = 0; oh < OH; oh++)
+                        for (int ow = 0; ow < OW; ow++) {
+                            int h = oh * st - pad + kh, w = ow * st - pad + kw;
+                            float want = h < 0 || h >= H || w < 0 || w >= W ? 0.0f : x[((size_t)ch * H + h) * W + w];
+                            float got = col[row * ld + (size_t)oh * OW + ow];
+                            if (got != want) fail_msg("im2col geometry %zu: row %zu (%d,%d) = %g, want %g", g, row, oh, ow, got, want);
+                            lhs += (double)got * d[row * ld + (size_t)oh * OW + ow];
+                        }
+                    for (size_t gap = P; gap < ld; gap++) assert_true(col[row * ld + gap] == -7.0f);
+                }
+        tern_kernel_col2im_add_ld_f32(d, ld, C, H, W, KH, KW, st, pad, OH, OW, dx);
+        double rhs = 0.0;
+        for (int i = 0; i < C * H * W; i++) rhs += (double)x[i] * dx[i];
+        assert_true(fabs(lhs - rhs) <= 1e-4 * (1.0 + fabs(lhs)));
+        free(x), free(col), free(d), free(dx);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout_by_hand),
@@ -754,6 +800,7 @@ int main(void) {
         cmocka_unit_test(test_gemm_bad_input),
         cmocka_unit_test(test_conv_vs_naive),
         cmocka_unit_test(test_conv_bad_input),
+        cmocka_unit_test(test_im2col_vs_definition),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
