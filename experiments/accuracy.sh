@@ -4,11 +4,12 @@
 #
 #   bash experiments/accuracy.sh [CONFIG_NAME...]
 #
-# Each run is `build/tern train configs/NAME.yaml --set training.threads=1`
-# (plus `--set quant.enabled=false` for the fp32 twin) into runs/NAME[_fp32].
+# Each run is `build/tern train configs/NAME.yaml` on all cores (a run gives
+# the same bits on any thread count) plus `--set quant.enabled=false` for the
+# fp32 twin, into runs/NAME[_fp32].
 # CIFAR-10 reads CIFAR_DIR (default ../shared/datasets/cifar-10-batches-bin,
-# a partial copy: 4,000 training and 1,000 test images). Long: the conv
-# models take tens of minutes each on 2 cores.
+# a partial copy: 4,000 training and 1,000 test images). The conv models
+# take minutes each on 2 cores.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -24,8 +25,8 @@ printf '| config | ternary | fp32 twin | sparsity |\n| --- | ---: | ---: | ---: 
 for n in "${NAMES[@]}"; do
     extra=()
     [ "$n" = cifar10_vgg_small ] && extra=(--set "dataset.path=$CIFAR_DIR")
-    build/tern train "configs/$n.yaml" --set training.threads=1 --set "output.dir=runs/$n" --force "${extra[@]}" >&2
-    build/tern train "configs/$n.yaml" --set training.threads=1 --set "output.dir=runs/${n}_fp32" --force \
+    build/tern train "configs/$n.yaml" --set "output.dir=runs/$n" --force "${extra[@]}" >&2
+    build/tern train "configs/$n.yaml" --set "output.dir=runs/${n}_fp32" --force \
         --set quant.enabled=false "${extra[@]}" >&2
     sparsity=$(awk -F, 'NR > 1 { s = $6 } END { printf "%.1f%%", 100 * s }' "runs/$n/metrics.csv")
     echo "| $n | $(last_acc "runs/$n") | $(last_acc "runs/${n}_fp32") | $sparsity |" >> runs/accuracy.md

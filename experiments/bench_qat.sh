@@ -17,8 +17,7 @@
 # PyTorch is Debian's python3-torch run with /usr/bin/python3,
 # OPENBLAS_NUM_THREADS=1 and torch.set_num_threads(2); it is skipped with a
 # message when torch is not installed. tern runs with training.threads = T
-# (default 0: all cores) and the same OPENBLAS_NUM_THREADS=1 environment,
-# which tern overrides with openblas_set_num_threads(T).
+# (default 0: all cores): T worker threads, OpenBLAS single-threaded in each.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 MODEL=mlp EPOCHS=1 ROUNDS=3 THREADS=0 TERN="$ROOT/build/tern"
