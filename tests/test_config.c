@@ -440,6 +440,7 @@ static const struct bad_case {
     {HEAD "schedule: {name: step}\n", "{name: step}", "schedule", "step needs step_epochs"},
     {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 must be >= 1"},
     {HEAD "training: {epochs: -2}\n", "-2", "training.epochs", "-2 must be >= 1"},
+    {HEAD "training: {threads: 65}\n", "65", "training.threads", "65 is outside 0..64"},
     {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10)"},
     {"dataset: {name: mnist, normalize: zscore}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "zscore", "dataset.normalize", "(none, given, compute)"},
     {"dataset: {name: cifar10, normalize: given, mean: [0.5], std: [1, 1, 1]}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n",

@@ -7,6 +7,7 @@
  * absent) → resolve() fills defaults, checks meanings and builds the public
  * tern_config, pointing errors at the tree's positions. */
 #include "tern/config.h"
+#include "tern/parallel.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -634,7 +635,9 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     out->checkpoint_every = t->checkpoint_every ? *t->checkpoint_every : 1;
     if (out->epochs < 1) return rfail(R, "training", "epochs", "%d must be >= 1", out->epochs);
     if (out->batch_size < 1) return rfail(R, "training", "batch_size", "%d must be >= 1", out->batch_size);
-    if (out->threads < 0) return rfail(R, "training", "threads", "%d must be >= 0 (0: all cores)", out->threads);
+    if (out->threads < 0 || out->threads > TERN_PARALLEL_MAX_THREADS)
+        return rfail(R, "training", "threads", "%d is outside 0..%d (0: all cores)", out->threads,
+                     TERN_PARALLEL_MAX_THREADS);
     if (out->eval_every < 0) return rfail(R, "training", "eval_every", "%d must be >= 0 (0: at the end)", out->eval_every);
     if (out->checkpoint_every < 0)
         return rfail(R, "training", "checkpoint_every", "%d must be >= 0 (0: at the end)", out->checkpoint_every);

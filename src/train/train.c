@@ -235,6 +235,8 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
 
     if ((st = build(r, cfg, 1, NULL))) goto done;
     int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1) threads = 1;
+    if (threads > TERN_PARALLEL_MAX_THREADS) threads = TERN_PARALLEL_MAX_THREADS; /* "all cores" of a big machine */
     /* tern's workers split every op of the step; OpenBLAS runs inside them,
      * one thread each, so the two never compete for the cores. */
     if ((st = tern_parallel_set_threads(threads))) goto done;
