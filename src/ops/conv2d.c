@@ -28,7 +28,7 @@
  *
  * Threads (tern/parallel.h): chunks are the tasks of the forward. In the
  * backward, chunk j belongs to slot j mod S, S = min(CONV2D_SLOTS, chunks,
- * what keeps S·O·K floats within CONV2D_COL_FLOATS), or S = chunks when
+ * what keeps S·O·K floats within CONV2D_DWP_FLOATS), or S = chunks when
  * there is no dW to sum; each slot is a task
  * that sums its chunks' dW into its own (O,K) partial, and the partials are
  * then added to dW in slot order. S and the chunks depend on shapes only,
@@ -54,6 +54,8 @@
 #define CONV2D_COL_FLOATS ((size_t)256 << 10)
 #define CONV2D_CHUNK 16
 #define CONV2D_SLOTS 8
+/* Floats of all dW partials at most (16 MB): a wide layer gets fewer slots. */
+#define CONV2D_DWP_FLOATS ((size_t)4 << 20)
 
 typedef struct {
     int stride, pad;
@@ -116,7 +118,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     size_t chunks = ((size_t)N + (size_t)s->G - 1) / (size_t)s->G;
     s->slots = (int)chunks;
     if (c->grad && w->grad) {
-        size_t ok = (size_t)O * (size_t)K, slots = CONV2D_COL_FLOATS / ok;
+        size_t ok = (size_t)O * (size_t)K, slots = CONV2D_DWP_FLOATS / ok;
         if (slots > CONV2D_SLOTS) slots = CONV2D_SLOTS;
         if (slots > chunks) slots = chunks;
         s->slots = slots < 1 ? 1 : (int)slots;
