@@ -52,10 +52,19 @@ typedef struct {
     int nested;  /* run a job from inside each task */
 } count_job;
 
+/* A job run from inside a task: inline, on the task's thread index, so it
+ * may use that thread's scratch. */
+typedef struct {
+    count_job *j;
+    int outer;  /* the enclosing task's thread */
+    int runs;
+} nested_job;
+
 static void count_inner(void *arg, int task, int thread) {
     (void)task;
-    count_job *j = arg;
-    atomic_fetch_add(&j->by_thread[thread], 0); /* thread must be in range */
+    nested_job *n = arg;
+    if (thread != n->outer) atomic_store(&n->j->bad_thread, 1);
+    n->runs++; /* inline: never two at once */
 }
 
 static void count_task(void *arg, int task, int thread) {
@@ -63,7 +72,11 @@ static void count_task(void *arg, int task, int thread) {
     if (thread < 0 || thread >= tern_parallel_threads()) atomic_store(&j->bad_thread, 1);
     atomic_fetch_add(&j->runs[task], 1);
     atomic_fetch_add(&j->by_thread[thread], 1);
-    if (j->nested) tern_parallel_for(4, 0, count_inner, j); /* inline: must not deadlock */
+    if (j->nested) {
+        nested_job n = {j, thread, 0};
+        tern_parallel_for(4, 0, count_inner, &n); /* must not deadlock */
+        if (n.runs != 4) atomic_store(&j->bad_thread, 1);
+    }
 }
 
 static void run_counted(int max_threads, int nested, count_job *j) {

@@ -34,7 +34,8 @@ int tern_parallel_threads(void);
 
 /* Run fn for every task on at most max_threads threads (0: all) and return
  * when all are done. Tasks are handed out in order, one at a time. Called
- * from inside a task, it runs the tasks inline on that thread. */
+ * from inside a task, it runs the tasks inline on that thread, passing them
+ * that task's thread index. */
 void tern_parallel_for(int ntasks, int max_threads, tern_task_fn fn, void *arg);
 
 /* The part [*lo, *hi) of n items that task t of ntasks owns: contiguous,

@@ -42,13 +42,15 @@ static struct {
     unsigned start_gen;   /* gen when the workers were started: no job seen yet */
 } P = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER, .nthreads = 1};
 
-/* 1 on a pool thread while it runs a task: nested jobs run inline. */
-static _Thread_local int in_task;
+/* The index of the pool thread running a task on this thread, -1 outside
+ * tasks: a nested job runs inline, under the same index (and so with the
+ * same scratch) as the task it runs in. */
+static _Thread_local int task_thread = -1;
 
 static void take_tasks(int thread) {
-    in_task = 1;
+    task_thread = thread;
     for (int t; (t = atomic_fetch_add(&P.next, 1)) < P.ntasks;) P.fn(P.arg, t, thread);
-    in_task = 0;
+    task_thread = -1;
 }
 
 static void *worker_main(void *p) {
@@ -111,8 +113,9 @@ void tern_parallel_for(int ntasks, int max_threads, tern_task_fn fn, void *arg) 
     int used = P.nthreads;
     if (max_threads > 0 && max_threads < used) used = max_threads;
     if (used > ntasks) used = ntasks;
-    if (used <= 1 || in_task) {
-        for (int t = 0; t < ntasks; t++) fn(arg, t, 0);
+    if (used <= 1 || task_thread >= 0) {
+        int thread = task_thread >= 0 ? task_thread : 0;
+        for (int t = 0; t < ntasks; t++) fn(arg, t, thread);
         return;
     }
     P.fn = fn;
