@@ -186,8 +186,13 @@ static void bn_forward_channels(void *arg, int task, int thread) {
             size_t off = ((size_t)i * C + ch) * HW;
             const float *xp = x->data + off;
             float *yp = n->out->data + off;
-            for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
-            if (s->relu) relu_run(yp, HW);
+            if (s->relu) /* clipped as it is written: no second pass over the plane */
+                for (size_t j = 0; j < HW; j++) {
+                    float v = (xp[j] - m) * scale + b;
+                    yp[j] = v < 0.0f ? 0.0f : v;
+                }
+            else
+                for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
         }
     }
 }
