@@ -1,61 +1,14 @@
 #!/usr/bin/env bash
-# bad_input.sh — one bad-input case of the tern program, run by ctest:
-#
-#   bash tests/cli/bad_input.sh TERN_BINARY CASE
-#
-# Each case must give a non-zero exit that is not a crash (no signal), exactly
-# one line on stderr naming the file or field and what is wrong, and leave an
-# earlier run's files byte for byte as they were: training runs use --force,
-# so only the validation itself stands between the bad input and those files.
+# bad_input.sh — bad configs, datasets, checkpoints and deploy files (see lib.sh).
+# cases: malformed_yaml unknown_key wrong_type missing_dataset_file truncated_idx wrong_magic
+# cases: label_out_of_range checkpoint_architecture unwritable_run_dir
+# cases: deploy_truncated deploy_wrong_version deploy_missing_dataset infer_wrong_shape
+# cases: inspect_truncated profile_truncated profile_missing_dataset inspect_train_truncated
+# cases: inspect_train_no_dataset profile_train_ckpt sweep_few_seeds sweep_other_base
 set -uo pipefail
 TERN="$1"
 CASE="$2"
-T="$(mktemp -d /tmp/tern_bad_input.XXXXXX)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL [$CASE]: $*" >&2; exit 1; }
-
-# A tiny MNIST-format dataset: 20 images of 4x4, labels 0..9.
-be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
-make_idx() { # dir prefix n
-    local dir=$1 p=$2 n=$3
-    mkdir -p "$dir"
-    { be32 2051; be32 "$n"; be32 4; be32 4; for ((i = 0; i < n * 16; i++)); do printf "\\x$(printf %02x $((i * 37 % 256)))"; done; } > "$dir/$p-images-idx3-ubyte"
-    { be32 2049; be32 "$n"; for ((i = 0; i < n; i++)); do printf "\\x0$((i % 10))"; done; } > "$dir/$p-labels-idx1-ubyte"
-}
-make_idx "$T/data" train 20
-make_idx "$T/data" t10k 10
-
-cfg() { # file out-layers-yaml
-    cat > "$1" <<YAML
-dataset: {name: mnist, path: $T/data}
-model:
-  layers:
-$2
-optimizer: {name: adam, lr: 0.01}
-training: {epochs: 1, batch_size: 8, threads: 1}
-output: {dir: $T/run}
-YAML
-}
-GOOD_LAYERS='    - {type: flatten}
-    - {type: linear, name: fc1, out: 8}
-    - {type: linear, name: fc2, out: 10, ternary: false}'
-cfg "$T/good.yaml" "$GOOD_LAYERS"
-
-# An earlier run whose files must survive every case.
-"$TERN" train "$T/good.yaml" > /dev/null 2>&1 || fail "setup: the good config does not train"
-( cd "$T/run" && sha256sum config.yaml metrics.csv last.h5 > "$T/run.sha256" ) || fail "setup: no run files"
-
-expect_error() { # substring, then the command
-    local want="$1"; shift
-    "$@" > "$T/out" 2> "$T/err"
-    local rc=$?
-    [ "$rc" -ne 0 ] || fail "exit status 0"
-    [ "$rc" -lt 128 ] || fail "exit status $rc: killed by a signal (crash)"
-    [ "$(wc -l < "$T/err")" -eq 1 ] || fail "stderr is not one line: $(cat "$T/err")"
-    grep -qF -- "$want" "$T/err" || fail "stderr lacks '$want': $(cat "$T/err")"
-    ( cd "$T/run" && sha256sum --quiet -c "$T/run.sha256" ) || fail "an earlier run's file changed"
-    echo "ok [$CASE]: $(cat "$T/err")"
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 case "$CASE" in
 malformed_yaml)
