@@ -35,7 +35,9 @@
  * Loading checks the header (size, CRC), format, version, every layer's
  * attributes, every dataset's type and exact shape against the shapes the
  * topology implies, the packed codes (no 0b11 code, zero padding) and the
- * final output against the class count; errors are one line naming the file
+ * final output against the class count, every float for NaN and infinity,
+ * and every layer's memory per sample against TERN_DEPLOY_MAX_ACT_ELEMS;
+ * errors are one line naming the file
  * and the object, e.g.
  *   "m.h5: /layers/001/qs is (256,6,32) but layer 1 (fc1, 784 -> 256) needs
  *    (256,7,32); the file was altered or written by another tool: export it
@@ -57,6 +59,12 @@ extern "C" {
 #define TERN_DEPLOY_FORMAT "tern-deploy"
 #define TERN_DEPLOY_VERSION 1
 #define TERN_DEPLOY_DEFLATE 6   /* the deflate level export uses */
+/* The most floats one sample may need in any one layer: its output, and for
+ * a conv its columns (in_features padded to 128, by OH*OW), which the
+ * kernels stage per image. 2^26 floats (256 MiB), the bound on the input
+ * itself: a 512x512 RGB conv or a 64x1024x1024 feature map fits; a file
+ * asking for more is refused at load, naming the layer. */
+#define TERN_DEPLOY_MAX_ACT_ELEMS (1LL << 26)
 
 typedef enum tern_dlayer_type {
     TERN_DLAYER_LINEAR,
