@@ -40,12 +40,19 @@ static const char *act_label(tern_runtime_act a) {
 
 /* ---- tern export ------------------------------------------------------------ */
 
+/* 1 when a and b both exist and are one file (symlinks and hard links followed). */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Whether export may write `path` without --force: it does not exist, or it
  * is a deploy checkpoint (an earlier export). A training checkpoint, or any
  * other file, is somebody's work: one line and 0. */
-static int replaceable(const char *cmd, const char *path) {
+static int replaceable(const char *cmd, const char *path, const char *ckpt) {
     struct stat sb;
-    if (stat(path, &sb) != 0 || tern_deploy_probe(path)) return 1;
+    /* The input itself: tern_deploy_export refuses it, --force or not. */
+    if (stat(path, &sb) != 0 || tern_deploy_probe(path) || same_file(path, ckpt)) return 1;
     tern_ckpt_info info;
     fprintf(stderr, "tern %s: %s exists and is %s; pass --force to replace it\n", cmd, path,
             tern_ckpt_read_info(path, &info) == TERN_OK ? "a training checkpoint" : "not a deploy checkpoint");
@@ -98,7 +105,12 @@ int tern_cmd_export(int argc, char **argv) {
         }
     }
     if (!ckpt || !out) return export_usage(stderr);
-    if (!force && (!replaceable("export", out) || (fp32_out && !replaceable("export", fp32_out)))) return 1;
+    if (fp32_out && (!strcmp(fp32_out, out) || same_file(fp32_out, out) || same_file(fp32_out, ckpt))) {
+        fprintf(stderr, "tern export: --fp32-out %s is the training checkpoint or the deploy file; give it a file of "
+                "its own\n", fp32_out);
+        return 1;
+    }
+    if (!force && (!replaceable("export", out, ckpt) || (fp32_out && !replaceable("export", fp32_out, ckpt)))) return 1;
     tern_deploy_sizes z;
     if (tern_deploy_export(ckpt, data, out, &z)) return fail("export");
     /* The fp32 reference: the same model, every weight fp32, no compression. */
