@@ -766,6 +766,15 @@ static void test_attribute_values(void **state) {
     tern_deploy_free(&e);
 }
 
+/* The caller's HDF5 error handler: counts what reaches it. */
+static int h5_errors_seen;
+static herr_t count_h5_errors(hid_t estack, void *data) {
+    (void)estack;
+    (void)data;
+    h5_errors_seen++;
+    return 0;
+}
+
 /* Crafted shapes and values are refused at load, naming the layer, before
  * any large allocation; a damaged first header line gets the CRC check. */
 static void test_crafted_files(void **state) {
@@ -812,7 +821,13 @@ static void test_crafted_files(void **state) {
     reseal(bad, 1);
     expect_load_error(bad, "/layers/004/center[2] = nan is not finite");
 
-    /* A damaged first line and a damaged body: the CRC speaks, not HDF5. */
+    /* A damaged first line and a damaged body: the CRC speaks, not HDF5;
+     * the caller's HDF5 error handler is neither called nor replaced. */
+    H5E_auto2_t func0;
+    void *data0;
+    H5Eget_auto2(H5E_DEFAULT, &func0, &data0);
+    H5Eset_auto2(H5E_DEFAULT, count_h5_errors, NULL);
+    h5_errors_seen = 0;
     size_t n;
     unsigned char *b = slurp(good, &n);
     b[3] ^= 0x20;
@@ -825,6 +840,12 @@ static void test_crafted_files(void **state) {
     spit(bad, b, n);
     expect_load_error(bad, "header (the first 512 bytes) is missing or corrupt");
     free(b);
+    H5E_auto2_t func;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    assert_true(func == count_h5_errors);
+    assert_int_equal(h5_errors_seen, 0);
+    H5Eset_auto2(H5E_DEFAULT, func0, data0);
 
     /* The runtime plans in 64 bits: a batch no machine holds is refused
      * before anything is allocated. */

@@ -655,7 +655,10 @@ tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate
     tern_status st = check_model(d, path ? path : "deploy");
     if (st) return st;
     /* Deflate is an optional HDF5 filter; without it the file is written uncompressed. */
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
     if (deflate > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) deflate = 0;
+    tern_h5_quiet_end(&q);
     tern_deploy_sizes z;
     count_sizes(d, &z);
     save_job job = {.d = d, .deflate = deflate, .qs_disk = &z.packed_disk_bytes};
@@ -1105,7 +1108,14 @@ tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, con
     tern_deploy d;
     st = tern_deploy_from_model(&d, &m, &test);
     if (!st) {
-        snprintf(d.source, sizeof d.source, "%s", train_ckpt);
+        /* The path, cut (where it must be) at a character boundary: the
+         * attribute is UTF-8. */
+        size_t k = strlen(train_ckpt);
+        if (k >= sizeof d.source) {
+            k = sizeof d.source - 1;
+            while (k > 0 && ((unsigned char)train_ckpt[k] & 0xC0) == 0x80) k--;
+        }
+        snprintf(d.source, sizeof d.source, "%.*s", (int)k, train_ckpt);
         st = tern_deploy_save(&d, out_path, TERN_DEPLOY_DEFLATE, sizes);
     }
     tern_deploy_free(&d);
