@@ -758,11 +758,23 @@ static void test_attribute_values(void **state) {
     assert_int_equal(strlen(name), 31);
     set_attr(bad, "/", "format", vs, &fmt);
     set_attr(bad, "/layers/000", "name", vs, &name);
+    /* ... and the class names as h5py writes a list of str. */
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Ldelete(f, "classes", H5P_DEFAULT) >= 0);
+    hsize_t nc = CNN_CLASSES;
+    hid_t sp = H5Screate_simple(1, &nc, NULL);
+    hid_t ds = H5Dcreate2(f, "classes", vs, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char *classes[CNN_CLASSES] = {"z\xc3\xa9ro", "one", "a-class-name-of-31-bytes-xxxxxx"};
+    assert_true(H5Dwrite(ds, vs, H5S_ALL, H5S_ALL, H5P_DEFAULT, classes) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
     H5Tclose(vs);
     reseal(bad, 1);
     tern_deploy e;
     assert_int_equal(tern_deploy_load(&e, bad), TERN_OK);
     assert_string_equal(e.layers[0].name, name);
+    for (int k = 0; k < CNN_CLASSES; k++) assert_string_equal(e.class_names[k], classes[k]);
     tern_deploy_free(&e);
 }
 
@@ -896,12 +908,30 @@ static void test_save_validates_first(void **state) {
     free(after);
     tern_deploy_free(&d);
 
+    /* An infinite latent weight of a ternary layer (c2): the quantizer
+     * refuses it when building (or, were it let through, the save would),
+     * and nothing is written. */
+    tern_param *w2 = tern_params_find(&m.params, "c2.weight");
+    const float w2keep = w2->t.data[0];
+    w2->t.data[0] = INFINITY;
+    tern_dataset meta;
+    cnn_meta(&meta);
+    tern_status bst = tern_deploy_from_model(&d, &m, &meta);
+    assert_non_null(strstr(tern_errmsg(), "c2"));
+    if (bst == TERN_OK) {
+        assert_int_not_equal(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
+        tern_deploy_free(&d);
+    }
+    after = slurp(path, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(after, before, n0);
+    free(after);
+    w2->t.data[0] = w2keep;
+
     /* A negative running variance is named where it is, not written as NaN. */
     tern_param *var = tern_params_find(&m.params, "bn2.running_var");
     assert_non_null(var);
     var->t.data[0] = -1.0f;
-    tern_dataset meta;
-    cnn_meta(&meta);
     expect_error(tern_deploy_from_model(&d, &m, &meta), TERN_ERR_NUMERIC, "bn2: running variance[0] = -1");
     assert_null(d.layers);
     tern_model_free(&m);

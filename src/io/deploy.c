@@ -931,6 +931,53 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     return st;
 }
 
+/* Class name k (text of n bytes, not necessarily NUL-terminated) into d. */
+static tern_status set_class(reader *r, tern_deploy *d, int k, const char *text, size_t n) {
+    size_t len = text ? strnlen(text, n) : 0;
+    if (len >= sizeof d->class_names[k])
+        return tern_error(TERN_ERR_FORMAT, "%s: /classes[%d] is longer than %zu bytes; " TOOL_HINT, r->path, k,
+                          sizeof d->class_names[k] - 1);
+    memcpy(d->class_names[k], text ? text : "", len);
+    d->class_names[k][len] = '\0';
+    return TERN_OK;
+}
+
+/* /classes: n_classes fixed-length strings (as written) or variable-length
+ * ones (as h5py writes a list of str), ASCII or UTF-8; the memory type keeps
+ * the file's character set, which HDF5 does not convert. */
+static tern_status read_classes(reader *r, tern_deploy *d) {
+    hid_t ds = H5Lexists(r->file, "classes", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, "classes", H5P_DEFAULT) : -1;
+    if (ds < 0) return tern_error(TERN_ERR_FORMAT, "%s: dataset /classes is missing; " TOOL_HINT, r->path);
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds), mt = -1;
+    const int vlen = t >= 0 && H5Tis_variable_str(t) > 0;
+    size_t len = t >= 0 && !vlen ? H5Tget_size(t) : sizeof(char *);
+    tern_status st = TERN_OK;
+    if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || len < 1 || len > 4096 ||
+        H5Sget_simple_extent_npoints(sp) != d->n_classes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: /classes is not %d strings; " TOOL_HINT, r->path, d->n_classes);
+    char *buf = st ? NULL : calloc((size_t)d->n_classes, len);
+    if (!st && !buf) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+    if (!st) {
+        mt = vlen ? H5Tcopy(H5T_C_S1) : H5Tcopy(t);
+        if (mt < 0 || (vlen && (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0)) ||
+            H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read /classes (HDF5: %s); " DAMAGED_HINT, r->path,
+                            tern_h5_cause(r->cause, sizeof r->cause));
+        } else {
+            char **v = (char **)(void *)buf;
+            for (int k = 0; !st && k < d->n_classes; k++)
+                st = vlen ? set_class(r, d, k, v[k], sizeof d->class_names[k]) : set_class(r, d, k, buf + (size_t)k * len, len);
+            if (vlen) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+        }
+    }
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return st;
+}
+
 static tern_status read_all(reader *r, tern_deploy *d) {
     tern_status st = TERN_OK;
     int n_layers = 0;
@@ -959,30 +1006,7 @@ static tern_status read_all(reader *r, tern_deploy *d) {
             st = tern_error(TERN_ERR_FORMAT, "%s: /input mean/std of channel %d (%g, %g) are not usable; " TOOL_HINT,
                             r->path, c, d->mean[c], d->std[c]);
     if (st) return st;
-    /* Class names: fixed-length strings (as written) or h5py's variable-length ones. */
-    hid_t ds = H5Lexists(r->file, "classes", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, "classes", H5P_DEFAULT) : -1;
-    if (ds < 0) return tern_error(TERN_ERR_FORMAT, "%s: dataset /classes is missing; " TOOL_HINT, r->path);
-    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
-    size_t len = t >= 0 ? H5Tget_size(t) : 0;
-    if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0 || len < 1 || len > 4096 ||
-        H5Sget_simple_extent_npoints(sp) != d->n_classes) {
-        st = tern_error(TERN_ERR_FORMAT, "%s: /classes is not %d fixed-length strings; " TOOL_HINT, r->path,
-                        d->n_classes);
-    } else {
-        char *buf = calloc((size_t)d->n_classes, len + 1);
-        hid_t mt = H5Tcopy(t);
-        if (!buf || mt < 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read /classes (HDF5: %s); " DAMAGED_HINT, r->path,
-                            tern_h5_cause(r->cause, sizeof r->cause));
-        for (int k = 0; !st && k < d->n_classes; k++)
-            snprintf(d->class_names[k], sizeof d->class_names[k], "%.*s", (int)len, buf + (size_t)k * len);
-        if (mt >= 0) H5Tclose(mt);
-        free(buf);
-    }
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    if (st) return st;
+    if ((st = read_classes(r, d))) return st;
     d->layers = calloc((size_t)n_layers, sizeof *d->layers);
     if (!d->layers) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
     d->n_layers = n_layers;
