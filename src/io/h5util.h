@@ -117,8 +117,11 @@ tern_status tern_h5_save(const char *path, const char *name, const tern_h5_forma
 
 /* When `path` starts with fmt's magic: check its version, size and CRC-32
  * with plain reads (TERN_ERR_FORMAT naming the file and the damage, with the
- * hints) and set *found = 1. *found = 0 when the magic is absent (a foreign
- * file, left for HDF5 and the attributes to identify). */
+ * hints) and set *found = 1. *found = 0 when the magic is absent: a foreign
+ * file, left for HDF5 and the attributes to identify, unless its header has
+ * tern's version, bytes and crc32 lines (a damaged first line, or another
+ * tern format): then its size and CRC are checked all the same, so HDF5 only
+ * ever parses an intact body. */
 tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found);
 
 /* ---- reading ----------------------------------------------------------------- */
