@@ -133,19 +133,26 @@ void tern_deploy_free(tern_deploy *d);
 /* Build *d from a trained model in eval semantics (running BN statistics,
  * no dropout): quantize and pack ternary layers, fold batchnorm, keep fp32
  * layers. `data` gives the input shape (c,h,w), normalisation, class names
- * and dataset name (its images are not read). *d must be empty; on failure
+ * and dataset name (its images are not read). TERN_ERR_NUMERIC for a
+ * batchnorm running variance that is negative or not finite. *d must be
+ * empty; on failure
  * it is left empty. */
 tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
 
 /* Export a training checkpoint: rebuild its model and test split
  * (tern_train_load_for_eval; data_dir NULL: the config's dataset path),
- * tern_deploy_from_model, and save to out_path. sizes may be NULL. */
+ * tern_deploy_from_model, and save to out_path. TERN_ERR_ARG when out_path
+ * is train_ckpt itself (by device and inode: symlinks, hard links). sizes
+ * may be NULL. */
 tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
                                tern_deploy_sizes *sizes);
 
-/* Write d to path atomically (temporary file, fsync, rename), datasets
- * compressed at `deflate` (0: none, 1..9). path NULL: build the file in
- * memory only, to measure it. sizes may be NULL. */
+/* Write d to path atomically, datasets compressed at `deflate` (0: none,
+ * 1..9): every float is checked finite first (TERN_ERR_NUMERIC naming the
+ * layer), the file is written to a temporary name beside path, loaded back
+ * with tern_deploy_load's every check, and only then renamed over path, so
+ * an existing path is replaced by a loadable file or not at all. path NULL:
+ * build the file in memory only, to measure it. sizes may be NULL. */
 tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes);
 
 /* Read and verify path into *d (empty on entry; left empty on failure). */
