@@ -135,8 +135,7 @@ void tern_deploy_free(tern_deploy *d);
  * layers. `data` gives the input shape (c,h,w), normalisation, class names
  * and dataset name (its images are not read). TERN_ERR_NUMERIC for a
  * batchnorm running variance that is negative or not finite. *d must be
- * empty; on failure
- * it is left empty. */
+ * empty; on failure it is left empty. */
 tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
 
 /* Export a training checkpoint: rebuild its model and test split
