@@ -497,7 +497,8 @@ tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, in
         /* Not ours by its first line; tern's header lines within the first line's reach? */
         const char *v = strstr(head, "version ");
         if (v && v - head < 64 && parse_header_lines(v, ver, sizeof ver, &bytes, &crc))
-            st = check_body(f, path, "tern file (its header's first line is not a tern format's)", fmt->damaged_hint,
+            st = check_body(f, path, "tern file (its header's first line is not a tern format's)",
+                            "the file was altered or corrupted: restore it from a copy or write it again",
                             (unsigned long long)sb.st_size, bytes, crc);
     } else {
         *found = 1;
