@@ -100,3 +100,4 @@ huge_header_version)
 *)
     fail "unknown case" ;;
 esac
+echo "ok [$CASE]"
