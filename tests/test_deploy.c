@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -681,6 +682,262 @@ static void test_bad_files(void **state) {
     free(b);
 }
 
+/* Header lines of our own choosing (a version string, a first line), the
+ * size and CRC matching the file's bytes. */
+static void reseal_text(const char *path, const char *magic, const char *version) {
+    size_t n;
+    unsigned char *b = slurp(path, &n);
+    unsigned long crc = crc32(crc32(0L, Z_NULL, 0), b + 512, (uInt)(n - 512));
+    memset(b, 0, 512);
+    snprintf((char *)b, 512, "%sversion %s\nbytes %zu\ncrc32 %08lx\n", magic, version, n, crc);
+    spit(path, b, n);
+    free(b);
+}
+
+/* Replace attribute loc/name (group path g) by one of file type t holding v. */
+static void set_attr(const char *file, const char *g, const char *name, hid_t t, const void *v) {
+    hid_t f = H5Fopen(file, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t o = H5Oopen(f, g, H5P_DEFAULT);
+    assert_true(o >= 0);
+    if (H5Aexists(o, name) > 0) assert_true(H5Adelete(o, name) >= 0);
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(o, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(a >= 0);
+    assert_true(H5Awrite(a, t, v) >= 0);
+    H5Aclose(a);
+    H5Sclose(sp);
+    H5Oclose(o);
+    H5Fclose(f);
+}
+
+/* A crafted file's attribute, then the load's message. */
+static void expect_attr_error(const char *good, const char *bad, const char *g, const char *name, hid_t t,
+                              const void *v, const char *needle) {
+    copy_file(good, bad);
+    set_attr(bad, g, name, t, v);
+    reseal(bad, 1);
+    expect_load_error(bad, needle);
+}
+
+/* Values tern refuses say what is wrong with them; files h5py would write
+ * (variable-length UTF-8 strings) load. */
+static void test_attribute_values(void **state) {
+    (void)state;
+    char good[512], bad[512];
+    path_in_tmp(good, sizeof good, "attr_good.h5");
+    path_in_tmp(bad, sizeof bad, "attr_bad.h5");
+    tern_deploy d;
+    tern_model m;
+    save_cnn(good, &d, &m);
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+
+    long long big = 5000000000LL;
+    expect_attr_error(good, bad, "/layers/001", "kernel", H5T_NATIVE_LLONG, &big,
+                      "/layers/001 attribute 'kernel' is 5000000000, outside -2147483648..2147483647");
+    unsigned long long huge = ULLONG_MAX;
+    expect_attr_error(good, bad, "/", "version", H5T_NATIVE_ULLONG, &huge,
+                      "attribute 'version' is 18446744073709551615, outside 1..1");
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, 41);
+    expect_attr_error(good, bad, "/layers/000", "type", t, "conv2d_with_a_name_longer_than_the_field",
+                      "/layers/000 attribute 'type' is longer than 31 bytes");
+    H5Tclose(t);
+    /* The header's version line, beyond any integer type. */
+    copy_file(good, bad);
+    reseal_text(bad, "tern-deploy model\n", "99999999999999999999");
+    expect_load_error(bad, "format version 99999999999999999999, but this tern reads version 1");
+
+    /* h5py's default string: variable length, UTF-8; the format attribute
+     * and a layer name of 31 bytes (the field's whole room) written so. */
+    copy_file(good, bad);
+    hid_t vs = H5Tcopy(H5T_C_S1);
+    H5Tset_size(vs, H5T_VARIABLE);
+    H5Tset_cset(vs, H5T_CSET_UTF8);
+    const char *fmt = "tern-deploy", *name = "c1+bn1-\xc3\xa9" "dited-with-h5py-xyzwuv";
+    assert_int_equal(strlen(name), 31);
+    set_attr(bad, "/", "format", vs, &fmt);
+    set_attr(bad, "/layers/000", "name", vs, &name);
+    /* ... and the class names as h5py writes a list of str. */
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(H5Ldelete(f, "classes", H5P_DEFAULT) >= 0);
+    hsize_t nc = CNN_CLASSES;
+    hid_t sp = H5Screate_simple(1, &nc, NULL);
+    hid_t ds = H5Dcreate2(f, "classes", vs, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    const char *classes[CNN_CLASSES] = {"z\xc3\xa9ro", "one", "a-class-name-of-31-bytes-xxxxxx"};
+    assert_true(H5Dwrite(ds, vs, H5S_ALL, H5S_ALL, H5P_DEFAULT, classes) >= 0);
+    H5Dclose(ds);
+    H5Sclose(sp);
+    H5Fclose(f);
+    H5Tclose(vs);
+    reseal(bad, 1);
+    tern_deploy e;
+    assert_int_equal(tern_deploy_load(&e, bad), TERN_OK);
+    assert_string_equal(e.layers[0].name, name);
+    for (int k = 0; k < CNN_CLASSES; k++) assert_string_equal(e.class_names[k], classes[k]);
+    tern_deploy_free(&e);
+}
+
+/* The caller's HDF5 error handler: counts what reaches it. */
+static int h5_errors_seen;
+static herr_t count_h5_errors(hid_t estack, void *data) {
+    (void)estack;
+    (void)data;
+    h5_errors_seen++;
+    return 0;
+}
+
+/* Crafted shapes and values are refused at load, naming the layer, before
+ * any large allocation; a damaged first header line gets the CRC check. */
+static void test_crafted_files(void **state) {
+    (void)state;
+    char good[512], bad[512];
+    path_in_tmp(good, sizeof good, "craft_good.h5");
+    path_in_tmp(bad, sizeof bad, "craft_bad.h5");
+    tern_deploy d;
+    tern_model m;
+    save_cnn(good, &d, &m);
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+
+    /* conv pad 3000 on a 9x9 input: (5,6007,6007) per sample, its recorded
+     * output shape to match. */
+    int pad = 3000, out[3] = {5, 6007, 6007};
+    copy_file(good, bad);
+    set_attr(bad, "/layers/000", "pad", H5T_NATIVE_INT, &pad);
+    hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "/layers/000", H5P_DEFAULT);
+    hid_t a = H5Aopen(g, "out_shape", H5P_DEFAULT);
+    assert_true(a >= 0);
+    assert_true(H5Awrite(a, H5T_NATIVE_INT, out) >= 0);
+    H5Aclose(a);
+    H5Gclose(g);
+    H5Fclose(f);
+    reseal(bad, 1);
+    expect_load_error(bad, "/layers/000 (c1+bn1): its output has 180420245 values per sample, more than tern's bound");
+    /* A 1x1 conv's columns padded to 128 inputs: 128 x 1007 x 1007 > 2^26. */
+    pad = 499;
+    expect_attr_error(good, bad, "/layers/007", "pad", H5T_NATIVE_INT, &pad,
+                      "/layers/007 (c3+bn3): its 1001 x 1001 output positions of 5 inputs each need 128256128 values");
+
+    /* NaN in an affine layer's center (layer 4: bn2, not folded). */
+    copy_file(good, bad);
+    f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/layers/004/center", H5P_DEFAULT);
+    float c[5];
+    assert_true(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0);
+    c[2] = NAN;
+    assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+    reseal(bad, 1);
+    expect_load_error(bad, "/layers/004/center[2] = nan is not finite");
+
+    /* A damaged first line and a damaged body: the CRC speaks, not HDF5;
+     * the caller's HDF5 error handler is neither called nor replaced. */
+    H5E_auto2_t func0;
+    void *data0;
+    H5Eget_auto2(H5E_DEFAULT, &func0, &data0);
+    H5Eset_auto2(H5E_DEFAULT, count_h5_errors, NULL);
+    h5_errors_seen = 0;
+    size_t n;
+    unsigned char *b = slurp(good, &n);
+    b[3] ^= 0x20;
+    b[n / 2] ^= 0x01;
+    spit(bad, b, n);
+    expect_load_error(bad, "CRC-32");
+    assert_false(tern_deploy_probe(bad));
+    /* ... and with the body intact, the header is what is damaged. */
+    b[n / 2] ^= 0x01;
+    spit(bad, b, n);
+    expect_load_error(bad, "header (the first 512 bytes) is missing or corrupt");
+    free(b);
+    H5E_auto2_t func;
+    void *data;
+    H5Eget_auto2(H5E_DEFAULT, &func, &data);
+    assert_true(func == count_h5_errors);
+    assert_int_equal(h5_errors_seen, 0);
+    H5Eset_auto2(H5E_DEFAULT, func0, data0);
+
+    /* The runtime plans in 64 bits: a batch no machine holds is refused
+     * before anything is allocated. */
+    tern_deploy e;
+    assert_int_equal(tern_deploy_load(&e, good), TERN_OK);
+    tern_runtime rt;
+    expect_error(tern_runtime_init(&rt, &e, 1 << 30, TERN_RUNTIME_ACT_AUTO), TERN_ERR_NOMEM, "runtime's bound");
+    tern_deploy_free(&e);
+}
+
+/* A model tern could not load back is never written: an existing good file
+ * stays as it was. A 31-character layer name and a 255-character source
+ * path are not such models: they fit, are written and load. */
+static void test_save_validates_first(void **state) {
+    (void)state;
+    char path[512];
+    path_in_tmp(path, sizeof path, "keep.h5");
+    tern_deploy d, e;
+    tern_model m;
+    save_cnn(path, &d, &m);
+    size_t n0;
+    unsigned char *before = slurp(path, &n0);
+
+    memset(d.layers[0].name, 'n', 31);
+    d.layers[0].name[31] = '\0';
+    memset(d.source, 's', 255);
+    d.source[255] = '\0';
+    assert_int_equal(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
+    assert_int_equal(tern_deploy_load(&e, path), TERN_OK);
+    assert_string_equal(e.layers[0].name, d.layers[0].name);
+    assert_string_equal(e.source, d.source);
+    tern_deploy_free(&e);
+    spit(path, before, n0);
+
+    /* Non-finite values: an affine center, an fp32 weight. */
+    const float keep = d.layers[4].center[1];
+    assert_int_equal(d.layers[4].type, TERN_DLAYER_AFFINE);
+    d.layers[4].center[1] = NAN;
+    expect_error(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_ERR_NUMERIC, "layer 4 (bn2): center[1]");
+    d.layers[4].center[1] = keep;
+    assert_int_equal(d.layers[7].ternary, 0);
+    d.layers[7].weight[3] = INFINITY;
+    expect_error(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_ERR_NUMERIC, "weight[3] = inf");
+    size_t n1;
+    unsigned char *after = slurp(path, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(after, before, n0);
+    free(after);
+    tern_deploy_free(&d);
+
+    /* An infinite latent weight of a ternary layer (c2): the quantizer
+     * refuses it when building (or, were it let through, the save would),
+     * and nothing is written. */
+    tern_param *w2 = tern_params_find(&m.params, "c2.weight");
+    const float w2keep = w2->t.data[0];
+    w2->t.data[0] = INFINITY;
+    tern_dataset meta;
+    cnn_meta(&meta);
+    tern_status bst = tern_deploy_from_model(&d, &m, &meta);
+    assert_non_null(strstr(tern_errmsg(), "c2"));
+    if (bst == TERN_OK) {
+        assert_int_not_equal(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
+        tern_deploy_free(&d);
+    }
+    after = slurp(path, &n1);
+    assert_int_equal(n1, n0);
+    assert_memory_equal(after, before, n0);
+    free(after);
+    w2->t.data[0] = w2keep;
+
+    /* A negative running variance is named where it is, not written as NaN. */
+    tern_param *var = tern_params_find(&m.params, "bn2.running_var");
+    assert_non_null(var);
+    var->t.data[0] = -1.0f;
+    expect_error(tern_deploy_from_model(&d, &m, &meta), TERN_ERR_NUMERIC, "bn2: running variance[0] = -1");
+    assert_null(d.layers);
+    tern_model_free(&m);
+    free(before);
+}
+
 static void test_bad_runtime_input(void **state) {
     (void)state;
     tern_model m;
@@ -900,6 +1157,9 @@ int main(void) {
         cmocka_unit_test(test_runtime_zskip_auto),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_bad_runtime_input),
+        cmocka_unit_test(test_attribute_values),
+        cmocka_unit_test(test_crafted_files),
+        cmocka_unit_test(test_save_validates_first),
         cmocka_unit_test(test_mnist_int8_equivalence),
         cmocka_unit_test(test_mnist_f32_equivalence_and_size),
     };

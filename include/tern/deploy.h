@@ -35,7 +35,9 @@
  * Loading checks the header (size, CRC), format, version, every layer's
  * attributes, every dataset's type and exact shape against the shapes the
  * topology implies, the packed codes (no 0b11 code, zero padding) and the
- * final output against the class count; errors are one line naming the file
+ * final output against the class count, every float for NaN and infinity,
+ * and every layer's memory per sample against TERN_DEPLOY_MAX_ACT_ELEMS;
+ * errors are one line naming the file
  * and the object, e.g.
  *   "m.h5: /layers/001/qs is (256,6,32) but layer 1 (fc1, 784 -> 256) needs
  *    (256,7,32); the file was altered or written by another tool: export it
@@ -57,6 +59,12 @@ extern "C" {
 #define TERN_DEPLOY_FORMAT "tern-deploy"
 #define TERN_DEPLOY_VERSION 1
 #define TERN_DEPLOY_DEFLATE 6   /* the deflate level export uses */
+/* The most floats one sample may need in any one layer: its output, and for
+ * a conv its columns (in_features padded to 128, by OH*OW), which the
+ * kernels stage per image. 2^26 floats (256 MiB), the bound on the input
+ * itself: a 512x512 RGB conv or a 64x1024x1024 feature map fits; a file
+ * asking for more is refused at load, naming the layer. */
+#define TERN_DEPLOY_MAX_ACT_ELEMS (1LL << 26)
 
 typedef enum tern_dlayer_type {
     TERN_DLAYER_LINEAR,
@@ -125,19 +133,25 @@ void tern_deploy_free(tern_deploy *d);
 /* Build *d from a trained model in eval semantics (running BN statistics,
  * no dropout): quantize and pack ternary layers, fold batchnorm, keep fp32
  * layers. `data` gives the input shape (c,h,w), normalisation, class names
- * and dataset name (its images are not read). *d must be empty; on failure
- * it is left empty. */
+ * and dataset name (its images are not read). TERN_ERR_NUMERIC for a
+ * batchnorm running variance that is negative or not finite. *d must be
+ * empty; on failure it is left empty. */
 tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
 
 /* Export a training checkpoint: rebuild its model and test split
  * (tern_train_load_for_eval; data_dir NULL: the config's dataset path),
- * tern_deploy_from_model, and save to out_path. sizes may be NULL. */
+ * tern_deploy_from_model, and save to out_path. TERN_ERR_ARG when out_path
+ * is train_ckpt itself (by device and inode: symlinks, hard links). sizes
+ * may be NULL. */
 tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
                                tern_deploy_sizes *sizes);
 
-/* Write d to path atomically (temporary file, fsync, rename), datasets
- * compressed at `deflate` (0: none, 1..9). path NULL: build the file in
- * memory only, to measure it. sizes may be NULL. */
+/* Write d to path atomically, datasets compressed at `deflate` (0: none,
+ * 1..9): every float is checked finite first (TERN_ERR_NUMERIC naming the
+ * layer), the file is written to a temporary name beside path, loaded back
+ * with tern_deploy_load's every check, and only then renamed over path, so
+ * an existing path is replaced by a loadable file or not at all. path NULL:
+ * build the file in memory only, to measure it. sizes may be NULL. */
 tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes);
 
 /* Read and verify path into *d (empty on entry; left empty on failure). */

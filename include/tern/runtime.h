@@ -37,6 +37,12 @@
 extern "C" {
 #endif
 
+/* The most bytes tern_runtime_init plans (activations for the whole batch,
+ * plus the kernels' scratch): 16 GiB. A plan beyond it is refused, naming
+ * the layer, before anything is allocated; a smaller batch needs less. Sizes
+ * are computed in 64 bits with overflow checks. */
+#define TERN_RUNTIME_MAX_BYTES ((size_t)16 << 30)
+
 /* How ternary layers take their activations. */
 typedef enum tern_runtime_act {
     TERN_RUNTIME_ACT_AUTO = 0,  /* per layer: I8 if trained with act_bits 8, else F32 */

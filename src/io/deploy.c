@@ -7,14 +7,20 @@
  * schema is in tern/deploy.h and, in full, docs/deploy-format.md. */
 #include "tern/deploy.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "io/fsutil.h"
 #include "io/h5util.h"
 #include "tern/config.h"
 #include "tern/quant.h"
@@ -157,6 +163,29 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
     }
 }
 
+/* Whether layer L's memory per sample stays within TERN_DEPLOY_MAX_ACT_ELEMS
+ * (tern/deploy.h): its output, and for a conv its columns (K padded to the
+ * kernels' 128, by OH*OW), which the kernels stage per image. Sizes in 64
+ * bits with overflow checks; the reason in why[] when not. */
+static int activation_fits(const tern_dlayer *L, char *why, size_t wl) {
+    const unsigned long long lim = TERN_DEPLOY_MAX_ACT_ELEMS;
+    unsigned long long n = 1, cols = 0;
+    int over = 0;
+    for (int k = 0; k < L->out_ndim; k++) over |= __builtin_mul_overflow(n, (unsigned long long)L->out_shape[k], &n);
+    if (over || n > lim)
+        return snprintf(why, wl, "its output has %s%llu values per sample, more than tern's bound of %llu (%llu MiB)",
+                        over ? "over " : "", over ? ULLONG_MAX : n, lim, lim * 4 >> 20), 0;
+    if (L->type != TERN_DLAYER_CONV2D) return 1;
+    unsigned long long kp = ((unsigned long long)L->in_features + 127) / 128 * 128;
+    over = __builtin_mul_overflow(kp, (unsigned long long)L->out_shape[1], &cols) ||
+           __builtin_mul_overflow(cols, (unsigned long long)L->out_shape[2], &cols);
+    if (over || cols > lim)
+        return snprintf(why, wl, "its %d x %d output positions of %d inputs each need %s%llu values of columns per "
+                        "sample, more than tern's bound of %llu (%llu MiB)", L->out_shape[1], L->out_shape[2],
+                        L->in_features, over ? "over " : "", over ? ULLONG_MAX : cols, lim, lim * 4 >> 20), 0;
+    return 1;
+}
+
 /* ---- from a trained model ------------------------------------------------- */
 
 static float *fdup(const float *src, size_t n) {
@@ -167,14 +196,20 @@ static float *fdup(const float *src, size_t n) {
 
 /* The per-channel eval-mode batchnorm, y = (x - mean) scale + beta, with the
  * scale computed exactly as the op does (tern_batchnorm_forward). */
-static void bn_affine(const tern_model *m, const tern_layer *L, int C, float *center, float *scale, float *beta) {
+static tern_status bn_affine(const tern_model *m, const tern_layer *L, int C, float *center, float *scale,
+                             float *beta) {
     const tern_param *P = m->params.items;
     for (int c = 0; c < C; c++) {
+        const float var = P[L->var].t.data[c];
+        if (!(var >= 0.0f) || !isfinite(var))
+            return tern_error(TERN_ERR_NUMERIC, "deploy: layer %s: running variance[%d] = %g is not a variance (a "
+                              "finite value >= 0); the training checkpoint is damaged", L->spec.name, c, var);
         float invstd = (float)(1.0 / sqrt((double)P[L->var].t.data[c] + (double)L->spec.eps));
         center[c] = P[L->mean].t.data[c];
         scale[c] = P[L->w].t.data[c] * invstd;
         beta[c] = P[L->b].t.data[c];
     }
+    return TERN_OK;
 }
 
 static tern_status emit_weighted(tern_dlayer *D, const tern_model *m, const tern_layer *L) {
@@ -292,7 +327,10 @@ tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const te
                 st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
                 break;
             }
-            bn_affine(m, L, C, buf, buf + C, buf + 2 * C);
+            if ((st = bn_affine(m, L, C, buf, buf + C, buf + 2 * C))) {
+                free(buf);
+                break;
+            }
             /* Fold when the BN reads a linear/conv output directly: no act
              * between them, and no add needs the unnormalised output. */
             int fold = prev && (prev->spec.type == TERN_LAYER_LINEAR || prev->spec.type == TERN_LAYER_CONV2D) &&
@@ -353,6 +391,44 @@ tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const te
     free(referenced);
     if (st) tern_deploy_free(d);
     return st;
+}
+
+/* The index of v's first NaN or infinity; n when there is none. */
+static size_t first_nonfinite(const float *v, size_t n) {
+    for (size_t i = 0; v && i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
+}
+
+/* Every float a model in memory holds is finite, and the input's std is
+ * positive, before a byte is written: a file tern_deploy_load would refuse
+ * is never written. `name` stands for the file in the message. */
+static tern_status check_model(const tern_deploy *d, const char *name) {
+    for (int c = 0; c < d->in_shape[0] && c < TERN_DATA_MAX_CHANNELS; c++)
+        if (!isfinite(d->mean[c]) || !isfinite(d->std[c]) || !(d->std[c] > 0.0f))
+            return tern_error(TERN_ERR_NUMERIC, "%s: the input normalisation of channel %d (mean %g, std %g) is not "
+                              "usable", name, c, d->mean[c], d->std[c]);
+    for (int i = 0; i < d->n_layers; i++) {
+        const tern_dlayer *L = &d->layers[i];
+        const int weighted = L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D;
+        const size_t M = weighted ? (size_t)L->out_shape[0] : 0, C = (size_t)L->in_channels;
+        const struct { const char *what; const float *v; size_t n; } arr[] = {
+            {"bias", L->bias, weighted ? M : (L->type == TERN_DLAYER_AFFINE ? C : 0)},
+            {"weight", L->weight, weighted && !L->ternary ? M * (size_t)L->in_features : 0},
+            {"wp", L->packed.wp, weighted && L->ternary ? M : 0},
+            {"wn", L->packed.wn, weighted && L->ternary ? M : 0},
+            {"center", L->center, L->type == TERN_DLAYER_AFFINE ? C : 0},
+            {"scale", L->scale, L->type == TERN_DLAYER_AFFINE ? C : 0},
+        };
+        for (size_t k = 0; k < sizeof arr / sizeof arr[0]; k++) {
+            size_t j = first_nonfinite(arr[k].v, arr[k].n);
+            if (j < arr[k].n)
+                return tern_error(TERN_ERR_NUMERIC, "%s: layer %d (%s): %s[%zu] = %g is not finite; the model's "
+                                  "weights or batchnorm statistics are not finite", name, i, L->name,
+                                  L->type == TERN_DLAYER_AFFINE && k == 0 ? "shift" : arr[k].what, j, arr[k].v[j]);
+        }
+    }
+    return TERN_OK;
 }
 
 /* ---- saving ------------------------------------------------------------------ */
@@ -535,16 +611,60 @@ static void count_sizes(const tern_deploy *d, tern_deploy_sizes *z) {
     }
 }
 
+/* fsync the directory holding `path`, so a rename into it is durable; some
+ * file systems cannot (EINVAL), and there the rename stands. */
+static tern_status sync_parent(const char *path) {
+    char *copy = strdup(path);
+    if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    tern_status st = TERN_OK;
+    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
+        st = tern_error(TERN_ERR_IO, "%s: saved, but cannot fsync its directory (%s); it may not survive a crash", path,
+                        strerror(errno));
+    if (fd >= 0) close(fd);
+    free(copy);
+    return st;
+}
+
+/* Write the file to a temporary name beside path, load it back with every
+ * check tern_deploy_load makes, and only then rename it over path: an
+ * existing path is replaced by a file that loads, or not at all. */
+static tern_status save_verified(const char *path, size_t size_hint, save_job *job, size_t *bytes) {
+    size_t cap = strlen(path) + 48;
+    char *tmp = malloc(cap);
+    if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    tern_fs_tmp_name(tmp, cap, path);
+    tern_status st = tern_h5_save(tmp, path, &deploy_format, size_hint, fill_deploy, job, bytes);
+    if (!st) {
+        tern_deploy back;
+        st = tern_deploy_load(&back, tmp);
+        tern_deploy_free(&back);
+        if (st) st = tern_error(st, "%s: not written: the file as built does not load back (%s)", path, tern_errmsg());
+    }
+    if (!st && rename(tmp, path) != 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
+    if (st) unlink(tmp);
+    else st = sync_parent(path);
+    free(tmp);
+    return st;
+}
+
 tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes) {
     if (!d || !d->layers || d->n_layers < 1) return tern_error(TERN_ERR_ARG, "deploy: saving an empty model");
     if (deflate < 0 || deflate > 9) return tern_error(TERN_ERR_ARG, "deploy: deflate level %d is not in 0..9", deflate);
+    tern_status st = check_model(d, path ? path : "deploy");
+    if (st) return st;
     /* Deflate is an optional HDF5 filter; without it the file is written uncompressed. */
+    tern_h5_quiet q;
+    tern_h5_quiet_begin(&q);
     if (deflate > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) deflate = 0;
+    tern_h5_quiet_end(&q);
     tern_deploy_sizes z;
     count_sizes(d, &z);
     save_job job = {.d = d, .deflate = deflate, .qs_disk = &z.packed_disk_bytes};
-    tern_status st = tern_h5_save(path, path ? path : "deploy", &deploy_format, z.packed_bytes + 4 * z.other_params,
-                                  fill_deploy, &job, &z.file_bytes);
+    const size_t hint = z.packed_bytes + 4 * z.other_params;
+    st = path ? save_verified(path, hint, &job, &z.file_bytes)
+              : tern_h5_save(NULL, "deploy", &deploy_format, hint, fill_deploy, &job, &z.file_bytes);
     if (!st && sizes) *sizes = z;
     return st;
 }
@@ -572,19 +692,32 @@ static tern_status open_deploy(reader *r, const char *path) {
     return tern_h5_open_verified(r, path, &deploy_format, check_format);
 }
 
-/* An integer attribute of group `where`; a clear error when missing. */
+/* An integer attribute of group `where` in int32's range; a clear error
+ * when it is missing, not an integer, or its value does not fit. */
 static tern_status get_int(reader *r, hid_t loc, const char *where, const char *name, int *v) {
-    long long x;
-    if (tern_h5_attr_read_i64(loc, name, &x) < 0 || x < INT32_MIN || x > INT32_MAX)
+    long long x = 0;
+    char text[32];
+    int rc = tern_h5_attr_read_int(loc, name, &x, text, sizeof text);
+    if (rc == TERN_H5_ATTR_MISSING)
         return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the integer attribute '%s'; " TOOL_HINT, r->path, where, name);
+    if (rc == TERN_H5_ATTR_TYPE)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s attribute '%s' is not one integer; " TOOL_HINT, r->path, where, name);
+    if (rc == TERN_H5_ATTR_RANGE || x < INT32_MIN || x > INT32_MAX)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s attribute '%s' is %s, outside %d..%d; " TOOL_HINT, r->path, where,
+                          name, text, INT32_MIN, INT32_MAX);
     *v = (int)x;
     return TERN_OK;
 }
 
 static tern_status get_str(reader *r, hid_t loc, const char *where, const char *name, char *buf, size_t len) {
-    if (tern_h5_attr_read_str(loc, name, buf, len) < 0)
-        return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the string attribute '%s' (at most %zu bytes); " TOOL_HINT,
-                          r->path, where, name, len - 1);
+    int rc = tern_h5_attr_read_str(loc, name, buf, len);
+    if (rc == TERN_H5_ATTR_MISSING)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s lacks the string attribute '%s'; " TOOL_HINT, r->path, where, name);
+    if (rc == TERN_H5_ATTR_LONG)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s attribute '%s' is longer than %zu bytes; " TOOL_HINT, r->path, where,
+                          name, len - 1);
+    if (rc != TERN_H5_ATTR_OK)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s attribute '%s' is not one string; " TOOL_HINT, r->path, where, name);
     return TERN_OK;
 }
 
@@ -637,10 +770,10 @@ static tern_status get_dset(reader *r, hid_t loc, const char *where, const char 
 }
 
 static tern_status check_finite(reader *r, const char *where, const char *name, const float *v, size_t n) {
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(v[i]))
-            return tern_error(TERN_ERR_FORMAT, "%s: %s/%s[%zu] = %g is not finite; " TOOL_HINT, r->path, where, name, i,
-                              v[i]);
+    size_t i = first_nonfinite(v, n);
+    if (i < n)
+        return tern_error(TERN_ERR_FORMAT, "%s: %s/%s[%zu] = %g is not finite; " TOOL_HINT, r->path, where, name, i,
+                          v[i]);
     return TERN_OK;
 }
 
@@ -754,7 +887,8 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     default: break;
     }
     char why[320];
-    if (!st && !infer_shape(d, i, in_ndim, in, M, &L->out_ndim, L->out_shape, why, sizeof why))
+    if (!st && (!infer_shape(d, i, in_ndim, in, M, &L->out_ndim, L->out_shape, why, sizeof why) ||
+                !activation_fits(L, why, sizeof why)))
         st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s): %s; " TOOL_HINT, r->path, where, L->name, why);
     /* The stored out_shape must be the one the topology gives. */
     int stored[3] = {0, 0, 0};
@@ -789,9 +923,58 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
         if (!st) st = get_dset(r, g, where, "center", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->center);
         if (!st) st = get_dset(r, g, where, "scale", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->scale);
         if (!st) st = get_dset(r, g, where, "shift", need, H5T_FLOAT, 1, &dc, H5T_NATIVE_FLOAT, L->bias);
+        if (!st) st = check_finite(r, where, "center", L->center, (size_t)C);
         if (!st) st = check_finite(r, where, "scale", L->scale, (size_t)C);
+        if (!st) st = check_finite(r, where, "shift", L->bias, (size_t)C);
     }
     H5Gclose(g);
+    return st;
+}
+
+/* Class name k (text of n bytes, not necessarily NUL-terminated) into d. */
+static tern_status set_class(reader *r, tern_deploy *d, int k, const char *text, size_t n) {
+    size_t len = text ? strnlen(text, n) : 0;
+    if (len >= sizeof d->class_names[k])
+        return tern_error(TERN_ERR_FORMAT, "%s: /classes[%d] is longer than %zu bytes; " TOOL_HINT, r->path, k,
+                          sizeof d->class_names[k] - 1);
+    memcpy(d->class_names[k], text ? text : "", len);
+    d->class_names[k][len] = '\0';
+    return TERN_OK;
+}
+
+/* /classes: n_classes fixed-length strings (as written) or variable-length
+ * ones (as h5py writes a list of str), ASCII or UTF-8; the memory type keeps
+ * the file's character set, which HDF5 does not convert. */
+static tern_status read_classes(reader *r, tern_deploy *d) {
+    hid_t ds = H5Lexists(r->file, "classes", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, "classes", H5P_DEFAULT) : -1;
+    if (ds < 0) return tern_error(TERN_ERR_FORMAT, "%s: dataset /classes is missing; " TOOL_HINT, r->path);
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds), mt = -1;
+    const int vlen = t >= 0 && H5Tis_variable_str(t) > 0;
+    size_t len = t >= 0 && !vlen ? H5Tget_size(t) : sizeof(char *);
+    tern_status st = TERN_OK;
+    if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || len < 1 || len > 4096 ||
+        H5Sget_simple_extent_npoints(sp) != d->n_classes)
+        st = tern_error(TERN_ERR_FORMAT, "%s: /classes is not %d strings; " TOOL_HINT, r->path, d->n_classes);
+    char *buf = st ? NULL : calloc((size_t)d->n_classes, len);
+    if (!st && !buf) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
+    if (!st) {
+        mt = vlen ? H5Tcopy(H5T_C_S1) : H5Tcopy(t);
+        if (mt < 0 || (vlen && (H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0)) ||
+            H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read /classes (HDF5: %s); " DAMAGED_HINT, r->path,
+                            tern_h5_cause(r->cause, sizeof r->cause));
+        } else {
+            char **v = (char **)(void *)buf;
+            for (int k = 0; !st && k < d->n_classes; k++)
+                st = vlen ? set_class(r, d, k, v[k], sizeof d->class_names[k]) : set_class(r, d, k, buf + (size_t)k * len, len);
+            if (vlen) H5Dvlen_reclaim(mt, sp, H5P_DEFAULT, buf);
+        }
+    }
+    free(buf);
+    if (mt >= 0) H5Tclose(mt);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
     return st;
 }
 
@@ -823,30 +1006,7 @@ static tern_status read_all(reader *r, tern_deploy *d) {
             st = tern_error(TERN_ERR_FORMAT, "%s: /input mean/std of channel %d (%g, %g) are not usable; " TOOL_HINT,
                             r->path, c, d->mean[c], d->std[c]);
     if (st) return st;
-    /* Class names: fixed-length strings (as written) or h5py's variable-length ones. */
-    hid_t ds = H5Lexists(r->file, "classes", H5P_DEFAULT) > 0 ? H5Dopen2(r->file, "classes", H5P_DEFAULT) : -1;
-    if (ds < 0) return tern_error(TERN_ERR_FORMAT, "%s: dataset /classes is missing; " TOOL_HINT, r->path);
-    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
-    size_t len = t >= 0 ? H5Tget_size(t) : 0;
-    if (t < 0 || sp < 0 || H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) != 0 || len < 1 || len > 4096 ||
-        H5Sget_simple_extent_npoints(sp) != d->n_classes) {
-        st = tern_error(TERN_ERR_FORMAT, "%s: /classes is not %d fixed-length strings; " TOOL_HINT, r->path,
-                        d->n_classes);
-    } else {
-        char *buf = calloc((size_t)d->n_classes, len + 1);
-        hid_t mt = H5Tcopy(t);
-        if (!buf || mt < 0 || H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0)
-            st = tern_error(TERN_ERR_FORMAT, "%s: cannot read /classes (HDF5: %s); " DAMAGED_HINT, r->path,
-                            tern_h5_cause(r->cause, sizeof r->cause));
-        for (int k = 0; !st && k < d->n_classes; k++)
-            snprintf(d->class_names[k], sizeof d->class_names[k], "%.*s", (int)len, buf + (size_t)k * len);
-        if (mt >= 0) H5Tclose(mt);
-        free(buf);
-    }
-    if (t >= 0) H5Tclose(t);
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    if (st) return st;
+    if ((st = read_classes(r, d))) return st;
     d->layers = calloc((size_t)n_layers, sizeof *d->layers);
     if (!d->layers) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", r->path);
     d->n_layers = n_layers;
@@ -890,11 +1050,17 @@ int tern_deploy_probe(const char *path) {
     fclose(f);
     size_t ml = strlen(deploy_format.magic);
     if (got >= ml && !memcmp(head, deploy_format.magic, ml)) return 1;
-    /* No deploy header: maybe a deploy file whose header was damaged. */
+    /* No deploy header: maybe a deploy file whose header was damaged. HDF5
+     * parses it only when tern's size and CRC checks pass (or it has no tern
+     * header at all): a damaged body is no deploy file to probe. */
+    int found = 0;
+    if (tern_h5_check_header(path, &deploy_format, &found)) return 0;
     tern_h5_quiet q;
     tern_h5_quiet_begin(&q);
     int yes = 0;
-    hid_t fl = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t fapl = tern_h5_fapl();
+    hid_t fl = fapl < 0 ? -1 : H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     char fmt[64];
     if (fl >= 0 && tern_h5_attr_read_str(fl, "format", fmt, sizeof fmt) == 0) yes = !strcmp(fmt, TERN_DEPLOY_FORMAT);
     if (fl >= 0) H5Fclose(fl);
@@ -951,6 +1117,13 @@ tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst) {
 
 tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
                                tern_deploy_sizes *sizes) {
+    if (!train_ckpt || !out_path) return tern_error(TERN_ERR_ARG, "deploy: export needs a checkpoint and an output path");
+    /* The same file under another name (a symlink, a hard link, ./x): the
+     * deploy model would replace the checkpoint it comes from. */
+    struct stat si, so;
+    if (stat(train_ckpt, &si) == 0 && stat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
+        return tern_error(TERN_ERR_ARG, "%s: is the training checkpoint being exported (%s); write the deploy model to "
+                          "another file", out_path, train_ckpt);
     tern_config cfg;
     tern_model m;
     tern_dataset test;
@@ -959,7 +1132,14 @@ tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, con
     tern_deploy d;
     st = tern_deploy_from_model(&d, &m, &test);
     if (!st) {
-        snprintf(d.source, sizeof d.source, "%s", train_ckpt);
+        /* The path, cut (where it must be) at a character boundary: the
+         * attribute is UTF-8. */
+        size_t k = strlen(train_ckpt);
+        if (k >= sizeof d.source) {
+            k = sizeof d.source - 1;
+            while (k > 0 && ((unsigned char)train_ckpt[k] & 0xC0) == 0x80) k--;
+        }
+        snprintf(d.source, sizeof d.source, "%.*s", (int)k, train_ckpt);
         st = tern_deploy_save(&d, out_path, TERN_DEPLOY_DEFLATE, sizes);
     }
     tern_deploy_free(&d);

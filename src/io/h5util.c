@@ -13,6 +13,7 @@
 #include "io/fsutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdatomic.h>
@@ -360,92 +361,165 @@ int tern_h5_attr_read(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype,
 }
 
 int tern_h5_attr_read_i64(hid_t loc, const char *name, long long *v) {
-    return tern_h5_attr_read(loc, name, H5T_INTEGER, H5T_NATIVE_LLONG, v);
+    return tern_h5_attr_read_int(loc, name, v, NULL, 0);
 }
 
-/* A string attribute (fixed or variable length, as h5py writes) into
- * buf[len]; -1 when missing, not a string or too long. */
-int tern_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t len) {
-    if (H5Aexists(loc, name) <= 0) return -1;
+/* An integer attribute read at its own signedness, so that a value outside
+ * long long's range is told apart from a missing attribute. */
+int tern_h5_attr_read_int(hid_t loc, const char *name, long long *v, char *text, size_t tlen) {
+    if (text && tlen) text[0] = '\0';
+    if (H5Aexists(loc, name) <= 0) return TERN_H5_ATTR_MISSING;
     hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
-    if (a < 0) return -1;
+    if (a < 0) return TERN_H5_ATTR_MISSING;
+    hid_t t = H5Aget_type(a), sp = H5Aget_space(a);
+    int rc = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_INTEGER && H5Sget_simple_extent_npoints(sp) == 1
+                 ? TERN_H5_ATTR_OK
+                 : TERN_H5_ATTR_TYPE;
+    if (rc == TERN_H5_ATTR_OK && H5Tget_sign(t) == H5T_SGN_NONE) {
+        unsigned long long u = 0;
+        if (H5Aread(a, H5T_NATIVE_ULLONG, &u) < 0) rc = TERN_H5_ATTR_TYPE;
+        else if (u > (unsigned long long)LLONG_MAX) rc = TERN_H5_ATTR_RANGE;
+        else *v = (long long)u;
+        if (rc == TERN_H5_ATTR_RANGE && text && tlen) snprintf(text, tlen, "%llu", u);
+    } else if (rc == TERN_H5_ATTR_OK && H5Aread(a, H5T_NATIVE_LLONG, v) < 0) {
+        rc = TERN_H5_ATTR_TYPE;
+    }
+    if (rc == TERN_H5_ATTR_OK && text && tlen) snprintf(text, tlen, "%lld", *v);
+    if (t >= 0) H5Tclose(t);
+    if (sp >= 0) H5Sclose(sp);
+    H5Aclose(a);
+    return rc;
+}
+
+/* A string attribute (fixed or variable length, ASCII or UTF-8, as h5py
+ * writes) into buf[len]. The memory type keeps the file's character set:
+ * HDF5 converts no string between ASCII and UTF-8. A fixed-length string
+ * may fill its whole size or end in NULs: what counts is that its text fits
+ * buf with a terminating NUL. */
+int tern_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t len) {
+    if (len == 0) return TERN_H5_ATTR_LONG;
+    buf[0] = '\0';
+    if (H5Aexists(loc, name) <= 0) return TERN_H5_ATTR_MISSING;
+    hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
+    if (a < 0) return TERN_H5_ATTR_MISSING;
     hid_t t = H5Aget_type(a), sp = H5Aget_space(a), mt = -1;
-    int ok = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1;
-    if (ok && H5Tis_variable_str(t) > 0) {
-        char *v = NULL;
+    int rc = t >= 0 && sp >= 0 && H5Tget_class(t) == H5T_STRING && H5Sget_simple_extent_npoints(sp) == 1
+                 ? TERN_H5_ATTR_OK
+                 : TERN_H5_ATTR_TYPE;
+    char *v = NULL;
+    if (rc == TERN_H5_ATTR_OK && H5Tis_variable_str(t) > 0) {
         mt = H5Tcopy(H5T_C_S1);
-        ok = mt >= 0 && H5Tset_size(mt, H5T_VARIABLE) >= 0 && H5Aread(a, mt, &v) >= 0 && v && strlen(v) < len;
-        if (ok) strcpy(buf, v);
+        if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0 ||
+            H5Aread(a, mt, &v) < 0 || !v)
+            rc = TERN_H5_ATTR_TYPE;
+        else if (strlen(v) >= len)
+            rc = TERN_H5_ATTR_LONG;
+        else
+            strcpy(buf, v);
         if (v) H5free_memory(v);
-    } else if (ok) {
+    } else if (rc == TERN_H5_ATTR_OK) {
+        /* Fixed length n: read into n + 1 bytes, then measure the text. */
         size_t n = H5Tget_size(t);
-        ok = n > 0 && n < len && (mt = H5Tcopy(t)) >= 0;
-        if (ok) {
-            memset(buf, 0, len);
-            ok = H5Aread(a, mt, buf) >= 0;
-            buf[n] = '\0';
-        }
+        char *tmp = n > 0 && n < ((size_t)1 << 20) ? calloc(n + 1, 1) : NULL;
+        if (!tmp || (mt = H5Tcopy(t)) < 0 || H5Aread(a, mt, tmp) < 0)
+            rc = TERN_H5_ATTR_TYPE;
+        else if (strlen(tmp) >= len)
+            rc = TERN_H5_ATTR_LONG;
+        else
+            strcpy(buf, tmp);
+        free(tmp);
     }
     if (mt >= 0) H5Tclose(mt);
     if (t >= 0) H5Tclose(t);
     if (sp >= 0) H5Sclose(sp);
     H5Aclose(a);
-    return ok ? 0 : -1;
+    return rc;
+}
+
+/* The size and CRC-32 of the bytes after the header, against what the header
+ * says; `kind` names the file's format in messages. */
+static tern_status check_body(FILE *f, const char *path, const char *kind, const char *hint, unsigned long long size,
+                              unsigned long long bytes, unsigned long crc) {
+    if (size < bytes)
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged %s: truncated to %llu of %llu bytes; %s", path, kind, size, bytes,
+                          hint);
+    if (size > bytes)
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged %s: %llu bytes where its header says %llu; %s", path, kind, size,
+                          bytes, hint);
+    size_t cap = (size_t)1 << 20;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    tern_status st = TERN_OK;
+    unsigned long c = crc32(0L, Z_NULL, 0);
+    size_t k;
+    if (fseek(f, HEADER_BYTES, SEEK_SET) != 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    while (!st && (k = fread(buf, 1, cap, f)) > 0) c = crc32(c, buf, (uInt)k);
+    if (!st && ferror(f))
+        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    else if (!st && c != crc)
+        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: CRC-32 is %08lx, its header says %08lx; %s", path, kind, c,
+                        crc, hint);
+    free(buf);
+    return st;
+}
+
+/* "version V\nbytes N\ncrc32 X\n" at s: V as text into ver[vlen]; 1 when all
+ * three lines are there. */
+static int parse_header_lines(const char *s, char *ver, size_t vlen, unsigned long long *bytes, unsigned long *crc) {
+    char v[32];
+    if (sscanf(s, "version %31[^\n]\nbytes %llu\ncrc32 %lx", v, bytes, crc) != 3 || *bytes < HEADER_BYTES) return 0;
+    snprintf(ver, vlen, "%s", v);
+    return 1;
 }
 
 /* The header is checked with plain reads before HDF5 parses a byte of a file
  * that may be damaged: HDF5 is not hardened against corrupt input (on some
- * damaged metadata it leaks and complains at exit). */
+ * damaged metadata it leaks and complains at exit). A file whose first line
+ * is not fmt's magic but whose header has tern's version, bytes and crc32
+ * lines is a tern file with a damaged (or another format's) first line: its
+ * size and CRC are checked all the same, so HDF5 only ever sees an intact
+ * body, and the 'format' attribute then tells which it is. */
 tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found) {
     *found = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    char head[HEADER_BYTES + 1];
+    char head[HEADER_BYTES + 1], ver[32];
     size_t got = fread(head, 1, HEADER_BYTES, f), magic = strlen(fmt->magic);
     head[got] = '\0';
     struct stat sb;
-    if (got < magic || memcmp(head, fmt->magic, magic) != 0 || fstat(fileno(f), &sb) != 0) {
-        fclose(f);
-        return TERN_OK;
-    }
-    *found = 1;
-    int version = 0;
     unsigned long long bytes = 0;
     unsigned long crc = 0;
     tern_status st = TERN_OK;
-    unsigned long long size = (unsigned long long)sb.st_size;
-    if (sscanf(head + magic, "version %d", &version) != 1)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
-    else if (version != fmt->version)
-        st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %d, but this tern reads version %d; %s", path,
-                        fmt->kind, version, fmt->version, fmt->version_hint);
-    else if (sscanf(head + magic, "version %*d\nbytes %llu\ncrc32 %lx", &bytes, &crc) != 2 || bytes < HEADER_BYTES)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
-    else if (size < bytes)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: truncated to %llu of %llu bytes; %s", path, fmt->kind,
-                        size, bytes, fmt->damaged_hint);
-    else if (size > bytes)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: %llu bytes where its header says %llu; %s", path,
-                        fmt->kind, size, bytes, fmt->damaged_hint);
-    if (st) {
-        fclose(f);
-        return st;
+    if (fstat(fileno(f), &sb) != 0) {
+        st = tern_error(TERN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    } else if (got < magic || memcmp(head, fmt->magic, magic) != 0) {
+        /* Not ours by its first line; tern's header lines within the first line's reach? */
+        const char *v = strstr(head, "version ");
+        if (v && v - head < 64 && parse_header_lines(v, ver, sizeof ver, &bytes, &crc))
+            st = check_body(f, path, "tern file (its header's first line is not a tern format's)",
+                            "the file was altered or corrupted: restore it from a copy or write it again",
+                            (unsigned long long)sb.st_size, bytes, crc);
+    } else {
+        *found = 1;
+        char *end = NULL;
+        const char *vs = head + magic;
+        errno = 0;
+        long long version = strncmp(vs, "version ", 8) ? -1 : strtoll(vs + 8, &end, 10);
+        int vok = version >= 0 && errno == 0 && end && *end == '\n';
+        if (!vok && sscanf(vs, "version %31[^\n]", ver) == 1 && ver[strspn(ver, "0123456789")] == '\0')
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %s, but this tern reads version %d; %s", path,
+                            fmt->kind, ver, fmt->version, fmt->version_hint);
+        else if (!vok)
+            st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
+        else if (version != fmt->version)
+            st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %lld, but this tern reads version %d; %s", path,
+                            fmt->kind, version, fmt->version, fmt->version_hint);
+        else if (!parse_header_lines(vs, ver, sizeof ver, &bytes, &crc))
+            st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: unreadable header; %s", path, fmt->kind, fmt->damaged_hint);
+        else
+            st = check_body(f, path, fmt->kind, fmt->damaged_hint, (unsigned long long)sb.st_size, bytes, crc);
     }
-    size_t cap = (size_t)1 << 20;
-    unsigned char *buf = malloc(cap);
-    if (!buf) {
-        fclose(f);
-        return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    }
-    unsigned long c = crc32(0L, Z_NULL, 0);
-    size_t k;
-    while ((k = fread(buf, 1, cap, f)) > 0) c = crc32(c, buf, (uInt)k);
-    if (ferror(f))
-        st = tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-    else if (c != crc)
-        st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s: CRC-32 is %08lx, its header says %08lx; %s", path,
-                        fmt->kind, c, crc, fmt->damaged_hint);
-    free(buf);
     fclose(f);
     return st;
 }
@@ -464,10 +538,15 @@ tern_status tern_h5_open_verified(tern_h5_reader *r, const char *path, const ter
     if (r->file < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: not a tern %s (HDF5: %s)", path, fmt->kind,
                           tern_h5_cause(r->cause, sizeof r->cause));
-    long long version;
+    long long version = 0;
+    char vtext[32];
     st = check_format(r);
-    if (!st && tern_h5_attr_read_i64(r->file, "version", &version) < 0)
+    int vrc = st ? 0 : tern_h5_attr_read_int(r->file, "version", &version, vtext, sizeof vtext);
+    if (!st && (vrc == TERN_H5_ATTR_MISSING || vrc == TERN_H5_ATTR_TYPE))
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged %s (no integer 'version' attribute)", path, fmt->kind);
+    else if (!st && vrc == TERN_H5_ATTR_RANGE)
+        st = tern_error(TERN_ERR_FORMAT, "%s: %s attribute 'version' is %s, outside %d..%d; %s", path, fmt->kind, vtext,
+                        fmt->version, fmt->version, fmt->version_hint);
     else if (!st && version != fmt->version)
         st = tern_error(TERN_ERR_FORMAT, "%s: %s format version %lld, but this tern reads version %d; %s", path,
                         fmt->kind, version, fmt->version, fmt->version_hint);

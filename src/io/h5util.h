@@ -63,12 +63,27 @@ herr_t tern_h5_attr_write_vec(hid_t loc, const char *name, hid_t ftype, hid_t mt
 hid_t tern_h5_dset_write(hid_t loc, const char *name, int rank, const hsize_t *dims, hid_t ftype, hid_t mtype,
                          const void *data, int deflate);
 
+/* What the attribute readers below return: 0, or why not (all < 0). */
+enum {
+    TERN_H5_ATTR_OK = 0,
+    TERN_H5_ATTR_MISSING = -1, /* no such attribute */
+    TERN_H5_ATTR_TYPE = -2,    /* not one value of the class asked for, or unreadable */
+    TERN_H5_ATTR_RANGE = -3,   /* an integer outside long long's range */
+    TERN_H5_ATTR_LONG = -4,    /* a string longer than the buffer holds */
+};
+
 /* Read a scalar (or one-element) attribute of class cls into *v of memory
  * type mtype; -1 when missing or of another class. */
 int tern_h5_attr_read(hid_t loc, const char *name, H5T_class_t cls, hid_t mtype, void *v);
+/* A scalar integer attribute (signed or unsigned, any width) into *v:
+ * TERN_H5_ATTR_OK, _MISSING, _TYPE or _RANGE. */
 int tern_h5_attr_read_i64(hid_t loc, const char *name, long long *v);
-/* A string attribute (fixed or variable length, as h5py writes) into
- * buf[len]; -1 when missing, not a string or too long. */
+/* The same, and the value in decimal into text[tlen] (when not NULL), also
+ * when it is out of range, for messages. */
+int tern_h5_attr_read_int(hid_t loc, const char *name, long long *v, char *text, size_t tlen);
+/* A string attribute (fixed or variable length, ASCII or UTF-8, as h5py
+ * writes) into buf[len], NUL-terminated: TERN_H5_ATTR_OK, _MISSING, _TYPE
+ * (not a string) or _LONG (its text needs more than len - 1 bytes). */
 int tern_h5_attr_read_str(hid_t loc, const char *name, char *buf, size_t len);
 
 /* ---- whole files ------------------------------------------------------------ */
@@ -102,8 +117,11 @@ tern_status tern_h5_save(const char *path, const char *name, const tern_h5_forma
 
 /* When `path` starts with fmt's magic: check its version, size and CRC-32
  * with plain reads (TERN_ERR_FORMAT naming the file and the damage, with the
- * hints) and set *found = 1. *found = 0 when the magic is absent (a foreign
- * file, left for HDF5 and the attributes to identify). */
+ * hints) and set *found = 1. *found = 0 when the magic is absent: a foreign
+ * file, left for HDF5 and the attributes to identify, unless its header has
+ * tern's version, bytes and crc32 lines (a damaged first line, or another
+ * tern format): then its size and CRC are checked all the same, so HDF5 only
+ * ever parses an intact body. */
 tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found);
 
 /* ---- reading ----------------------------------------------------------------- */

@@ -80,6 +80,30 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
     return sizeof(float) * (size_t)L->in_features * (size_t)L->out_shape[1] * (size_t)L->out_shape[2];
 }
 
+/* Layer i's output slot in floats for max_batch samples, rounded up to the
+ * alignment, into *need: in 64 bits with overflow checks, and with the
+ * layer's kernel scratch (scratch bytes) within TERN_RUNTIME_MAX_BYTES, so a
+ * model built or loaded with outlandish shapes is refused, naming the layer,
+ * before anything is allocated. */
+static tern_status slot_floats(const tern_deploy *m, int i, int max_batch, size_t scratch, size_t *need) {
+    const tern_dlayer *L = &m->layers[i];
+    unsigned long long n = (unsigned long long)max_batch;
+    int over = 0;
+    for (int k = 0; k < L->out_ndim; k++) {
+        if (L->out_shape[k] < 1)
+            return tern_error(TERN_ERR_SHAPE, "runtime: layer %d (%s) has an output dimension of %d", i, L->name,
+                              L->out_shape[k]);
+        over |= __builtin_mul_overflow(n, (unsigned long long)L->out_shape[k], &n);
+    }
+    const unsigned long long lim = TERN_RUNTIME_MAX_BYTES / sizeof(float);
+    if (over || n > lim || scratch > TERN_RUNTIME_MAX_BYTES)
+        return tern_error(TERN_ERR_NOMEM, "runtime: layer %d (%s) needs more than the runtime's bound of %.0f GiB of "
+                          "buffers at batch %d; use a smaller batch", i, L->name,
+                          (double)TERN_RUNTIME_MAX_BYTES / (1 << 30), max_batch);
+    *need = (size_t)((n + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS);
+    return TERN_OK;
+}
+
 void tern_runtime_free(tern_runtime *rt) {
     if (!rt) return;
     free(rt->kact);
@@ -169,11 +193,10 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     int n_slots = 0;
     size_t scratch = 0;
     for (int i = 0; !st && i < n; i++) {
-        size_t s = layer_scratch(rt, i, max_batch);
+        size_t s = layer_scratch(rt, i, max_batch), need = 0;
         if (s > scratch) scratch = s;
+        if ((st = slot_floats(m, i, max_batch, s, &need))) break;
         if (storage[i] != i) continue;
-        size_t need = ((size_t)max_batch * numel(m->layers[i].out_ndim, m->layers[i].out_shape) + ALIGN_FLOATS - 1) /
-                      ALIGN_FLOATS * ALIGN_FLOATS;
         int best = -1;
         for (int k = 0; k < n_slots; k++) {
             if (busy[k] >= i) continue;  /* its tenant is still read at or after layer i */
@@ -190,8 +213,14 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     size_t total = 0;
     for (int k = 0; k < n_slots; k++) {
         slot_off[k] = total;
-        total += slot_size[k];
+        total += slot_size[k];  /* each <= the bound / 4: no wrap below */
     }
+    if (!st && (total > TERN_RUNTIME_MAX_BYTES / sizeof(float) ||
+                scratch + total * sizeof(float) > TERN_RUNTIME_MAX_BYTES))
+        st = tern_error(TERN_ERR_NOMEM, "runtime: batch %d needs %.1f GiB of buffers, more than the runtime's bound of "
+                        "%.0f GiB; use a smaller batch", max_batch,
+                        ((double)total * sizeof(float) + (double)scratch) / (1 << 30),
+                        (double)TERN_RUNTIME_MAX_BYTES / (1 << 30));
     if (!st) {
         rt->arena = aligned_alloc(64, (total ? total : ALIGN_FLOATS) * sizeof(float));
         rt->scratch_bytes = scratch;
