@@ -138,6 +138,7 @@ int tern_cmd_train(int argc, char **argv) {
         if (!st) st = tern_config_load_text(&cfg, text, strlen(text), resume);
         free(text);
     }
+    int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
     int sets_dir = 0;
     for (int i = 0; !st && i < n_sets; i++) {
         st = tern_config_set(&cfg, sets[i]);
@@ -157,6 +158,7 @@ int tern_cmd_train(int argc, char **argv) {
     }
     if (st) {
         fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        if (cfg_loaded) tern_config_free(&cfg);
         return 1;
     }
 
@@ -234,10 +236,16 @@ int tern_cmd_eval(int argc, char **argv) {
     tern_model m;
     tern_dataset test;
     tern_status st = tern_train_load_for_eval(ckpt, data, &cfg, &m, &test);
-    tern_eval_result r;
-    if (!st) st = tern_evaluate(&m, &test, cfg.training.batch_size, &r);
     if (st) {
         fprintf(stderr, "tern eval: %s\n", tern_errmsg());
+        return 1; /* nothing is left allocated */
+    }
+    tern_eval_result r;
+    if ((st = tern_evaluate(&m, &test, cfg.training.batch_size, &r))) {
+        fprintf(stderr, "tern eval: %s\n", tern_errmsg());
+        tern_model_free(&m);
+        tern_dataset_free(&test);
+        tern_config_free(&cfg);
         return 1;
     }
     printf("%s on %s test (%d images)\n", ckpt, cfg.dataset.name, r.n);

@@ -2,7 +2,7 @@
 # runs.sh — where runs go: --force, --resume, finished runs, signals (see lib.sh).
 # cases: force_huge_conv force_test_size force_memory force_nan_keeps_run force_replaces_whole
 # cases: not_a_run_dir resume_into_other_run resume_copied_run resume_fork resume_complete
-# cases: sighup_checkpoints eval_data_size
+# cases: sighup_checkpoints eval_data_size bad_set_after_config
 set -uo pipefail
 TERN="$1"
 CASE="$2"
@@ -144,6 +144,10 @@ eval_data_size)
     cp "$T/data/t10k-labels-idx1-ubyte" "$T/data5/"
     expect_error "--data $T/data5 holds (1,5,5) images but the checkpoint's model was trained on (1,4,4)" \
         "$TERN" eval "$T/run/last.h5" --data "$T/data5" ;;
+bad_set_after_config)
+    # A bad --set after a good config (under a sanitizer build, the config
+    # it leaked turned this one line into a leak report).
+    expect_error "training.epochz: unknown key" "$TERN" train "$T/good.yaml" --force --set training.epochz=3 ;;
 *)
     fail "unknown case" ;;
 esac
