@@ -530,8 +530,9 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
             if (st == TERN_ERR_NUMERIC) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s", tern_errmsg());
-                st = tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s", e + 1, step + 1,
-                                msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written");
+                st = tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s%s", e + 1, step + 1,
+                                msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written",
+                                r->stage[0] ? " and the run directory is as it was" : "");
                 return st;
             }
             if (st) return st;

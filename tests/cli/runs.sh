@@ -64,7 +64,7 @@ force_nan_keeps_run)
     # leaves the earlier run whole.
     cfg "$T/bad.yaml" "$GOOD_LAYERS"
     sed -i 's/lr: 0.01/lr: 1e30/' "$T/bad.yaml"
-    expect_failed_run "no checkpoint was written" "$TERN" train "$T/bad.yaml" --force
+    expect_failed_run "no checkpoint was written and the run directory is as it was" "$TERN" train "$T/bad.yaml" --force
     no_stage_left ;;
 force_replaces_whole)
     # --force replaces the run directory whole: the old run's other files
