@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <hdf5_hl.h>
+#include <math.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1044,6 +1045,135 @@ static void test_bad_arguments(void **state) {
     run_free(&o);
 }
 
+/* ---- hostile values behind a valid CRC ------------------------------------ */
+
+/* Open the checkpoint at `path` for editing with HDF5; reseal after close. */
+static hid_t edit_open(const char *path, const void *img, size_t n) {
+    write_all(path, img, n);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    assert_true(f >= 0);
+    return f;
+}
+
+static void edit_attr_i64(const char *path, const void *img, size_t n, const char *obj, const char *name,
+                          long long v) {
+    hid_t f = edit_open(path, img, n);
+    hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+    hid_t a = H5Aopen(o, name, H5P_DEFAULT);
+    assert_true(o >= 0 && a >= 0);
+    assert_true(H5Awrite(a, H5T_NATIVE_LLONG, &v) >= 0);
+    H5Aclose(a);
+    H5Oclose(o);
+    H5Fclose(f);
+    reseal(path, 1);
+}
+
+/* Element `at` of float dataset `dset` set to v. */
+static void edit_float(const char *path, const void *img, size_t n, const char *dset, hsize_t at, float v) {
+    hid_t f = edit_open(path, img, n);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    assert_true(d >= 0);
+    hid_t sp = H5Dget_space(d);
+    hssize_t npts = H5Sget_simple_extent_npoints(sp);
+    float *buf = malloc(sizeof(float) * (size_t)npts);
+    assert_true(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    buf[at] = v;
+    assert_true(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+    free(buf);
+    H5Sclose(sp);
+    H5Dclose(d);
+    H5Fclose(f);
+    reseal(path, 1);
+}
+
+/* A checkpoint edited with HDF5 and resealed (so its CRC is valid) with
+ * counters no run can reach, NaN or inf in any float, a negative second
+ * moment, a non-finite metadata value or more RNG streams than a checkpoint
+ * holds is refused at load, naming the file and the attribute or parameter,
+ * and the model is untouched. Before these checks, epoch 2^62 loaded as
+ * given (and the trainer cast it to int), a step of INT64_MAX reached the
+ * optimizer's step + 1, NaN weights evaluated to a NaN loss, and 9 RNG
+ * streams were refused by read_info alone. */
+static void test_hostile_values_are_refused(void **state) {
+    (void)state;
+    char dir[600], path[700], bad[800];
+    subdir("hostile", dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/last.h5", dir);
+    snprintf(bad, sizeof bad, "%s/bad.h5", dir);
+    run a, b;
+    save_trained(&a, path, 31, TERN_OPTIM_ADAM);
+    run_init(&b, 32, TERN_OPTIM_ADAM);
+    size_t n;
+    unsigned char *img = read_all(path, &n);
+
+    edit_attr_i64(bad, img, n, "/", "epoch", 1LL << 62);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "attribute 'epoch' of / is 4611686018427387904, outside 0..");
+    tern_ckpt_info info;
+    assert_int_equal(tern_ckpt_read_info(bad, &info), TERN_ERR_FORMAT);
+    expect_msg(bad, "attribute 'epoch'");
+    edit_attr_i64(bad, img, n, "/", "epoch", -1);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "attribute 'epoch' of / is -1");
+    edit_attr_i64(bad, img, n, "/", "step", INT64_MAX);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "attribute 'step' of / is 9223372036854775807");
+    edit_attr_i64(bad, img, n, "/optim", "step", INT64_MAX);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "attribute 'step' of /optim is 9223372036854775807");
+    assert_int_equal(tern_ckpt_read_info(bad, &info), TERN_ERR_FORMAT);
+
+    edit_float(bad, img, n, "/params/fc1.weight", 3, NAN);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "parameter 'fc1.weight' holds nan at index 3");
+    edit_float(bad, img, n, "/params/bn1.running_var", 0, INFINITY);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "parameter 'bn1.running_var' holds inf at index 0");
+    edit_float(bad, img, n, "/optim/adam_m/fc2.alpha", 0, -INFINITY);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "adam_m state of 'fc2.alpha' holds -inf");
+    edit_float(bad, img, n, "/optim/adam_v/fc1.bias", 2, -1e-3f);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "adam_v state of 'fc1.bias' holds -0.001 at index 2, which must be finite and >= 0");
+    /* A negative first moment is an ordinary value. */
+    edit_float(bad, img, n, "/optim/adam_m/fc1.bias", 2, -1e-3f);
+    assert_int_equal(tern_ckpt_load(bad, &b.s), TERN_OK);
+
+    hid_t f = edit_open(bad, img, n);
+    double inf = INFINITY;
+    hid_t mg = H5Gopen2(f, "meta", H5P_DEFAULT);
+    hid_t at = H5Aopen(mg, "best_acc", H5P_DEFAULT);
+    assert_true(at >= 0 && H5Awrite(at, H5T_NATIVE_DOUBLE, &inf) >= 0);
+    H5Aclose(at);
+    H5Gclose(mg);
+    H5Fclose(f);
+    reseal(bad, 1);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "/meta attribute 'best_acc' is inf");
+
+    /* Nine RNG streams: one rule for load and read_info (and so for eval,
+     * resume and inspect). */
+    f = edit_open(bad, img, n);
+    uint64_t rs[4] = {1, 2, 3, 4};
+    hsize_t four = 4;
+    hid_t g = H5Gopen2(f, "rng", H5P_DEFAULT);
+    for (int i = 0; i < TERN_CKPT_MAX_RNG - 1; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "extra%d", i);
+        assert_true(H5LTmake_dataset(g, name, 1, &four, H5T_NATIVE_UINT64, rs) >= 0);
+    }
+    H5Gclose(g);
+    H5Fclose(f);
+    reseal(bad, 1);
+    expect_load_fails(&b, bad, TERN_ERR_FORMAT, "/rng holds 9 random streams, more than the 8");
+    assert_int_equal(tern_ckpt_read_info(bad, &info), TERN_ERR_FORMAT);
+    expect_msg(bad, "/rng holds 9 random streams");
+
+    /* The writer refuses what the reader would: NaN weights, inf metadata. */
+    assert_int_equal(tern_ckpt_set_meta(&a.s, "x", NAN), TERN_ERR_ARG);
+    expect_msg(NULL, "'x' = nan is not a finite number");
+    a.m.params.data[1] = NAN;
+    assert_int_equal(tern_ckpt_save(bad, &a.s), TERN_ERR_ARG);
+    expect_msg(bad, "the model's parameter 'fc1.weight' holds nan at index 1");
+    /* And the pristine file loads. */
+    write_all(bad, img, n);
+    assert_int_equal(tern_ckpt_load(bad, &b.s), TERN_OK);
+    free(img);
+    run_free(&a);
+    run_free(&b);
+}
+
 int main(void) {
     make_data();
     const struct CMUnitTest tests[] = {
@@ -1057,6 +1187,7 @@ int main(void) {
         cmocka_unit_test(test_architecture_mismatch),
         cmocka_unit_test(test_stored_config_rebuilds_the_model),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_hostile_values_are_refused),
     };
     return cmocka_run_group_tests(tests, group_setup, tmpdir_teardown);
 }

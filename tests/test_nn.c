@@ -1,5 +1,6 @@
 /* test_nn.c — model building from layer specs, shape inference, errors, and an
  * end-to-end gradient check through a whole small CNN with its loss. */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -91,6 +92,28 @@ static void test_build_errors(void **state) {
     tern_layer_spec not_flat_end[] = {{.type = TERN_LAYER_RELU}};
     assert_int_equal(tern_model_init(&m, not_flat_end, 1, 3, in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
     assert_int_equal(tern_model_init(&m, lenet, 0, 3, in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
+    /* Sizes that overflow int are refused at build, not at the first
+     * forward: a pad that makes a 2,000,028-square output (4e12 values per
+     * sample, which flatten wrapped around int), a pad near INT_MAX (the
+     * padded size itself overflowed), a kernel whose weight overflows. */
+    tern_layer_spec huge_pad[] = {
+        {.type = TERN_LAYER_CONV2D, .out = 1, .kernel = 1, .pad = 1000000},
+        {.type = TERN_LAYER_FLATTEN},
+        {.type = TERN_LAYER_LINEAR, .out = 10},
+    };
+    assert_int_equal(tern_model_init(&m, huge_pad, 3, 3, in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "model: layer 0 (conv2d) output (1,2000028,2000028) has 4000112000784 values "
+                                       "per sample, beyond tern's limit of 2147483647");
+    huge_pad[0].pad = INT_MAX - 5;
+    assert_int_equal(tern_model_init(&m, huge_pad, 3, 3, in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "layer 0 (conv2d) pad 2147483642 gives a 4294967312x4294967312 output"));
+    huge_pad[0].pad = 50000;
+    huge_pad[0].kernel = 70000;
+    assert_int_equal(tern_model_init(&m, huge_pad, 3, 3, in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "layer 0 (conv2d) would have a weight of more than 2147483647 values"));
+    int big_in[3] = {3, 30000, 30000};
+    assert_int_equal(tern_model_init(&m, huge_pad + 1, 2, 3, big_in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "the input has 2700000000 values per sample"));
     assert_int_equal(tern_layer_type_parse("conv2d"), TERN_LAYER_CONV2D);
     assert_int_equal(tern_layer_type_parse("conv3d"), -1);
 }

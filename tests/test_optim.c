@@ -6,6 +6,7 @@
  *    documented algorithms (ref_step below), run on a small parameter table
  *    with odd sizes, a one-element parameter with lr_scale, a no-DECAY bias
  *    and a buffer without TRAIN. */
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -462,6 +463,19 @@ static void test_optim_bad_use(void **state) {
     f.p.items[3].lr_scale = 0.25f;
     assert_true(f.p.items[0].t.data[0] == w0);
     assert_int_equal(o.step, 0);
+    /* A step counter no run reaches (a hand-edited checkpoint's): step + 1
+     * would overflow (undefined) or lose exactness as Adam's t. */
+    const long bad_step[3] = {LONG_MAX, TERN_OPTIM_MAX_STEP, -1};
+    for (int i = 0; i < 3; i++) {
+        o.step = bad_step[i];
+        assert_int_equal(tern_optim_step(&o, 0.1f), TERN_ERR_ARG);
+        expect_msg("sgd: step");
+        assert_int_equal(o.step, bad_step[i]);
+    }
+    assert_true(f.p.items[0].t.data[0] == w0);
+    o.step = TERN_OPTIM_MAX_STEP - 1;
+    assert_int_equal(tern_optim_step(&o, 0.0f), TERN_OK);
+    o.step = 0;
 
     /* Momentum switched on after init, with no buffer allocated: an error,
      * not a write through NULL. */

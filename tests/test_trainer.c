@@ -242,12 +242,87 @@ static void test_one_sample_tail_is_dropped(void **state) {
     tern_config_free(&cfg);
 }
 
+/* A finished run resumed: nothing to train. The library says so (the CLI
+ * turns it into an error saying how to extend the run) and writes nothing;
+ * it used to rewrite metrics.csv and report "epoch 4 of 3". */
+static void test_finished_run_is_complete(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_full"); /* written by the resume test: 3 of 3 epochs */
+    char ckpt[512], csv[512];
+    snprintf(ckpt, sizeof ckpt, "%s/run_full/last.h5", tmpdir);
+    snprintf(csv, sizeof csv, "%s/run_full/metrics.csv", tmpdir);
+    static char before[1 << 16], after[1 << 16];
+    size_t nb, na;
+    assert_int_equal(read_file(csv, before, sizeof before, &nb), 0);
+    trace t = {0};
+    tern_train_opts o = {.resume = ckpt, .cb = record, .user = &t};
+    tern_train_result res;
+    assert_int_equal(tern_train(&cfg, &o, &res), TERN_OK);
+    assert_true(res.complete);
+    assert_false(res.stopped);
+    assert_int_equal(res.epochs_done, 3);
+    assert_int_equal(res.steps, 30);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(read_file(csv, after, sizeof after, &na), 0);
+    assert_int_equal(na, nb);
+    assert_memory_equal(before, after, nb);
+    tern_config_free(&cfg);
+}
+
+/* The trainer's own /meta numbers are checked against the config before
+ * any cast: a batch of 1e300 (valid CRC, written through the API) was cast
+ * to int, which is undefined. */
+static void test_resume_meta_out_of_range(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config(&cfg, "run_meta");
+    char src[512], dir[512], ckpt[600];
+    snprintf(src, sizeof src, "%s/run_stop13/last.h5", tmpdir); /* mid-epoch 2: batch 3 */
+    snprintf(dir, sizeof dir, "%s/run_meta", tmpdir);
+    snprintf(ckpt, sizeof ckpt, "%s/last.h5", dir);
+    mkdir(dir, 0777);
+    tern_model m;
+    int in[3] = {1, 12, 12};
+    assert_int_equal(tern_model_init(&m, cfg.model.layers, cfg.model.n_layers, 3, in, cfg.model.init, 1), TERN_OK);
+    tern_optim opt;
+    assert_int_equal(tern_optim_init(&opt, &m.params, &cfg.optimizer.cfg), TERN_OK);
+    tern_rng r1, r2;
+    tern_ckpt_state s;
+    tern_ckpt_state_init(&s, &m.params, &opt);
+    assert_int_equal(tern_ckpt_add_rng(&s, "model", &r1), TERN_OK);
+    assert_int_equal(tern_ckpt_add_rng(&s, "loader", &r2), TERN_OK);
+    assert_int_equal(tern_ckpt_load(src, &s), TERN_OK);
+    const char *names[3] = {"batch", "epoch_seen", "epoch_correct"};
+    const double bad[3] = {1e300, 1e9, 2.5};
+    for (int i = 0; i < 3; i++) {
+        tern_ckpt_state e = s;
+        assert_int_equal(tern_ckpt_set_meta(&e, names[i], bad[i]), TERN_OK);
+        assert_int_equal(tern_ckpt_save(ckpt, &e), TERN_OK);
+        tern_train_opts o = {.resume = ckpt};
+        tern_train_result res;
+        assert_int_equal(tern_train(&cfg, &o, &res), TERN_ERR_FORMAT);
+        char want[64];
+        snprintf(want, sizeof want, "/meta attribute '%s' is %g", names[i], bad[i]);
+        if (!strstr(tern_errmsg(), want)) fail_msg("'%s' lacks '%s'", tern_errmsg(), want);
+        assert_non_null(strstr(tern_errmsg(), ckpt));
+        char csv[700];
+        snprintf(csv, sizeof csv, "%s/metrics.csv", dir);
+        assert_int_equal(access(csv, F_OK), -1); /* nothing written */
+    }
+    tern_optim_free(&opt);
+    tern_model_free(&m);
+    tern_config_free(&cfg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_exact),
         cmocka_unit_test(test_nan_stops_and_keeps_checkpoint),
         cmocka_unit_test(test_existing_run_is_not_replaced),
         cmocka_unit_test(test_one_sample_tail_is_dropped),
+        cmocka_unit_test(test_finished_run_is_complete),
+        cmocka_unit_test(test_resume_meta_out_of_range),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -24,6 +24,8 @@ volatile sig_atomic_t *tern_cli_stop_on_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Closing the terminal or the ssh session: checkpoint, as on SIGTERM. */
+    sigaction(SIGHUP, &sa, NULL);
     return &stop_signal;
 }
 
@@ -83,10 +85,14 @@ static int train_usage(FILE *f) {
             "  --set K=V     override any config field, e.g. --set training.epochs=3,\n"
             "                --set quant.enabled=false (the fp32 twin),\n"
             "                --set model.layers.fc1.quant.method=ttq\n"
-            "  --resume CKPT continue from a training checkpoint, bit for bit; without\n"
-            "                CONFIG the config stored in the checkpoint is used\n"
+            "  --resume CKPT continue from a training checkpoint, bit for bit, in the\n"
+            "                checkpoint's own directory; without CONFIG the config\n"
+            "                stored in it is used. A CONFIG (or --set output.dir=DIR)\n"
+            "                naming another directory forks the run there, with its\n"
+            "                metrics so far\n"
             "  --force       replace an existing run in the run directory\n"
-            "SIGINT or SIGTERM writes a checkpoint before exiting.\n");
+            "A new run replaces the run directory whole at its first checkpoint.\n"
+            "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -132,9 +138,27 @@ int tern_cmd_train(int argc, char **argv) {
         if (!st) st = tern_config_load_text(&cfg, text, strlen(text), resume);
         free(text);
     }
-    for (int i = 0; !st && i < n_sets; i++) st = tern_config_set(&cfg, sets[i]);
+    int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
+    int sets_dir = 0;
+    for (int i = 0; !st && i < n_sets; i++) {
+        st = tern_config_set(&cfg, sets[i]);
+        sets_dir |= !strncmp(sets[i] + strspn(sets[i], " \t"), "output", 6);
+    }
+    /* Resuming without CONFIG: the stored output.dir was relative to
+     * wherever the run started, and may name the original of a copy. The
+     * run is where its checkpoint is; --set output.dir=DIR forks it. */
+    char *abs = !st && !config_path && !sets_dir ? realpath(resume, NULL) : NULL;
+    if (abs) {
+        char *slash = strrchr(abs, '/');
+        slash[slash == abs ? 1 : 0] = '\0';
+        if (strlen(abs) < sizeof cfg.output_dir) snprintf(cfg.output_dir, sizeof cfg.output_dir, "%s", abs);
+        else st = tern_error(TERN_ERR_ARG, "%s: the run directory's path is longer than %d", abs,
+                             (int)sizeof cfg.output_dir - 1);
+        free(abs);
+    }
     if (st) {
         fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        if (cfg_loaded) tern_config_free(&cfg);
         return 1;
     }
 
@@ -143,10 +167,16 @@ int tern_cmd_train(int argc, char **argv) {
     tern_train_opts opts = {.resume = resume, .force = force, .stop = &stop_signal, .cb = on_event, .user = &p};
     tern_train_result res;
     st = tern_train(&cfg, &opts, &res);
+    int epochs = cfg.training.epochs;
     tern_config_free(&cfg);
     if (st) {
         if (p.tty) fputc('\n', stderr);
         fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        return 1;
+    }
+    if (res.complete) {
+        fprintf(stderr, "tern train: %s: the run is complete (epoch %d of training.epochs %d); to train further, "
+                "resume with --set training.epochs=N, N > %d\n", resume, res.epochs_done, epochs, res.epochs_done);
         return 1;
     }
     if (res.stopped) {
@@ -206,10 +236,16 @@ int tern_cmd_eval(int argc, char **argv) {
     tern_model m;
     tern_dataset test;
     tern_status st = tern_train_load_for_eval(ckpt, data, &cfg, &m, &test);
-    tern_eval_result r;
-    if (!st) st = tern_evaluate(&m, &test, cfg.training.batch_size, &r);
     if (st) {
         fprintf(stderr, "tern eval: %s\n", tern_errmsg());
+        return 1; /* nothing is left allocated */
+    }
+    tern_eval_result r;
+    if ((st = tern_evaluate(&m, &test, cfg.training.batch_size, &r))) {
+        fprintf(stderr, "tern eval: %s\n", tern_errmsg());
+        tern_model_free(&m);
+        tern_dataset_free(&test);
+        tern_config_free(&cfg);
         return 1;
     }
     printf("%s on %s test (%d images)\n", ckpt, cfg.dataset.name, r.n);

@@ -53,7 +53,11 @@
  * Loading is all-or-nothing: the header's size and CRC, the format, version,
  * every parameter's name and shape (both ways: none missing, none extra),
  * the optimizer's kind and state, the RNG names and every dataset's checksum
- * are verified before the first float reaches the caller's blocks; a failed
+ * are verified, and so are the values: epoch in 0..INT_MAX, step in
+ * 0..TERN_OPTIM_MAX_STEP, /optim's step below it, every float (parameters,
+ * optimizer state, /meta) finite, Adam's second moment >= 0, and at most
+ * TERN_CKPT_MAX_RNG streams in /rng (the one rule of load and read_info),
+ * before the first float reaches the caller's blocks; a failed
  * load leaves the model, optimizer, RNGs and counters untouched. Errors are one line naming the file,
  * what is wrong and what to do, e.g.
  *   "run/last.h5: parameter 'fc1.weight' is (256,784) in the checkpoint but
@@ -122,14 +126,14 @@ void tern_ckpt_state_init(tern_ckpt_state *s, tern_params *params, tern_optim *o
 /* Append RNG `name` (unique, 1..31 chars, no '/'); TERN_ERR_ARG/NOMEM otherwise. */
 tern_status tern_ckpt_add_rng(tern_ckpt_state *s, const char *name, tern_rng *rng);
 
-/* meta[name] = value, added or replaced (name as for RNGs). */
+/* meta[name] = value, added or replaced (name as for RNGs; value finite). */
 tern_status tern_ckpt_set_meta(tern_ckpt_state *s, const char *name, double value);
 
 /* 1 and *value = meta[name] when present, else 0. */
 int tern_ckpt_get_meta(const tern_ckpt_state *s, const char *name, double *value);
 
 /* Write s to `path` atomically (see the overview). TERN_ERR_ARG for a bad
- * state (e.g. a name with '/'), TERN_ERR_IO when the file cannot be written;
+ * state (e.g. a name with '/', or a NaN or Inf that load would refuse), TERN_ERR_IO when the file cannot be written;
  * either way an existing `path` is untouched and no temporary file remains. */
 tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s);
 

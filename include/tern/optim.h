@@ -55,6 +55,9 @@ typedef struct tern_optim_config {
 } tern_optim_config;
 
 #define TERN_OPTIM_MAX_STATE 2
+/* The most steps an optimizer takes: 2^53, where step + 1 (Adam's t, in
+ * double) is still exact; a checkpoint's step beyond it is refused. */
+#define TERN_OPTIM_MAX_STEP (1L << 53)
 
 typedef struct tern_optim {
     tern_optim_config cfg;
@@ -82,12 +85,17 @@ void tern_optim_free(tern_optim *o);
 
 /* One update of every TRAIN parameter at learning rate lr (>= 0, finite)
  * times its lr_scale (>= 0, finite), from params->grad; then step += 1.
- * On an error nothing has been updated. */
+ * TERN_ERR_ARG when step is outside [0, TERN_OPTIM_MAX_STEP). On an error
+ * nothing has been updated. */
 tern_status tern_optim_step(tern_optim *o, float lr);
 
 /* Name of state block i for checkpoints: "momentum", "adam_m", "adam_v";
  * NULL when i is not in [0, n_state). */
 const char *tern_optim_state_name(const tern_optim *o, int i);
+
+/* 1 when every value of state block i is >= 0 by construction (Adam's
+ * second moment, "adam_v"), so a negative one can only be damage. */
+int tern_optim_state_nonneg(const tern_optim *o, int i);
 
 /* Parameter q's slice of state block i: state[i] + q->offset, (q->t.n) floats;
  * NULL when i is out of range. */

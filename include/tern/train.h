@@ -11,6 +11,23 @@
  *                 atomically every training.checkpoint_every epochs, at the
  *                 end, and when *opts->stop becomes non-zero (SIGINT/SIGTERM)
  *
+ * Where a run goes, decided before anything is written:
+ *   - opts->resume from a checkpoint inside output.dir: the run continues
+ *     there (metrics.csv keeps the rows up to the checkpoint's epoch);
+ *   - anything else, a new run or a resume into another output.dir (a fork,
+ *     which copies the checkpoint's metrics.csv rows up to its epoch), is
+ *     built in a sibling directory "<output.dir>.tmp.<pid>.<n>" and takes
+ *     output.dir's place whole when it writes its first checkpoint (at the
+ *     first checkpoint_every epoch, or on a stop): from then on the run can
+ *     be resumed, and until then an earlier run there is untouched. A run
+ *     that fails before its first checkpoint leaves nothing (a crash may
+ *     leave the sibling, which can be deleted). An existing run in
+ *     output.dir is replaced only with opts->force; a directory holding
+ *     files that are not a run's (last.h5, metrics.csv, config.yaml), never.
+ * Everything that can be checked is checked before that: the dataset (both
+ * splits of one image size), every layer's shapes (tern_model_init), the
+ * memory a step needs against the machine's, and a resumed checkpoint.
+ *
  * Resuming reproduces an uninterrupted run bit for bit, also from the middle
  * of an epoch: the checkpoint keeps the data loader's RNG as it was when the
  * epoch began and the number of batches done, so the resumed run reshuffles
@@ -71,6 +88,8 @@ typedef struct tern_train_opts {
 
 typedef struct tern_train_result {
     int stopped;              /* 1: interrupted (checkpoint written), 0: ran to the end */
+    int complete;             /* 1: the resumed checkpoint had done training.epochs already;
+                                 nothing was trained or written (epochs_done: its epoch) */
     int epochs_done;
     long steps;
     float test_loss, test_acc;/* of the last evaluation; NaN when none */
@@ -94,8 +113,9 @@ tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern
 
 /* Load a training checkpoint into a model built from the config stored in
  * it, and its test split (from data_dir, or the config's dataset path when
- * NULL) normalised as in training. Free with tern_model_free, tern_dataset_free
- * and tern_config_free. */
+ * NULL) normalised as in training; when data_dir holds images of another
+ * size than the model was trained on, the error says so. Free with
+ * tern_model_free, tern_dataset_free and tern_config_free. */
 tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, tern_config *cfg, tern_model *m,
                                      tern_dataset *test);
 

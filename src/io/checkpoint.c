@@ -33,6 +33,8 @@
 
 #include <errno.h>
 #include <hdf5.h>
+#include <limits.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,6 +99,9 @@ tern_status tern_ckpt_add_rng(tern_ckpt_state *s, const char *name, tern_rng *rn
 
 tern_status tern_ckpt_set_meta(tern_ckpt_state *s, const char *name, double value) {
     if (!s) return tern_error(TERN_ERR_ARG, "checkpoint: set_meta given a NULL state");
+    if (!isfinite(value))
+        return tern_error(TERN_ERR_ARG, "checkpoint: metadata '%s' = %g is not a finite number", name ? name : "(null)",
+                          value);
     if (!name_ok(name, TERN_CKPT_NAME_LEN))
         return tern_error(TERN_ERR_ARG, "checkpoint: metadata name '%s' must be 1..%d characters without '/'",
                           name ? name : "(null)", TERN_CKPT_NAME_LEN - 1);
@@ -121,6 +126,34 @@ int tern_ckpt_get_meta(const tern_ckpt_state *s, const char *name, double *value
             return 1;
         }
     return 0;
+}
+
+/* Every float a checkpoint holds is finite, and the optimizer's blocks that
+ * cannot be negative (Adam's v) are not: a NaN weight or moment would
+ * train or evaluate as NaN without a word. `data` is in p's layout, state[k]
+ * in o's; the first bad value is named with `where` ("the checkpoint", "the
+ * model"). */
+static tern_status check_values(tern_status code, const char *path, const char *where, const tern_params *p,
+                                const tern_optim *o, const float *data, const float *const *state) {
+    int n_state = o ? o->n_state : 0;
+    for (int i = 0; i < p->count; i++) {
+        const tern_param *q = &p->items[i];
+        for (int k = -1; k < n_state; k++) {
+            if (k >= 0 && !(q->flags & TERN_PARAM_TRAIN)) break;
+            const float *v = (k < 0 ? data : state[k]) + q->offset;
+            int nonneg = k >= 0 && tern_optim_state_nonneg(o, k);
+            for (size_t j = 0; j < q->t.n; j++) {
+                if (isfinite(v[j]) && !(nonneg && v[j] < 0.0f)) continue;
+                char what[TERN_PARAM_NAME_LEN + 40];
+                if (k < 0) snprintf(what, sizeof what, "parameter '%s'", q->name);
+                else snprintf(what, sizeof what, "%s state of '%s'", tern_optim_state_name(o, k), q->name);
+                return tern_error(code, "%s: %s's %s holds %g at index %zu, %s%s", path, where, what, (double)v[j],
+                                  j, nonneg ? "which must be finite and >= 0" : "which must be finite",
+                                  code == TERN_ERR_FORMAT ? "; " DAMAGED_HINT : "");
+            }
+        }
+    }
+    return TERN_OK;
 }
 
 /* Everything save and load rely on, checked before any file is touched. */
@@ -295,6 +328,14 @@ static herr_t fill_file(tern_h5_writer *w, const void *user) {
 
 tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s) {
     tern_status st = check_state(path, s);
+    /* A checkpoint that load would refuse is never written. */
+    if (!st)
+        st = check_values(TERN_ERR_ARG, path, "the model", s->params, s->optim, s->params->data,
+                          s->optim ? (const float *const *)s->optim->state : NULL);
+    for (int i = 0; !st && i < s->n_meta; i++)
+        if (!isfinite(s->meta[i].value))
+            st = tern_error(TERN_ERR_ARG, "%s: metadata '%s' = %g is not a finite number", path, s->meta[i].name,
+                            s->meta[i].value);
     if (st) return st;
     return tern_h5_save(path, path, &ckpt_format, data_bytes(s), fill_file, s, NULL);
 }
@@ -366,6 +407,27 @@ static tern_status read_dset(reader *r, hid_t loc, const char *name, const char 
     return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot read %s (HDF5: %s)", r->path, where, r->cause);
 }
 
+/* Groups and attribute lists are walked in HDF5's native order only: an
+ * ordered walk of dense storage first builds a table, and HDF5 1.10 frees
+ * uninitialised pointers when that fails on a malformed file. Names are
+ * sorted here instead. */
+#define LIST_ORDER H5_ITER_NATIVE
+
+static int cmp_name(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* /rng holds at most TERN_CKPT_MAX_RNG streams, as tern writes them: the one
+ * rule of every reader (load, read_info and so eval, resume and inspect). */
+static tern_status check_rng_count(reader *r, hid_t g) {
+    H5G_info_t gi;
+    if (H5Gget_info(g, &gi) < 0)
+        return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list /rng (HDF5: %s)", r->path,
+                          tern_h5_cause(r->cause, sizeof r->cause));
+    if (gi.nlinks > TERN_CKPT_MAX_RNG)
+        return tern_error(TERN_ERR_FORMAT, "%s: /rng holds %llu random streams, more than the %d a checkpoint can; %s",
+                          r->path, (unsigned long long)gi.nlinks, TERN_CKPT_MAX_RNG, DAMAGED_HINT);
+    return TERN_OK;
+}
+
 typedef struct extra_find {
     const tern_params *p;
     int train_only;
@@ -394,7 +456,7 @@ static tern_status check_no_extra(reader *r, hid_t g, const char *where, const t
     if (gi.nlinks == want) return TERN_OK;
     extra_find e = {.p = p, .train_only = train_only};
     hsize_t idx = 0;
-    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, extra_walk, &e) > 0)
+    if (H5Literate(g, H5_INDEX_NAME, LIST_ORDER, &idx, extra_walk, &e) > 0)
         return tern_error(TERN_ERR_FORMAT, "%s: the checkpoint has %s/%s, which the model lacks; %s", r->path, where,
                           e.name, hint);
     return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: %s lists %llu entries, expected %llu", r->path, where,
@@ -422,6 +484,11 @@ static herr_t meta_walk(hid_t loc, const char *name, const H5A_info_t *info, voi
                            m->r->path, name);
         return -1;
     }
+    if (!isfinite(v)) {
+        m->st = tern_error(TERN_ERR_FORMAT, "%s: /meta attribute '%s' is %g, not a finite number; %s", m->r->path,
+                           name, v, DAMAGED_HINT);
+        return -1;
+    }
     strcpy(m->meta[m->n].name, name);
     m->meta[m->n++].value = v;
     return 0;
@@ -434,19 +501,30 @@ static tern_status read_meta(reader *r, tern_ckpt_meta *meta, int *n) {
     if (g < 0) return st;
     meta_read m = {.r = r, .meta = meta};
     hsize_t idx = 0;
-    if (H5Aiterate2(g, H5_INDEX_NAME, H5_ITER_INC, &idx, meta_walk, &m) < 0 && !m.st)
+    if (H5Aiterate2(g, H5_INDEX_NAME, LIST_ORDER, &idx, meta_walk, &m) < 0 && !m.st)
         m.st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list /meta (HDF5: %s)", r->path,
                           tern_h5_cause(r->cause, sizeof r->cause));
     H5Gclose(g);
+    qsort(meta, (size_t)m.n, sizeof *meta, cmp_name);
     *n = m.n;
     return m.st;
+}
+
+/* Integer attribute `name` of `where` (shown in messages) is in [0, max]:
+ * checked before any cast, since the trainer counts epochs in int and the
+ * optimizer's steps stop at TERN_OPTIM_MAX_STEP. */
+static tern_status check_count(const reader *r, const char *where, const char *name, long long v, long long max) {
+    if (v >= 0 && v <= max) return TERN_OK;
+    return tern_error(TERN_ERR_FORMAT, "%s: attribute '%s' of %s is %lld, outside 0..%lld; %s", r->path, name, where,
+                      v, max, DAMAGED_HINT);
 }
 
 static tern_status read_counters(reader *r, long long *epoch, long long *step) {
     if (tern_h5_attr_read_i64(r->file, "epoch", epoch) < 0 || tern_h5_attr_read_i64(r->file, "step", step) < 0)
         return tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (no integer 'epoch' and 'step' attributes)",
                           r->path);
-    return TERN_OK;
+    tern_status st = check_count(r, "/", "epoch", *epoch, INT_MAX);
+    return st ? st : check_count(r, "/", "step", *step, TERN_OPTIM_MAX_STEP);
 }
 
 /* Every parameter of p from /params into stage (p's layout), and nothing more in it. */
@@ -482,8 +560,10 @@ static tern_status load_optim(reader *r, const tern_optim *o, float *stage, long
     hid_t g = open_group(r, r->file, "optim", "/optim", &st);
     if (g < 0) return st;
     char fkind[32] = "";
-    if (tern_h5_attr_read_str(g, "kind", fkind, sizeof fkind) < 0 || tern_h5_attr_read_i64(g, "step", step) < 0 || *step < 0)
+    if (tern_h5_attr_read_str(g, "kind", fkind, sizeof fkind) < 0 || tern_h5_attr_read_i64(g, "step", step) < 0)
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (/optim lacks its 'kind' or 'step')", r->path);
+    else if ((st = check_count(r, "/optim", "step", *step, TERN_OPTIM_MAX_STEP - 1)))
+        ;
     else if (strcmp(fkind, kind) != 0)
         st = tern_error(TERN_ERR_FORMAT,
                         "%s: the checkpoint's optimizer is %s but this run's is %s; resume with %s, or load the "
@@ -534,6 +614,7 @@ static tern_status load_rngs(reader *r, const tern_ckpt_state *s, tern_rng *stat
     tern_status st = TERN_OK;
     hid_t g = open_group(r, r->file, "rng", "/rng", &st);
     if (g < 0) return st;
+    st = check_rng_count(r, g);
     hsize_t four = 4;
     for (int i = 0; i < s->n_rng && !st; i++) {
         char where[TERN_CKPT_NAME_LEN + 8], what[TERN_CKPT_NAME_LEN + 8];
@@ -557,6 +638,11 @@ static tern_status load_all(reader *r, tern_ckpt_state *s, float *stage, tern_rn
     if (!st) st = load_rngs(r, s, rngs);
     if (!st) st = read_counters(r, &counters[0], &counters[1]);
     if (!st) st = read_meta(r, meta, n_meta);
+    if (!st) {
+        const float *state[TERN_OPTIM_MAX_STATE];
+        for (int k = 0; s->optim && k < s->optim->n_state; k++) state[k] = stage + (size_t)(1 + k) * s->params->total;
+        st = check_values(TERN_ERR_FORMAT, r->path, "the checkpoint", s->params, s->optim, stage, state);
+    }
     return st;
 }
 
@@ -687,16 +773,18 @@ static tern_status read_info(reader *r, tern_ckpt_info *info) {
     hsize_t idx = 0;
     hid_t g = open_group(r, r->file, "params", "/params", &st);
     if (g < 0) return st;
-    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, params_walk, &w) < 0 || w.bad)
+    if (H5Literate(g, H5_INDEX_NAME, LIST_ORDER, &idx, params_walk, &w) < 0 || w.bad)
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list /params", r->path);
     H5Gclose(g);
     if (st) return st;
     g = open_group(r, r->file, "rng", "/rng", &st);
     if (g < 0) return st;
     idx = 0;
-    if (H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, rng_walk, &w) < 0 || w.bad)
+    st = check_rng_count(r, g);
+    if (!st && (H5Literate(g, H5_INDEX_NAME, LIST_ORDER, &idx, rng_walk, &w) < 0 || w.bad))
         st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint: cannot list /rng", r->path);
     H5Gclose(g);
+    qsort(info->rng_names, (size_t)info->n_rng, sizeof info->rng_names[0], cmp_name);
     if (st) return st;
     if (H5Lexists(r->file, "optim", H5P_DEFAULT) > 0) {
         long long ostep = 0;
@@ -704,6 +792,8 @@ static tern_status read_info(reader *r, tern_ckpt_info *info) {
         if (g < 0) return st;
         if (tern_h5_attr_read_str(g, "kind", info->optim, sizeof info->optim) < 0 || tern_h5_attr_read_i64(g, "step", &ostep) < 0)
             st = tern_error(TERN_ERR_FORMAT, "%s: damaged checkpoint (/optim lacks its 'kind' or 'step')", r->path);
+        else
+            st = check_count(r, "/optim", "step", ostep, TERN_OPTIM_MAX_STEP - 1);
         info->optim_step = (long)ostep;
         H5Gclose(g);
         if (st) return st;

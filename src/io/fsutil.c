@@ -1,8 +1,10 @@
-/* fsutil.c — atomic file replacement and mkdir -p (fsutil.h). */
+/* fsutil.c — atomic file and directory replacement, mkdir -p, rm -r (fsutil.h). */
+#define _GNU_SOURCE /* renameat2 */
 #include "io/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <libgen.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -109,3 +111,51 @@ tern_status tern_fs_mkdirs(const char *dir, const char *what) {
     return TERN_OK;
 }
 
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int tern_fs_remove_tree(const char *path) {
+    /* Depth first, without following links or leaving the file system. */
+    return nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+tern_status tern_fs_replace_dir(const char *fresh, const char *dir) {
+    /* Absent or empty: rename(2) replaces it in one step. */
+    if (rename(fresh, dir) == 0) return sync_dir(dir);
+    if (errno != EEXIST && errno != ENOTEMPTY)
+        return tern_error(TERN_ERR_IO, "%s: cannot move %s into place: %s", dir, fresh, strerror(errno));
+    size_t cap = strlen(dir) + 48;
+    char *old = malloc(cap);
+    if (!old) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", dir);
+    tern_status st = TERN_OK;
+#ifdef RENAME_EXCHANGE
+    int exchanged = renameat2(AT_FDCWD, fresh, AT_FDCWD, dir, RENAME_EXCHANGE) == 0;
+    int unsupported = !exchanged && (errno == EINVAL || errno == ENOSYS);
+#else
+    int exchanged = 0, unsupported = 1;
+#endif
+    if (exchanged) {
+        snprintf(old, cap, "%s", fresh); /* the old tree now has the fresh one's name */
+    } else if (!unsupported) {
+        st = tern_error(TERN_ERR_IO, "%s: cannot exchange it with %s: %s", dir, fresh, strerror(errno));
+    } else {
+        snprintf(old, cap, "%s.old.%ld", dir, (long)getpid());
+        if (rename(dir, old) != 0)
+            st = tern_error(TERN_ERR_IO, "%s: cannot move it aside to %s: %s", dir, old, strerror(errno));
+        else if (rename(fresh, dir) != 0) {
+            st = tern_error(TERN_ERR_IO, "%s: cannot move %s into place: %s", dir, fresh, strerror(errno));
+            rename(old, dir); /* put it back */
+        }
+    }
+    if (!st) {
+        st = sync_dir(dir);
+        tern_fs_remove_tree(old); /* the replaced tree: a leftover is harmless */
+    }
+    free(old);
+    return st;
+}

@@ -20,4 +20,16 @@ tern_status tern_fs_write_atomic(const char *path, const void *data, size_t size
  * "DIR: cannot create the <what>: why" on failure. */
 tern_status tern_fs_mkdirs(const char *dir, const char *what);
 
+/* rm -r path: a directory tree (symbolic links are removed, never
+ * followed) or a file; 0, or -1 with errno set by the first failure. */
+int tern_fs_remove_tree(const char *path);
+
+/* Put directory `fresh` in the place of `dir`, whole: a rename when dir is
+ * absent or empty; else the two are exchanged atomically (renameat2's
+ * RENAME_EXCHANGE; where the file system lacks it, dir is first renamed to
+ * "<dir>.old.<pid>...", so a crash leaves both trees, never neither) and the
+ * old tree is then removed. On failure dir is as it was; TERN_ERR_IO naming
+ * dir and the step. */
+tern_status tern_fs_replace_dir(const char *fresh, const char *dir);
+
 #endif

@@ -1,5 +1,7 @@
 /* model.c — build a model from layer specs, initialise it, run it forward. */
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,31 @@ static const char *shape3_str(int ndim, const int *s, char *buf, size_t len) {
 }
 
 #define FAIL(...) return tern_error(TERN_ERR_CONFIG, __VA_ARGS__)
+
+/* Values per sample of a (F) or (C,H,W) shape of positive ints: at most
+ * (2^31)^3 < 2^63, no overflow. */
+static int64_t layer_numel(int ndim, const int *s) {
+    return ndim == 1 ? s[0] : (int64_t)s[0] * s[1] * s[2];
+}
+
+/* A weight of shape dims[0..n) holds at most INT_MAX values (the kernels
+ * index a weight's rows in int): the product in 64 bits, with overflow
+ * checks, since a kernel size is only bounded by the padded input. */
+static tern_status check_weight(int i, const char *tn, int n, const int *dims) {
+    int64_t v = 1;
+    for (int k = 0; k < n; k++)
+        if (__builtin_mul_overflow(v, (int64_t)dims[k], &v) || v > INT_MAX)
+            FAIL("model: layer %d (%s) would have a weight of more than %d values", i, tn, INT_MAX);
+    return TERN_OK;
+}
+
+/* A sliding window's output size, (in + 2 pad - k) / stride + 1, in 64
+ * bits (a pad near INT_MAX overflows int); -1 when the window does not fit
+ * the padded input. The caller checks the result against INT_MAX. */
+static int64_t window_out(int in, int pad, int k, int stride) {
+    int64_t padded = (int64_t)in + 2 * (int64_t)pad;
+    return padded < k ? -1 : (padded - k) / stride + 1;
+}
 
 /* Declare "<layer>.<what>" and store its index; the params table has
  * recorded the message when it fails. */
@@ -79,6 +106,7 @@ static tern_status plan_layer(tern_model *m, int i) {
         if (L->in_ndim != 1) FAIL("model: layer %d (linear) needs (F) input, got %s; add a flatten layer", i, sb);
         if (s->out < 1) FAIL("model: layer %d (linear) needs out >= 1, got %d", i, s->out);
         int ws[2] = {s->out, L->in_shape[0]};
+        if ((st = check_weight(i, tn, 2, ws))) return st;
         st = add_param(m, s, "weight", 2, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
         if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
         L->out_shape[0] = s->out;
@@ -88,16 +116,20 @@ static tern_status plan_layer(tern_model *m, int i) {
         if (L->in_ndim != 3) FAIL("model: layer %d (conv2d) needs (C,H,W) input, got %s", i, sb);
         if (s->out < 1 || s->kernel < 1 || s->stride < 1 || s->pad < 0)
             FAIL("model: layer %d (conv2d) needs out, kernel, stride >= 1 and pad >= 0", i);
-        int oh = (L->in_shape[1] + 2 * s->pad - s->kernel) / s->stride + 1;
-        int ow = (L->in_shape[2] + 2 * s->pad - s->kernel) / s->stride + 1;
-        if (L->in_shape[1] + 2 * s->pad < s->kernel || L->in_shape[2] + 2 * s->pad < s->kernel)
+        int64_t oh = window_out(L->in_shape[1], s->pad, s->kernel, s->stride);
+        int64_t ow = window_out(L->in_shape[2], s->pad, s->kernel, s->stride);
+        if (oh < 0 || ow < 0)
             FAIL("model: layer %d (conv2d) kernel %d is larger than its padded input %s", i, s->kernel, sb);
+        if (oh > INT_MAX || ow > INT_MAX)
+            FAIL("model: layer %d (conv2d) pad %d gives a %lldx%lld output, beyond tern's limit of %d", i, s->pad,
+                 (long long)oh, (long long)ow, INT_MAX);
         int ws[4] = {s->out, L->in_shape[0], s->kernel, s->kernel};
+        if ((st = check_weight(i, tn, 4, ws))) return st;
         st = add_param(m, s, "weight", 4, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
         if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
         L->out_shape[0] = s->out;
-        L->out_shape[1] = oh;
-        L->out_shape[2] = ow;
+        L->out_shape[1] = (int)oh;
+        L->out_shape[2] = (int)ow;
         break;
     }
     case TERN_LAYER_MAXPOOL:
@@ -105,10 +137,13 @@ static tern_status plan_layer(tern_model *m, int i) {
         if (L->in_ndim != 3) FAIL("model: layer %d (%s) needs (C,H,W) input, got %s", i, tn, sb);
         if (s->kernel < 1 || s->stride < 1 || s->pad < 0 || 2 * s->pad > s->kernel)
             FAIL("model: layer %d (%s) needs kernel, stride >= 1 and 0 <= pad <= kernel/2", i, tn);
-        if (L->in_shape[1] + 2 * s->pad < s->kernel || L->in_shape[2] + 2 * s->pad < s->kernel)
+        /* pad <= kernel / 2: the output is never larger than the input. */
+        int64_t oh = window_out(L->in_shape[1], s->pad, s->kernel, s->stride);
+        int64_t ow = window_out(L->in_shape[2], s->pad, s->kernel, s->stride);
+        if (oh < 0 || ow < 0)
             FAIL("model: layer %d (%s) window %d is larger than its input %s", i, tn, s->kernel, sb);
-        L->out_shape[1] = (L->in_shape[1] + 2 * s->pad - s->kernel) / s->stride + 1;
-        L->out_shape[2] = (L->in_shape[2] + 2 * s->pad - s->kernel) / s->stride + 1;
+        L->out_shape[1] = (int)oh;
+        L->out_shape[2] = (int)ow;
         break;
     }
     case TERN_LAYER_GLOBAL_AVGPOOL:
@@ -128,8 +163,10 @@ static tern_status plan_layer(tern_model *m, int i) {
         if (!(s->p >= 0.0f && s->p < 1.0f)) FAIL("model: layer %d (dropout) p = %g is outside [0, 1)", i, s->p);
         break;
     case TERN_LAYER_FLATTEN:
+        /* The input's size per sample is below INT_MAX (checked below for
+         * every layer's output, and by tern_model_init for the input). */
         L->out_ndim = 1;
-        L->out_shape[0] = L->in_shape[0] * (L->in_ndim == 3 ? L->in_shape[1] * L->in_shape[2] : 1);
+        L->out_shape[0] = (int)layer_numel(L->in_ndim, L->in_shape);
         break;
     case TERN_LAYER_ADD: {
         if (s->from < 0 || s->from >= i)
@@ -152,6 +189,11 @@ static tern_status plan_layer(tern_model *m, int i) {
     if (st) return st;
     for (int k = 0; k < L->out_ndim; k++)
         if (L->out_shape[k] < 1) FAIL("model: layer %d (%s) output size is empty", i, tn);
+    /* Tensors index a sample's values in int. */
+    int64_t n = layer_numel(L->out_ndim, L->out_shape);
+    if (n > INT_MAX)
+        FAIL("model: layer %d (%s) output %s has %lld values per sample, beyond tern's limit of %d", i, tn,
+             shape3_str(L->out_ndim, L->out_shape, sb, sizeof sb), (long long)n, INT_MAX);
     return TERN_OK;
 }
 
@@ -187,6 +229,9 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         return tern_error(TERN_ERR_CONFIG, "model: input must be (F) or (C,H,W), got %d dims", in_ndim);
     for (int k = 0; k < in_ndim; k++)
         if (in_shape[k] < 1) return tern_error(TERN_ERR_CONFIG, "model: input dim %d is %d", k, in_shape[k]);
+    if (layer_numel(in_ndim, in_shape) > INT_MAX)
+        return tern_error(TERN_ERR_CONFIG, "model: the input has %lld values per sample, beyond tern's limit of %d",
+                          (long long)layer_numel(in_ndim, in_shape), INT_MAX);
     m->layers = calloc((size_t)n_layers, sizeof *m->layers);
     if (!m->layers) return tern_error(TERN_ERR_NOMEM, "model: cannot allocate %d layers", n_layers);
     m->n_layers = n_layers;

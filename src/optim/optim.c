@@ -79,6 +79,10 @@ const char *tern_optim_state_name(const tern_optim *o, int i) {
     return i == 0 ? "adam_m" : "adam_v";
 }
 
+int tern_optim_state_nonneg(const tern_optim *o, int i) {
+    return o && o->cfg.kind != TERN_OPTIM_SGD && i == 1 && i < o->n_state;
+}
+
 float *tern_optim_state_view(const tern_optim *o, int i, const tern_param *q) {
     if (!o || !q || i < 0 || i >= o->n_state || !o->state[i]) return NULL;
     return o->state[i] + q->offset;
@@ -182,6 +186,10 @@ tern_status tern_optim_step(tern_optim *o, float lr) {
         return tern_error(TERN_ERR_ARG, "%s: the parameter blocks changed since init (%zu floats then, %zu now)", name,
                           o->total, p->total);
     if (!(lr >= 0.0f && lr < INFINITY)) return tern_error(TERN_ERR_ARG, "%s: lr = %g must be finite and >= 0", name, lr);
+    /* step is a public field (and comes from checkpoints): step + 1 must
+     * neither overflow nor lose exactness as Adam's t. */
+    if (o->step < 0 || o->step >= TERN_OPTIM_MAX_STEP)
+        return tern_error(TERN_ERR_ARG, "%s: step %ld is outside 0..%ld", name, o->step, TERN_OPTIM_MAX_STEP - 1);
     /* Checked before any update, so a bad multiplier cannot leave the
      * model half-stepped. */
     for (int k = 0; k < p->count; k++) {
