@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
-#include <libgen.h>
 #include <math.h>
 #include <stdint.h>
 #include <limits.h>
@@ -611,21 +610,6 @@ static void count_sizes(const tern_deploy *d, tern_deploy_sizes *z) {
     }
 }
 
-/* fsync the directory holding `path`, so a rename into it is durable; some
- * file systems cannot (EINVAL), and there the rename stands. */
-static tern_status sync_parent(const char *path) {
-    char *copy = strdup(path);
-    if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-    int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    tern_status st = TERN_OK;
-    if (fd < 0 || (fsync(fd) != 0 && errno != EINVAL))
-        st = tern_error(TERN_ERR_IO, "%s: saved, but cannot fsync its directory (%s); it may not survive a crash", path,
-                        strerror(errno));
-    if (fd >= 0) close(fd);
-    free(copy);
-    return st;
-}
-
 /* Write the file to a temporary name beside path, load it back with every
  * check tern_deploy_load makes, and only then rename it over path: an
  * existing path is replaced by a file that loads, or not at all. */
@@ -644,7 +628,7 @@ static tern_status save_verified(const char *path, size_t size_hint, save_job *j
     if (!st && rename(tmp, path) != 0)
         st = tern_error(TERN_ERR_IO, "%s: cannot rename %s over it: %s", path, tmp, strerror(errno));
     if (st) unlink(tmp);
-    else st = sync_parent(path);
+    else st = tern_fs_sync_dir(path);
     free(tmp);
     return st;
 }

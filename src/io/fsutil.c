@@ -26,8 +26,7 @@ static int write_fully(int fd, const void *buf, size_t n) {
     return 0;
 }
 
-/* fsync the directory holding `path`, so the rename itself is durable. */
-static tern_status sync_dir(const char *path) {
+tern_status tern_fs_sync_dir(const char *path) {
     char *copy = strdup(path);
     if (!copy) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
     const char *dir = dirname(copy);
@@ -77,7 +76,7 @@ tern_status tern_fs_write_atomic(const char *path, const void *data, size_t size
         if (st)
             unlink(tmp);
         else
-            st = sync_dir(path);
+            st = tern_fs_sync_dir(path);
     }
     free(tmp);
     return st;
@@ -126,7 +125,7 @@ int tern_fs_remove_tree(const char *path) {
 
 tern_status tern_fs_replace_dir(const char *fresh, const char *dir) {
     /* Absent or empty: rename(2) replaces it in one step. */
-    if (rename(fresh, dir) == 0) return sync_dir(dir);
+    if (rename(fresh, dir) == 0) return tern_fs_sync_dir(dir);
     if (errno != EEXIST && errno != ENOTEMPTY)
         return tern_error(TERN_ERR_IO, "%s: cannot move %s into place: %s", dir, fresh, strerror(errno));
     size_t cap = strlen(dir) + 48;
@@ -153,7 +152,7 @@ tern_status tern_fs_replace_dir(const char *fresh, const char *dir) {
         }
     }
     if (!st) {
-        st = sync_dir(dir);
+        st = tern_fs_sync_dir(dir);
         tern_fs_remove_tree(old); /* the replaced tree: a leftover is harmless */
     }
     free(old);

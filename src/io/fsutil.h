@@ -16,6 +16,11 @@ void tern_fs_tmp_name(char *tmp, size_t cap, const char *path);
  * TERN_ERR_IO naming path and the step. */
 tern_status tern_fs_write_atomic(const char *path, const void *data, size_t size);
 
+/* fsync the directory holding path, so a rename into it is durable; some
+ * file systems cannot (EINVAL), and there the rename stands. TERN_ERR_IO
+ * "PATH: saved, but cannot fsync directory ..." on failure. */
+tern_status tern_fs_sync_dir(const char *path);
+
 /* mkdir -p dir, and check it is a writable directory; TERN_ERR_IO
  * "DIR: cannot create the <what>: why" on failure. */
 tern_status tern_fs_mkdirs(const char *dir, const char *what);
