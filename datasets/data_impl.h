@@ -5,9 +5,6 @@
 #include <stddef.h>
 #include "tern/data.h"
 
-/* Largest sample count a reader accepts: indices and counts are int. */
-#define TERN_DATA_MAX_N (1 << 30)
-
 /* Allocate ds->images (n,c,h,w) and ds->labels (n) and set the dims; the
  * dataset is reset first. `who` names the file for the error message. */
 tern_status tern__dataset_alloc(tern_dataset *ds, const char *who, int n, int c, int h, int w);

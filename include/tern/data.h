@@ -41,6 +41,7 @@ extern "C" {
 #define TERN_DATA_MAX_CHANNELS 3
 #define TERN_DATA_MAX_CLASSES 10
 #define TERN_DATA_NAME_LEN 32
+#define TERN_DATA_MAX_N (1 << 30)  /* largest sample count a reader accepts: indices and counts are int */
 
 typedef struct tern_dataset {
     char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx" */
