@@ -62,6 +62,8 @@ extern "C" {
 #endif
 
 #define TERN_SWEEP_MIN_SEEDS 3
+#define TERN_SWEEP_MAX_POINTS 10000  /* seeds x (baseline + t values): each point trains a model */
+#define TERN_SWEEP_MAX_SETS 64      /* overrides, as tern train's --set */
 #define TERN_SWEEP_MAX_LAYERS 32  /* ternary layers recorded per point */
 #define TERN_SWEEP_NAME_LEN 16    /* a method name ("twn", "fp32") or a t as text ("0.7") */
 

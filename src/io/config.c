@@ -556,27 +556,15 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
 }
 
 static int cmp_layer_name(const void *a, const void *b) {
-    const tern_layer_spec *x = *(const tern_layer_spec *const *)a, *y = *(const tern_layer_spec *const *)b;
-    int c = strcmp(x->name, y->name);
-    return c ? c : (x > y) - (x < y);
+    return strcmp((*(const tern_layer_spec *const *)a)->name, (*(const tern_layer_spec *const *)b)->name);
 }
 
-/* Fail at the first layer of layers[0..n) whose name an earlier layer has.
- * Sorted by (name, index), so O(n log n): a model of a million layers is
- * checked in a second, not in hours. */
+/* Fail at the first layer of layers[0..n) whose name an earlier layer has:
+ * sorted once, so a model of a million layers is checked in a second, not
+ * compared pairwise for hours. */
 static tern_status check_names(rctx *R, const raw_layer *raw, const tern_layer_spec *layers, int n) {
-    if (n < 2) return TERN_OK;
-    const tern_layer_spec **by = malloc((size_t)n * sizeof *by);
-    if (!by) return tern_error(TERN_ERR_NOMEM, "config: cannot allocate the name check of %d layers", n);
-    for (int i = 0; i < n; i++) by[i] = &layers[i];
-    qsort(by, (size_t)n, sizeof *by, cmp_layer_name);
-    int dup = -1, first = -1;
-    for (int k = 1, start = 0; k < n; k++) {
-        if (strcmp(by[k]->name, by[start]->name)) start = k;
-        else if (k == start + 1 && (dup < 0 || by[k] - layers < dup))
-            dup = (int)(by[k] - layers), first = (int)(by[start] - layers);
-    }
-    free(by);
+    int first = -1, dup = cdoc_first_duplicate(layers, n, sizeof *layers, cmp_layer_name, &first);
+    if (dup == -2) return tern_error(TERN_ERR_NOMEM, "config: cannot allocate the name check of %d layers", n);
     if (dup < 0) return TERN_OK;
     char lp[48];
     snprintf(lp, sizeof lp, "model.layers.%d", dup);
@@ -816,26 +804,10 @@ tern_status tern_config_load(tern_config *cfg, const char *path) {
     if (!cfg) return tern_error(TERN_ERR_ARG, "config: cfg is NULL");
     memset(cfg, 0, sizeof *cfg);
     if (!path) return tern_error(TERN_ERR_ARG, "config: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    cbuf b = {0};
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (memchr(chunk, '\0', k)) {
-            fclose(f);
-            free(b.p);
-            return tern_error(TERN_ERR_FORMAT, "%s: contains a NUL byte; not a YAML text file", path);
-        }
-        cbuf_putn(&b, chunk, k);
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err || b.oom) {
-        free(b.p);
-        return err ? tern_error(TERN_ERR_IO, "%s: read failed", path) : tern_error(TERN_ERR_NOMEM, "config: out of memory");
-    }
-    tern_status st = tern_config_load_text(cfg, b.p ? b.p : "", b.n, path);
+    cbuf b;
+    tern_status st = cdoc_read_file(path, &b);
+    if (st) return st;
+    st = tern_config_load_text(cfg, b.p, b.n, path);
     free(b.p);
     return st;
 }

@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <yaml.h>
+
+#include "../../datasets/data_impl.h"
 
 #define MAX_DEPTH 64  /* configs nest four deep; this only stops runaway input */
 #define PATH_LEN 256
@@ -65,6 +69,54 @@ void cbuf_putq(cbuf *b, const char *s) {
         }
     }
     cbuf_puts(b, "\"");
+}
+
+tern_status cdoc_read_file(const char *path, cbuf *out) {
+    *out = (cbuf){0};
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);
+    if (st) return st;
+    char chunk[4096];
+    ssize_t k;
+    while ((k = read(fd, chunk, sizeof chunk)) > 0 || (k < 0 && errno == EINTR)) {
+        if (k < 0) continue;
+        if (memchr(chunk, '\0', (size_t)k)) {
+            st = tern_error(TERN_ERR_FORMAT, "%s: contains a NUL byte; not a YAML text file", path);
+            break;
+        }
+        cbuf_putn(out, chunk, (size_t)k);
+    }
+    if (!st && k < 0) st = tern_error(TERN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    close(fd);
+    cbuf_putn(out, "", 0);
+    if (!st && out->oom) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory reading %lld bytes", path, size);
+    if (st) {
+        free(out->p);
+        *out = (cbuf){0};
+    }
+    return st;
+}
+
+int cdoc_first_duplicate(const void *items, int n, size_t size, int (*cmp)(const void *, const void *), int *first) {
+    if (n < 2) return -1;
+    const char **p = malloc((size_t)n * sizeof *p);
+    if (!p) return -2;
+    for (int i = 0; i < n; i++) p[i] = (const char *)items + (size_t)i * size;
+    qsort(p, (size_t)n, sizeof *p, cmp);
+    int dup = -1;
+    for (int k = 0, e; k < n; k = e) {
+        /* a run of equal items: its two smallest indices */
+        int lo = (int)((p[k] - (const char *)items) / size), lo2 = INT_MAX;
+        for (e = k + 1; e < n && !cmp(&p[k], &p[e]); e++) {
+            int i = (int)((p[e] - (const char *)items) / size);
+            if (i < lo) lo2 = lo, lo = i;
+            else if (i < lo2) lo2 = i;
+        }
+        if (lo2 != INT_MAX && (dup < 0 || lo2 < dup)) dup = lo2, *first = lo;
+    }
+    free(p);
+    return dup;
 }
 
 /* ---- messages ------------------------------------------------------------- */
