@@ -714,7 +714,10 @@ tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_v
         cyaml_config_t cc = quiet_cyaml;
         cc.log_ctx = &log;
         cyaml_err_t e = cyaml_load_data((const uint8_t *)canon.p, canon.n, &cc, schema, raw, NULL);
-        if (e != CYAML_OK) {
+        if (e == CYAML_ERR_OOM) {
+            st = tern_error(TERN_ERR_NOMEM, "%s: out of memory loading the config", x->file);
+            *raw = NULL;
+        } else if (e != CYAML_OK) {
             /* The check above accepts only what libcyaml reads; this is a tern bug. */
             st = tern_error(TERN_ERR_CONFIG, "%s: libcyaml rejected the checked document: %s (%s)", x->file,
                             cyaml_strerror(e), log.msg[0] ? log.msg : "no detail");
