@@ -21,6 +21,9 @@
  *             test = test_batch.bin, else every test_batch*.bin. Files are
  *             read in name order. Class names come from batches.meta.txt when
  *             present, else the built-in CIFAR-10 names.
+ * A path that holds something other than a regular file (a directory, a
+ * FIFO, a link loop) is refused with a message naming what it is; a FIFO is
+ * never waited on.
  * datasets/fetch.sh downloads and verifies the standard files.
  *
  * A tern_loader walks a dataset in batches: per epoch it reshuffles with its
