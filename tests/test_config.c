@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -602,6 +603,16 @@ static void test_sched(void **state) {
     assert_int_equal(s.kind, TERN_SCHED_STEP);
     assert_int_equal(s.step_size, 10);  /* 2.5 epochs of 4 steps */
     assert_true(s.gamma == 0.5f);
+    /* An interval past the run's end never decays; 3e38 epochs of steps
+     * overflowed lround. */
+    set_ok(&c, "schedule.step_epochs=3e38");
+    assert_int_equal(tern_config_sched(&c, 7500, &s), TERN_OK);
+    assert_int_equal(s.step_size, 15 * 7500);
+    assert_true(tern_sched_lr(&s, 15 * 7500 - 1) == 1e-3f);
+    /* A step count that does not fit a long is refused, not wrapped. */
+    assert_int_equal(tern_config_sched(&c, LONG_MAX / 2, &s), TERN_ERR_ARG);
+    expect_contains("do not fit a step counter");
+    set_ok(&c, "schedule={name: step, step_epochs: 2.5, gamma: 0.5}");
     /* Keys set by an earlier override are named with it. */
     assert_int_equal(tern_config_set(&c, "schedule.name=constant"), TERN_ERR_CONFIG);
     assert_string_equal(tern_errmsg(), "--set schedule.name=constant: --set schedule={name: step, step_epochs: 2.5, gamma: 0.5}: "
