@@ -8,7 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data_impl.h"
 
@@ -22,10 +22,11 @@ static const char *const cifar10_names[10] = {"airplane", "automobile", "bird", 
 
 /* Number of records in path, from its size. */
 static tern_status cifar_count(const char *path, int *records) {
-    struct stat sb;
-    if (stat(path, &sb) != 0) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: not a regular file", path);
-    long long size = (long long)sb.st_size;
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);
+    if (st != TERN_OK) return st;
+    close(fd);
     if (size == 0) return tern_error(TERN_ERR_FORMAT, "%s: empty file, expected 3073-byte CIFAR-10 records", path);
     if (size % CIFAR_RECORD != 0)
         return tern_error(TERN_ERR_FORMAT,
@@ -42,9 +43,15 @@ static tern_status cifar_count(const char *path, int *records) {
 /* Read `records` records of path into images (records,3,32,32) and labels. */
 static tern_status cifar_read(const char *path, int records, float *images, int *labels) {
     unsigned char buf[CIFAR_CHUNK * CIFAR_RECORD];
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    tern_status st = TERN_OK;
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);
+    if (st != TERN_OK) return st;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return tern_error(TERN_ERR_NOMEM, "%s: cannot open: %s", path, strerror(errno));
+    }
     for (int done = 0; done < records && st == TERN_OK;) {
         int want = records - done < CIFAR_CHUNK ? records - done : CIFAR_CHUNK;
         size_t got = fread(buf, CIFAR_RECORD, (size_t)want, f);

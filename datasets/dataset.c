@@ -2,6 +2,7 @@
  * normalisation, augmentation, and the shuffling batch loader. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdint.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "data_impl.h"
 
@@ -19,6 +21,42 @@ _Static_assert(sizeof(int) == 4, "tern labels are int32 and stored as int");
 
 static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+/* ---- opening files ------------------------------------------------------ */
+
+static const char *kind_of(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISSOCK(m) ? "a socket"
+         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a plain file";
+}
+
+tern_status tern__open_regular(const char *path, int *fd, long long *size) {
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0) {
+        int e = errno;
+        struct stat lsb;
+        if (e == ENOENT && lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode))
+            return tern_error(TERN_ERR_IO, "%s: cannot open: a symbolic link to a missing file", path);
+        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat sb;
+    tern_status st = TERN_OK;
+    if (fstat(*fd, &sb) != 0) st = tern_error(TERN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode)) st = tern_error(TERN_ERR_IO, "%s: is %s, not a regular file", path, kind_of(sb.st_mode));
+    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (st != TERN_OK) {
+        close(*fd);
+        *fd = -1;
+        return st;
+    }
+    *size = (long long)sb.st_size;
+    return TERN_OK;
+}
+
+int tern__path_exists(const char *path) {
+    struct stat sb;
+    return lstat(path, &sb) == 0 || errno != ENOENT;
+}
 
 /* ---- the dataset struct ------------------------------------------------- */
 
@@ -136,20 +174,17 @@ static tern_status join(char *out, const char *who, const char *dir, const char 
     return TERN_OK;
 }
 
-static int is_file(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
-}
-
-/* out = dir/base when it exists, else dir/base.gz when that exists. */
+/* out = dir/base when something is there, else dir/base.gz when something
+ * is there; the reader then says what is wrong with a directory, a FIFO or
+ * a link loop in its place. */
 static tern_status find_idx(char *out, const char *who, const char *dir, const char *base) {
     char gz[PATH_LEN];
     tern_status st = join(out, who, dir, base);
     if (st != TERN_OK) return st;
-    if (is_file(out)) return TERN_OK;
+    if (tern__path_exists(out)) return TERN_OK;
     if (snprintf(gz, sizeof gz, "%s.gz", out) >= (int)sizeof gz)
         return tern_error(TERN_ERR_ARG, "%s: path %s.gz is too long", who, out);
-    if (is_file(gz)) {
+    if (tern__path_exists(gz)) {
         memcpy(out, gz, sizeof gz);
         return TERN_OK;
     }
@@ -158,7 +193,8 @@ static tern_status find_idx(char *out, const char *who, const char *dir, const c
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-/* Every regular file in dir whose name matches pattern, sorted by name.
+/* Every entry of dir whose name matches pattern, sorted by name (the reader
+ * refuses one that is not a regular file).
  * paths[] points into names (CIFAR_MAX_FILES * PATH_LEN chars). */
 static tern_status glob_dir(const char *who, const char *dir, const char *pattern, char *names, char **paths,
                             int *count) {
@@ -175,7 +211,7 @@ static tern_status glob_dir(const char *who, const char *dir, const char *patter
         }
         char *p = names + (size_t)*count * PATH_LEN;
         st = join(p, who, dir, e->d_name);
-        if (st == TERN_OK && is_file(p)) paths[(*count)++] = p;
+        if (st == TERN_OK) paths[(*count)++] = p;
     }
     closedir(d);
     if (st == TERN_OK) qsort(paths, (size_t)*count, sizeof *paths, cmp_str);
@@ -186,9 +222,15 @@ static tern_status glob_dir(const char *who, const char *dir, const char *patter
 static tern_status cifar_meta(tern_dataset *ds, const char *dir) {
     char path[PATH_LEN], line[256];
     tern_status st = join(path, "cifar10", dir, "batches.meta.txt");
-    if (st != TERN_OK || !is_file(path)) return st;
-    FILE *f = fopen(path, "r");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (st != TERN_OK || !tern__path_exists(path)) return st;
+    int fd;
+    long long size;
+    if ((st = tern__open_regular(path, &fd, &size)) != TERN_OK) return st;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return tern_error(TERN_ERR_NOMEM, "%s: cannot open: %s", path, strerror(errno));
+    }
     char names[TERN_DATA_MAX_CLASSES][TERN_DATA_NAME_LEN];
     int n = 0;
     while (st == TERN_OK && fgets(line, sizeof line, f)) {
@@ -225,7 +267,7 @@ static tern_status load_cifar10(tern_dataset *ds, const char *dir, int train) {
     for (int i = 0; i < (train ? 5 : 1) && st == TERN_OK; i++) {
         char *p = names + (size_t)count * PATH_LEN;
         st = join(p, "cifar10", dir, standard[i]);
-        if (st == TERN_OK && is_file(p)) paths[count++] = p;
+        if (st == TERN_OK && tern__path_exists(p)) paths[count++] = p;
     }
     const char *pattern = train ? "data_batch_*.bin" : "test_batch*.bin";
     if (st == TERN_OK && count == 0) st = glob_dir("cifar10", dir, pattern, names, paths, &count);

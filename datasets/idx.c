@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "data_impl.h"
@@ -20,10 +21,15 @@
 static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
 static tern_status idx_open(gzFile *f, const char *path) {
-    errno = 0;
-    *f = gzopen(path, "rb");
-    if (!*f)
-        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, errno ? strerror(errno) : "out of memory");
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);
+    if (st != TERN_OK) return st;
+    *f = gzdopen(fd, "rb");
+    if (!*f) {
+        close(fd);
+        return tern_error(TERN_ERR_NOMEM, "%s: cannot open: out of memory", path);
+    }
     gzbuffer(*f, 1u << 17);
     return TERN_OK;
 }

@@ -5,12 +5,14 @@
  * totals of the shipped models, line:column of each error in the small
  * documents below), never from the module's own output. */
 #define _DEFAULT_SOURCE    /* mkdtemp */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 
 #include "tern.h"
 #include "tmpdir.h"
+#include "synth_idx.h"
 
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -393,7 +396,27 @@ static const struct bad_case {
     {HEAD "training:\n  seed: -1\n", "-1", "training.seed", "out of range"},
     {HEAD "quant: {learned_alpha: 2}\n", "learned_alpha: |2", "quant.learned_alpha", "expected true or false, got '2'"},
     {ONE "    - {type: linear, out: 10}\noptimizer: {lr: fast}\n", "fast", "optimizer.lr", "expected a number, got 'fast'"},
-    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: .inf}\n", ".inf", "optimizer.lr", "expected a number"},
+    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: .inf}\n", ".inf", "optimizer.lr", "expected a finite number, got '.inf'"},
+    /* numbers out of the range of their type: rejected before any cast, naming the range */
+    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: .nan}\n", ".nan", "optimizer.lr", "expected a finite number, got '.nan'"},
+    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: -nan}\n", "-nan", "optimizer.lr", "expected a finite number"},
+    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: 1e39}\n", "1e39", "optimizer.lr",
+     "1e39 is out of range (a float holds 0 and magnitudes 1.4e-45 to 3.4e+38)"},
+    {ONE "    - {type: linear, out: 10}\noptimizer: {lr: 1e-50}\n", "1e-50", "optimizer.lr", "1e-50 is out of range"},
+    {HEAD "quant: {t: 1e400}\n", "1e400", "quant.t", "1e400 is out of range"},
+    {HEAD "training: {batch_size: 1e300}\n", "1e300", "training.batch_size", "expected an integer, got '1e300'"},
+    {HEAD "training: {epochs: 4611686018427387904}\n", "4611686018427387904", "training.epochs",
+     "4611686018427387904 is out of range (-2147483648..2147483647)"},
+    {HEAD "training: {seed: 18446744073709551615}\n", "18446744073709551615", "training.seed",
+     "is out of range (0..9223372036854775807)"},
+    {HEAD "training: {batch_size: 2000000000}\n", "2000000000", "training.batch_size", "2000000000 is outside 1..1073741824"},
+    {ONE "    - {type: conv2d, out: 4, kernel: 100000}\n    - {type: flatten}\noptimizer: {lr: 1}\n", "100000",
+     "model.layers.0.kernel", "100000 is outside 1..65535"},
+    {ONE "    - {type: conv2d, out: 4, kernel: 3, stride: 2147483647}\n    - {type: flatten}\noptimizer: {lr: 1}\n",
+     "2147483647", "model.layers.0.stride", "2147483647 is outside 1..65535"},
+    /* 2 * pad overflowed an int here before the window check */
+    {ONE "    - {type: maxpool, kernel: 2, pad: 1500000000}\n    - {type: flatten}\noptimizer: {lr: 1}\n", "1500000000",
+     "model.layers.0.pad", "1500000000 is outside 0..65535"},
     {"dataset: mnist\n", "mnist", "dataset", "expected a mapping (name, path"},
     {"dataset: {name: mnist}\nmodel:\n  layers: {type: linear}\n", "{type", "model.layers", "expected a list, got a mapping"},
     {"dataset: {name: mnist}\nmodel:\n  layers: []\noptimizer: {lr: 1}\n", "[]", "model.layers", "expected at least 1 items, got 0"},
@@ -411,11 +434,25 @@ static const struct bad_case {
     {ONE "    - {type: linear, out: -5}\noptimizer: {lr: 1}\n", "-5", "model.layers.0.out", "-5 must be >= 1"},
     {ONE "    - {type: linear}\noptimizer: {lr: 1}\n", "{type", "model.layers.0", "a linear layer needs 'out'"},
     {ONE "    - {type: conv2d, out: 4, kernel: 0}\n    - {type: flatten}\noptimizer: {lr: 1}\n", "kernel: |0",
-     "model.layers.0.kernel", "0 must be >= 1"},
+     "model.layers.0.kernel", "0 is outside 1..65535"},
     {ONE "    - {type: linear, out: 3, ternary: false, quant: {t: 0.5}}\noptimizer: {lr: 1}\n", "{t:", "model.layers.0.quant",
      "ternary: false"},
     {ONE "    - {type: linear, out: 3, name: fc}\n    - {type: linear, out: 4, name: fc}\noptimizer: {lr: 1}\n",
      "out: 4, name: |fc", "model.layers.1.name", "layer name 'fc' is taken by layer 0"},
+    /* a taken name is reported in layer order: before a later layer's error, and before the layer's own
+     * errors that come after its name */
+    {ONE "    - {type: linear, out: 3, name: fc}\n    - {type: linear, out: 4, name: fc}\n    - {type: linear, out: -1}\n"
+         "optimizer: {lr: 1}\n",
+     "out: 4, name: |fc", "model.layers.1.name", "layer name 'fc' is taken by layer 0"},
+    {ONE "    - {type: linear, out: 3, name: fc}\n    - {type: linear, name: fc, out: -4}\noptimizer: {lr: 1}\n",
+     "linear, name: |fc", "model.layers.1.name", "layer name 'fc' is taken by layer 0"},
+    {ONE "    - {type: linear, out: 3, name: a}\n    - {type: linear, out: 3, name: b}\n    - {type: linear, out: 5, name: b}\n"
+         "    - {type: linear, out: 3, name: a}\noptimizer: {lr: 1}\n",
+     "out: 5, name: |b", "model.layers.2.name", "layer name 'b' is taken by layer 1"},
+    {ONE "    - {type: relu}\n    - {type: linear, out: 3, name: relu0}\noptimizer: {lr: 1}\n", "relu0",
+     "model.layers.1.name", "layer name 'relu0' is taken by layer 0"},
+    {ONE "    - {type: linear, out: 3, name: relu1}\n    - {type: relu}\noptimizer: {lr: 1}\n", "{type: relu}",
+     "model.layers.1", "layer name 'relu1' is taken by layer 0"},
     {ONE "    - {type: linear, out: 3, name: fc.1}\noptimizer: {lr: 1}\n", "fc.1", "model.layers.0.name", "letters, digits and _"},
     {ONE "    - {type: add, from: 0}\noptimizer: {lr: 1}\n", "from: |0", "model.layers.0.from", "must name an earlier layer"},
     {ONE "    - {type: maxpool, kernel: 2, pad: 2}\n    - {type: flatten}\noptimizer: {lr: 1}\n", "pad: |2", "model.layers.0.pad",
@@ -438,7 +475,7 @@ static const struct bad_case {
     {HEAD "schedule: {name: cosine, warmup_epochs: 10}\n", "warmup_epochs: |10", "schedule.warmup_epochs",
      "training.epochs = 10"},
     {HEAD "schedule: {name: step}\n", "{name: step}", "schedule", "step needs step_epochs"},
-    {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 must be >= 1"},
+    {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 is outside 1..1073741824"},
     {HEAD "training: {epochs: -2}\n", "-2", "training.epochs", "-2 must be >= 1"},
     {HEAD "training: {threads: 65}\n", "65", "training.threads", "65 is outside 0..64"},
     {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10)"},
@@ -566,6 +603,16 @@ static void test_sched(void **state) {
     assert_int_equal(s.kind, TERN_SCHED_STEP);
     assert_int_equal(s.step_size, 10);  /* 2.5 epochs of 4 steps */
     assert_true(s.gamma == 0.5f);
+    /* An interval past the run's end never decays; 3e38 epochs of steps
+     * overflowed lround. */
+    set_ok(&c, "schedule.step_epochs=3e38");
+    assert_int_equal(tern_config_sched(&c, 7500, &s), TERN_OK);
+    assert_int_equal(s.step_size, 15 * 7500);
+    assert_true(tern_sched_lr(&s, 15 * 7500 - 1) == 1e-3f);
+    /* A step count that does not fit a long is refused, not wrapped. */
+    assert_int_equal(tern_config_sched(&c, LONG_MAX / 2, &s), TERN_ERR_ARG);
+    expect_contains("do not fit a step counter");
+    set_ok(&c, "schedule={name: step, step_epochs: 2.5, gamma: 0.5}");
     /* Keys set by an earlier override are named with it. */
     assert_int_equal(tern_config_set(&c, "schedule.name=constant"), TERN_ERR_CONFIG);
     assert_string_equal(tern_errmsg(), "--set schedule.name=constant: --set schedule={name: step, step_epochs: 2.5, gamma: 0.5}: "
@@ -615,6 +662,127 @@ static void test_dataset_dir(void **state) {
     tern_config_free(&c);
 }
 
+/* ---- allocation failures -------------------------------------------------- */
+
+/* While a failure is armed, the k-th allocation made from this program's
+ * own code (tern is linked in statically; libc, libyaml and libcyaml are
+ * shared libraries, so their internal allocations are not counted) fails.
+ * libcyaml allocates through tern's cdoc_mem, so its allocations count.
+ * Compiled out under AddressSanitizer, whose allocator would fight these;
+ * its leak check covers that build. */
+#if !defined(__SANITIZE_ADDRESS__)
+#include <malloc.h>
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+extern char __executable_start, etext;
+static volatile long oom_at, oom_count;  /* oom_at 0: nothing fails */
+__attribute__((noinline)) void oom_trap(void) { __asm__ volatile(""); }  /* a breakpoint for debuggers */
+static int oom_fails(const void *caller) {
+    if (!oom_at || (const char *)caller < &__executable_start || (const char *)caller >= &etext) return 0;
+    if (++oom_count != oom_at) return 0;
+    oom_trap();
+    return 1;
+}
+#define CALLER __builtin_return_address(0)
+/* Bytes held, as glibc counts them, so a leak shows whatever its caches do. */
+static volatile long live_bytes;
+static void *held(void *p) {
+    if (p) __atomic_add_fetch(&live_bytes, (long)malloc_usable_size(p), __ATOMIC_RELAXED);
+    return p;
+}
+void free(void *p) {
+    if (p) __atomic_sub_fetch(&live_bytes, (long)malloc_usable_size(p), __ATOMIC_RELAXED);
+    __libc_free(p);
+}
+void *malloc(size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_malloc(n)); }
+void *calloc(size_t a, size_t b) { return oom_fails(CALLER) ? NULL : held(__libc_calloc(a, b)); }
+void *realloc(void *p, size_t n) {
+    if (oom_fails(CALLER)) return NULL;
+    long old = p ? (long)malloc_usable_size(p) : 0;
+    void *q = __libc_realloc(p, n);
+    if (q || !n) __atomic_sub_fetch(&live_bytes, old, __ATOMIC_RELAXED);
+    return held(q);
+}
+void *memalign(size_t al, size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n)); }
+void *aligned_alloc(size_t al, size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n)); }
+int posix_memalign(void **out, size_t al, size_t n) {
+    void *p = oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n));
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+typedef tern_status (*oom_op)(void *arg);
+
+/* Run op with its 1st, 2nd, ... allocation failing until it succeeds: each
+ * failure is a status with a one-line message and leaves the heap as it
+ * was. Returns how many failures said `marker`. */
+static int each_allocation_fails(const char *what, oom_op op, void (*undo)(void *), void *arg, const char *marker) {
+    int marked = 0;
+    for (long k = 1;; k++) {
+        long before = live_bytes;
+        oom_count = 0;
+        oom_at = k;
+        tern_status st = op(arg);
+        oom_at = 0;
+        if (st == TERN_OK) {
+            if (oom_count < k) break;  /* nothing left to fail: done */
+            fail_msg("%s: allocation %ld failed, yet it returned ok", what, k);
+        }
+        if (!tern_errmsg()[0] || strchr(tern_errmsg(), '\n')) fail_msg("%s: allocation %ld: message '%s'", what, k, tern_errmsg());
+        marked += strstr(tern_errmsg(), marker) != NULL;
+        if (live_bytes != before) fail_msg("%s: allocation %ld failed (%s): %ld bytes leaked", what, k, tern_errmsg(), live_bytes - before);
+        if (k > 100000) fail_msg("%s: more than 100000 allocations (%s)", what, tern_errmsg());
+    }
+    if (undo) undo(arg);
+    return marked;
+}
+
+static tern_config oom_cfg;
+static tern_status op_load(void *path) { return tern_config_load(&oom_cfg, path); }
+static tern_status op_set(void *assignment) { return tern_config_set(&oom_cfg, assignment); }
+static void undo_cfg(void *arg) { (void)arg; tern_config_free(&oom_cfg); }
+static tern_dataset oom_ds;
+static tern_status op_data(void *dir) { return tern_dataset_load(&oom_ds, "mnist", dir, "train", NULL); }
+static void undo_ds(void *arg) { (void)arg; tern_dataset_free(&oom_ds); }
+static tern_sweep_spec oom_spec;
+static tern_status op_spec(void *path) { return tern_sweep_spec_load(&oom_spec, path); }
+static void undo_spec(void *arg) { (void)arg; tern_sweep_spec_free(&oom_spec); }
+#endif
+
+static void test_out_of_memory(void **state) {
+    (void)state;
+#if defined(__SANITIZE_ADDRESS__)
+    (void)synth_idx_write;
+    skip();
+#else
+    const char *path = config_path("mnist_lenet5.yaml");
+    tern_config warm;
+    load_ok(&warm, path);  /* libc's own first-use allocations, before any counting */
+    tern_config_free(&warm);
+    /* libcyaml allocates through tern's function, so its allocations fail too */
+    assert_true(each_allocation_fails("load", op_load, undo_cfg, (void *)path, "out of memory loading the config") > 0);
+    load_ok(&oom_cfg, path);
+    assert_true(each_allocation_fails("set", op_set, NULL, "quant={method: ttq, t: 0.1}", "out of memory") > 0);
+    assert_int_equal(oom_cfg.quant.defaults.method, TERN_QUANT_TTQ);
+    tern_config_free(&oom_cfg);
+
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/oom_data", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    synth_idx_write(dir, "train", 12, 1);
+    assert_true(each_allocation_fails("dataset", op_data, undo_ds, dir, "") > 0);
+
+    write_text(tpath("oom_base.yaml"), HEAD);
+    write_text(tpath("oom_spec.yaml"), "base: oom_base.yaml\nset: [training.epochs=2]\n"
+                                       "methods: [{quantizer: twn, t: [0.5, 0.7]}]\nseeds: [1, 2, 3]\nout: sw\n");
+    assert_true(each_allocation_fails("sweep spec", op_spec, undo_spec, (void *)tpath("oom_spec.yaml"), "out of memory") > 0);
+#endif
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static int setup(void **state) {
@@ -629,6 +797,7 @@ int main(void) {
         cmocka_unit_test(test_overrides),      cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_text_and_write),
         cmocka_unit_test(test_sched),          cmocka_unit_test(test_dataset_dir),
+        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

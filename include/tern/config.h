@@ -36,7 +36,12 @@
  * and for overrides "--set ASSIGNMENT: [FILE:LINE:COL: ]PATH: what is wrong".
  * Malformed YAML, unknown keys, wrong types (numbers and booleans must be
  * unquoted), duplicate keys, unknown names and out-of-range values are all
- * rejected with the position of the offending key or value.
+ * rejected with the position of the offending key or value. A number is
+ * checked against its type's range before any conversion ("1e39 is out of
+ * range (a float holds ...)", NaN and infinity are refused), then against
+ * its meaning: kernel, stride and pad at most 65535, batch_size at most
+ * TERN_DATA_MAX_N. A file that is not a regular one (a directory, a FIFO) is
+ * refused, never waited on.
  *
  * How: libyaml parses the document into a tree that keeps every node's
  * position; that tree is checked against the same libcyaml schema tables that

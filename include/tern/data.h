@@ -21,6 +21,9 @@
  *             test = test_batch.bin, else every test_batch*.bin. Files are
  *             read in name order. Class names come from batches.meta.txt when
  *             present, else the built-in CIFAR-10 names.
+ * A path that holds something other than a regular file (a directory, a
+ * FIFO, a link loop) is refused with a message naming what it is; a FIFO is
+ * never waited on.
  * datasets/fetch.sh downloads and verifies the standard files.
  *
  * A tern_loader walks a dataset in batches: per epoch it reshuffles with its
@@ -41,6 +44,7 @@ extern "C" {
 #define TERN_DATA_MAX_CHANNELS 3
 #define TERN_DATA_MAX_CLASSES 10
 #define TERN_DATA_NAME_LEN 32
+#define TERN_DATA_MAX_N (1 << 30)  /* largest sample count a reader accepts: indices and counts are int */
 
 typedef struct tern_dataset {
     char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx" */

@@ -11,6 +11,10 @@
  *   out:      PATH        the results directory (relative to the spec file)
  *   latency:  {batch [1], repeats [50]}  inference timing per point
  *
+ * A spec has at most TERN_SWEEP_MAX_POINTS points and TERN_SWEEP_MAX_SETS
+ * overrides; seeds and a method's t values (as "%g" text; -0 is 0) are
+ * distinct.
+ *
  * Points are enumerated seed by seed (so an interrupted sweep has whole
  * curves for its first seeds): for each seed, the baseline (when asked),
  * then each method's t values in order. Point (method, t, seed) is the base
@@ -62,6 +66,8 @@ extern "C" {
 #endif
 
 #define TERN_SWEEP_MIN_SEEDS 3
+#define TERN_SWEEP_MAX_POINTS 10000  /* seeds x (baseline + t values): each point trains a model */
+#define TERN_SWEEP_MAX_SETS 64      /* overrides, as tern train's --set */
 #define TERN_SWEEP_MAX_LAYERS 32  /* ternary layers recorded per point */
 #define TERN_SWEEP_NAME_LEN 16    /* a method name ("twn", "fp32") or a t as text ("0.7") */
 

@@ -11,9 +11,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +251,9 @@ static const char *sched_name_i(int i) { return tern_sched_kind_name((tern_sched
 
 /* ---- resolution ------------------------------------------------------------- */
 
+/* Largest kernel, stride and pad: the largest image side a dataset reader accepts. */
+#define MAX_SIDE 65535
+
 /* Which keys each layer type takes, and which it needs. */
 enum {
     K_OUT = 1 << 0, K_KERNEL = 1 << 1, K_STRIDE = 1 << 2, K_PAD = 1 << 3, K_BIAS = 1 << 4, K_ACT = 1 << 5,
@@ -461,14 +466,15 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
     s->type = (tern_layer_type)type;
 
     int takes = layer_keys[type].takes, needs = layer_keys[type].needs;
-    char keys[160] = "type, name";
-    for (int k = 0; k < COUNT(layer_key_names); k++)
-        if (takes & (1 << k)) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), ", %s", layer_key_names[k]);
     for (int k = 0; k < COUNT(layer_key_names); k++) {
         int bit = 1 << k;
-        if (present(l, bit) && !(takes & bit))
+        if (present(l, bit) && !(takes & bit)) {
+            char keys[160] = "type, name";
+            for (int j = 0; j < COUNT(layer_key_names); j++)
+                if (takes & (1 << j)) snprintf(keys + strlen(keys), sizeof keys - strlen(keys), ", %s", layer_key_names[j]);
             return rfail_key(R, lp, layer_key_names[k], "a %s layer takes no '%s' (its keys: %s)", types[type],
-                         layer_key_names[k], keys);
+                             layer_key_names[k], keys);
+        }
         if (!present(l, bit) && (needs & bit))
             return rfail(R, lp, NULL, "a %s layer needs '%s'", types[type], layer_key_names[k]);
     }
@@ -483,26 +489,26 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
     } else {
         snprintf(s->name, sizeof s->name, "%s%d", types[type], i);  /* tern_model_init's rule */
     }
-    for (int j = 0; j < i; j++)
-        if (!strcmp(cfg->model.layers[j].name, s->name))
-            return rfail(R, lp, l->name ? "name" : NULL, "layer name '%s' is taken by layer %d", s->name, j);
 
     if (l->out) {
         if (*l->out < 1) return rfail(R, lp, "out", "%d must be >= 1", *l->out);
         s->out = *l->out;
     }
+    /* Windows are bounded by the largest image side, so that the model's
+     * (h + 2 pad - kernel) / stride + 1 stays far inside an int. */
     if (l->kernel) {
-        if (*l->kernel < 1) return rfail(R, lp, "kernel", "%d must be >= 1", *l->kernel);
+        if (*l->kernel < 1 || *l->kernel > MAX_SIDE)
+            return rfail(R, lp, "kernel", "%d is outside 1..%d", *l->kernel, MAX_SIDE);
         s->kernel = *l->kernel;
     }
     int is_pool = type == TERN_LAYER_MAXPOOL || type == TERN_LAYER_AVGPOOL;
     if (takes & K_STRIDE) {
         s->stride = l->stride ? *l->stride : is_pool ? s->kernel : 1;
-        if (s->stride < 1) return rfail(R, lp, "stride", "%d must be >= 1", s->stride);
+        if (s->stride < 1 || s->stride > MAX_SIDE) return rfail(R, lp, "stride", "%d is outside 1..%d", s->stride, MAX_SIDE);
     }
     if (l->pad) {
-        if (*l->pad < 0) return rfail(R, lp, "pad", "%d must be >= 0", *l->pad);
-        if (is_pool && 2 * *l->pad > s->kernel)
+        if (*l->pad < 0 || *l->pad > MAX_SIDE) return rfail(R, lp, "pad", "%d is outside 0..%d", *l->pad, MAX_SIDE);
+        if (is_pool && *l->pad > s->kernel / 2)
             return rfail(R, lp, "pad", "%d exceeds half the %d-wide window", *l->pad, s->kernel);
         s->pad = *l->pad;
     }
@@ -547,6 +553,22 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
         s->ternary = *own_ternary && cfg->quant.enabled;
     }
     return TERN_OK;
+}
+
+static int cmp_layer_name(const void *a, const void *b) {
+    return strcmp((*(const tern_layer_spec *const *)a)->name, (*(const tern_layer_spec *const *)b)->name);
+}
+
+/* Fail at the first layer of layers[0..n) whose name an earlier layer has:
+ * sorted once, so a model of a million layers is checked in a second, not
+ * compared pairwise for hours. */
+static tern_status check_names(rctx *R, const raw_layer *raw, const tern_layer_spec *layers, int n) {
+    int first = -1, dup = cdoc_first_duplicate(layers, n, sizeof *layers, cmp_layer_name, &first);
+    if (dup == -2) return tern_error(TERN_ERR_NOMEM, "config: cannot allocate the name check of %d layers", n);
+    if (dup < 0) return TERN_OK;
+    char lp[48];
+    snprintf(lp, sizeof lp, "model.layers.%d", dup);
+    return rfail(R, lp, raw[dup].name ? "name" : NULL, "layer name '%s' is taken by layer %d", layers[dup].name, first);
 }
 
 static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_config_optimizer *out) {
@@ -634,7 +656,9 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     out->eval_every = t->eval_every ? *t->eval_every : 1;
     out->checkpoint_every = t->checkpoint_every ? *t->checkpoint_every : 1;
     if (out->epochs < 1) return rfail(R, "training", "epochs", "%d must be >= 1", out->epochs);
-    if (out->batch_size < 1) return rfail(R, "training", "batch_size", "%d must be >= 1", out->batch_size);
+    if (out->batch_size < 1 || out->batch_size > TERN_DATA_MAX_N)
+        return rfail(R, "training", "batch_size", "%d is outside 1..%d (the most samples a dataset holds)",
+                     out->batch_size, TERN_DATA_MAX_N);
     if (out->threads < 0 || out->threads > TERN_PARALLEL_MAX_THREADS)
         return rfail(R, "training", "threads", "%d is outside 0..%d (0: all cores)", out->threads,
                      TERN_PARALLEL_MAX_THREADS);
@@ -685,15 +709,47 @@ static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
     cfg->doc->quant_keys = calloc((size_t)n, sizeof *cfg->doc->quant_keys);
     if (!cfg->model.layers || !cfg->doc->own_ternary || !cfg->doc->quant_keys)
         return tern_error(TERN_ERR_NOMEM, "config: cannot allocate %d layers", n);
-    for (int i = 0; i < n; i++) {
-        TRY(resolve_layer(R, &raw->model->layers[i], i, cfg, &cfg->model.layers[i], &cfg->doc->own_ternary[i],
-                          &cfg->doc->quant_keys[i]));
+    int i = 0;
+    tern_status st = TERN_OK;
+    for (; i < n; i++) {
+        if ((st = resolve_layer(R, &raw->model->layers[i], i, cfg, &cfg->model.layers[i], &cfg->doc->own_ternary[i],
+                                &cfg->doc->quant_keys[i])))
+            break;
         cfg->model.n_layers = i + 1;
     }
-    return TERN_OK;
+    /* Names are checked once, over all of them, yet reported in layer order:
+     * a name taken by an earlier layer before any error of a later layer,
+     * and before layer i's own errors that come after its name was set. */
+    int named = i < n && cfg->model.layers[i].name[0] ? i + 1 : i;
+    tern_status dup = check_names(R, raw->model->layers, cfg->model.layers, named);
+    return dup ? dup : st;
 }
 
 /* ---- loading ---------------------------------------------------------------- */
+
+/* What libcyaml allocates starts with its capacity. libcyaml grows a
+ * sequence by one entry per item; growing the capacity by half instead
+ * keeps a list of n layers at O(n) copying rather than O(n^2). */
+typedef union cyaml_block {
+    size_t cap;
+    max_align_t align;
+} cyaml_block;
+
+void *cdoc_mem(void *ctx, void *ptr, size_t size) {
+    (void)ctx;
+    cyaml_block *b = ptr ? (cyaml_block *)ptr - 1 : NULL;
+    if (size == 0) {
+        free(b);
+        return NULL;
+    }
+    if (b && size <= b->cap) return ptr;
+    size_t cap = b && size <= SIZE_MAX / 3 ? size + size / 2 : size;
+    if (cap > SIZE_MAX - sizeof *b) return NULL;
+    cyaml_block *n = realloc(b, sizeof *b + cap);
+    if (!n) return NULL;
+    n->cap = cap;
+    return n + 1;
+}
 
 static void doc_free(struct tern_config_doc *d) {
     if (!d) return;
@@ -748,26 +804,10 @@ tern_status tern_config_load(tern_config *cfg, const char *path) {
     if (!cfg) return tern_error(TERN_ERR_ARG, "config: cfg is NULL");
     memset(cfg, 0, sizeof *cfg);
     if (!path) return tern_error(TERN_ERR_ARG, "config: path is NULL");
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    cbuf b = {0};
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (memchr(chunk, '\0', k)) {
-            fclose(f);
-            free(b.p);
-            return tern_error(TERN_ERR_FORMAT, "%s: contains a NUL byte; not a YAML text file", path);
-        }
-        cbuf_putn(&b, chunk, k);
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err || b.oom) {
-        free(b.p);
-        return err ? tern_error(TERN_ERR_IO, "%s: read failed", path) : tern_error(TERN_ERR_NOMEM, "config: out of memory");
-    }
-    tern_status st = tern_config_load_text(cfg, b.p ? b.p : "", b.n, path);
+    cbuf b;
+    tern_status st = cdoc_read_file(path, &b);
+    if (st) return st;
+    st = tern_config_load_text(cfg, b.p, b.n, path);
     free(b.p);
     return st;
 }
@@ -980,12 +1020,18 @@ tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern
     if (!cfg || !sched) return tern_error(TERN_ERR_ARG, "config sched: NULL argument");
     if (steps_per_epoch < 1) return tern_error(TERN_ERR_ARG, "config sched: steps_per_epoch %ld must be >= 1", steps_per_epoch);
     const tern_config_schedule *s = &cfg->schedule;
+    if (cfg->training.epochs < 1 || steps_per_epoch > LONG_MAX / cfg->training.epochs)
+        return tern_error(TERN_ERR_ARG, "config sched: %d epochs of %ld steps do not fit a step counter",
+                          cfg->training.epochs, steps_per_epoch);
     long total = (long)cfg->training.epochs * steps_per_epoch;
     switch (s->kind) {
     case TERN_SCHED_CONSTANT:
         return tern_sched_init_constant(sched, cfg->optimizer.lr);
     case TERN_SCHED_STEP: {
-        long size = lround((double)s->step_epochs * (double)steps_per_epoch);
+        /* A decay interval past the run's end never decays: the run's length
+         * stands for it, so a huge step_epochs is never rounded out of a long. */
+        double steps = (double)s->step_epochs * (double)steps_per_epoch;
+        long size = steps >= (double)total ? total : lround(steps);
         return tern_sched_init_step(sched, cfg->optimizer.lr, size < 1 ? 1 : size, s->gamma);
     }
     case TERN_SCHED_COSINE: {

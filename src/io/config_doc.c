@@ -11,7 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include <yaml.h>
+
+#include "../../datasets/data_impl.h"
 
 #define MAX_DEPTH 64  /* configs nest four deep; this only stops runaway input */
 #define PATH_LEN 256
@@ -65,6 +69,54 @@ void cbuf_putq(cbuf *b, const char *s) {
         }
     }
     cbuf_puts(b, "\"");
+}
+
+tern_status cdoc_read_file(const char *path, cbuf *out) {
+    *out = (cbuf){0};
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);
+    if (st) return st;
+    char chunk[4096];
+    ssize_t k;
+    while ((k = read(fd, chunk, sizeof chunk)) > 0 || (k < 0 && errno == EINTR)) {
+        if (k < 0) continue;
+        if (memchr(chunk, '\0', (size_t)k)) {
+            st = tern_error(TERN_ERR_FORMAT, "%s: contains a NUL byte; not a YAML text file", path);
+            break;
+        }
+        cbuf_putn(out, chunk, (size_t)k);
+    }
+    if (!st && k < 0) st = tern_error(TERN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+    close(fd);
+    cbuf_putn(out, "", 0);
+    if (!st && out->oom) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory reading %lld bytes", path, size);
+    if (st) {
+        free(out->p);
+        *out = (cbuf){0};
+    }
+    return st;
+}
+
+int cdoc_first_duplicate(const void *items, int n, size_t size, int (*cmp)(const void *, const void *), int *first) {
+    if (n < 2) return -1;
+    const char **p = malloc((size_t)n * sizeof *p);
+    if (!p) return -2;
+    for (int i = 0; i < n; i++) p[i] = (const char *)items + (size_t)i * size;
+    qsort(p, (size_t)n, sizeof *p, cmp);
+    int dup = -1;
+    for (int k = 0, e; k < n; k = e) {
+        /* a run of equal items: its two smallest indices */
+        int lo = (int)((p[k] - (const char *)items) / size), lo2 = INT_MAX;
+        for (e = k + 1; e < n && !cmp(&p[k], &p[e]); e++) {
+            int i = (int)((p[e] - (const char *)items) / size);
+            if (i < lo) lo2 = lo, lo = i;
+            else if (i < lo2) lo2 = i;
+        }
+        if (lo2 != INT_MAX && (dup < 0 || lo2 < dup)) dup = lo2, *first = lo;
+    }
+    free(p);
+    return dup;
 }
 
 /* ---- messages ------------------------------------------------------------- */
@@ -429,8 +481,13 @@ static const char *kind_name(const cnode *n) {
 }
 
 /* Plain integer text: [-+]digits (1), in range for a signed (or unsigned)
- * value of `size` bytes, else -1; 0 when it is not an integer at all. */
-static int parse_int(const char *s, int is_unsigned, unsigned size, long long *out) {
+ * value of `size` bytes, else -1 with that range in [*lo, *hi]; 0 when it is
+ * not an integer at all. */
+static int parse_int(const char *s, int is_unsigned, unsigned size, long long *out, long long *lo, long long *hi) {
+    /* seeds and the like: unsigned up to 2^63 - 1, so the value fits a long long on the way */
+    *hi = size >= 8 ? LLONG_MAX : is_unsigned ? (long long)((1ULL << (8 * size)) - 1)
+                                              : (long long)((1ULL << (8 * size - 1)) - 1);
+    *lo = is_unsigned ? 0 : -*hi - 1;
     const char *d = s + (*s == '-' || *s == '+');
     if (!*d) return 0;
     for (const char *c = d; *c; c++)
@@ -438,32 +495,46 @@ static int parse_int(const char *s, int is_unsigned, unsigned size, long long *o
     if (is_unsigned && *s == '-') return -1;
     errno = 0;
     if (is_unsigned) {
-        /* seeds and the like: up to 2^63 - 1, so the value fits a long long on the way */
         unsigned long long v = strtoull(s, NULL, 10);
-        unsigned long long max = size >= 8 ? (unsigned long long)LLONG_MAX : (1ULL << (8 * size)) - 1;
-        if (errno || v > max) return -1;
+        if (errno || v > (unsigned long long)*hi) return -1;
         *out = (long long)v;
     } else {
         long long v = strtoll(s, NULL, 10);
-        long long max = size >= 8 ? LLONG_MAX : (long long)((1ULL << (8 * size - 1)) - 1);
-        if (errno || v > max || v < -max - 1) return -1;
+        if (errno || v > *hi || v < *lo) return -1;
         *out = v;
     }
     return 1;
 }
 
-/* Plain decimal number text (no inf, nan or hex), finite in a float of `size` bytes. */
+/* YAML's and C's words for NaN and infinity. */
+static int is_nonfinite_word(const char *s) {
+    static const char *const words[] = {".nan", ".NaN", ".NAN", "nan", "NaN", "NAN", ".inf", ".Inf", ".INF",
+                                        "inf", "Inf", "INF", "infinity", "Infinity"};
+    if (*s == '-' || *s == '+') s++;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (!strcmp(s, words[i])) return 1;
+    return 0;
+}
+
+/* Plain decimal number text (no hex): 1 with *out when finite and, for a
+ * float of size 4, representable (|v| <= FLT_MAX, and no nonzero that
+ * would round to 0); -1 for NaN, infinity or a number out of that range;
+ * 0 when it is not a number at all. */
 static int parse_float(const char *s, unsigned size, double *out) {
-    int digits = 0;
+    if (is_nonfinite_word(s)) return -1;
+    int digits = 0, nonzero = 0, exp = 0;
     for (const char *c = s; *c; c++) {
-        if (*c >= '0' && *c <= '9') digits = 1;
-        else if (!strchr("+-.eE", *c)) return 0;
+        if (*c >= '0' && *c <= '9') digits = 1, nonzero |= !exp && *c != '0';
+        else if (*c == 'e' || *c == 'E') exp = 1;
+        else if (!strchr("+-.", *c)) return 0;
     }
     if (!digits) return 0;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (*end || !isfinite(v) || (size == 4 && fabs(v) > FLT_MAX)) return 0;
+    if (*end) return 0;
+    if (!isfinite(v) || (nonzero && v == 0.0)) return -1;
+    if (size == 4 && (fabs(v) > FLT_MAX || (v != 0.0 && (float)v == 0.0f))) return -1;
     *out = v;
     return 1;
 }
@@ -490,11 +561,12 @@ static void keys_list(const cyaml_schema_field_t *f, char *buf, size_t len) {
 
 static tern_status check_mapping(check_ctx *C, const cnode *n, const cyaml_schema_value_t *s) {
     const cyaml_schema_field_t *fields = s->mapping.fields;
-    char keys[256];
-    keys_list(fields, keys, sizeof keys);
-    if (n->kind != CNODE_MAP)
+    char keys[256];  /* the valid keys, for messages: listed only on failure */
+    if (n->kind != CNODE_MAP) {
+        keys_list(fields, keys, sizeof keys);
         return fail_at(C->x, n->origin, n->line, n->col, C->path, "expected a mapping (%s), got %s", keys,
                        kind_name(n));
+    }
     size_t base = strlen(C->path);
     cbuf_puts(C->out, "{");
     for (int i = 0; i < n->n; i++) {
@@ -502,8 +574,10 @@ static tern_status check_mapping(check_ctx *C, const cnode *n, const cyaml_schem
         snprintf(C->path + base, sizeof C->path - base, "%s%s", base ? "." : "", p->key);
         const cyaml_schema_field_t *f = fields;
         while (f->key && strcmp(f->key, p->key)) f++;
-        if (!f->key)
+        if (!f->key) {
+            keys_list(fields, keys, sizeof keys);
             return fail_at(C->x, p->val->origin, p->line, p->col, C->path, "unknown key (%s)", keys);
+        }
         for (int j = 0; j < i; j++)
             if (!strcmp(n->items[j].key, p->key))
                 return fail_at(C->x, p->val->origin, p->line, p->col, C->path, "duplicate key (first at line %d)",
@@ -569,19 +643,27 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
     }
     if (!n->plain)
         return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got the quoted string \"%s\"", want, n->text);
-    long long iv;
+    long long iv, lo, hi;
     double fv;
     int bv;
     switch (s->type) {
     case CYAML_INT:
     case CYAML_UINT:
-        bv = parse_int(n->text, s->type == CYAML_UINT, s->data_size, &iv);
-        if (bv < 0) return fail_at(C->x, n->origin, n->line, n->col, P, "%s is out of range", n->text);
+        bv = parse_int(n->text, s->type == CYAML_UINT, s->data_size, &iv, &lo, &hi);
+        if (bv < 0)
+            return fail_at(C->x, n->origin, n->line, n->col, P, "%s is out of range (%lld..%lld)", n->text, lo, hi);
         if (!bv) return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got '%s'", want, n->text);
         cbuf_printf(C->out, "%lld", iv);
         return TERN_OK;
     case CYAML_FLOAT:
-        if (!parse_float(n->text, s->data_size, &fv))
+        bv = parse_float(n->text, s->data_size, &fv);
+        if (bv < 0 && is_nonfinite_word(n->text))
+            return fail_at(C->x, n->origin, n->line, n->col, P, "expected a finite number, got '%s'", n->text);
+        if (bv < 0)
+            return fail_at(C->x, n->origin, n->line, n->col, P, "%s is out of range (%s)", n->text,
+                           s->data_size == 4 ? "a float holds 0 and magnitudes 1.4e-45 to 3.4e+38"
+                                             : "a double holds magnitudes up to 1.8e+308");
+        if (!bv)
             return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got '%s'", want, n->text);
         /* %.9g round-trips a float exactly; libcyaml reads it with strtof. */
         cbuf_printf(C->out, s->data_size == 4 ? "%.9g" : "%.17g", s->data_size == 4 ? (double)(float)fv : fv);
@@ -620,7 +702,7 @@ static void capture_log(cyaml_log_t level, void *ctx, const char *fmt, va_list a
 }
 
 static const cyaml_config_t quiet_cyaml = {
-    .log_fn = capture_log, .mem_fn = cyaml_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
+    .log_fn = capture_log, .mem_fn = cdoc_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
 };
 
 tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw) {
@@ -632,7 +714,10 @@ tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_v
         cyaml_config_t cc = quiet_cyaml;
         cc.log_ctx = &log;
         cyaml_err_t e = cyaml_load_data((const uint8_t *)canon.p, canon.n, &cc, schema, raw, NULL);
-        if (e != CYAML_OK) {
+        if (e == CYAML_ERR_OOM) {
+            st = tern_error(TERN_ERR_NOMEM, "%s: out of memory loading the config", x->file);
+            *raw = NULL;
+        } else if (e != CYAML_OK) {
             /* The check above accepts only what libcyaml reads; this is a tern bug. */
             st = tern_error(TERN_ERR_CONFIG, "%s: libcyaml rejected the checked document: %s (%s)", x->file,
                             cyaml_strerror(e), log.msg[0] ? log.msg : "no detail");

@@ -60,6 +60,11 @@ void cbuf_printf(cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2,
 /* s as a YAML double-quoted scalar. */
 void cbuf_putq(cbuf *b, const char *s);
 
+/* Read the whole regular file at path into *out (NUL-terminated; free
+ * out->p): a directory, a FIFO (never waited on) or a file holding a NUL
+ * byte is refused with a message naming path and what it is. */
+tern_status cdoc_read_file(const char *path, cbuf *out);
+
 /* Parse text[0..len) into a tree. origin NULL: a file, messages
  * "FILE:L:C: malformed YAML: ..."; else nodes carry origin and messages say
  * "--set ORIGIN: malformed value: ...". An empty text gives a null scalar. */
@@ -86,6 +91,16 @@ tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_
 tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw);
 /* Free what cdoc_load returned (NULL is fine). */
 void cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
+
+/* The first item, in order, of items[0..n) (`size` bytes apart) that equals
+ * an earlier one under cmp, and in *first that earlier one; -1 when all
+ * differ, -2 when out of memory. cmp is a qsort comparator of pointers to
+ * items (it receives `const T *const *`). Sorts once: O(n log n). */
+int cdoc_first_duplicate(const void *items, int n, size_t size, int (*cmp)(const void *, const void *), int *first);
+
+/* libcyaml's allocator (config.c): realloc/free called from tern's code,
+ * with geometric growth of the arrays libcyaml extends one entry at a time. */
+void *cdoc_mem(void *ctx, void *ptr, size_t size);
 
 /* Replace the node at path by value (taking it), creating missing mappings
  * on the way; TERN_ERR_CONFIG when the path cannot exist. */

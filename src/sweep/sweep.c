@@ -23,6 +23,7 @@
 
 #include "io/config_doc.h"
 #include "io/fsutil.h"
+#include "../../datasets/data_impl.h"
 #include "tern/deploy.h"
 #include "tern/monitor.h"
 #include "tern/runtime.h"
@@ -74,7 +75,7 @@ static const cyaml_schema_field_t latency_fields[] = {
 
 static const cyaml_schema_field_t spec_fields[] = {
     CYAML_FIELD_STRING_PTR("base", REQ, raw_spec, base, 1, TERN_CONFIG_PATH_LEN - 1),
-    CYAML_FIELD_SEQUENCE("set", OPT, raw_spec, set, &set_entry, 0, CYAML_UNLIMITED),
+    CYAML_FIELD_SEQUENCE("set", OPT, raw_spec, set, &set_entry, 0, TERN_SWEEP_MAX_SETS),
     CYAML_FIELD_SEQUENCE("methods", REQ, raw_spec, methods, &method_entry, 1, CYAML_UNLIMITED),
     CYAML_FIELD_SEQUENCE("seeds", REQ, raw_spec, seeds, &seed_entry, 1, CYAML_UNLIMITED),
     CYAML_FIELD_BOOL_PTR("baseline", OPT, raw_spec, baseline),
@@ -114,21 +115,63 @@ static tern_status load_base(const tern_sweep_spec *s, tern_config *cfg) {
     return st;
 }
 
+static int cmp_seed(const void *a, const void *b) {
+    uint64_t x = **(const uint64_t *const *)a, y = **(const uint64_t *const *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmp_text(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
+/* A method's thresholds: finite, >= 0 (-0 is 0), and distinct as the "%g"
+ * text that names their points; duplicates found by sorting, not pairwise. */
+static tern_status check_thresholds(const cdoc_ctx *x, const cnode *root, unsigned m, raw_method *rm) {
+    char path[64];
+    typedef char t_text[TERN_SWEEP_NAME_LEN];
+    t_text *text = malloc(sizeof *text * (rm->t_count ? rm->t_count : 1));
+    if (!text) return tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u thresholds", x->file, rm->t_count);
+    for (unsigned i = 0; i < rm->t_count; i++) {
+        snprintf(path, sizeof path, "methods.%u.t.%u", m, i);
+        if (!(rm->t[i] >= 0.0f) || !isfinite(rm->t[i])) {
+            free(text);
+            return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
+                             (double)rm->t[i]);
+        }
+        rm->t[i] += 0.0f; /* -0 is the point t0, not a second one named t-0 */
+        snprintf(text[i], sizeof text[i], "%g", (double)rm->t[i]);
+    }
+    int first = -1, dup = cdoc_first_duplicate(text, (int)rm->t_count, sizeof *text, cmp_text, &first);
+    tern_status st = TERN_OK;
+    if (dup == -2) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u thresholds", x->file, rm->t_count);
+    else if (dup >= 0) {
+        snprintf(path, sizeof path, "methods.%u.t.%d", m, dup);
+        st = cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice (as item %d)", text[dup], first);
+    }
+    free(text);
+    return st;
+}
+
 /* Meaning checks of a loaded spec, positioned at the offending node. */
-static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_spec *raw, tern_sweep_spec *s) {
+static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *raw, tern_sweep_spec *s) {
     char path[64];
     if (raw->seeds_count < TERN_SWEEP_MIN_SEEDS)
         return cdoc_fail(x, root, "seeds", 0, TERN_ERR_CONFIG,
                          "%u seed%s given; at least %d are needed for a mean and spread over seeds", raw->seeds_count,
                          raw->seeds_count == 1 ? "" : "s", TERN_SWEEP_MIN_SEEDS);
-    for (unsigned i = 0; i < raw->seeds_count; i++)
-        for (unsigned j = 0; j < i; j++)
-            if (raw->seeds[i] == raw->seeds[j]) {
-                snprintf(path, sizeof path, "seeds.%u", i);
-                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "seed %" PRIu64 " is given twice", raw->seeds[i]);
-            }
+    /* The number of points first, in 64 bits: huge lists stop here. */
+    uint64_t per_seed = raw->baseline && *raw->baseline;
+    for (unsigned m = 0; m < raw->methods_count; m++) per_seed += raw->methods[m].t_count;
+    if (per_seed * raw->seeds_count > TERN_SWEEP_MAX_POINTS)
+        return cdoc_fail(x, root, "", 0, TERN_ERR_CONFIG, "%" PRIu64 " points (%u seeds of %" PRIu64 "); a sweep has at most %d",
+                         per_seed * raw->seeds_count, raw->seeds_count, per_seed, TERN_SWEEP_MAX_POINTS);
+    int first = -1, dup = cdoc_first_duplicate(raw->seeds, (int)raw->seeds_count, sizeof *raw->seeds, cmp_seed, &first);
+    if (dup == -2) return tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u seeds", x->file, raw->seeds_count);
+    if (dup >= 0) {
+        snprintf(path, sizeof path, "seeds.%d", dup);
+        return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "seed %" PRIu64 " is given twice (as item %d)",
+                         raw->seeds[dup], first);
+    }
     for (unsigned m = 0; m < raw->methods_count; m++) {
-        const raw_method *rm = &raw->methods[m];
+        raw_method *rm = &raw->methods[m];
         int known = 0;
         for (int k = 0; k < TERN_QUANT_METHOD_COUNT; k++) known |= !strcmp(rm->quantizer, tern_quant_method_names[k]);
         if (!known) {
@@ -136,18 +179,8 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_
             return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "unknown quantizer '%s' (twn, absmean, ttq)",
                              rm->quantizer);
         }
-        for (unsigned i = 0; i < rm->t_count; i++) {
-            snprintf(path, sizeof path, "methods.%u.t.%u", m, i);
-            if (!(rm->t[i] >= 0.0f) || !isfinite(rm->t[i]))
-                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
-                                 (double)rm->t[i]);
-            /* Points are named by t's "%g" text: two values with one name are one point. */
-            char a[32], b[32];
-            snprintf(a, sizeof a, "%g", (double)rm->t[i]);
-            for (unsigned j = 0; j < i; j++)
-                if (snprintf(b, sizeof b, "%g", (double)rm->t[j]), !strcmp(a, b))
-                    return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice", a);
-        }
+        tern_status st = check_thresholds(x, root, m, rm);
+        if (st) return st;
         for (unsigned j = 0; j < m; j++)
             if (!strcmp(raw->methods[j].quantizer, rm->quantizer)) {
                 snprintf(path, sizeof path, "methods.%u.quantizer", m);
@@ -159,15 +192,15 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, const raw_
     s->lat_repeats = raw->latency && raw->latency->repeats ? *raw->latency->repeats : 50;
     if (s->lat_batch < 1 || s->lat_batch > 4096)
         return cdoc_fail(x, root, "latency.batch", 0, TERN_ERR_CONFIG, "%d must be in 1..4096", s->lat_batch);
-    if (s->lat_repeats < 1)
-        return cdoc_fail(x, root, "latency.repeats", 0, TERN_ERR_CONFIG, "%d must be >= 1", s->lat_repeats);
+    if (s->lat_repeats < 1 || s->lat_repeats > 1000000)
+        return cdoc_fail(x, root, "latency.repeats", 0, TERN_ERR_CONFIG, "%d must be in 1..1000000", s->lat_repeats);
     s->baseline = raw->baseline ? *raw->baseline : 0;
 
     tern_status st = join_spec_dir(s->source, raw->base, s->base, sizeof s->base);
     if (!st) st = join_spec_dir(s->source, raw->out, s->out, sizeof s->out);
     if (st) return st;
     struct stat sb;
-    if (stat(s->base, &sb) != 0 || !S_ISREG(sb.st_mode))
+    if (stat(s->base, &sb) != 0 && errno == ENOENT)
         return cdoc_fail(x, root, "base", 0, TERN_ERR_CONFIG, "no config file '%s' (paths are relative to the spec file)",
                          s->base);
 
@@ -211,22 +244,12 @@ tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path) {
     if (!path) return tern_error(TERN_ERR_ARG, "sweep: path is NULL");
     if (snprintf(s->source, sizeof s->source, "%s", path) >= (int)sizeof s->source)
         return tern_error(TERN_ERR_ARG, "sweep: path '%s' is too long", path);
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    cbuf b = {0};
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) cbuf_putn(&b, chunk, k);
-    int err = ferror(f);
-    fclose(f);
-    if (err || b.oom || (b.p && memchr(b.p, '\0', b.n))) {
-        free(b.p);
-        return tern_error(err || b.oom ? TERN_ERR_IO : TERN_ERR_FORMAT, "%s: %s", path,
-                          err ? "read failed" : b.oom ? "out of memory" : "contains a NUL byte; not a YAML text file");
-    }
+    cbuf b;
+    tern_status st = cdoc_read_file(path, &b);
+    if (st) return st;
     cdoc_ctx x = {.file = path, .set = NULL};
     cnode *root = NULL;
-    tern_status st = cdoc_parse(b.p ? b.p : "", b.n, &x, NULL, &root);
+    st = cdoc_parse(b.p, b.n, &x, NULL, &root);
     free(b.p);
     raw_spec *raw = NULL;
     if (!st) st = cdoc_load(&x, root, &spec_schema, (void **)&raw);
@@ -376,14 +399,19 @@ static int parse_num(const char *s, double *v) {
 }
 
 tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
-    FILE *f = fopen(path, "r");
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) return TERN_OK;
+    int fd;
+    long long size;
+    tern_status st = tern__open_regular(path, &fd, &size);  /* never waits on a FIFO */
+    if (st) return st;
+    FILE *f = fdopen(fd, "r");
     if (!f) {
-        if (errno == ENOENT) return TERN_OK;
-        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        close(fd);
+        return tern_error(TERN_ERR_NOMEM, "%s: cannot open: %s", path, strerror(errno));
     }
     enum { MAXF = RESULTS_FIXED + TERN_SWEEP_MAX_LAYERS };
     char line[4096], *fl[MAXF + 1];
-    tern_status st = TERN_OK;
     int lineno = 1, nf = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, RESULTS_HEADER, strlen(RESULTS_HEADER)) ||
         (nf = split_csv(line, fl, MAXF)) > MAXF) {
@@ -587,22 +615,6 @@ static int first_diff_line(const char *a, const char *b) {
     return *a == *b ? 0 : line;
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    cbuf b = {0};
-    char chunk[4096];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) cbuf_putn(&b, chunk, k);
-    fclose(f);
-    cbuf_putn(&b, "", 1);
-    if (b.oom) {
-        free(b.p);
-        return NULL;
-    }
-    return b.p;
-}
-
 /* The ternary layers of the base config: the per-layer sparsity columns. */
 static tern_status layer_columns(const tern_sweep_spec *s, tern_sweep_results *r) {
     tern_config cfg;
@@ -633,10 +645,14 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
     char *want = NULL;
     tern_status st = base_text(s, &want);
     if (st) return st;
-    char *have = read_text(path);
-    if (!have && file_exists(path)) {
-        free(want);
-        return tern_error(TERN_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+    char *have = NULL;
+    if (file_exists(path)) {
+        cbuf hb;
+        if ((st = cdoc_read_file(path, &hb))) {
+            free(want);
+            return st;
+        }
+        have = hb.p;
     }
     const int had = have != NULL, line = have ? first_diff_line(have, want) : 0;
     free(have);
