@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "data_impl.h"
+#include "io/fsutil.h"
 
 #define CIFAR_SIDE 32
 #define CIFAR_PIXELS (3 * CIFAR_SIDE * CIFAR_SIDE)
@@ -24,7 +25,7 @@ static const char *const cifar10_names[10] = {"airplane", "automobile", "bird", 
 static tern_status cifar_count(const char *path, int *records) {
     int fd;
     long long size;
-    tern_status st = tern__open_regular(path, &fd, &size);
+    tern_status st = tern_fs_open_regular(path, &fd, &size);
     if (st != TERN_OK) return st;
     close(fd);
     if (size == 0) return tern_error(TERN_ERR_FORMAT, "%s: empty file, expected 3073-byte CIFAR-10 records", path);
@@ -45,7 +46,7 @@ static tern_status cifar_read(const char *path, int records, float *images, int 
     unsigned char buf[CIFAR_CHUNK * CIFAR_RECORD];
     int fd;
     long long size;
-    tern_status st = tern__open_regular(path, &fd, &size);
+    tern_status st = tern_fs_open_regular(path, &fd, &size);
     if (st != TERN_OK) return st;
     FILE *f = fdopen(fd, "rb");
     if (!f) {

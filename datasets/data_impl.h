@@ -5,13 +5,6 @@
 #include <stddef.h>
 #include "tern/data.h"
 
-/* Open path for reading without blocking (a FIFO in place of a data file
- * must not hang the reader) and check that it is a regular file: *fd open
- * (blocking again) and *size its size; else TERN_ERR_IO "PATH: is a
- * directory, not a regular file" (a FIFO, a socket, ...) or "PATH: cannot
- * open: why" (a dangling symbolic link, a symbolic link loop, ...). */
-tern_status tern__open_regular(const char *path, int *fd, long long *size);
-
 /* 1 when something (a file, a directory, a broken link, ...) is at path. */
 int tern__path_exists(const char *path);
 

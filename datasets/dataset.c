@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "data_impl.h"
+#include "io/fsutil.h"
 
 _Static_assert(sizeof(int) == 4, "tern labels are int32 and stored as int");
 
@@ -23,35 +24,6 @@ static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullove
                                               "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
 /* ---- opening files ------------------------------------------------------ */
-
-static const char *kind_of(mode_t m) {
-    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISSOCK(m) ? "a socket"
-         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a plain file";
-}
-
-tern_status tern__open_regular(const char *path, int *fd, long long *size) {
-    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (*fd < 0) {
-        int e = errno;
-        struct stat lsb;
-        if (e == ENOENT && lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode))
-            return tern_error(TERN_ERR_IO, "%s: cannot open: a symbolic link to a missing file", path);
-        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
-    }
-    struct stat sb;
-    tern_status st = TERN_OK;
-    if (fstat(*fd, &sb) != 0) st = tern_error(TERN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    else if (!S_ISREG(sb.st_mode)) st = tern_error(TERN_ERR_IO, "%s: is %s, not a regular file", path, kind_of(sb.st_mode));
-    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
-        st = tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (st != TERN_OK) {
-        close(*fd);
-        *fd = -1;
-        return st;
-    }
-    *size = (long long)sb.st_size;
-    return TERN_OK;
-}
 
 int tern__path_exists(const char *path) {
     struct stat sb;
@@ -225,7 +197,7 @@ static tern_status cifar_meta(tern_dataset *ds, const char *dir) {
     if (st != TERN_OK || !tern__path_exists(path)) return st;
     int fd;
     long long size;
-    if ((st = tern__open_regular(path, &fd, &size)) != TERN_OK) return st;
+    if ((st = tern_fs_open_regular(path, &fd, &size)) != TERN_OK) return st;
     FILE *f = fdopen(fd, "r");
     if (!f) {
         close(fd);

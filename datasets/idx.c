@@ -12,6 +12,7 @@
 #include <zlib.h>
 
 #include "data_impl.h"
+#include "io/fsutil.h"
 
 #define IDX_MAGIC_IMAGES 0x00000803u
 #define IDX_MAGIC_LABELS 0x00000801u
@@ -23,7 +24,7 @@ static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "
 static tern_status idx_open(gzFile *f, const char *path) {
     int fd;
     long long size;
-    tern_status st = tern__open_regular(path, &fd, &size);
+    tern_status st = tern_fs_open_regular(path, &fd, &size);
     if (st != TERN_OK) return st;
     *f = gzdopen(fd, "rb");
     if (!*f) {

@@ -364,9 +364,6 @@ static tern_status open_checkpoint(reader *r, const char *path) {
     r->path = path;
     r->file = -1;
     if (!path || !*path) return tern_error(TERN_ERR_ARG, "checkpoint: empty or NULL path");
-    struct stat sb;
-    if (stat(path, &sb) != 0) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: not a regular file", path);
     return tern_h5_open_verified(r, path, &ckpt_format, check_format);
 }
 

@@ -15,7 +15,7 @@
 
 #include <yaml.h>
 
-#include "../../datasets/data_impl.h"
+#include "io/fsutil.h"
 
 #define MAX_DEPTH 64  /* configs nest four deep; this only stops runaway input */
 #define PATH_LEN 256
@@ -75,7 +75,7 @@ tern_status cdoc_read_file(const char *path, cbuf *out) {
     *out = (cbuf){0};
     int fd;
     long long size;
-    tern_status st = tern__open_regular(path, &fd, &size);
+    tern_status st = tern_fs_open_regular(path, &fd, &size);
     if (st) return st;
     char chunk[4096];
     ssize_t k;

@@ -614,6 +614,8 @@ static void count_sizes(const tern_deploy *d, tern_deploy_sizes *z) {
  * check tern_deploy_load makes, and only then rename it over path: an
  * existing path is replaced by a file that loads, or not at all. */
 static tern_status save_verified(const char *path, size_t size_hint, save_job *job, size_t *bytes) {
+    tern_status ok = tern_fs_check_replaceable(path);
+    if (ok) return ok;
     size_t cap = strlen(path) + 48;
     char *tmp = malloc(cap);
     if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
@@ -1027,8 +1029,8 @@ tern_status tern_deploy_load(tern_deploy *d, const char *path) {
 
 int tern_deploy_probe(const char *path) {
     if (!path) return 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return 0;
+    FILE *f = NULL;
+    if (tern_fs_fopen_regular(path, "rb", &f, NULL)) return 0;  /* the loader says why */
     char head[32] = {0};
     size_t got = fread(head, 1, sizeof head - 1, f);
     fclose(f);

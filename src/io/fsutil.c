@@ -41,6 +41,49 @@ tern_status tern_fs_sync_dir(const char *path) {
     return st;
 }
 
+static const char *kind_of(mode_t m) {
+    return S_ISDIR(m) ? "a directory" : S_ISFIFO(m) ? "a FIFO (named pipe)" : S_ISSOCK(m) ? "a socket"
+         : S_ISCHR(m) ? "a character device" : S_ISBLK(m) ? "a block device" : "not a plain file";
+}
+
+tern_status tern_fs_open_regular(const char *path, int *fd, long long *size) {
+    *fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (*fd < 0) {
+        int e = errno;
+        struct stat lsb;
+        if (e == ENOENT && lstat(path, &lsb) == 0 && S_ISLNK(lsb.st_mode))
+            return tern_error(TERN_ERR_IO, "%s: cannot open: a symbolic link to a missing file", path);
+        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    struct stat sb;
+    tern_status st = TERN_OK;
+    if (fstat(*fd, &sb) != 0) st = tern_error(TERN_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+    else if (!S_ISREG(sb.st_mode)) st = tern_error(TERN_ERR_IO, "%s: is %s, not a regular file", path, kind_of(sb.st_mode));
+    else if (fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) & ~O_NONBLOCK) != 0)
+        st = tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (st != TERN_OK) {
+        close(*fd);
+        *fd = -1;
+        return st;
+    }
+    *size = (long long)sb.st_size;
+    return TERN_OK;
+}
+
+tern_status tern_fs_fopen_regular(const char *path, const char *mode, FILE **f, long long *size) {
+    int fd = -1;
+    long long n = 0;
+    tern_status st = tern_fs_open_regular(path, &fd, &n);
+    if (st) return st;
+    if (!(*f = fdopen(fd, mode))) {
+        int e = errno;
+        close(fd);
+        return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    if (size) *size = n;
+    return TERN_OK;
+}
+
 static atomic_ulong tmp_seq;
 
 /* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
@@ -49,7 +92,17 @@ void tern_fs_tmp_name(char *tmp, size_t cap, const char *path) {
     snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
 }
 
+tern_status tern_fs_check_replaceable(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+        return tern_error(TERN_ERR_IO, "%s: is %s; tern writes its results only to regular files", path,
+                          kind_of(sb.st_mode));
+    return TERN_OK;
+}
+
 tern_status tern_fs_write_atomic(const char *path, const void *data, size_t size) {
+    tern_status ok = tern_fs_check_replaceable(path);
+    if (ok) return ok;
     size_t cap = strlen(path) + 48;
     char *tmp = malloc(cap);
     if (!tmp) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);

@@ -4,13 +4,31 @@
 #define TERN_IO_FSUTIL_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "tern/status.h"
+
+/* Open path for reading without blocking (a FIFO in place of a file must
+ * not hang tern) and check that it is a regular file: *fd open (blocking
+ * again) and *size its size; else TERN_ERR_IO "PATH: is a directory, not a
+ * regular file" (a FIFO, a socket, ...) or "PATH: cannot open: why" (a
+ * dangling symbolic link, a symbolic link loop, ...). Every reader of a path
+ * a user gives opens it through here. */
+tern_status tern_fs_open_regular(const char *path, int *fd, long long *size);
+
+/* The same as a stdio stream opened with `mode` ("r" or "rb"); size may be NULL. */
+tern_status tern_fs_fopen_regular(const char *path, const char *mode, FILE **f, long long *size);
 
 /* "<path>.tmp.<pid>.<n>" into tmp (cap bytes): unique within this process. */
 void tern_fs_tmp_name(char *tmp, size_t cap, const char *path);
 
-/* Replace path by data[0..size) atomically: a fresh temporary file in the
+/* OK when path is absent or a regular file (also through a symbolic link);
+ * else TERN_ERR_IO "PATH: is a FIFO (named pipe); tern writes ...": a
+ * rename over a device, a FIFO or a directory would replace it with a file. */
+tern_status tern_fs_check_replaceable(const char *path);
+
+/* Replace path by data[0..size) atomically (path must pass
+ * tern_fs_check_replaceable): a fresh temporary file in the
  * same directory (O_EXCL), write, fsync, rename over path, fsync the
  * directory. On failure path is untouched and no temporary file remains;
  * TERN_ERR_IO naming path and the step. */

@@ -482,8 +482,9 @@ static int parse_header_lines(const char *s, char *ver, size_t vlen, unsigned lo
  * body, and the 'format' attribute then tells which it is. */
 tern_status tern_h5_check_header(const char *path, const tern_h5_format *fmt, int *found) {
     *found = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tern_status opened = tern_fs_fopen_regular(path, "rb", &f, NULL);
+    if (opened) return opened;
     char head[HEADER_BYTES + 1], ver[32];
     size_t got = fread(head, 1, HEADER_BYTES, f), magic = strlen(fmt->magic);
     head[got] = '\0';

@@ -13,6 +13,8 @@
  * layers are the shared kernels (tern/kernels.h), nothing else. */
 #include "tern/runtime.h"
 
+#include "io/fsutil.h"
+
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
@@ -433,8 +435,9 @@ tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, floa
     if (!m || !path || !x) return tern_error(TERN_ERR_ARG, "runtime: read_input given NULL");
     const int C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
     const size_t need = (size_t)C * H * W;
-    FILE *f = fopen(path, "rb");
-    if (!f) return tern_error(TERN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    FILE *f = NULL;
+    tern_status opened = tern_fs_fopen_regular(path, "rb", &f, NULL);
+    if (opened) return opened;
     unsigned char *px = malloc(need + 1);
     if (!px) {
         fclose(f);

@@ -23,7 +23,7 @@
 
 #include "io/config_doc.h"
 #include "io/fsutil.h"
-#include "../../datasets/data_impl.h"
+#include "io/fsutil.h"
 #include "tern/deploy.h"
 #include "tern/monitor.h"
 #include "tern/runtime.h"
@@ -403,7 +403,7 @@ tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
     if (lstat(path, &sb) != 0 && errno == ENOENT) return TERN_OK;
     int fd;
     long long size;
-    tern_status st = tern__open_regular(path, &fd, &size);  /* never waits on a FIFO */
+    tern_status st = tern_fs_open_regular(path, &fd, &size);  /* never waits on a FIFO */
     if (st) return st;
     FILE *f = fdopen(fd, "r");
     if (!f) {
