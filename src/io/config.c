@@ -25,6 +25,7 @@
 #include <cyaml/cyaml.h>
 
 #include "config_doc.h"
+#include "core/unique.h"
 
 /* ---- raw structs, as libcyaml fills them --------------------------------- */
 
@@ -563,7 +564,7 @@ static int cmp_layer_name(const void *a, const void *b) {
  * sorted once, so a model of a million layers is checked in a second, not
  * compared pairwise for hours. */
 static tern_status check_names(rctx *R, const raw_layer *raw, const tern_layer_spec *layers, int n) {
-    int first = -1, dup = cdoc_first_duplicate(layers, n, sizeof *layers, cmp_layer_name, &first);
+    int first = -1, dup = tern_first_duplicate(layers, n, sizeof *layers, cmp_layer_name, &first);
     if (dup == -2) return tern_error(TERN_ERR_NOMEM, "config: cannot allocate the name check of %d layers", n);
     if (dup < 0) return TERN_OK;
     char lp[48];

@@ -92,11 +92,6 @@ tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_v
 /* Free what cdoc_load returned (NULL is fine). */
 void cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
 
-/* The first item, in order, of items[0..n) (`size` bytes apart) that equals
- * an earlier one under cmp, and in *first that earlier one; -1 when all
- * differ, -2 when out of memory. cmp is a qsort comparator of pointers to
- * items (it receives `const T *const *`). Sorts once: O(n log n). */
-int cdoc_first_duplicate(const void *items, int n, size_t size, int (*cmp)(const void *, const void *), int *first);
 
 /* libcyaml's allocator (config.c): realloc/free called from tern's code,
  * with geometric growth of the arrays libcyaml extends one entry at a time. */

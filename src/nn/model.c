@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "tern/nn.h"
+
+#include "core/unique.h"
 #include "tern/ops.h"
 
 static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
@@ -26,6 +28,11 @@ int tern_layer_type_parse(const char *name) {
     for (int t = 0; t < TERN_LAYER_TYPE_COUNT; t++)
         if (!strcmp(layer_names[t], name)) return t;
     return -1;
+}
+
+static int cmp_layer_name(const void *a, const void *b) {
+    const tern_layer *x = *(const tern_layer *const *)a, *y = *(const tern_layer *const *)b;
+    return strcmp(x->spec.name, y->spec.name);
 }
 
 static const char *shape3_str(int ndim, const int *s, char *buf, size_t len) {
@@ -251,14 +258,6 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
             if (s->momentum == 0.0f) s->momentum = 0.1f;
             if (s->eps == 0.0f) s->eps = 1e-5f;
         }
-        for (int j = 0; j < i; j++)
-            if (!strcmp(m->layers[j].spec.name, s->name)) {
-                /* The message reads s->name, which lives in m->layers: record it before the free. */
-                tern_status st =
-                    tern_error(TERN_ERR_CONFIG, "model: layers %d and %d are both named '%s'", j, i, s->name);
-                tern_model_free(m);
-                return st;
-            }
         L->in_ndim = nd;
         memcpy(L->in_shape, shape, sizeof shape);
         tern_status st = plan_layer(m, i);
@@ -268,6 +267,16 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         }
         nd = L->out_ndim;
         memcpy(shape, L->out_shape, sizeof shape);
+    }
+    /* Names are unique (a config checks its own; generated names can meet given ones). */
+    int first = -1, dup = tern_first_duplicate(m->layers, n_layers, sizeof *m->layers, cmp_layer_name, &first);
+    if (dup != -1) {
+        /* The message reads the name, which lives in m->layers: record it before the free. */
+        tern_status st = dup == -2 ? tern_error(TERN_ERR_NOMEM, "model: out of memory")
+                                   : tern_error(TERN_ERR_CONFIG, "model: layers %d and %d are both named '%s'", first,
+                                                dup, m->layers[dup].spec.name);
+        tern_model_free(m);
+        return st;
     }
     if (nd != 1) {
         tern_model_free(m);

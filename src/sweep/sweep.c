@@ -22,6 +22,7 @@
 #include <cyaml/cyaml.h>
 
 #include "io/config_doc.h"
+#include "core/unique.h"
 #include "io/fsutil.h"
 #include "io/fsutil.h"
 #include "tern/deploy.h"
@@ -139,7 +140,7 @@ static tern_status check_thresholds(const cdoc_ctx *x, const cnode *root, unsign
         rm->t[i] += 0.0f; /* -0 is the point t0, not a second one named t-0 */
         snprintf(text[i], sizeof text[i], "%g", (double)rm->t[i]);
     }
-    int first = -1, dup = cdoc_first_duplicate(text, (int)rm->t_count, sizeof *text, cmp_text, &first);
+    int first = -1, dup = tern_first_duplicate(text, (int)rm->t_count, sizeof *text, cmp_text, &first);
     tern_status st = TERN_OK;
     if (dup == -2) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u thresholds", x->file, rm->t_count);
     else if (dup >= 0) {
@@ -163,7 +164,7 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
     if (per_seed * raw->seeds_count > TERN_SWEEP_MAX_POINTS)
         return cdoc_fail(x, root, "", 0, TERN_ERR_CONFIG, "%" PRIu64 " points (%u seeds of %" PRIu64 "); a sweep has at most %d",
                          per_seed * raw->seeds_count, raw->seeds_count, per_seed, TERN_SWEEP_MAX_POINTS);
-    int first = -1, dup = cdoc_first_duplicate(raw->seeds, (int)raw->seeds_count, sizeof *raw->seeds, cmp_seed, &first);
+    int first = -1, dup = tern_first_duplicate(raw->seeds, (int)raw->seeds_count, sizeof *raw->seeds, cmp_seed, &first);
     if (dup == -2) return tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u seeds", x->file, raw->seeds_count);
     if (dup >= 0) {
         snprintf(path, sizeof path, "seeds.%d", dup);
