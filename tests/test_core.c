@@ -19,6 +19,20 @@ static void test_status_message(void **state) {
     assert_string_equal(tern_errmsg(), "load m.h5: op: a vs 3");
     assert_string_equal(tern_status_name(TERN_ERR_IO), "io");
     assert_string_equal(tern_status_name((tern_status)999), "unknown");
+    /* User text with control characters stays on one line, as C escapes; a
+     * wrapped message is not escaped twice. */
+    tern_error(TERN_ERR_CONFIG, "layer '%s': bad", "a\nb\tc\x01");
+    assert_string_equal(tern_errmsg(), "layer 'a\\nb\\tc\\x01': bad");
+    tern_error(TERN_ERR_CONFIG, "x.yaml: %s", tern_errmsg());
+    assert_string_equal(tern_errmsg(), "x.yaml: layer 'a\\nb\\tc\\x01': bad");
+    /* An escape that no longer fits is cut whole, never half written. */
+    char longname[600];
+    memset(longname, 'n', sizeof longname);
+    longname[sizeof longname - 1] = '\0';
+    longname[508] = '\x02';
+    tern_error(TERN_ERR_CONFIG, "%s", longname);
+    assert_int_equal(strlen(tern_errmsg()), 508);
+    assert_null(strchr(tern_errmsg(), '\\'));
     tern_error_clear();
     assert_string_equal(tern_errmsg(), "");
 }

@@ -32,7 +32,23 @@ tern_status tern_error(tern_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    memcpy(errmsg, msg, sizeof errmsg);
+    /* A message is one line: control characters from user text (a name or
+     * path with a newline) are written as C escapes, cut where they no
+     * longer fit. */
+    size_t k = 0;
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        char esc[5];
+        int n = 1;
+        esc[0] = (char)*p;
+        if (*p < 0x20 || *p == 0x7f) {
+            const char *named = *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
+            n = named ? snprintf(esc, sizeof esc, "%s", named) : snprintf(esc, sizeof esc, "\\x%02x", *p);
+        }
+        if (k + (size_t)n >= sizeof errmsg) break;
+        memcpy(errmsg + k, esc, (size_t)n);
+        k += (size_t)n;
+    }
+    errmsg[k] = '\0';
     return code;
 }
 
