@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <hdf5.h>
+
 #include "cli.h"
 
 int tern_cli_int(const char *s, int lo, int hi, int *out) {
@@ -38,6 +40,13 @@ static int usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    /* The program speaks to its user in one line per error: HDF5 prints no
+     * error stack of its own, and does not shut down at exit, where a file
+     * it failed to close (damaged metadata) makes it print a dump. The OS
+     * reclaims what HDF5 still holds. The library leaves both settings to
+     * its host; this program is the host. */
+    H5dont_atexit();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2) return usage(stderr);
     const char *cmd = argv[1];
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);

@@ -981,6 +981,10 @@ static tern_status read_all(reader *r, tern_deploy *d) {
                           TERN_DATA_MAX_CLASSES);
     if ((st = get_str(r, r->file, "/", "dataset", d->dataset, sizeof d->dataset))) return st;
     if ((st = get_str(r, r->file, "/", "source", d->source, sizeof d->source))) return st;
+    char wf[16];
+    if ((st = get_str(r, r->file, "/", "weight_format", wf, sizeof wf))) return st;
+    if (strcmp(wf, tern_wfmt_table[TERN_WFMT_T2].name))
+        return tern_error(TERN_ERR_FORMAT, "%s: weight format '%s'; this tern reads 't2'; " TOOL_HINT, r->path, wf);
     int C = d->in_shape[0];
     hid_t g = H5Lexists(r->file, "input", H5P_DEFAULT) > 0 ? H5Gopen2(r->file, "input", H5P_DEFAULT) : -1;
     if (g < 0) return tern_error(TERN_ERR_FORMAT, "%s: group /input is missing; " TOOL_HINT, r->path);
