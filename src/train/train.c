@@ -318,6 +318,12 @@ static tern_status place_run(run *r, const tern_train_opts *opts) {
         snprintf(r->from_csv, sizeof r->from_csv, "%s/metrics.csv", ckdir);
         r->in_place = same_dir(ckdir, r->dir);
     }
+    struct stat sb;
+    int there = stat(r->dir, &sb) == 0;
+    if (there && !S_ISDIR(sb.st_mode))
+        return tern_error(TERN_ERR_IO, "%s: output.dir exists and is not a directory", r->dir);
+    if (!there && errno != ENOENT)
+        return tern_error(TERN_ERR_IO, "%s: output.dir cannot be used: %s", r->dir, strerror(errno));
     set_paths(r, r->dir);
     if (r->in_place) return TERN_OK;
     char other[256];

@@ -2,7 +2,7 @@
 # runs.sh — where runs go: --force, --resume, finished runs, signals (see lib.sh).
 # cases: force_huge_conv force_test_size force_memory force_nan_keeps_run force_replaces_whole
 # cases: not_a_run_dir resume_into_other_run resume_copied_run resume_fork resume_complete
-# cases: sighup_checkpoints eval_data_size bad_set_after_config
+# cases: sighup_checkpoints eval_data_size bad_set_after_config outdir_is_file outdir_link_loop
 set -uo pipefail
 TERN="$1"
 CASE="$2"
@@ -33,9 +33,10 @@ epochs_of() { tail -n +2 "$1" | cut -d, -f1 | tr '\n' ' '; }
 
 case "$CASE" in
 force_huge_conv)
-    # A pad that makes a 2,000,028-square output: refused before anything
-    # of the earlier run is replaced (it used to fail at the first forward).
-    cfg "$T/bad.yaml" '    - {type: conv2d, name: c1, out: 1, kernel: 1, pad: 1000000}
+    # A pad that makes a 131,074-square output of 64 channels (the largest
+    # pad a config takes): refused before anything of the earlier run is
+    # replaced (it used to fail at the first forward).
+    cfg "$T/bad.yaml" '    - {type: conv2d, name: c1, out: 64, kernel: 1, pad: 65535}
     - {type: flatten}
     - {type: linear, name: fc2, out: 10, ternary: false}'
     expect_error "values per sample" "$TERN" train "$T/bad.yaml" --force
@@ -148,6 +149,13 @@ bad_set_after_config)
     # A bad --set after a good config (under a sanitizer build, the config
     # it leaked turned this one line into a leak report).
     expect_error "training.epochz: unknown key" "$TERN" train "$T/good.yaml" --force --set training.epochz=3 ;;
+outdir_is_file)
+    expect_error "output.dir exists and is not a directory" "$TERN" train "$T/good.yaml" --force --set output.dir="$T/run/last.h5"
+    no_stage_left ;;
+outdir_link_loop)
+    ln -s "$T/loop" "$T/loop"
+    expect_error "loop: output.dir cannot be used" "$TERN" train "$T/good.yaml" --force --set output.dir="$T/loop"
+    no_stage_left ;;
 *)
     fail "unknown case" ;;
 esac
