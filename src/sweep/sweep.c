@@ -459,40 +459,69 @@ tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
 
 /* ---- summary.csv -------------------------------------------------------- */
 
-tern_status tern_sweep_summarize(const tern_sweep_results *r, tern_sweep_stat **stats, int *n) {
-    *stats = calloc(r->n ? (size_t)r->n : 1, sizeof **stats);
-    *n = 0;
-    if (!*stats) return tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
-    for (int i = 0; i < r->n; i++) {
-        const tern_sweep_row *w = &r->rows[i];
-        int g = 0;
-        while (g < *n && (strcmp((*stats)[g].method, w->method) || strcmp((*stats)[g].t, w->t))) g++;
-        if (g < *n) continue;  /* this group was done when it first appeared */
-        tern_sweep_stat *S = &(*stats)[(*n)++];
-        snprintf(S->method, sizeof S->method, "%s", w->method);
-        snprintf(S->t, sizeof S->t, "%s", w->t);
-        for (int k = 0; k < 4; k++) {
-            /* Two passes over the group: the mean, then squared deviations. */
-            double sum = 0.0, ss = 0.0;
-            int c = 0;
-            for (int j = i; j < r->n; j++) {
-                const tern_sweep_row *v = &r->rows[j];
-                const double x[4] = {v->test_acc, v->sparsity, v->dense_us, v->zskip_us};
-                if (strcmp(v->method, w->method) || strcmp(v->t, w->t)) continue;
-                if (k == 0) S->n++;
-                if (!isnan(x[k])) sum += x[k], c++;
-            }
-            double mean = c ? sum / c : NAN;
-            for (int j = i; c && j < r->n; j++) {
-                const tern_sweep_row *v = &r->rows[j];
-                const double x[4] = {v->test_acc, v->sparsity, v->dense_us, v->zskip_us};
-                if (!strcmp(v->method, w->method) && !strcmp(v->t, w->t) && !isnan(x[k]))
-                    ss += (x[k] - mean) * (x[k] - mean);
-            }
-            S->mean[k] = mean;
-            S->std[k] = c > 1 ? sqrt(ss / (c - 1)) : c ? 0.0 : NAN;
+/* Rows by (method, t), then by their place in results.csv. */
+static int cmp_row_group(const void *a, const void *b) {
+    const tern_sweep_row *x = *(const tern_sweep_row *const *)a, *y = *(const tern_sweep_row *const *)b;
+    int c = strcmp(x->method, y->method);
+    if (!c) c = strcmp(x->t, y->t);
+    return c ? c : (x > y) - (x < y);
+}
+
+/* Groups by the place of their first row. */
+static int cmp_first_row(const void *a, const void *b) {
+    int x = ((const int *)a)[0], y = ((const int *)b)[0];
+    return (x > y) - (x < y);
+}
+
+/* Mean and sample std of each measure over rows[0..m), NaN values left out. */
+static void group_stat(const tern_sweep_row *const *rows, int m, tern_sweep_stat *S) {
+    snprintf(S->method, sizeof S->method, "%s", rows[0]->method);
+    snprintf(S->t, sizeof S->t, "%s", rows[0]->t);
+    S->n = m;
+    for (int k = 0; k < 4; k++) {
+        double sum = 0.0, ss = 0.0;
+        int c = 0;
+        for (int j = 0; j < m; j++) {
+            const double x[4] = {rows[j]->test_acc, rows[j]->sparsity, rows[j]->dense_us, rows[j]->zskip_us};
+            if (!isnan(x[k])) sum += x[k], c++;
         }
+        double mean = c ? sum / c : NAN;
+        for (int j = 0; c && j < m; j++) {
+            const double x[4] = {rows[j]->test_acc, rows[j]->sparsity, rows[j]->dense_us, rows[j]->zskip_us};
+            if (!isnan(x[k])) ss += (x[k] - mean) * (x[k] - mean);
+        }
+        S->mean[k] = mean;
+        S->std[k] = c > 1 ? sqrt(ss / (c - 1)) : c ? 0.0 : NAN;
     }
+}
+
+/* One sort brings each group's rows together (in file order, so the sums
+ * add in the same order as before): O(n log n) for any results.csv. */
+tern_status tern_sweep_summarize(const tern_sweep_results *r, tern_sweep_stat **stats, int *n) {
+    size_t cap = r->n ? (size_t)r->n : 1;
+    const tern_sweep_row **by = malloc(cap * sizeof *by);
+    int (*order)[2] = malloc(cap * sizeof *order); /* (first row, group) */
+    tern_sweep_stat *groups = calloc(cap, sizeof *groups);
+    *stats = calloc(cap, sizeof **stats);
+    *n = 0;
+    if (!by || !order || !groups || !*stats) {
+        free(by), free(order), free(groups), free(*stats);
+        *stats = NULL;
+        return tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
+    }
+    for (int i = 0; i < r->n; i++) by[i] = &r->rows[i];
+    qsort(by, (size_t)r->n, sizeof *by, cmp_row_group);
+    int g = 0;
+    for (int i = 0, e; i < r->n; i = e, g++) {
+        for (e = i + 1; e < r->n && !strcmp(by[e]->method, by[i]->method) && !strcmp(by[e]->t, by[i]->t); e++) {}
+        group_stat(by + i, e - i, &groups[g]);
+        order[g][0] = (int)(by[i] - r->rows);
+        order[g][1] = g;
+    }
+    qsort(order, (size_t)g, sizeof *order, cmp_first_row);
+    for (int k = 0; k < g; k++) (*stats)[k] = groups[order[k][1]];
+    *n = g;
+    free(by), free(order), free(groups);
     return TERN_OK;
 }
 
