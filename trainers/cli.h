@@ -26,8 +26,9 @@ int tern_cmd_inspect(int argc, char **argv);
 int tern_cmd_profile(int argc, char **argv);
 
 /* Split `split` of dataset `name` (from dir, or datasets/data/NAME when dir
- * is NULL) normalised as deploy model d expects (deploy_cmd.c). */
-tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
+ * is NULL) normalised as deploy model d (read from file `model`) expects
+ * (deploy_cmd.c). */
+tern_status tern_cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir, const char *split,
                                 tern_dataset *ds);
 
 int tern_cmd_sweep(int argc, char **argv);

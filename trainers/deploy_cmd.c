@@ -170,18 +170,18 @@ static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t s
     return 1;
 }
 
-tern_status tern_cli_load_split(const tern_deploy *d, const char *name, const char *dir, const char *split,
-                                tern_dataset *ds) {
+tern_status tern_cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir,
+                                const char *split, tern_dataset *ds) {
     char def[600];
-    if (!dir) {
-        snprintf(def, sizeof def, "datasets/data/%s", name);
-        dir = def;
-    }
+    snprintf(def, sizeof def, "datasets/data/%s", name);
     tern_norm norm = {.mode = TERN_NORM_GIVEN};
     memcpy(norm.mean, d->mean, sizeof norm.mean);
     memcpy(norm.std, d->std, sizeof norm.std);
     tern_dataset_init(ds);
-    return tern_dataset_load(ds, name, dir, split, &norm);
+    tern_status st = tern_dataset_load(ds, name, dir ? dir : def, split, &norm);
+    /* Without --data the dataset is the one the file names: say so, and how to point elsewhere. */
+    if (st && !dir) st = tern_error(st, "%s: its dataset: %s; give its directory with --data DIR", model, tern_errmsg());
+    return st;
 }
 
 int tern_cmd_infer(int argc, char **argv) {
@@ -220,7 +220,7 @@ int tern_cmd_infer(int argc, char **argv) {
     struct stat sb;
     if (!st && stat(input, &sb) != 0 && parse_ref(input, name, sizeof name, split, sizeof split, &index)) {
         tern_dataset ds;
-        st = tern_cli_load_split(&d, name, data, split, &ds);
+        st = tern_cli_load_split(&d, model, name, data, split, &ds);
         if (!st && (ds.c != d.in_shape[0] || ds.h != d.in_shape[1] || ds.w != d.in_shape[2]))
             st = tern_error(TERN_ERR_SHAPE, "%s: images are (%d,%d,%d) but the model takes (%d,%d,%d)", input, ds.c, ds.h,
                             ds.w, d.in_shape[0], d.in_shape[1], d.in_shape[2]);
@@ -296,7 +296,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
     if (tern_deploy_load(&d, model)) return fail("eval");
     tern_dataset test;
     tern_runtime rt;
-    tern_status st = tern_cli_load_split(&d, d.dataset, data, "test", &test);
+    tern_status st = tern_cli_load_split(&d, model, d.dataset, data, "test", &test);
     if (st) {
         tern_deploy_free(&d);
         return fail("eval");

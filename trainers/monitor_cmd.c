@@ -415,7 +415,7 @@ int tern_cmd_profile(int argc, char **argv) {
         snprintf(source, sizeof source, "random pixels");
     } else if (!st) {
         tern_dataset ds;
-        st = tern_cli_load_split(&d, d.dataset, data, "test", &ds);
+        st = tern_cli_load_split(&d, model, d.dataset, data, "test", &ds);
         if (!st && (ds.c != d.in_shape[0] || ds.h != d.in_shape[1] || ds.w != d.in_shape[2]))
             st = tern_error(TERN_ERR_SHAPE, "%s test images are (%d,%d,%d) but the model takes (%d,%d,%d)", d.dataset,
                             ds.c, ds.h, ds.w, d.in_shape[0], d.in_shape[1], d.in_shape[2]);

@@ -3,6 +3,7 @@
 # typed (see lib.sh): control characters in names, values and paths come out
 # as C escapes.
 # cases: newline_in_layer_name newline_in_set newline_in_path sealed_damage_deploy sealed_damage_ckpt
+# cases: eval_without_its_dataset
 set -uo pipefail
 TERN="$1"
 CASE="$2"
@@ -60,6 +61,12 @@ sealed_damage_ckpt)
         one_line_or_ok timeout 20 "$TERN" eval "$T/bad.h5" --data "$T/data"
     done
     echo "ok [$CASE]" ;;
+eval_without_its_dataset)
+    # Run from a directory that does not hold datasets/data/mnist: the error
+    # names the model and says how to point at the data.
+    "$TERN" export "$T/run/last.h5" -o "$T/model.h5" --data "$T/data" > /dev/null 2>&1 || fail "setup: export failed"
+    ( cd "$T" && expect_error "model.h5: its dataset: " "$TERN" eval "$T/model.h5" ) || exit 1
+    ( cd "$T" && expect_error "with --data DIR" "$TERN" profile "$T/model.h5" ) || exit 1 ;;
 *)
     fail "unknown case" ;;
 esac
