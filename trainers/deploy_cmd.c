@@ -467,6 +467,13 @@ int tern_cmd_bench_kernels(int argc, char **argv) {
             return 2;
         }
     }
+    /* The model first: a bad --model fails at once, with nothing to free. */
+    tern_deploy d, f;
+    if (model ? tern_deploy_load(&d, model) : mlp_deploy(&d)) return fail("bench kernels");
+    if (tern_deploy_to_fp32(&d, &f)) {
+        tern_deploy_free(&d);
+        return fail("bench kernels");
+    }
     openblas_set_num_threads(1);
     tern_rng r;
     tern_rng_seed(&r, 1);
@@ -504,10 +511,7 @@ int tern_cmd_bench_kernels(int argc, char **argv) {
     free(g.scratch);
     tern_packed_free(&pw);
 
-    /* (b), (c): the MLP, deployed and as its fp32 twin, through the runtime. */
-    tern_deploy d, f;
-    tern_status st = model ? tern_deploy_load(&d, model) : mlp_deploy(&d);
-    if (st || tern_deploy_to_fp32(&d, &f)) return fail("bench kernels");
+    /* (b), (c): the MLP (or --model), deployed and as its fp32 twin, through the runtime. */
     double macs = 0, wbytes_t = 0, wbytes_f = 0;
     for (int i = 0; i < d.n_layers; i++) {
         const tern_dlayer *L = &d.layers[i];
