@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# ci_sanitize.sh — the checks CI runs after the README's test command:
+#
+#   bash tests/ci_sanitize.sh [FUZZ_SECONDS]
+#
+#   1. build with clang (build-clang) and run the cmocka suite and the cli cases;
+#   2. the same with clang + ASan + UBSan + float-cast-overflow (build-asan),
+#      every finding fatal (-fno-sanitize-recover=all, halt_on_error);
+#   3. the libFuzzer harnesses over their corpora plus FUZZ_SECONDS (default
+#      30) of new inputs each (tests/fuzz/run.sh, build-fuzz).
+# Installs clang and its sanitizer runtimes when missing (Debian 12). Tests
+# that read the real datasets find them in datasets/data, as tests/run.sh
+# left them.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FUZZ_SECONDS="${1:-30}"
+JOBS="$(nproc)"
+
+missing=()
+for p in clang libclang-rt-14-dev; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "ci: installing ${missing[*]}" >&2
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "ci: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        SUDO="sudo"
+    fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp}"
+
+say() { echo "ci: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
+
+suite() { # build-dir, then cmake arguments
+    local dir="$ROOT/$1"; shift
+    say "$(basename "$dir"): build (log: $dir/build.log)"
+    mkdir -p "$dir"
+    cmake -S "$ROOT" -B "$dir" -DCMAKE_C_COMPILER=clang "$@" > "$dir/build.log" 2>&1 &&
+        cmake --build "$dir" -j"$JOBS" >> "$dir/build.log" 2>&1 ||
+        { grep -E 'error|Error' "$dir/build.log" | head -30 >&2; say "$(basename "$dir"): build FAILED"; return 1; }
+    say "$(basename "$dir"): ctest"
+    (cd "$dir" && ctest --output-on-failure -j"$JOBS")
+}
+
+status=0
+suite build-clang -DCMAKE_BUILD_TYPE=Release || status=1
+suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_SANITIZE=ON || status=1
+say "fuzzing, ${FUZZ_SECONDS}s a target"
+bash "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS" || status=1
+say "done, $([ $status = 0 ] && echo ok || echo FAILED)"
+exit $status
