@@ -21,10 +21,9 @@
 
 static const char *const digit_names[10] = {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
 
-static tern_status idx_open(gzFile *f, const char *path) {
+static tern_status idx_open(gzFile *f, const char *path, long long *size) {
     int fd;
-    long long size;
-    tern_status st = tern_fs_open_regular(path, &fd, &size);
+    tern_status st = tern_fs_open_regular(path, &fd, size);
     if (st != TERN_OK) return st;
     *f = gzdopen(fd, "rb");
     if (!*f) {
@@ -87,6 +86,23 @@ static tern_status idx_header(gzFile f, const char *path, uint32_t magic, int nd
     return TERN_OK;
 }
 
+/* Before anything is allocated for the payload the header declares (need
+ * bytes of `what` after hdr header bytes), the file must be able to hold
+ * it: a plain file exactly, a gzip file within deflate's largest ratio
+ * (1032:1). A crafted header then costs no memory. */
+static tern_status idx_check_size(gzFile f, const char *path, long long size, unsigned hdr, unsigned long long need,
+                                  const char *what) {
+    long long have = size - hdr;
+    if (gzdirect(f) && have < 0) have = 0;
+    if (gzdirect(f) && (unsigned long long)have < need)
+        return tern_error(TERN_ERR_FORMAT, "%s: truncated: the header declares %llu %s bytes, the file has %lld", path,
+                          need, what, have);
+    if (!gzdirect(f) && need / 1032 > (unsigned long long)size + 64)
+        return tern_error(TERN_ERR_FORMAT, "%s: the header declares %llu %s bytes, more than a gzip file of %lld bytes holds",
+                          path, need, what, size);
+    return TERN_OK;
+}
+
 /* After the declared payload the file must end. */
 static tern_status idx_expect_eof(gzFile f, const char *path, uint32_t n, const char *what) {
     unsigned char extra;
@@ -143,10 +159,13 @@ tern_status tern_idx_load(tern_dataset *ds, const char *images_path, const char 
         return tern_error(TERN_ERR_ARG, "idx: dataset already holds data; tern_dataset_free() it first");
     gzFile fi = NULL, fl = NULL;
     uint32_t idims[3] = {0}, ldims[1] = {0};
-    tern_status st = idx_open(&fi, images_path);
+    long long isize = 0, lsize = 0;
+    tern_status st = idx_open(&fi, images_path, &isize);
     if (st == TERN_OK) st = idx_header(fi, images_path, IDX_MAGIC_IMAGES, 3, idims);
-    if (st == TERN_OK) st = idx_open(&fl, labels_path);
+    if (st == TERN_OK) st = idx_check_size(fi, images_path, isize, 16, (unsigned long long)idims[0] * idims[1] * idims[2], "pixel");
+    if (st == TERN_OK) st = idx_open(&fl, labels_path, &lsize);
     if (st == TERN_OK) st = idx_header(fl, labels_path, IDX_MAGIC_LABELS, 1, ldims);
+    if (st == TERN_OK) st = idx_check_size(fl, labels_path, lsize, 8, ldims[0], "label");
     if (st == TERN_OK && ldims[0] != idims[0])
         st = tern_error(TERN_ERR_FORMAT, "%s: %u labels, but %s has %u images", labels_path, ldims[0], images_path,
                         idims[0]);

@@ -681,6 +681,21 @@ static void test_err_truncated_idx(void **state) {
         expect_msg("36 pixel bytes", "has 31");
         assert_null(ds.images);
     }
+    /* A crafted header (3 images of 8196x65280: 6.4 GB as floats) on a file
+     * of 50 pixel bytes is refused from the file's size, before any
+     * allocation; a gzip file cannot hold more than deflate's 1032:1. */
+    for (int gz = 0; gz < 2; gz++) {
+        unsigned char b[16 + 50] = {0};
+        put_be32(b, 0x803);
+        put_be32(b + 4, 3);
+        put_be32(b + 8, 8196);
+        put_be32(b + 12, 65280);
+        const char *img = tpath(gz ? "t-huge.gz" : "t-huge");
+        write_file(img, b, sizeof b, gz);
+        assert_int_equal(tern_idx_load(&ds, img, tpath("t-lab")), TERN_ERR_FORMAT);
+        expect_msg(img, gz ? "more than a gzip file of" : "declares 1605104640 pixel bytes, the file has 50");
+        assert_null(ds.images);
+    }
     /* Cut inside the header. */
     write_idx_images(tpath("t-hdr"), 0, 0x803, 4, 3, 3, pix, 36 + 6);
     assert_int_equal(tern_idx_load(&ds, tpath("t-hdr"), tpath("t-lab")), TERN_ERR_FORMAT);
