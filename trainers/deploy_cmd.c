@@ -179,8 +179,8 @@ tern_status tern_cli_load_split(const tern_deploy *d, const char *model, const c
     memcpy(norm.std, d->std, sizeof norm.std);
     tern_dataset_init(ds);
     tern_status st = tern_dataset_load(ds, name, dir ? dir : def, split, &norm);
-    /* Without --data the dataset is the one the file names: say so, and how to point elsewhere. */
-    if (st && !dir) st = tern_error(st, "%s: its dataset: %s; give its directory with --data DIR", model, tern_errmsg());
+    /* The dataset is the one the file names: say so, and (without --data) how to point elsewhere. */
+    if (st) st = tern_error(st, "%s: its dataset: %s%s", model, tern_errmsg(), dir ? "" : "; give its directory with --data DIR");
     return st;
 }
 

@@ -272,10 +272,15 @@ tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, t
     tern_config_input_shape(&cfg, in);
     st = tern_model_init(&m, cfg.model.layers, cfg.model.n_layers, 3, in, cfg.model.init, cfg.training.seed);
     tern_ckpt_state ck;
+    tern_optim o;
+    memset(&o, 0, sizeof o);
+    if (!st) st = tern_optim_init(&o, &m.params, &cfg.optimizer.cfg);
     if (!st) {
-        tern_ckpt_state_init(&ck, &m.params, NULL);
+        /* The optimizer's state too: every float of the file is checked, as eval and resume do. */
+        tern_ckpt_state_init(&ck, &m.params, &o);
         st = tern_ckpt_load(path, &ck);
     }
+    tern_optim_free(&o);
     if (!st) st = deploy_of(&cfg, &m, NULL, d);
     if (st) {
         /* Trained on images of another size: learn it from the dataset. */

@@ -653,8 +653,10 @@ tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, ter
     st = build(r, cfg, 0, data_dir);
     tern_ckpt_state ck;
     if (!st) {
-        tern_ckpt_state_init(&ck, &r->model.params, NULL);
-        st = tern_ckpt_load(ckpt, &ck);
+        /* The optimizer's state too: every float of the file is checked, also when only the weights are used. */
+        st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg);
+        if (!st) tern_ckpt_state_init(&ck, &r->model.params, &r->optim);
+        if (!st) st = tern_ckpt_load(ckpt, &ck);
     }
     if (st == TERN_ERR_FORMAT && data_dir) {
         /* Another architecture, or images of another size in --data? */

@@ -229,9 +229,13 @@ def configs(c):
             cfg = base_cfg()
             cfg[sec][key] = v
             exp = "err:bad.yaml|%s.%s" % (sec, key)
+            protect = "all"
             if key == "seed" and tag in ("neg",):
                 exp = "any:bad.yaml|training.seed"
-            c.add(cat, "%s_%s_%s" % (sec, key, tag), exp, run, bad(cfg))
+            if key == "seed" and tag in ("two62", "int_max1"):
+                # A seed is 64 bits: a valid run, which --force lets replace the earlier one.
+                exp, protect = "any:bad.yaml|training.seed", "-"
+            c.add(cat, "%s_%s_%s" % (sec, key, tag), exp, run, bad(cfg), protect=protect)
         cfg = base_cfg(out="out")
         cfg[sec][key] = "0"
         c.add(cat, "%s_%s_zero" % (sec, key), "any:bad.yaml|%s.%s" % (sec, key), T + " train bad.yaml", bad(cfg))
@@ -246,8 +250,9 @@ def configs(c):
         for tag, v in FLOAT_ODD if fi in (0, 6) else []:
             cfg = base_cfg(out="out")
             cfg[sec][key] = v
-            c.add(cat, "%s_%s_%s" % (sec, key, tag), "any:bad.yaml|%s.%s" % (sec, key), T + " train bad.yaml",
-                  bad(cfg))
+            # An odd learning rate may diverge: then the NaN guard's line, which names the step.
+            exp = "any:step" if (key, tag) == ("lr", "big") else "any:bad.yaml|%s.%s" % (sec, key)
+            c.add(cat, "%s_%s_%s" % (sec, key, tag), exp, T + " train bad.yaml", bad(cfg))
     # Schedules with their own numbers.
     for sched, key in [("cosine", "warmup_epochs"), ("step", "step_epochs"), ("step", "gamma")]:
         for tag, v in [("nan", ".nan"), ("inf", ".inf"), ("neg", "-1"), ("e300", "1e300")]:
@@ -268,7 +273,7 @@ def configs(c):
         for tag, v in (rotate(INT_BAD, li, 6) if li == 1 else rotate(INT_BAD, li, 3)) + extra:
             cfg = base_cfg()
             cfg["model"]["layers"][li][key] = v
-            exp = "err:allocate" if tag == "two30" else "err:bad.yaml|model.layers.%d" % li
+            exp = "err:layer %d|more than" % li if tag == "two30" else "err:bad.yaml|model.layers.%d" % li
             c.add(cat, "layer%d_%s_%s" % (li, key, tag), exp, run, bad(cfg))
     conv = lambda **kw: [dict({"type": "conv2d", "name": "c1", "out": "4", "kernel": "3"}, **kw),
                          {"type": "flatten"}, {"type": "linear", "name": "fc", "out": "10", "ternary": "false"}]
@@ -281,7 +286,7 @@ def configs(c):
                 cfg["output"]["dir"] = "out"
                 c.add(cat, "conv_%s_%s" % (key, tag), "any:bad.yaml", T + " train bad.yaml", bad(cfg))
                 continue
-            exp = "err:layer 0" if tag == "big" else "err:bad.yaml|model.layers.0"
+            exp = "err:bad.yaml|model.layers.0"
             c.add(cat, "conv_%s_%s" % (key, tag), exp, run, bad(cfg),
                   note="conv pad unbounded" if (key, tag) == ("pad", "big") else "")
     for key, vals in [("p", [".nan", "-0.5", "1", "1.5", ".inf"]), ("momentum", [".nan", "-1", "2"]),
@@ -369,7 +374,7 @@ def configs(c):
         ("act_bogus", L(flat, {"type": "linear", "name": "a", "out": "10", "act": "gelu"}), "model.layers.1"),
         ("conv_pad_huge", L({"type": "conv2d", "name": "c", "out": "1", "kernel": "1", "pad": "30000"}, flat, fc10),
          "layer 0"),
-        ("linear_out_huge", L(flat, {"type": "linear", "name": "a", "out": "2000000000"}, fc10), "allocate"),
+        ("linear_out_huge", L(flat, {"type": "linear", "name": "a", "out": "2000000000"}, fc10), "layer 1|more than"),
         ("conv_stride_huge", L({"type": "conv2d", "name": "c", "out": "2", "kernel": "1", "stride": "2147483647"},
                                flat, fc10), "model.layers.0"),
     ]:
@@ -384,7 +389,8 @@ def configs(c):
         c.add(cat, "layers_many_%d" % n, "any:bad.yaml", T + " train bad.yaml --set output.dir=out", bad(cfg),
               note="O(n^2) layer names")
     cfg = L(flat, *([{"type": "linear", "out": "16"}] * 300), fc10)
-    c.add(cat, "layers_300_linear", "any:bad.yaml", T + " train bad.yaml --set output.dir=out", bad(cfg))
+    # 300 linear layers diverge: a refused checkpoint (its optimizer state is no longer finite) ends the run.
+    c.add(cat, "layers_300_linear", "any:", T + " train bad.yaml --set output.dir=out", bad(cfg))
     # Per-layer quant blocks.
     for tag, q in [("method", "{method: bogus}"), ("t_nan", "{t: .nan}"), ("enabled", "{enabled: false}"),
                    ("bits", "{act_bits: 3}"), ("seq", "[1]"), ("t_neg", "{t: -1}")]:
@@ -574,7 +580,7 @@ def datasets(c):
         variants.append((tag, rel, content, exp))
     for tag, rel, content, exp in [
         ("test_img_count_zero", ei, idx_images(0), ei), ("test_lab_count_9", el, idx_labels(9), el),
-        ("test_img_dims_5x5", ei, idx_images(10, h=5, w=5), ei), ("test_lab_11", el, idx_labels(10, labels=[11] * 10), el),
+        ("test_img_dims_5x5", ei, idx_images(10, h=5, w=5), "data|(1,5,5)"), ("test_lab_11", el, idx_labels(10, labels=[11] * 10), el),
         ("test_img_cut", ei, img10[:100], ei),
     ]:
         variants.append((tag, rel, content, exp))
@@ -855,12 +861,14 @@ def ckpts(c):
                 c.skip(cat, "h5_%s_%s" % (tag, cname), "no h5py")
                 continue
             exp = "err:bad.h5"
+            if tag == "param_f64":
+                exp = "any:bad.h5"
             if tag in ("rng_extra_streams", "param_extra", "param_huge", "adam_v_neg", "adam_m_inf", "rng_zero",
                        "optim_beta_nan", "meta_batch_nan", "meta_batch_huge", "meta_batch_neg", "meta_seen_neg",
                        "step_huge", "step_neg", "optim_step_neg", "optim_step_huge", "epoch_over_epochs",
                        "config_vlen_utf8", "config_outdir_abs", "trainable_str", "no_adam_v", "no_meta", "no_rng",
                        "optim_kind_sgd", "rng_many", "epoch_neg", "epoch_int_max", "epoch_huge", "epoch_str",
-                       "epoch_float", "epoch_vec", "no_epoch", "rng_short", "rng_float") and cname in ("eval", "export", "inspect"):
+                       "epoch_float", "epoch_vec", "no_epoch", "rng_short", "rng_float", "optim_eps_str") and cname in ("eval", "export", "inspect"):
                 exp = "any:bad.h5"
             if tag in ("config_vlen_utf8", "param_huge", "rng_zero", "param_extra", "config_outdir_abs", "rng_extra_streams"):
                 exp = "any:bad.h5"
@@ -994,13 +1002,12 @@ def deploys(c):
                 c.skip(cat, "h5_%s_%s" % (tag, cname), "no h5py")
                 continue
             exp = "any:bad.h5" if note == "any" else "err:bad.h5"
-            note = "" if note == "any" else note
             if tag in ("dataset_bogus", "dataset_long", "dataset_path", "layer_name_long", "classes_long_names") and \
                     cname != "eval":
                 exp = "any:bad.h5"
             if tag in ("mean_3",) or (tag in ("wp_nan", "bias_inf", "weight_nan") and cname == "inspect"):
                 exp = "any:bad.h5" if cname == "inspect" else exp
-            c.add(cat, "h5_%s_%s" % (tag, cname), exp, cmd, {"bad.h5": b}, note=note)
+            c.add(cat, "h5_%s_%s" % (tag, cname), exp, cmd, {"bad.h5": b}, note="" if note == "any" else note)
     # Not deploy files.
     for tag, files, path in [("train_ckpt", {}, "run/last.h5"), ("yaml", {}, "good.yaml"), ("empty", {"bad.h5": b""}, "bad.h5"),
                              ("dir", {"bad.h5": DIR}, "bad.h5"), ("fifo", {"bad.h5": FIFO}, "bad.h5"),
@@ -1219,7 +1226,8 @@ def cmdlines(c):
     c.add(cat, "export_o_symlink_dir", "err:", T + " export run/last.h5 -o lnd/last.h5 --data data",
           {"lnd": ("link", "run")}, note="export -o same file")
     c.add(cat, "export_o_over_deploy_ok", "ok", T + " export run/last.h5 -o model.h5", protect="-")
-    c.add(cat, "export_o_is_config", "ok", T + " export run/last.h5 -o good.yaml --data data", protect="-")
+    c.add(cat, "export_o_is_config", "err:good.yaml|--force", T + " export run/last.h5 -o good.yaml --data data")
+    c.add(cat, "export_o_is_config_force", "ok", T + " export run/last.h5 -o good.yaml --force --data data", protect="-")
     c.add(cat, "export_o_dangling_symlink", "any:", T + " export run/last.h5 -o dl.h5 --data data",
           {"dl.h5": ("link", "nowhere/x.h5")})
     # Never aim these at the real /dev: an atomic rename over a device replaces it.
@@ -1249,7 +1257,8 @@ def cmdlines(c):
     c.add(cat, "force_into_cdata", "any:cdata", T + " train good.yaml --force --set output.dir=cdata")
     c.add(cat, "outdir_in_run_file", "err:run/last.h5", T + " train good.yaml --force --set output.dir=run/last.h5")
     c.add(cat, "outdir_is_symlink_loop", "err:lp", T + " train good.yaml --force --set output.dir=lp", {"lp": ("link", "lp")})
-    c.add(cat, "run_last_is_dir", "err:run", T + " train good.yaml --force --set output.dir=run3",
+    # A directory with a run's files: --force replaces it whole, as any run.
+    c.add(cat, "run_last_is_dir", "ok", T + " train good.yaml --force --set output.dir=run3", protect="-", files=
           {"run3/last.h5": DIR, "run3/config.yaml": c.read("run/config.yaml"), "run3/metrics.csv": b"epoch\n"})
     c.add(cat, "run_metrics_fifo", "any:run3", T + " train good.yaml --resume run3/last.h5 --set output.dir=run3",
           setup="cp -a run run3 && rm run3/metrics.csv && mkfifo run3/metrics.csv")

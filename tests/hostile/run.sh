@@ -88,7 +88,7 @@ if [ "${1:-}" = "--case" ]; then
     snap > "$C.post"
     [ "$protect" = "all" ] || : > "$C.pre"
     # Files of before that differ or are gone; temporary files left behind.
-    mapfile -t D < <(awk 'NR == FNR { pre[$2] = $1; next }
+    mapfile -t D < <(awk 'FILENAME == ARGV[1] { pre[$2] = $1; next }
                           { post[$2] = $1; if ($2 ~ /\.tmp\./) tmp = tmp " " $2 }
                           END { for (f in pre) if (post[f] != pre[f]) lost = lost " " f
                                 if (lost != "") print "earlier files changed or lost:" lost
