@@ -701,7 +701,8 @@ def damage_variants(data, magic_line):
         ("hdr_spaces", hdr.replace(b"\n", b" \n")),
     ]:
         h = (h + bytes(512))[:512]
-        out.append((tag, h + data[512:], "err"))
+        # Padding that is not NUL leaves the header's lines, size and CRC intact: a valid file.
+        out.append((tag, h + data[512:], "any" if tag == "hdr_no_nul" else "err"))
     rng = random.Random(len(data))
     for i in range(6):
         pos = 512 + (n - 512) * i // 6 + rng.randrange(max(1, (n - 512) // 6))
@@ -787,8 +788,6 @@ def ckpts(c):
 
     for vi, (tag, b, kind) in enumerate(damage_variants(data, b"tern-train checkpoint")):
         use = [cmds[vi % 5]] if tag.startswith(("flip", "block")) else [cmds[vi % 5], cmds[(vi + 2) % 5]]
-        if tag == "hdr_no_nul":
-            kind = "any"
         for cname, cmd in use:
             add("%s_%s" % (tag, cname), "%s:bad.h5" % kind, cname, cmd, b,
                 note="damaged magic -> HDF5 dump" if tag.startswith("hdr") else "")
