@@ -7,8 +7,11 @@
 #   2. the same with clang + ASan + UBSan + float-cast-overflow (build-asan),
 #      every finding fatal (-fno-sanitize-recover=all, halt_on_error);
 #   3. the libFuzzer harnesses over their corpora plus FUZZ_SECONDS (default
-#      30) of new inputs each (tests/fuzz/run.sh, build-fuzz).
-# Installs clang and its sanitizer runtimes when missing (Debian 12). Tests
+#      30) of new inputs each (tests/fuzz/run.sh, build-fuzz);
+#   4. the corpus of hostile inputs (tests/hostile/run.sh) against the tern
+#      program the README's test command built (build/tern).
+# Installs clang and its sanitizer runtimes, and h5py for the corpus's
+# edited HDF5 files, when missing (Debian 12). Tests
 # that read the real datasets find them in datasets/data, as tests/run.sh
 # left them.
 set -euo pipefail
@@ -17,7 +20,7 @@ FUZZ_SECONDS="${1:-30}"
 JOBS="$(nproc)"
 
 missing=()
-for p in clang libclang-rt-14-dev; do
+for p in clang libclang-rt-14-dev python3-h5py; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
@@ -53,5 +56,7 @@ suite build-clang -DCMAKE_BUILD_TYPE=Release || status=1
 suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_SANITIZE=ON || status=1
 say "fuzzing, ${FUZZ_SECONDS}s a target"
 bash "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS" || status=1
+say "hostile inputs against build/tern"
+bash "$ROOT/tests/hostile/run.sh" "$ROOT/build/tern" || status=1
 say "done, $([ $status = 0 ] && echo ok || echo FAILED)"
 exit $status
