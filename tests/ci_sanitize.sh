@@ -19,20 +19,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ_SECONDS="${1:-30}"
 JOBS="$(nproc)"
 
-missing=()
-for p in clang libclang-rt-14-dev python3-h5py; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-    echo "ci: installing ${missing[*]}" >&2
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then
-        command -v sudo >/dev/null || { echo "ci: need root or sudo to install ${missing[*]}" >&2; exit 1; }
-        SUDO="sudo"
-    fi
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
-fi
+# The packages through the project's one installer (a no-op when present;
+# build/ is already up to date after tests/run.sh).
+bash "$ROOT/trainers/setup.sh" --package clang --package libclang-rt-14-dev --package python3-h5py
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
