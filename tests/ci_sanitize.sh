@@ -25,7 +25,7 @@ bash "$ROOT/trainers/setup.sh" --package clang --package libclang-rt-14-dev --pa
 
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
-export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp}"
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$ROOT/tests/fuzz/lsan.supp:print_suppressions=0}"
 
 say() { echo "ci: [$((SECONDS / 60))m$((SECONDS % 60))s] $*" >&2; }
 

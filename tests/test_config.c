@@ -5,7 +5,6 @@
  * totals of the shipped models, line:column of each error in the small
  * documents below), never from the module's own output. */
 #define _DEFAULT_SOURCE    /* mkdtemp */
-#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -21,7 +20,6 @@
 
 #include "tern.h"
 #include "tmpdir.h"
-#include "synth_idx.h"
 
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -662,127 +660,6 @@ static void test_dataset_dir(void **state) {
     tern_config_free(&c);
 }
 
-/* ---- allocation failures -------------------------------------------------- */
-
-/* While a failure is armed, the k-th allocation made from this program's
- * own code (tern is linked in statically; libc, libyaml and libcyaml are
- * shared libraries, so their internal allocations are not counted) fails.
- * libcyaml allocates through tern's cdoc_mem, so its allocations count.
- * Compiled out under AddressSanitizer, whose allocator would fight these;
- * its leak check covers that build. */
-#if !defined(__SANITIZE_ADDRESS__)
-#include <malloc.h>
-extern void *__libc_malloc(size_t);
-extern void *__libc_calloc(size_t, size_t);
-extern void *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-extern void __libc_free(void *);
-extern char __executable_start, etext;
-static volatile long oom_at, oom_count;  /* oom_at 0: nothing fails */
-__attribute__((noinline)) void oom_trap(void) { __asm__ volatile(""); }  /* a breakpoint for debuggers */
-static int oom_fails(const void *caller) {
-    if (!oom_at || (const char *)caller < &__executable_start || (const char *)caller >= &etext) return 0;
-    if (++oom_count != oom_at) return 0;
-    oom_trap();
-    return 1;
-}
-#define CALLER __builtin_return_address(0)
-/* Bytes held, as glibc counts them, so a leak shows whatever its caches do. */
-static volatile long live_bytes;
-static void *held(void *p) {
-    if (p) __atomic_add_fetch(&live_bytes, (long)malloc_usable_size(p), __ATOMIC_RELAXED);
-    return p;
-}
-void free(void *p) {
-    if (p) __atomic_sub_fetch(&live_bytes, (long)malloc_usable_size(p), __ATOMIC_RELAXED);
-    __libc_free(p);
-}
-void *malloc(size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_malloc(n)); }
-void *calloc(size_t a, size_t b) { return oom_fails(CALLER) ? NULL : held(__libc_calloc(a, b)); }
-void *realloc(void *p, size_t n) {
-    if (oom_fails(CALLER)) return NULL;
-    long old = p ? (long)malloc_usable_size(p) : 0;
-    void *q = __libc_realloc(p, n);
-    if (q || !n) __atomic_sub_fetch(&live_bytes, old, __ATOMIC_RELAXED);
-    return held(q);
-}
-void *memalign(size_t al, size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n)); }
-void *aligned_alloc(size_t al, size_t n) { return oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n)); }
-int posix_memalign(void **out, size_t al, size_t n) {
-    void *p = oom_fails(CALLER) ? NULL : held(__libc_memalign(al, n));
-    if (!p) return ENOMEM;
-    *out = p;
-    return 0;
-}
-
-typedef tern_status (*oom_op)(void *arg);
-
-/* Run op with its 1st, 2nd, ... allocation failing until it succeeds: each
- * failure is a status with a one-line message and leaves the heap as it
- * was. Returns how many failures said `marker`. */
-static int each_allocation_fails(const char *what, oom_op op, void (*undo)(void *), void *arg, const char *marker) {
-    int marked = 0;
-    for (long k = 1;; k++) {
-        long before = live_bytes;
-        oom_count = 0;
-        oom_at = k;
-        tern_status st = op(arg);
-        oom_at = 0;
-        if (st == TERN_OK) {
-            if (oom_count < k) break;  /* nothing left to fail: done */
-            fail_msg("%s: allocation %ld failed, yet it returned ok", what, k);
-        }
-        if (!tern_errmsg()[0] || strchr(tern_errmsg(), '\n')) fail_msg("%s: allocation %ld: message '%s'", what, k, tern_errmsg());
-        marked += strstr(tern_errmsg(), marker) != NULL;
-        if (live_bytes != before) fail_msg("%s: allocation %ld failed (%s): %ld bytes leaked", what, k, tern_errmsg(), live_bytes - before);
-        if (k > 100000) fail_msg("%s: more than 100000 allocations (%s)", what, tern_errmsg());
-    }
-    if (undo) undo(arg);
-    return marked;
-}
-
-static tern_config oom_cfg;
-static tern_status op_load(void *path) { return tern_config_load(&oom_cfg, path); }
-static tern_status op_set(void *assignment) { return tern_config_set(&oom_cfg, assignment); }
-static void undo_cfg(void *arg) { (void)arg; tern_config_free(&oom_cfg); }
-static tern_dataset oom_ds;
-static tern_status op_data(void *dir) { return tern_dataset_load(&oom_ds, "mnist", dir, "train", NULL); }
-static void undo_ds(void *arg) { (void)arg; tern_dataset_free(&oom_ds); }
-static tern_sweep_spec oom_spec;
-static tern_status op_spec(void *path) { return tern_sweep_spec_load(&oom_spec, path); }
-static void undo_spec(void *arg) { (void)arg; tern_sweep_spec_free(&oom_spec); }
-#endif
-
-static void test_out_of_memory(void **state) {
-    (void)state;
-#if defined(__SANITIZE_ADDRESS__)
-    (void)synth_idx_write;
-    skip();
-#else
-    const char *path = config_path("mnist_lenet5.yaml");
-    tern_config warm;
-    load_ok(&warm, path);  /* libc's own first-use allocations, before any counting */
-    tern_config_free(&warm);
-    /* libcyaml allocates through tern's function, so its allocations fail too */
-    assert_true(each_allocation_fails("load", op_load, undo_cfg, (void *)path, "out of memory loading the config") > 0);
-    load_ok(&oom_cfg, path);
-    assert_true(each_allocation_fails("set", op_set, NULL, "quant={method: ttq, t: 0.1}", "out of memory") > 0);
-    assert_int_equal(oom_cfg.quant.defaults.method, TERN_QUANT_TTQ);
-    tern_config_free(&oom_cfg);
-
-    char dir[400];
-    snprintf(dir, sizeof dir, "%s/oom_data", tmpdir);
-    assert_int_equal(mkdir(dir, 0755), 0);
-    synth_idx_write(dir, "train", 12, 1);
-    assert_true(each_allocation_fails("dataset", op_data, undo_ds, dir, "") > 0);
-
-    write_text(tpath("oom_base.yaml"), HEAD);
-    write_text(tpath("oom_spec.yaml"), "base: oom_base.yaml\nset: [training.epochs=2]\n"
-                                       "methods: [{quantizer: twn, t: [0.5, 0.7]}]\nseeds: [1, 2, 3]\nout: sw\n");
-    assert_true(each_allocation_fails("sweep spec", op_spec, undo_spec, (void *)tpath("oom_spec.yaml"), "out of memory") > 0);
-#endif
-}
-
 /* ---- main --------------------------------------------------------------- */
 
 static int setup(void **state) {
@@ -797,7 +674,6 @@ int main(void) {
         cmocka_unit_test(test_overrides),      cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_text_and_write),
         cmocka_unit_test(test_sched),          cmocka_unit_test(test_dataset_dir),
-        cmocka_unit_test(test_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

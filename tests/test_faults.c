@@ -316,6 +316,42 @@ static void test_runtime_init(void **state) {
     ckpt_fixture_free(&x);
 }
 
+/* ---- sweep specs ---------------------------------------------------------------- */
+
+typedef struct spec_ctx {
+    char path[512];
+    tern_sweep_spec spec;
+} spec_ctx;
+
+static tern_status spec_load(void *ctx) {
+    spec_ctx *x = ctx;
+    return tern_sweep_spec_load(&x->spec, x->path);
+}
+static void spec_free(void *ctx) { tern_sweep_spec_free(&((spec_ctx *)ctx)->spec); }
+
+static void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_sweep_spec_load(void **state) {
+    (void)state;
+    assert_int_equal(tmpdir_make("faults_sweep"), 0);
+    spec_ctx x;
+    memset(&x, 0, sizeof x);
+    char base[512];
+    snprintf(base, sizeof base, "%s/base.yaml", tmpdir);
+    write_text(base, "dataset: {name: mnist}\nmodel:\n  layers:\n    - {type: linear, out: 10}\noptimizer: {lr: 0.1}\n");
+    snprintf(x.path, sizeof x.path, "%s/spec.yaml", tmpdir);
+    write_text(x.path, "base: base.yaml\nset: [training.epochs=2]\nmethods: [{quantizer: twn, t: [0.5, 0.7]}]\n"
+                       "seeds: [1, 2, 3]\nout: sw\n");
+    fault_case c = {"tern_sweep_spec_load", nothing, spec_load, spec_free, NULL, &x};
+    fault_loop(&c);
+    tmpdir_teardown(NULL);
+}
+
 int main(void) {
     if (!MALLOC_COUNT_AVAILABLE) {
         printf("test_faults: skipped: the allocator cannot be interposed under AddressSanitizer\n");
@@ -324,7 +360,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config_load), cmocka_unit_test(test_config_set),   cmocka_unit_test(test_idx_load),
         cmocka_unit_test(test_cifar10_load), cmocka_unit_test(test_ckpt_load),   cmocka_unit_test(test_ckpt_read),
-        cmocka_unit_test(test_deploy_load),  cmocka_unit_test(test_runtime_init),
+        cmocka_unit_test(test_deploy_load),  cmocka_unit_test(test_runtime_init), cmocka_unit_test(test_sweep_spec_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
