@@ -41,12 +41,7 @@ static const char *tpath(const char *name) {
     return p;
 }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(text, 1, strlen(text), f), strlen(text));
-    assert_int_equal(fclose(f), 0);
-}
+static void write_text(const char *path, const char *text) { assert_int_equal(tmpdir_write_text(path, text), 0); }
 
 static void load_ok(tern_config *c, const char *path) {
     tern_status st = tern_config_load(c, path);

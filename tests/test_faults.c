@@ -329,12 +329,7 @@ static tern_status spec_load(void *ctx) {
 }
 static void spec_free(void *ctx) { tern_sweep_spec_free(&((spec_ctx *)ctx)->spec); }
 
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_text(const char *path, const char *text) { assert_int_equal(tmpdir_write_text(path, text), 0); }
 
 static void test_sweep_spec_load(void **state) {
     (void)state;

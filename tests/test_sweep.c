@@ -28,12 +28,7 @@ static const char *tpath(const char *name) {
     return p[k];
 }
 
-static void write_file(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
+static void write_file(const char *path, const char *text) { assert_int_equal(tmpdir_write_text(path, text), 0); }
 
 static int setup(void **state) {
     (void)state;

@@ -38,6 +38,15 @@ static int tmpdir_make(const char *name) {
     return mkdtemp(tmpdir) ? 0 : -1;
 }
 
+/* path's contents become text; 0, or -1 when it cannot be written. */
+static inline int tmpdir_write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    size_t n = strlen(text);
+    int ok = fwrite(text, 1, n, f) == n;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
 static int tmpdir_teardown(void **state) {
     (void)state;
     tmpdir_remove_tree(tmpdir);
