@@ -251,6 +251,15 @@ static void save_cnn(const char *path, tern_deploy *d, tern_model *m) {
     assert_int_equal(tern_deploy_save(d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
 }
 
+/* Only the file of save_cnn. */
+static void save_cnn_file(const char *path) {
+    tern_deploy d;
+    tern_model m;
+    save_cnn(path, &d, &m);
+    tern_deploy_free(&d);
+    tern_model_free(&m);
+}
+
 /* Codes from the file by the documented formula:
  *   c = (qs[r, k//128, k%32] >> (2*((k%128)//32))) & 3,  w = c - 1. */
 static void decode_doc(const uint8_t *qs, int M, int K, int8_t *w) {
@@ -576,11 +585,7 @@ static void test_bad_files(void **state) {
     char good[512], bad[512];
     path_in_tmp(good, sizeof good, "good.h5");
     path_in_tmp(bad, sizeof bad, "bad.h5");
-    tern_deploy d;
-    tern_model m;
-    save_cnn(good, &d, &m);
-    tern_deploy_free(&d);
-    tern_model_free(&m);
+    save_cnn_file(good);
     size_t n;
     unsigned char *b = slurp(good, &n);
 
@@ -726,11 +731,7 @@ static void test_attribute_values(void **state) {
     char good[512], bad[512];
     path_in_tmp(good, sizeof good, "attr_good.h5");
     path_in_tmp(bad, sizeof bad, "attr_bad.h5");
-    tern_deploy d;
-    tern_model m;
-    save_cnn(good, &d, &m);
-    tern_deploy_free(&d);
-    tern_model_free(&m);
+    save_cnn_file(good);
 
     long long big = 5000000000LL;
     expect_attr_error(good, bad, "/layers/001", "kernel", H5T_NATIVE_LLONG, &big,
@@ -794,11 +795,7 @@ static void test_crafted_files(void **state) {
     char good[512], bad[512];
     path_in_tmp(good, sizeof good, "craft_good.h5");
     path_in_tmp(bad, sizeof bad, "craft_bad.h5");
-    tern_deploy d;
-    tern_model m;
-    save_cnn(good, &d, &m);
-    tern_deploy_free(&d);
-    tern_model_free(&m);
+    save_cnn_file(good);
 
     /* conv pad 3000 on a 9x9 input: (5,6007,6007) per sample, its recorded
      * output shape to match. */
