@@ -2,6 +2,7 @@
 #ifndef TERN_H
 #define TERN_H
 
+#include "tern/api.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
 #include "tern/arena.h"
