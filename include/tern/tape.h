@@ -18,6 +18,7 @@
 #define TERN_TAPE_H
 
 #include "tern/arena.h"
+#include "tern/pool.h"
 #include "tern/rng.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
@@ -45,6 +46,7 @@ typedef enum tern_op_id {
 
 typedef struct tern_node {
     tern_op_id op;
+    struct tern_ctx *ctx;               /* the step's context: its pool */
     tern_tensor *in[TERN_NODE_MAX_IN];  /* unused slots are NULL */
     tern_tensor *out;
     void *state;                        /* op-owned, from the arena */
@@ -66,13 +68,15 @@ typedef struct tern_ctx {
     int training;          /* batchnorm uses batch statistics, dropout drops */
     int grad;              /* record the tape and allocate activation grads */
     tern_rng *rng;         /* dropout; may be NULL when nothing random runs */
+    tern_pool *pool;       /* the ops' worker threads; NULL: all on the caller's thread */
     float **zero_p;        /* activation grads handed out but not yet zeroed: */
     size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
     int n_zero, cap_zero;
     tern_status status;    /* first error since the last reset */
 } tern_ctx;
 
-/* A context with `arena_bytes` of initial arena (0: sized by the first step). */
+/* A context with `arena_bytes` of initial arena (0: sized by the first step),
+ * no pool and no RNG (set c->pool, c->rng; the caller keeps them alive). */
 tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes);
 void tern_ctx_free(tern_ctx *c);
 

@@ -26,7 +26,7 @@
  * kernel with stride 1 and no padding needs no columns at all: col is x_n
  * itself, seen as (C, H W), one sample a chunk.
  *
- * Threads (tern/parallel.h): chunks are the tasks of the forward. In the
+ * Threads (tern/pool.h): chunks are the tasks of the forward. In the
  * backward, chunk j belongs to slot j mod S, S = min(CONV2D_SLOTS, chunks,
  * what keeps S·O·K floats within CONV2D_DWP_FLOATS), or S = chunks when
  * there is no dW to sum; each slot is a task
@@ -45,7 +45,7 @@
 
 #include "ops_impl.h"
 #include "tern/kernels.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 /* Floats of one chunk's columns at most (1 MB: the columns are written and
  * then read by the GEMM, so they should stay in a core's L2; LeNet-5's step
@@ -102,7 +102,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     conv2d_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
     *s = (conv2d_state){.stride = stride, .pad = pad, .OH = (int)OH, .OW = (int)OW, .G = 1,
-                        .threads = tern_parallel_threads(), .slots = 1};
+                        .threads = tern_pool_threads(c->pool), .slots = 1};
     if (!(KH == 1 && KW == 1 && stride == 1 && pad == 0)) {
         size_t kp = (size_t)K * (size_t)(OH * OW), g = CONV2D_COL_FLOATS / kp;
         if (g > CONV2D_CHUNK) g = CONV2D_CHUNK;
@@ -183,7 +183,7 @@ static void forward_chunk(void *arg, int task, int thread) {
 void tern_conv2d_forward(tern_node *n) {
     const conv2d_state *s = n->state;
     int N = n->in[0]->shape[0];
-    tern_parallel_for((N + s->G - 1) / s->G, s->threads, forward_chunk, n);
+    tern_pool_for(n->ctx->pool, (N + s->G - 1) / s->G, s->threads, forward_chunk, n);
 }
 
 /* Backward of slot `task`: its chunks task, task + S, ... in order. dW goes
@@ -241,7 +241,7 @@ static void reduce_dw(void *arg, int task, int thread) {
     const conv2d_state *s = n->state;
     const tern_tensor *w = n->in[1];
     size_t lo, hi, ok = w->n;
-    tern_parallel_range(ok, REDUCE_TASKS, task, &lo, &hi);
+    tern_pool_range(ok, REDUCE_TASKS, task, &lo, &hi);
     for (int sl = 0; sl < s->slots; sl++) {
         const float *p = s->dwp + (size_t)sl * ok;
         for (size_t i = lo; i < hi; i++) w->grad[i] += p[i];
@@ -252,8 +252,8 @@ void tern_conv2d_backward(tern_node *n) {
     const conv2d_state *s = n->state;
     tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N = x->shape[0], O = w->shape[0], P = s->OH * s->OW;
-    if (w->grad || x->grad) tern_parallel_for(s->slots, s->threads, backward_slot, n);
-    if (w->grad && s->dwp) tern_parallel_for(REDUCE_TASKS, s->threads, reduce_dw, n);
+    if (w->grad || x->grad) tern_pool_for(n->ctx->pool, s->slots, s->threads, backward_slot, n);
+    if (w->grad && s->dwp) tern_pool_for(n->ctx->pool, REDUCE_TASKS, s->threads, reduce_dw, n);
     /* db (O) += sum over n, oh, ow of dy */
     if (b && b->grad)
         for (int i = 0; i < N; i++)
