@@ -42,11 +42,21 @@ typedef enum tern_op_id {
     TERN_OP_COUNT
 } tern_op_id;
 
+/* Which fp32 GEMM the training ops run (tern_ctx.sgemm). Chosen apart from
+ * the packed inference kernels' path (tern/kernels.h), so forcing one of
+ * those never changes training numerics. */
+typedef enum tern_sgemm_path {
+    TERN_SGEMM_AUTO = 0,    /* AVX-512 where this CPU runs it, else OpenBLAS */
+    TERN_SGEMM_OPENBLAS,    /* cblas_sgemm */
+    TERN_SGEMM_AVX512,      /* tern's own AVX-512 GEMM (OpenBLAS where the CPU lacks AVX-512) */
+    TERN_SGEMM_COUNT
+} tern_sgemm_path;
+
 #define TERN_NODE_MAX_IN 4
 
 typedef struct tern_node {
     tern_op_id op;
-    struct tern_ctx *ctx;               /* the step's context: its pool */
+    struct tern_ctx *ctx;               /* the step's context: pool, GEMM path */
     tern_tensor *in[TERN_NODE_MAX_IN];  /* unused slots are NULL */
     tern_tensor *out;
     void *state;                        /* op-owned, from the arena */
@@ -69,6 +79,7 @@ typedef struct tern_ctx {
     int grad;              /* record the tape and allocate activation grads */
     tern_rng *rng;         /* dropout; may be NULL when nothing random runs */
     tern_pool *pool;       /* the ops' worker threads; NULL: all on the caller's thread */
+    tern_sgemm_path sgemm; /* the GEMM of linear and conv2d (0: TERN_SGEMM_AUTO) */
     float **zero_p;        /* activation grads handed out but not yet zeroed: */
     size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
     int n_zero, cap_zero;
@@ -76,7 +87,8 @@ typedef struct tern_ctx {
 } tern_ctx;
 
 /* A context with `arena_bytes` of initial arena (0: sized by the first step),
- * no pool and no RNG (set c->pool, c->rng; the caller keeps them alive). */
+ * no pool, no RNG and the AUTO GEMM (set c->pool, c->rng, c->sgemm; the
+ * caller keeps the pool and the RNG alive). */
 tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes);
 void tern_ctx_free(tern_ctx *c);
 

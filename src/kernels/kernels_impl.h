@@ -100,9 +100,9 @@ void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float 
                        float beta, float *C, int ldc);
 #endif
 
-/* The ops of the current path, running tern_kernel_init() on first use;
- * its error when the environment asks for a path that is not available. */
-tern_status tern_kernel_ops_current(const tern_kernel_ops **ops);
+/* The ops of path k (TERN_KERNEL_AUTO: the best available); the error of
+ * tern_kernel_resolve when k is not available. */
+tern_status tern_kernel_ops_get(tern_kernel k, const tern_kernel_ops **ops);
 
 /* ---- register tiling, shared by the SIMD paths ---------------------------
  * A tile computes R rows x S samples over all of K; a tiling is the R x S

@@ -166,12 +166,12 @@ static void forward_chunk(void *arg, int task, int thread) {
                 for (int p = 0; p < P; p++) y0[(size_t)o * P + p] = b->data[o];
             beta = 1.0f;
         }
-        tern_sgemm(0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
+        tern_sgemm(n->ctx->sgemm, 0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
         return;
     }
     /* yg (O, g P) = W (O,K) · col (K, g P), then y (g,O,P) = yg + b */
     float *yg = thread_yg(s, thread);
-    tern_sgemm(0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
+    tern_sgemm(n->ctx->sgemm, 0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
     for (int j = 0; j < g; j++)
         for (int o = 0; o < O; o++) {
             const float *src = yg + (size_t)o * L + (size_t)j * P;
@@ -214,20 +214,20 @@ static void backward_slot(void *arg, int task, int thread) {
              * the forward kept none. A partial starts at its slot's first chunk. */
             const float *col = chunk_columns(s, col_buf, x, KH, KW, i0, g);
             float beta = s->dwp && ch == task ? 0.0f : 1.0f;
-            tern_sgemm(0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
+            tern_sgemm(n->ctx->sgemm, 0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
         }
         if (x->grad) {
             float *dx0 = x->grad + (size_t)i0 * C * H * W; /* (g,C,H,W) */
             if (col_buf) {
                 /* dcol (K, g P) = W^T (K,O) · dyg (O, g P), in the column buffer
                  * (its columns were consumed by dW above). */
-                tern_sgemm(1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
+                tern_sgemm(n->ctx->sgemm, 1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
                 for (int j = 0; j < g; j++)
                     tern_kernel_col2im_add_ld_f32(col_buf + (size_t)j * P, (size_t)L, C, H, W, KH, KW, s->stride,
                                                   s->pad, s->OH, s->OW, dx0 + (size_t)j * C * H * W);
             } else {
                 /* col is x_n, so dcol is dx_n: accumulate in place (g = 1). */
-                tern_sgemm(1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
+                tern_sgemm(n->ctx->sgemm, 1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
             }
         }
     }

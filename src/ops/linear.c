@@ -22,6 +22,7 @@
 
 /* C (M,N) = op(A) (M,K) · op(B) (K,N) + beta C, row-major, cut into tasks. */
 typedef struct {
+    tern_sgemm_path path;
     int ta, tb, M, N, K, lda, ldb, ldc, parts, by_rows;
     const float *A, *B;
     float beta, *C;
@@ -45,12 +46,12 @@ static void gemm_part(void *arg, int task, int thread) {
         C += lo;
         N = (int)(hi - lo);
     }
-    tern_sgemm(j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    tern_sgemm(j->path, j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
 }
 
 static void gemm(tern_ctx *c, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc) {
-    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+    gemm_job j = {.path = c->sgemm, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
                   .A = A, .B = B, .beta = beta, .C = C, .by_rows = M >= N};
     double parts = 2.0 * M * N * K / GEMM_PART_FLOPS;
     j.parts = parts >= GEMM_PARTS ? GEMM_PARTS : parts < 1.0 ? 1 : (int)parts;
