@@ -96,10 +96,13 @@ static long check(const problem *p, const float *C, const float *R) {
     return bad;
 }
 
-/* tern_sgemm on `path`. */
+/* The packing scratch of the single-threaded tests. */
+static float scratch[TERN_SGEMM_SCRATCH_BYTES / sizeof(float)] __attribute__((aligned(64)));
+
+/* tern_sgemm on `path` with that scratch. */
 static void sgemm(tern_sgemm_path path, int tA, int tB, int M, int N, int K, const float *A, int lda, const float *B,
                   int ldb, float beta, float *C, int ldc) {
-    tern_sgemm(path, tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    tern_sgemm(path, scratch, tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* Run one problem through tern_sgemm on `path` and tern_sgemm_ref; the count of bad entries. */
@@ -240,7 +243,7 @@ static void test_fallback(void **state) {
 }
 
 /* Two threads at once, each on its own rows of one C (the trainer's split),
- * with their own packing buffers: the result equals one call's. */
+ * with their own scratch: the result equals one call's. */
 typedef struct half_job {
     const problem *p;
     float *C;
@@ -250,9 +253,11 @@ typedef struct half_job {
 static void *half_run(void *arg) {
     half_job *h = arg;
     const problem *p = h->p;
-    for (int rep = 0; rep < 20; rep++)
-        sgemm(TERN_SGEMM_AUTO, p->tA, p->tB, h->rows, p->N, p->K, p->A + (size_t)h->row0 * p->lda, p->lda, p->B, p->ldb, 0.0f,
-                   h->C + (size_t)h->row0 * p->ldc, p->ldc);
+    float *own = aligned_alloc(64, TERN_SGEMM_SCRATCH_BYTES);
+    for (int rep = 0; own && rep < 20; rep++)
+        tern_sgemm(TERN_SGEMM_AUTO, own, p->tA, p->tB, h->rows, p->N, p->K, p->A + (size_t)h->row0 * p->lda, p->lda,
+                   p->B, p->ldb, 0.0f, h->C + (size_t)h->row0 * p->ldc, p->ldc);
+    free(own);
     return NULL;
 }
 

@@ -586,13 +586,13 @@ static const gemm_shape gemm_shapes[] = {
 typedef struct gemm_job {
     const gemm_shape *s;
     const float *A, *B;
-    float *C;
+    float *C, *scratch;
 } gemm_job;
 
 static int run_tern_sgemm(void *p) {
     gemm_job *j = p;
     const gemm_shape *s = j->s;
-    tern_sgemm(TERN_SGEMM_AUTO, s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B, s->tB ? s->K : s->N, s->beta, j->C,
+    tern_sgemm(TERN_SGEMM_AUTO, j->scratch, s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B, s->tB ? s->K : s->N, s->beta, j->C,
                s->N);
     return 0;
 }
@@ -633,6 +633,11 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
     }
     openblas_set_num_threads(1);
     bench_now = tern_monitor_now_s;
+    float *scratch = aligned_alloc(64, TERN_SGEMM_SCRATCH_BYTES);
+    if (!scratch) {
+        fprintf(stderr, "tern bench gemm: out of memory\n");
+        return 1;
+    }
     printf("tern bench gemm: tern_sgemm path %s vs cblas_sgemm, 1 thread each, %d interleaved repeats, medians\n",
            tern_sgemm_name(tern_sgemm_resolve(TERN_SGEMM_AUTO)), repeats);
     printf("%-20s %5s %5s %5s %5s %4s %10s %10s %9s %9s %7s\n", "use", "trans", "M", "N", "K", "beta", "tern ms",
@@ -652,7 +657,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         for (size_t k = 0; k < na; k++) A[k] = tern_rng_normal(&r);
         for (size_t k = 0; k < nb; k++) B[k] = tern_rng_normal(&r);
         for (size_t k = 0; k < nc; k++) C[k] = 0.0f;   /* beta 1 keeps adding: stays finite */
-        gemm_job j = {s, A, B, C};
+        gemm_job j = {s, A, B, C, scratch};
         double tt, tb;
         if (!interleave(run_tern_sgemm, &j, run_cblas_sgemm, &j, repeats, &tt, &tb)) return fail("bench gemm");
         double flop = 2.0 * s->M * s->N * s->K;
@@ -665,6 +670,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         free(C);
     }
     printf("geometric mean ratio (blas time / tern time): %.2fx\n", exp(log_sum / n_shapes));
+    free(scratch);
     return 0;
 }
 

@@ -338,17 +338,23 @@ void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, i
  * (src/kernels/x86/gemm_avx512.c) where the CPU has AVX-512 (F, BW, VL, DQ,
  * VNNI as the avx512 kernel path), TERN_SGEMM_OPENBLAS OpenBLAS's
  * cblas_sgemm, the faster portable choice elsewhere; AUTO the first of the
- * two this CPU runs.
- * Thread-safe: packing buffers are per thread and fixed in size, so several
- * threads may run it at once on different blocks of C; no allocation. */
+ * two this CPU runs. The AVX-512 GEMM packs blocks of A and B into the
+ * caller's scratch; without one (NULL) it is OpenBLAS's.
+ * No allocation and no state: several threads may run it at once on
+ * different blocks of C, each with its own scratch. */
 
-/* C (M,N) = op(A) (M,K) op(B) (K,N) + beta C, row-major, alpha 1.
+/* C (M,N) = op(A) (M,K) op(B) (K,N) + beta C, row-major, alpha 1, on
+ * `path`, with scratch of TERN_SGEMM_SCRATCH_BYTES (or NULL: OpenBLAS).
  * transA: A is stored (K,M) with row stride lda, else (M,K); transB: B is
  * stored (N,K) with ldb, else (K,N). beta 0 overwrites C without reading it
  * (it may hold NaN); any other beta scales C. M, N < 1 do nothing; K < 1
  * gives C = beta C. */
-void tern_sgemm(tern_sgemm_path path, int transA, int transB, int M, int N, int K, const float *A, int lda,
-                const float *B, int ldb, float beta, float *C, int ldc);
+void tern_sgemm(tern_sgemm_path path, float *scratch, int transA, int transB, int M, int N, int K, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Bytes of tern_sgemm's scratch (64-byte aligned): 128 KB of packed A and
+ * 32 KB of packed B. */
+#define TERN_SGEMM_SCRATCH_BYTES ((size_t)(128 * 256 + 256 * 32) * sizeof(float))
 
 /* The scalar twin, the tests' reference: the same C with plain loops, each
  * sum in float in k order, then + beta C (not read when beta is 0). */

@@ -80,6 +80,8 @@ typedef struct tern_ctx {
     tern_rng *rng;         /* dropout; may be NULL when nothing random runs */
     tern_pool *pool;       /* the ops' worker threads; NULL: all on the caller's thread */
     tern_sgemm_path sgemm; /* the GEMM of linear and conv2d (0: TERN_SGEMM_AUTO) */
+    void *scratch;         /* without a pool: the kernels' scratch (tern_ctx_scratch) */
+    size_t scratch_bytes;
     float **zero_p;        /* activation grads handed out but not yet zeroed: */
     size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
     int n_zero, cap_zero;
@@ -105,6 +107,14 @@ void tern_ctx_mode(tern_ctx *c, int training, int grad);
  * the start of tern_backward on (it is cleared there, with every other
  * activation grad, by the worker threads). NULL on failure (status set). */
 tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad);
+
+/* Make every thread's scratch (the pool's blocks, or without a pool the
+ * ctx's own) at least `bytes`, 64-byte aligned. Outside jobs only (when
+ * recording an op); the status, set on failure. */
+tern_status tern_ctx_reserve_scratch(tern_ctx *c, size_t bytes);
+
+/* Thread `thread`'s scratch while an op's task runs on it. */
+void *tern_ctx_scratch(const tern_ctx *c, int thread);
 
 /* Arena memory for an op's saved state; NULL on failure (status set). */
 void *tern_ctx_alloc(tern_ctx *c, size_t bytes);

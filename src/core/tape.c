@@ -27,6 +27,7 @@ void tern_ctx_free(tern_ctx *c) {
     free(c->nodes);
     free(c->zero_p);
     free(c->zero_n);
+    free(c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -58,6 +59,28 @@ void *tern_ctx_alloc(tern_ctx *c, size_t bytes) {
     void *p = tern_arena_alloc(&c->arena, bytes);
     if (!p) tern_ctx_fail(c, TERN_ERR_NOMEM, "%s", tern_errmsg());
     return p;
+}
+
+tern_status tern_ctx_reserve_scratch(tern_ctx *c, size_t bytes) {
+    if (c->pool) {
+        if (tern_pool_reserve(c->pool, bytes)) tern_ctx_fail(c, TERN_ERR_NOMEM, "%s", tern_errmsg());
+        return c->status;
+    }
+    if (bytes <= c->scratch_bytes) return c->status;
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *s = aligned_alloc(64, bytes);
+    if (!s) {
+        tern_ctx_fail(c, TERN_ERR_NOMEM, "tape: cannot allocate %zu bytes of kernel scratch", bytes);
+        return c->status;
+    }
+    free(c->scratch);
+    c->scratch = s;
+    c->scratch_bytes = bytes;
+    return c->status;
+}
+
+void *tern_ctx_scratch(const tern_ctx *c, int thread) {
+    return c->pool ? tern_pool_scratch(c->pool, thread) : c->scratch;
 }
 
 tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad) {

@@ -28,16 +28,16 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-void tern_sgemm(tern_sgemm_path path, int transA, int transB, int M, int N, int K, const float *A, int lda,
-                const float *B, int ldb, float beta, float *C, int ldc) {
+void tern_sgemm(tern_sgemm_path path, float *scratch, int transA, int transB, int M, int N, int K, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M < 1 || N < 1) return;
     if (K < 1) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
 #if defined(__x86_64__)
-    if (tern_sgemm_resolve(path) == TERN_SGEMM_AVX512) {
-        tern_sgemm_avx512(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (scratch && tern_sgemm_resolve(path) == TERN_SGEMM_AVX512) {
+        tern_sgemm_avx512(scratch, transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif

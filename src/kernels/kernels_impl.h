@@ -95,9 +95,10 @@ extern const tern_kernel_ops tern_kernel_ops_neon;
 #endif
 
 #if defined(__x86_64__)
-/* tern_sgemm on AVX-512 (src/kernels/x86/gemm_avx512.c); M, N, K >= 1. */
-void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc);
+/* tern_sgemm on AVX-512 (src/kernels/x86/gemm_avx512.c); M, N, K >= 1;
+ * scratch as tern_sgemm's. */
+void tern_sgemm_avx512(float *scratch, int transA, int transB, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc);
 #endif
 
 /* The ops of path k (TERN_KERNEL_AUTO: the best available); the error of

@@ -99,6 +99,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
                              "conv2d: input %s, weight %s, pad %d give a %lldx%lld output; too large for sgemm",
                              SHAPE(x, sx), SHAPE(w, sw), pad, OH, OW);
 
+    if (tern_ctx_reserve_scratch(c, TERN_SGEMM_SCRATCH_BYTES)) return NULL;
     conv2d_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
     *s = (conv2d_state){.stride = stride, .pad = pad, .OH = (int)OH, .OW = (int)OW, .G = 1,
@@ -156,6 +157,8 @@ static void forward_chunk(void *arg, int task, int thread) {
     int N = x->shape[0], O = w->shape[0], KH = w->shape[2], KW = w->shape[3];
     int K = x->shape[1] * KH * KW, P = s->OH * s->OW;
     int i0 = task * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
+    const tern_sgemm_path gp = n->ctx->sgemm;
+    float *gs = tern_ctx_scratch(n->ctx, thread); /* the GEMM's packing scratch */
     const float *col = chunk_columns(s, thread_col(s, thread), x, KH, KW, i0, g); /* (K, g P) */
     float *y0 = n->out->data + (size_t)i0 * O * P;                                /* (g,O,P) */
     if (g == 1) {
@@ -166,12 +169,12 @@ static void forward_chunk(void *arg, int task, int thread) {
                 for (int p = 0; p < P; p++) y0[(size_t)o * P + p] = b->data[o];
             beta = 1.0f;
         }
-        tern_sgemm(n->ctx->sgemm, 0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
+        tern_sgemm(gp, gs, 0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
         return;
     }
     /* yg (O, g P) = W (O,K) · col (K, g P), then y (g,O,P) = yg + b */
     float *yg = thread_yg(s, thread);
-    tern_sgemm(n->ctx->sgemm, 0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
+    tern_sgemm(gp, gs, 0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
     for (int j = 0; j < g; j++)
         for (int o = 0; o < O; o++) {
             const float *src = yg + (size_t)o * L + (size_t)j * P;
@@ -199,6 +202,8 @@ static void backward_slot(void *arg, int task, int thread) {
     int chunks = (N + s->G - 1) / s->G;
     float *dw = s->dwp ? s->dwp + (size_t)task * O * K : w->grad; /* (O,K) */
     float *col_buf = thread_col(s, thread), *yg = thread_yg(s, thread);
+    const tern_sgemm_path gp = n->ctx->sgemm;
+    float *gs = tern_ctx_scratch(n->ctx, thread); /* the GEMM's packing scratch */
     for (int ch = task; ch < chunks; ch += s->slots) {
         int i0 = ch * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
         const float *dy0 = n->out->grad + (size_t)i0 * O * P; /* (g,O,P) */
@@ -214,20 +219,20 @@ static void backward_slot(void *arg, int task, int thread) {
              * the forward kept none. A partial starts at its slot's first chunk. */
             const float *col = chunk_columns(s, col_buf, x, KH, KW, i0, g);
             float beta = s->dwp && ch == task ? 0.0f : 1.0f;
-            tern_sgemm(n->ctx->sgemm, 0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
+            tern_sgemm(gp, gs, 0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
         }
         if (x->grad) {
             float *dx0 = x->grad + (size_t)i0 * C * H * W; /* (g,C,H,W) */
             if (col_buf) {
                 /* dcol (K, g P) = W^T (K,O) · dyg (O, g P), in the column buffer
                  * (its columns were consumed by dW above). */
-                tern_sgemm(n->ctx->sgemm, 1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
+                tern_sgemm(gp, gs, 1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
                 for (int j = 0; j < g; j++)
                     tern_kernel_col2im_add_ld_f32(col_buf + (size_t)j * P, (size_t)L, C, H, W, KH, KW, s->stride,
                                                   s->pad, s->OH, s->OW, dx0 + (size_t)j * C * H * W);
             } else {
                 /* col is x_n, so dcol is dx_n: accumulate in place (g = 1). */
-                tern_sgemm(n->ctx->sgemm, 1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
+                tern_sgemm(gp, gs, 1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
             }
         }
     }

@@ -22,14 +22,13 @@
 
 /* C (M,N) = op(A) (M,K) · op(B) (K,N) + beta C, row-major, cut into tasks. */
 typedef struct {
-    tern_sgemm_path path;
+    tern_ctx *c;
     int ta, tb, M, N, K, lda, ldb, ldc, parts, by_rows;
     const float *A, *B;
     float beta, *C;
 } gemm_job;
 
 static void gemm_part(void *arg, int task, int thread) {
-    (void)thread;
     const gemm_job *j = arg;
     size_t lo, hi;
     tern_pool_range((size_t)(j->by_rows ? j->M : j->N), j->parts, task, &lo, &hi);
@@ -46,12 +45,12 @@ static void gemm_part(void *arg, int task, int thread) {
         C += lo;
         N = (int)(hi - lo);
     }
-    tern_sgemm(j->path, j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    tern_sgemm(j->c->sgemm, tern_ctx_scratch(j->c, thread), j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
 }
 
 static void gemm(tern_ctx *c, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc) {
-    gemm_job j = {.path = c->sgemm, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+    gemm_job j = {.c = c, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
                   .A = A, .B = B, .beta = beta, .C = C, .by_rows = M >= N};
     double parts = 2.0 * M * N * K / GEMM_PART_FLOPS;
     j.parts = parts >= GEMM_PARTS ? GEMM_PARTS : parts < 1.0 ? 1 : (int)parts;
@@ -71,6 +70,7 @@ tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return tern_ctx_fail(c, TERN_ERR_SHAPE, "linear: bias %s does not match weight %s (needs (%d))",
                              SHAPE(b, sb), SHAPE(w, sw), w->shape[0]);
+    if (tern_ctx_reserve_scratch(c, TERN_SGEMM_SCRATCH_BYTES)) return NULL;
     int shape[2] = {x->shape[0], w->shape[0]}; /* (N,O) */
     tern_tensor *y = tern_ctx_tensor(c, 2, shape, tern_ctx_wants_grad(c, x, w, b, NULL));
     return tern_ctx_apply(c, TERN_OP_LINEAR, y, NULL, x, w, b, NULL);
