@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/sgemm.h"
 #include "tern.h"
 
 #define SENTINEL 12345.0f   /* C's columns past N: a GEMM must not touch them */

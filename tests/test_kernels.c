@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/fp32.h"
 #include "tern.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -519,8 +520,8 @@ static void test_paths_quantize(void **state) {
                 float *xs = malloc((size_t)n * K * sizeof(float)), yt[2 * 3], ys[2 * 3];
                 for (int i = 0; i < n * K; i++) xs[i] = x[i] * scales[sc];
                 assert_int_equal(tern_kernel_gemm(k, &p, xs, n, NULL, yt, TERN_KACT_I8, scratch, bytes), TERN_OK);
-                assert_int_equal(tern_kernel_gemm(TERN_KERNEL_SCALAR, &p, xs, n, NULL, ys, TERN_KACT_I8, scratch, bytes),
-                                 TERN_OK);
+                assert_int_equal(tern_kernel_gemm(TERN_KERNEL_SCALAR, &p, xs, n, NULL, ys, TERN_KACT_I8, scratch,
+                                                  bytes), TERN_OK);
                 for (int i = 0; i < M * n; i++) {
                     assert_true(isfinite(yt[i]));
                     if (sc == 0) assert_true(yt[i] == 0.0f);
@@ -580,7 +581,8 @@ static void test_dispatch(void **state) {
     fill_uniform(x, 10, &r, -1, 1);
     size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 1, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_gemm(missing, &L.p, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_UNSUPPORTED);
+    tern_status st = tern_kernel_gemm(missing, &L.p, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes);
+    assert_int_equal(st, TERN_ERR_UNSUPPORTED);
 
     /* The library reads no environment: TERN_KERNEL naming a missing path
      * changes nothing (the `tern` program reads it, not libtern). */
@@ -595,6 +597,7 @@ static void test_dispatch(void **state) {
 
 static void test_gemm_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 41);
     layer L;
@@ -604,15 +607,15 @@ static void test_gemm_bad_input(void **state) {
     size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 2, TERN_KACT_I8);
     assert_true(bytes >= 2 * (128 + 8));
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, NULL, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 2, NULL, y, TERN_KACT_COUNT, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, NULL, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_COUNT, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "scratch"));
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 2, NULL, y, TERN_KACT_F32, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_F32, scratch, bytes), TERN_ERR_ARG);
     x[13] = NAN;
-    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     assert_non_null(strstr(tern_errmsg(), "sample 1"));
     assert_int_equal(tern_kernel_gemm_scratch_bytes(&L.p, 0, TERN_KACT_I8), 0);
     free(scratch);
@@ -715,6 +718,7 @@ static void test_conv_vs_naive(void **state) {
 
 static void test_conv_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 52);
     layer L;
@@ -724,21 +728,21 @@ static void test_conv_bad_input(void **state) {
     fill_uniform(x, 75, &r, -1, 1);
     size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, &g, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
     tern_conv2d_geom g2 = g;
     g2.cin = 2;   /* 2*3*3 = 18 != 27 */
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     assert_non_null(strstr(tern_errmsg(), "(4,27)"));
     g2 = g;
     g2.stride = 0;
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     g2 = g;
     g2.h = 1;   /* 3x3 kernel over a 1x5 input without padding */
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     x[40] = INFINITY;
-    assert_int_equal(tern_kernel_conv2d(TERN_KERNEL_AUTO, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     free(scratch);
     layer_free(&L);
 }

@@ -215,8 +215,10 @@ static void test_conv_vs_dense(void **state) {
                     memset(ss, 0xff, bs); /* stale scratch must not pass for outputs */
                     for (size_t a = 0; a < ny; a++) y1[a] = NAN;
                     if (k == TERN_KERNEL_SCALAR) {
-                        assert_int_equal(tern_kernel_conv2d(k, &L.p, g, x, n, L.bias, y0, (tern_kact)act, sd, bd), TERN_OK);
-                        assert_int_equal(tern_sparse_conv2d(k, &L.s, g, x, n, L.bias, yt, (tern_kact)act, ss, bs), TERN_OK);
+                        assert_int_equal(tern_kernel_conv2d(k, &L.p, g, x, n, L.bias, y0, (tern_kact)act, sd, bd),
+                                         TERN_OK);
+                        assert_int_equal(tern_sparse_conv2d(k, &L.s, g, x, n, L.bias, yt, (tern_kact)act, ss, bs),
+                                         TERN_OK);
                     }
                     if (tern_sparse_conv2d(k, &L.s, g, x, n, L.bias, y1, (tern_kact)act, ss, bs))
                         fail_msg("sparse conv on %s: %s", tern_kernel_name(k), tern_errmsg());
@@ -241,6 +243,7 @@ static void test_conv_vs_dense(void **state) {
 
 static void test_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 5);
     layer L;
@@ -248,24 +251,24 @@ static void test_bad_input(void **state) {
     float x[2 * 9] = {0}, y[8];
     size_t bytes = tern_sparse_gemm_scratch_bytes(&L.s, 2, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_sparse_gemm(TERN_KERNEL_AUTO, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_gemm(TERN_KERNEL_AUTO, &L.s, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_sparse_gemm(TERN_KERNEL_AUTO, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "scratch"));
-    assert_int_equal(tern_sparse_gemm(TERN_KERNEL_AUTO, &L.s, x, 2, NULL, y, (tern_kact)7, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, (tern_kact)7, scratch, bytes), TERN_ERR_ARG);
     x[12] = NAN;
-    assert_int_equal(tern_sparse_gemm(TERN_KERNEL_AUTO, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     assert_non_null(strstr(tern_errmsg(), "sample 1"));
     tern_conv2d_geom g = {1, 3, 3, 3, 3, 1, 1}; /* K = 9 matches */
     size_t cb = tern_sparse_conv2d_scratch_bytes(&L.s, &g, TERN_KACT_F32);
     void *cs = malloc(cb);
     float yc[4 * 9];
     g.cin = 2; /* K = 18 does not */
-    assert_int_equal(tern_sparse_conv2d(TERN_KERNEL_AUTO, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_SHAPE);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_SHAPE);
     g.cin = 1;
-    assert_int_equal(tern_sparse_conv2d(TERN_KERNEL_AUTO, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb - 1), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_conv2d(TERN_KERNEL_AUTO, &L.s, NULL, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_conv2d(TERN_KERNEL_AUTO, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_OK);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, NULL, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_OK);
     assert_int_equal(tern_sparse_init(NULL, &L.p), TERN_ERR_ARG);
     free(scratch), free(cs);
     layer_free(&L);

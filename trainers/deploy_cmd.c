@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "kernels/sgemm.h"   /* bench gemm times the training GEMM, internal to libtern */
 #include "tern.h"
 #include "tern/deploy.h"
 #include "tern/runtime.h"
@@ -592,8 +593,8 @@ typedef struct gemm_job {
 static int run_tern_sgemm(void *p) {
     gemm_job *j = p;
     const gemm_shape *s = j->s;
-    tern_sgemm(TERN_SGEMM_AUTO, j->scratch, s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B, s->tB ? s->K : s->N, s->beta, j->C,
-               s->N);
+    tern_sgemm(TERN_SGEMM_AUTO, j->scratch, s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B,
+               s->tB ? s->K : s->N, s->beta, j->C, s->N);
     return 0;
 }
 

@@ -77,7 +77,6 @@
 #define TERN_KQ_AMAX_MIN (127.0f * FLT_MIN)
 
 #include "tern/status.h"
-#include "tern/tape.h"   /* tern_sgemm_path */
 
 #ifdef __cplusplus
 extern "C" {
@@ -249,13 +248,9 @@ tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const ter
  * F32 bound of the overview holds (each of P and N errs by at most
  * (K-1) 2^-24 of its absolute sum, the subtraction by 2^-24 of both).
  *
- * When it wins (`tern bench zskip`, AVX-512 VNNI; the rule the runtime
- * applies is in tern/runtime.h): the dense VNNI kernel does 64 weights per
- * instruction whatever their value, so in I8 zero-skipping pays only from
- * about 80% zeros at batch >= 32 and not at batch 1 (0.75x at 99%); in F32
- * (masked adds, 16 weights per instruction) from 0-20% zeros at batch >= 32
- * and 80-99% at batch 1; convs (64 positions per image) from 30% (I8) and
- * 0% (F32). */
+ * Which of the two is faster depends on the sparsity, the batch and the
+ * path; the rule the runtime applies is in tern/runtime.h, measurements in
+ * docs/performance.md (`tern bench zskip`). */
 
 /* Column lists of the nonzero weights of a packed matrix. Owns seg and idx;
  * borrows w (its shape and scales), which must outlive it. */
@@ -298,74 +293,6 @@ size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_
  * sparse GEMM with the P positions as samples. */
 tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
                                int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
-
-/* ---- fp32 helpers shared by the training ops and the runtime -------------- */
-
-/* y (planes, OH, OW) = max over each k×k window of x (planes, H, W), windows
- * at (o stride - pad), padding never wins; ties go to the first maximum in
- * row-major order and NaN propagates. argmax (planes, OH, OW), when not NULL,
- * gets the winner's index h W + w in its plane. */
-void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
-                               int OW, float *y, int32_t *argmax);
-
-/* y = sum over each k×k window / (k k), zero padding counted (PyTorch's
- * count_include_pad). Shapes as tern_kernel_maxpool2d_f32. */
-void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
-                               int OW, float *y);
-
-/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W): row (c,kh,kw),
- * column (oh,ow) holds x[c, oh stride - pad + kh, ow stride - pad + kw], 0 in
- * the padding. */
-void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                            float *col);
-
-/* dx (C,H,W) += the adjoint of tern_kernel_im2col_f32 applied to dcol. */
-void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                                int OW, float *dx);
-
-/* The same two with col's rows ld >= OH OW floats apart, so the columns of
- * several images can sit side by side in one (C KH KW, n OH OW) matrix: the
- * training conv's batched GEMMs. */
-void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                               int OW, float *col, size_t ld);
-void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
-                                   int pad, int OH, int OW, float *dx);
-
-/* ---- fp32 GEMM for training ------------------------------------------------
- * tern's own single-threaded sgemm, for the training step's GEMMs (linear
- * and conv forward, dX, dW), on the path its caller names (tern_ctx.sgemm):
- * TERN_SGEMM_AVX512 runs tern's packed AVX-512 kernel
- * (src/kernels/x86/gemm_avx512.c) where the CPU has AVX-512 (F, BW, VL, DQ,
- * VNNI as the avx512 kernel path), TERN_SGEMM_OPENBLAS OpenBLAS's
- * cblas_sgemm, the faster portable choice elsewhere; AUTO the first of the
- * two this CPU runs. The AVX-512 GEMM packs blocks of A and B into the
- * caller's scratch; without one (NULL) it is OpenBLAS's.
- * No allocation and no state: several threads may run it at once on
- * different blocks of C, each with its own scratch. */
-
-/* C (M,N) = op(A) (M,K) op(B) (K,N) + beta C, row-major, alpha 1, on
- * `path`, with scratch of TERN_SGEMM_SCRATCH_BYTES (or NULL: OpenBLAS).
- * transA: A is stored (K,M) with row stride lda, else (M,K); transB: B is
- * stored (N,K) with ldb, else (K,N). beta 0 overwrites C without reading it
- * (it may hold NaN); any other beta scales C. M, N < 1 do nothing; K < 1
- * gives C = beta C. */
-void tern_sgemm(tern_sgemm_path path, float *scratch, int transA, int transB, int M, int N, int K, const float *A,
-                int lda, const float *B, int ldb, float beta, float *C, int ldc);
-
-/* Bytes of tern_sgemm's scratch (64-byte aligned): 128 KB of packed A and
- * 32 KB of packed B. */
-#define TERN_SGEMM_SCRATCH_BYTES ((size_t)(128 * 256 + 256 * 32) * sizeof(float))
-
-/* The scalar twin, the tests' reference: the same C with plain loops, each
- * sum in float in k order, then + beta C (not read when beta is 0). */
-void tern_sgemm_ref(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc);
-
-/* The path tern_sgemm runs for `path` on this CPU: OPENBLAS or AVX512. */
-tern_sgemm_path tern_sgemm_resolve(tern_sgemm_path path);
-
-/* "auto", "openblas", "avx512"; "unknown" out of range. */
-const char *tern_sgemm_name(tern_sgemm_path path);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,5 @@
 /* tape.c — the step context: arena, tape, sticky status, backward walk. */
-#include "tern/tape.h"
+#include "core/tape_impl.h"
 
 
 #include <stdarg.h>

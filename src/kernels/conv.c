@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fp32.h"
 #include "kernels_impl.h"
 
 static int conv_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }

@@ -3,7 +3,8 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "kernels/kernels_impl.h"
+#include "kernels/sgemm.h"
+#include "tern/kernels.h"
 
 /* The AVX-512 GEMM runs only where the avx512 kernel path is available: a
  * CPU without it gets OpenBLAS, never an illegal instruction. The check

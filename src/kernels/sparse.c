@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp32.h"
 #include "kernels_impl.h"
 
 /* ---- the column lists ------------------------------------------------------ */

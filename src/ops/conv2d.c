@@ -43,8 +43,9 @@
 #include <limits.h>
 #include <string.h>
 
+#include "kernels/fp32.h"
+#include "kernels/sgemm.h"
 #include "ops_impl.h"
-#include "tern/kernels.h"
 #include "tern/pool.h"
 
 /* Floats of one chunk's columns at most (1 MB: the columns are written and

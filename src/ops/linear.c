@@ -13,8 +13,8 @@
  *
  * The in-feature count I is spelled `In` in code (I is <complex.h>'s
  * imaginary unit wherever cblas.h is included). */
+#include "kernels/sgemm.h"
 #include "ops_impl.h"
-#include "tern/kernels.h"
 #include "tern/pool.h"
 
 #define GEMM_PARTS 4
@@ -45,7 +45,8 @@ static void gemm_part(void *arg, int task, int thread) {
         C += lo;
         N = (int)(hi - lo);
     }
-    tern_sgemm(j->c->sgemm, tern_ctx_scratch(j->c, thread), j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    tern_sgemm(j->c->sgemm, tern_ctx_scratch(j->c, thread), j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C,
+               j->ldc);
 }
 
 static void gemm(tern_ctx *c, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,

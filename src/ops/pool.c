@@ -7,9 +7,9 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/fp32.h"
 #include "ops_impl.h"
 #include "tern/pool.h"
-#include "tern/kernels.h"
 
 typedef struct {
     int k, stride, pad;

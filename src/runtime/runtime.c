@@ -14,6 +14,7 @@
 #include "tern/runtime.h"
 
 #include "io/fsutil.h"
+#include "kernels/fp32.h"
 
 #include <cblas.h>
 #include <errno.h>

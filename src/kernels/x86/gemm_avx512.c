@@ -36,7 +36,7 @@
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "kernels/kernels_impl.h"
+#include "kernels/sgemm.h"
 
 #define AI static inline __attribute__((always_inline))
 
