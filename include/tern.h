@@ -8,7 +8,7 @@
 #include "tern/arena.h"
 #include "tern/rng.h"
 #include "tern/tape.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 #include "tern/params.h"
 #include "tern/ops.h"
 #include "tern/optim.h"

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/sgemm.h"
 #include "tern.h"
 
 #define SENTINEL 12345.0f   /* C's columns past N: a GEMM must not touch them */
@@ -96,12 +97,21 @@ static long check(const problem *p, const float *C, const float *R) {
     return bad;
 }
 
-/* Run one problem through tern_sgemm and tern_sgemm_ref; the count of bad entries. */
-static long run(int tA, int tB, int M, int N, int K, int pad, float beta, uint64_t seed) {
+/* The packing scratch of the single-threaded tests. */
+static float scratch[TERN_SGEMM_SCRATCH_BYTES / sizeof(float)] __attribute__((aligned(64)));
+
+/* tern_sgemm on `path` with that scratch. */
+static void sgemm(tern_sgemm_path path, int tA, int tB, int M, int N, int K, const float *A, int lda, const float *B,
+                  int ldb, float beta, float *C, int ldc) {
+    tern_sgemm(path, scratch, tA, tB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}
+
+/* Run one problem through tern_sgemm on `path` and tern_sgemm_ref; the count of bad entries. */
+static long run_on(tern_sgemm_path path, int tA, int tB, int M, int N, int K, int pad, float beta, uint64_t seed) {
     problem p;
     problem_init(&p, tA, tB, M, N, K, pad, beta, seed);
     float *C = c_copy(&p), *R = c_copy(&p);
-    tern_sgemm(tA, tB, M, N, K, p.A, p.lda, p.B, p.ldb, beta, C, p.ldc);
+    sgemm(path, tA, tB, M, N, K, p.A, p.lda, p.B, p.ldb, beta, C, p.ldc);
     tern_sgemm_ref(tA, tB, M, N, K, p.A, p.lda, p.B, p.ldb, beta, R, p.ldc);
     long bad = check(&p, C, R);
     free(C);
@@ -110,12 +120,21 @@ static long run(int tA, int tB, int M, int N, int K, int pad, float beta, uint64
     return bad;
 }
 
-/* On a CPU with AVX-512 the tests must exercise tern's kernel, not OpenBLAS. */
+/* The same on the AUTO path, which the training ops use by default. */
+static long run(int tA, int tB, int M, int N, int K, int pad, float beta, uint64_t seed) {
+    return run_on(TERN_SGEMM_AUTO, tA, tB, M, N, K, pad, beta, seed);
+}
+
+/* On a CPU with AVX-512 the tests must exercise tern's kernel, not OpenBLAS;
+ * the choice is the caller's, whatever inference kernel path is in use. */
 static void test_path(void **state) {
     (void)state;
-    assert_int_equal(tern_kernel_select(tern_kernel_best()), TERN_OK);
     const char *want = tern_kernel_available(TERN_KERNEL_AVX512) ? "avx512" : "openblas";
-    assert_string_equal(tern_sgemm_path(), want);
+    assert_string_equal(tern_sgemm_name(tern_sgemm_resolve(TERN_SGEMM_AUTO)), want);
+    assert_string_equal(tern_sgemm_name(tern_sgemm_resolve(TERN_SGEMM_AVX512)), want);
+    assert_string_equal(tern_sgemm_name(tern_sgemm_resolve(TERN_SGEMM_OPENBLAS)), "openblas");
+    assert_string_equal(tern_sgemm_name(TERN_SGEMM_AUTO), "auto");
+    assert_string_equal(tern_sgemm_name(TERN_SGEMM_COUNT), "unknown");
 }
 
 /* Odd sizes around the 8 x 32 tile, the 16-wide transposes and the K blocks,
@@ -186,11 +205,11 @@ static void test_training_shapes(void **state) {
 static void test_degenerate(void **state) {
     (void)state;
     float C[6] = {NAN, NAN, NAN, 1, 2, 3}, A[1] = {0}, B[1] = {0};
-    tern_sgemm(0, 0, 1, 3, 0, A, 1, B, 3, 0.0f, C, 3);
-    tern_sgemm(0, 0, 1, 3, 0, A, 1, B, 3, 1.0f, C + 3, 3);
+    sgemm(TERN_SGEMM_AUTO, 0, 0, 1, 3, 0, A, 1, B, 3, 0.0f, C, 3);
+    sgemm(TERN_SGEMM_AUTO, 0, 0, 1, 3, 0, A, 1, B, 3, 1.0f, C + 3, 3);
     for (int j = 0; j < 3; j++) assert_true(C[j] == 0.0f && C[3 + j] == (float)(j + 1));
-    tern_sgemm(0, 0, 0, 3, 5, A, 5, B, 3, 0.0f, C, 3);
-    tern_sgemm(0, 0, 1, 0, 5, A, 5, B, 3, 0.0f, C, 3);
+    sgemm(TERN_SGEMM_AUTO, 0, 0, 0, 3, 5, A, 5, B, 3, 0.0f, C, 3);
+    sgemm(TERN_SGEMM_AUTO, 0, 0, 1, 0, 5, A, 5, B, 3, 0.0f, C, 3);
     assert_true(C[0] == 0.0f);
 }
 
@@ -201,7 +220,7 @@ static void test_checker_rejects(void **state) {
     problem p;
     problem_init(&p, 0, 1, 16, 40, 300, 2, 0.0f, 9);
     float *C = c_copy(&p), *R = c_copy(&p);
-    tern_sgemm(0, 1, p.M, p.N, p.K, p.A, p.lda, p.B, p.ldb, 0.0f, C, p.ldc);
+    sgemm(TERN_SGEMM_AUTO, 0, 1, p.M, p.N, p.K, p.A, p.lda, p.B, p.ldb, 0.0f, C, p.ldc);
     tern_sgemm_ref(0, 1, p.M, p.N, p.K, p.A, p.lda, p.B, p.ldb, 0.0f, R, p.ldc);
     assert_int_equal(check(&p, C, R), 0);
     tern_sgemm_ref(0, 1, p.M, p.N, p.K - 1, p.A, p.lda, p.B, p.ldb, 0.0f, C, p.ldc);
@@ -217,17 +236,15 @@ static void test_checker_rejects(void **state) {
     problem_free(&p);
 }
 
-/* The fallback: on any other kernel path tern_sgemm is OpenBLAS's. */
+/* The fallback, asked for by name: OpenBLAS's GEMM. */
 static void test_fallback(void **state) {
     (void)state;
-    assert_int_equal(tern_kernel_select(TERN_KERNEL_SCALAR), TERN_OK);
-    assert_string_equal(tern_sgemm_path(), "openblas");
-    for (int t = 0; t < 4; t++) assert_int_equal(run(t >> 1, t & 1, 33, 47, 100, 3, t & 1 ? 1.0f : 0.0f, 50 + t), 0);
-    assert_int_equal(tern_kernel_select(tern_kernel_best()), TERN_OK);
+    for (int t = 0; t < 4; t++)
+        assert_int_equal(run_on(TERN_SGEMM_OPENBLAS, t >> 1, t & 1, 33, 47, 100, 3, t & 1 ? 1.0f : 0.0f, 50 + t), 0);
 }
 
 /* Two threads at once, each on its own rows of one C (the trainer's split),
- * with their own packing buffers: the result equals one call's. */
+ * with their own scratch: the result equals one call's. */
 typedef struct half_job {
     const problem *p;
     float *C;
@@ -237,9 +254,11 @@ typedef struct half_job {
 static void *half_run(void *arg) {
     half_job *h = arg;
     const problem *p = h->p;
-    for (int rep = 0; rep < 20; rep++)
-        tern_sgemm(p->tA, p->tB, h->rows, p->N, p->K, p->A + (size_t)h->row0 * p->lda, p->lda, p->B, p->ldb, 0.0f,
-                   h->C + (size_t)h->row0 * p->ldc, p->ldc);
+    float *own = aligned_alloc(64, TERN_SGEMM_SCRATCH_BYTES);
+    for (int rep = 0; own && rep < 20; rep++)
+        tern_sgemm(TERN_SGEMM_AUTO, own, p->tA, p->tB, h->rows, p->N, p->K, p->A + (size_t)h->row0 * p->lda, p->lda,
+                   p->B, p->ldb, 0.0f, h->C + (size_t)h->row0 * p->ldc, p->ldc);
+    free(own);
     return NULL;
 }
 

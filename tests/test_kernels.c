@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/fp32.h"
 #include "tern.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -129,11 +130,10 @@ static void layer_free(layer *L) {
 
 /* Run tern_kernel_gemm on path k with a NaN-filled y, so unwritten outputs show. */
 static void run_gemm(tern_kernel k, const layer *L, const float *x, int n, tern_kact act, float *y) {
-    assert_int_equal(tern_kernel_select(k), TERN_OK);
     size_t bytes = tern_kernel_gemm_scratch_bytes(&L->p, n, act);
     void *scratch = malloc(bytes);
     for (size_t i = 0; i < (size_t)n * L->M; i++) y[i] = NAN;
-    tern_status s = tern_kernel_gemm(&L->p, x, n, L->bias, y, act, scratch, bytes);
+    tern_status s = tern_kernel_gemm(k, &L->p, x, n, L->bias, y, act, scratch, bytes);
     if (s) fail_msg("gemm on %s: %s", tern_kernel_name(k), tern_errmsg());
     free(scratch);
 }
@@ -495,8 +495,7 @@ static void test_paths_quantize(void **state) {
         for (int kk = 0; kk < TERN_KERNEL_COUNT; kk++) {
             tern_kernel k = (tern_kernel)kk;
             if (!tern_kernel_available(k)) continue;
-            assert_int_equal(tern_kernel_select(k), TERN_OK);
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_OK);
+            assert_int_equal(tern_kernel_gemm(k, &p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_OK);
             for (int i = 0; i < n; i++) {
                 float expect = (float)want[i];   /* wp = 1, sx = 127/127 = 1, no bias */
                 if (!bits_equal(y1[i * M], expect) || !bits_equal(y1[i * M + 1], expect))
@@ -508,10 +507,10 @@ static void test_paths_quantize(void **state) {
             /* NaN first, Inf last: each caught by every path. */
             float keep0 = x[0], keep1 = x[(size_t)n * K - 1];
             x[0] = NAN;
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            assert_int_equal(tern_kernel_gemm(k, &p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
             x[0] = keep0;
             x[(size_t)n * K - 1] = -INFINITY;
-            assert_int_equal(tern_kernel_gemm(&p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+            assert_int_equal(tern_kernel_gemm(k, &p, x, n, NULL, y1, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
             x[(size_t)n * K - 1] = keep1;
             /* Tiny rows: amax 1e-37 lies below TERN_KQ_AMAX_MIN, where
              * 127 / amax is not finite: every path gives exactly 0. At
@@ -520,10 +519,9 @@ static void test_paths_quantize(void **state) {
             for (int sc = 0; sc < 2; sc++) {
                 float *xs = malloc((size_t)n * K * sizeof(float)), yt[2 * 3], ys[2 * 3];
                 for (int i = 0; i < n * K; i++) xs[i] = x[i] * scales[sc];
-                assert_int_equal(tern_kernel_gemm(&p, xs, n, NULL, yt, TERN_KACT_I8, scratch, bytes), TERN_OK);
-                assert_int_equal(tern_kernel_select(TERN_KERNEL_SCALAR), TERN_OK);
-                assert_int_equal(tern_kernel_gemm(&p, xs, n, NULL, ys, TERN_KACT_I8, scratch, bytes), TERN_OK);
-                assert_int_equal(tern_kernel_select(k), TERN_OK);
+                assert_int_equal(tern_kernel_gemm(k, &p, xs, n, NULL, yt, TERN_KACT_I8, scratch, bytes), TERN_OK);
+                assert_int_equal(tern_kernel_gemm(TERN_KERNEL_SCALAR, &p, xs, n, NULL, ys, TERN_KACT_I8, scratch,
+                                                  bytes), TERN_OK);
                 for (int i = 0; i < M * n; i++) {
                     assert_true(isfinite(yt[i]));
                     if (sc == 0) assert_true(yt[i] == 0.0f);
@@ -549,48 +547,57 @@ static void test_dispatch(void **state) {
     assert_int_equal(tern_kernel_parse("AVX512", &k), TERN_OK);
     assert_int_equal(k, TERN_KERNEL_AVX512);
     assert_int_equal(tern_kernel_parse("auto", &k), TERN_OK);
-    assert_int_equal(k, tern_kernel_best());
+    assert_int_equal(k, TERN_KERNEL_AUTO);
     assert_int_equal(tern_kernel_parse("sse9", &k), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "sse9"));
     assert_string_equal(tern_kernel_name(TERN_KERNEL_NEON), "neon");
+    assert_string_equal(tern_kernel_name(TERN_KERNEL_AUTO), "auto");
     assert_string_equal(tern_kernel_name(TERN_KERNEL_COUNT), "unknown");
     assert_true(tern_kernel_available(TERN_KERNEL_SCALAR));
     assert_true(tern_kernel_available(tern_kernel_best()));
+    assert_false(tern_kernel_available(TERN_KERNEL_AUTO));
 
-    /* A path this machine cannot run: an error status, and the path stays. */
+    /* Resolving: AUTO is the best path, a named path itself. */
+    assert_int_equal(tern_kernel_resolve(TERN_KERNEL_AUTO, &k), TERN_OK);
+    assert_int_equal(k, tern_kernel_best());
+    assert_int_equal(tern_kernel_resolve(TERN_KERNEL_SCALAR, &k), TERN_OK);
+    assert_int_equal(k, TERN_KERNEL_SCALAR);
+    assert_int_equal(tern_kernel_resolve(TERN_KERNEL_COUNT, &k), TERN_ERR_ARG);
+
+    /* A path this machine cannot run: an error status, from every call. */
 #if defined(__aarch64__)
     tern_kernel missing = TERN_KERNEL_AVX512;
 #else
     tern_kernel missing = TERN_KERNEL_NEON;
 #endif
     assert_false(tern_kernel_available(missing));
-    assert_int_equal(tern_kernel_select(TERN_KERNEL_SCALAR), TERN_OK);
-    assert_int_equal(tern_kernel_select(missing), TERN_ERR_UNSUPPORTED);
+    assert_int_equal(tern_kernel_resolve(missing, &k), TERN_ERR_UNSUPPORTED);
     assert_non_null(strstr(tern_errmsg(), tern_kernel_name(missing)));
-    assert_int_equal(tern_kernel_current(), TERN_KERNEL_SCALAR);
-    assert_int_equal(tern_kernel_select(TERN_KERNEL_COUNT), TERN_ERR_ARG);
+    tern_rng r;
+    tern_rng_seed(&r, 43);
+    layer L;
+    layer_make(&L, 4, 10, 0, &r);
+    float x[10], y[4];
+    fill_uniform(x, 10, &r, -1, 1);
+    size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 1, TERN_KACT_I8);
+    void *scratch = malloc(bytes);
+    tern_status st = tern_kernel_gemm(missing, &L.p, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes);
+    assert_int_equal(st, TERN_ERR_UNSUPPORTED);
 
-    /* The environment variable. */
+    /* The library reads no environment: TERN_KERNEL naming a missing path
+     * changes nothing (the `tern` program reads it, not libtern). */
     setenv("TERN_KERNEL", tern_kernel_name(missing), 1);
-    assert_int_equal(tern_kernel_init(), TERN_ERR_UNSUPPORTED);
-    assert_non_null(strstr(tern_errmsg(), "TERN_KERNEL"));
-    assert_int_equal(tern_kernel_current(), TERN_KERNEL_SCALAR);
-    setenv("TERN_KERNEL", "fastest", 1);
-    assert_int_equal(tern_kernel_init(), TERN_ERR_ARG);
-    setenv("TERN_KERNEL", "scalar", 1);
-    assert_int_equal(tern_kernel_init(), TERN_OK);
-    assert_int_equal(tern_kernel_current(), TERN_KERNEL_SCALAR);
-    setenv("TERN_KERNEL", "auto", 1);
-    assert_int_equal(tern_kernel_init(), TERN_OK);
-    assert_int_equal(tern_kernel_current(), tern_kernel_best());
+    assert_int_equal(tern_kernel_resolve(TERN_KERNEL_AUTO, &k), TERN_OK);
+    assert_int_equal(k, tern_kernel_best());
+    assert_int_equal(tern_kernel_gemm(TERN_KERNEL_AUTO, &L.p, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
     unsetenv("TERN_KERNEL");
-    assert_int_equal(tern_kernel_select(TERN_KERNEL_SCALAR), TERN_OK);
-    assert_int_equal(tern_kernel_init(), TERN_OK);
-    assert_int_equal(tern_kernel_current(), tern_kernel_best());
+    free(scratch);
+    layer_free(&L);
 }
 
 static void test_gemm_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 41);
     layer L;
@@ -600,15 +607,15 @@ static void test_gemm_bad_input(void **state) {
     size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, 2, TERN_KACT_I8);
     assert_true(bytes >= 2 * (128 + 8));
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_gemm(NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, NULL, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_COUNT, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, NULL, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_COUNT, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "scratch"));
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_F32, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_F32, scratch, bytes), TERN_ERR_ARG);
     x[13] = NAN;
-    assert_int_equal(tern_kernel_gemm(&L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_gemm(path, &L.p, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     assert_non_null(strstr(tern_errmsg(), "sample 1"));
     assert_int_equal(tern_kernel_gemm_scratch_bytes(&L.p, 0, TERN_KACT_I8), 0);
     free(scratch);
@@ -686,12 +693,11 @@ static void test_conv_vs_naive(void **state) {
             for (int kk = 0; kk < TERN_KERNEL_COUNT; kk++) {
                 tern_kernel k = (tern_kernel)kk;
                 if (!tern_kernel_available(k)) continue;
-                assert_int_equal(tern_kernel_select(k), TERN_OK);
                 for (int act = 0; act < TERN_KACT_COUNT; act++) {
                     size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, g, (tern_kact)act);
                     void *scratch = malloc(bytes);
                     for (size_t a = 0; a < ny; a++) y[a] = NAN;
-                    tern_status s = tern_kernel_conv2d(&L.p, g, x, c->n, L.bias, y, (tern_kact)act, scratch, bytes);
+                    tern_status s = tern_kernel_conv2d(k, &L.p, g, x, c->n, L.bias, y, (tern_kact)act, scratch, bytes);
                     if (s) fail_msg("conv on %s: %s", tern_kernel_name(k), tern_errmsg());
                     for (size_t a = 0; a < ny; a++) {
                         if (act == TERN_KACT_I8 && !bits_equal(y[a], yq[a]))
@@ -712,6 +718,7 @@ static void test_conv_vs_naive(void **state) {
 
 static void test_conv_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 52);
     layer L;
@@ -721,21 +728,21 @@ static void test_conv_bad_input(void **state) {
     fill_uniform(x, 75, &r, -1, 1);
     size_t bytes = tern_kernel_conv2d_scratch_bytes(&L.p, &g, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_OK);
     tern_conv2d_geom g2 = g;
     g2.cin = 2;   /* 2*3*3 = 18 != 27 */
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     assert_non_null(strstr(tern_errmsg(), "(4,27)"));
     g2 = g;
     g2.stride = 0;
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     g2 = g;
     g2.h = 1;   /* 3x3 kernel over a 1x5 input without padding */
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g2, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
     x[40] = INFINITY;
-    assert_int_equal(tern_kernel_conv2d(&L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_kernel_conv2d(path, &L.p, &g, x, 1, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     free(scratch);
     layer_free(&L);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "ops/ops_impl.h"
 
 /* ---- helpers -------------------------------------------------------------- */
 

@@ -59,7 +59,6 @@ static void layer_free(layer *L) {
 /* y from the dense (sparse = 0) or sparse GEMM on path k; NaN-filled first
  * so an unwritten output shows. */
 static void run(tern_kernel k, int sparse, const layer *L, const float *x, int n, tern_kact act, float *y) {
-    assert_int_equal(tern_kernel_select(k), TERN_OK);
     size_t bytes = sparse ? tern_sparse_gemm_scratch_bytes(&L->s, n, act) : tern_kernel_gemm_scratch_bytes(&L->p, n, act);
     void *scratch = malloc(bytes);
     /* The scratch too: the kernels stage outputs there before the transpose
@@ -67,8 +66,8 @@ static void run(tern_kernel k, int sparse, const layer *L, const float *x, int n
      * (0xff bytes are NaN as floats). */
     memset(scratch, 0xff, bytes);
     for (size_t i = 0; i < (size_t)n * L->M; i++) y[i] = NAN;
-    tern_status s = sparse ? tern_sparse_gemm(&L->s, x, n, L->bias, y, act, scratch, bytes)
-                           : tern_kernel_gemm(&L->p, x, n, L->bias, y, act, scratch, bytes);
+    tern_status s = sparse ? tern_sparse_gemm(k, &L->s, x, n, L->bias, y, act, scratch, bytes)
+                           : tern_kernel_gemm(k, &L->p, x, n, L->bias, y, act, scratch, bytes);
     if (s) fail_msg("%s gemm on %s: %s", sparse ? "sparse" : "dense", tern_kernel_name(k), tern_errmsg());
     free(scratch);
 }
@@ -210,17 +209,18 @@ static void test_conv_vs_dense(void **state) {
                 for (int kk = 0; kk < TERN_KERNEL_COUNT; kk++) {
                     tern_kernel k = (tern_kernel)kk;
                     if (!tern_kernel_available(k)) continue;
-                    assert_int_equal(tern_kernel_select(k), TERN_OK);
                     size_t bd = tern_kernel_conv2d_scratch_bytes(&L.p, g, (tern_kact)act),
                            bs = tern_sparse_conv2d_scratch_bytes(&L.s, g, (tern_kact)act);
                     void *sd = malloc(bd), *ss = malloc(bs);
                     memset(ss, 0xff, bs); /* stale scratch must not pass for outputs */
                     for (size_t a = 0; a < ny; a++) y1[a] = NAN;
                     if (k == TERN_KERNEL_SCALAR) {
-                        assert_int_equal(tern_kernel_conv2d(&L.p, g, x, n, L.bias, y0, (tern_kact)act, sd, bd), TERN_OK);
-                        assert_int_equal(tern_sparse_conv2d(&L.s, g, x, n, L.bias, yt, (tern_kact)act, ss, bs), TERN_OK);
+                        assert_int_equal(tern_kernel_conv2d(k, &L.p, g, x, n, L.bias, y0, (tern_kact)act, sd, bd),
+                                         TERN_OK);
+                        assert_int_equal(tern_sparse_conv2d(k, &L.s, g, x, n, L.bias, yt, (tern_kact)act, ss, bs),
+                                         TERN_OK);
                     }
-                    if (tern_sparse_conv2d(&L.s, g, x, n, L.bias, y1, (tern_kact)act, ss, bs))
+                    if (tern_sparse_conv2d(k, &L.s, g, x, n, L.bias, y1, (tern_kact)act, ss, bs))
                         fail_msg("sparse conv on %s: %s", tern_kernel_name(k), tern_errmsg());
                     for (size_t a = 0; a < ny; a++) {
                         int o = (int)(a / ((size_t)OH * OW) % (size_t)L.M);
@@ -243,6 +243,7 @@ static void test_conv_vs_dense(void **state) {
 
 static void test_bad_input(void **state) {
     (void)state;
+    const tern_kernel path = TERN_KERNEL_AUTO;
     tern_rng r;
     tern_rng_seed(&r, 5);
     layer L;
@@ -250,24 +251,24 @@ static void test_bad_input(void **state) {
     float x[2 * 9] = {0}, y[8];
     size_t bytes = tern_sparse_gemm_scratch_bytes(&L.s, 2, TERN_KACT_I8);
     void *scratch = malloc(bytes);
-    assert_int_equal(tern_sparse_gemm(NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_gemm(&L.s, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
-    assert_int_equal(tern_sparse_gemm(&L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, NULL, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 0, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_SHAPE);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes - 1), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "scratch"));
-    assert_int_equal(tern_sparse_gemm(&L.s, x, 2, NULL, y, (tern_kact)7, scratch, bytes), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, (tern_kact)7, scratch, bytes), TERN_ERR_ARG);
     x[12] = NAN;
-    assert_int_equal(tern_sparse_gemm(&L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
+    assert_int_equal(tern_sparse_gemm(path, &L.s, x, 2, NULL, y, TERN_KACT_I8, scratch, bytes), TERN_ERR_NUMERIC);
     assert_non_null(strstr(tern_errmsg(), "sample 1"));
     tern_conv2d_geom g = {1, 3, 3, 3, 3, 1, 1}; /* K = 9 matches */
     size_t cb = tern_sparse_conv2d_scratch_bytes(&L.s, &g, TERN_KACT_F32);
     void *cs = malloc(cb);
     float yc[4 * 9];
     g.cin = 2; /* K = 18 does not */
-    assert_int_equal(tern_sparse_conv2d(&L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_SHAPE);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_SHAPE);
     g.cin = 1;
-    assert_int_equal(tern_sparse_conv2d(&L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb - 1), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_conv2d(&L.s, NULL, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_ARG);
-    assert_int_equal(tern_sparse_conv2d(&L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_OK);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb - 1), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, NULL, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_ERR_ARG);
+    assert_int_equal(tern_sparse_conv2d(path, &L.s, &g, x, 1, NULL, yc, TERN_KACT_F32, cs, cb), TERN_OK);
     assert_int_equal(tern_sparse_init(NULL, &L.p), TERN_ERR_ARG);
     free(scratch), free(cs);
     layer_free(&L);

@@ -55,12 +55,16 @@ static const tern_layer_spec mlp_spec[] = {
     {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 4},
 };
 
+/* The worker threads of train_toy's steps; NULL: the caller's alone. */
+static tern_pool *toy_pool;
+
 /* Train on `tr` for `epochs` (batches of `bs` in order), record every loss. */
 static void train_toy(tern_model *m, const toyset *tr, int epochs, int bs, float lr, float *losses) {
     tern_ctx c;
     tern_optim o;
     tern_optim_config oc = tern_optim_default(TERN_OPTIM_ADAM);
     assert_int_equal(tern_ctx_init(&c, 0), TERN_OK);
+    c.pool = toy_pool;
     assert_int_equal(tern_optim_init(&o, &m->params, &oc), TERN_OK);
     /* Cosine decay to 0 over the run, 5% linear warm-up. */
     tern_sched sched;
@@ -120,7 +124,7 @@ static void test_determinism(void **state) {
     float *a = malloc(sizeof(float) * steps), *b = malloc(sizeof(float) * steps), *d = malloc(sizeof(float) * steps);
     float *a1 = malloc(sizeof(float) * steps);
     for (int threads = 1; threads <= 2; threads++) {
-        assert_int_equal(tern_parallel_set_threads(threads), TERN_OK);
+        assert_int_equal(tern_pool_init(&toy_pool, threads), TERN_OK);
         tern_model m1, m2, m3;
         int in[1] = {16};
         tern_model_init(&m1, mlp_spec, 2, 1, in, TERN_INIT_HE, 11);
@@ -137,8 +141,9 @@ static void test_determinism(void **state) {
         tern_model_free(&m1);
         tern_model_free(&m2);
         tern_model_free(&m3);
+        tern_pool_free(toy_pool);
+        toy_pool = NULL;
     }
-    assert_int_equal(tern_parallel_set_threads(1), TERN_OK);
     free(a1);
     free(a);
     free(b);

@@ -128,7 +128,8 @@ int tern_cmd_bench(int argc, char **argv) {
             }
     }
     spec = specs;
-    if (tern_parallel_set_threads(threads)) {
+    tern_pool *pool;
+    if (tern_pool_init(&pool, threads)) {
         fprintf(stderr, "tern bench train: %s\n", tern_errmsg());
         return 1;
     }
@@ -156,6 +157,7 @@ int tern_cmd_bench(int argc, char **argv) {
     tern_rng r;
     tern_rng_seed(&r, 1);
     c.rng = &r;
+    c.pool = pool;
     for (size_t i = 0; i < per * (size_t)batch * POOL; i++) xs[i] = tern_rng_normal(&r);
     for (int i = 0; i < batch * POOL; i++) ys[i] = (int)tern_rng_below(&r, 10);
     int shape[4] = {batch, in_shape[0], in_shape[1], in_shape[2]};
@@ -180,6 +182,7 @@ int tern_cmd_bench(int argc, char **argv) {
     free(t);
     tern_optim_free(&o);
     tern_ctx_free(&c);
+    tern_pool_free(pool);
     tern_model_free(&m);
     tern_config_free(&cfg);
     return 0;

@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include "tern/deploy.h"
+#include "tern/runtime.h"
 
 /* Each subcommand gets argv from its own name on and returns the exit status. */
 int tern_cmd_bench(int argc, char **argv);
@@ -39,5 +40,18 @@ volatile sig_atomic_t *tern_cli_stop_on_signals(void);
 
 /* Parse a whole decimal integer in [lo, hi] into *out; 1 on success. */
 int tern_cli_int(const char *s, int lo, int hi, int *out);
+
+/* The packed kernels' path of this run: the environment variable
+ * TERN_KERNEL (scalar, avx2, avx512, neon, auto), or TERN_KERNEL_AUTO when
+ * it is unset or empty. The library reads no environment; this is the
+ * program's default. */
+tern_status tern_cli_kernel(tern_kernel *k);
+
+/* The name of the path tern_cli_kernel resolves to on this CPU ("unknown"
+ * when TERN_KERNEL names no available path). */
+const char *tern_cli_kernel_name(void);
+
+/* tern_runtime_init on the path tern_cli_kernel gives. */
+tern_status tern_cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act);
 
 #endif

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "kernels/sgemm.h"   /* bench gemm times the training GEMM, internal to libtern */
 #include "tern.h"
 #include "tern/deploy.h"
 #include "tern/runtime.h"
@@ -238,7 +239,7 @@ int tern_cmd_infer(int argc, char **argv) {
     int shape[4] = {1, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
     tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
     const float *z = NULL;
-    if (!st) st = tern_runtime_init(&rt, &d, 1, act);
+    if (!st) st = tern_cli_runtime_init(&rt, &d, 1, act);
     if (!st) {
         st = tern_runtime_forward(&rt, &xt, &z);
         if (!st) {
@@ -303,12 +304,12 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
     }
     int *pred = malloc(sizeof(int) * (size_t)test.n);
     tern_runtime_eval r = {.pred = pred};
-    st = pred ? tern_runtime_init(&rt, &d, batch, act) : tern_error(TERN_ERR_NOMEM, "out of memory");
+    st = pred ? tern_cli_runtime_init(&rt, &d, batch, act) : tern_error(TERN_ERR_NOMEM, "out of memory");
     if (!st) {
         st = tern_runtime_evaluate(&rt, &test, &r);
         if (!st) {
             printf("%s (deploy, kernel path %s, ternary activations %s) on %s test (%d images)\n", model,
-                   tern_kernel_name(tern_kernel_current()), act_label(act), d.dataset, r.n);
+                   tern_cli_kernel_name(), act_label(act), d.dataset, r.n);
             printf("accuracy %.2f%%  planned buffers %.1f KiB\n", 100.0 * r.acc,
                    (double)tern_runtime_planned_bytes(&rt) / 1024.0);
             printf("per class:\n");
@@ -372,11 +373,12 @@ typedef struct gemv_job {
     int M, K;
     void *scratch;
     size_t scratch_bytes;
+    tern_kernel path;
 } gemv_job;
 
 static int run_tern_gemv(void *p) {
     gemv_job *j = p;
-    return tern_kernel_gemm(j->w, j->x, 1, NULL, j->y, TERN_KACT_I8, j->scratch, j->scratch_bytes) != TERN_OK;
+    return tern_kernel_gemm(j->path, j->w, j->x, 1, NULL, j->y, TERN_KACT_I8, j->scratch, j->scratch_bytes) != TERN_OK;
 }
 
 static int run_blas_gemv(void *p) {
@@ -478,7 +480,7 @@ int tern_cmd_bench_kernels(int argc, char **argv) {
     tern_rng r;
     tern_rng_seed(&r, 1);
     printf("tern bench kernels: kernel path %s, tern and OpenBLAS each on 1 thread, %d interleaved repeats, medians\n",
-           tern_kernel_name(tern_kernel_current()), repeats);
+           tern_cli_kernel_name(), repeats);
     printf("%-40s %10s %10s %9s %9s %9s %8s %8s %10s %10s  %s\n", "case", "tern ms", "fp32 ms", "speedup", "tGMAC/s",
            "fGMAC/s", "tGB/s", "fGB/s", "tern /s", "fp32 /s", "target");
 
@@ -500,6 +502,7 @@ int tern_cmd_bench_kernels(int argc, char **argv) {
     for (int i = 0; i < K; i++) x[i] = tern_rng_normal(&r);
     if (tern_packed_init(&pw, M, K) || tern_packed_set(&pw, T, alpha, NULL)) return fail("bench kernels");
     gemv_job g = {.w = &pw, .x = x, .wf = wf, .y = y, .M = M, .K = K};
+    if (tern_cli_kernel(&g.path)) return fail("bench kernels");
     g.scratch_bytes = tern_kernel_gemm_scratch_bytes(&pw, 1, TERN_KACT_I8);
     g.scratch = malloc(g.scratch_bytes);
     double tt, tf;
@@ -533,7 +536,7 @@ int tern_cmd_bench_kernels(int argc, char **argv) {
         int shape[4] = {n, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
         for (int a = 0; a < 2; a++) {
             tern_runtime rt, rf;
-            if (tern_runtime_init(&rt, &d, n, acts[a]) || tern_runtime_init(&rf, &f, n, TERN_RUNTIME_ACT_AUTO))
+            if (tern_cli_runtime_init(&rt, &d, n, acts[a]) || tern_runtime_init(&rf, &f, n, TERN_RUNTIME_ACT_AUTO))
                 return fail("bench kernels");
             net_job jt = {&rt, tern_tensor_view(xb, NULL, 4, shape)}, jf = {&rf, tern_tensor_view(xb, NULL, 4, shape)};
             if (!interleave(run_net, &jt, run_net, &jf, repeats, &tt, &tf)) return fail("bench kernels");
@@ -584,14 +587,14 @@ static const gemm_shape gemm_shapes[] = {
 typedef struct gemm_job {
     const gemm_shape *s;
     const float *A, *B;
-    float *C;
+    float *C, *scratch;
 } gemm_job;
 
 static int run_tern_sgemm(void *p) {
     gemm_job *j = p;
     const gemm_shape *s = j->s;
-    tern_sgemm(s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B, s->tB ? s->K : s->N, s->beta, j->C,
-               s->N);
+    tern_sgemm(TERN_SGEMM_AUTO, j->scratch, s->tA, s->tB, s->M, s->N, s->K, j->A, s->tA ? s->M : s->K, j->B,
+               s->tB ? s->K : s->N, s->beta, j->C, s->N);
     return 0;
 }
 
@@ -607,8 +610,8 @@ static int bench_gemm_usage(FILE *f) {
     fprintf(f,
             "usage: tern bench gemm [--repeats N]\n"
             "\n"
-            "tern_sgemm (tern's AVX-512 GEMM, or OpenBLAS where the kernel path is not\n"
-            "avx512) against cblas_sgemm on the training step's GEMM shapes and their\n"
+            "tern_sgemm (tern's AVX-512 GEMM, or OpenBLAS where the CPU lacks the\n"
+            "avx512 path) against cblas_sgemm on the training step's GEMM shapes and their\n"
             "halves, both on 1 thread, side by side in one process, interleaved; medians\n"
             "of N repeats (31) of the wall clock. OpenBLAS runs the kernel its own\n"
             "dispatch (or OPENBLAS_CORETYPE) picks.\n");
@@ -631,8 +634,13 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
     }
     openblas_set_num_threads(1);
     bench_now = tern_monitor_now_s;
+    float *scratch = aligned_alloc(64, TERN_SGEMM_SCRATCH_BYTES);
+    if (!scratch) {
+        fprintf(stderr, "tern bench gemm: out of memory\n");
+        return 1;
+    }
     printf("tern bench gemm: tern_sgemm path %s vs cblas_sgemm, 1 thread each, %d interleaved repeats, medians\n",
-           tern_sgemm_path(), repeats);
+           tern_sgemm_name(tern_sgemm_resolve(TERN_SGEMM_AUTO)), repeats);
     printf("%-20s %5s %5s %5s %5s %4s %10s %10s %9s %9s %7s\n", "use", "trans", "M", "N", "K", "beta", "tern ms",
            "blas ms", "tGFLOP/s", "bGFLOP/s", "ratio");
     tern_rng r;
@@ -650,7 +658,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         for (size_t k = 0; k < na; k++) A[k] = tern_rng_normal(&r);
         for (size_t k = 0; k < nb; k++) B[k] = tern_rng_normal(&r);
         for (size_t k = 0; k < nc; k++) C[k] = 0.0f;   /* beta 1 keeps adding: stays finite */
-        gemm_job j = {s, A, B, C};
+        gemm_job j = {s, A, B, C, scratch};
         double tt, tb;
         if (!interleave(run_tern_sgemm, &j, run_cblas_sgemm, &j, repeats, &tt, &tb)) return fail("bench gemm");
         double flop = 2.0 * s->M * s->N * s->K;
@@ -663,6 +671,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         free(C);
     }
     printf("geometric mean ratio (blas time / tern time): %.2fx\n", exp(log_sum / n_shapes));
+    free(scratch);
     return 0;
 }
 
@@ -695,18 +704,19 @@ typedef struct zskip_job {
     tern_kact act;
     void *scratch;
     size_t scratch_bytes;
+    tern_kernel path;
 } zskip_job;
 
 static int run_dense(void *v) {
     zskip_job *j = v;
-    return (j->g ? tern_kernel_conv2d(j->p, j->g, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)
-                 : tern_kernel_gemm(j->p, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
+    return (j->g ? tern_kernel_conv2d(j->path, j->p, j->g, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)
+                 : tern_kernel_gemm(j->path, j->p, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
 }
 
 static int run_sparse(void *v) {
     zskip_job *j = v;
-    return (j->g ? tern_sparse_conv2d(j->s, j->g, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)
-                 : tern_sparse_gemm(j->s, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
+    return (j->g ? tern_sparse_conv2d(j->path, j->s, j->g, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)
+                 : tern_sparse_gemm(j->path, j->s, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
 }
 
 int tern_cmd_bench_zskip(int argc, char **argv) {
@@ -729,6 +739,8 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
         return 2;
     }
     bench_now = tern_monitor_cpu_s;
+    tern_kernel path;
+    if (tern_cli_kernel(&path)) return fail("bench zskip");
     static const int zeros[] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99};
     enum { NZ = sizeof zeros / sizeof zeros[0] };
     static const struct {
@@ -742,7 +754,7 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
     tern_rng_seed(&r, 7);
     printf("tern bench zskip: kernel path %s, 1 thread, %d interleaved repeats, medians of thread CPU time; "
            "ratio = dense / zskip\n",
-           tern_kernel_name(tern_kernel_current()), repeats);
+           tern_cli_kernel_name(), repeats);
     printf("%-24s %5s %4s %6s %11s %11s %7s\n", "shape", "batch", "act", "zeros", "dense ms", "zskip ms", "ratio");
     char summary[2 * 4 * 2][128];
     int n_summary = 0;
@@ -770,7 +782,7 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
                     if (tern_packed_init(&p, M, K) || tern_packed_set(&p, w, alpha, NULL) || tern_sparse_init(&s, &p))
                         return fail("bench zskip");
                     zskip_job d = {.p = &p, .s = &s, .g = shapes[sh].conv ? &g : NULL, .x = x, .y = y, .n = n,
-                                   .act = (tern_kact)act};
+                                   .act = (tern_kact)act, .path = path};
                     zskip_job q = d;
                     d.scratch_bytes = d.g ? tern_kernel_conv2d_scratch_bytes(&p, &g, d.act)
                                           : tern_kernel_gemm_scratch_bytes(&p, n, d.act);

@@ -17,6 +17,27 @@ int tern_cli_int(const char *s, int lo, int hi, int *out) {
     return 1;
 }
 
+tern_status tern_cli_kernel(tern_kernel *k) {
+    const char *env = getenv("TERN_KERNEL");
+    *k = TERN_KERNEL_AUTO;
+    if (!env || !*env) return TERN_OK;
+    if (tern_kernel_parse(env, k))
+        return tern_error(TERN_ERR_ARG, "TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto", env);
+    return TERN_OK;
+}
+
+const char *tern_cli_kernel_name(void) {
+    tern_kernel k;
+    if (tern_cli_kernel(&k) || tern_kernel_resolve(k, &k)) return "unknown";
+    return tern_kernel_name(k);
+}
+
+tern_status tern_cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act) {
+    tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
+    tern_status st = tern_cli_kernel(&o.kernel);
+    return st ? st : tern_runtime_init_opts(rt, d, &o);
+}
+
 static int usage(FILE *f) {
     fprintf(f,
             "usage: tern <command> [options]\n"

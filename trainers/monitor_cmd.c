@@ -276,7 +276,8 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
     const size_t per = (size_t)d->in_shape[0] * d->in_shape[1] * d->in_shape[2];
     tern_runtime rt;
     tern_runtime_opts o = {.max_batch = batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO, .time_layers = 1};
-    tern_status st = tern_runtime_init_opts(&rt, d, &o);
+    tern_status st = tern_cli_kernel(&o.kernel);
+    if (!st) st = tern_runtime_init_opts(&rt, d, &o);
     if (st) return st;
     double *tot = malloc(sizeof(double) * (size_t)repeats), *lay = malloc(sizeof(double) * (size_t)repeats * L);
     out->batch = batch;
@@ -329,7 +330,7 @@ static void prof_run_free(prof_run *p) {
 static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, size_t n) {
     const tern_dlayer *L = &d->layers[i];
     if (L->ternary)
-        snprintf(buf, n, "%s/%s", tern_kernel_name(tern_kernel_current()), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
+        snprintf(buf, n, "%s/%s", tern_cli_kernel_name(), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
     else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
         snprintf(buf, n, "openblas");
     else
@@ -445,7 +446,7 @@ int tern_cmd_profile(int argc, char **argv) {
     const double rss_kib = tern_monitor_peak_rss_bytes() / 1024.0;
     if (!st && json) {
         json_model_head(stdout, model, &d, 0);
-        printf(",\"kernel_path\":\"%s\",\"data\":", tern_kernel_name(tern_kernel_current()));
+        printf(",\"kernel_path\":\"%s\",\"data\":", tern_cli_kernel_name());
         json_str(stdout, source);
         printf(",\"samples\":%d,\"repeats\":%d,\"runs\":[", n, repeats);
         for (int k = 0; k < n_runs; k++)
@@ -481,7 +482,7 @@ int tern_cmd_profile(int argc, char **argv) {
         printf("}\n");
     } else if (!st) {
         printf("%s: kernel path %s, %s, %d samples, median of %d repeats\n", model,
-               tern_kernel_name(tern_kernel_current()), source, n, repeats);
+               tern_cli_kernel_name(), source, n, repeats);
         for (int k = 0; k < n_runs; k++)
             printf("  batch %-4d %10.1f samples/s  %9.2f us/sample  (layers sum to %.2f us)\n", runs[k].batch,
                    1.0 / runs[k].s_per_sample, 1e6 * runs[k].s_per_sample, 1e-3 * layer_sum(&runs[k], L));

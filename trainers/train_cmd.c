@@ -241,7 +241,7 @@ int tern_cmd_eval(int argc, char **argv) {
         return 1; /* nothing is left allocated */
     }
     tern_eval_result r;
-    if ((st = tern_evaluate(&m, &test, cfg.training.batch_size, &r))) {
+    if ((st = tern_evaluate(&m, &test, cfg.training.batch_size, NULL, &r))) {
         fprintf(stderr, "tern eval: %s\n", tern_errmsg());
         tern_model_free(&m);
         tern_dataset_free(&test);

@@ -107,7 +107,7 @@ typedef struct tern_config_training {
     int epochs;            /* >= 1 */
     int batch_size;        /* >= 1 */
     uint64_t seed;         /* model init, shuffling, augmentation, dropout */
-    int threads;           /* worker threads of a step (tern/parallel.h); 0: all cores */
+    int threads;           /* worker threads of a step (tern/pool.h); 0: all cores */
     int eval_every;        /* evaluate on the test split every this many epochs; 0: at the end */
     int checkpoint_every;  /* write a checkpoint every this many epochs; 0: at the end */
 } tern_config_training;

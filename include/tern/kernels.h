@@ -55,13 +55,15 @@
  *   (AVX-512), so no shuffles are needed in the inner loop.
  *
  * Paths: scalar (the reference; defines the behaviour), AVX2, AVX-512 with
- * VNNI (vpdpbusd), NEON (aarch64). The best available path is chosen at the
- * first call from CPUID; the environment variable TERN_KERNEL=scalar|avx2|
- * avx512|neon|auto forces one, for tests and benchmarks.
+ * VNNI (vpdpbusd), NEON (aarch64). Every GEMM and conv takes its path from
+ * the caller: a path by name, or TERN_KERNEL_AUTO, the best this CPU runs
+ * (from CPUID). The library keeps no current path and reads no environment
+ * variable (the `tern` program takes TERN_KERNEL as its default).
  *
  * The hot calls never allocate: they take caller scratch whose size the
- * *_scratch_bytes functions give. Single-threaded; not reentrant with
- * tern_kernel_select running on another thread. */
+ * *_scratch_bytes functions give. Each call is single-threaded and touches
+ * only its arguments, so calls with their own outputs and scratch may run
+ * at once on any threads. */
 #ifndef TERN_KERNELS_H
 #define TERN_KERNELS_H
 
@@ -140,37 +142,31 @@ tern_status tern_packed_get(const tern_packed *p, int8_t *w);
 /* ---- paths and dispatch --------------------------------------------------- */
 
 typedef enum tern_kernel {
-    TERN_KERNEL_SCALAR = 0,   /* portable C; the reference */
+    TERN_KERNEL_AUTO = 0,     /* the best available path (tern_kernel_best) */
+    TERN_KERNEL_SCALAR,       /* portable C; the reference */
     TERN_KERNEL_AVX2,         /* x86-64 AVX2 + FMA */
     TERN_KERNEL_AVX512,       /* x86-64 AVX-512 F/BW/VL/DQ + VNNI */
     TERN_KERNEL_NEON,         /* aarch64 Advanced SIMD */
     TERN_KERNEL_COUNT
 } tern_kernel;
 
-/* "scalar", "avx2", "avx512", "neon"; "unknown" out of range. */
+/* "auto", "scalar", "avx2", "avx512", "neon"; "unknown" out of range. */
 const char *tern_kernel_name(tern_kernel k);
 
-/* Parse a path name (or "auto": the best available) into *k. */
+/* Parse a path name ("auto" gives TERN_KERNEL_AUTO) into *k. */
 tern_status tern_kernel_parse(const char *name, tern_kernel *k);
 
-/* 1 when path k is built into this library and this CPU (and OS) runs it. */
+/* 1 when path k is built into this library and this CPU (and OS) runs it
+ * (0 for TERN_KERNEL_AUTO, which is no path of its own). */
 int tern_kernel_available(tern_kernel k);
 
 /* The fastest available path: avx512 > avx2 > scalar, or neon > scalar. */
 tern_kernel tern_kernel_best(void);
 
-/* Use path k from now on; TERN_ERR_UNSUPPORTED when it is not available. */
-tern_status tern_kernel_select(tern_kernel k);
-
-/* Select from the environment: TERN_KERNEL unset, empty or "auto" gives the
- * best path; an unknown name is TERN_ERR_ARG, an unavailable path
- * TERN_ERR_UNSUPPORTED (the current path is then left as it was). */
-tern_status tern_kernel_init(void);
-
-/* The path in use; runs tern_kernel_init() on first use. TERN_KERNEL_COUNT
- * when TERN_KERNEL names a path this CPU lacks: then every GEMM and conv
- * returns that error until tern_kernel_select() picks a path. */
-tern_kernel tern_kernel_current(void);
+/* *path = the path k runs on: tern_kernel_best() for TERN_KERNEL_AUTO, else
+ * k itself; TERN_ERR_UNSUPPORTED when k is not available, TERN_ERR_ARG out
+ * of range. Every GEMM and conv below resolves its path this way. */
+tern_status tern_kernel_resolve(tern_kernel k, tern_kernel *path);
 
 /* ---- activations, GEMM, conv ---------------------------------------------- */
 
@@ -192,8 +188,8 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
 size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act);
 
 /* y (n, M) = W (M, K) applied to x (n, K), per the overview, + bias (M or
- * NULL). n = 1 is the GEMV. Uses the current path. */
-tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y,
+ * NULL), on `path`. n = 1 is the GEMV. */
+tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
                              tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Geometry of a conv2d over packed weights (cross-correlation, zero pad). */
@@ -213,8 +209,8 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
  * order, as PyTorch's (O, C, KH, KW) weights flattened. im2col into the
  * scratch, then the GEMM with the output positions as samples. In I8 mode
  * each image is quantized with its own absmax (one sx per image). */
-tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
+tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g, const float *x,
+                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* ---- zero-skipping (sparse) ternary kernels -------------------------------
  * The same y as tern_kernel_gemm / tern_kernel_conv2d, with work only for the
@@ -252,13 +248,9 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
  * F32 bound of the overview holds (each of P and N errs by at most
  * (K-1) 2^-24 of its absolute sum, the subtraction by 2^-24 of both).
  *
- * When it wins (`tern bench zskip`, AVX-512 VNNI; the rule the runtime
- * applies is in tern/runtime.h): the dense VNNI kernel does 64 weights per
- * instruction whatever their value, so in I8 zero-skipping pays only from
- * about 80% zeros at batch >= 32 and not at batch 1 (0.75x at 99%); in F32
- * (masked adds, 16 weights per instruction) from 0-20% zeros at batch >= 32
- * and 80-99% at batch 1; convs (64 positions per image) from 30% (I8) and
- * 0% (F32). */
+ * Which of the two is faster depends on the sparsity, the batch and the
+ * path; the rule the runtime applies is in tern/runtime.h, measurements in
+ * docs/performance.md (`tern bench zskip`). */
 
 /* Column lists of the nonzero weights of a packed matrix. Owns seg and idx;
  * borrows w (its shape and scales), which must outlive it. */
@@ -288,9 +280,9 @@ double tern_sparse_zero_fraction(const tern_sparse *s);
 size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act);
 
 /* y (n, M) = W applied to x (n, K) + bias (M or NULL), as tern_kernel_gemm,
- * on the current path, skipping the zero weights. */
-tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const float *bias, float *y, tern_kact act,
-                             void *scratch, size_t scratch_bytes);
+ * on `path`, skipping the zero weights. */
+tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias, float *y,
+                             tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Scratch bytes tern_sparse_conv2d needs, with P = OH*OW:
  *   I8:  3 cin*h*w + 2 K P + 4 P + 320,   F32: 4 K P + 128. */
@@ -299,66 +291,8 @@ size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w)) as tern_kernel_conv2d (one sx
  * per image in I8), skipping the zero weights: im2col (K, P), then the
  * sparse GEMM with the P positions as samples. */
-tern_status tern_sparse_conv2d(const tern_sparse *s, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
-
-/* ---- fp32 helpers shared by the training ops and the runtime -------------- */
-
-/* y (planes, OH, OW) = max over each k×k window of x (planes, H, W), windows
- * at (o stride - pad), padding never wins; ties go to the first maximum in
- * row-major order and NaN propagates. argmax (planes, OH, OW), when not NULL,
- * gets the winner's index h W + w in its plane. */
-void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
-                               int OW, float *y, int32_t *argmax);
-
-/* y = sum over each k×k window / (k k), zero padding counted (PyTorch's
- * count_include_pad). Shapes as tern_kernel_maxpool2d_f32. */
-void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
-                               int OW, float *y);
-
-/* col (C KH KW, OH OW) = the receptive fields of x (C,H,W): row (c,kh,kw),
- * column (oh,ow) holds x[c, oh stride - pad + kh, ow stride - pad + kw], 0 in
- * the padding. */
-void tern_kernel_im2col_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                            float *col);
-
-/* dx (C,H,W) += the adjoint of tern_kernel_im2col_f32 applied to dcol. */
-void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                                int OW, float *dx);
-
-/* The same two with col's rows ld >= OH OW floats apart, so the columns of
- * several images can sit side by side in one (C KH KW, n OH OW) matrix: the
- * training conv's batched GEMMs. */
-void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                               int OW, float *col, size_t ld);
-void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
-                                   int pad, int OH, int OW, float *dx);
-
-/* ---- fp32 GEMM for training ------------------------------------------------
- * tern's own single-threaded sgemm, for the training step's GEMMs (linear
- * and conv forward, dX, dW). On a CPU running the AVX-512 path (the current
- * path is TERN_KERNEL_AVX512, see tern_kernel_current) it runs tern's packed
- * AVX-512 kernel (src/kernels/x86/gemm_avx512.c); on every other path
- * (scalar, avx2, neon, or an unavailable TERN_KERNEL) it calls OpenBLAS's
- * cblas_sgemm, which is the faster portable choice there.
- * Thread-safe: packing buffers are per thread and fixed in size, so several
- * threads may run it at once on different blocks of C; no allocation. */
-
-/* C (M,N) = op(A) (M,K) op(B) (K,N) + beta C, row-major, alpha 1.
- * transA: A is stored (K,M) with row stride lda, else (M,K); transB: B is
- * stored (N,K) with ldb, else (K,N). beta 0 overwrites C without reading it
- * (it may hold NaN); any other beta scales C. M, N < 1 do nothing; K < 1
- * gives C = beta C. */
-void tern_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc);
-
-/* The scalar twin, the tests' reference: the same C with plain loops, each
- * sum in float in k order, then + beta C (not read when beta is 0). */
-void tern_sgemm_ref(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                    float beta, float *C, int ldc);
-
-/* Which code tern_sgemm runs now: "avx512" or "openblas". */
-const char *tern_sgemm_path(void);
+tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
+                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

@@ -84,12 +84,14 @@ typedef struct tern_runtime_opts {
     tern_runtime_act act;
     tern_runtime_zskip zskip;
     int time_layers;            /* 1: accumulate each layer's wall time into layer_ns (for tern profile) */
+    tern_kernel kernel;         /* the packed kernels' path (0: TERN_KERNEL_AUTO, the best available) */
 } tern_runtime_opts;
 
 typedef struct tern_runtime {
     const tern_deploy *model;   /* borrowed; must outlive the runtime */
     int max_batch;
     tern_runtime_act act;
+    tern_kernel kernel;         /* the path the packed kernels run on (never AUTO) */
     tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
     unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
     tern_sparse *sparse;        /* (n_layers) the column lists of those layers (empty elsewhere) */

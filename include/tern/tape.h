@@ -4,9 +4,9 @@
  * tape of nodes recorded by the forward pass, the mode (training or eval) and
  * the RNG for dropout. Ops (tern/ops.h) take a ctx and tensors and return a
  * new tensor from the arena; while ctx->grad is set, each op also appends a
- * node: (op id, inputs, output, the op's saved state). tern_backward walks the
- * tape in reverse and calls each op's backward, which accumulates (+=) into
- * the grads of its inputs.
+ * node: (op id, inputs, output, the op's saved state; src/core/tape_impl.h).
+ * tern_backward walks the tape in reverse and calls each op's backward, which
+ * accumulates (+=) into the grads of its inputs.
  *
  * Errors are sticky, ggml style: an op that fails records a message, sets
  * ctx->status and returns NULL; every op given a NULL input returns NULL, so
@@ -18,61 +18,41 @@
 #define TERN_TAPE_H
 
 #include "tern/arena.h"
+#include "tern/pool.h"
 #include "tern/rng.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
 
-/* Every op, in one enum; the table in src/ops/registry.c maps each to its
- * name, forward and backward. */
-typedef enum tern_op_id {
-    TERN_OP_LINEAR,
-    TERN_OP_CONV2D,
-    TERN_OP_MAXPOOL2D,
-    TERN_OP_AVGPOOL2D,
-    TERN_OP_GLOBAL_AVGPOOL,
-    TERN_OP_BATCHNORM,
-    TERN_OP_RELU,
-    TERN_OP_HARDTANH,
-    TERN_OP_DROPOUT,
-    TERN_OP_ADD,
-    TERN_OP_SOFTMAX_XENT,
-    TERN_OP_QUANT_TERNARY,  /* twn / absmean / ttq weight quantizers (STE) */
-    TERN_OP_QUANT_ACT,      /* 8-bit absmax activation fake-quant (STE) */
-    TERN_OP_COUNT
-} tern_op_id;
-
-#define TERN_NODE_MAX_IN 4
-
-typedef struct tern_node {
-    tern_op_id op;
-    tern_tensor *in[TERN_NODE_MAX_IN];  /* unused slots are NULL */
-    tern_tensor *out;
-    void *state;                        /* op-owned, from the arena */
-} tern_node;
-
-typedef struct tern_op_def {
-    const char *name;
-    void (*forward)(tern_node *n);   /* out->data from in[]->data and state */
-    void (*backward)(tern_node *n);  /* in[i]->grad += d(out)/d(in[i])^T out->grad, where in[i]->grad */
-} tern_op_def;
-
-/* Indexed by tern_op_id. */
-extern const tern_op_def tern_op_table[TERN_OP_COUNT];
+/* Which fp32 GEMM the training ops run (tern_ctx.sgemm). Chosen apart from
+ * the packed inference kernels' path (tern/kernels.h), so forcing one of
+ * those never changes training numerics. */
+typedef enum tern_sgemm_path {
+    TERN_SGEMM_AUTO = 0,    /* AVX-512 where this CPU runs it, else OpenBLAS */
+    TERN_SGEMM_OPENBLAS,    /* cblas_sgemm */
+    TERN_SGEMM_AVX512,      /* tern's own AVX-512 GEMM (OpenBLAS where the CPU lacks AVX-512) */
+    TERN_SGEMM_COUNT
+} tern_sgemm_path;
 
 typedef struct tern_ctx {
     tern_arena arena;
-    tern_node *nodes;      /* the tape */
+    struct tern_node *nodes;  /* the tape (src/core/tape_impl.h) */
     int n_nodes, cap_nodes;
     int training;          /* batchnorm uses batch statistics, dropout drops */
     int grad;              /* record the tape and allocate activation grads */
     tern_rng *rng;         /* dropout; may be NULL when nothing random runs */
+    tern_pool *pool;       /* the ops' worker threads; NULL: all on the caller's thread */
+    tern_sgemm_path sgemm; /* the GEMM of linear and conv2d (0: TERN_SGEMM_AUTO) */
+    void *scratch;         /* without a pool: the kernels' scratch (tern_ctx_scratch) */
+    size_t scratch_bytes;
     float **zero_p;        /* activation grads handed out but not yet zeroed: */
     size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
     int n_zero, cap_zero;
     tern_status status;    /* first error since the last reset */
 } tern_ctx;
 
-/* A context with `arena_bytes` of initial arena (0: sized by the first step). */
+/* A context with `arena_bytes` of initial arena (0: sized by the first step),
+ * no pool, no RNG and the AUTO GEMM (set c->pool, c->rng, c->sgemm; the
+ * caller keeps the pool and the RNG alive). */
 tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes);
 void tern_ctx_free(tern_ctx *c);
 
@@ -82,7 +62,7 @@ void tern_ctx_reset(tern_ctx *c);
 /* Set mode: training (1) or eval (0); and whether to record for backward. */
 void tern_ctx_mode(tern_ctx *c, int training, int grad);
 
-/* ---- for op implementations -------------------------------------------- */
+/* ---- for op and model implementations ------------------------------------ */
 
 /* A new arena tensor of this shape. Its grad is arena memory when the ctx
  * records and `with_grad` is set, else NULL; the grad reads as zeros from
@@ -100,11 +80,6 @@ void *tern_ctx_fail(tern_ctx *c, tern_status code, const char *fmt, ...)
 /* 1 when gradients must flow through an op with these inputs. */
 int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b,
                         const tern_tensor *d, const tern_tensor *e);
-
-/* Run the op's forward and, when recording, append it to the tape. Returns
- * out, or NULL on failure. */
-tern_tensor *tern_ctx_apply(tern_ctx *c, tern_op_id op, tern_tensor *out, void *state,
-                            tern_tensor *in0, tern_tensor *in1, tern_tensor *in2, tern_tensor *in3);
 
 /* ---- backward ------------------------------------------------------------ */
 

@@ -108,8 +108,9 @@ typedef struct tern_eval_result {
 } tern_eval_result;
 
 /* Evaluate m on all of ds in eval mode (batch statistics frozen, no dropout)
- * in batches of `batch`. ds must match the model's input shape. */
-tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_eval_result *r);
+ * in batches of `batch`, on pool's threads (NULL: the caller's alone). ds
+ * must match the model's input shape. */
+tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r);
 
 /* Load a training checkpoint into a model built from the config stored in
  * it, and its test split (from data_dir, or the config's dataset path when

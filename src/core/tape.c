@@ -1,7 +1,6 @@
 /* tape.c — the step context: arena, tape, sticky status, backward walk. */
-#include "tern/tape.h"
+#include "core/tape_impl.h"
 
-#include "tern/parallel.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,6 +27,7 @@ void tern_ctx_free(tern_ctx *c) {
     free(c->nodes);
     free(c->zero_p);
     free(c->zero_n);
+    free(c->scratch);
     memset(c, 0, sizeof *c);
 }
 
@@ -59,6 +59,28 @@ void *tern_ctx_alloc(tern_ctx *c, size_t bytes) {
     void *p = tern_arena_alloc(&c->arena, bytes);
     if (!p) tern_ctx_fail(c, TERN_ERR_NOMEM, "%s", tern_errmsg());
     return p;
+}
+
+tern_status tern_ctx_reserve_scratch(tern_ctx *c, size_t bytes) {
+    if (c->pool) {
+        if (tern_pool_reserve(c->pool, bytes)) tern_ctx_fail(c, TERN_ERR_NOMEM, "%s", tern_errmsg());
+        return c->status;
+    }
+    if (bytes <= c->scratch_bytes) return c->status;
+    bytes = (bytes + 63) & ~(size_t)63;
+    void *s = aligned_alloc(64, bytes);
+    if (!s) {
+        tern_ctx_fail(c, TERN_ERR_NOMEM, "tape: cannot allocate %zu bytes of kernel scratch", bytes);
+        return c->status;
+    }
+    free(c->scratch);
+    c->scratch = s;
+    c->scratch_bytes = bytes;
+    return c->status;
+}
+
+void *tern_ctx_scratch(const tern_ctx *c, int thread) {
+    return c->pool ? tern_pool_scratch(c->pool, thread) : c->scratch;
 }
 
 tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad) {
@@ -98,7 +120,7 @@ int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tens
 tern_tensor *tern_ctx_apply(tern_ctx *c, tern_op_id op, tern_tensor *out, void *state,
                             tern_tensor *in0, tern_tensor *in1, tern_tensor *in2, tern_tensor *in3) {
     if (!out || c->status) return NULL;
-    tern_node n = {.op = op, .in = {in0, in1, in2, in3}, .out = out, .state = state};
+    tern_node n = {.op = op, .ctx = c, .in = {in0, in1, in2, in3}, .out = out, .state = state};
     tern_op_table[op].forward(&n);
     if (c->grad && out->grad) {
         if (c->n_nodes == c->cap_nodes) {
@@ -132,7 +154,7 @@ static void zero_grads_part(void *arg, int task, int thread) {
     const tern_ctx *c = arg;
     size_t total = 0, lo, hi, at = 0;
     for (int i = 0; i < c->n_zero; i++) total += c->zero_n[i];
-    tern_parallel_range(total, ZERO_TASKS, task, &lo, &hi);
+    tern_pool_range(total, ZERO_TASKS, task, &lo, &hi);
     for (int i = 0; i < c->n_zero && at < hi; at += c->zero_n[i++]) {
         size_t a = lo > at ? lo - at : 0, b = hi - at < c->zero_n[i] ? hi - at : c->zero_n[i];
         if (a < b) memset(c->zero_p[i] + a, 0, (b - a) * sizeof(float));
@@ -143,7 +165,7 @@ tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *see
     if (c->status) return c->status;
     if (!out || !out->grad || !seed) return tern_error(TERN_ERR_ARG, "backward: output has no grad to seed");
     if (c->n_zero) {
-        tern_parallel_for(ZERO_TASKS, 0, zero_grads_part, c);
+        tern_pool_for(c->pool, ZERO_TASKS, 0, zero_grads_part, c);
         c->n_zero = 0; /* a second backward on the same tape accumulates, as ops do */
     }
     for (size_t i = 0; i < out->n; i++) out->grad[i] += seed[i];

@@ -7,7 +7,7 @@
  * absent) → resolve() fills defaults, checks meanings and builds the public
  * tern_config, pointing errors at the tree's positions. */
 #include "tern/config.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -660,9 +660,9 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     if (out->batch_size < 1 || out->batch_size > TERN_DATA_MAX_N)
         return rfail(R, "training", "batch_size", "%d is outside 1..%d (the most samples a dataset holds)",
                      out->batch_size, TERN_DATA_MAX_N);
-    if (out->threads < 0 || out->threads > TERN_PARALLEL_MAX_THREADS)
+    if (out->threads < 0 || out->threads > TERN_POOL_MAX_THREADS)
         return rfail(R, "training", "threads", "%d is outside 0..%d (0: all cores)", out->threads,
-                     TERN_PARALLEL_MAX_THREADS);
+                     TERN_POOL_MAX_THREADS);
     if (out->eval_every < 0) return rfail(R, "training", "eval_every", "%d must be >= 0 (0: at the end)", out->eval_every);
     if (out->checkpoint_every < 0)
         return rfail(R, "training", "checkpoint_every", "%d must be >= 0 (0: at the end)", out->checkpoint_every);

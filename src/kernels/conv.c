@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fp32.h"
 #include "kernels_impl.h"
 
 static int conv_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }
@@ -39,8 +40,8 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
 
 static void *align64(void *p) { return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
-tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes) {
+tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g, const float *x,
+                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes) {
     tern_status st = conv_check(w, g);
     if (st) return st;
     if (!x || !y || !scratch) return tern_error(TERN_ERR_ARG, "kernel_conv2d: NULL input, output or scratch");
@@ -51,7 +52,7 @@ tern_status tern_kernel_conv2d(const tern_packed *w, const tern_conv2d_geom *g, 
     if (scratch_bytes < need)
         return tern_error(TERN_ERR_ARG, "kernel_conv2d: scratch has %zu bytes, needs %zu", scratch_bytes, need);
     const tern_kernel_ops *ops;
-    if ((st = tern_kernel_ops_current(&ops))) return st;
+    if ((st = tern_kernel_ops_get(path, &ops))) return st;
 
     const int oh_n = conv_out(g->h, g->kh, g->stride, g->pad), ow_n = conv_out(g->w, g->kw, g->stride, g->pad);
     const size_t P = (size_t)oh_n * (size_t)ow_n, kp = tern_kp(w), K = (size_t)w->cols;

@@ -1,14 +1,14 @@
-/* dispatch.c — pick a kernel path from CPUID (or TERN_KERNEL), and the GEMM
- * driver: argument checks, activation staging into scratch, the path call. */
-#include <stdatomic.h>
+/* dispatch.c — kernel paths: names, what this CPU runs, the caller's choice
+ * resolved to a path; and the GEMM driver: argument checks, activation
+ * staging into scratch, the path call. */
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "kernels_impl.h"
 
 static const char *const kernel_names[TERN_KERNEL_COUNT] = {
+    [TERN_KERNEL_AUTO] = "auto",
     [TERN_KERNEL_SCALAR] = "scalar",
     [TERN_KERNEL_AVX2] = "avx2",
     [TERN_KERNEL_AVX512] = "avx512",
@@ -27,9 +27,6 @@ static const tern_kernel_ops *const kernel_ops[TERN_KERNEL_COUNT] = {
 #endif
 };
 
-/* -1 until the first selection. */
-static _Atomic int current_path = -1;
-
 const char *tern_kernel_name(tern_kernel k) {
     if ((unsigned)k >= TERN_KERNEL_COUNT) return "unknown";
     return kernel_names[k];
@@ -37,10 +34,6 @@ const char *tern_kernel_name(tern_kernel k) {
 
 tern_status tern_kernel_parse(const char *name, tern_kernel *k) {
     if (!name || !k) return tern_error(TERN_ERR_ARG, "kernel_parse: NULL name or result");
-    if (!strcasecmp(name, "auto")) {
-        *k = tern_kernel_best();
-        return TERN_OK;
-    }
     for (int i = 0; i < TERN_KERNEL_COUNT; i++)
         if (!strcasecmp(name, kernel_names[i])) {
             *k = (tern_kernel)i;
@@ -51,7 +44,7 @@ tern_status tern_kernel_parse(const char *name, tern_kernel *k) {
 }
 
 int tern_kernel_available(tern_kernel k) {
-    if ((unsigned)k >= TERN_KERNEL_COUNT || !kernel_ops[k]) return 0;
+    if ((unsigned)k >= TERN_KERNEL_COUNT || k == TERN_KERNEL_AUTO || !kernel_ops[k]) return 0;
     switch (k) {
     case TERN_KERNEL_SCALAR: return 1;
 #if defined(__x86_64__)
@@ -77,40 +70,20 @@ tern_kernel tern_kernel_best(void) {
     return TERN_KERNEL_SCALAR;
 }
 
-tern_status tern_kernel_select(tern_kernel k) {
-    if ((unsigned)k >= TERN_KERNEL_COUNT) return tern_error(TERN_ERR_ARG, "kernel_select: path %d is out of range", k);
+tern_status tern_kernel_resolve(tern_kernel k, tern_kernel *path) {
+    if ((unsigned)k >= TERN_KERNEL_COUNT) return tern_error(TERN_ERR_ARG, "kernel: path %d is out of range", (int)k);
+    if (k == TERN_KERNEL_AUTO) k = tern_kernel_best();
     if (!tern_kernel_available(k))
-        return tern_error(TERN_ERR_UNSUPPORTED, "kernel_select: the %s path is not %s", kernel_names[k],
+        return tern_error(TERN_ERR_UNSUPPORTED, "kernel: the %s path is not %s", kernel_names[k],
                           kernel_ops[k] ? "supported by this CPU" : "built for this architecture");
-    atomic_store(&current_path, (int)k);
+    *path = k;
     return TERN_OK;
 }
 
-tern_status tern_kernel_init(void) {
-    const char *env = getenv("TERN_KERNEL");
-    if (!env || !*env) return tern_kernel_select(tern_kernel_best());
-    tern_kernel k;
-    if (tern_kernel_parse(env, &k))
-        return tern_error(TERN_ERR_ARG, "kernel_init: TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto",
-                          env);
-    if (!tern_kernel_available(k))
-        return tern_error(TERN_ERR_UNSUPPORTED, "kernel_init: TERN_KERNEL=%s, but this CPU or build lacks that path",
-                          env);
-    return tern_kernel_select(k);
-}
-
-tern_kernel tern_kernel_current(void) {
-    if (atomic_load(&current_path) < 0 && tern_kernel_init() != TERN_OK) return TERN_KERNEL_COUNT;
-    return (tern_kernel)atomic_load(&current_path);
-}
-
-tern_status tern_kernel_ops_current(const tern_kernel_ops **ops) {
-    if (atomic_load(&current_path) < 0) {
-        tern_status s = tern_kernel_init();
-        if (s) return s;
-    }
-    *ops = kernel_ops[atomic_load(&current_path)];
-    return TERN_OK;
+tern_status tern_kernel_ops_get(tern_kernel k, const tern_kernel_ops **ops) {
+    tern_status st = tern_kernel_resolve(k, &k);
+    if (!st) *ops = kernel_ops[k];
+    return st;
 }
 
 /* ---- the GEMM driver ------------------------------------------------------ */
@@ -124,8 +97,8 @@ size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act
     return (size_t)n * kp * sizeof(float) + 64;
 }
 
-tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const float *bias, float *y, tern_kact act,
-                             void *scratch, size_t scratch_bytes) {
+tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
+                             tern_kact act, void *scratch, size_t scratch_bytes) {
     if (!w || !w->qs || !x || !y || !scratch)
         return tern_error(TERN_ERR_ARG, "kernel_gemm: NULL weights, input, output or scratch");
     if (n < 1) return tern_error(TERN_ERR_SHAPE, "kernel_gemm: batch %d, needs at least 1", n);
@@ -135,7 +108,7 @@ tern_status tern_kernel_gemm(const tern_packed *w, const float *x, int n, const 
         return tern_error(TERN_ERR_ARG, "kernel_gemm: scratch has %zu bytes, (%d,%d) x batch %d needs %zu", scratch_bytes,
                           w->rows, w->cols, n, need);
     const tern_kernel_ops *ops;
-    tern_status st = tern_kernel_ops_current(&ops);
+    tern_status st = tern_kernel_ops_get(path, &ops);
     if (st) return st;
 
     const size_t K = (size_t)w->cols, kp = tern_kp(w);

@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "kernels_impl.h"
+#include "fp32.h"
 
 /* The part [lo, hi) of a window starting at `start` (may be negative) with
  * length k that lies inside [0, size). */
@@ -279,9 +279,4 @@ void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, i
                 }
             }
         }
-}
-
-void tern_kernel_col2im_add_f32(const float *dcol, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                                int OW, float *dx) {
-    tern_kernel_col2im_add_ld_f32(dcol, (size_t)OH * OW, C, H, W, KH, KW, stride, pad, OH, OW, dx);
 }

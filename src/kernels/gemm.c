@@ -3,21 +3,21 @@
 #include <cblas.h>
 #include <string.h>
 
-#include "kernels/kernels_impl.h"
+#include "kernels/sgemm.h"
+#include "tern/kernels.h"
 
-/* The AVX-512 GEMM runs only when the kernel path is avx512: TERN_KERNEL=
- * scalar or avx2 (tests, benchmarks) and CPUs without AVX-512 get OpenBLAS,
- * never an illegal instruction. tern_kernel_current() is an atomic load
- * after its first call, cheap enough per GEMM. */
-static int use_avx512(void) {
-#if defined(__x86_64__)
-    return tern_kernel_current() == TERN_KERNEL_AVX512;
-#else
-    return 0;
-#endif
+/* The AVX-512 GEMM runs only where the avx512 kernel path is available: a
+ * CPU without it gets OpenBLAS, never an illegal instruction. The check
+ * reads CPUID bits libgcc cached at start-up, cheap enough per GEMM. */
+tern_sgemm_path tern_sgemm_resolve(tern_sgemm_path path) {
+    if (path == TERN_SGEMM_OPENBLAS) return TERN_SGEMM_OPENBLAS;
+    return tern_kernel_available(TERN_KERNEL_AVX512) ? TERN_SGEMM_AVX512 : TERN_SGEMM_OPENBLAS;
 }
 
-const char *tern_sgemm_path(void) { return use_avx512() ? "avx512" : "openblas"; }
+const char *tern_sgemm_name(tern_sgemm_path path) {
+    static const char *const names[TERN_SGEMM_COUNT] = {"auto", "openblas", "avx512"};
+    return (unsigned)path < TERN_SGEMM_COUNT ? names[path] : "unknown";
+}
 
 /* C = beta C for K = 0: no products, and beta 0 must not read C. */
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
@@ -29,16 +29,16 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-void tern_sgemm(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc) {
+void tern_sgemm(tern_sgemm_path path, float *scratch, int transA, int transB, int M, int N, int K, const float *A,
+                int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (M < 1 || N < 1) return;
     if (K < 1) {
         scale_c(M, N, beta, C, ldc);
         return;
     }
 #if defined(__x86_64__)
-    if (use_avx512()) {
-        tern_sgemm_avx512(transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (scratch && tern_sgemm_resolve(path) == TERN_SGEMM_AVX512) {
+        tern_sgemm_avx512(scratch, transA, transB, M, N, K, A, lda, B, ldb, beta, C, ldc);
         return;
     }
 #endif

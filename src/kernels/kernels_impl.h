@@ -94,15 +94,9 @@ extern const tern_kernel_ops tern_kernel_ops_avx512;
 extern const tern_kernel_ops tern_kernel_ops_neon;
 #endif
 
-#if defined(__x86_64__)
-/* tern_sgemm on AVX-512 (src/kernels/x86/gemm_avx512.c); M, N, K >= 1. */
-void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc);
-#endif
-
-/* The ops of the current path, running tern_kernel_init() on first use;
- * its error when the environment asks for a path that is not available. */
-tern_status tern_kernel_ops_current(const tern_kernel_ops **ops);
+/* The ops of path k (TERN_KERNEL_AUTO: the best available); the error of
+ * tern_kernel_resolve when k is not available. */
+tern_status tern_kernel_ops_get(tern_kernel k, const tern_kernel_ops **ops);
 
 /* ---- register tiling, shared by the SIMD paths ---------------------------
  * A tile computes R rows x S samples over all of K; a tiling is the R x S
@@ -156,13 +150,6 @@ static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const 
 static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
     return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
 }
-
-/* tern_kernel_im2col_f32 on int8 (quantized) and int16 (widened) images,
- * for the packed convs (src/kernels/fp32.c). */
-void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,
-                           int8_t *col);
-void tern_kernel_im2col_i16(const int16_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH,
-                            int OW, int16_t *col);
 
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose, 16
  * columns at a time so the 16 destination rows being filled stay in L1. */

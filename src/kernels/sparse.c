@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fp32.h"
 #include "kernels_impl.h"
 
 /* ---- the column lists ------------------------------------------------------ */
@@ -145,8 +146,8 @@ static tern_status check(const tern_sparse *s, const void *x, const void *y, con
     return TERN_OK;
 }
 
-tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const float *bias, float *y, tern_kact act,
-                             void *scratch, size_t scratch_bytes) {
+tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias, float *y,
+                             tern_kact act, void *scratch, size_t scratch_bytes) {
     tern_status st = check(s, x, y, scratch, n, act, "sparse_gemm");
     if (st) return st;
     size_t need = tern_sparse_gemm_scratch_bytes(s, n, act);
@@ -154,7 +155,7 @@ tern_status tern_sparse_gemm(const tern_sparse *s, const float *x, int n, const 
         return tern_error(TERN_ERR_ARG, "sparse_gemm: scratch has %zu bytes, (%d,%d) x batch %d needs %zu", scratch_bytes,
                           s->rows, s->cols, n, need);
     const tern_kernel_ops *ops;
-    if ((st = tern_kernel_ops_current(&ops))) return st;
+    if ((st = tern_kernel_ops_get(path, &ops))) return st;
 
     const size_t K = (size_t)s->cols, N = (size_t)n, M = (size_t)s->rows;
     unsigned char *b = align64(scratch);
@@ -201,8 +202,8 @@ size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_
     return 4 * K * P + SLACK + 64; /* F32: col (K, P) + slack */
 }
 
-tern_status tern_sparse_conv2d(const tern_sparse *s, const tern_conv2d_geom *g, const float *x, int n,
-                               const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes) {
+tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
+                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes) {
     tern_status st = check(s, x, y, scratch, n, act, "sparse_conv2d");
     if (st) return st;
     if (!g) return tern_error(TERN_ERR_ARG, "sparse_conv2d: NULL geometry");
@@ -216,7 +217,7 @@ tern_status tern_sparse_conv2d(const tern_sparse *s, const tern_conv2d_geom *g, 
     if (scratch_bytes < need)
         return tern_error(TERN_ERR_ARG, "sparse_conv2d: scratch has %zu bytes, needs %zu", scratch_bytes, need);
     const tern_kernel_ops *ops;
-    if ((st = tern_kernel_ops_current(&ops))) return st;
+    if ((st = tern_kernel_ops_get(path, &ops))) return st;
 
     const int oh_n = conv_out(g->h, g->kh, g->stride, g->pad), ow_n = conv_out(g->w, g->kw, g->stride, g->pad);
     const size_t P = (size_t)oh_n * (size_t)ow_n, K = (size_t)s->cols;

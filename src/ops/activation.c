@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "ops_impl.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 /* relu runs as up to 8 tasks of at least ELEM_TASK_MIN floats each (below
  * that a task costs more than it saves); elementwise, so any cut gives the
@@ -32,27 +32,27 @@ static void relu_forward_part(void *arg, int task, int thread) {
     const float *x = n->in[0]->data;
     float *y = n->out->data;
     size_t lo, hi;
-    tern_parallel_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
+    tern_pool_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
     /* x < 0 ? 0 : x lets a NaN through, as PyTorch does: a NaN must reach
      * the loss, where the trainer stops, not vanish here. */
     for (size_t i = lo; i < hi; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
-void tern_relu_forward(tern_node *n) { tern_parallel_for(elem_tasks(n->out->n), 0, relu_forward_part, n); }
+void tern_relu_forward(tern_node *n) { tern_pool_for(n->ctx->pool, elem_tasks(n->out->n), 0, relu_forward_part, n); }
 
 static void relu_backward_part(void *arg, int task, int thread) {
     (void)thread;
     tern_node *n = arg;
     float *dx = n->in[0]->grad;
     size_t lo, hi;
-    tern_parallel_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
+    tern_pool_range(n->out->n, elem_tasks(n->out->n), task, &lo, &hi);
     /* dL/dx = dL/dy where y > 0; the forward output says where. */
     const float *y = n->out->data, *dy = n->out->grad;
     for (size_t i = lo; i < hi; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 void tern_relu_backward(tern_node *n) {
-    if (n->in[0]->grad) tern_parallel_for(elem_tasks(n->out->n), 0, relu_backward_part, n);
+    if (n->in[0]->grad) tern_pool_for(n->ctx->pool, elem_tasks(n->out->n), 0, relu_backward_part, n);
 }
 
 /* ---- hardtanh: y = clamp(x, lo, hi) -------------------------------------- */

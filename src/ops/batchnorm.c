@@ -10,7 +10,7 @@
  *
  * Training: mean and biased variance of the batch, in double by two passes
  * (mean first, then squared deviations) so a large M or a large offset does
- * not cancel. With H, W > 1 the channels are cut into tasks (tern/parallel.h);
+ * not cancel. With H, W > 1 the channels are cut into tasks (tern/pool.h);
  * a channel's sums stay in one task, so the thread count changes no bit. The running statistics are updated here, in the forward, with
  * the unbiased variance var * M / (M - 1); the backward never touches them.
  *
@@ -22,7 +22,7 @@
 #include <math.h>
 
 #include "ops_impl.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 typedef struct {
     int batch_stats;        /* 1: normalised with batch statistics (training) */
@@ -155,7 +155,7 @@ static void bn_forward_channels(void *arg, int task, int thread) {
     int N, C;
     size_t HW, lo, hi;
     bn_dims(x, &N, &C, &HW);
-    tern_parallel_range((size_t)C, BN_TASKS, task, &lo, &hi);
+    tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
     double M = (double)N * (double)HW;
     for (size_t ch = lo; ch < hi; ch++) {
         if (s->batch_stats) {
@@ -209,7 +209,7 @@ void tern_batchnorm_forward(tern_node *n) {
             s->invstd[ch] = (float)(1.0 / sqrt((double)s->running_var[ch] + (double)s->eps));
         }
     if (HW > 1) {
-        tern_parallel_for(BN_TASKS, 0, bn_forward_channels, n);
+        tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_forward_channels, n);
         return;
     }
     if (s->batch_stats) {
@@ -243,7 +243,7 @@ static void bn_backward_channels(void *arg, int task, int thread) {
     int N, C;
     size_t HW, lo, hi;
     bn_dims(x, &N, &C, &HW);
-    tern_parallel_range((size_t)C, BN_TASKS, task, &lo, &hi);
+    tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
     double M = (double)N * (double)HW;
     int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
     for (size_t ch = lo; ch < hi; ch++) {
@@ -291,7 +291,7 @@ void tern_batchnorm_backward(tern_node *n) {
     size_t HW;
     bn_dims(x, &N, &C, &HW);
     if (HW > 1) {
-        tern_parallel_for(BN_TASKS, 0, bn_backward_channels, n);
+        tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_backward_channels, n);
         return;
     }
     if (s->relu) relu_mask_run(n->out->data, n->out->grad, n->out->n);

@@ -26,7 +26,7 @@
  * kernel with stride 1 and no padding needs no columns at all: col is x_n
  * itself, seen as (C, H W), one sample a chunk.
  *
- * Threads (tern/parallel.h): chunks are the tasks of the forward. In the
+ * Threads (tern/pool.h): chunks are the tasks of the forward. In the
  * backward, chunk j belongs to slot j mod S, S = min(CONV2D_SLOTS, chunks,
  * what keeps S·O·K floats within CONV2D_DWP_FLOATS), or S = chunks when
  * there is no dW to sum; each slot is a task
@@ -43,9 +43,10 @@
 #include <limits.h>
 #include <string.h>
 
+#include "kernels/fp32.h"
+#include "kernels/sgemm.h"
 #include "ops_impl.h"
-#include "tern/kernels.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 /* Floats of one chunk's columns at most (1 MB: the columns are written and
  * then read by the GEMM, so they should stay in a core's L2; LeNet-5's step
@@ -99,10 +100,11 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
                              "conv2d: input %s, weight %s, pad %d give a %lldx%lld output; too large for sgemm",
                              SHAPE(x, sx), SHAPE(w, sw), pad, OH, OW);
 
+    if (tern_ctx_reserve_scratch(c, TERN_SGEMM_SCRATCH_BYTES)) return NULL;
     conv2d_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
     *s = (conv2d_state){.stride = stride, .pad = pad, .OH = (int)OH, .OW = (int)OW, .G = 1,
-                        .threads = tern_parallel_threads(), .slots = 1};
+                        .threads = tern_pool_threads(c->pool), .slots = 1};
     if (!(KH == 1 && KW == 1 && stride == 1 && pad == 0)) {
         size_t kp = (size_t)K * (size_t)(OH * OW), g = CONV2D_COL_FLOATS / kp;
         if (g > CONV2D_CHUNK) g = CONV2D_CHUNK;
@@ -156,6 +158,8 @@ static void forward_chunk(void *arg, int task, int thread) {
     int N = x->shape[0], O = w->shape[0], KH = w->shape[2], KW = w->shape[3];
     int K = x->shape[1] * KH * KW, P = s->OH * s->OW;
     int i0 = task * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
+    const tern_sgemm_path gp = n->ctx->sgemm;
+    float *gs = tern_ctx_scratch(n->ctx, thread); /* the GEMM's packing scratch */
     const float *col = chunk_columns(s, thread_col(s, thread), x, KH, KW, i0, g); /* (K, g P) */
     float *y0 = n->out->data + (size_t)i0 * O * P;                                /* (g,O,P) */
     if (g == 1) {
@@ -166,12 +170,12 @@ static void forward_chunk(void *arg, int task, int thread) {
                 for (int p = 0; p < P; p++) y0[(size_t)o * P + p] = b->data[o];
             beta = 1.0f;
         }
-        tern_sgemm(0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
+        tern_sgemm(gp, gs, 0, 0, O, P, K, w->data, K, col, P, beta, y0, P);
         return;
     }
     /* yg (O, g P) = W (O,K) · col (K, g P), then y (g,O,P) = yg + b */
     float *yg = thread_yg(s, thread);
-    tern_sgemm(0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
+    tern_sgemm(gp, gs, 0, 0, O, L, K, w->data, K, col, L, 0.0f, yg, L);
     for (int j = 0; j < g; j++)
         for (int o = 0; o < O; o++) {
             const float *src = yg + (size_t)o * L + (size_t)j * P;
@@ -183,7 +187,7 @@ static void forward_chunk(void *arg, int task, int thread) {
 void tern_conv2d_forward(tern_node *n) {
     const conv2d_state *s = n->state;
     int N = n->in[0]->shape[0];
-    tern_parallel_for((N + s->G - 1) / s->G, s->threads, forward_chunk, n);
+    tern_pool_for(n->ctx->pool, (N + s->G - 1) / s->G, s->threads, forward_chunk, n);
 }
 
 /* Backward of slot `task`: its chunks task, task + S, ... in order. dW goes
@@ -199,6 +203,8 @@ static void backward_slot(void *arg, int task, int thread) {
     int chunks = (N + s->G - 1) / s->G;
     float *dw = s->dwp ? s->dwp + (size_t)task * O * K : w->grad; /* (O,K) */
     float *col_buf = thread_col(s, thread), *yg = thread_yg(s, thread);
+    const tern_sgemm_path gp = n->ctx->sgemm;
+    float *gs = tern_ctx_scratch(n->ctx, thread); /* the GEMM's packing scratch */
     for (int ch = task; ch < chunks; ch += s->slots) {
         int i0 = ch * s->G, g = N - i0 < s->G ? N - i0 : s->G, L = g * P;
         const float *dy0 = n->out->grad + (size_t)i0 * O * P; /* (g,O,P) */
@@ -214,20 +220,20 @@ static void backward_slot(void *arg, int task, int thread) {
              * the forward kept none. A partial starts at its slot's first chunk. */
             const float *col = chunk_columns(s, col_buf, x, KH, KW, i0, g);
             float beta = s->dwp && ch == task ? 0.0f : 1.0f;
-            tern_sgemm(0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
+            tern_sgemm(gp, gs, 0, 1, O, K, L, dyg, L, col, L, beta, dw, K);
         }
         if (x->grad) {
             float *dx0 = x->grad + (size_t)i0 * C * H * W; /* (g,C,H,W) */
             if (col_buf) {
                 /* dcol (K, g P) = W^T (K,O) · dyg (O, g P), in the column buffer
                  * (its columns were consumed by dW above). */
-                tern_sgemm(1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
+                tern_sgemm(gp, gs, 1, 0, K, L, O, w->data, K, dyg, L, 0.0f, col_buf, L);
                 for (int j = 0; j < g; j++)
                     tern_kernel_col2im_add_ld_f32(col_buf + (size_t)j * P, (size_t)L, C, H, W, KH, KW, s->stride,
                                                   s->pad, s->OH, s->OW, dx0 + (size_t)j * C * H * W);
             } else {
                 /* col is x_n, so dcol is dx_n: accumulate in place (g = 1). */
-                tern_sgemm(1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
+                tern_sgemm(gp, gs, 1, 0, K, P, O, w->data, K, dyg, P, 1.0f, dx0, P);
             }
         }
     }
@@ -241,7 +247,7 @@ static void reduce_dw(void *arg, int task, int thread) {
     const conv2d_state *s = n->state;
     const tern_tensor *w = n->in[1];
     size_t lo, hi, ok = w->n;
-    tern_parallel_range(ok, REDUCE_TASKS, task, &lo, &hi);
+    tern_pool_range(ok, REDUCE_TASKS, task, &lo, &hi);
     for (int sl = 0; sl < s->slots; sl++) {
         const float *p = s->dwp + (size_t)sl * ok;
         for (size_t i = lo; i < hi; i++) w->grad[i] += p[i];
@@ -252,8 +258,8 @@ void tern_conv2d_backward(tern_node *n) {
     const conv2d_state *s = n->state;
     tern_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
     int N = x->shape[0], O = w->shape[0], P = s->OH * s->OW;
-    if (w->grad || x->grad) tern_parallel_for(s->slots, s->threads, backward_slot, n);
-    if (w->grad && s->dwp) tern_parallel_for(REDUCE_TASKS, s->threads, reduce_dw, n);
+    if (w->grad || x->grad) tern_pool_for(n->ctx->pool, s->slots, s->threads, backward_slot, n);
+    if (w->grad && s->dwp) tern_pool_for(n->ctx->pool, REDUCE_TASKS, s->threads, reduce_dw, n);
     /* db (O) += sum over n, oh, ow of dy */
     if (b && b->grad)
         for (int i = 0; i < N; i++)

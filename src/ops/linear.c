@@ -13,25 +13,25 @@
  *
  * The in-feature count I is spelled `In` in code (I is <complex.h>'s
  * imaginary unit wherever cblas.h is included). */
+#include "kernels/sgemm.h"
 #include "ops_impl.h"
-#include "tern/kernels.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 #define GEMM_PARTS 4
 #define GEMM_PART_FLOPS (2.0 * 1024 * 1024) /* below this a block is not worth a task */
 
 /* C (M,N) = op(A) (M,K) · op(B) (K,N) + beta C, row-major, cut into tasks. */
 typedef struct {
+    tern_ctx *c;
     int ta, tb, M, N, K, lda, ldb, ldc, parts, by_rows;
     const float *A, *B;
     float beta, *C;
 } gemm_job;
 
 static void gemm_part(void *arg, int task, int thread) {
-    (void)thread;
     const gemm_job *j = arg;
     size_t lo, hi;
-    tern_parallel_range((size_t)(j->by_rows ? j->M : j->N), j->parts, task, &lo, &hi);
+    tern_pool_range((size_t)(j->by_rows ? j->M : j->N), j->parts, task, &lo, &hi);
     if (lo == hi) return;
     const float *A = j->A, *B = j->B;
     float *C = j->C;
@@ -45,16 +45,17 @@ static void gemm_part(void *arg, int task, int thread) {
         C += lo;
         N = (int)(hi - lo);
     }
-    tern_sgemm(j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C, j->ldc);
+    tern_sgemm(j->c->sgemm, tern_ctx_scratch(j->c, thread), j->ta, j->tb, M, N, j->K, A, j->lda, B, j->ldb, j->beta, C,
+               j->ldc);
 }
 
-static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb, float beta,
-                 float *C, int ldc) {
-    gemm_job j = {.ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+static void gemm(tern_ctx *c, int ta, int tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc) {
+    gemm_job j = {.c = c, .ta = ta, .tb = tb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
                   .A = A, .B = B, .beta = beta, .C = C, .by_rows = M >= N};
     double parts = 2.0 * M * N * K / GEMM_PART_FLOPS;
     j.parts = parts >= GEMM_PARTS ? GEMM_PARTS : parts < 1.0 ? 1 : (int)parts;
-    tern_parallel_for(j.parts, 0, gemm_part, &j);
+    tern_pool_for(c->pool, j.parts, 0, gemm_part, &j);
 }
 
 tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b) {
@@ -70,6 +71,7 @@ tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0]))
         return tern_ctx_fail(c, TERN_ERR_SHAPE, "linear: bias %s does not match weight %s (needs (%d))",
                              SHAPE(b, sb), SHAPE(w, sw), w->shape[0]);
+    if (tern_ctx_reserve_scratch(c, TERN_SGEMM_SCRATCH_BYTES)) return NULL;
     int shape[2] = {x->shape[0], w->shape[0]}; /* (N,O) */
     tern_tensor *y = tern_ctx_tensor(c, 2, shape, tern_ctx_wants_grad(c, x, w, b, NULL));
     return tern_ctx_apply(c, TERN_OP_LINEAR, y, NULL, x, w, b, NULL);
@@ -87,7 +89,7 @@ void tern_linear_forward(tern_node *n) {
         beta = 1.0f;
     }
     /* y (N,O) = x (N,I) · W^T (I,O) */
-    gemm(0, 1, N, O, In, x->data, In, w->data, In, beta, y->data, O);
+    gemm(n->ctx, 0, 1, N, O, In, x->data, In, w->data, In, beta, y->data, O);
 }
 
 void tern_linear_backward(tern_node *n) {
@@ -96,10 +98,10 @@ void tern_linear_backward(tern_node *n) {
     int N = x->shape[0], In = x->shape[1], O = w->shape[0];
     /* dx (N,I) += dy (N,O) · W (O,I) */
     if (x->grad)
-        gemm(0, 0, N, In, O, dy, O, w->data, In, 1.0f, x->grad, In);
+        gemm(n->ctx, 0, 0, N, In, O, dy, O, w->data, In, 1.0f, x->grad, In);
     /* dW (O,I) += dy^T (O,N) · x (N,I) */
     if (w->grad)
-        gemm(1, 0, O, In, N, dy, O, x->data, In, 1.0f, w->grad, In);
+        gemm(n->ctx, 1, 0, O, In, N, dy, O, x->data, In, 1.0f, w->grad, In);
     /* db (O) += sum over rows of dy */
     if (b && b->grad)
         for (int i = 0; i < N; i++)

@@ -2,6 +2,7 @@
 #ifndef TERN_OPS_IMPL_H
 #define TERN_OPS_IMPL_H
 
+#include "core/tape_impl.h"
 #include "tern/ops.h"
 
 #define TERN_DECLARE_OP(name)                  \

@@ -7,9 +7,9 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "kernels/fp32.h"
 #include "ops_impl.h"
-#include "tern/parallel.h"
-#include "tern/kernels.h"
+#include "tern/pool.h"
 
 typedef struct {
     int k, stride, pad;
@@ -95,12 +95,12 @@ static void maxpool_forward_part(void *arg, int task, int thread) {
     const tern_tensor *x = n->in[0];
     tern_tensor *y = n->out;
     size_t lo, hi, HW = (size_t)x->shape[2] * x->shape[3], OHW = (size_t)y->shape[2] * y->shape[3];
-    tern_parallel_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
+    tern_pool_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
     tern_kernel_maxpool2d_f32(x->data + lo * HW, hi - lo, x->shape[2], x->shape[3], s->k, s->stride, s->pad,
                               y->shape[2], y->shape[3], y->data + lo * OHW, s->argmax ? s->argmax + lo * OHW : NULL);
 }
 
-void tern_maxpool2d_forward(tern_node *n) { tern_parallel_for(POOL_TASKS, 0, maxpool_forward_part, n); }
+void tern_maxpool2d_forward(tern_node *n) { tern_pool_for(n->ctx->pool, POOL_TASKS, 0, maxpool_forward_part, n); }
 
 static void maxpool_backward_part(void *arg, int task, int thread) {
     (void)thread;
@@ -110,7 +110,7 @@ static void maxpool_backward_part(void *arg, int task, int thread) {
     const tern_tensor *y = n->out;
     size_t HW = (size_t)x->shape[2] * x->shape[3], OHW = (size_t)y->shape[2] * y->shape[3];
     size_t lo, hi;
-    tern_parallel_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
+    tern_pool_range((size_t)x->shape[0] * x->shape[1], POOL_TASKS, task, &lo, &hi);
     /* The gradient goes to the one input that was the max. */
     for (size_t p = lo; p < hi; p++) {
         float *dx = x->grad + p * HW;
@@ -121,7 +121,7 @@ static void maxpool_backward_part(void *arg, int task, int thread) {
 }
 
 void tern_maxpool2d_backward(tern_node *n) {
-    if (n->in[0]->grad) tern_parallel_for(POOL_TASKS, 0, maxpool_backward_part, n);
+    if (n->in[0]->grad) tern_pool_for(n->ctx->pool, POOL_TASKS, 0, maxpool_backward_part, n);
 }
 
 /* ---- avgpool2d: y = sum over each k×k window / (k*k) ---------------------- */

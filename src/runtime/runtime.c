@@ -14,6 +14,7 @@
 #include "tern/runtime.h"
 
 #include "io/fsutil.h"
+#include "kernels/fp32.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -142,6 +143,8 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->in_numel = numel(3, m->in_shape);
     if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
         return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
+    tern_status kst = tern_kernel_resolve(o->kernel, &rt->kernel);
+    if (kst) return kst;
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
     rt->zskip = calloc((size_t)n, 1);
     rt->sparse = calloc((size_t)n, sizeof *rt->sparse);
@@ -329,19 +332,21 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         switch (L->type) {
         case TERN_DLAYER_LINEAR:
             if (L->ternary && rt->zskip[i])
-                st = tern_sparse_gemm(&rt->sparse[i], xi, n, L->bias, y, rt->kact[i], rt->scratch, rt->scratch_bytes);
+                st = tern_sparse_gemm(rt->kernel, &rt->sparse[i], xi, n, L->bias, y, rt->kact[i], rt->scratch,
+                                      rt->scratch_bytes);
             else if (L->ternary)
-                st = tern_kernel_gemm(&L->packed, xi, n, L->bias, y, rt->kact[i], rt->scratch, rt->scratch_bytes);
+                st = tern_kernel_gemm(rt->kernel, &L->packed, xi, n, L->bias, y, rt->kact[i], rt->scratch,
+                                      rt->scratch_bytes);
             else
                 linear_fp32(L, xi, n, y);
             break;
         case TERN_DLAYER_CONV2D:
             if (L->ternary) {
                 tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
-                st = rt->zskip[i] ? tern_sparse_conv2d(&rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
-                                                       rt->scratch_bytes)
-                                  : tern_kernel_conv2d(&L->packed, &g, xi, n, L->bias, y, rt->kact[i], rt->scratch,
-                                                       rt->scratch_bytes);
+                st = rt->zskip[i] ? tern_sparse_conv2d(rt->kernel, &rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i],
+                                                       rt->scratch, rt->scratch_bytes)
+                                  : tern_kernel_conv2d(rt->kernel, &L->packed, &g, xi, n, L->bias, y, rt->kact[i],
+                                                       rt->scratch, rt->scratch_bytes);
             } else {
                 conv_fp32(L, ish, xi, n, y, rt->scratch);
             }

@@ -775,7 +775,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     if (isnan(w->test_acc)) {
         /* The run had finished before this call (killed while measuring): evaluate its checkpoint. */
         tern_eval_result er;
-        if (!(st = tern_evaluate(&m, &test, ecfg.training.batch_size, &er))) w->test_acc = er.acc;
+        if (!(st = tern_evaluate(&m, &test, ecfg.training.batch_size, NULL, &er))) w->test_acc = er.acc;
     }
     w->sparsity = tern_model_sparsity(&m);
     for (int l = 0; l < TERN_SWEEP_MAX_LAYERS; l++) w->layer_sparsity[l] = NAN;

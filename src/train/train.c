@@ -15,7 +15,7 @@
 #include "tern/checkpoint.h"
 #include "tern/monitor.h"
 #include "tern/ops.h"
-#include "tern/parallel.h"
+#include "tern/pool.h"
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -24,7 +24,7 @@ static int file_exists(const char *path) {
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_eval_result *r) {
+tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r) {
     memset(r, 0, sizeof *r);
     int shape[4] = {0, ds->c, ds->h, ds->w};
     int ok = m->in_ndim == 3 && m->in_shape[0] == ds->c && m->in_shape[1] == ds->h && m->in_shape[2] == ds->w;
@@ -35,6 +35,7 @@ tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern
     tern_ctx c;
     tern_status st = tern_ctx_init(&c, 0);
     if (st) return st;
+    c.pool = pool;
     size_t per = (size_t)ds->c * ds->h * ds->w;
     double loss_sum = 0.0;
     for (int i = 0; i < ds->n && !st; i += batch) {
@@ -86,6 +87,7 @@ typedef struct run {
     tern_optim optim;
     tern_sched sched;
     tern_ctx ctx;
+    tern_pool *pool;           /* the step's worker threads */
     tern_loader loader;
     tern_rng model_rng;        /* dropout */
     tern_rng loader_epoch_rng; /* the loader's RNG when the epoch in progress began */
@@ -102,6 +104,7 @@ static void run_free(run *r) {
     tern_model_free(&r->model);
     tern_optim_free(&r->optim);
     tern_ctx_free(&r->ctx);
+    tern_pool_free(r->pool);
     tern_loader_free(&r->loader);
     free(r->config_text);
     free(r->xb);
@@ -378,14 +381,15 @@ static tern_status setup(run *r, const tern_config *cfg, int *batches) {
     if ((st = build(r, cfg, 1, NULL))) return st;
     int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
-    if (threads > TERN_PARALLEL_MAX_THREADS) threads = TERN_PARALLEL_MAX_THREADS; /* "all cores" of a big machine */
+    if (threads > TERN_POOL_MAX_THREADS) threads = TERN_POOL_MAX_THREADS; /* "all cores" of a big machine */
     /* tern's workers split every op of the step; OpenBLAS runs inside them,
      * one thread each, so the two never compete for the cores. */
-    if ((st = tern_parallel_set_threads(threads))) return st;
+    if ((st = tern_pool_init(&r->pool, threads))) return st;
     openblas_set_num_threads(1);
     if ((st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg))) return st;
     if ((st = check_memory(r, cfg))) return st;
     if ((st = tern_ctx_init(&r->ctx, 0))) return st;
+    r->ctx.pool = r->pool;
     tern_rng_seed(&r->model_rng, T->seed ^ 0x6d6f64656cULL); /* "model": dropout */
     r->ctx.rng = &r->model_rng;
     tern_augment aug = cfg->dataset.augment;
@@ -574,7 +578,7 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
         int last = e + 1 == T->epochs;
         if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
             tern_eval_result er;
-            if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, &er))) return st;
+            if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, r->pool, &er))) return st;
             ev.test_loss = er.loss;
             ev.test_acc = er.acc;
             res->test_loss = er.loss;

@@ -30,12 +30,13 @@
  * beta: the first K block writes C = acc + beta C (beta 0: C is not read,
  * so NaN garbage cannot leak in); later K blocks add to it.
  *
- * The buffers are static _Thread_local arrays: no allocation, no page faults
- * after a thread's first call, and several threads can run GEMMs at once. */
+ * The buffers are the caller's scratch (TERN_SGEMM_SCRATCH_BYTES, Ap then
+ * Bp): no allocation here, and several threads run GEMMs at once, each
+ * with its own scratch (the pool's per-thread block in the training ops). */
 #include <immintrin.h>
 #include <stdint.h>
 
-#include "kernels/kernels_impl.h"
+#include "kernels/sgemm.h"
 
 #define AI static inline __attribute__((always_inline))
 
@@ -46,8 +47,7 @@ enum {
     A_BUF = 128 * KC,    /* floats of Ap: mc x kc <= 128 x 256 (128 KB) */
 };
 
-static _Thread_local float Ap[A_BUF] __attribute__((aligned(64)));
-static _Thread_local float Bp[KC * NR] __attribute__((aligned(64)));
+_Static_assert(TERN_SGEMM_SCRATCH_BYTES >= (A_BUF + KC * NR) * sizeof(float), "scratch holds Ap and Bp");
 
 AI int imin(int a, int b) { return a < b ? a : b; }
 AI __mmask16 lanes(int n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
@@ -93,7 +93,7 @@ AI void load_transpose(__m512 r[16], const float *src, size_t ld, int rows, int 
 }
 
 /* Ap from A stored (M, K): rows i0.. (mb valid, padded to mbp), k0..k0+kc. */
-static void pack_a_rows(const float *A, int lda, int i0, int mb, int mbp, int k0, int kc) {
+static void pack_a_rows(float *Ap, const float *A, int lda, int i0, int mb, int mbp, int k0, int kc) {
     for (int p = 0; p < mbp; p += 16) {
         const float *src = A + (size_t)(i0 + p) * lda + k0;
         float *lo = Ap + (size_t)p * kc, *hi = lo + (size_t)MR * kc;   /* panels p/8 and p/8 + 1 */
@@ -109,7 +109,7 @@ static void pack_a_rows(const float *A, int lda, int i0, int mb, int mbp, int k0
 }
 
 /* Ap from A stored (K, M) (transA): each k's 8 rows are contiguous. */
-static void pack_a_cols(const float *A, int lda, int i0, int mb, int mbp, int k0, int kc) {
+static void pack_a_cols(float *Ap, const float *A, int lda, int i0, int mb, int mbp, int k0, int kc) {
     for (int p = 0; p < mbp; p += MR) {
         __mmask8 m = (__mmask8)lanes(mb - p);
         const float *src = A + (size_t)k0 * lda + i0 + p;
@@ -119,7 +119,7 @@ static void pack_a_cols(const float *A, int lda, int i0, int mb, int mbp, int k0
 }
 
 /* Bp from B stored (K, N): columns j0.. (nb valid), k0..k0+kc. */
-static void pack_b_rows(const float *B, int ldb, int j0, int nb, int k0, int kc) {
+static void pack_b_rows(float *Bp, const float *B, int ldb, int j0, int nb, int k0, int kc) {
     __mmask16 m0 = lanes(nb), m1 = lanes(nb - 16);
     const float *src = B + (size_t)k0 * ldb + j0;
     for (int k = 0; k < kc; k++, src += ldb) {
@@ -129,7 +129,7 @@ static void pack_b_rows(const float *B, int ldb, int j0, int nb, int k0, int kc)
 }
 
 /* Bp from B stored (N, K) (transB): 16 rows of B give 16 columns of Bp. */
-static void pack_b_cols(const float *B, int ldb, int j0, int nb, int k0, int kc) {
+static void pack_b_cols(float *Bp, const float *B, int ldb, int j0, int nb, int k0, int kc) {
     for (int g = 0; g < NR; g += 16) {
         const float *src = B + (size_t)(j0 + g) * ldb + k0;
         for (int k = 0; k < kc; k += 16) {
@@ -168,8 +168,9 @@ static void kernel_8x32(int kc, const float *restrict a, const float *restrict b
     }
 }
 
-void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                       float beta, float *C, int ldc) {
+void tern_sgemm_avx512(float *scratch, int transA, int transB, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc) {
+    float *Ap = scratch, *Bp = scratch + A_BUF;   /* (A_BUF), (KC, NR): 64-byte aligned */
     /* Even splits: K = 800 runs as 4 x 200, not 3 x 256 + 32. */
     const int nkb = (K + KC - 1) / KC, kc_max = (K + nkb - 1) / nkb;
     const int mc_cap = A_BUF / kc_max / MR * MR;   /* >= 128 */
@@ -180,12 +181,12 @@ void tern_sgemm_avx512(int transA, int transB, int M, int N, int K, const float 
         for (int k0 = 0; k0 < K; k0 += kc_max) {
             const int kc = imin(kc_max, K - k0);
             const float bk = k0 == 0 ? beta : 1.0f;
-            if (transA) pack_a_cols(A, lda, i0, mb, mbp, k0, kc);
-            else pack_a_rows(A, lda, i0, mb, mbp, k0, kc);
+            if (transA) pack_a_cols(Ap, A, lda, i0, mb, mbp, k0, kc);
+            else pack_a_rows(Ap, A, lda, i0, mb, mbp, k0, kc);
             for (int j0 = 0; j0 < N; j0 += NR) {
                 const int nb = imin(NR, N - j0);
-                if (transB) pack_b_cols(B, ldb, j0, nb, k0, kc);
-                else pack_b_rows(B, ldb, j0, nb, k0, kc);
+                if (transB) pack_b_cols(Bp, B, ldb, j0, nb, k0, kc);
+                else pack_b_rows(Bp, B, ldb, j0, nb, k0, kc);
                 const __mmask16 m0 = lanes(nb), m1 = lanes(nb - 16);
                 for (int p = 0; p < mbp; p += MR)
                     kernel_8x32(kc, Ap + (size_t)p * kc, Bp, C + (size_t)(i0 + p) * ldc + j0, ldc, imin(MR, mb - p),
