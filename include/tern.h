@@ -6,6 +6,7 @@
 #include "tern/tensor.h"
 #include "tern/arena.h"
 #include "tern/rng.h"
+#include "tern/clock.h"
 #include "tern/tape.h"
 #include "tern/parallel.h"
 #include "tern/params.h"

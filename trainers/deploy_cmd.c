@@ -332,7 +332,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
 /* The clock the benchmarks read: wall time, or (tern bench zskip) the
  * calling thread's on-CPU time, which time slices given to other processes
  * on a shared machine do not inflate. */
-static double (*bench_now)(void) = tern_monitor_now_s;
+static double (*bench_now)(void) = tern_clock_now_s;
 
 typedef int (*bench_fn)(void *ctx);
 
@@ -357,8 +357,8 @@ static int interleave(bench_fn a, void *ca, bench_fn b, void *cb, int repeats, d
         vb[r] = (t2 - t1) / inner;
     }
     if (ok) {
-        *ta = tern_monitor_median(va, repeats);
-        *tb = tern_monitor_median(vb, repeats);
+        *ta = tern_clock_median(va, repeats);
+        *tb = tern_clock_median(vb, repeats);
     }
     free(va);
     free(vb);
@@ -630,7 +630,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         i++;
     }
     openblas_set_num_threads(1);
-    bench_now = tern_monitor_now_s;
+    bench_now = tern_clock_now_s;
     printf("tern bench gemm: tern_sgemm path %s vs cblas_sgemm, 1 thread each, %d interleaved repeats, medians\n",
            tern_sgemm_path(), repeats);
     printf("%-20s %5s %5s %5s %5s %4s %10s %10s %9s %9s %7s\n", "use", "trans", "M", "N", "K", "beta", "tern ms",
@@ -728,7 +728,7 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
         fprintf(stderr, "tern bench zskip: %s '%s' is not a valid option and value\n", k, v);
         return 2;
     }
-    bench_now = tern_monitor_cpu_s;
+    bench_now = tern_clock_cpu_s;
     static const int zeros[] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99};
     enum { NZ = sizeof zeros / sizeof zeros[0] };
     static const struct {

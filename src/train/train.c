@@ -13,7 +13,7 @@
 
 #include "io/fsutil.h"
 #include "tern/checkpoint.h"
-#include "tern/monitor.h"
+#include "tern/clock.h"
 #include "tern/ops.h"
 #include "tern/parallel.h"
 
@@ -530,9 +530,9 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
             tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape);
             lr = tern_sched_lr(&r->sched, step);
             tern_step_result sr;
-            double t0 = tern_monitor_now_s();
+            double t0 = tern_clock_now_s();
             st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, lr, cfg->optimizer.clip, &sr);
-            t_epoch += tern_monitor_now_s() - t0;
+            t_epoch += tern_clock_now_s() - t0;
             if (st == TERN_ERR_NUMERIC) {
                 char msg[512];
                 snprintf(msg, sizeof msg, "%s", tern_errmsg());
@@ -570,7 +570,7 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
                                 .sparsity = tern_model_sparsity(&r->model),
                                 .samples_per_s = t_epoch > 0 ? (double)seen_here / t_epoch : 0.0, .seconds = t_epoch,
                                 .step_ms = steps_here > 0 ? 1e3 * t_epoch / steps_here : 0.0,
-                                .peak_rss_mb = tern_monitor_peak_rss_bytes() / (1024.0 * 1024.0), .lr = lr, .model = &r->model};
+                                .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = lr, .model = &r->model};
         int last = e + 1 == T->epochs;
         if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
             tern_eval_result er;
