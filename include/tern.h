@@ -18,6 +18,7 @@
 #include "tern/kernels.h"
 #include "tern/config.h"
 #include "tern/checkpoint.h"
+#include "tern/restore.h"
 #include "tern/deploy.h"
 #include "tern/runtime.h"
 #include "tern/monitor.h"

@@ -112,7 +112,15 @@ int tern_cmd_export(int argc, char **argv) {
     }
     if (!force && (!replaceable("export", out, ckpt) || (fp32_out && !replaceable("export", fp32_out, ckpt)))) return 1;
     tern_deploy_sizes z;
-    if (tern_deploy_export(ckpt, data, out, &z)) return fail("export");
+    tern_config cfg;
+    tern_model m;
+    tern_dataset test;
+    if (tern_dataset_load_checkpoint(ckpt, data, &cfg, &m, &test)) return fail("export");
+    tern_status xst = tern_deploy_export(&m, &test, ckpt, out, &z);
+    tern_model_free(&m);
+    tern_dataset_free(&test);
+    tern_config_free(&cfg);
+    if (xst) return fail("export");
     /* The fp32 reference: the same model, every weight fp32, no compression. */
     tern_deploy d, f;
     tern_deploy_sizes zf;

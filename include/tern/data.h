@@ -34,6 +34,7 @@
 #define TERN_DATA_H
 
 #include <stdint.h>
+#include "tern/nn.h"
 #include "tern/rng.h"
 #include "tern/status.h"
 
@@ -100,6 +101,28 @@ tern_status tern_dataset_stats(const tern_dataset *ds, float *mean, float *std);
  * computed by tern_dataset_stats(); records them in ds. Refused when ds is
  * already normalised or a std is not > 0. */
 tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
+
+/* ---- the data of a config and of a training checkpoint ------------------- */
+
+struct tern_config; /* tern/config.h, which includes this header */
+
+/* The splits of cfg's dataset from dir (NULL: the config's dataset
+ * directory, tern_config_dataset_dir), normalised as training normalises
+ * them: with normalize compute, both by the training split's statistics
+ * (the training split is read for them even when train is NULL). train
+ * may be NULL; with it, both splits must have one image size. */
+tern_status tern_dataset_load_for_config(const struct tern_config *cfg, const char *dir, tern_dataset *train,
+                                         tern_dataset *test);
+
+/* A training checkpoint with its test split: *cfg its stored config, *test
+ * its test split from dir (NULL: the config's dataset directory) normalised
+ * as in training, *m its model for the test images' size with the
+ * checkpoint's parameters (tern_restore_model). When dir holds images of
+ * another size than the model was trained on, the error says so. Free with
+ * tern_model_free, tern_dataset_free and tern_config_free; nothing is left
+ * allocated on failure. */
+tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, struct tern_config *cfg, tern_model *m,
+                                         tern_dataset *test);
 
 /* ---- augmentation ------------------------------------------------------- */
 

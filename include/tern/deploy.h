@@ -138,13 +138,13 @@ void tern_deploy_free(tern_deploy *d);
  * empty; on failure it is left empty. */
 tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
 
-/* Export a training checkpoint: rebuild its model and test split
- * (tern_train_load_for_eval; data_dir NULL: the config's dataset path),
- * tern_deploy_from_model, and save to out_path. TERN_ERR_ARG when out_path
- * is train_ckpt itself (by device and inode: symlinks, hard links). sizes
- * may be NULL. */
-tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
-                               tern_deploy_sizes *sizes);
+/* Export m, the model of training checkpoint train_ckpt with its data (both
+ * as tern_dataset_load_checkpoint gives them): tern_deploy_from_model, the
+ * checkpoint's path recorded as the source, saved to out_path.
+ * TERN_ERR_ARG when out_path is train_ckpt itself (by device and inode:
+ * symlinks, hard links). sizes may be NULL. */
+tern_status tern_deploy_export(const tern_model *m, const tern_dataset *data, const char *train_ckpt,
+                               const char *out_path, tern_deploy_sizes *sizes);
 
 /* Write d to path atomically, datasets compressed at `deflate` (0: none,
  * 1..9): every float is checked finite first (TERN_ERR_NUMERIC naming the

@@ -21,9 +21,7 @@
 
 #include "io/fsutil.h"
 #include "io/h5util.h"
-#include "tern/config.h"
 #include "tern/quant.h"
-#include "tern/train.h"
 
 #define DAMAGED_HINT "the file was altered or corrupted: export it again from its training checkpoint"
 #define TOOL_HINT "the file was altered or written by another tool: export it again"
@@ -1105,22 +1103,18 @@ tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst) {
     return st;
 }
 
-tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
-                               tern_deploy_sizes *sizes) {
-    if (!train_ckpt || !out_path) return tern_error(TERN_ERR_ARG, "deploy: export needs a checkpoint and an output path");
+tern_status tern_deploy_export(const tern_model *m, const tern_dataset *data, const char *train_ckpt,
+                               const char *out_path, tern_deploy_sizes *sizes) {
+    if (!m || !data || !train_ckpt || !out_path)
+        return tern_error(TERN_ERR_ARG, "deploy: export needs a model, its data, its checkpoint and an output path");
     /* The same file under another name (a symlink, a hard link, ./x): the
      * deploy model would replace the checkpoint it comes from. */
     struct stat si, so;
     if (stat(train_ckpt, &si) == 0 && stat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
         return tern_error(TERN_ERR_ARG, "%s: is the training checkpoint being exported (%s); write the deploy model to "
                           "another file", out_path, train_ckpt);
-    tern_config cfg;
-    tern_model m;
-    tern_dataset test;
-    tern_status st = tern_train_load_for_eval(train_ckpt, data_dir, &cfg, &m, &test);
-    if (st) return st;
     tern_deploy d;
-    st = tern_deploy_from_model(&d, &m, &test);
+    tern_status st = tern_deploy_from_model(&d, m, data);
     if (!st) {
         /* The path, cut (where it must be) at a character boundary: the
          * attribute is UTF-8. */
@@ -1133,8 +1127,5 @@ tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, con
         st = tern_deploy_save(&d, out_path, TERN_DEPLOY_DEFLATE, sizes);
     }
     tern_deploy_free(&d);
-    tern_model_free(&m);
-    tern_dataset_free(&test);
-    tern_config_free(&cfg);
     return st;
 }

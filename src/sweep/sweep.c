@@ -765,7 +765,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     tern_config ecfg;
     tern_model m;
     tern_dataset test;
-    if ((st = tern_train_load_for_eval(ckpt, data, &ecfg, &m, &test))) return st;
+    if ((st = tern_dataset_load_checkpoint(ckpt, data, &ecfg, &m, &test))) return st;
     memset(w, 0, sizeof *w);
     snprintf(w->method, sizeof w->method, "%s", p->method);
     snprintf(w->t, sizeof w->t, "%s", p->t);

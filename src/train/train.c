@@ -16,6 +16,7 @@
 #include "tern/clock.h"
 #include "tern/ops.h"
 #include "tern/parallel.h"
+#include "tern/restore.h"
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -108,37 +109,9 @@ static void run_free(run *r) {
     free(r->yb);
 }
 
-/* Both splits, normalised alike: statistics computed on the training split
- * are applied to the test split as given values. */
-static tern_status load_data(const tern_config *cfg, const char *dir, tern_dataset *train, tern_dataset *test,
-                             int want_train) {
-    tern_status st = TERN_OK;
-    tern_norm norm = cfg->dataset.norm;
-    if (want_train || norm.mode == TERN_NORM_COMPUTE) {
-        st = tern_dataset_load(train, cfg->dataset.name, dir, "train", &norm);
-        if (st) return st;
-        if (norm.mode == TERN_NORM_COMPUTE) {
-            norm.mode = TERN_NORM_GIVEN;
-            memcpy(norm.mean, train->mean, sizeof norm.mean);
-            memcpy(norm.std, train->std, sizeof norm.std);
-        }
-    }
-    if ((st = tern_dataset_load(test, cfg->dataset.name, dir, "test", &norm))) return st;
-    /* The model is built for one image size: a split of another size would
-     * fail only at its first forward, after the run directory is written. */
-    if (want_train && (train->c != test->c || train->h != test->h || train->w != test->w))
-        return tern_error(TERN_ERR_SHAPE, "%s: the training images are (%d,%d,%d) but the test images are (%d,%d,%d); "
-                          "both splits of a dataset must have one size", dir, train->c, train->h, train->w, test->c,
-                          test->h, test->w);
-    return TERN_OK;
-}
-
-static tern_status build(run *r, const tern_config *cfg, int want_train, const char *data_dir) {
-    char dir[TERN_CONFIG_PATH_LEN];
-    tern_status st;
-    if (data_dir) snprintf(dir, sizeof dir, "%s", data_dir);
-    else if ((st = tern_config_dataset_dir(cfg, dir, sizeof dir))) return st;
-    if ((st = load_data(cfg, dir, &r->train, &r->test, want_train))) return st;
+static tern_status build(run *r, const tern_config *cfg) {
+    tern_status st = tern_dataset_load_for_config(cfg, NULL, &r->train, &r->test);
+    if (st) return st;
     const tern_dataset *ds = &r->test;
     int in[3] = {ds->c, ds->h, ds->w};
     st = tern_model_init(&r->model, cfg->model.layers, cfg->model.n_layers, 3, in, cfg->model.init,
@@ -193,15 +166,9 @@ static tern_status publish(run *r) {
     return TERN_OK;
 }
 
-static tern_status save_ckpt(run *r, long epoch, long step, int batch, double loss_sum, long correct, long seen) {
-    r->ck.epoch = epoch;
-    r->ck.step = step;
-    tern_status st = TERN_OK;
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "batch", batch);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_loss_sum", loss_sum);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_correct", (double)correct);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_seen", (double)seen);
-    st = st ? st : tern_ckpt_save(r->ckpt_path, &r->ck);
+static tern_status save_ckpt(run *r, const tern_restore_position *p) {
+    tern_status st = tern_restore_set_position(&r->ck, p);
+    if (!st) st = tern_ckpt_save(r->ckpt_path, &r->ck);
     if (!st && r->stage[0]) st = publish(r);
     if (!st) r->have_ckpt = 1;
     return st;
@@ -375,7 +342,7 @@ static tern_status open_run_dir(run *r) {
 static tern_status setup(run *r, const tern_config *cfg, int *batches) {
     const tern_config_training *T = &cfg->training;
     tern_status st;
-    if ((st = build(r, cfg, 1, NULL))) return st;
+    if ((st = build(r, cfg))) return st;
     int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > TERN_PARALLEL_MAX_THREADS) threads = TERN_PARALLEL_MAX_THREADS; /* "all cores" of a big machine */
@@ -410,49 +377,15 @@ static tern_status setup(run *r, const tern_config *cfg, int *batches) {
     return tern_ckpt_add_rng(&r->ck, "loader", &r->loader_epoch_rng);
 }
 
-/* Where training starts: epoch e0 (0-based) with b0 of its batches done,
- * and that epoch's running sums. */
-typedef struct start {
-    long e0, step;
-    int b0;
-    double loss_sum;
-    long correct, seen;
-} start;
-
-/* A /meta number of the checkpoint that must be an integer in [0, max]
- * (checked before the cast); absent: 0. */
-static tern_status meta_count(const run *r, const char *path, const char *name, double max, long *out) {
-    double v = 0.0;
-    if (tern_ckpt_get_meta(&r->ck, name, &v) && !(v >= 0.0 && v <= max && v == floor(v)))
-        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute '%s' is %g, not an integer in 0..%.0f for this "
-                          "config; the checkpoint was altered or comes from another run", path, name, v, max);
-    *out = (long)v;
-    return TERN_OK;
+/* Load the checkpoint (all or nothing) and check its position against this
+ * config before it is used; the loader's RNG is the one its epoch began with. */
+static tern_status resume_from(run *r, const char *path, int batches, tern_restore_position *s) {
+    tern_status st = tern_restore_resume(&r->ck, path, batches, r->cfg->training.batch_size, s);
+    if (!st) r->loader.rng = r->loader_epoch_rng;
+    return st;
 }
 
-/* Load the checkpoint (all or nothing) and check its counters against this
- * config before they are used. */
-static tern_status resume_from(run *r, const char *path, int batches, start *s) {
-    tern_status st = tern_ckpt_load(path, &r->ck);
-    if (st) return st;
-    long b0 = 0;
-    double bs = r->cfg->training.batch_size;
-    s->e0 = r->ck.epoch; /* 0..INT_MAX, and step 0..TERN_OPTIM_MAX_STEP: checked by the loader */
-    s->step = r->ck.step;
-    if ((st = meta_count(r, path, "batch", batches - 1, &b0))) return st;
-    if ((st = meta_count(r, path, "epoch_seen", (double)b0 * bs, &s->seen))) return st;
-    if ((st = meta_count(r, path, "epoch_correct", (double)s->seen, &s->correct))) return st;
-    double v = 0.0;
-    if (tern_ckpt_get_meta(&r->ck, "epoch_loss_sum", &v) && !(v >= 0.0))
-        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute 'epoch_loss_sum' is %g, not >= 0; the checkpoint "
-                          "was altered or comes from another run", path, v);
-    s->loss_sum = v;
-    s->b0 = (int)b0;
-    r->loader.rng = r->loader_epoch_rng;
-    return TERN_OK;
-}
-
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, start *s, tern_train_result *res);
+static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, tern_restore_position *s, tern_train_result *res);
 
 tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
     static const tern_train_opts no_opts = {0};
@@ -464,14 +397,14 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     r->cfg = cfg;
     snprintf(r->dir, sizeof r->dir, "%s", cfg->output_dir);
     int batches = 0;
-    start s = {0};
+    tern_restore_position s = {0};
     tern_status st = place_run(r, opts);
     if (!st) st = setup(r, cfg, &batches);
     if (!st && opts->resume) st = resume_from(r, opts->resume, batches, &s);
-    if (!st && s.e0 >= cfg->training.epochs) {
+    if (!st && s.epoch >= cfg->training.epochs) {
         /* Nothing to train: say so and touch nothing. */
         res->complete = 1;
-        res->epochs_done = (int)s.e0;
+        res->epochs_done = (int)s.epoch;
         res->steps = s.step;
         res->sparsity = tern_model_sparsity(&r->model);
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", opts->resume);
@@ -484,7 +417,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
         snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
         st = tern_config_write(cfg, path);
     }
-    if (!st) st = metrics_prepare(r, (int)s.e0);
+    if (!st) st = metrics_prepare(r, (int)s.epoch);
     r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
     if (!st) st = train_loop(r, opts, batches, &s, res);
 done:
@@ -494,11 +427,11 @@ done:
     return st;
 }
 
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, start *s, tern_train_result *res) {
+static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, tern_restore_position *s, tern_train_result *res) {
     const tern_config *cfg = r->cfg;
     const tern_config_training *T = &cfg->training;
-    long e0 = s->e0, step = s->step;
-    int b0 = s->b0;
+    long e0 = s->epoch, step = s->step;
+    int b0 = s->batch;
     double loss_sum = s->loss_sum;
     long correct = s->correct, seen = s->seen;
     tern_status st = TERN_OK;
@@ -554,7 +487,7 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
             emit(opts, &ev);
             int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
             if (stop && b + 1 < batches) {
-                if ((st = save_ckpt(r, e, step, b + 1, loss_sum, correct, seen))) return st;
+                if ((st = save_ckpt(r, &(tern_restore_position){e, step, b + 1, loss_sum, correct, seen}))) return st;
                 res->stopped = 1;
                 ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
                                         .path = r->ckpt_path};
@@ -586,7 +519,7 @@ static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, 
         int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
         if (last || stop || (T->checkpoint_every > 0 && (e + 1) % T->checkpoint_every == 0)) {
             r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
-            if ((st = save_ckpt(r, e + 1, step, 0, 0.0, 0, 0))) return st;
+            if ((st = save_ckpt(r, &(tern_restore_position){.epoch = e + 1, .step = step}))) return st;
             ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
                                     .path = r->ckpt_path};
             emit(opts, &ev);
@@ -602,82 +535,4 @@ finish:
     /* A checkpoint written by this call has been published into r->dir. */
     if (r->have_ckpt) snprintf(res->checkpoint, sizeof res->checkpoint, "%s/last.h5", r->dir);
     return TERN_OK;
-}
-
-/* The (C,H,W) the checkpoint's model was trained on, when it is not the
- * test split's r->test (eval --data on other images): the config's own
- * dataset's size, or the published one, whichever the checkpoint loads
- * into. 1 and shape when found. */
-static int trained_shape(const tern_config *cfg, const char *ckpt, const tern_dataset *data, int shape[3]) {
-    int cand[2][3];
-    int n = 0;
-    char dir[TERN_CONFIG_PATH_LEN];
-    run *r = calloc(1, sizeof *r);
-    if (r && !tern_config_dataset_dir(cfg, dir, sizeof dir) && !load_data(cfg, dir, &r->train, &r->test, 0)) {
-        cand[n][0] = r->test.c, cand[n][1] = r->test.h, cand[n][2] = r->test.w;
-        n++;
-    }
-    tern_config_input_shape(cfg, cand[n++]);
-    int found = 0;
-    for (int i = 0; r && i < n && !found; i++) {
-        if (cand[i][0] == data->c && cand[i][1] == data->h && cand[i][2] == data->w) continue;
-        tern_model m;
-        tern_ckpt_state ck;
-        if (tern_model_init(&m, cfg->model.layers, cfg->model.n_layers, 3, cand[i], cfg->model.init, 0)) continue;
-        tern_ckpt_state_init(&ck, &m.params, NULL);
-        found = tern_ckpt_load(ckpt, &ck) == TERN_OK;
-        if (found) memcpy(shape, cand[i], sizeof cand[i]);
-        tern_model_free(&m);
-    }
-    if (r) run_free(r);
-    free(r);
-    return found;
-}
-
-tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, tern_config *cfg, tern_model *m,
-                                     tern_dataset *test) {
-    memset(cfg, 0, sizeof *cfg);
-    tern_dataset_init(test);
-    memset(m, 0, sizeof *m);
-    char *text = NULL;
-    tern_status st = tern_ckpt_read_config(ckpt, &text);
-    if (st) return st;
-    st = tern_config_load_text(cfg, text, strlen(text), ckpt);
-    free(text);
-    if (st) return st;
-    run *r = calloc(1, sizeof *r);
-    if (!r) {
-        tern_config_free(cfg);
-        return tern_error(TERN_ERR_NOMEM, "eval: out of memory");
-    }
-    st = build(r, cfg, 0, data_dir);
-    tern_ckpt_state ck;
-    if (!st) {
-        /* The optimizer's state too: every float of the file is checked, also when only the weights are used. */
-        st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg);
-        if (!st) tern_ckpt_state_init(&ck, &r->model.params, &r->optim);
-        if (!st) st = tern_ckpt_load(ckpt, &ck);
-    }
-    if (st == TERN_ERR_FORMAT && data_dir) {
-        /* Another architecture, or images of another size in --data? */
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", tern_errmsg()); /* the probe records its own errors */
-        int shape[3];
-        if (trained_shape(cfg, ckpt, &r->test, shape))
-            st = tern_error(TERN_ERR_SHAPE, "%s: --data %s holds (%d,%d,%d) images but the checkpoint's model was "
-                            "trained on (%d,%d,%d); point --data at images of that size", ckpt, data_dir, r->test.c,
-                            r->test.h, r->test.w, shape[0], shape[1], shape[2]);
-        else
-            st = tern_error(st, "%s", msg);
-    }
-    if (!st) {
-        *m = r->model;
-        *test = r->test;
-        memset(&r->model, 0, sizeof r->model);
-        tern_dataset_init(&r->test);
-    }
-    run_free(r);
-    free(r);
-    if (st) tern_config_free(cfg);
-    return st;
 }
