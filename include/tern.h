@@ -20,6 +20,7 @@
 #include "tern/checkpoint.h"
 #include "tern/restore.h"
 #include "tern/deploy.h"
+#include "tern/export.h"
 #include "tern/runtime.h"
 #include "tern/monitor.h"
 #include "tern/sweep.h"

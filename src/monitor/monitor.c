@@ -12,6 +12,7 @@
 #include "tern/checkpoint.h"
 #include "tern/config.h"
 #include "tern/data.h"
+#include "tern/export.h"
 #include "tern/optim.h"
 #include "tern/restore.h"
 

@@ -25,6 +25,7 @@
 #include "core/unique.h"
 #include "io/fsutil.h"
 #include "tern/deploy.h"
+#include "tern/export.h"
 #include "tern/clock.h"
 #include "tern/runtime.h"
 #include "tern/train.h"
