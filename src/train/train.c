@@ -76,6 +76,7 @@ tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern
 
 typedef struct run {
     const tern_config *cfg;
+    const tern_train_opts *opts;
     char dir[TERN_CONFIG_PATH_LEN];         /* the run directory (output.dir) */
     char stage[TERN_CONFIG_PATH_LEN + 48];  /* a new run's directory until its first checkpoint; "" after */
     char from_csv[TERN_CONFIG_PATH_LEN + 16];/* resuming: the metrics.csv whose rows continue */
@@ -385,154 +386,210 @@ static tern_status resume_from(run *r, const char *path, int batches, tern_resto
     return st;
 }
 
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, tern_restore_position *s, tern_train_result *res);
+/* ---- the epochs ----------------------------------------------------------------- */
+
+/* Whether the caller asked the run to stop: a signal, or (tests) a step budget. */
+static int stop_requested(const tern_train_opts *o, long step) {
+    return (o->stop && *o->stop) || (o->stop_after_steps > 0 && step >= o->stop_after_steps);
+}
+
+/* Save the checkpoint at position p and say so (epoch: 1-based, as reported). */
+static tern_status checkpoint(run *r, const tern_restore_position *p, long epoch) {
+    tern_status st = save_ckpt(r, p);
+    if (st) return st;
+    tern_train_event ev = {.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)epoch, .step = p->step,
+                           .path = r->ckpt_path};
+    emit(r->opts, &ev);
+    return TERN_OK;
+}
+
+/* The epoch in progress: its position (epoch, step, batches done, running
+ * sums: what a checkpoint inside it stores) and what this call measured. */
+typedef struct epoch {
+    tern_restore_position at;
+    int first_batch;          /* batches done before this call (resumed inside the epoch) */
+    long seen_here;           /* samples trained by this call */
+    double seconds;           /* their training time */
+    float lr;                 /* of the last step */
+} epoch;
+
+/* Begin epoch ep->at.epoch: the loader reshuffles (its RNG as the epoch
+ * begins is what a checkpoint inside the epoch stores), and the batches a
+ * resumed epoch had done are drawn again, augmentation included, so the
+ * RNG stands where it stood. */
+static tern_status begin_epoch(run *r, epoch *ep) {
+    r->loader_epoch_rng = r->loader.rng;
+    tern_loader_begin_epoch(&r->loader);
+    ep->first_batch = ep->at.batch;
+    for (int b = 0; b < ep->at.batch; b++) {
+        int count;
+        tern_status st = tern_loader_next(&r->loader, r->xb, r->yb, &count);
+        if (st) return st;
+    }
+    return TERN_OK;
+}
+
+/* One optimizer step on the loader's next batch, timed, added to ep. */
+static tern_status train_step(run *r, epoch *ep) {
+    int count = 0;
+    tern_status st = tern_loader_next(&r->loader, r->xb, r->yb, &count);
+    if (st) return st;
+    int shape[4] = {count, r->train.c, r->train.h, r->train.w};
+    tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape); /* (count, C, H, W) */
+    tern_restore_position *p = &ep->at;
+    ep->lr = tern_sched_lr(&r->sched, p->step);
+    tern_step_result sr;
+    double t0 = tern_clock_now_s();
+    st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, ep->lr, r->cfg->optimizer.clip, &sr);
+    ep->seconds += tern_clock_now_s() - t0;
+    if (st == TERN_ERR_NUMERIC) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        return tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s%s", p->epoch + 1, p->step + 1,
+                          msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written",
+                          r->stage[0] ? " and the run directory is as it was" : "");
+    }
+    if (st) return st;
+    p->loss_sum += (double)sr.loss * count;
+    p->correct += sr.correct;
+    p->seen += count;
+    ep->seen_here += count;
+    p->step++;
+    p->batch++;
+    return TERN_OK;
+}
+
+/* The rest of the epoch's batches, each reported; a stop request inside the
+ * epoch checkpoints there and sets *stopped. */
+static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
+    const tern_restore_position *p = &ep->at;
+    while (p->batch < batches) {
+        tern_status st = train_step(r, ep);
+        if (st) return st;
+        tern_train_event ev = {.kind = TERN_TRAIN_EV_STEP, .epoch = (int)p->epoch + 1,
+                               .epochs = r->cfg->training.epochs, .batch = p->batch, .batches = batches,
+                               .step = p->step, .loss = (float)(p->loss_sum / (double)p->seen),
+                               .acc = (float)p->correct / (float)p->seen, .lr = ep->lr};
+        emit(r->opts, &ev);
+        if (stop_requested(r->opts, p->step) && p->batch < batches) {
+            *stopped = 1;
+            return checkpoint(r, p, p->epoch + 1);
+        }
+    }
+    return TERN_OK;
+}
+
+/* The epoch's report: its training figures; the test ones NaN until evaluated. */
+static tern_train_event epoch_event(const run *r, int batches, const epoch *ep) {
+    const tern_restore_position *p = &ep->at;
+    const int steps = batches - ep->first_batch;
+    return (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)p->epoch + 1,
+                              .epochs = r->cfg->training.epochs, .batches = batches, .step = p->step,
+                              .loss = (float)(p->loss_sum / (double)p->seen), .acc = (float)p->correct / (float)p->seen,
+                              .test_loss = NAN, .test_acc = NAN, .sparsity = tern_model_sparsity(&r->model),
+                              .samples_per_s = ep->seconds > 0 ? (double)ep->seen_here / ep->seconds : 0.0,
+                              .seconds = ep->seconds, .step_ms = steps > 0 ? 1e3 * ep->seconds / steps : 0.0,
+                              .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = ep->lr,
+                              .model = &r->model};
+}
+
+/* The end of an epoch: evaluate when due (and after the last), append to
+ * metrics.csv, report, checkpoint when due; a stop request ends the run
+ * here (*stopped). */
+static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_result *res, int *stopped) {
+    const tern_config_training *T = &r->cfg->training;
+    const long done = ep->at.epoch + 1, step = ep->at.step;
+    const int last = done == T->epochs;
+    tern_train_event ev = epoch_event(r, batches, ep);
+    tern_status st = TERN_OK;
+    if (last || (T->eval_every > 0 && done % T->eval_every == 0)) {
+        tern_eval_result er;
+        if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, &er))) return st;
+        ev.test_loss = res->test_loss = er.loss;
+        ev.test_acc = res->test_acc = er.acc;
+    }
+    if ((st = metrics_append(r, &ev))) return st;
+    emit(r->opts, &ev);
+    res->epochs_done = (int)done;
+    const int stop = stop_requested(r->opts, step);
+    if (last || stop || (T->checkpoint_every > 0 && done % T->checkpoint_every == 0)) {
+        r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
+        if ((st = checkpoint(r, &(tern_restore_position){.epoch = done, .step = step}, done))) return st;
+    }
+    *stopped = stop && !last;
+    return TERN_OK;
+}
+
+/* The epochs from position s (a resume's, or all zero) to training.epochs. */
+static tern_status train_epochs(run *r, int batches, const tern_restore_position *s, tern_train_result *res) {
+    tern_train_event ev = {.kind = TERN_TRAIN_EV_START, .epoch = (int)s->epoch + 1, .epochs = r->cfg->training.epochs,
+                           .batches = batches, .step = s->step, .path = r->dir, .model = &r->model};
+    emit(r->opts, &ev);
+    long step = s->step;
+    int stopped = 0;
+    for (long e = s->epoch; !stopped && e < r->cfg->training.epochs; e++) {
+        /* A resumed epoch keeps its running sums; any other starts from zero. */
+        epoch ep = {.at = e == s->epoch && s->batch > 0 ? *s : (tern_restore_position){.epoch = e, .step = step}};
+        tern_status st = begin_epoch(r, &ep);
+        if (!st) st = train_batches(r, batches, &ep, &stopped);
+        if (!st && !stopped) st = end_epoch(r, batches, &ep, res, &stopped);
+        if (st) return st;
+        step = ep.at.step;
+    }
+    res->stopped = stopped;
+    res->steps = step;
+    res->sparsity = tern_model_sparsity(&r->model);
+    /* A checkpoint written by this call has been published into r->dir. */
+    if (r->have_ckpt) snprintf(res->checkpoint, sizeof res->checkpoint, "%s/last.h5", r->dir);
+    return TERN_OK;
+}
+
+/* ---- the run, end to end ------------------------------------------------------ */
+
+/* Write what a run starts with: its directory, config.yaml and metrics.csv
+ * (the rows up to the resumed epoch). */
+static tern_status open_run(run *r, long epochs_done) {
+    tern_status st = open_run_dir(r);
+    if (!st) {
+        char path[sizeof r->ckpt_path];
+        snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
+        st = tern_config_write(r->cfg, path);
+    }
+    if (!st) st = metrics_prepare(r, (int)epochs_done);
+    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
+    return st;
+}
 
 tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
     static const tern_train_opts no_opts = {0};
-    if (!opts) opts = &no_opts;
     memset(res, 0, sizeof *res);
     res->test_loss = res->test_acc = NAN;
     run *r = calloc(1, sizeof *r);
     if (!r) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
     r->cfg = cfg;
+    r->opts = opts ? opts : &no_opts;
     snprintf(r->dir, sizeof r->dir, "%s", cfg->output_dir);
+    const int blas_threads = openblas_get_num_threads(); /* given back below: the caller's setting */
     int batches = 0;
     tern_restore_position s = {0};
-    tern_status st = place_run(r, opts);
+    tern_status st = place_run(r, r->opts);
     if (!st) st = setup(r, cfg, &batches);
-    if (!st && opts->resume) st = resume_from(r, opts->resume, batches, &s);
+    if (!st && r->opts->resume) st = resume_from(r, r->opts->resume, batches, &s);
     if (!st && s.epoch >= cfg->training.epochs) {
         /* Nothing to train: say so and touch nothing. */
         res->complete = 1;
         res->epochs_done = (int)s.epoch;
         res->steps = s.step;
         res->sparsity = tern_model_sparsity(&r->model);
-        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", opts->resume);
-        goto done;
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", r->opts->resume);
+    } else if (!st) {
+        /* Everything is checked: only now write. */
+        st = open_run(r, s.epoch);
+        if (!st) st = train_epochs(r, batches, &s, res);
     }
-    /* Everything is checked: only now write. */
-    if (!st) st = open_run_dir(r);
-    if (!st) {
-        char path[sizeof r->ckpt_path];
-        snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
-        st = tern_config_write(cfg, path);
-    }
-    if (!st) st = metrics_prepare(r, (int)s.epoch);
-    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
-    if (!st) st = train_loop(r, opts, batches, &s, res);
-done:
     if (r->stage[0]) tern_fs_remove_tree(r->stage); /* a new run that never checkpointed */
+    openblas_set_num_threads(blas_threads);
     run_free(r);
     free(r);
     return st;
-}
-
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, tern_restore_position *s, tern_train_result *res) {
-    const tern_config *cfg = r->cfg;
-    const tern_config_training *T = &cfg->training;
-    long e0 = s->epoch, step = s->step;
-    int b0 = s->batch;
-    double loss_sum = s->loss_sum;
-    long correct = s->correct, seen = s->seen;
-    tern_status st = TERN_OK;
-    tern_train_event ev = {.kind = TERN_TRAIN_EV_START, .epoch = (int)e0 + 1, .epochs = T->epochs,
-                           .batches = batches, .step = step, .path = r->dir, .model = &r->model};
-    emit(opts, &ev);
-    for (long e = e0; e < T->epochs; e++) {
-        /* The loader's RNG as this epoch begins: a checkpoint taken during
-         * the epoch stores it, so a resume reshuffles the same order. */
-        r->loader_epoch_rng = r->loader.rng;
-        tern_loader_begin_epoch(&r->loader);
-        int count = 0;
-        int b = 0;
-        if (e == e0 && b0 > 0) {
-            /* Skip the batches done before the interruption, drawing their
-             * augmentation so the RNG stands where it stood. */
-            for (; b < b0; b++)
-                if ((st = tern_loader_next(&r->loader, r->xb, r->yb, &count))) return st;
-        } else {
-            loss_sum = 0.0;
-            correct = seen = 0;
-        }
-        double t_epoch = 0.0;
-        long seen_here = 0; /* samples trained by this process in this epoch */
-        float lr = 0.0f;
-        for (; b < batches; b++) {
-            if ((st = tern_loader_next(&r->loader, r->xb, r->yb, &count))) return st;
-            int shape[4] = {count, r->train.c, r->train.h, r->train.w};
-            tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape);
-            lr = tern_sched_lr(&r->sched, step);
-            tern_step_result sr;
-            double t0 = tern_clock_now_s();
-            st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, lr, cfg->optimizer.clip, &sr);
-            t_epoch += tern_clock_now_s() - t0;
-            if (st == TERN_ERR_NUMERIC) {
-                char msg[512];
-                snprintf(msg, sizeof msg, "%s", tern_errmsg());
-                st = tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s%s", e + 1, step + 1,
-                                msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written",
-                                r->stage[0] ? " and the run directory is as it was" : "");
-                return st;
-            }
-            if (st) return st;
-            loss_sum += (double)sr.loss * count;
-            correct += sr.correct;
-            seen += count;
-            seen_here += count;
-            step++;
-            ev = (tern_train_event){.kind = TERN_TRAIN_EV_STEP, .epoch = (int)e + 1, .epochs = T->epochs,
-                                    .batch = b + 1, .batches = batches, .step = step,
-                                    .loss = (float)(loss_sum / (double)seen),
-                                    .acc = (float)correct / (float)seen, .lr = lr};
-            emit(opts, &ev);
-            int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
-            if (stop && b + 1 < batches) {
-                if ((st = save_ckpt(r, &(tern_restore_position){e, step, b + 1, loss_sum, correct, seen}))) return st;
-                res->stopped = 1;
-                ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
-                                        .path = r->ckpt_path};
-                emit(opts, &ev);
-                goto finish;
-            }
-        }
-        /* End of epoch: evaluate, log, checkpoint. */
-        const int steps_here = batches - (e == e0 ? b0 : 0);
-        ev = (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)e + 1, .epochs = T->epochs,
-                                .batches = batches, .step = step, .loss = (float)(loss_sum / (double)seen),
-                                .acc = (float)correct / (float)seen, .test_loss = NAN, .test_acc = NAN,
-                                .sparsity = tern_model_sparsity(&r->model),
-                                .samples_per_s = t_epoch > 0 ? (double)seen_here / t_epoch : 0.0, .seconds = t_epoch,
-                                .step_ms = steps_here > 0 ? 1e3 * t_epoch / steps_here : 0.0,
-                                .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = lr, .model = &r->model};
-        int last = e + 1 == T->epochs;
-        if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
-            tern_eval_result er;
-            if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, &er))) return st;
-            ev.test_loss = er.loss;
-            ev.test_acc = er.acc;
-            res->test_loss = er.loss;
-            res->test_acc = er.acc;
-        }
-        if ((st = metrics_append(r, &ev))) return st;
-        emit(opts, &ev);
-        res->epochs_done = (int)e + 1;
-        int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
-        if (last || stop || (T->checkpoint_every > 0 && (e + 1) % T->checkpoint_every == 0)) {
-            r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
-            if ((st = save_ckpt(r, &(tern_restore_position){.epoch = e + 1, .step = step}))) return st;
-            ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
-                                    .path = r->ckpt_path};
-            emit(opts, &ev);
-        }
-        if (stop && !last) {
-            res->stopped = 1;
-            goto finish;
-        }
-    }
-finish:
-    res->steps = step;
-    res->sparsity = tern_model_sparsity(&r->model);
-    /* A checkpoint written by this call has been published into r->dir. */
-    if (r->have_ckpt) snprintf(res->checkpoint, sizeof res->checkpoint, "%s/last.h5", r->dir);
-    return TERN_OK;
 }
