@@ -14,6 +14,7 @@
 #include "tern/optim.h"
 #include "tern/nn.h"
 #include "tern/quant.h"
+#include "tern/data_types.h"
 #include "tern/data.h"
 #include "tern/kernels.h"
 #include "tern/config.h"

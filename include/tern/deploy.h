@@ -41,7 +41,7 @@
 
 #include <stddef.h>
 
-#include "tern/data.h"
+#include "tern/data_types.h"
 #include "tern/kernels.h"
 #include "tern/nn.h"
 #include "tern/status.h"

@@ -22,7 +22,7 @@
 #ifndef TERN_EXPORT_H
 #define TERN_EXPORT_H
 
-#include "tern/data.h"
+#include "tern/data_types.h"
 #include "tern/deploy.h"
 #include "tern/nn.h"
 #include "tern/status.h"
