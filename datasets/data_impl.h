@@ -1,12 +1,10 @@
-/* data_impl.h — helpers shared by the dataset readers (not public API). */
+/* data_impl.h — the allocation helpers the dataset readers share (alloc.c;
+ * not public API). */
 #ifndef TERN_DATA_IMPL_H
 #define TERN_DATA_IMPL_H
 
 #include <stddef.h>
 #include "tern/data.h"
-
-/* 1 when something (a file, a directory, a broken link, ...) is at path. */
-int tern__path_exists(const char *path);
 
 /* Allocate ds->images (n,c,h,w) and ds->labels (n) and set the dims; the
  * dataset is reset first. `who` names the file for the error message. */

@@ -1,4 +1,5 @@
-/* dataset.c — what every dataset shares: finding a split's files, per-channel
+/* dataset.c — what every dataset shares: finding a split's files and
+ * reading them with the readers (idx.c, cifar10.c), per-channel
  * normalisation, augmentation, and the shuffling batch loader. */
 #include <dirent.h>
 #include <errno.h>
@@ -25,50 +26,10 @@ static const char *const fashion_names[10] = {"T-shirt/top", "Trouser", "Pullove
 
 /* ---- opening files ------------------------------------------------------ */
 
-int tern__path_exists(const char *path) {
+/* 1 when something (a file, a directory, a broken link, ...) is at path. */
+static int path_exists(const char *path) {
     struct stat sb;
     return lstat(path, &sb) == 0 || errno != ENOENT;
-}
-
-/* ---- the dataset struct ------------------------------------------------- */
-
-void tern_dataset_init(tern_dataset *ds) {
-    memset(ds, 0, sizeof *ds);
-    for (int k = 0; k < TERN_DATA_MAX_CHANNELS; k++) ds->std[k] = 1.0f;
-}
-
-void tern_dataset_free(tern_dataset *ds) {
-    if (!ds) return;
-    free(ds->images);
-    free(ds->labels);
-    tern_dataset_init(ds);
-}
-
-int tern__dataset_empty(const tern_dataset *ds) { return !ds->images && !ds->labels && ds->n == 0; }
-
-tern_status tern__dataset_alloc(tern_dataset *ds, const char *who, int n, int c, int h, int w) {
-    tern_dataset_init(ds);
-    size_t count = (size_t)n * (size_t)c * (size_t)h * (size_t)w;
-    if (count / (size_t)n / (size_t)c / (size_t)h != (size_t)w || count > SIZE_MAX / sizeof(float))
-        return tern_error(TERN_ERR_NOMEM, "%s: %d images of (%d,%d,%d) overflow the address space", who, n, c, h, w);
-    ds->images = malloc(count * sizeof(float));
-    ds->labels = malloc((size_t)n * sizeof(int));
-    if (!ds->images || !ds->labels) {
-        tern_dataset_free(ds);
-        return tern_error(TERN_ERR_NOMEM, "%s: cannot allocate %zu MiB for %d images of (%d,%d,%d)", who,
-                          count * sizeof(float) >> 20, n, c, h, w);
-    }
-    ds->n = n;
-    ds->c = c;
-    ds->h = h;
-    ds->w = w;
-    return TERN_OK;
-}
-
-void tern__dataset_set_classes(tern_dataset *ds, const char *const *names, int n_classes) {
-    ds->n_classes = n_classes;
-    for (int i = 0; i < n_classes && i < TERN_DATA_MAX_CLASSES; i++)
-        snprintf(ds->class_names[i], TERN_DATA_NAME_LEN, "%s", names[i]);
 }
 
 /* ---- normalisation ------------------------------------------------------ */
@@ -153,10 +114,10 @@ static tern_status find_idx(char *out, const char *who, const char *dir, const c
     char gz[PATH_LEN];
     tern_status st = join(out, who, dir, base);
     if (st != TERN_OK) return st;
-    if (tern__path_exists(out)) return TERN_OK;
+    if (path_exists(out)) return TERN_OK;
     if (snprintf(gz, sizeof gz, "%s.gz", out) >= (int)sizeof gz)
         return tern_error(TERN_ERR_ARG, "%s: path %s.gz is too long", who, out);
-    if (tern__path_exists(gz)) {
+    if (path_exists(gz)) {
         memcpy(out, gz, sizeof gz);
         return TERN_OK;
     }
@@ -194,7 +155,7 @@ static tern_status glob_dir(const char *who, const char *dir, const char *patter
 static tern_status cifar_meta(tern_dataset *ds, const char *dir) {
     char path[PATH_LEN], line[256];
     tern_status st = join(path, "cifar10", dir, "batches.meta.txt");
-    if (st != TERN_OK || !tern__path_exists(path)) return st;
+    if (st != TERN_OK || !path_exists(path)) return st;
     int fd;
     long long size;
     if ((st = tern_fs_open_regular(path, &fd, &size)) != TERN_OK) return st;
@@ -239,7 +200,7 @@ static tern_status load_cifar10(tern_dataset *ds, const char *dir, int train) {
     for (int i = 0; i < (train ? 5 : 1) && st == TERN_OK; i++) {
         char *p = names + (size_t)count * PATH_LEN;
         st = join(p, "cifar10", dir, standard[i]);
-        if (st == TERN_OK && tern__path_exists(p)) paths[count++] = p;
+        if (st == TERN_OK && path_exists(p)) paths[count++] = p;
     }
     const char *pattern = train ? "data_batch_*.bin" : "test_batch*.bin";
     if (st == TERN_OK && count == 0) st = glob_dir("cifar10", dir, pattern, names, paths, &count);

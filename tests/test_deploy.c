@@ -1038,8 +1038,8 @@ static void compare_mnist(const char *ckpt, const char *data, const char *out, t
     tern_config cfg;
     tern_model m;
     tern_dataset test;
-    assert_int_equal(tern_train_load_for_eval(ckpt, data, &cfg, &m, &test), TERN_OK);
-    if (out) assert_int_equal(tern_deploy_export(ckpt, data, out, sizes), TERN_OK);
+    assert_int_equal(tern_dataset_load_checkpoint(ckpt, data, &cfg, &m, &test), TERN_OK);
+    if (out) assert_int_equal(tern_deploy_export(&m, &test, ckpt, out, sizes), TERN_OK);
     tern_deploy d;
     assert_int_equal(tern_deploy_load(&d, out), TERN_OK);
     int N = test.n, K = 10;

@@ -98,16 +98,16 @@ static void hand_model(tern_deploy *d) {
 static void test_median_and_clocks(void **state) {
     (void)state;
     double odd[] = {5, 1, 4, 2, 3}, even[] = {10, 40, 20, 30}, one[] = {7};
-    assert_true(tern_monitor_median(odd, 5) == 3.0);
+    assert_true(tern_clock_median(odd, 5) == 3.0);
     assert_true(odd[0] == 1.0 && odd[4] == 5.0); /* sorted in place */
-    assert_true(tern_monitor_median(even, 4) == 25.0);
-    assert_true(tern_monitor_median(one, 1) == 7.0);
-    assert_true(tern_monitor_median(one, 0) == 0.0);
-    double w0 = tern_monitor_now_s(), c0 = tern_monitor_cpu_s();
+    assert_true(tern_clock_median(even, 4) == 25.0);
+    assert_true(tern_clock_median(one, 1) == 7.0);
+    assert_true(tern_clock_median(one, 0) == 0.0);
+    double w0 = tern_clock_now_s(), c0 = tern_clock_cpu_s();
     volatile double x = 0;
     for (int i = 0; i < 2000000; i++) x += i * 1e-9;
-    assert_true(tern_monitor_now_s() > w0 && tern_monitor_cpu_s() > c0);
-    assert_true(tern_monitor_peak_rss_bytes() > 1e6);
+    assert_true(tern_clock_now_s() > w0 && tern_clock_cpu_s() > c0);
+    assert_true(tern_clock_peak_rss_bytes() > 1e6);
 }
 
 static void test_counts_by_hand(void **state) {

@@ -165,16 +165,16 @@ int tern_cmd_bench(int argc, char **argv) {
     for (int s = 0; s < warmup + steps; s++) {
         int k = s % POOL;
         tern_tensor x = tern_tensor_view(xs + per * (size_t)batch * k, NULL, in_ndim + 1, shape);
-        double t0 = tern_monitor_now_s();
+        double t0 = tern_clock_now_s();
         tern_status st = tern_model_train_step(&m, &c, &o, &x, ys + batch * k, 1e-3f, 0.0f, &res);
-        double t1 = tern_monitor_now_s();
+        double t1 = tern_clock_now_s();
         if (st) {
             fprintf(stderr, "tern bench: step %d: %s\n", s, tern_errmsg());
             return 1;
         }
         if (s >= warmup) t[s - warmup] = t1 - t0;
     }
-    double med = tern_monitor_median(t, steps); /* sorts t: t[0] is the fastest step */
+    double med = tern_clock_median(t, steps); /* sorts t: t[0] is the fastest step */
     printf("tern model=%s quant=%s batch=%d threads=%d samples_per_s=%.1f min=%.1f max=%.1f step_ms=%.3f loss=%.4f\n", model,
            quant, batch, threads, batch / med, batch / t[steps - 1], batch / t[0], med * 1e3, res.loss);
     free(xs);

@@ -113,7 +113,15 @@ int tern_cmd_export(int argc, char **argv) {
     }
     if (!force && (!replaceable("export", out, ckpt) || (fp32_out && !replaceable("export", fp32_out, ckpt)))) return 1;
     tern_deploy_sizes z;
-    if (tern_deploy_export(ckpt, data, out, &z)) return fail("export");
+    tern_config cfg;
+    tern_model m;
+    tern_dataset test;
+    if (tern_dataset_load_checkpoint(ckpt, data, &cfg, &m, &test)) return fail("export");
+    tern_status xst = tern_deploy_export(&m, &test, ckpt, out, &z);
+    tern_model_free(&m);
+    tern_dataset_free(&test);
+    tern_config_free(&cfg);
+    if (xst) return fail("export");
     /* The fp32 reference: the same model, every weight fp32, no compression. */
     tern_deploy d, f;
     tern_deploy_sizes zf;
@@ -333,7 +341,7 @@ int tern_cmd_eval_deploy(int argc, char **argv) {
 /* The clock the benchmarks read: wall time, or (tern bench zskip) the
  * calling thread's on-CPU time, which time slices given to other processes
  * on a shared machine do not inflate. */
-static double (*bench_now)(void) = tern_monitor_now_s;
+static double (*bench_now)(void) = tern_clock_now_s;
 
 typedef int (*bench_fn)(void *ctx);
 
@@ -358,8 +366,8 @@ static int interleave(bench_fn a, void *ca, bench_fn b, void *cb, int repeats, d
         vb[r] = (t2 - t1) / inner;
     }
     if (ok) {
-        *ta = tern_monitor_median(va, repeats);
-        *tb = tern_monitor_median(vb, repeats);
+        *ta = tern_clock_median(va, repeats);
+        *tb = tern_clock_median(vb, repeats);
     }
     free(va);
     free(vb);
@@ -633,7 +641,7 @@ int tern_cmd_bench_gemm(int argc, char **argv) {
         i++;
     }
     openblas_set_num_threads(1);
-    bench_now = tern_monitor_now_s;
+    bench_now = tern_clock_now_s;
     float *scratch = aligned_alloc(64, TERN_SGEMM_SCRATCH_BYTES);
     if (!scratch) {
         fprintf(stderr, "tern bench gemm: out of memory\n");
@@ -738,7 +746,7 @@ int tern_cmd_bench_zskip(int argc, char **argv) {
         fprintf(stderr, "tern bench zskip: %s '%s' is not a valid option and value\n", k, v);
         return 2;
     }
-    bench_now = tern_monitor_cpu_s;
+    bench_now = tern_clock_cpu_s;
     tern_kernel path;
     if (tern_cli_kernel(&path)) return fail("bench zskip");
     static const int zeros[] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99};

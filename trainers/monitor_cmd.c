@@ -295,7 +295,7 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
     for (int r = -1; !st && r < repeats; r++) {
         if (r == 0 && rapl && tern_rapl_start(rapl)) rapl = NULL;
         memset(rt.layer_ns, 0, sizeof(double) * (size_t)L);
-        double t0 = tern_monitor_now_s();
+        double t0 = tern_clock_now_s();
         for (int i = 0; !st && i < n; i += batch) {
             int b = n - i < batch ? n - i : batch;
             int shape[4] = {b, d->in_shape[0], d->in_shape[1], d->in_shape[2]};
@@ -304,14 +304,14 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
             st = tern_runtime_forward(&rt, &xt, &z);
         }
         if (r < 0) continue;
-        tot[r] = (tern_monitor_now_s() - t0) / n;
+        tot[r] = (tern_clock_now_s() - t0) / n;
         for (int l = 0; l < L; l++) lay[(size_t)l * repeats + r] = rt.layer_ns[l] / n;
     }
     double uj;
     if (!st && rapl && !tern_rapl_stop(rapl, &uj)) out->rapl_uj = uj / ((double)repeats * n);
     if (!st) {
-        out->s_per_sample = tern_monitor_median(tot, repeats);
-        for (int l = 0; l < L; l++) out->ns[l] = tern_monitor_median(lay + (size_t)l * repeats, repeats);
+        out->s_per_sample = tern_clock_median(tot, repeats);
+        for (int l = 0; l < L; l++) out->ns[l] = tern_clock_median(lay + (size_t)l * repeats, repeats);
     }
     free(tot);
     free(lay);
@@ -443,7 +443,7 @@ int tern_cmd_profile(int argc, char **argv) {
         have_rapl = 0;
         snprintf(rapl_why, sizeof rapl_why, "reading failed: %s", tern_errmsg());
     }
-    const double rss_kib = tern_monitor_peak_rss_bytes() / 1024.0;
+    const double rss_kib = tern_clock_peak_rss_bytes() / 1024.0;
     if (!st && json) {
         json_model_head(stdout, model, &d, 0);
         printf(",\"kernel_path\":\"%s\",\"data\":", tern_cli_kernel_name());

@@ -133,10 +133,7 @@ int tern_cmd_train(int argc, char **argv) {
     if (config_path) {
         st = tern_config_load(&cfg, config_path);
     } else {
-        char *text = NULL;
-        st = tern_ckpt_read_config(resume, &text);
-        if (!st) st = tern_config_load_text(&cfg, text, strlen(text), resume);
-        free(text);
+        st = tern_restore_config(&cfg, resume);
     }
     int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
     int sets_dir = 0;
@@ -235,7 +232,7 @@ int tern_cmd_eval(int argc, char **argv) {
     tern_config cfg;
     tern_model m;
     tern_dataset test;
-    tern_status st = tern_train_load_for_eval(ckpt, data, &cfg, &m, &test);
+    tern_status st = tern_dataset_load_checkpoint(ckpt, data, &cfg, &m, &test);
     if (st) {
         fprintf(stderr, "tern eval: %s\n", tern_errmsg());
         return 1; /* nothing is left allocated */

@@ -55,7 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tern/data.h"
+#include "tern/data_types.h"
 #include "tern/nn.h"
 #include "tern/optim.h"
 #include "tern/quant.h"

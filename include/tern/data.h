@@ -1,7 +1,6 @@
 /* tern/data.h — datasets in memory, normalisation, augmentation, batching.
  *
- * A tern_dataset holds a whole split in memory: images as float32
- * (N, C, H, W), labels as int in [0, n_classes), and the class names. Pixels
+ * A tern_dataset (tern/data_types.h) holds a whole split in memory. Pixels
  * are read as bytes p in 0..255, scaled to p/255 in [0,1], then (optionally)
  * normalised once at load, per channel: x = (p/255 - mean[c]) / std[c].
  *
@@ -34,41 +33,15 @@
 #define TERN_DATA_H
 
 #include <stdint.h>
+#include "tern/config.h"
+#include "tern/data_types.h"
+#include "tern/nn.h"
 #include "tern/rng.h"
 #include "tern/status.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-#define TERN_DATA_MAX_CHANNELS 3
-#define TERN_DATA_MAX_CLASSES 10
-#define TERN_DATA_NAME_LEN 32
-#define TERN_DATA_MAX_N (1 << 30)  /* largest sample count a reader accepts: indices and counts are int */
-
-typedef struct tern_dataset {
-    char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx" */
-    float *images;                  /* (n, c, h, w), owned */
-    int *labels;                    /* (n), each in [0, n_classes), owned */
-    int n, c, h, w;
-    int n_classes;
-    char class_names[TERN_DATA_MAX_CLASSES][TERN_DATA_NAME_LEN];
-    int normalized;                          /* 1 once mean/std have been applied */
-    float mean[TERN_DATA_MAX_CHANNELS];      /* applied: x = (p/255 - mean) / std; */
-    float std[TERN_DATA_MAX_CHANNELS];       /* 0 and 1 while not normalised */
-} tern_dataset;
-
-typedef enum tern_norm_mode {
-    TERN_NORM_NONE = 0,  /* keep p/255 in [0,1] */
-    TERN_NORM_GIVEN,     /* use mean[] and std[] (from the config) */
-    TERN_NORM_COMPUTE,   /* per-channel mean and population std of this (training) split */
-} tern_norm_mode;
-
-typedef struct tern_norm {
-    tern_norm_mode mode;
-    float mean[TERN_DATA_MAX_CHANNELS];  /* GIVEN only; first c entries used */
-    float std[TERN_DATA_MAX_CHANNELS];   /* GIVEN only; each > 0 */
-} tern_norm;
 
 /* An all-zero dataset (nothing owned). */
 void tern_dataset_init(tern_dataset *ds);
@@ -101,12 +74,27 @@ tern_status tern_dataset_stats(const tern_dataset *ds, float *mean, float *std);
  * already normalised or a std is not > 0. */
 tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
 
-/* ---- augmentation ------------------------------------------------------- */
+/* ---- the data of a config and of a training checkpoint ------------------- */
 
-typedef struct tern_augment {
-    int crop_pad;  /* random crop: pad every side by crop_pad, crop back to HxW (0: off) */
-    int hflip;     /* 1: mirror left-right with probability 0.5 */
-} tern_augment;
+/* The splits of cfg's dataset from dir (NULL: the config's dataset
+ * directory, tern_config_dataset_dir), normalised as training normalises
+ * them: with normalize compute, both by the training split's statistics
+ * (the training split is read for them even when train is NULL). train
+ * may be NULL; with it, both splits must have one image size. */
+tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
+                                         tern_dataset *test);
+
+/* A training checkpoint with its test split: *cfg its stored config, *test
+ * its test split from dir (NULL: the config's dataset directory) normalised
+ * as in training, *m its model for the test images' size with the
+ * checkpoint's parameters (tern_restore_model). When dir holds images of
+ * another size than the model was trained on, the error says so. Free with
+ * tern_model_free, tern_dataset_free and tern_config_free; nothing is left
+ * allocated on failure. */
+tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern_config *cfg, tern_model *m,
+                                         tern_dataset *test);
+
+/* ---- augmentation ------------------------------------------------------- */
 
 /* dst (c,h,w) = augmented src (c,h,w); dst != src. The draws, in order:
  * dy = below(2p+1), dx = below(2p+1) when crop_pad = p > 0; then

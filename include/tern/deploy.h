@@ -1,16 +1,10 @@
-/* tern/deploy.h — deploy checkpoints: a trained model as the kernels run it.
+/* tern/deploy.h — deploy checkpoints: a trained model as the kernels run it,
+ * in memory and on disk: save, load and every check of the file.
  *
- * Export turns a training checkpoint into a deploy model: every ternary
- * layer's latent weights are quantized exactly as the training forward does
- * (tern_quant_ternary_codes) and packed 2 bits a weight in the kernels' "t2"
- * layout (tern/kernels.h), with per-row scales wp, wn; batchnorm is folded
- * into the preceding linear/conv layer's output channels where it directly
- * follows one, and kept as a per-channel affine layer elsewhere; dropout
- * disappears; fp32 layers stay fp32. No latent weights are kept.
- *
- * A folded ternary row r computes (s = gamma / sqrt(var + eps) of the BN)
- *     y[r] = (s wp)[r] P - (s wn)[r] N + ((b - mean) s + beta)[r]
- * so the kernels' per-row scales absorb the batchnorm for free.
+ * A deploy model is made by export (tern/export.h): ternary layers packed
+ * 2 bits a weight in the kernels' "t2" layout (tern/kernels.h) with per-row
+ * scales wp, wn, batchnorm folded or kept as a per-channel affine layer,
+ * fp32 layers as fp32. This header is its form in memory and on disk.
  *
  * On disk (format "tern-deploy", version 1; docs/deploy-format.md has every
  * dataset and attribute, the bit order and a worked h5py example): an HDF5
@@ -47,7 +41,7 @@
 
 #include <stddef.h>
 
-#include "tern/data.h"
+#include "tern/data_types.h"
 #include "tern/kernels.h"
 #include "tern/nn.h"
 #include "tern/status.h"
@@ -130,22 +124,6 @@ void tern_deploy_init(tern_deploy *d);
 /* Free what a deploy model owns; leaves it empty. */
 void tern_deploy_free(tern_deploy *d);
 
-/* Build *d from a trained model in eval semantics (running BN statistics,
- * no dropout): quantize and pack ternary layers, fold batchnorm, keep fp32
- * layers. `data` gives the input shape (c,h,w), normalisation, class names
- * and dataset name (its images are not read). TERN_ERR_NUMERIC for a
- * batchnorm running variance that is negative or not finite. *d must be
- * empty; on failure it is left empty. */
-tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
-
-/* Export a training checkpoint: rebuild its model and test split
- * (tern_train_load_for_eval; data_dir NULL: the config's dataset path),
- * tern_deploy_from_model, and save to out_path. TERN_ERR_ARG when out_path
- * is train_ckpt itself (by device and inode: symlinks, hard links). sizes
- * may be NULL. */
-tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
-                               tern_deploy_sizes *sizes);
-
 /* Write d to path atomically, datasets compressed at `deflate` (0: none,
  * 1..9): every float is checked finite first (TERN_ERR_NUMERIC naming the
  * layer), the file is written to a temporary name beside path, loaded back
@@ -160,12 +138,6 @@ tern_status tern_deploy_load(tern_deploy *d, const char *path);
 /* 1 when path is a deploy checkpoint by its header or its 'format'
  * attribute (the file may still be damaged: load says how), else 0. */
 int tern_deploy_probe(const char *path);
-
-/* *dst = src with every ternary layer dequantized to fp32 weights
- * (w = wp where T = +1, -wn where T = -1): the same function, run through
- * OpenBLAS. For baselines and for the size of an fp32 checkpoint of the
- * same model. dst must be empty. */
-tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst);
 
 #ifdef __cplusplus
 }

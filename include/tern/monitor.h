@@ -76,21 +76,6 @@
 extern "C" {
 #endif
 
-/* ---- clocks and memory ----------------------------------------------------------------- */
-
-/* Seconds on CLOCK_MONOTONIC: wall time, for every tern timing. */
-double tern_monitor_now_s(void);
-
-/* Seconds of the calling thread's CPU time (CLOCK_THREAD_CPUTIME_ID), which
- * time slices given to other processes on a shared machine do not inflate. */
-double tern_monitor_cpu_s(void);
-
-/* The median of v (n values; 0 when n < 1), sorting v in place. */
-double tern_monitor_median(double *v, int n);
-
-/* The process's peak resident set so far, bytes (getrusage ru_maxrss). */
-double tern_monitor_peak_rss_bytes(void);
-
 /* ---- counts ----------------------------------------------------------------- */
 
 /* One layer's (or the total's) memory and per-sample operation counts, as

@@ -112,12 +112,4 @@ typedef struct tern_eval_result {
  * must match the model's input shape. */
 tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r);
 
-/* Load a training checkpoint into a model built from the config stored in
- * it, and its test split (from data_dir, or the config's dataset path when
- * NULL) normalised as in training; when data_dir holds images of another
- * size than the model was trained on, the error says so. Free with
- * tern_model_free, tern_dataset_free and tern_config_free. */
-tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, tern_config *cfg, tern_model *m,
-                                     tern_dataset *test);
-
 #endif

@@ -1,5 +1,6 @@
-/* deploy.c — deploy checkpoints: build from a trained model (quantize, pack,
- * fold batchnorm), save as HDF5, load with every shape and code verified.
+/* deploy.c — deploy checkpoints: save as HDF5, load with every shape and
+ * code verified (tern/deploy.h). Making one from a trained model is
+ * export.c's.
  *
  * The file shares its plumbing with training checkpoints (h5util.c): built
  * in memory, written atomically, a CRC-32 header checked before HDF5 parses
@@ -16,14 +17,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/fsutil.h"
 #include "io/h5util.h"
-#include "tern/config.h"
 #include "tern/quant.h"
-#include "tern/train.h"
 
 #define DAMAGED_HINT "the file was altered or corrupted: export it again from its training checkpoint"
 #define TOOL_HINT "the file was altered or written by another tool: export it again"
@@ -183,213 +181,6 @@ static int activation_fits(const tern_dlayer *L, char *why, size_t wl) {
                         "sample, more than tern's bound of %llu (%llu MiB)", L->out_shape[1], L->out_shape[2],
                         L->in_features, over ? "over " : "", over ? ULLONG_MAX : cols, lim, lim * 4 >> 20), 0;
     return 1;
-}
-
-/* ---- from a trained model ------------------------------------------------- */
-
-static float *fdup(const float *src, size_t n) {
-    float *p = malloc((n ? n : 1) * sizeof(float));
-    if (p && src) memcpy(p, src, n * sizeof(float));
-    return p;
-}
-
-/* The per-channel eval-mode batchnorm, y = (x - mean) scale + beta, with the
- * scale computed exactly as the op does (tern_batchnorm_forward). */
-static tern_status bn_affine(const tern_model *m, const tern_layer *L, int C, float *center, float *scale,
-                             float *beta) {
-    const tern_param *P = m->params.items;
-    for (int c = 0; c < C; c++) {
-        const float var = P[L->var].t.data[c];
-        if (!(var >= 0.0f) || !isfinite(var))
-            return tern_error(TERN_ERR_NUMERIC, "deploy: layer %s: running variance[%d] = %g is not a variance (a "
-                              "finite value >= 0); the training checkpoint is damaged", L->spec.name, c, var);
-        float invstd = (float)(1.0 / sqrt((double)P[L->var].t.data[c] + (double)L->spec.eps));
-        center[c] = P[L->mean].t.data[c];
-        scale[c] = P[L->w].t.data[c] * invstd;
-        beta[c] = P[L->b].t.data[c];
-    }
-    return TERN_OK;
-}
-
-static tern_status emit_weighted(tern_dlayer *D, const tern_model *m, const tern_layer *L) {
-    const tern_param *P = m->params.items;
-    const tern_tensor *w = &P[L->w].t;
-    int M = w->shape[0], K = (int)(w->n / (size_t)M);
-    D->type = L->spec.type == TERN_LAYER_LINEAR ? TERN_DLAYER_LINEAR : TERN_DLAYER_CONV2D;
-    D->kernel = L->spec.kernel;
-    D->stride = L->spec.stride;
-    D->pad = L->spec.pad;
-    D->in_channels = D->type == TERN_DLAYER_CONV2D ? L->in_shape[0] : 0;
-    D->in_features = K;
-    D->bias = fdup(L->b >= 0 ? P[L->b].t.data : NULL, (size_t)M);
-    if (!D->bias) return tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name);
-    if (L->b < 0) memset(D->bias, 0, sizeof(float) * (size_t)M);
-    if (!L->spec.ternary) {
-        D->weight = fdup(w->data, w->n);
-        return D->weight ? TERN_OK : tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name);
-    }
-    D->ternary = 1;
-    D->act_bits = L->spec.quant.act_bits;
-    snprintf(D->quantizer, sizeof D->quantizer, "%s", tern_quant_method_name(L->spec.quant.method));
-    int G = tern_quant_groups(w, &L->spec.quant);
-    int8_t *T = malloc(w->n);
-    float *sp = malloc(sizeof(float) * (size_t)G * 2 + sizeof(float) * (size_t)M * 2);
-    tern_status st = (!T || !sp) ? tern_error(TERN_ERR_NOMEM, "deploy: layer %s: out of memory", L->spec.name) : TERN_OK;
-    if (!st)
-        st = tern_quant_ternary_codes(w, L->alpha >= 0 ? &P[L->alpha].t : NULL,
-                                      L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL, &L->spec.quant, T, sp, sp + G);
-    if (!st) {
-        /* One scale per row, whether the quantizer had one per tensor or per channel. */
-        float *wp = sp + 2 * G, *wn = wp + M;
-        for (int r = 0; r < M; r++) {
-            wp[r] = sp[G == 1 ? 0 : r];
-            wn[r] = sp[G + (G == 1 ? 0 : r)];
-        }
-        st = tern_packed_init(&D->packed, M, K);
-        if (!st) st = tern_packed_set(&D->packed, T, wp, wn);
-    }
-    if (st && st != TERN_ERR_NOMEM) st = tern_error(st, "deploy: layer %s: %s", L->spec.name, tern_errmsg());
-    free(T);
-    free(sp);
-    return st;
-}
-
-/* Fold the eval batchnorm y = (x - center) scale + beta into D's output
- * rows: D's y = a row's dot scaled by wp/wn (or an fp32 row) + bias, so the
- * row's scales (fp32: its weights) take `scale` and the bias becomes
- * (bias - center) scale + beta, the op's own formula applied to the bias. */
-static void fold_bn(tern_dlayer *D, const float *center, const float *scale, const float *beta) {
-    const int M = D->out_shape[0], K = D->in_features;
-    int sym = 1;
-    for (int r = 0; r < M; r++) {
-        if (D->ternary) {
-            D->packed.wp[r] *= scale[r];
-            D->packed.wn[r] *= scale[r];
-            sym &= D->packed.wp[r] == D->packed.wn[r];
-        } else {
-            for (int k = 0; k < K; k++) D->weight[(size_t)r * K + k] *= scale[r];
-        }
-        D->bias[r] = (D->bias[r] - center[r]) * scale[r] + beta[r];
-    }
-    if (D->ternary) D->packed.symmetric = sym;
-}
-
-tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data) {
-    tern_deploy_init(d);
-    if (!m || !data || !m->layers) return tern_error(TERN_ERR_ARG, "deploy: NULL model or dataset");
-    if (m->in_ndim != 3 || m->in_shape[0] != data->c || m->in_shape[1] != data->h || m->in_shape[2] != data->w)
-        return tern_error(TERN_ERR_SHAPE, "deploy: the model's input does not match the dataset's images (%d,%d,%d)",
-                          data->c, data->h, data->w);
-    if (m->n_classes != data->n_classes || data->n_classes > TERN_DATA_MAX_CLASSES)
-        return tern_error(TERN_ERR_SHAPE, "deploy: the model has %d outputs but the dataset %d classes", m->n_classes,
-                          data->n_classes);
-    int n = m->n_layers;
-    d->layers = calloc((size_t)n, sizeof *d->layers);
-    int *map = malloc(sizeof(int) * (size_t)n);
-    char *referenced = calloc((size_t)n, 1);
-    if (!d->layers || !map || !referenced) {
-        free(map);
-        free(referenced);
-        tern_deploy_free(d);
-        return tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-    }
-    for (int i = 0; i < n; i++)
-        if (m->layers[i].spec.type == TERN_LAYER_ADD) referenced[m->layers[i].spec.from] = 1;
-    memcpy(d->in_shape, m->in_shape, sizeof d->in_shape);
-    d->n_classes = data->n_classes;
-    memcpy(d->class_names, data->class_names, sizeof d->class_names);
-    snprintf(d->dataset, sizeof d->dataset, "%s", data->name);
-    for (int c = 0; c < TERN_DATA_MAX_CHANNELS; c++) {
-        d->mean[c] = c < data->c && data->normalized ? data->mean[c] : 0.0f;
-        d->std[c] = c < data->c && data->normalized ? data->std[c] : 1.0f;
-    }
-    tern_status st = TERN_OK;
-    int nd = 0;
-    for (int i = 0; i < n && !st; i++) {
-        const tern_layer *L = &m->layers[i];
-        const tern_layer_spec *s = &L->spec;
-        tern_dlayer *D = &d->layers[nd];
-        memset(D, 0, sizeof *D);
-        snprintf(D->name, sizeof D->name, "%s", s->name);
-        D->act = s->act;
-        D->out_ndim = L->out_ndim;
-        memcpy(D->out_shape, L->out_shape, sizeof D->out_shape);
-        int emit = 1;
-        switch (s->type) {
-        case TERN_LAYER_LINEAR:
-        case TERN_LAYER_CONV2D: st = emit_weighted(D, m, L); break;
-        case TERN_LAYER_BATCHNORM: {
-            int C = L->in_shape[0];
-            const tern_layer *prev = i > 0 ? &m->layers[i - 1] : NULL;
-            float *buf = malloc(sizeof(float) * 3 * (size_t)C);
-            if (!buf) {
-                st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-                break;
-            }
-            if ((st = bn_affine(m, L, C, buf, buf + C, buf + 2 * C))) {
-                free(buf);
-                break;
-            }
-            /* Fold when the BN reads a linear/conv output directly: no act
-             * between them, and no add needs the unnormalised output. */
-            int fold = prev && (prev->spec.type == TERN_LAYER_LINEAR || prev->spec.type == TERN_LAYER_CONV2D) &&
-                       prev->spec.act == TERN_ACT_NONE && !referenced[i - 1] && nd > 0 && map[i - 1] == nd - 1;
-            if (fold) {
-                tern_dlayer *W = &d->layers[nd - 1];
-                fold_bn(W, buf, buf + C, buf + 2 * C);
-                W->act = s->act;
-                snprintf(W->name + strlen(W->name), sizeof W->name - strlen(W->name), "+%s", s->name);
-                free(buf);
-                emit = 0;
-            } else {
-                D->type = TERN_DLAYER_AFFINE;
-                D->in_channels = C;
-                D->center = buf;
-                D->scale = fdup(buf + C, (size_t)C);
-                D->bias = fdup(buf + 2 * C, (size_t)C);
-                if (!D->scale || !D->bias) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-            }
-            break;
-        }
-        case TERN_LAYER_DROPOUT:
-            /* Identity at eval; only its activation, if any, remains. */
-            if (s->act == TERN_ACT_NONE) emit = 0;
-            else {
-                D->type = s->act == TERN_ACT_RELU ? TERN_DLAYER_RELU : TERN_DLAYER_HARDTANH;
-                D->act = TERN_ACT_NONE;
-            }
-            break;
-        case TERN_LAYER_MAXPOOL:
-        case TERN_LAYER_AVGPOOL:
-            D->type = s->type == TERN_LAYER_MAXPOOL ? TERN_DLAYER_MAXPOOL : TERN_DLAYER_AVGPOOL;
-            D->kernel = s->kernel;
-            D->stride = s->stride;
-            D->pad = s->pad;
-            break;
-        case TERN_LAYER_GLOBAL_AVGPOOL: D->type = TERN_DLAYER_GLOBAL_AVGPOOL; break;
-        case TERN_LAYER_RELU: D->type = TERN_DLAYER_RELU; break;
-        case TERN_LAYER_HARDTANH: D->type = TERN_DLAYER_HARDTANH; break;
-        case TERN_LAYER_FLATTEN: D->type = TERN_DLAYER_FLATTEN; break;
-        case TERN_LAYER_ADD:
-            D->type = TERN_DLAYER_ADD;
-            D->from = map[s->from];
-            if (D->from < 0)
-                st = tern_error(TERN_ERR_UNSUPPORTED, "deploy: layer %d (%s) adds the model's input, which deploy "
-                                "models cannot express", i, s->name);
-            break;
-        default: st = tern_error(TERN_ERR_CONFIG, "deploy: layer %d has unknown type %d", i, (int)s->type);
-        }
-        if (emit) nd++;
-        /* The deploy layer whose output is this layer's: the one just
-         * emitted, the one a batchnorm folded into, or (dropout) the last
-         * one; -1 for the model's input. */
-        map[i] = nd - 1;
-    }
-    d->n_layers = nd;
-    free(map);
-    free(referenced);
-    if (st) tern_deploy_free(d);
-    return st;
 }
 
 /* The index of v's first NaN or infinity; n when there is none. */
@@ -887,10 +678,7 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     }
     if (!st && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)) {
         int want = wcols(L, in);
-        if ((long long)M * K > (1LL << 32))
-            st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) has %d x %d weights, more than tern loads; " TOOL_HINT,
-                            r->path, where, L->name, M, K);
-        else if (K != want)
+        if (K != want)
             st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says in_features %d but its input %s gives %d; " TOOL_HINT,
                             r->path, where, L->name, K, in_ndim == 1 ? "(F)" : "(C,H,W)", want);
         char need[96];
@@ -1056,85 +844,4 @@ int tern_deploy_probe(const char *path) {
     if (fl >= 0) H5Fclose(fl);
     tern_h5_quiet_end(&q);
     return yes;
-}
-
-/* ---- conversions ------------------------------------------------------------ */
-
-tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst) {
-    tern_deploy_init(dst);
-    if (!src || !src->layers) return tern_error(TERN_ERR_ARG, "deploy: to_fp32 of an empty model");
-    *dst = *src;
-    dst->layers = calloc((size_t)src->n_layers, sizeof *dst->layers);
-    if (!dst->layers) {
-        tern_deploy_init(dst);
-        return tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-    }
-    tern_status st = TERN_OK;
-    for (int i = 0; i < src->n_layers && !st; i++) {
-        const tern_dlayer *S = &src->layers[i];
-        tern_dlayer *D = &dst->layers[i];
-        *D = *S;
-        memset(&D->packed, 0, sizeof D->packed);
-        D->weight = D->bias = D->scale = D->center = NULL;
-        int M = S->out_shape[0], C = S->in_channels;
-        if (S->type == TERN_DLAYER_LINEAR || S->type == TERN_DLAYER_CONV2D) {
-            int K = S->in_features;
-            D->bias = fdup(S->bias, (size_t)M);
-            D->weight = S->ternary ? malloc(sizeof(float) * (size_t)M * K) : fdup(S->weight, (size_t)M * K);
-            D->ternary = 0;
-            D->act_bits = 0;
-            D->quantizer[0] = '\0';
-            if (!D->bias || !D->weight) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-            if (!st && S->ternary) {
-                int8_t *T = malloc((size_t)M * K);
-                st = T ? tern_packed_get(&S->packed, T) : tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-                for (size_t k = 0; !st && k < (size_t)M * K; k++) {
-                    size_t r = k / (size_t)K;
-                    D->weight[k] = T[k] > 0 ? S->packed.wp[r] : (T[k] < 0 ? -S->packed.wn[r] : 0.0f);
-                }
-                free(T);
-            }
-        } else if (S->type == TERN_DLAYER_AFFINE) {
-            D->center = fdup(S->center, (size_t)C);
-            D->scale = fdup(S->scale, (size_t)C);
-            D->bias = fdup(S->bias, (size_t)C);
-            if (!D->center || !D->scale || !D->bias) st = tern_error(TERN_ERR_NOMEM, "deploy: out of memory");
-        }
-    }
-    if (st) tern_deploy_free(dst);
-    return st;
-}
-
-tern_status tern_deploy_export(const char *train_ckpt, const char *data_dir, const char *out_path,
-                               tern_deploy_sizes *sizes) {
-    if (!train_ckpt || !out_path) return tern_error(TERN_ERR_ARG, "deploy: export needs a checkpoint and an output path");
-    /* The same file under another name (a symlink, a hard link, ./x): the
-     * deploy model would replace the checkpoint it comes from. */
-    struct stat si, so;
-    if (stat(train_ckpt, &si) == 0 && stat(out_path, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
-        return tern_error(TERN_ERR_ARG, "%s: is the training checkpoint being exported (%s); write the deploy model to "
-                          "another file", out_path, train_ckpt);
-    tern_config cfg;
-    tern_model m;
-    tern_dataset test;
-    tern_status st = tern_train_load_for_eval(train_ckpt, data_dir, &cfg, &m, &test);
-    if (st) return st;
-    tern_deploy d;
-    st = tern_deploy_from_model(&d, &m, &test);
-    if (!st) {
-        /* The path, cut (where it must be) at a character boundary: the
-         * attribute is UTF-8. */
-        size_t k = strlen(train_ckpt);
-        if (k >= sizeof d.source) {
-            k = sizeof d.source - 1;
-            while (k > 0 && ((unsigned char)train_ckpt[k] & 0xC0) == 0x80) k--;
-        }
-        snprintf(d.source, sizeof d.source, "%.*s", (int)k, train_ckpt);
-        st = tern_deploy_save(&d, out_path, TERN_DEPLOY_DEFLATE, sizes);
-    }
-    tern_deploy_free(&d);
-    tern_model_free(&m);
-    tern_dataset_free(&test);
-    tern_config_free(&cfg);
-    return st;
 }

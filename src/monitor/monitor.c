@@ -11,8 +11,10 @@
 
 #include "tern/checkpoint.h"
 #include "tern/config.h"
+#include "tern/data.h"
+#include "tern/export.h"
 #include "tern/optim.h"
-#include "tern/train.h"
+#include "tern/restore.h"
 
 /* ---- counts ----------------------------------------------------------------- */
 
@@ -258,36 +260,20 @@ tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, t
     tern_ckpt_info ci;
     tern_status st = tern_ckpt_read_info(path, &ci);
     if (st) return st;
-    char *text = NULL;
     tern_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    if ((st = tern_ckpt_read_config(path, &text))) return st;
-    st = tern_config_load_text(&cfg, text, strlen(text), path);
-    free(text);
-    if (st) return st;
+    if ((st = tern_restore_config(&cfg, path))) return st;
     /* First without the dataset: the published image size. */
     tern_model m;
-    memset(&m, 0, sizeof m);
     int in[3];
     tern_config_input_shape(&cfg, in);
-    st = tern_model_init(&m, cfg.model.layers, cfg.model.n_layers, 3, in, cfg.model.init, cfg.training.seed);
-    tern_ckpt_state ck;
-    tern_optim o;
-    memset(&o, 0, sizeof o);
-    if (!st) st = tern_optim_init(&o, &m.params, &cfg.optimizer.cfg);
-    if (!st) {
-        /* The optimizer's state too: every float of the file is checked, as eval and resume do. */
-        tern_ckpt_state_init(&ck, &m.params, &o);
-        st = tern_ckpt_load(path, &ck);
-    }
-    tern_optim_free(&o);
+    st = tern_restore_model(&m, NULL, &cfg, in, path);
     if (!st) st = deploy_of(&cfg, &m, NULL, d);
     if (st) {
         /* Trained on images of another size: learn it from the dataset. */
         tern_model_free(&m);
         tern_config c2;
         tern_dataset test;
-        st = tern_train_load_for_eval(path, NULL, &c2, &m, &test);
+        st = tern_dataset_load_checkpoint(path, NULL, &c2, &m, &test);
         if (!st) {
             st = deploy_of(&c2, &m, &test, d);
         } else {

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tern/monitor.h"
+#include "tern/clock.h"
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
 
@@ -326,7 +326,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
             outp_prev = xi;
             continue;
         }
-        const double t0 = rt->layer_ns ? tern_monitor_now_s() : 0.0;
+        const double t0 = rt->layer_ns ? tern_clock_now_s() : 0.0;
         float *y = rt->slot[i];
         const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
         switch (L->type) {
@@ -395,7 +395,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         }
         apply_act(L->act, y, (size_t)n * out_n);
         cur[i] = outp_prev = y;
-        if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_monitor_now_s() - t0);
+        if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_clock_now_s() - t0);
     }
     if (!st) *logits = outp_prev;
     return st;

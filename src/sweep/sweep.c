@@ -24,9 +24,9 @@
 #include "io/config_doc.h"
 #include "core/unique.h"
 #include "io/fsutil.h"
-#include "io/fsutil.h"
 #include "tern/deploy.h"
-#include "tern/monitor.h"
+#include "tern/export.h"
+#include "tern/clock.h"
 #include "tern/runtime.h"
 #include "tern/train.h"
 
@@ -584,13 +584,13 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
     for (int r = 0; !st && r < repeats; r++)
         for (int k = 0; !st && k < 2; k++) {
             if (!ok[k]) continue;
-            double t0 = tern_monitor_now_s();
+            double t0 = tern_clock_now_s();
             st = tern_runtime_forward(&rt[k], &x, &logits);
-            t[k * repeats + r] = tern_monitor_now_s() - t0;
+            t[k * repeats + r] = tern_clock_now_s() - t0;
         }
     for (int k = 0; !st && k < 2; k++) {
         if (!ok[k]) continue;
-        us[k] = 1e6 * tern_monitor_median(t + k * repeats, repeats) / batch;
+        us[k] = 1e6 * tern_clock_median(t + k * repeats, repeats) / batch;
     }
     openblas_set_num_threads(blas_threads);
     for (int k = 0; k < 2; k++) tern_runtime_free(&rt[k]);
@@ -753,7 +753,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     ev.resumed = *resumed;
     if (o->cb) o->cb(&ev, o->user);
 
-    double t0 = tern_monitor_now_s();
+    double t0 = tern_clock_now_s();
     /* No checkpoint: a fresh start, replacing what a run that died before
      * its first checkpoint left. */
     tern_train_opts to = {.resume = *resumed ? ckpt : NULL, .force = !*resumed, .stop = o->stop,
@@ -766,7 +766,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     tern_config ecfg;
     tern_model m;
     tern_dataset test;
-    if ((st = tern_train_load_for_eval(ckpt, data, &ecfg, &m, &test))) return st;
+    if ((st = tern_dataset_load_checkpoint(ckpt, data, &ecfg, &m, &test))) return st;
     memset(w, 0, sizeof *w);
     snprintf(w->method, sizeof w->method, "%s", p->method);
     snprintf(w->t, sizeof w->t, "%s", p->t);
@@ -789,7 +789,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     if (!st) st = measure_latency(&m, &test, s->lat_batch, s->lat_repeats, us);
     w->dense_us = us[0];
     w->zskip_us = us[1];
-    w->seconds = tern_monitor_now_s() - t0;
+    w->seconds = tern_clock_now_s() - t0;
     tern_model_free(&m);
     tern_dataset_free(&test);
     tern_config_free(&ecfg);

@@ -13,9 +13,10 @@
 
 #include "io/fsutil.h"
 #include "tern/checkpoint.h"
-#include "tern/monitor.h"
+#include "tern/clock.h"
 #include "tern/ops.h"
 #include "tern/pool.h"
+#include "tern/restore.h"
 
 static int file_exists(const char *path) {
     struct stat st;
@@ -76,6 +77,7 @@ tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern
 
 typedef struct run {
     const tern_config *cfg;
+    const tern_train_opts *opts;
     char dir[TERN_CONFIG_PATH_LEN];         /* the run directory (output.dir) */
     char stage[TERN_CONFIG_PATH_LEN + 48];  /* a new run's directory until its first checkpoint; "" after */
     char from_csv[TERN_CONFIG_PATH_LEN + 16];/* resuming: the metrics.csv whose rows continue */
@@ -111,37 +113,9 @@ static void run_free(run *r) {
     free(r->yb);
 }
 
-/* Both splits, normalised alike: statistics computed on the training split
- * are applied to the test split as given values. */
-static tern_status load_data(const tern_config *cfg, const char *dir, tern_dataset *train, tern_dataset *test,
-                             int want_train) {
-    tern_status st = TERN_OK;
-    tern_norm norm = cfg->dataset.norm;
-    if (want_train || norm.mode == TERN_NORM_COMPUTE) {
-        st = tern_dataset_load(train, cfg->dataset.name, dir, "train", &norm);
-        if (st) return st;
-        if (norm.mode == TERN_NORM_COMPUTE) {
-            norm.mode = TERN_NORM_GIVEN;
-            memcpy(norm.mean, train->mean, sizeof norm.mean);
-            memcpy(norm.std, train->std, sizeof norm.std);
-        }
-    }
-    if ((st = tern_dataset_load(test, cfg->dataset.name, dir, "test", &norm))) return st;
-    /* The model is built for one image size: a split of another size would
-     * fail only at its first forward, after the run directory is written. */
-    if (want_train && (train->c != test->c || train->h != test->h || train->w != test->w))
-        return tern_error(TERN_ERR_SHAPE, "%s: the training images are (%d,%d,%d) but the test images are (%d,%d,%d); "
-                          "both splits of a dataset must have one size", dir, train->c, train->h, train->w, test->c,
-                          test->h, test->w);
-    return TERN_OK;
-}
-
-static tern_status build(run *r, const tern_config *cfg, int want_train, const char *data_dir) {
-    char dir[TERN_CONFIG_PATH_LEN];
-    tern_status st;
-    if (data_dir) snprintf(dir, sizeof dir, "%s", data_dir);
-    else if ((st = tern_config_dataset_dir(cfg, dir, sizeof dir))) return st;
-    if ((st = load_data(cfg, dir, &r->train, &r->test, want_train))) return st;
+static tern_status build(run *r, const tern_config *cfg) {
+    tern_status st = tern_dataset_load_for_config(cfg, NULL, &r->train, &r->test);
+    if (st) return st;
     const tern_dataset *ds = &r->test;
     int in[3] = {ds->c, ds->h, ds->w};
     st = tern_model_init(&r->model, cfg->model.layers, cfg->model.n_layers, 3, in, cfg->model.init,
@@ -196,15 +170,9 @@ static tern_status publish(run *r) {
     return TERN_OK;
 }
 
-static tern_status save_ckpt(run *r, long epoch, long step, int batch, double loss_sum, long correct, long seen) {
-    r->ck.epoch = epoch;
-    r->ck.step = step;
-    tern_status st = TERN_OK;
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "batch", batch);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_loss_sum", loss_sum);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_correct", (double)correct);
-    st = st ? st : tern_ckpt_set_meta(&r->ck, "epoch_seen", (double)seen);
-    st = st ? st : tern_ckpt_save(r->ckpt_path, &r->ck);
+static tern_status save_ckpt(run *r, const tern_restore_position *p) {
+    tern_status st = tern_restore_set_position(&r->ck, p);
+    if (!st) st = tern_ckpt_save(r->ckpt_path, &r->ck);
     if (!st && r->stage[0]) st = publish(r);
     if (!st) r->have_ckpt = 1;
     return st;
@@ -378,7 +346,7 @@ static tern_status open_run_dir(run *r) {
 static tern_status setup(run *r, const tern_config *cfg, int *batches) {
     const tern_config_training *T = &cfg->training;
     tern_status st;
-    if ((st = build(r, cfg, 1, NULL))) return st;
+    if ((st = build(r, cfg))) return st;
     int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1) threads = 1;
     if (threads > TERN_POOL_MAX_THREADS) threads = TERN_POOL_MAX_THREADS; /* "all cores" of a big machine */
@@ -414,193 +382,165 @@ static tern_status setup(run *r, const tern_config *cfg, int *batches) {
     return tern_ckpt_add_rng(&r->ck, "loader", &r->loader_epoch_rng);
 }
 
-/* Where training starts: epoch e0 (0-based) with b0 of its batches done,
- * and that epoch's running sums. */
-typedef struct start {
-    long e0, step;
-    int b0;
-    double loss_sum;
-    long correct, seen;
-} start;
-
-/* A /meta number of the checkpoint that must be an integer in [0, max]
- * (checked before the cast); absent: 0. */
-static tern_status meta_count(const run *r, const char *path, const char *name, double max, long *out) {
-    double v = 0.0;
-    if (tern_ckpt_get_meta(&r->ck, name, &v) && !(v >= 0.0 && v <= max && v == floor(v)))
-        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute '%s' is %g, not an integer in 0..%.0f for this "
-                          "config; the checkpoint was altered or comes from another run", path, name, v, max);
-    *out = (long)v;
-    return TERN_OK;
-}
-
-/* Load the checkpoint (all or nothing) and check its counters against this
- * config before they are used. */
-static tern_status resume_from(run *r, const char *path, int batches, start *s) {
-    tern_status st = tern_ckpt_load(path, &r->ck);
-    if (st) return st;
-    long b0 = 0;
-    double bs = r->cfg->training.batch_size;
-    s->e0 = r->ck.epoch; /* 0..INT_MAX, and step 0..TERN_OPTIM_MAX_STEP: checked by the loader */
-    s->step = r->ck.step;
-    if ((st = meta_count(r, path, "batch", batches - 1, &b0))) return st;
-    if ((st = meta_count(r, path, "epoch_seen", (double)b0 * bs, &s->seen))) return st;
-    if ((st = meta_count(r, path, "epoch_correct", (double)s->seen, &s->correct))) return st;
-    double v = 0.0;
-    if (tern_ckpt_get_meta(&r->ck, "epoch_loss_sum", &v) && !(v >= 0.0))
-        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute 'epoch_loss_sum' is %g, not >= 0; the checkpoint "
-                          "was altered or comes from another run", path, v);
-    s->loss_sum = v;
-    s->b0 = (int)b0;
-    r->loader.rng = r->loader_epoch_rng;
-    return TERN_OK;
-}
-
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, start *s, tern_train_result *res);
-
-tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
-    static const tern_train_opts no_opts = {0};
-    if (!opts) opts = &no_opts;
-    memset(res, 0, sizeof *res);
-    res->test_loss = res->test_acc = NAN;
-    run *r = calloc(1, sizeof *r);
-    if (!r) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
-    r->cfg = cfg;
-    snprintf(r->dir, sizeof r->dir, "%s", cfg->output_dir);
-    int batches = 0;
-    start s = {0};
-    tern_status st = place_run(r, opts);
-    if (!st) st = setup(r, cfg, &batches);
-    if (!st && opts->resume) st = resume_from(r, opts->resume, batches, &s);
-    if (!st && s.e0 >= cfg->training.epochs) {
-        /* Nothing to train: say so and touch nothing. */
-        res->complete = 1;
-        res->epochs_done = (int)s.e0;
-        res->steps = s.step;
-        res->sparsity = tern_model_sparsity(&r->model);
-        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", opts->resume);
-        goto done;
-    }
-    /* Everything is checked: only now write. */
-    if (!st) st = open_run_dir(r);
-    if (!st) {
-        char path[sizeof r->ckpt_path];
-        snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
-        st = tern_config_write(cfg, path);
-    }
-    if (!st) st = metrics_prepare(r, (int)s.e0);
-    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
-    if (!st) st = train_loop(r, opts, batches, &s, res);
-done:
-    if (r->stage[0]) tern_fs_remove_tree(r->stage); /* a new run that never checkpointed */
-    run_free(r);
-    free(r);
+/* Load the checkpoint (all or nothing) and check its position against this
+ * config before it is used; the loader's RNG is the one its epoch began with. */
+static tern_status resume_from(run *r, const char *path, int batches, tern_restore_position *s) {
+    tern_status st = tern_restore_resume(&r->ck, path, batches, r->cfg->training.batch_size, s);
+    if (!st) r->loader.rng = r->loader_epoch_rng;
     return st;
 }
 
-static tern_status train_loop(run *r, const tern_train_opts *opts, int batches, start *s, tern_train_result *res) {
-    const tern_config *cfg = r->cfg;
-    const tern_config_training *T = &cfg->training;
-    long e0 = s->e0, step = s->step;
-    int b0 = s->b0;
-    double loss_sum = s->loss_sum;
-    long correct = s->correct, seen = s->seen;
-    tern_status st = TERN_OK;
-    tern_train_event ev = {.kind = TERN_TRAIN_EV_START, .epoch = (int)e0 + 1, .epochs = T->epochs,
-                           .batches = batches, .step = step, .path = r->dir, .model = &r->model};
-    emit(opts, &ev);
-    for (long e = e0; e < T->epochs; e++) {
-        /* The loader's RNG as this epoch begins: a checkpoint taken during
-         * the epoch stores it, so a resume reshuffles the same order. */
-        r->loader_epoch_rng = r->loader.rng;
-        tern_loader_begin_epoch(&r->loader);
-        int count = 0;
-        int b = 0;
-        if (e == e0 && b0 > 0) {
-            /* Skip the batches done before the interruption, drawing their
-             * augmentation so the RNG stands where it stood. */
-            for (; b < b0; b++)
-                if ((st = tern_loader_next(&r->loader, r->xb, r->yb, &count))) return st;
-        } else {
-            loss_sum = 0.0;
-            correct = seen = 0;
-        }
-        double t_epoch = 0.0;
-        long seen_here = 0; /* samples trained by this process in this epoch */
-        float lr = 0.0f;
-        for (; b < batches; b++) {
-            if ((st = tern_loader_next(&r->loader, r->xb, r->yb, &count))) return st;
-            int shape[4] = {count, r->train.c, r->train.h, r->train.w};
-            tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape);
-            lr = tern_sched_lr(&r->sched, step);
-            tern_step_result sr;
-            double t0 = tern_monitor_now_s();
-            st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, lr, cfg->optimizer.clip, &sr);
-            t_epoch += tern_monitor_now_s() - t0;
-            if (st == TERN_ERR_NUMERIC) {
-                char msg[512];
-                snprintf(msg, sizeof msg, "%s", tern_errmsg());
-                st = tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s%s", e + 1, step + 1,
-                                msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written",
-                                r->stage[0] ? " and the run directory is as it was" : "");
-                return st;
-            }
-            if (st) return st;
-            loss_sum += (double)sr.loss * count;
-            correct += sr.correct;
-            seen += count;
-            seen_here += count;
-            step++;
-            ev = (tern_train_event){.kind = TERN_TRAIN_EV_STEP, .epoch = (int)e + 1, .epochs = T->epochs,
-                                    .batch = b + 1, .batches = batches, .step = step,
-                                    .loss = (float)(loss_sum / (double)seen),
-                                    .acc = (float)correct / (float)seen, .lr = lr};
-            emit(opts, &ev);
-            int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
-            if (stop && b + 1 < batches) {
-                if ((st = save_ckpt(r, e, step, b + 1, loss_sum, correct, seen))) return st;
-                res->stopped = 1;
-                ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
-                                        .path = r->ckpt_path};
-                emit(opts, &ev);
-                goto finish;
-            }
-        }
-        /* End of epoch: evaluate, log, checkpoint. */
-        const int steps_here = batches - (e == e0 ? b0 : 0);
-        ev = (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)e + 1, .epochs = T->epochs,
-                                .batches = batches, .step = step, .loss = (float)(loss_sum / (double)seen),
-                                .acc = (float)correct / (float)seen, .test_loss = NAN, .test_acc = NAN,
-                                .sparsity = tern_model_sparsity(&r->model),
-                                .samples_per_s = t_epoch > 0 ? (double)seen_here / t_epoch : 0.0, .seconds = t_epoch,
-                                .step_ms = steps_here > 0 ? 1e3 * t_epoch / steps_here : 0.0,
-                                .peak_rss_mb = tern_monitor_peak_rss_bytes() / (1024.0 * 1024.0), .lr = lr, .model = &r->model};
-        int last = e + 1 == T->epochs;
-        if (last || (T->eval_every > 0 && (e + 1) % T->eval_every == 0)) {
-            tern_eval_result er;
-            if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, r->pool, &er))) return st;
-            ev.test_loss = er.loss;
-            ev.test_acc = er.acc;
-            res->test_loss = er.loss;
-            res->test_acc = er.acc;
-        }
-        if ((st = metrics_append(r, &ev))) return st;
-        emit(opts, &ev);
-        res->epochs_done = (int)e + 1;
-        int stop = (opts->stop && *opts->stop) || (opts->stop_after_steps > 0 && step >= opts->stop_after_steps);
-        if (last || stop || (T->checkpoint_every > 0 && (e + 1) % T->checkpoint_every == 0)) {
-            r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
-            if ((st = save_ckpt(r, e + 1, step, 0, 0.0, 0, 0))) return st;
-            ev = (tern_train_event){.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)e + 1, .step = step,
-                                    .path = r->ckpt_path};
-            emit(opts, &ev);
-        }
-        if (stop && !last) {
-            res->stopped = 1;
-            goto finish;
+/* ---- the epochs ----------------------------------------------------------------- */
+
+/* Whether the caller asked the run to stop: a signal, or (tests) a step budget. */
+static int stop_requested(const tern_train_opts *o, long step) {
+    return (o->stop && *o->stop) || (o->stop_after_steps > 0 && step >= o->stop_after_steps);
+}
+
+/* Save the checkpoint at position p and say so (epoch: 1-based, as reported). */
+static tern_status checkpoint(run *r, const tern_restore_position *p, long epoch) {
+    tern_status st = save_ckpt(r, p);
+    if (st) return st;
+    tern_train_event ev = {.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)epoch, .step = p->step,
+                           .path = r->ckpt_path};
+    emit(r->opts, &ev);
+    return TERN_OK;
+}
+
+/* The epoch in progress: its position (epoch, step, batches done, running
+ * sums: what a checkpoint inside it stores) and what this call measured. */
+typedef struct epoch {
+    tern_restore_position at;
+    int first_batch;          /* batches done before this call (resumed inside the epoch) */
+    long seen_here;           /* samples trained by this call */
+    double seconds;           /* their training time */
+    float lr;                 /* of the last step */
+} epoch;
+
+/* Begin epoch ep->at.epoch: the loader reshuffles (its RNG as the epoch
+ * begins is what a checkpoint inside the epoch stores), and the batches a
+ * resumed epoch had done are drawn again, augmentation included, so the
+ * RNG stands where it stood. */
+static tern_status begin_epoch(run *r, epoch *ep) {
+    r->loader_epoch_rng = r->loader.rng;
+    tern_loader_begin_epoch(&r->loader);
+    ep->first_batch = ep->at.batch;
+    for (int b = 0; b < ep->at.batch; b++) {
+        int count;
+        tern_status st = tern_loader_next(&r->loader, r->xb, r->yb, &count);
+        if (st) return st;
+    }
+    return TERN_OK;
+}
+
+/* One optimizer step on the loader's next batch, timed, added to ep. */
+static tern_status train_step(run *r, epoch *ep) {
+    int count = 0;
+    tern_status st = tern_loader_next(&r->loader, r->xb, r->yb, &count);
+    if (st) return st;
+    int shape[4] = {count, r->train.c, r->train.h, r->train.w};
+    tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape); /* (count, C, H, W) */
+    tern_restore_position *p = &ep->at;
+    ep->lr = tern_sched_lr(&r->sched, p->step);
+    tern_step_result sr;
+    double t0 = tern_clock_now_s();
+    st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, ep->lr, r->cfg->optimizer.clip, &sr);
+    ep->seconds += tern_clock_now_s() - t0;
+    if (st == TERN_ERR_NUMERIC) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", tern_errmsg());
+        return tern_error(TERN_ERR_NUMERIC, "train: epoch %ld, step %ld: %s; stopped, %s%s", p->epoch + 1, p->step + 1,
+                          msg, r->have_ckpt ? "the last good checkpoint is kept" : "no checkpoint was written",
+                          r->stage[0] ? " and the run directory is as it was" : "");
+    }
+    if (st) return st;
+    p->loss_sum += (double)sr.loss * count;
+    p->correct += sr.correct;
+    p->seen += count;
+    ep->seen_here += count;
+    p->step++;
+    p->batch++;
+    return TERN_OK;
+}
+
+/* The rest of the epoch's batches, each reported; a stop request inside the
+ * epoch checkpoints there and sets *stopped. */
+static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
+    const tern_restore_position *p = &ep->at;
+    while (p->batch < batches) {
+        tern_status st = train_step(r, ep);
+        if (st) return st;
+        tern_train_event ev = {.kind = TERN_TRAIN_EV_STEP, .epoch = (int)p->epoch + 1,
+                               .epochs = r->cfg->training.epochs, .batch = p->batch, .batches = batches,
+                               .step = p->step, .loss = (float)(p->loss_sum / (double)p->seen),
+                               .acc = (float)p->correct / (float)p->seen, .lr = ep->lr};
+        emit(r->opts, &ev);
+        if (stop_requested(r->opts, p->step) && p->batch < batches) {
+            *stopped = 1;
+            return checkpoint(r, p, p->epoch + 1);
         }
     }
-finish:
+    return TERN_OK;
+}
+
+/* The epoch's report: its training figures; the test ones NaN until evaluated. */
+static tern_train_event epoch_event(const run *r, int batches, const epoch *ep) {
+    const tern_restore_position *p = &ep->at;
+    const int steps = batches - ep->first_batch;
+    return (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)p->epoch + 1,
+                              .epochs = r->cfg->training.epochs, .batches = batches, .step = p->step,
+                              .loss = (float)(p->loss_sum / (double)p->seen), .acc = (float)p->correct / (float)p->seen,
+                              .test_loss = NAN, .test_acc = NAN, .sparsity = tern_model_sparsity(&r->model),
+                              .samples_per_s = ep->seconds > 0 ? (double)ep->seen_here / ep->seconds : 0.0,
+                              .seconds = ep->seconds, .step_ms = steps > 0 ? 1e3 * ep->seconds / steps : 0.0,
+                              .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = ep->lr,
+                              .model = &r->model};
+}
+
+/* The end of an epoch: evaluate when due (and after the last), append to
+ * metrics.csv, report, checkpoint when due; a stop request ends the run
+ * here (*stopped). */
+static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_result *res, int *stopped) {
+    const tern_config_training *T = &r->cfg->training;
+    const long done = ep->at.epoch + 1, step = ep->at.step;
+    const int last = done == T->epochs;
+    tern_train_event ev = epoch_event(r, batches, ep);
+    tern_status st = TERN_OK;
+    if (last || (T->eval_every > 0 && done % T->eval_every == 0)) {
+        tern_eval_result er;
+        if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, r->pool, &er))) return st;
+        ev.test_loss = res->test_loss = er.loss;
+        ev.test_acc = res->test_acc = er.acc;
+    }
+    if ((st = metrics_append(r, &ev))) return st;
+    emit(r->opts, &ev);
+    res->epochs_done = (int)done;
+    const int stop = stop_requested(r->opts, step);
+    if (last || stop || (T->checkpoint_every > 0 && done % T->checkpoint_every == 0)) {
+        r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
+        if ((st = checkpoint(r, &(tern_restore_position){.epoch = done, .step = step}, done))) return st;
+    }
+    *stopped = stop && !last;
+    return TERN_OK;
+}
+
+/* The epochs from position s (a resume's, or all zero) to training.epochs. */
+static tern_status train_epochs(run *r, int batches, const tern_restore_position *s, tern_train_result *res) {
+    tern_train_event ev = {.kind = TERN_TRAIN_EV_START, .epoch = (int)s->epoch + 1, .epochs = r->cfg->training.epochs,
+                           .batches = batches, .step = s->step, .path = r->dir, .model = &r->model};
+    emit(r->opts, &ev);
+    long step = s->step;
+    int stopped = 0;
+    for (long e = s->epoch; !stopped && e < r->cfg->training.epochs; e++) {
+        /* A resumed epoch keeps its running sums; any other starts from zero. */
+        epoch ep = {.at = e == s->epoch && s->batch > 0 ? *s : (tern_restore_position){.epoch = e, .step = step}};
+        tern_status st = begin_epoch(r, &ep);
+        if (!st) st = train_batches(r, batches, &ep, &stopped);
+        if (!st && !stopped) st = end_epoch(r, batches, &ep, res, &stopped);
+        if (st) return st;
+        step = ep.at.step;
+    }
+    res->stopped = stopped;
     res->steps = step;
     res->sparsity = tern_model_sparsity(&r->model);
     /* A checkpoint written by this call has been published into r->dir. */
@@ -608,80 +548,52 @@ finish:
     return TERN_OK;
 }
 
-/* The (C,H,W) the checkpoint's model was trained on, when it is not the
- * test split's r->test (eval --data on other images): the config's own
- * dataset's size, or the published one, whichever the checkpoint loads
- * into. 1 and shape when found. */
-static int trained_shape(const tern_config *cfg, const char *ckpt, const tern_dataset *data, int shape[3]) {
-    int cand[2][3];
-    int n = 0;
-    char dir[TERN_CONFIG_PATH_LEN];
-    run *r = calloc(1, sizeof *r);
-    if (r && !tern_config_dataset_dir(cfg, dir, sizeof dir) && !load_data(cfg, dir, &r->train, &r->test, 0)) {
-        cand[n][0] = r->test.c, cand[n][1] = r->test.h, cand[n][2] = r->test.w;
-        n++;
+/* ---- the run, end to end ------------------------------------------------------ */
+
+/* Write what a run starts with: its directory, config.yaml and metrics.csv
+ * (the rows up to the resumed epoch). */
+static tern_status open_run(run *r, long epochs_done) {
+    tern_status st = open_run_dir(r);
+    if (!st) {
+        char path[sizeof r->ckpt_path];
+        snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
+        st = tern_config_write(r->cfg, path);
     }
-    tern_config_input_shape(cfg, cand[n++]);
-    int found = 0;
-    for (int i = 0; r && i < n && !found; i++) {
-        if (cand[i][0] == data->c && cand[i][1] == data->h && cand[i][2] == data->w) continue;
-        tern_model m;
-        tern_ckpt_state ck;
-        if (tern_model_init(&m, cfg->model.layers, cfg->model.n_layers, 3, cand[i], cfg->model.init, 0)) continue;
-        tern_ckpt_state_init(&ck, &m.params, NULL);
-        found = tern_ckpt_load(ckpt, &ck) == TERN_OK;
-        if (found) memcpy(shape, cand[i], sizeof cand[i]);
-        tern_model_free(&m);
-    }
-    if (r) run_free(r);
-    free(r);
-    return found;
+    if (!st) st = metrics_prepare(r, (int)epochs_done);
+    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
+    return st;
 }
 
-tern_status tern_train_load_for_eval(const char *ckpt, const char *data_dir, tern_config *cfg, tern_model *m,
-                                     tern_dataset *test) {
-    memset(cfg, 0, sizeof *cfg);
-    tern_dataset_init(test);
-    memset(m, 0, sizeof *m);
-    char *text = NULL;
-    tern_status st = tern_ckpt_read_config(ckpt, &text);
-    if (st) return st;
-    st = tern_config_load_text(cfg, text, strlen(text), ckpt);
-    free(text);
-    if (st) return st;
+tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
+    static const tern_train_opts no_opts = {0};
+    memset(res, 0, sizeof *res);
+    res->test_loss = res->test_acc = NAN;
     run *r = calloc(1, sizeof *r);
-    if (!r) {
-        tern_config_free(cfg);
-        return tern_error(TERN_ERR_NOMEM, "eval: out of memory");
+    if (!r) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
+    r->cfg = cfg;
+    r->opts = opts ? opts : &no_opts;
+    snprintf(r->dir, sizeof r->dir, "%s", cfg->output_dir);
+    const int blas_threads = openblas_get_num_threads(); /* given back below: the caller's setting */
+    int batches = 0;
+    tern_restore_position s = {0};
+    tern_status st = place_run(r, r->opts);
+    if (!st) st = setup(r, cfg, &batches);
+    if (!st && r->opts->resume) st = resume_from(r, r->opts->resume, batches, &s);
+    if (!st && s.epoch >= cfg->training.epochs) {
+        /* Nothing to train: say so and touch nothing. */
+        res->complete = 1;
+        res->epochs_done = (int)s.epoch;
+        res->steps = s.step;
+        res->sparsity = tern_model_sparsity(&r->model);
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", r->opts->resume);
+    } else if (!st) {
+        /* Everything is checked: only now write. */
+        st = open_run(r, s.epoch);
+        if (!st) st = train_epochs(r, batches, &s, res);
     }
-    st = build(r, cfg, 0, data_dir);
-    tern_ckpt_state ck;
-    if (!st) {
-        /* The optimizer's state too: every float of the file is checked, also when only the weights are used. */
-        st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg);
-        if (!st) tern_ckpt_state_init(&ck, &r->model.params, &r->optim);
-        if (!st) st = tern_ckpt_load(ckpt, &ck);
-    }
-    if (st == TERN_ERR_FORMAT && data_dir) {
-        /* Another architecture, or images of another size in --data? */
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", tern_errmsg()); /* the probe records its own errors */
-        int shape[3];
-        if (trained_shape(cfg, ckpt, &r->test, shape))
-            st = tern_error(TERN_ERR_SHAPE, "%s: --data %s holds (%d,%d,%d) images but the checkpoint's model was "
-                            "trained on (%d,%d,%d); point --data at images of that size", ckpt, data_dir, r->test.c,
-                            r->test.h, r->test.w, shape[0], shape[1], shape[2]);
-        else
-            st = tern_error(st, "%s", msg);
-    }
-    if (!st) {
-        *m = r->model;
-        *test = r->test;
-        memset(&r->model, 0, sizeof r->model);
-        tern_dataset_init(&r->test);
-    }
+    if (r->stage[0]) tern_fs_remove_tree(r->stage); /* a new run that never checkpointed */
+    openblas_set_num_threads(blas_threads);
     run_free(r);
     free(r);
-    if (st) tern_config_free(cfg);
     return st;
 }

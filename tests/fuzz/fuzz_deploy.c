@@ -8,6 +8,7 @@
 
 #include "fuzz_util.h"
 #include "tern/deploy.h"
+#include "tern/export.h"
 #include "tern/runtime.h"
 #include "tern/tensor.h"
 

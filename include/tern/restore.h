@@ -1,0 +1,65 @@
+/* tern/restore.h — a model rebuilt from a training checkpoint.
+ *
+ * A training checkpoint (tern/checkpoint.h) carries the resolved config it
+ * was trained with, the parameters, the optimizer's state, the RNGs and the
+ * trainer's position. Restoring reads the config, builds its model for one
+ * input size (C,H,W) and loads the parameters into it; the optimizer's state
+ * is read and checked too, every float of the file, also when only the
+ * weights are wanted. The input size is the caller's to give: the test
+ * split's images (tern_dataset_load_checkpoint in tern/data.h reads the
+ * dataset, which this layer does not), or the published size of the
+ * config's dataset (tern_config_input_shape).
+ *
+ * The position of the trainer inside training is stored in the
+ * checkpoint's counters and metadata: epochs done, optimizer steps, and for
+ * a run stopped inside an epoch, that epoch's batches done and running sums.
+ * tern_restore_set_position writes it; tern_restore_resume reads it back,
+ * checked against the config, so a resumed run continues bit for bit. */
+#ifndef TERN_RESTORE_H
+#define TERN_RESTORE_H
+
+#include "tern/checkpoint.h"
+#include "tern/config.h"
+#include "tern/nn.h"
+#include "tern/optim.h"
+#include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where training stands in a checkpoint. */
+typedef struct tern_restore_position {
+    long epoch;               /* epochs done: the 0-based epoch in progress */
+    long step;                /* optimizer steps so far */
+    int batch;                /* batches of that epoch done (0: it has not begun) */
+    double loss_sum;          /* that epoch's running sums: loss x samples, */
+    long correct, seen;       /* correct predictions, samples */
+} tern_restore_position;
+
+/* *cfg = the config stored in ckpt (free with tern_config_free); left empty
+ * on failure. */
+tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
+
+/* *m = cfg's model built for (C,H,W) inputs in_shape, with ckpt's
+ * parameters. optim: initialised by cfg and given ckpt's optimizer state;
+ * NULL: the state is read, checked and dropped. TERN_ERR_FORMAT when the
+ * checkpoint is of another architecture or input size (tern_ckpt_load).
+ * *m (and *optim) are left empty on failure. */
+tern_status tern_restore_model(tern_model *m, tern_optim *optim, const tern_config *cfg, const int in_shape[3],
+                               const char *ckpt);
+
+/* ck's counters and metadata = p, for tern_ckpt_save. */
+tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);
+
+/* Load ckpt into ck (all or nothing, tern_ckpt_load) and *p = its position,
+ * checked against the config it resumes under: batch < batches (per epoch),
+ * seen <= batch x batch_size, correct <= seen, loss_sum >= 0; a checkpoint
+ * without the epoch's metadata resumes at the start of an epoch. */
+tern_status tern_restore_resume(tern_ckpt_state *ck, const char *ckpt, int batches, int batch_size,
+                                tern_restore_position *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
