@@ -83,7 +83,7 @@ static void test_restored_model_evaluates_as_trained(void **state) {
     assert_string_equal(cfg.dataset.name, "mnist");
     assert_int_equal(test.n, 60);
     tern_eval_result er;
-    assert_int_equal(tern_evaluate(&m, &test, cfg.training.batch_size, &er), TERN_OK);
+    assert_int_equal(tern_evaluate(&m, &test, cfg.training.batch_size, NULL, &er), TERN_OK);
     assert_true(er.acc == trained.test_acc);
     assert_true(er.loss == trained.test_loss);
     tern_model_free(&m);
