@@ -1,5 +1,5 @@
-/* train.c — one training step and one evaluation batch, shared by the trainer,
- * the benchmarks and the tests. */
+/* step.c — one training step (forward, loss, backward, clip, update) and one
+ * evaluation batch, shared by the training loop, the benchmarks and the tests. */
 #include <math.h>
 #include <string.h>
 
