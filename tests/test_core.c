@@ -50,6 +50,24 @@ static void test_tensor_shapes(void **state) {
     tern_tensor u = tern_tensor_view(NULL, NULL, 3, s4);
     assert_false(tern_tensor_same_shape(&t, &u));
     assert_true(tern_tensor_same_shape(&t, &t));
+    assert_string_equal(tern_dims_str(1, s4 + 3, buf, sizeof buf), "(32)");
+    assert_string_equal(tern_dims_str(3, s4 + 1, buf, sizeof buf), "(3,32,32)");
+    /* A product beyond size_t saturates instead of wrapping to a small size. */
+    int huge[4] = {2147483647, 2147483647, 2147483647, 4};
+    assert_true(tern_shape_numel(4, huge) == SIZE_MAX);
+    assert_true(tern_shape_numel(2, huge) == (size_t)2147483647 * 2147483647);
+}
+
+static void test_conv_out_size(void **state) {
+    (void)state;
+    assert_int_equal(tern_conv_out_size(28, 3, 1, 0), 26);
+    assert_int_equal(tern_conv_out_size(28, 3, 1, 1), 28);
+    assert_int_equal(tern_conv_out_size(28, 2, 2, 0), 14);
+    assert_int_equal(tern_conv_out_size(7, 3, 2, 1), 4);   /* floor((7 + 2 - 3) / 2) + 1 */
+    assert_int_equal(tern_conv_out_size(5, 5, 3, 0), 1);   /* the window fits exactly once */
+    assert_int_equal(tern_conv_out_size(4, 7, 1, 1), -1);  /* 4 + 2 < 7: it does not fit */
+    /* In 64 bits: 2 pad near INT_MAX does not wrap. */
+    assert_true(tern_conv_out_size(28, 1, 1, 2147483642) == 28 + 2 * 2147483642LL);
 }
 
 static void test_arena_alignment_and_fold(void **state) {
@@ -206,6 +224,7 @@ static void test_sticky_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_message),      cmocka_unit_test(test_tensor_shapes),
+        cmocka_unit_test(test_conv_out_size),
         cmocka_unit_test(test_arena_alignment_and_fold), cmocka_unit_test(test_rng_determinism_and_range),
         cmocka_unit_test(test_shuffle_is_permutation), cmocka_unit_test(test_init_statistics),
         cmocka_unit_test(test_params_blocks),       cmocka_unit_test(test_sticky_errors),

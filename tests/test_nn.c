@@ -118,6 +118,44 @@ static void test_build_errors(void **state) {
     assert_int_equal(tern_layer_type_parse("conv3d"), -1);
 }
 
+/* The shape rule the builder and the deploy loader share, on its own. */
+static void test_layer_out_shape(void **state) {
+    (void)state;
+    int chw[3] = {3, 32, 32}, f[1] = {784}, nd = 0, out[3] = {0};
+    tern_layer_spec conv = {.type = TERN_LAYER_CONV2D, .out = 8, .kernel = 3, .stride = 2, .pad = 1};
+    assert_int_equal(tern_layer_out_shape(&conv, 0, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 3);
+    assert_int_equal(out[0], 8);
+    assert_int_equal(out[1], 16);
+    assert_int_equal(out[2], 16);
+    tern_layer_spec pool = {.type = TERN_LAYER_MAXPOOL, .kernel = 3, .stride = 2};
+    assert_int_equal(tern_layer_out_shape(&pool, 1, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(out[0], 3);
+    assert_int_equal(out[1], 15);
+    tern_layer_spec flat = {.type = TERN_LAYER_FLATTEN};
+    assert_int_equal(tern_layer_out_shape(&flat, 2, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 1);
+    assert_int_equal(out[0], 3 * 32 * 32);
+    tern_layer_spec gap = {.type = TERN_LAYER_GLOBAL_AVGPOOL};
+    assert_int_equal(tern_layer_out_shape(&gap, 3, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 1);
+    assert_int_equal(out[0], 3);
+    tern_layer_spec fc = {.type = TERN_LAYER_LINEAR, .out = 10};
+    assert_int_equal(tern_layer_out_shape(&fc, 4, 1, f, &nd, out), TERN_OK);
+    assert_int_equal(out[0], 10);
+    assert_int_equal(tern_layer_out_shape(&fc, 4, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "layer 4 (linear) needs (F) input, got (3,32,32); add a flatten layer");
+    conv.kernel = 40;
+    assert_int_equal(tern_layer_out_shape(&conv, 0, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "layer 0 (conv2d) kernel 40 is larger than its padded input (3,32,32)");
+    pool.pad = 2;
+    assert_int_equal(tern_layer_out_shape(&pool, 1, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "0 <= pad <= kernel/2"));
+    int wide[3] = {65536, 65536, 1};
+    assert_int_equal(tern_layer_out_shape(&flat, 2, 3, wide, &nd, out), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "layer 2 (flatten) input (65536,65536,1) has more than 2147483647 values"));
+}
+
 /* A residual CNN with every layer type, small enough to check end to end. */
 static const tern_layer_spec tiny[] = {
     {.type = TERN_LAYER_CONV2D, .name = "c1", .out = 3, .kernel = 3, .pad = 1},
@@ -173,6 +211,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lenet_shapes_and_params),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_layer_out_shape),
         cmocka_unit_test(test_model_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,6 +86,15 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
                             const int *in_shape, tern_init init, uint64_t seed);
 void tern_model_free(tern_model *m);
 
+/* Layer i's output shape per sample, (F) or (C,H,W), from its input shape
+ * (in_ndim, in): the one rule the model builder and the deploy loader
+ * share, windows sized by tern_conv_out_size. TERN_ERR_CONFIG, naming
+ * "layer i (type)", when the input does not suit the layer or the output
+ * would hold more than INT_MAX values. An add layer gives its input's
+ * shape (its caller compares the `from` layer's output). */
+tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
+                                 int *out);
+
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
 tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
 
