@@ -35,6 +35,15 @@ static void test_status_message(void **state) {
     assert_null(strchr(tern_errmsg(), '\\'));
     tern_error_clear();
     assert_string_equal(tern_errmsg(), "");
+    /* Name tables: the index, or a message listing every valid name. */
+    const char *const names[] = {"a", "bb", "c"};
+    int i = -1;
+    assert_int_equal(tern_name_parse(TERN_ERR_CONFIG, "letter", names, 3, "bb", &i), TERN_OK);
+    assert_int_equal(i, 1);
+    assert_int_equal(tern_name_parse(TERN_ERR_CONFIG, "letter", names, 3, "d", &i), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "unknown letter 'd' (a, bb, c)");
+    assert_int_equal(i, 1);
+    assert_int_equal(tern_name_parse(TERN_ERR_ARG, "letter", names, 3, NULL, &i), TERN_ERR_ARG);
 }
 
 static void test_tensor_shapes(void **state) {

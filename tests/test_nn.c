@@ -114,8 +114,19 @@ static void test_build_errors(void **state) {
     int big_in[3] = {3, 30000, 30000};
     assert_int_equal(tern_model_init(&m, huge_pad + 1, 2, 3, big_in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
     assert_non_null(strstr(tern_errmsg(), "the input has 2700000000 values per sample"));
-    assert_int_equal(tern_layer_type_parse("conv2d"), TERN_LAYER_CONV2D);
-    assert_int_equal(tern_layer_type_parse("conv3d"), -1);
+    tern_layer_type t = TERN_LAYER_ADD;
+    assert_int_equal(tern_layer_type_parse("conv2d", &t), TERN_OK);
+    assert_int_equal(t, TERN_LAYER_CONV2D);
+    assert_int_equal(tern_layer_type_parse("conv3d", &t), TERN_ERR_ARG);
+    assert_int_equal(t, TERN_LAYER_CONV2D); /* untouched on failure */
+    assert_non_null(strstr(tern_errmsg(), "unknown layer type 'conv3d' (linear, conv2d, maxpool"));
+    tern_act a = TERN_ACT_NONE;
+    assert_int_equal(tern_act_parse("hardtanh", &a), TERN_OK);
+    assert_int_equal(a, TERN_ACT_HARDTANH);
+    assert_string_equal(tern_act_name(a), "hardtanh");
+    assert_int_equal(tern_act_parse("gelu", &a), TERN_ERR_ARG);
+    assert_string_equal(tern_errmsg(), "unknown activation 'gelu' (none, relu, hardtanh)");
+    assert_string_equal(tern_act_name(TERN_ACT_COUNT), "unknown");
 }
 
 /* The shape rule the builder and the deploy loader share, on its own. */

@@ -54,6 +54,20 @@ tern_status tern_error(tern_status code, const char *fmt, ...) {
 
 const char *tern_errmsg(void) { return errmsg; }
 
+tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
+                            int *index) {
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(names[i], name)) {
+            *index = i;
+            return TERN_OK;
+        }
+    char list[256] = "";
+    size_t k = 0;
+    for (int i = 0; i < n && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+    return tern_error(code, "unknown %s '%s' (%s)", what, name ? name : "(null)", list);
+}
+
 void tern_error_clear(void) { errmsg[0] = '\0'; }
 
 const char *tern_status_name(tern_status code) {

@@ -227,28 +227,10 @@ static const int dataset_size[] = {28, 28, 32};  /* H = W */
 static const char *const norm_names[] = {[TERN_NORM_NONE] = "none", [TERN_NORM_GIVEN] = "given",
                                          [TERN_NORM_COMPUTE] = "compute"};
 static const char *const init_names[] = {[TERN_INIT_HE] = "he", [TERN_INIT_XAVIER] = "xavier"};
-static const char *const act_names[] = {[TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu",
-                                        [TERN_ACT_HARDTANH] = "hardtanh"};
+/* Layer types, activations, quantizers, optimizers and schedules name
+ * themselves: their modules' tables and *_parse functions. */
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
-
-/* Index of s in names[0..n), or -1; `list` gets "a, b, c" for messages. */
-static int lookup(const char *const *names, int n, const char *s, char *list, size_t len) {
-    size_t k = 0;
-    list[0] = '\0';
-    for (int i = 0; i < n && k < len; i++) k += (size_t)snprintf(list + k, len - k, "%s%s", i ? ", " : "", names[i]);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(names[i], s)) return i;
-    return -1;
-}
-
-/* The names of an enum whose names come from a function. */
-static void names_of(const char *(*name)(int), int n, const char **out) {
-    for (int i = 0; i < n; i++) out[i] = name(i);
-}
-static const char *layer_name_i(int i) { return tern_layer_type_name((tern_layer_type)i); }
-static const char *optim_name_i(int i) { return tern_optim_kind_name((tern_optim_kind)i); }
-static const char *sched_name_i(int i) { return tern_sched_kind_name((tern_sched_kind)i); }
 
 /* ---- resolution ------------------------------------------------------------- */
 
@@ -325,14 +307,16 @@ static tern_status rfail_key(rctx *R, const char *prefix, const char *key, const
     return st;
 }
 
-/* A name from a table: *out = its index, or a message listing the valid ones. */
+/* A name parsed by its module's *_parse (status st): its message, which
+ * lists the valid names, at the key. */
+static tern_status rparsed(rctx *R, const char *prefix, const char *key, tern_status st) {
+    return st ? rfail(R, prefix, key, "%s", tern_errmsg()) : TERN_OK;
+}
+
+/* A name from one of this file's tables: *out = its index. */
 static tern_status rname(rctx *R, const char *prefix, const char *key, const char *s, const char *const *names,
                          int n, const char *what, int *out) {
-    char list[256];
-    int i = lookup(names, n, s, list, sizeof list);
-    if (i < 0) return rfail(R, prefix, key, "unknown %s '%s' (%s)", what, s, list);
-    *out = i;
-    return TERN_OK;
+    return rparsed(R, prefix, key, tern_name_parse(TERN_ERR_CONFIG, what, names, n, s, out));
 }
 
 #define TRY(expr)                          \
@@ -349,10 +333,8 @@ static tern_status resolve_quant(rctx *R, const char *prefix, const raw_quant *q
     *alpha_lr = parent_alpha_lr;
     *keys = 0;
     if (q) {
-        int i = 0;
         if (q->method) {
-            TRY(rname(R, prefix, "method", q->method, tern_quant_method_names, TERN_QUANT_METHOD_COUNT, "method", &i));
-            c.method = (tern_quant_method)i;
+            TRY(rparsed(R, prefix, "method", tern_quant_method_parse(q->method, &c.method)));
             *keys |= Q_METHOD;
         }
         if (c.method != parent->method) {
@@ -361,14 +343,11 @@ static tern_status resolve_quant(rctx *R, const char *prefix, const raw_quant *q
             c.learned_alpha = d.learned_alpha;
         }
         if (q->granularity) {
-            TRY(rname(R, prefix, "granularity", q->granularity, tern_quant_granularity_names,
-                      TERN_QUANT_GRANULARITY_COUNT, "granularity", &i));
-            c.granularity = (tern_quant_granularity)i;
+            TRY(rparsed(R, prefix, "granularity", tern_quant_granularity_parse(q->granularity, &c.granularity)));
             *keys |= Q_GRANULARITY;
         }
         if (q->ste) {
-            TRY(rname(R, prefix, "ste", q->ste, tern_ste_names, TERN_STE_COUNT, "ste", &i));
-            c.ste = (tern_ste)i;
+            TRY(rparsed(R, prefix, "ste", tern_ste_parse(q->ste, &c.ste)));
             *keys |= Q_STE;
         }
         if (q->t) c.t = *q->t, *keys |= Q_T;
@@ -459,12 +438,10 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
                                  unsigned char *own_ternary, unsigned *quant_keys) {
     char lp[48];
     snprintf(lp, sizeof lp, "model.layers.%d", i);
-    const char *types[TERN_LAYER_TYPE_COUNT];
-    names_of(layer_name_i, TERN_LAYER_TYPE_COUNT, types);
-    int type = 0;
-    TRY(rname(R, lp, "type", l->type, types, TERN_LAYER_TYPE_COUNT, "layer type", &type));
+    const char *const *types = tern_layer_type_names;
     memset(s, 0, sizeof *s);
-    s->type = (tern_layer_type)type;
+    TRY(rparsed(R, lp, "type", tern_layer_type_parse(l->type, &s->type)));
+    const int type = s->type;
 
     int takes = layer_keys[type].takes, needs = layer_keys[type].needs;
     for (int k = 0; k < COUNT(layer_key_names); k++) {
@@ -514,18 +491,14 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
         s->pad = *l->pad;
     }
     s->no_bias = l->bias ? !*l->bias : 0;
-    if (l->act) {
-        int a;
-        TRY(rname(R, lp, "act", l->act, act_names, COUNT(act_names), "activation", &a));
-        s->act = (tern_act)a;
-    }
+    if (l->act) TRY(rparsed(R, lp, "act", tern_act_parse(l->act, &s->act)));
     if (l->p) {
         if (!(*l->p >= 0.0f && *l->p < 1.0f)) return rfail(R, lp, "p", "dropout probability %g is outside [0, 1)", *l->p);
         s->p = *l->p;
     }
     if (type == TERN_LAYER_BATCHNORM) {
-        s->momentum = l->momentum ? *l->momentum : 0.1f;
-        s->eps = l->eps ? *l->eps : 1e-5f;
+        s->momentum = l->momentum ? *l->momentum : TERN_BN_MOMENTUM;
+        s->eps = l->eps ? *l->eps : TERN_BN_EPS;
         if (!(s->momentum > 0.0f && s->momentum <= 1.0f))
             return rfail(R, lp, "momentum", "%g is outside (0, 1]", s->momentum);
         if (!(s->eps > 0.0f)) return rfail(R, lp, "eps", "%g must be > 0", s->eps);
@@ -573,11 +546,9 @@ static tern_status check_names(rctx *R, const raw_layer *raw, const tern_layer_s
 }
 
 static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_config_optimizer *out) {
-    const char *names[TERN_OPTIM_COUNT];
-    names_of(optim_name_i, TERN_OPTIM_COUNT, names);
-    int kind = TERN_OPTIM_ADAM;
-    if (o->name) TRY(rname(R, "optimizer", "name", o->name, names, TERN_OPTIM_COUNT, "optimizer", &kind));
-    tern_optim_config c = tern_optim_default((tern_optim_kind)kind);
+    tern_optim_kind kind = TERN_OPTIM_ADAM;
+    if (o->name) TRY(rparsed(R, "optimizer", "name", tern_optim_kind_parse(o->name, &kind)));
+    tern_optim_config c = tern_optim_default(kind);
     int sgd = kind == TERN_OPTIM_SGD;
     const char *keys = sgd ? "name, lr, weight_decay, momentum, nesterov, clip"
                            : "name, lr, weight_decay, beta1, beta2, eps, clip";
@@ -587,7 +558,8 @@ static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_confi
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail_key(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", tern_optim_kind_name(kind),
+                             only[k].key, keys);
     if (!(*o->lr > 0.0f)) return rfail(R, "optimizer", "lr", "learning rate %g must be > 0", *o->lr);
     out->lr = *o->lr;
     if (o->weight_decay) c.weight_decay = *o->weight_decay;
@@ -612,13 +584,11 @@ static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_confi
 }
 
 static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_config *cfg, tern_config_schedule *out) {
-    const char *names[TERN_SCHED_COUNT];
-    names_of(sched_name_i, TERN_SCHED_COUNT, names);
-    int kind = TERN_SCHED_CONSTANT;
+    tern_sched_kind kind = TERN_SCHED_CONSTANT;
     raw_schedule none = {0};
     if (!s) s = &none;
-    if (s->name) TRY(rname(R, "schedule", "name", s->name, names, TERN_SCHED_COUNT, "schedule", &kind));
-    out->kind = (tern_sched_kind)kind;
+    if (s->name) TRY(rparsed(R, "schedule", "name", tern_sched_kind_parse(s->name, &kind)));
+    out->kind = kind;
     int cos = kind == TERN_SCHED_COSINE, step = kind == TERN_SCHED_STEP;
     const char *keys = cos ? "name, warmup_epochs, min_lr" : step ? "name, step_epochs, gamma" : "name";
     struct { const void *p; const char *key; int ok; } only[] = {
@@ -627,7 +597,8 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail_key(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", tern_sched_kind_name(kind),
+                             only[k].key, keys);
     out->warmup_epochs = s->warmup_epochs ? *s->warmup_epochs : 0.0f;
     out->min_lr = s->min_lr ? *s->min_lr : 0.0f;
     out->step_epochs = s->step_epochs ? *s->step_epochs : 0.0f;
@@ -893,7 +864,7 @@ static void put_layer(cbuf *b, const tern_layer_spec *s, int own_ternary, unsign
     if (takes & K_OUT) cbuf_printf(b, ", out: %d", s->out);
     if (takes & K_KERNEL) cbuf_printf(b, ", kernel: %d, stride: %d, pad: %d", s->kernel, s->stride, s->pad);
     if (takes & K_BIAS) cbuf_printf(b, ", bias: %s", tf(!s->no_bias));
-    if (takes & K_ACT) cbuf_printf(b, ", act: %s", act_names[s->act]);
+    if (takes & K_ACT) cbuf_printf(b, ", act: %s", tern_act_name(s->act));
     if (takes & K_P) put_key_float(b, ", ", "p", s->p);
     if (takes & K_MOMENTUM) {
         put_key_float(b, ", ", "momentum", s->momentum);

@@ -44,9 +44,6 @@ static const char *const dlayer_names[TERN_DLAYER_TYPE_COUNT] = {
     [TERN_DLAYER_FLATTEN] = "flatten", [TERN_DLAYER_ADD] = "add",
 };
 
-static const char *const act_names[] = {[TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu",
-                                        [TERN_ACT_HARDTANH] = "hardtanh"};
-
 const char *tern_dlayer_type_name(tern_dlayer_type t) {
     return (unsigned)t < TERN_DLAYER_TYPE_COUNT ? dlayer_names[t] : "unknown";
 }
@@ -445,7 +442,7 @@ static herr_t write_layer(tern_h5_writer *w, const save_job *job, int i) {
     herr_t r = 0;
     int z = job->deflate;
     if (tern_h5_attr_write_str(g, "type", dlayer_names[L->type]) < 0 || tern_h5_attr_write_str(g, "name", L->name) < 0 ||
-        tern_h5_attr_write_str(g, "act", act_names[L->act]) < 0 || attr_i32v(g, "out_shape", L->out_ndim, L->out_shape) < 0)
+        tern_h5_attr_write_str(g, "act", tern_act_name(L->act)) < 0 || attr_i32v(g, "out_shape", L->out_ndim, L->out_shape) < 0)
         r = -1;
     switch (L->type) {
     case TERN_DLAYER_LINEAR:
@@ -796,13 +793,13 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     if (!st) st = get_str(r, g, where, "name", L->name, sizeof L->name);
     if (!st) st = get_str(r, g, where, "act", act, sizeof act);
     int t = st ? -1 : parse_name(dlayer_names, TERN_DLAYER_TYPE_COUNT, type);
-    int a = st ? -1 : parse_name(act_names, 3, act);
-    if (!st && (t < 0 || a < 0))
+    tern_act a = TERN_ACT_NONE;
+    if (!st && (t < 0 || tern_act_parse(act, &a)))
         st = tern_error(TERN_ERR_FORMAT, "%s: %s has unknown %s '%s'; " TOOL_HINT, r->path, where, t < 0 ? "type" : "act",
                         t < 0 ? type : act);
     if (!st) {
         L->type = (tern_dlayer_type)t;
-        L->act = (tern_act)a;
+        L->act = a;
     }
     int M = 0, K = 0;
     switch (st ? TERN_DLAYER_TYPE_COUNT : L->type) {

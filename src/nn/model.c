@@ -11,7 +11,7 @@
 #include "core/unique.h"
 #include "tern/ops.h"
 
-static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
+const char *const tern_layer_type_names[TERN_LAYER_TYPE_COUNT] = {
     [TERN_LAYER_LINEAR] = "linear",       [TERN_LAYER_CONV2D] = "conv2d",
     [TERN_LAYER_MAXPOOL] = "maxpool",     [TERN_LAYER_AVGPOOL] = "avgpool",
     [TERN_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
@@ -20,14 +20,28 @@ static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
     [TERN_LAYER_FLATTEN] = "flatten",     [TERN_LAYER_ADD] = "add",
 };
 
+const char *const tern_act_names[TERN_ACT_COUNT] = {
+    [TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu", [TERN_ACT_HARDTANH] = "hardtanh",
+};
+
 const char *tern_layer_type_name(tern_layer_type t) {
-    return (unsigned)t < TERN_LAYER_TYPE_COUNT ? layer_names[t] : "unknown";
+    return (unsigned)t < TERN_LAYER_TYPE_COUNT ? tern_layer_type_names[t] : "unknown";
 }
 
-int tern_layer_type_parse(const char *name) {
-    for (int t = 0; t < TERN_LAYER_TYPE_COUNT; t++)
-        if (!strcmp(layer_names[t], name)) return t;
-    return -1;
+const char *tern_act_name(tern_act a) { return (unsigned)a < TERN_ACT_COUNT ? tern_act_names[a] : "unknown"; }
+
+tern_status tern_layer_type_parse(const char *name, tern_layer_type *out) {
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "layer type", tern_layer_type_names, TERN_LAYER_TYPE_COUNT, name, &i);
+    if (!st) *out = (tern_layer_type)i;
+    return st;
+}
+
+tern_status tern_act_parse(const char *name, tern_act *out) {
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "activation", tern_act_names, TERN_ACT_COUNT, name, &i);
+    if (!st) *out = (tern_act)i;
+    return st;
 }
 
 static int cmp_layer_name(const void *a, const void *b) {
@@ -268,8 +282,8 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         if (s->stride == 0)
             s->stride = (s->type == TERN_LAYER_MAXPOOL || s->type == TERN_LAYER_AVGPOOL) ? s->kernel : 1;
         if (s->type == TERN_LAYER_BATCHNORM) {
-            if (s->momentum == 0.0f) s->momentum = 0.1f;
-            if (s->eps == 0.0f) s->eps = 1e-5f;
+            if (s->momentum == 0.0f) s->momentum = TERN_BN_MOMENTUM;
+            if (s->eps == 0.0f) s->eps = TERN_BN_EPS;
         }
         L->in_ndim = nd;
         memcpy(L->in_shape, shape, sizeof shape);
