@@ -72,12 +72,6 @@ static int wcols(const tern_dlayer *L, const int *in_shape) {
 
 /* ---- shapes ----------------------------------------------------------------- */
 
-static const char *shape_str(int ndim, const int *s, char *buf, size_t len) {
-    if (ndim == 1) snprintf(buf, len, "(%d)", s[0]);
-    else snprintf(buf, len, "(%d,%d,%d)", s[0], s[1], s[2]);
-    return buf;
-}
-
 /* Layer i's output shape from its input shape (in_ndim, in) and its
  * parameters, by the model's rule (tern_layer_out_shape), into L->out_*;
  * "" or a reason in why[]. `M` is the row count of a linear/conv layer's
@@ -86,7 +80,7 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
                        char *why, size_t wl) {
     const tern_dlayer *L = &d->layers[i];
     char sb[64];
-    shape_str(in_ndim, in, sb, sizeof sb);
+    tern_dims_str(in_ndim, in, sb, sizeof sb);
     /* The attributes come from a file: bound them before any arithmetic,
      * and do every product below in 64 bits, so a crafted file cannot wrap
      * an int into a small, plausible size. */
@@ -116,7 +110,7 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
         if (F->out_ndim != in_ndim || memcmp(F->out_shape, in, sizeof(int) * (size_t)in_ndim)) {
             char fb[64];
             return snprintf(why, wl, "add input %s does not match layer %d's output %s", sb, L->from,
-                            shape_str(F->out_ndim, F->out_shape, fb, sizeof fb)), 0;
+                            tern_dims_str(F->out_ndim, F->out_shape, fb, sizeof fb)), 0;
         }
     }
     return 1;
@@ -842,8 +836,8 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     if (!st && memcmp(stored, L->out_shape, sizeof(int) * (size_t)L->out_ndim)) {
         char a1[64], b1[64];
         st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says its output is %s but its input and parameters give %s; " TOOL_HINT,
-                        r->path, where, L->name, shape_str(L->out_ndim, stored, a1, sizeof a1),
-                        shape_str(L->out_ndim, L->out_shape, b1, sizeof b1));
+                        r->path, where, L->name, tern_dims_str(L->out_ndim, stored, a1, sizeof a1),
+                        tern_dims_str(L->out_ndim, L->out_shape, b1, sizeof b1));
     }
     if (!st && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)) {
         int want = wcols(L, in);
@@ -972,7 +966,7 @@ static tern_status read_all(reader *r, tern_deploy *d) {
     if (last->out_ndim != 1 || last->out_shape[0] != d->n_classes) {
         char sb[64];
         return tern_error(TERN_ERR_FORMAT, "%s: the last layer gives %s but the model has %d classes; " TOOL_HINT,
-                          r->path, shape_str(last->out_ndim, last->out_shape, sb, sizeof sb), d->n_classes);
+                          r->path, tern_dims_str(last->out_ndim, last->out_shape, sb, sizeof sb), d->n_classes);
     }
     return TERN_OK;
 }

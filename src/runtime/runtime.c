@@ -27,12 +27,6 @@
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
 
-static size_t numel(int ndim, const int *s) {
-    size_t n = 1;
-    for (int k = 0; k < ndim; k++) n *= (size_t)s[k];
-    return n;
-}
-
 /* Layer i's input shape: the previous layer's output, or the model's input. */
 static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shape) {
     if (i == 0) {
@@ -139,7 +133,7 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->model = m;
     rt->max_batch = max_batch;
     rt->act = act;
-    rt->in_numel = numel(3, m->in_shape);
+    rt->in_numel = tern_shape_numel(3, m->in_shape);
     if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
         return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
@@ -325,7 +319,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         }
         const double t0 = rt->layer_ns ? tern_monitor_now_s() : 0.0;
         float *y = rt->slot[i];
-        const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
+        const size_t out_n = tern_shape_numel(L->out_ndim, L->out_shape), in_n = tern_shape_numel(in_ndim, ish);
         switch (L->type) {
         case TERN_DLAYER_LINEAR:
             if (L->ternary && rt->zskip[i])

@@ -601,11 +601,6 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static int file_exists(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* What every point means: the resolved base config with the overrides
  * (output dir and source comment left out) and the latency settings. */
 static tern_status base_text(const tern_sweep_spec *s, char **text) {
@@ -676,7 +671,7 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
     tern_status st = base_text(s, &want);
     if (st) return st;
     char *have = NULL;
-    if (file_exists(path)) {
+    if (tern_fs_exists(path)) {
         cbuf hb;
         if ((st = cdoc_read_file(path, &hb))) {
             free(want);
@@ -743,7 +738,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     if (st) return st;
     char ckpt[TERN_CONFIG_PATH_LEN + 16], data[TERN_CONFIG_PATH_LEN];
     snprintf(ckpt, sizeof ckpt, "%s/last.h5", cfg.output_dir);
-    *resumed = file_exists(ckpt);
+    *resumed = tern_fs_exists(ckpt);
     st = tern_config_dataset_dir(&cfg, data, sizeof data);
     if (st) {
         tern_config_free(&cfg);
@@ -853,7 +848,7 @@ tern_status tern_sweep_summary_update(const tern_sweep_spec *s) {
     char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
     snprintf(results, sizeof results, "%s/results.csv", s->out);
     snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
-    if (!file_exists(results)) return tern_error(TERN_ERR_IO, "%s: no results yet; run the sweep first", results);
+    if (!tern_fs_exists(results)) return tern_error(TERN_ERR_IO, "%s: no results yet; run the sweep first", results);
     tern_sweep_results r;
     tern_sweep_results_init(&r);
     tern_status st = tern_sweep_results_read(&r, results);

@@ -17,11 +17,6 @@
 #include "tern/ops.h"
 #include "tern/parallel.h"
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* ---- evaluation ---------------------------------------------------------- */
 
 tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_eval_result *r) {
@@ -279,7 +274,7 @@ static const char *dir_holds(const char *dir, char *other, size_t cap, int *is_r
     *is_run = 0;
     for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
-        if (file_exists(path)) {
+        if (tern_fs_exists(path)) {
             *is_run = 1;
             return run_files[i];
         }
@@ -485,7 +480,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
         st = tern_config_write(cfg, path);
     }
     if (!st) st = metrics_prepare(r, (int)s.e0);
-    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
+    r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     if (!st) st = train_loop(r, opts, batches, &s, res);
 done:
     if (r->stage[0]) tern_fs_remove_tree(r->stage); /* a new run that never checkpointed */
