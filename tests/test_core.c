@@ -18,6 +18,10 @@ static void test_status_message(void **state) {
     assert_int_equal(tern_error(TERN_ERR_IO, "load m.h5: %s", tern_errmsg()), TERN_ERR_IO);
     assert_string_equal(tern_errmsg(), "load m.h5: op: a vs 3");
     assert_string_equal(tern_status_name(TERN_ERR_IO), "io");
+    assert_string_equal(tern_status_name(TERN_OK), "ok");
+    assert_string_equal(tern_status_name(TERN_ERR_ARG), "arg");
+    assert_string_equal(tern_status_name(TERN_ERR_NOMEM), "nomem");
+    for (int s = 0; s < TERN_STATUS_COUNT; s++) assert_null(strchr(tern_status_name((tern_status)s), ' '));
     assert_string_equal(tern_status_name((tern_status)999), "unknown");
     /* User text with control characters stays on one line, as C escapes; a
      * wrapped message is not escaped twice. */
@@ -181,15 +185,21 @@ static void test_params_blocks(void **state) {
     tern_params p;
     tern_params_init(&p);
     int w[2] = {5, 3}, b[1] = {5}, s[1] = {5};
-    assert_int_equal(tern_params_add(&p, "fc.weight", 2, w, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 0);
-    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN), 1);
-    assert_int_equal(tern_params_add(&p, "bn.running_mean", 1, s, 0), 2);
-    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN), -1);
+    int idx = -1;
+    assert_int_equal(tern_params_add(&p, "fc.weight", 2, w, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &idx), TERN_OK);
+    assert_int_equal(idx, 0);
+    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN, &idx), TERN_OK);
+    assert_int_equal(idx, 1);
+    assert_int_equal(tern_params_add(&p, "bn.running_mean", 1, s, 0, &idx), TERN_OK);
+    assert_int_equal(idx, 2);
+    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN, &idx), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "duplicate name 'fc.bias'"));
     int zero[1] = {0};
-    assert_int_equal(tern_params_add(&p, "bad", 1, zero, 0), -1);
+    assert_int_equal(tern_params_add(&p, "bad", 1, zero, 0, &idx), TERN_ERR_SHAPE);
+    assert_int_equal(idx, 2); /* untouched on failure */
+    assert_int_equal(p.count, 3);
     assert_int_equal(tern_params_alloc(&p), TERN_OK);
-    assert_int_equal(tern_params_add(&p, "late", 1, b, 0), -1);
+    assert_int_equal(tern_params_add(&p, "late", 1, b, 0, NULL), TERN_ERR_ARG);
     /* Views are 64-byte aligned, disjoint and in one block. */
     for (int i = 0; i < p.count; i++) {
         assert_int_equal((uintptr_t)p.items[i].t.data % 64, 0);

@@ -34,7 +34,8 @@ tern_status tern_error(tern_status code, const char *fmt, ...)
 /* The last recorded message on this thread ("" when none). */
 const char *tern_errmsg(void);
 
-/* A short stable name for a status: "ok", "shape", "io", ... */
+/* A short stable name for a status, its enum name in lower case without
+ * the prefix: "ok", "arg", "shape", "nomem", "io", ...; "unknown" out of range. */
 const char *tern_status_name(tern_status code);
 
 /* The index of `name` in names[0..n) into *index; else `code`, with the

@@ -9,9 +9,9 @@ static _Thread_local char errmsg[512];
 
 static const char *const status_names[TERN_STATUS_COUNT] = {
     [TERN_OK] = "ok",
-    [TERN_ERR_ARG] = "argument",
+    [TERN_ERR_ARG] = "arg",
     [TERN_ERR_SHAPE] = "shape",
-    [TERN_ERR_NOMEM] = "out of memory",
+    [TERN_ERR_NOMEM] = "nomem",
     [TERN_ERR_IO] = "io",
     [TERN_ERR_FORMAT] = "format",
     [TERN_ERR_CONFIG] = "config",

@@ -144,14 +144,13 @@ tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, c
     return TERN_OK;
 }
 
-/* Declare "<layer>.<what>" and store its index; the params table has
- * recorded the message when it fails. */
+/* Declare "<layer>.<what>" and store its index; the params table records
+ * why when it cannot. */
 static tern_status add_param(tern_model *m, const tern_layer_spec *s, const char *what, int ndim,
                              const int *shape, int flags, int *idx) {
     char name[TERN_PARAM_NAME_LEN + TERN_LAYER_NAME_LEN];
     snprintf(name, sizeof name, "%s.%s", s->name, what);
-    *idx = tern_params_add(&m->params, name, ndim, shape, flags);
-    return *idx < 0 ? TERN_ERR_CONFIG : TERN_OK;
+    return tern_params_add(&m->params, name, ndim, shape, flags, idx) ? TERN_ERR_CONFIG : TERN_OK;
 }
 
 /* A ternary layer's learned scales: (1) or (O) by granularity. */
