@@ -284,7 +284,7 @@ static tern_status vrfail(rctx *R, int at_key, const char *prefix, const char *k
     char msg[320];
     vsnprintf(msg, sizeof msg, fmt, ap);
     snprintf(R->path, sizeof R->path, "%s%s%s", prefix, key && *key ? "." : "", key ? key : "");
-    return cdoc_fail(R->x, R->root, R->path, at_key, TERN_ERR_CONFIG, "%s", msg);
+    return tern_cdoc_fail(R->x, R->root, R->path, at_key, TERN_ERR_CONFIG, "%s", msg);
 }
 
 static tern_status rfail(rctx *R, const char *prefix, const char *key, const char *fmt, ...)
@@ -707,7 +707,7 @@ typedef union cyaml_block {
     max_align_t align;
 } cyaml_block;
 
-void *cdoc_mem(void *ctx, void *ptr, size_t size) {
+void *tern_cdoc_mem(void *ctx, void *ptr, size_t size) {
     (void)ctx;
     cyaml_block *b = ptr ? (cyaml_block *)ptr - 1 : NULL;
     if (size == 0) {
@@ -725,7 +725,7 @@ void *cdoc_mem(void *ctx, void *ptr, size_t size) {
 
 static void doc_free(struct tern_config_doc *d) {
     if (!d) return;
-    cnode_free(d->root);
+    tern_cdoc_node_free(d->root);
     free(d->own_ternary);
     free(d->quant_keys);
     free(d);
@@ -744,18 +744,18 @@ static tern_status build(tern_config *cfg, const char *source, cnode *root, cons
     snprintf(cfg->source, sizeof cfg->source, "%s", source);
     cfg->doc = calloc(1, sizeof *cfg->doc);
     if (!cfg->doc) {
-        cnode_free(root);
+        tern_cdoc_node_free(root);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
     }
     cfg->doc->root = root;
     cdoc_ctx x = {.file = source, .set = set};
     raw_config *raw = NULL;
-    tern_status st = cdoc_load(&x, root, &config_schema, (void **)&raw);
+    tern_status st = tern_cdoc_load(&x, root, &config_schema, (void **)&raw);
     if (!st) {
         rctx R = {.x = &x, .root = root};
         st = resolve(&R, raw, cfg);
     }
-    cdoc_unload(&config_schema, raw);
+    tern_cdoc_unload(&config_schema, raw);
     if (st) tern_config_free(cfg);
     return st;
 }
@@ -767,7 +767,7 @@ tern_status tern_config_load_text(tern_config *cfg, const char *text, size_t len
     if (!name) name = "config";
     cdoc_ctx x = {.file = name, .set = NULL};
     cnode *root;
-    tern_status st = cdoc_parse(text, len, &x, NULL, &root);
+    tern_status st = tern_cdoc_parse(text, len, &x, NULL, &root);
     if (st) return st;
     return build(cfg, name, root, NULL);
 }
@@ -777,7 +777,7 @@ tern_status tern_config_load(tern_config *cfg, const char *path) {
     memset(cfg, 0, sizeof *cfg);
     if (!path) return tern_error(TERN_ERR_ARG, "config: path is NULL");
     cbuf b;
-    tern_status st = cdoc_read_file(path, &b);
+    tern_status st = tern_cdoc_read_file(path, &b);
     if (st) return st;
     st = tern_config_load_text(cfg, b.p, b.n, path);
     free(b.p);
@@ -799,15 +799,15 @@ tern_status tern_config_set(tern_config *cfg, const char *assignment) {
     path[b - a] = '\0';
 
     cnode *value = NULL, *root = NULL;
-    tern_status st = cdoc_parse(eq + 1, strlen(eq + 1), &x, assignment, &value);
+    tern_status st = tern_cdoc_parse(eq + 1, strlen(eq + 1), &x, assignment, &value);
     if (st) return st;
-    root = cnode_clone(cfg->doc->root);
+    root = tern_cdoc_node_clone(cfg->doc->root);
     if (!root) {
-        cnode_free(value);
+        tern_cdoc_node_free(value);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
     }
-    if ((st = cdoc_set(&x, root, path, value))) {
-        cnode_free(root);
+    if ((st = tern_cdoc_set(&x, root, path, value))) {
+        tern_cdoc_node_free(root);
         return st;
     }
     tern_config next;
@@ -827,11 +827,11 @@ static void put_float(cbuf *b, float v) {
         snprintf(s, sizeof s, "%.*g", prec, (double)v);
         if (strtof(s, NULL) == v) break;
     }
-    cbuf_puts(b, s);
+    tern_cdoc_buf_puts(b, s);
 }
 
 static void put_key_float(cbuf *b, const char *sep, const char *key, float v) {
-    cbuf_printf(b, "%s%s: ", sep, key);
+    tern_cdoc_buf_printf(b, "%s%s: ", sep, key);
     put_float(b, v);
 }
 
@@ -841,91 +841,91 @@ static const char *tf(int v) { return v ? "true" : "false"; }
 static void put_layer_quant(cbuf *b, const tern_layer_spec *s, unsigned set, const tern_config *cfg) {
     const tern_quant_cfg *g = &cfg->quant.defaults, *q = &s->quant;
     const char *sep = "";
-    cbuf_puts(b, ", quant: {");
+    tern_cdoc_buf_puts(b, ", quant: {");
     if ((set & Q_METHOD) || q->method != g->method)
-        cbuf_printf(b, "%smethod: %s", sep, tern_quant_method_name(q->method)), sep = ", ";
+        tern_cdoc_buf_printf(b, "%smethod: %s", sep, tern_quant_method_name(q->method)), sep = ", ";
     if ((set & Q_T) || q->t != g->t) put_key_float(b, sep, "t", q->t), sep = ", ";
     if ((set & Q_GRANULARITY) || q->granularity != g->granularity)
-        cbuf_printf(b, "%sgranularity: %s", sep, tern_quant_granularity_name(q->granularity)), sep = ", ";
-    if ((set & Q_STE) || q->ste != g->ste) cbuf_printf(b, "%sste: %s", sep, tern_ste_name(q->ste)), sep = ", ";
+        tern_cdoc_buf_printf(b, "%sgranularity: %s", sep, tern_quant_granularity_name(q->granularity)), sep = ", ";
+    if ((set & Q_STE) || q->ste != g->ste) tern_cdoc_buf_printf(b, "%sste: %s", sep, tern_ste_name(q->ste)), sep = ", ";
     if ((set & Q_CLIP) || q->clip != g->clip) put_key_float(b, sep, "clip", q->clip), sep = ", ";
     if ((set & Q_LEARNED) || q->learned_alpha != g->learned_alpha)
-        cbuf_printf(b, "%slearned_alpha: %s", sep, tf(q->learned_alpha)), sep = ", ";
-    if ((set & Q_ACT_BITS) || q->act_bits != g->act_bits) cbuf_printf(b, "%sact_bits: %d", sep, q->act_bits), sep = ", ";
+        tern_cdoc_buf_printf(b, "%slearned_alpha: %s", sep, tf(q->learned_alpha)), sep = ", ";
+    if ((set & Q_ACT_BITS) || q->act_bits != g->act_bits) tern_cdoc_buf_printf(b, "%sact_bits: %d", sep, q->act_bits), sep = ", ";
     if ((set & Q_EPS) || q->eps != g->eps) put_key_float(b, sep, "eps", q->eps), sep = ", ";
     if ((set & Q_ALPHA_LR) || s->alpha_lr != cfg->quant.alpha_lr) put_key_float(b, sep, "alpha_lr", s->alpha_lr);
-    cbuf_puts(b, "}");
+    tern_cdoc_buf_puts(b, "}");
 }
 
 static void put_layer(cbuf *b, const tern_layer_spec *s, int own_ternary, unsigned quant_keys, const tern_config *cfg) {
     int takes = layer_keys[s->type].takes;
-    cbuf_printf(b, "    - {type: %s, name: ", tern_layer_type_name(s->type));
-    cbuf_putq(b, s->name);
-    if (takes & K_OUT) cbuf_printf(b, ", out: %d", s->out);
-    if (takes & K_KERNEL) cbuf_printf(b, ", kernel: %d, stride: %d, pad: %d", s->kernel, s->stride, s->pad);
-    if (takes & K_BIAS) cbuf_printf(b, ", bias: %s", tf(!s->no_bias));
-    if (takes & K_ACT) cbuf_printf(b, ", act: %s", tern_act_name(s->act));
+    tern_cdoc_buf_printf(b, "    - {type: %s, name: ", tern_layer_type_name(s->type));
+    tern_cdoc_buf_putq(b, s->name);
+    if (takes & K_OUT) tern_cdoc_buf_printf(b, ", out: %d", s->out);
+    if (takes & K_KERNEL) tern_cdoc_buf_printf(b, ", kernel: %d, stride: %d, pad: %d", s->kernel, s->stride, s->pad);
+    if (takes & K_BIAS) tern_cdoc_buf_printf(b, ", bias: %s", tf(!s->no_bias));
+    if (takes & K_ACT) tern_cdoc_buf_printf(b, ", act: %s", tern_act_name(s->act));
     if (takes & K_P) put_key_float(b, ", ", "p", s->p);
     if (takes & K_MOMENTUM) {
         put_key_float(b, ", ", "momentum", s->momentum);
         put_key_float(b, ", ", "eps", s->eps);
     }
-    if (takes & K_FROM) cbuf_printf(b, ", from: %d", s->from);
+    if (takes & K_FROM) tern_cdoc_buf_printf(b, ", from: %d", s->from);
     if (takes & K_TERNARY) {
-        cbuf_printf(b, ", ternary: %s", tf(own_ternary));
+        tern_cdoc_buf_printf(b, ", ternary: %s", tf(own_ternary));
         if (own_ternary && (quant_keys || memcmp(&s->quant, &cfg->quant.defaults, sizeof s->quant) ||
                             s->alpha_lr != cfg->quant.alpha_lr))
             put_layer_quant(b, s, quant_keys, cfg);
     }
-    cbuf_puts(b, "}\n");
+    tern_cdoc_buf_puts(b, "}\n");
 }
 
 tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len) {
     if (!cfg || !cfg->doc || !text) return tern_error(TERN_ERR_ARG, "config to_yaml: no config loaded");
     cbuf b = {0};
-    cbuf_puts(&b, "# tern config, resolved: every default written out. Loads back to the same run.\n# from: ");
-    for (const char *c = cfg->source; *c; c++) cbuf_printf(&b, "%c", (unsigned char)*c < 0x20 ? '?' : *c);
-    cbuf_puts(&b, "\n");
+    tern_cdoc_buf_puts(&b, "# tern config, resolved: every default written out. Loads back to the same run.\n# from: ");
+    for (const char *c = cfg->source; *c; c++) tern_cdoc_buf_printf(&b, "%c", (unsigned char)*c < 0x20 ? '?' : *c);
+    tern_cdoc_buf_puts(&b, "\n");
 
     const tern_config_dataset *d = &cfg->dataset;
-    cbuf_puts(&b, "dataset:\n  name: ");
-    cbuf_putq(&b, d->name);
-    cbuf_puts(&b, "\n  path: ");
-    cbuf_putq(&b, d->path);
-    cbuf_printf(&b, "\n  normalize: %s\n", norm_names[d->norm.mode]);
+    tern_cdoc_buf_puts(&b, "dataset:\n  name: ");
+    tern_cdoc_buf_putq(&b, d->name);
+    tern_cdoc_buf_puts(&b, "\n  path: ");
+    tern_cdoc_buf_putq(&b, d->path);
+    tern_cdoc_buf_printf(&b, "\n  normalize: %s\n", norm_names[d->norm.mode]);
     if (d->norm.mode == TERN_NORM_GIVEN) {
         const float *v[2] = {d->norm.mean, d->norm.std};
         for (int k = 0; k < 2; k++) {
-            cbuf_printf(&b, "  %s: [", k ? "std" : "mean");
+            tern_cdoc_buf_printf(&b, "  %s: [", k ? "std" : "mean");
             for (int c = 0; c < d->channels; c++) {
-                cbuf_puts(&b, c ? ", " : "");
+                tern_cdoc_buf_puts(&b, c ? ", " : "");
                 put_float(&b, v[k][c]);
             }
-            cbuf_puts(&b, "]\n");
+            tern_cdoc_buf_puts(&b, "]\n");
         }
     }
-    cbuf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
+    tern_cdoc_buf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
 
-    cbuf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
+    tern_cdoc_buf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
     for (int i = 0; i < cfg->model.n_layers; i++)
         put_layer(&b, &cfg->model.layers[i], cfg->doc->own_ternary[i], cfg->doc->quant_keys[i], cfg);
 
     const tern_quant_cfg *q = &cfg->quant.defaults;
-    cbuf_printf(&b, "quant:\n  enabled: %s\n  method: %s\n", tf(cfg->quant.enabled), tern_quant_method_name(q->method));
+    tern_cdoc_buf_printf(&b, "quant:\n  enabled: %s\n  method: %s\n", tf(cfg->quant.enabled), tern_quant_method_name(q->method));
     put_key_float(&b, "  ", "t", q->t);
-    cbuf_printf(&b, "\n  granularity: %s\n  ste: %s\n", tern_quant_granularity_name(q->granularity), tern_ste_name(q->ste));
+    tern_cdoc_buf_printf(&b, "\n  granularity: %s\n  ste: %s\n", tern_quant_granularity_name(q->granularity), tern_ste_name(q->ste));
     put_key_float(&b, "  ", "clip", q->clip);
-    cbuf_printf(&b, "\n  learned_alpha: %s\n  act_bits: %d\n", tf(q->learned_alpha), q->act_bits);
+    tern_cdoc_buf_printf(&b, "\n  learned_alpha: %s\n  act_bits: %d\n", tf(q->learned_alpha), q->act_bits);
     put_key_float(&b, "  ", "eps", q->eps);
     put_key_float(&b, "\n  ", "alpha_lr", cfg->quant.alpha_lr);
 
     const tern_config_optimizer *o = &cfg->optimizer;
-    cbuf_printf(&b, "\noptimizer:\n  name: %s", tern_optim_kind_name(o->cfg.kind));
+    tern_cdoc_buf_printf(&b, "\noptimizer:\n  name: %s", tern_optim_kind_name(o->cfg.kind));
     put_key_float(&b, "\n  ", "lr", o->lr);
     put_key_float(&b, "\n  ", "weight_decay", o->cfg.weight_decay);
     if (o->cfg.kind == TERN_OPTIM_SGD) {
         put_key_float(&b, "\n  ", "momentum", o->cfg.momentum);
-        cbuf_printf(&b, "\n  nesterov: %s", tf(o->cfg.nesterov));
+        tern_cdoc_buf_printf(&b, "\n  nesterov: %s", tf(o->cfg.nesterov));
     } else {
         put_key_float(&b, "\n  ", "beta1", o->cfg.beta1);
         put_key_float(&b, "\n  ", "beta2", o->cfg.beta2);
@@ -934,7 +934,7 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     put_key_float(&b, "\n  ", "clip", o->clip);
 
     const tern_config_schedule *s = &cfg->schedule;
-    cbuf_printf(&b, "\nschedule:\n  name: %s", tern_sched_kind_name(s->kind));
+    tern_cdoc_buf_printf(&b, "\nschedule:\n  name: %s", tern_sched_kind_name(s->kind));
     if (s->kind == TERN_SCHED_COSINE) {
         put_key_float(&b, "\n  ", "warmup_epochs", s->warmup_epochs);
         put_key_float(&b, "\n  ", "min_lr", s->min_lr);
@@ -943,12 +943,12 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
         put_key_float(&b, "\n  ", "gamma", s->gamma);
     }
     const tern_config_training *t = &cfg->training;
-    cbuf_printf(&b,
+    tern_cdoc_buf_printf(&b,
                 "\ntraining:\n  epochs: %d\n  batch_size: %d\n  seed: %" PRIu64
                 "\n  threads: %d\n  eval_every: %d\n  checkpoint_every: %d\noutput:\n  dir: ",
                 t->epochs, t->batch_size, t->seed, t->threads, t->eval_every, t->checkpoint_every);
-    cbuf_putq(&b, cfg->output_dir);
-    cbuf_puts(&b, "\n");
+    tern_cdoc_buf_putq(&b, cfg->output_dir);
+    tern_cdoc_buf_puts(&b, "\n");
     if (b.oom) {
         free(b.p);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
