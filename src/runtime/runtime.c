@@ -170,7 +170,8 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
     }
     if (!st) st = tern_runtime_plan_slots(pl, n, slot_of, slot_floats, &n_slots);
     for (int k = 0; !st && k < n_slots; k++) total += slot_floats[k];  /* each <= the bound / 4: no wrap */
-    if (!st && (total > TERN_RUNTIME_MAX_BYTES / sizeof(float) || scratch + total * sizeof(float) > TERN_RUNTIME_MAX_BYTES))
+    if (!st && (total > TERN_RUNTIME_MAX_BYTES / sizeof(float) ||
+                scratch + total * sizeof(float) > TERN_RUNTIME_MAX_BYTES))
         st = tern_error(TERN_ERR_NOMEM, "runtime: batch %d needs %.1f GiB of buffers, more than the runtime's bound of "
                         "%.0f GiB; use a smaller batch", rt->max_batch,
                         ((double)total * sizeof(float) + (double)scratch) / (1 << 30),
