@@ -529,7 +529,7 @@ static void test_failed_save_keeps_old_checkpoint(void **state) {
     tern_params p;
     tern_params_init(&p);
     int shape[1] = {3};
-    assert_true(tern_params_add(&p, "bad/name", 1, shape, TERN_PARAM_TRAIN) >= 0);
+    assert_int_equal(tern_params_add(&p, "bad/name", 1, shape, TERN_PARAM_TRAIN, NULL), TERN_OK);
     assert_int_equal(tern_params_alloc(&p), TERN_OK);
     tern_ckpt_state s;
     tern_ckpt_state_init(&s, &p, NULL);

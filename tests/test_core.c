@@ -18,6 +18,10 @@ static void test_status_message(void **state) {
     assert_int_equal(tern_error(TERN_ERR_IO, "load m.h5: %s", tern_errmsg()), TERN_ERR_IO);
     assert_string_equal(tern_errmsg(), "load m.h5: op: a vs 3");
     assert_string_equal(tern_status_name(TERN_ERR_IO), "io");
+    assert_string_equal(tern_status_name(TERN_OK), "ok");
+    assert_string_equal(tern_status_name(TERN_ERR_ARG), "arg");
+    assert_string_equal(tern_status_name(TERN_ERR_NOMEM), "nomem");
+    for (int s = 0; s < TERN_STATUS_COUNT; s++) assert_null(strchr(tern_status_name((tern_status)s), ' '));
     assert_string_equal(tern_status_name((tern_status)999), "unknown");
     /* User text with control characters stays on one line, as C escapes; a
      * wrapped message is not escaped twice. */
@@ -35,6 +39,15 @@ static void test_status_message(void **state) {
     assert_null(strchr(tern_errmsg(), '\\'));
     tern_error_clear();
     assert_string_equal(tern_errmsg(), "");
+    /* Name tables: the index, or a message listing every valid name. */
+    const char *const names[] = {"a", "bb", "c"};
+    int i = -1;
+    assert_int_equal(tern_name_parse(TERN_ERR_CONFIG, "letter", names, 3, "bb", &i), TERN_OK);
+    assert_int_equal(i, 1);
+    assert_int_equal(tern_name_parse(TERN_ERR_CONFIG, "letter", names, 3, "d", &i), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "unknown letter 'd' (a, bb, c)");
+    assert_int_equal(i, 1);
+    assert_int_equal(tern_name_parse(TERN_ERR_ARG, "letter", names, 3, NULL, &i), TERN_ERR_ARG);
 }
 
 static void test_tensor_shapes(void **state) {
@@ -50,6 +63,24 @@ static void test_tensor_shapes(void **state) {
     tern_tensor u = tern_tensor_view(NULL, NULL, 3, s4);
     assert_false(tern_tensor_same_shape(&t, &u));
     assert_true(tern_tensor_same_shape(&t, &t));
+    assert_string_equal(tern_dims_str(1, s4 + 3, buf, sizeof buf), "(32)");
+    assert_string_equal(tern_dims_str(3, s4 + 1, buf, sizeof buf), "(3,32,32)");
+    /* A product beyond size_t saturates instead of wrapping to a small size. */
+    int huge[4] = {2147483647, 2147483647, 2147483647, 4};
+    assert_true(tern_shape_numel(4, huge) == SIZE_MAX);
+    assert_true(tern_shape_numel(2, huge) == (size_t)2147483647 * 2147483647);
+}
+
+static void test_conv_out_size(void **state) {
+    (void)state;
+    assert_int_equal(tern_conv_out_size(28, 3, 1, 0), 26);
+    assert_int_equal(tern_conv_out_size(28, 3, 1, 1), 28);
+    assert_int_equal(tern_conv_out_size(28, 2, 2, 0), 14);
+    assert_int_equal(tern_conv_out_size(7, 3, 2, 1), 4);   /* floor((7 + 2 - 3) / 2) + 1 */
+    assert_int_equal(tern_conv_out_size(5, 5, 3, 0), 1);   /* the window fits exactly once */
+    assert_int_equal(tern_conv_out_size(4, 7, 1, 1), -1);  /* 4 + 2 < 7: it does not fit */
+    /* In 64 bits: 2 pad near INT_MAX does not wrap. */
+    assert_true(tern_conv_out_size(28, 1, 1, 2147483642) == 28 + 2 * 2147483642LL);
 }
 
 static void test_arena_alignment_and_fold(void **state) {
@@ -154,15 +185,21 @@ static void test_params_blocks(void **state) {
     tern_params p;
     tern_params_init(&p);
     int w[2] = {5, 3}, b[1] = {5}, s[1] = {5};
-    assert_int_equal(tern_params_add(&p, "fc.weight", 2, w, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 0);
-    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN), 1);
-    assert_int_equal(tern_params_add(&p, "bn.running_mean", 1, s, 0), 2);
-    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN), -1);
+    int idx = -1;
+    assert_int_equal(tern_params_add(&p, "fc.weight", 2, w, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &idx), TERN_OK);
+    assert_int_equal(idx, 0);
+    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN, &idx), TERN_OK);
+    assert_int_equal(idx, 1);
+    assert_int_equal(tern_params_add(&p, "bn.running_mean", 1, s, 0, &idx), TERN_OK);
+    assert_int_equal(idx, 2);
+    assert_int_equal(tern_params_add(&p, "fc.bias", 1, b, TERN_PARAM_TRAIN, &idx), TERN_ERR_ARG);
     assert_non_null(strstr(tern_errmsg(), "duplicate name 'fc.bias'"));
     int zero[1] = {0};
-    assert_int_equal(tern_params_add(&p, "bad", 1, zero, 0), -1);
+    assert_int_equal(tern_params_add(&p, "bad", 1, zero, 0, &idx), TERN_ERR_SHAPE);
+    assert_int_equal(idx, 2); /* untouched on failure */
+    assert_int_equal(p.count, 3);
     assert_int_equal(tern_params_alloc(&p), TERN_OK);
-    assert_int_equal(tern_params_add(&p, "late", 1, b, 0), -1);
+    assert_int_equal(tern_params_add(&p, "late", 1, b, 0, NULL), TERN_ERR_ARG);
     /* Views are 64-byte aligned, disjoint and in one block. */
     for (int i = 0; i < p.count; i++) {
         assert_int_equal((uintptr_t)p.items[i].t.data % 64, 0);
@@ -206,6 +243,7 @@ static void test_sticky_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_message),      cmocka_unit_test(test_tensor_shapes),
+        cmocka_unit_test(test_conv_out_size),
         cmocka_unit_test(test_arena_alignment_and_fold), cmocka_unit_test(test_rng_determinism_and_range),
         cmocka_unit_test(test_shuffle_is_permutation), cmocka_unit_test(test_init_statistics),
         cmocka_unit_test(test_params_blocks),       cmocka_unit_test(test_sticky_errors),

@@ -114,8 +114,57 @@ static void test_build_errors(void **state) {
     int big_in[3] = {3, 30000, 30000};
     assert_int_equal(tern_model_init(&m, huge_pad + 1, 2, 3, big_in, TERN_INIT_HE, 1), TERN_ERR_CONFIG);
     assert_non_null(strstr(tern_errmsg(), "the input has 2700000000 values per sample"));
-    assert_int_equal(tern_layer_type_parse("conv2d"), TERN_LAYER_CONV2D);
-    assert_int_equal(tern_layer_type_parse("conv3d"), -1);
+    tern_layer_type t = TERN_LAYER_ADD;
+    assert_int_equal(tern_layer_type_parse("conv2d", &t), TERN_OK);
+    assert_int_equal(t, TERN_LAYER_CONV2D);
+    assert_int_equal(tern_layer_type_parse("conv3d", &t), TERN_ERR_ARG);
+    assert_int_equal(t, TERN_LAYER_CONV2D); /* untouched on failure */
+    assert_non_null(strstr(tern_errmsg(), "unknown layer type 'conv3d' (linear, conv2d, maxpool"));
+    tern_act a = TERN_ACT_NONE;
+    assert_int_equal(tern_act_parse("hardtanh", &a), TERN_OK);
+    assert_int_equal(a, TERN_ACT_HARDTANH);
+    assert_string_equal(tern_act_name(a), "hardtanh");
+    assert_int_equal(tern_act_parse("gelu", &a), TERN_ERR_ARG);
+    assert_string_equal(tern_errmsg(), "unknown activation 'gelu' (none, relu, hardtanh)");
+    assert_string_equal(tern_act_name(TERN_ACT_COUNT), "unknown");
+}
+
+/* The shape rule the builder and the deploy loader share, on its own. */
+static void test_layer_out_shape(void **state) {
+    (void)state;
+    int chw[3] = {3, 32, 32}, f[1] = {784}, nd = 0, out[3] = {0};
+    tern_layer_spec conv = {.type = TERN_LAYER_CONV2D, .out = 8, .kernel = 3, .stride = 2, .pad = 1};
+    assert_int_equal(tern_layer_out_shape(&conv, 0, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 3);
+    assert_int_equal(out[0], 8);
+    assert_int_equal(out[1], 16);
+    assert_int_equal(out[2], 16);
+    tern_layer_spec pool = {.type = TERN_LAYER_MAXPOOL, .kernel = 3, .stride = 2};
+    assert_int_equal(tern_layer_out_shape(&pool, 1, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(out[0], 3);
+    assert_int_equal(out[1], 15);
+    tern_layer_spec flat = {.type = TERN_LAYER_FLATTEN};
+    assert_int_equal(tern_layer_out_shape(&flat, 2, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 1);
+    assert_int_equal(out[0], 3 * 32 * 32);
+    tern_layer_spec gap = {.type = TERN_LAYER_GLOBAL_AVGPOOL};
+    assert_int_equal(tern_layer_out_shape(&gap, 3, 3, chw, &nd, out), TERN_OK);
+    assert_int_equal(nd, 1);
+    assert_int_equal(out[0], 3);
+    tern_layer_spec fc = {.type = TERN_LAYER_LINEAR, .out = 10};
+    assert_int_equal(tern_layer_out_shape(&fc, 4, 1, f, &nd, out), TERN_OK);
+    assert_int_equal(out[0], 10);
+    assert_int_equal(tern_layer_out_shape(&fc, 4, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "layer 4 (linear) needs (F) input, got (3,32,32); add a flatten layer");
+    conv.kernel = 40;
+    assert_int_equal(tern_layer_out_shape(&conv, 0, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_string_equal(tern_errmsg(), "layer 0 (conv2d) kernel 40 is larger than its padded input (3,32,32)");
+    pool.pad = 2;
+    assert_int_equal(tern_layer_out_shape(&pool, 1, 3, chw, &nd, out), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "0 <= pad <= kernel/2"));
+    int wide[3] = {65536, 65536, 1};
+    assert_int_equal(tern_layer_out_shape(&flat, 2, 3, wide, &nd, out), TERN_ERR_CONFIG);
+    assert_non_null(strstr(tern_errmsg(), "layer 2 (flatten) input (65536,65536,1) has more than 2147483647 values"));
 }
 
 /* A residual CNN with every layer type, small enough to check end to end. */
@@ -173,6 +222,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lenet_shapes_and_params),
         cmocka_unit_test(test_build_errors),
+        cmocka_unit_test(test_layer_out_shape),
         cmocka_unit_test(test_model_gradcheck),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

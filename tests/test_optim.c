@@ -20,6 +20,13 @@
 #include "tern.h"
 
 /* |got - want| <= atol + rtol |want|, with a message naming what differs. */
+/* Declare a parameter that must be accepted; its index. */
+static int add_ok(tern_params *p, const char *name, int ndim, const int *shape, int flags) {
+    int idx = -1;
+    assert_int_equal(tern_params_add(p, name, ndim, shape, flags, &idx), TERN_OK);
+    return idx;
+}
+
 static void expect_close(double got, double want, double atol, double rtol, const char *what, int i) {
     if (!(fabs(got - want) <= atol + rtol * fabs(want))) fail_msg("%s[%d]: got %.9g, want %.9g", what, i, got, want);
 }
@@ -39,7 +46,7 @@ typedef struct {
 static void scalar_init(scalar_fixture *f, float w0, int flags) {
     tern_params_init(&f->p);
     int shape[1] = {1};
-    assert_int_equal(tern_params_add(&f->p, "w", 1, shape, flags), 0);
+    assert_int_equal(add_ok(&f->p, "w", 1, shape, flags), 0);
     assert_int_equal(tern_params_alloc(&f->p), TERN_OK);
     f->w = &f->p.items[0];
     f->w->t.data[0] = w0;
@@ -196,10 +203,10 @@ typedef struct {
 static void table_init(table_fixture *f) {
     tern_params_init(&f->p);
     int s35[2] = {3, 5}, s3[1] = {3}, s1[1] = {1};
-    f->idx[0] = tern_params_add(&f->p, "fc.weight", 2, s35, TERN_PARAM_TRAIN | TERN_PARAM_DECAY);
-    f->idx[1] = tern_params_add(&f->p, "fc.bias", 1, s3, TERN_PARAM_TRAIN);
-    f->idx[2] = tern_params_add(&f->p, "bn.running_mean", 1, s3, 0);
-    f->idx[3] = tern_params_add(&f->p, "q.alpha", 1, s1, TERN_PARAM_TRAIN);
+    f->idx[0] = add_ok(&f->p, "fc.weight", 2, s35, TERN_PARAM_TRAIN | TERN_PARAM_DECAY);
+    f->idx[1] = add_ok(&f->p, "fc.bias", 1, s3, TERN_PARAM_TRAIN);
+    f->idx[2] = add_ok(&f->p, "bn.running_mean", 1, s3, 0);
+    f->idx[3] = add_ok(&f->p, "q.alpha", 1, s1, TERN_PARAM_TRAIN);
     for (int k = 0; k < N_PARAM; k++) assert_int_equal(f->idx[k], k);
     assert_int_equal(tern_params_alloc(&f->p), TERN_OK);
     f->p.items[3].lr_scale = 0.25f;
@@ -435,7 +442,7 @@ static void test_optim_bad_use(void **state) {
     tern_params p;
     tern_params_init(&p);
     int s3[1] = {3};
-    assert_int_equal(tern_params_add(&p, "w", 1, s3, TERN_PARAM_TRAIN), 0);
+    assert_int_equal(add_ok(&p, "w", 1, s3, TERN_PARAM_TRAIN), 0);
     assert_int_equal(tern_optim_init(&o, &p, &cfg), TERN_ERR_ARG);
     expect_msg("tern_params_alloc");
     assert_int_equal(tern_optim_init(&o, NULL, &cfg), TERN_ERR_ARG);
@@ -589,9 +596,9 @@ static void test_sched_bad_config(void **state) {
 static void clip_init(tern_params *p) {
     tern_params_init(p);
     int s3[1] = {3}, s2[1] = {2};
-    assert_int_equal(tern_params_add(p, "a", 1, s3, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 0);
-    assert_int_equal(tern_params_add(p, "buf", 1, s2, 0), 1);
-    assert_int_equal(tern_params_add(p, "b", 1, s2, TERN_PARAM_TRAIN), 2);
+    assert_int_equal(add_ok(p, "a", 1, s3, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 0);
+    assert_int_equal(add_ok(p, "buf", 1, s2, 0), 1);
+    assert_int_equal(add_ok(p, "b", 1, s2, TERN_PARAM_TRAIN), 2);
     assert_int_equal(tern_params_alloc(p), TERN_OK);
     const float ga[3] = {1, 2, 2}, gb[2] = {0, 4};
     memcpy(p->grad + p->items[0].offset, ga, sizeof ga);
@@ -600,13 +607,20 @@ static void clip_init(tern_params *p) {
     p->grad[p->items[1].offset + 1] = 100.0f;
 }
 
+/* The norm of a clip that must succeed. */
+static float clip_ok(tern_params *p, float max_norm) {
+    float norm = -1.0f;
+    assert_int_equal(tern_clip_grad_norm(p, max_norm, &norm), TERN_OK);
+    return norm;
+}
+
 static void test_clip_by_hand(void **state) {
     (void)state;
     tern_params p;
 
     /* max_norm 1: returns 5 and scales by 1 / (5 + 1e-6). */
     clip_init(&p);
-    float norm = tern_clip_grad_norm(&p, 1.0f);
+    float norm = clip_ok(&p, 1.0f);
     expect_close(norm, 5.0, 0, 1e-7, "norm", 0);
     const double want[5] = {0.2, 0.4, 0.4, 0.0, 0.8};
     const float *ga = p.grad + p.items[0].offset, *gb = p.grad + p.items[2].offset;
@@ -614,22 +628,22 @@ static void test_clip_by_hand(void **state) {
     for (int i = 0; i < 2; i++) expect_close(gb[i], want[3 + i] * (5.0 / 5.000001), 1e-9, 1e-7, "b", i);
     assert_true(p.grad[p.items[1].offset] == 100.0f);
     /* Clipping again measures the clipped norm, just under 1. */
-    expect_close(tern_clip_grad_norm(&p, 1.0f), 1.0, 0, 1e-6, "norm after", 0);
+    expect_close(clip_ok(&p, 1.0f), 1.0, 0, 1e-6, "norm after", 0);
     tern_params_free(&p);
 
     /* max_norm 10: measured, nothing changes. */
     clip_init(&p);
-    norm = tern_clip_grad_norm(&p, 10.0f);
+    norm = clip_ok(&p, 10.0f);
     expect_close(norm, 5.0, 0, 1e-7, "norm", 1);
     assert_true(p.grad[p.items[0].offset + 1] == 2.0f && p.grad[p.items[2].offset + 1] == 4.0f);
     /* +inf: measure only. */
-    expect_close(tern_clip_grad_norm(&p, INFINITY), 5.0, 0, 1e-7, "norm", 2);
+    expect_close(clip_ok(&p, INFINITY), 5.0, 0, 1e-7, "norm", 2);
     assert_true(p.grad[p.items[2].offset + 1] == 4.0f);
     tern_params_free(&p);
 
     /* max_norm exactly the norm: torch's c = 5 / (5 + 1e-6) < 1 still scales. */
     clip_init(&p);
-    tern_clip_grad_norm(&p, 5.0f);
+    clip_ok(&p, 5.0f);
     expect_close(p.grad[p.items[2].offset + 1], 4.0 * 5.0 / 5.000001, 0, 1e-7, "b at max_norm", 1);
     tern_params_free(&p);
 }
@@ -640,9 +654,9 @@ static void test_clip_against_naive(void **state) {
     tern_params p;
     tern_params_init(&p);
     int s1[1] = {1001}, s2[2] = {13, 1}, s3[1] = {1};
-    assert_int_equal(tern_params_add(&p, "big", 1, s1, TERN_PARAM_TRAIN), 0);
-    assert_int_equal(tern_params_add(&p, "odd", 2, s2, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 1);
-    assert_int_equal(tern_params_add(&p, "one", 1, s3, TERN_PARAM_TRAIN), 2);
+    assert_int_equal(add_ok(&p, "big", 1, s1, TERN_PARAM_TRAIN), 0);
+    assert_int_equal(add_ok(&p, "odd", 2, s2, TERN_PARAM_TRAIN | TERN_PARAM_DECAY), 1);
+    assert_int_equal(add_ok(&p, "one", 1, s3, TERN_PARAM_TRAIN), 2);
     assert_int_equal(tern_params_alloc(&p), TERN_OK);
     tern_rng rng;
     tern_rng_seed(&rng, 42);
@@ -657,7 +671,7 @@ static void test_clip_against_naive(void **state) {
             ss += (double)g * g;
         }
     double norm = sqrt(ss), max_norm = 0.5 * norm;
-    float got = tern_clip_grad_norm(&p, (float)max_norm);
+    float got = clip_ok(&p, (float)max_norm);
     expect_close(got, norm, 0, 1e-6, "norm", 0);
     double c = (double)(float)max_norm / (norm + 1e-6);
     nb = 0;
@@ -672,10 +686,13 @@ static void test_clip_nonfinite_and_bad(void **state) {
     tern_params p;
     clip_init(&p);
     p.grad[p.items[2].offset] = INFINITY;
-    assert_true(isinf(tern_clip_grad_norm(&p, 1.0f)));
+    float norm = 0.0f;
+    assert_int_equal(tern_clip_grad_norm(&p, 1.0f, &norm), TERN_ERR_NUMERIC);
+    assert_true(isinf(norm));
     assert_true(p.grad[p.items[0].offset + 1] == 2.0f); /* untouched */
     p.grad[p.items[2].offset] = NAN;
-    assert_true(isnan(tern_clip_grad_norm(&p, 1.0f)));
+    assert_int_equal(tern_clip_grad_norm(&p, 1.0f, &norm), TERN_ERR_NUMERIC);
+    assert_true(isnan(norm));
     assert_true(p.grad[p.items[2].offset + 1] == 4.0f);
     tern_params_free(&p);
 
@@ -683,16 +700,16 @@ static void test_clip_nonfinite_and_bad(void **state) {
     const float bad[3] = {0.0f, -1.0f, NAN};
     for (int i = 0; i < 3; i++) {
         tern_error_clear();
-        assert_true(tern_clip_grad_norm(&p, bad[i]) == -1.0f);
+        assert_int_equal(tern_clip_grad_norm(&p, bad[i], &norm), TERN_ERR_ARG);
         expect_msg("clip_grad_norm: max_norm");
     }
     assert_true(p.grad[p.items[0].offset + 1] == 2.0f);
     tern_params_free(&p);
 
     tern_params_init(&p);
-    assert_true(tern_clip_grad_norm(&p, 1.0f) == -1.0f);
+    assert_int_equal(tern_clip_grad_norm(&p, 1.0f, &norm), TERN_ERR_ARG);
     expect_msg("not allocated");
-    assert_true(tern_clip_grad_norm(NULL, 1.0f) == -1.0f);
+    assert_int_equal(tern_clip_grad_norm(NULL, 1.0f, &norm), TERN_ERR_ARG);
 }
 
 int main(void) {

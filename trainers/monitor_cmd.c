@@ -13,14 +13,6 @@ static int fail(const char *cmd) {
     return 1;
 }
 
-/* "(784)" or "(16,28,28)". */
-static const char *shape_str(int ndim, const int *s, char *buf, size_t n) {
-    size_t k = (size_t)snprintf(buf, n, "(");
-    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%d", i ? "," : "", s[i]);
-    if (k < n) snprintf(buf + k, n - k, ")");
-    return buf;
-}
-
 /* s as a JSON string, escaped. */
 static void json_str(FILE *f, const char *s) {
     fputc('"', f);
@@ -66,8 +58,8 @@ static void json_layer_head(FILE *f, const tern_deploy *d, int i, const tern_lay
     json_str(f, tern_dlayer_type_name(L->type));
     fprintf(f, ",\"precision\":");
     json_str(f, precision(L, c));
-    fprintf(f, ",\"in_shape\":\"%s\",\"out_shape\":\"%s\",", shape_str(c->in_ndim, c->in_shape, a, sizeof a),
-            shape_str(L->out_ndim, L->out_shape, b, sizeof b));
+    fprintf(f, ",\"in_shape\":\"%s\",\"out_shape\":\"%s\",", tern_dims_str(c->in_ndim, c->in_shape, a, sizeof a),
+            tern_dims_str(L->out_ndim, L->out_shape, b, sizeof b));
     if (c->ternary)
         fprintf(f, "\"wp\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},\"wn\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},",
                 c->wp_mean, c->wp_min, c->wp_max, c->wn_mean, c->wn_min, c->wn_max);
@@ -79,7 +71,7 @@ static void json_model_head(FILE *f, const char *path, const tern_deploy *d, int
     json_str(f, path);
     fprintf(f, ",\"kind\":\"%s\",\"dataset\":", is_train ? "training" : "deploy");
     json_str(f, d->dataset);
-    fprintf(f, ",\"input_shape\":\"%s\",\"n_classes\":%d,\"n_layers\":%d", shape_str(3, d->in_shape, a, sizeof a),
+    fprintf(f, ",\"input_shape\":\"%s\",\"n_classes\":%d,\"n_layers\":%d", tern_dims_str(3, d->in_shape, a, sizeof a),
             d->n_classes, d->n_layers);
 }
 
@@ -123,15 +115,15 @@ static void inspect_text(const char *path, const tern_deploy *d, const tern_laye
                          const tern_layer_count *t, int is_train, const tern_monitor_train_info *ti) {
     char a[64], b[64], sh[140];
     printf("%s: %s checkpoint, %d layers, input %s, %d classes (%s)\n", path, is_train ? "training" : "deploy",
-           d->n_layers, shape_str(3, d->in_shape, a, sizeof a), d->n_classes, d->dataset);
+           d->n_layers, tern_dims_str(3, d->in_shape, a, sizeof a), d->n_classes, d->dataset);
     printf("\nweights and memory\n");
     printf("%3s %-10s %-14s %-11s %-26s %9s %7s %10s %10s %7s %6s %6s  %s\n", "#", "name", "type", "precision",
            "in -> out", "params", "bits/w", "fp32 B", "deploy B", "sparse", "+1", "-1", "alpha wp (wn) mean [min..max]");
     for (int i = 0; i < d->n_layers; i++) {
         const tern_dlayer *L = &d->layers[i];
         const tern_layer_count *x = &c[i];
-        snprintf(sh, sizeof sh, "%s -> %s", shape_str(x->in_ndim, x->in_shape, a, sizeof a),
-                 shape_str(L->out_ndim, L->out_shape, b, sizeof b));
+        snprintf(sh, sizeof sh, "%s -> %s", tern_dims_str(x->in_ndim, x->in_shape, a, sizeof a),
+                 tern_dims_str(L->out_ndim, L->out_shape, b, sizeof b));
         printf("%3d %-10s %-14s %-11s %-26s %9zu ", i, L->name, tern_dlayer_type_name(L->type), precision(L, x), sh,
                x->params);
         if (x->bits_per_weight > 0) printf("%7.3f ", x->bits_per_weight);

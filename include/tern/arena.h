@@ -27,8 +27,7 @@ tern_status tern_arena_init(tern_arena *a, size_t bytes);
 /* `bytes` of 64-byte-aligned memory, or NULL with an error recorded. */
 void *tern_arena_alloc(tern_arena *a, size_t bytes);
 
-/* n floats, uninitialised / zeroed. */
-float *tern_arena_floats(tern_arena *a, size_t n);
+/* n floats, zeroed. */
 float *tern_arena_zeros(tern_arena *a, size_t n);
 
 /* Forget everything handed out; folds chained chunks into one block. */

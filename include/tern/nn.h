@@ -39,7 +39,18 @@ typedef enum tern_layer_type {
 } tern_layer_type;
 
 /* Activation fused after a linear/conv/batchnorm layer. */
-typedef enum tern_act { TERN_ACT_NONE, TERN_ACT_RELU, TERN_ACT_HARDTANH } tern_act;
+typedef enum tern_act { TERN_ACT_NONE, TERN_ACT_RELU, TERN_ACT_HARDTANH, TERN_ACT_COUNT } tern_act;
+
+/* Names for configs and files, indexed by the enums: "linear", "conv2d",
+ * "maxpool", "avgpool", "global_avgpool", "batchnorm", "relu", "hardtanh",
+ * "dropout", "flatten", "add"; "none", "relu", "hardtanh". */
+extern const char *const tern_layer_type_names[TERN_LAYER_TYPE_COUNT];
+extern const char *const tern_act_names[TERN_ACT_COUNT];
+
+/* A batchnorm layer's defaults (PyTorch's): the running statistics move by
+ * momentum 0.1 a batch; eps 1e-5 keeps 1 / sqrt(var + eps) finite. */
+#define TERN_BN_MOMENTUM 0.1f
+#define TERN_BN_EPS 1e-5f
 
 /* Weight initialisation of linear and conv layers. */
 typedef enum tern_init { TERN_INIT_HE, TERN_INIT_XAVIER } tern_init;
@@ -54,7 +65,7 @@ typedef struct tern_layer_spec {
     int no_bias;                     /* linear/conv: 1 drops the bias */
     tern_act act;                    /* applied after the layer */
     float p;                         /* dropout probability */
-    float momentum, eps;             /* batchnorm; 0 → 0.1 and 1e-5 */
+    float momentum, eps;             /* batchnorm; 0 → TERN_BN_MOMENTUM and TERN_BN_EPS */
     int from;                        /* add: index of the earlier layer whose output is added */
     int ternary;                     /* linear/conv: 1 quantizes the weights to alpha * {-1,0,+1} */
     tern_quant_cfg quant;            /* ternary layers: the quantizer settings */
@@ -85,6 +96,15 @@ typedef struct tern_model {
 tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
                             const int *in_shape, tern_init init, uint64_t seed);
 void tern_model_free(tern_model *m);
+
+/* Layer i's output shape per sample, (F) or (C,H,W), from its input shape
+ * (in_ndim, in): the one rule the model builder and the deploy loader
+ * share, windows sized by tern_conv_out_size. TERN_ERR_CONFIG, naming
+ * "layer i (type)", when the input does not suit the layer or the output
+ * would hold more than INT_MAX values. An add layer gives its input's
+ * shape (its caller compares the `from` layer's output). */
+tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
+                                 int *out);
 
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
 tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
@@ -120,8 +140,13 @@ tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim 
 tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
                                   tern_step_result *r);
 
-/* "linear", "conv2d", ... and back; -1 for an unknown name. */
+/* Enum value → name; "unknown" when out of range. */
 const char *tern_layer_type_name(tern_layer_type t);
-int tern_layer_type_parse(const char *name);
+const char *tern_act_name(tern_act a);
+
+/* Name → enum value; TERN_ERR_ARG listing the valid names when unknown
+ * (*out untouched). */
+tern_status tern_layer_type_parse(const char *name, tern_layer_type *out);
+tern_status tern_act_parse(const char *name, tern_act *out);
 
 #endif

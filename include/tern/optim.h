@@ -24,7 +24,7 @@
  * taken) to a learning rate; the trainer passes it to tern_optim_step:
  *
  *   for (long s = 0; s < total; s++) { ...backward...;
- *       tern_clip_grad_norm(&params, 1.0f);
+ *       tern_clip_grad_norm(&params, 1.0f, &norm);
  *       tern_optim_step(&opt, tern_sched_lr(&sched, s)); } */
 #ifndef TERN_OPTIM_H
 #define TERN_OPTIM_H
@@ -156,13 +156,13 @@ tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind);
 
 /* ---- gradient clipping --------------------------------------------------- */
 
-/* norm = sqrt(sum of grad^2 over TRAIN params), summed in double; returned
- * as it was before clipping. As torch.nn.utils.clip_grad_norm_: grads *=
- * c = max_norm / (norm + 1e-6) wherever c < 1. A non-finite norm is returned
- * as is with the grads left unchanged (torch would fill them with NaN), so
- * the caller can skip the step. max_norm must be > 0 (+inf: measure only);
- * otherwise returns -1 with an error recorded. */
-float tern_clip_grad_norm(tern_params *p, float max_norm);
+/* *norm = sqrt(sum of grad^2 over TRAIN params), summed in double, as it
+ * was before clipping. As torch.nn.utils.clip_grad_norm_: grads *=
+ * c = max_norm / (norm + 1e-6) wherever c < 1. A non-finite norm is stored
+ * as is with the grads left unchanged (torch would fill them with NaN) and
+ * TERN_ERR_NUMERIC returned, so the caller can skip the step. max_norm must
+ * be > 0 (+inf: measure only), else TERN_ERR_ARG. */
+tern_status tern_clip_grad_norm(tern_params *p, float max_norm, float *norm);
 
 #ifdef __cplusplus
 }

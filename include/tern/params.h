@@ -44,9 +44,10 @@ typedef struct tern_params {
 void tern_params_init(tern_params *p);
 void tern_params_free(tern_params *p);
 
-/* Declare a parameter; returns its index, or -1 with an error recorded
- * (duplicate name, bad shape, already allocated). */
-int tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags);
+/* Declare a parameter; its index into *index (may be NULL). TERN_ERR_ARG
+ * for a duplicate or bad name or after allocation, TERN_ERR_SHAPE for a bad
+ * shape, TERN_ERR_NOMEM. */
+tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags, int *index);
 
 /* Allocate the data and grad blocks (zeroed) and point every view into them. */
 tern_status tern_params_alloc(tern_params *p);

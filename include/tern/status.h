@@ -34,8 +34,15 @@ tern_status tern_error(tern_status code, const char *fmt, ...)
 /* The last recorded message on this thread ("" when none). */
 const char *tern_errmsg(void);
 
-/* A short stable name for a status: "ok", "shape", "io", ... */
+/* A short stable name for a status, its enum name in lower case without
+ * the prefix: "ok", "arg", "shape", "nomem", "io", ...; "unknown" out of range. */
 const char *tern_status_name(tern_status code);
+
+/* The index of `name` in names[0..n) into *index; else `code`, with the
+ * message "unknown <what> '<name>' (<names[0]>, <names[1]>, ...)". The
+ * *_parse functions of the modules' name tables are built on it. */
+tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
+                            int *index);
 
 /* Forget the last message. */
 void tern_error_clear(void);

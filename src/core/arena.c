@@ -61,7 +61,6 @@ void *tern_arena_alloc(tern_arena *a, size_t bytes) {
     return p;
 }
 
-float *tern_arena_floats(tern_arena *a, size_t n) { return tern_arena_alloc(a, n * sizeof(float)); }
 
 float *tern_arena_zeros(tern_arena *a, size_t n) {
     float *p = tern_arena_alloc(a, n * sizeof(float));

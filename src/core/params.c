@@ -15,32 +15,18 @@ void tern_params_free(tern_params *p) {
     memset(p, 0, sizeof *p);
 }
 
-int tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags) {
-    if (p->data) {
-        tern_error(TERN_ERR_ARG, "params: cannot add '%s' after allocation", name);
-        return -1;
-    }
-    if (!name || !*name || strlen(name) >= TERN_PARAM_NAME_LEN) {
-        tern_error(TERN_ERR_ARG, "params: name '%s' is empty or longer than %d", name ? name : "(null)",
-                   TERN_PARAM_NAME_LEN - 1);
-        return -1;
-    }
+tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags, int *index) {
+    if (p->data) return tern_error(TERN_ERR_ARG, "params: cannot add '%s' after allocation", name);
+    if (!name || !*name || strlen(name) >= TERN_PARAM_NAME_LEN)
+        return tern_error(TERN_ERR_ARG, "params: name '%s' is empty or longer than %d", name ? name : "(null)",
+                          TERN_PARAM_NAME_LEN - 1);
     size_t n = tern_shape_numel(ndim, shape);
-    if (n == 0) {
-        tern_error(TERN_ERR_SHAPE, "params: '%s' has an invalid shape", name);
-        return -1;
-    }
-    if (tern_params_find(p, name)) {
-        tern_error(TERN_ERR_ARG, "params: duplicate name '%s'", name);
-        return -1;
-    }
+    if (n == 0) return tern_error(TERN_ERR_SHAPE, "params: '%s' has an invalid shape", name);
+    if (tern_params_find(p, name)) return tern_error(TERN_ERR_ARG, "params: duplicate name '%s'", name);
     if (p->count == p->cap) {
         int cap = p->cap ? p->cap * 2 : 32;
         tern_param *items = realloc(p->items, (size_t)cap * sizeof *items);
-        if (!items) {
-            tern_error(TERN_ERR_NOMEM, "params: cannot grow the table to %d", cap);
-            return -1;
-        }
+        if (!items) return tern_error(TERN_ERR_NOMEM, "params: cannot grow the table to %d", cap);
         p->items = items;
         p->cap = cap;
     }
@@ -52,7 +38,9 @@ int tern_params_add(tern_params *p, const char *name, int ndim, const int *shape
     q->flags = flags;
     q->lr_scale = 1.0f;
     p->total += (n + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
-    return p->count++;
+    if (index) *index = p->count;
+    p->count++;
+    return TERN_OK;
 }
 
 tern_status tern_params_alloc(tern_params *p) {

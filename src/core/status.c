@@ -9,9 +9,9 @@ static _Thread_local char errmsg[512];
 
 static const char *const status_names[TERN_STATUS_COUNT] = {
     [TERN_OK] = "ok",
-    [TERN_ERR_ARG] = "argument",
+    [TERN_ERR_ARG] = "arg",
     [TERN_ERR_SHAPE] = "shape",
-    [TERN_ERR_NOMEM] = "out of memory",
+    [TERN_ERR_NOMEM] = "nomem",
     [TERN_ERR_IO] = "io",
     [TERN_ERR_FORMAT] = "format",
     [TERN_ERR_CONFIG] = "config",
@@ -53,6 +53,20 @@ tern_status tern_error(tern_status code, const char *fmt, ...) {
 }
 
 const char *tern_errmsg(void) { return errmsg; }
+
+tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
+                            int *index) {
+    for (int i = 0; name && i < n; i++)
+        if (!strcmp(names[i], name)) {
+            *index = i;
+            return TERN_OK;
+        }
+    char list[256] = "";
+    size_t k = 0;
+    for (int i = 0; i < n && k < sizeof list; i++)
+        k += (size_t)snprintf(list + k, sizeof list - k, "%s%s", i ? ", " : "", names[i]);
+    return tern_error(code, "unknown %s '%s' (%s)", what, name ? name : "(null)", list);
+}
 
 void tern_error_clear(void) { errmsg[0] = '\0'; }
 

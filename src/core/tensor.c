@@ -1,6 +1,7 @@
 /* tensor.c — shape helpers for tensor views. */
 #include "tern/tensor.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,7 +10,7 @@ size_t tern_shape_numel(int ndim, const int *shape) {
     size_t n = 1;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] < 1) return 0;
-        n *= (size_t)shape[i];
+        if (n != SIZE_MAX && __builtin_mul_overflow(n, (size_t)shape[i], &n)) n = SIZE_MAX;
     }
     return n;
 }
@@ -37,10 +38,17 @@ const char *tern_shape_str(const tern_tensor *t, char *buf, size_t len) {
         snprintf(buf, len, "(null)");
         return buf;
     }
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, len - k, "(");
-    for (int i = 0; i < t->ndim && k < len; i++)
-        k += (size_t)snprintf(buf + k, len - k, i ? ",%d" : "%d", t->shape[i]);
+    return tern_dims_str(t->ndim, t->shape, buf, len);
+}
+
+const char *tern_dims_str(int ndim, const int *dims, char *buf, size_t len) {
+    size_t k = (size_t)snprintf(buf, len, "(");
+    for (int i = 0; i < ndim && k < len; i++) k += (size_t)snprintf(buf + k, len - k, i ? ",%d" : "%d", dims[i]);
     if (k < len) snprintf(buf + k, len - k, ")");
     return buf;
+}
+
+int64_t tern_conv_out_size(int size, int k, int stride, int pad) {
+    int64_t padded = (int64_t)size + 2 * (int64_t)pad;
+    return padded < k ? -1 : (padded - k) / stride + 1;
 }

@@ -227,28 +227,10 @@ static const int dataset_size[] = {28, 28, 32};  /* H = W */
 static const char *const norm_names[] = {[TERN_NORM_NONE] = "none", [TERN_NORM_GIVEN] = "given",
                                          [TERN_NORM_COMPUTE] = "compute"};
 static const char *const init_names[] = {[TERN_INIT_HE] = "he", [TERN_INIT_XAVIER] = "xavier"};
-static const char *const act_names[] = {[TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu",
-                                        [TERN_ACT_HARDTANH] = "hardtanh"};
+/* Layer types, activations, quantizers, optimizers and schedules name
+ * themselves: their modules' tables and *_parse functions. */
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
-
-/* Index of s in names[0..n), or -1; `list` gets "a, b, c" for messages. */
-static int lookup(const char *const *names, int n, const char *s, char *list, size_t len) {
-    size_t k = 0;
-    list[0] = '\0';
-    for (int i = 0; i < n && k < len; i++) k += (size_t)snprintf(list + k, len - k, "%s%s", i ? ", " : "", names[i]);
-    for (int i = 0; i < n; i++)
-        if (!strcmp(names[i], s)) return i;
-    return -1;
-}
-
-/* The names of an enum whose names come from a function. */
-static void names_of(const char *(*name)(int), int n, const char **out) {
-    for (int i = 0; i < n; i++) out[i] = name(i);
-}
-static const char *layer_name_i(int i) { return tern_layer_type_name((tern_layer_type)i); }
-static const char *optim_name_i(int i) { return tern_optim_kind_name((tern_optim_kind)i); }
-static const char *sched_name_i(int i) { return tern_sched_kind_name((tern_sched_kind)i); }
 
 /* ---- resolution ------------------------------------------------------------- */
 
@@ -302,7 +284,7 @@ static tern_status vrfail(rctx *R, int at_key, const char *prefix, const char *k
     char msg[320];
     vsnprintf(msg, sizeof msg, fmt, ap);
     snprintf(R->path, sizeof R->path, "%s%s%s", prefix, key && *key ? "." : "", key ? key : "");
-    return cdoc_fail(R->x, R->root, R->path, at_key, TERN_ERR_CONFIG, "%s", msg);
+    return tern_cdoc_fail(R->x, R->root, R->path, at_key, TERN_ERR_CONFIG, "%s", msg);
 }
 
 static tern_status rfail(rctx *R, const char *prefix, const char *key, const char *fmt, ...)
@@ -325,14 +307,16 @@ static tern_status rfail_key(rctx *R, const char *prefix, const char *key, const
     return st;
 }
 
-/* A name from a table: *out = its index, or a message listing the valid ones. */
+/* A name parsed by its module's *_parse (status st): its message, which
+ * lists the valid names, at the key. */
+static tern_status rparsed(rctx *R, const char *prefix, const char *key, tern_status st) {
+    return st ? rfail(R, prefix, key, "%s", tern_errmsg()) : TERN_OK;
+}
+
+/* A name from one of this file's tables: *out = its index. */
 static tern_status rname(rctx *R, const char *prefix, const char *key, const char *s, const char *const *names,
                          int n, const char *what, int *out) {
-    char list[256];
-    int i = lookup(names, n, s, list, sizeof list);
-    if (i < 0) return rfail(R, prefix, key, "unknown %s '%s' (%s)", what, s, list);
-    *out = i;
-    return TERN_OK;
+    return rparsed(R, prefix, key, tern_name_parse(TERN_ERR_CONFIG, what, names, n, s, out));
 }
 
 #define TRY(expr)                          \
@@ -349,10 +333,8 @@ static tern_status resolve_quant(rctx *R, const char *prefix, const raw_quant *q
     *alpha_lr = parent_alpha_lr;
     *keys = 0;
     if (q) {
-        int i = 0;
         if (q->method) {
-            TRY(rname(R, prefix, "method", q->method, tern_quant_method_names, TERN_QUANT_METHOD_COUNT, "method", &i));
-            c.method = (tern_quant_method)i;
+            TRY(rparsed(R, prefix, "method", tern_quant_method_parse(q->method, &c.method)));
             *keys |= Q_METHOD;
         }
         if (c.method != parent->method) {
@@ -361,14 +343,11 @@ static tern_status resolve_quant(rctx *R, const char *prefix, const raw_quant *q
             c.learned_alpha = d.learned_alpha;
         }
         if (q->granularity) {
-            TRY(rname(R, prefix, "granularity", q->granularity, tern_quant_granularity_names,
-                      TERN_QUANT_GRANULARITY_COUNT, "granularity", &i));
-            c.granularity = (tern_quant_granularity)i;
+            TRY(rparsed(R, prefix, "granularity", tern_quant_granularity_parse(q->granularity, &c.granularity)));
             *keys |= Q_GRANULARITY;
         }
         if (q->ste) {
-            TRY(rname(R, prefix, "ste", q->ste, tern_ste_names, TERN_STE_COUNT, "ste", &i));
-            c.ste = (tern_ste)i;
+            TRY(rparsed(R, prefix, "ste", tern_ste_parse(q->ste, &c.ste)));
             *keys |= Q_STE;
         }
         if (q->t) c.t = *q->t, *keys |= Q_T;
@@ -459,12 +438,10 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
                                  unsigned char *own_ternary, unsigned *quant_keys) {
     char lp[48];
     snprintf(lp, sizeof lp, "model.layers.%d", i);
-    const char *types[TERN_LAYER_TYPE_COUNT];
-    names_of(layer_name_i, TERN_LAYER_TYPE_COUNT, types);
-    int type = 0;
-    TRY(rname(R, lp, "type", l->type, types, TERN_LAYER_TYPE_COUNT, "layer type", &type));
+    const char *const *types = tern_layer_type_names;
     memset(s, 0, sizeof *s);
-    s->type = (tern_layer_type)type;
+    TRY(rparsed(R, lp, "type", tern_layer_type_parse(l->type, &s->type)));
+    const int type = s->type;
 
     int takes = layer_keys[type].takes, needs = layer_keys[type].needs;
     for (int k = 0; k < COUNT(layer_key_names); k++) {
@@ -514,18 +491,14 @@ static tern_status resolve_layer(rctx *R, const raw_layer *l, int i, const tern_
         s->pad = *l->pad;
     }
     s->no_bias = l->bias ? !*l->bias : 0;
-    if (l->act) {
-        int a;
-        TRY(rname(R, lp, "act", l->act, act_names, COUNT(act_names), "activation", &a));
-        s->act = (tern_act)a;
-    }
+    if (l->act) TRY(rparsed(R, lp, "act", tern_act_parse(l->act, &s->act)));
     if (l->p) {
         if (!(*l->p >= 0.0f && *l->p < 1.0f)) return rfail(R, lp, "p", "dropout probability %g is outside [0, 1)", *l->p);
         s->p = *l->p;
     }
     if (type == TERN_LAYER_BATCHNORM) {
-        s->momentum = l->momentum ? *l->momentum : 0.1f;
-        s->eps = l->eps ? *l->eps : 1e-5f;
+        s->momentum = l->momentum ? *l->momentum : TERN_BN_MOMENTUM;
+        s->eps = l->eps ? *l->eps : TERN_BN_EPS;
         if (!(s->momentum > 0.0f && s->momentum <= 1.0f))
             return rfail(R, lp, "momentum", "%g is outside (0, 1]", s->momentum);
         if (!(s->eps > 0.0f)) return rfail(R, lp, "eps", "%g must be > 0", s->eps);
@@ -573,11 +546,9 @@ static tern_status check_names(rctx *R, const raw_layer *raw, const tern_layer_s
 }
 
 static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_config_optimizer *out) {
-    const char *names[TERN_OPTIM_COUNT];
-    names_of(optim_name_i, TERN_OPTIM_COUNT, names);
-    int kind = TERN_OPTIM_ADAM;
-    if (o->name) TRY(rname(R, "optimizer", "name", o->name, names, TERN_OPTIM_COUNT, "optimizer", &kind));
-    tern_optim_config c = tern_optim_default((tern_optim_kind)kind);
+    tern_optim_kind kind = TERN_OPTIM_ADAM;
+    if (o->name) TRY(rparsed(R, "optimizer", "name", tern_optim_kind_parse(o->name, &kind)));
+    tern_optim_config c = tern_optim_default(kind);
     int sgd = kind == TERN_OPTIM_SGD;
     const char *keys = sgd ? "name, lr, weight_decay, momentum, nesterov, clip"
                            : "name, lr, weight_decay, beta1, beta2, eps, clip";
@@ -587,7 +558,8 @@ static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_confi
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail_key(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "optimizer", only[k].key, "%s takes no '%s' (its keys: %s)", tern_optim_kind_name(kind),
+                             only[k].key, keys);
     if (!(*o->lr > 0.0f)) return rfail(R, "optimizer", "lr", "learning rate %g must be > 0", *o->lr);
     out->lr = *o->lr;
     if (o->weight_decay) c.weight_decay = *o->weight_decay;
@@ -612,13 +584,11 @@ static tern_status resolve_optimizer(rctx *R, const raw_optimizer *o, tern_confi
 }
 
 static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_config *cfg, tern_config_schedule *out) {
-    const char *names[TERN_SCHED_COUNT];
-    names_of(sched_name_i, TERN_SCHED_COUNT, names);
-    int kind = TERN_SCHED_CONSTANT;
+    tern_sched_kind kind = TERN_SCHED_CONSTANT;
     raw_schedule none = {0};
     if (!s) s = &none;
-    if (s->name) TRY(rname(R, "schedule", "name", s->name, names, TERN_SCHED_COUNT, "schedule", &kind));
-    out->kind = (tern_sched_kind)kind;
+    if (s->name) TRY(rparsed(R, "schedule", "name", tern_sched_kind_parse(s->name, &kind)));
+    out->kind = kind;
     int cos = kind == TERN_SCHED_COSINE, step = kind == TERN_SCHED_STEP;
     const char *keys = cos ? "name, warmup_epochs, min_lr" : step ? "name, step_epochs, gamma" : "name";
     struct { const void *p; const char *key; int ok; } only[] = {
@@ -627,7 +597,8 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
-            return rfail_key(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", names[kind], only[k].key, keys);
+            return rfail_key(R, "schedule", only[k].key, "%s takes no '%s' (its keys: %s)", tern_sched_kind_name(kind),
+                             only[k].key, keys);
     out->warmup_epochs = s->warmup_epochs ? *s->warmup_epochs : 0.0f;
     out->min_lr = s->min_lr ? *s->min_lr : 0.0f;
     out->step_epochs = s->step_epochs ? *s->step_epochs : 0.0f;
@@ -736,7 +707,7 @@ typedef union cyaml_block {
     max_align_t align;
 } cyaml_block;
 
-void *cdoc_mem(void *ctx, void *ptr, size_t size) {
+void *tern_cdoc_mem(void *ctx, void *ptr, size_t size) {
     (void)ctx;
     cyaml_block *b = ptr ? (cyaml_block *)ptr - 1 : NULL;
     if (size == 0) {
@@ -754,7 +725,7 @@ void *cdoc_mem(void *ctx, void *ptr, size_t size) {
 
 static void doc_free(struct tern_config_doc *d) {
     if (!d) return;
-    cnode_free(d->root);
+    tern_cdoc_node_free(d->root);
     free(d->own_ternary);
     free(d->quant_keys);
     free(d);
@@ -773,18 +744,18 @@ static tern_status build(tern_config *cfg, const char *source, cnode *root, cons
     snprintf(cfg->source, sizeof cfg->source, "%s", source);
     cfg->doc = calloc(1, sizeof *cfg->doc);
     if (!cfg->doc) {
-        cnode_free(root);
+        tern_cdoc_node_free(root);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
     }
     cfg->doc->root = root;
     cdoc_ctx x = {.file = source, .set = set};
     raw_config *raw = NULL;
-    tern_status st = cdoc_load(&x, root, &config_schema, (void **)&raw);
+    tern_status st = tern_cdoc_load(&x, root, &config_schema, (void **)&raw);
     if (!st) {
         rctx R = {.x = &x, .root = root};
         st = resolve(&R, raw, cfg);
     }
-    cdoc_unload(&config_schema, raw);
+    tern_cdoc_unload(&config_schema, raw);
     if (st) tern_config_free(cfg);
     return st;
 }
@@ -796,7 +767,7 @@ tern_status tern_config_load_text(tern_config *cfg, const char *text, size_t len
     if (!name) name = "config";
     cdoc_ctx x = {.file = name, .set = NULL};
     cnode *root;
-    tern_status st = cdoc_parse(text, len, &x, NULL, &root);
+    tern_status st = tern_cdoc_parse(text, len, &x, NULL, &root);
     if (st) return st;
     return build(cfg, name, root, NULL);
 }
@@ -806,7 +777,7 @@ tern_status tern_config_load(tern_config *cfg, const char *path) {
     memset(cfg, 0, sizeof *cfg);
     if (!path) return tern_error(TERN_ERR_ARG, "config: path is NULL");
     cbuf b;
-    tern_status st = cdoc_read_file(path, &b);
+    tern_status st = tern_cdoc_read_file(path, &b);
     if (st) return st;
     st = tern_config_load_text(cfg, b.p, b.n, path);
     free(b.p);
@@ -828,15 +799,15 @@ tern_status tern_config_set(tern_config *cfg, const char *assignment) {
     path[b - a] = '\0';
 
     cnode *value = NULL, *root = NULL;
-    tern_status st = cdoc_parse(eq + 1, strlen(eq + 1), &x, assignment, &value);
+    tern_status st = tern_cdoc_parse(eq + 1, strlen(eq + 1), &x, assignment, &value);
     if (st) return st;
-    root = cnode_clone(cfg->doc->root);
+    root = tern_cdoc_node_clone(cfg->doc->root);
     if (!root) {
-        cnode_free(value);
+        tern_cdoc_node_free(value);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
     }
-    if ((st = cdoc_set(&x, root, path, value))) {
-        cnode_free(root);
+    if ((st = tern_cdoc_set(&x, root, path, value))) {
+        tern_cdoc_node_free(root);
         return st;
     }
     tern_config next;
@@ -856,11 +827,11 @@ static void put_float(cbuf *b, float v) {
         snprintf(s, sizeof s, "%.*g", prec, (double)v);
         if (strtof(s, NULL) == v) break;
     }
-    cbuf_puts(b, s);
+    tern_cdoc_buf_puts(b, s);
 }
 
 static void put_key_float(cbuf *b, const char *sep, const char *key, float v) {
-    cbuf_printf(b, "%s%s: ", sep, key);
+    tern_cdoc_buf_printf(b, "%s%s: ", sep, key);
     put_float(b, v);
 }
 
@@ -870,91 +841,91 @@ static const char *tf(int v) { return v ? "true" : "false"; }
 static void put_layer_quant(cbuf *b, const tern_layer_spec *s, unsigned set, const tern_config *cfg) {
     const tern_quant_cfg *g = &cfg->quant.defaults, *q = &s->quant;
     const char *sep = "";
-    cbuf_puts(b, ", quant: {");
+    tern_cdoc_buf_puts(b, ", quant: {");
     if ((set & Q_METHOD) || q->method != g->method)
-        cbuf_printf(b, "%smethod: %s", sep, tern_quant_method_name(q->method)), sep = ", ";
+        tern_cdoc_buf_printf(b, "%smethod: %s", sep, tern_quant_method_name(q->method)), sep = ", ";
     if ((set & Q_T) || q->t != g->t) put_key_float(b, sep, "t", q->t), sep = ", ";
     if ((set & Q_GRANULARITY) || q->granularity != g->granularity)
-        cbuf_printf(b, "%sgranularity: %s", sep, tern_quant_granularity_name(q->granularity)), sep = ", ";
-    if ((set & Q_STE) || q->ste != g->ste) cbuf_printf(b, "%sste: %s", sep, tern_ste_name(q->ste)), sep = ", ";
+        tern_cdoc_buf_printf(b, "%sgranularity: %s", sep, tern_quant_granularity_name(q->granularity)), sep = ", ";
+    if ((set & Q_STE) || q->ste != g->ste) tern_cdoc_buf_printf(b, "%sste: %s", sep, tern_ste_name(q->ste)), sep = ", ";
     if ((set & Q_CLIP) || q->clip != g->clip) put_key_float(b, sep, "clip", q->clip), sep = ", ";
     if ((set & Q_LEARNED) || q->learned_alpha != g->learned_alpha)
-        cbuf_printf(b, "%slearned_alpha: %s", sep, tf(q->learned_alpha)), sep = ", ";
-    if ((set & Q_ACT_BITS) || q->act_bits != g->act_bits) cbuf_printf(b, "%sact_bits: %d", sep, q->act_bits), sep = ", ";
+        tern_cdoc_buf_printf(b, "%slearned_alpha: %s", sep, tf(q->learned_alpha)), sep = ", ";
+    if ((set & Q_ACT_BITS) || q->act_bits != g->act_bits) tern_cdoc_buf_printf(b, "%sact_bits: %d", sep, q->act_bits), sep = ", ";
     if ((set & Q_EPS) || q->eps != g->eps) put_key_float(b, sep, "eps", q->eps), sep = ", ";
     if ((set & Q_ALPHA_LR) || s->alpha_lr != cfg->quant.alpha_lr) put_key_float(b, sep, "alpha_lr", s->alpha_lr);
-    cbuf_puts(b, "}");
+    tern_cdoc_buf_puts(b, "}");
 }
 
 static void put_layer(cbuf *b, const tern_layer_spec *s, int own_ternary, unsigned quant_keys, const tern_config *cfg) {
     int takes = layer_keys[s->type].takes;
-    cbuf_printf(b, "    - {type: %s, name: ", tern_layer_type_name(s->type));
-    cbuf_putq(b, s->name);
-    if (takes & K_OUT) cbuf_printf(b, ", out: %d", s->out);
-    if (takes & K_KERNEL) cbuf_printf(b, ", kernel: %d, stride: %d, pad: %d", s->kernel, s->stride, s->pad);
-    if (takes & K_BIAS) cbuf_printf(b, ", bias: %s", tf(!s->no_bias));
-    if (takes & K_ACT) cbuf_printf(b, ", act: %s", act_names[s->act]);
+    tern_cdoc_buf_printf(b, "    - {type: %s, name: ", tern_layer_type_name(s->type));
+    tern_cdoc_buf_putq(b, s->name);
+    if (takes & K_OUT) tern_cdoc_buf_printf(b, ", out: %d", s->out);
+    if (takes & K_KERNEL) tern_cdoc_buf_printf(b, ", kernel: %d, stride: %d, pad: %d", s->kernel, s->stride, s->pad);
+    if (takes & K_BIAS) tern_cdoc_buf_printf(b, ", bias: %s", tf(!s->no_bias));
+    if (takes & K_ACT) tern_cdoc_buf_printf(b, ", act: %s", tern_act_name(s->act));
     if (takes & K_P) put_key_float(b, ", ", "p", s->p);
     if (takes & K_MOMENTUM) {
         put_key_float(b, ", ", "momentum", s->momentum);
         put_key_float(b, ", ", "eps", s->eps);
     }
-    if (takes & K_FROM) cbuf_printf(b, ", from: %d", s->from);
+    if (takes & K_FROM) tern_cdoc_buf_printf(b, ", from: %d", s->from);
     if (takes & K_TERNARY) {
-        cbuf_printf(b, ", ternary: %s", tf(own_ternary));
+        tern_cdoc_buf_printf(b, ", ternary: %s", tf(own_ternary));
         if (own_ternary && (quant_keys || memcmp(&s->quant, &cfg->quant.defaults, sizeof s->quant) ||
                             s->alpha_lr != cfg->quant.alpha_lr))
             put_layer_quant(b, s, quant_keys, cfg);
     }
-    cbuf_puts(b, "}\n");
+    tern_cdoc_buf_puts(b, "}\n");
 }
 
 tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len) {
     if (!cfg || !cfg->doc || !text) return tern_error(TERN_ERR_ARG, "config to_yaml: no config loaded");
     cbuf b = {0};
-    cbuf_puts(&b, "# tern config, resolved: every default written out. Loads back to the same run.\n# from: ");
-    for (const char *c = cfg->source; *c; c++) cbuf_printf(&b, "%c", (unsigned char)*c < 0x20 ? '?' : *c);
-    cbuf_puts(&b, "\n");
+    tern_cdoc_buf_puts(&b, "# tern config, resolved: every default written out. Loads back to the same run.\n# from: ");
+    for (const char *c = cfg->source; *c; c++) tern_cdoc_buf_printf(&b, "%c", (unsigned char)*c < 0x20 ? '?' : *c);
+    tern_cdoc_buf_puts(&b, "\n");
 
     const tern_config_dataset *d = &cfg->dataset;
-    cbuf_puts(&b, "dataset:\n  name: ");
-    cbuf_putq(&b, d->name);
-    cbuf_puts(&b, "\n  path: ");
-    cbuf_putq(&b, d->path);
-    cbuf_printf(&b, "\n  normalize: %s\n", norm_names[d->norm.mode]);
+    tern_cdoc_buf_puts(&b, "dataset:\n  name: ");
+    tern_cdoc_buf_putq(&b, d->name);
+    tern_cdoc_buf_puts(&b, "\n  path: ");
+    tern_cdoc_buf_putq(&b, d->path);
+    tern_cdoc_buf_printf(&b, "\n  normalize: %s\n", norm_names[d->norm.mode]);
     if (d->norm.mode == TERN_NORM_GIVEN) {
         const float *v[2] = {d->norm.mean, d->norm.std};
         for (int k = 0; k < 2; k++) {
-            cbuf_printf(&b, "  %s: [", k ? "std" : "mean");
+            tern_cdoc_buf_printf(&b, "  %s: [", k ? "std" : "mean");
             for (int c = 0; c < d->channels; c++) {
-                cbuf_puts(&b, c ? ", " : "");
+                tern_cdoc_buf_puts(&b, c ? ", " : "");
                 put_float(&b, v[k][c]);
             }
-            cbuf_puts(&b, "]\n");
+            tern_cdoc_buf_puts(&b, "]\n");
         }
     }
-    cbuf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
+    tern_cdoc_buf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
 
-    cbuf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
+    tern_cdoc_buf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
     for (int i = 0; i < cfg->model.n_layers; i++)
         put_layer(&b, &cfg->model.layers[i], cfg->doc->own_ternary[i], cfg->doc->quant_keys[i], cfg);
 
     const tern_quant_cfg *q = &cfg->quant.defaults;
-    cbuf_printf(&b, "quant:\n  enabled: %s\n  method: %s\n", tf(cfg->quant.enabled), tern_quant_method_name(q->method));
+    tern_cdoc_buf_printf(&b, "quant:\n  enabled: %s\n  method: %s\n", tf(cfg->quant.enabled), tern_quant_method_name(q->method));
     put_key_float(&b, "  ", "t", q->t);
-    cbuf_printf(&b, "\n  granularity: %s\n  ste: %s\n", tern_quant_granularity_name(q->granularity), tern_ste_name(q->ste));
+    tern_cdoc_buf_printf(&b, "\n  granularity: %s\n  ste: %s\n", tern_quant_granularity_name(q->granularity), tern_ste_name(q->ste));
     put_key_float(&b, "  ", "clip", q->clip);
-    cbuf_printf(&b, "\n  learned_alpha: %s\n  act_bits: %d\n", tf(q->learned_alpha), q->act_bits);
+    tern_cdoc_buf_printf(&b, "\n  learned_alpha: %s\n  act_bits: %d\n", tf(q->learned_alpha), q->act_bits);
     put_key_float(&b, "  ", "eps", q->eps);
     put_key_float(&b, "\n  ", "alpha_lr", cfg->quant.alpha_lr);
 
     const tern_config_optimizer *o = &cfg->optimizer;
-    cbuf_printf(&b, "\noptimizer:\n  name: %s", tern_optim_kind_name(o->cfg.kind));
+    tern_cdoc_buf_printf(&b, "\noptimizer:\n  name: %s", tern_optim_kind_name(o->cfg.kind));
     put_key_float(&b, "\n  ", "lr", o->lr);
     put_key_float(&b, "\n  ", "weight_decay", o->cfg.weight_decay);
     if (o->cfg.kind == TERN_OPTIM_SGD) {
         put_key_float(&b, "\n  ", "momentum", o->cfg.momentum);
-        cbuf_printf(&b, "\n  nesterov: %s", tf(o->cfg.nesterov));
+        tern_cdoc_buf_printf(&b, "\n  nesterov: %s", tf(o->cfg.nesterov));
     } else {
         put_key_float(&b, "\n  ", "beta1", o->cfg.beta1);
         put_key_float(&b, "\n  ", "beta2", o->cfg.beta2);
@@ -963,7 +934,7 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     put_key_float(&b, "\n  ", "clip", o->clip);
 
     const tern_config_schedule *s = &cfg->schedule;
-    cbuf_printf(&b, "\nschedule:\n  name: %s", tern_sched_kind_name(s->kind));
+    tern_cdoc_buf_printf(&b, "\nschedule:\n  name: %s", tern_sched_kind_name(s->kind));
     if (s->kind == TERN_SCHED_COSINE) {
         put_key_float(&b, "\n  ", "warmup_epochs", s->warmup_epochs);
         put_key_float(&b, "\n  ", "min_lr", s->min_lr);
@@ -972,12 +943,12 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
         put_key_float(&b, "\n  ", "gamma", s->gamma);
     }
     const tern_config_training *t = &cfg->training;
-    cbuf_printf(&b,
+    tern_cdoc_buf_printf(&b,
                 "\ntraining:\n  epochs: %d\n  batch_size: %d\n  seed: %" PRIu64
                 "\n  threads: %d\n  eval_every: %d\n  checkpoint_every: %d\noutput:\n  dir: ",
                 t->epochs, t->batch_size, t->seed, t->threads, t->eval_every, t->checkpoint_every);
-    cbuf_putq(&b, cfg->output_dir);
-    cbuf_puts(&b, "\n");
+    tern_cdoc_buf_putq(&b, cfg->output_dir);
+    tern_cdoc_buf_puts(&b, "\n");
     if (b.oom) {
         free(b.p);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");

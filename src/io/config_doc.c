@@ -37,16 +37,16 @@ static int cbuf_reserve(cbuf *b, size_t extra) {
     return 1;
 }
 
-void cbuf_putn(cbuf *b, const char *s, size_t k) {
+void tern_cdoc_buf_putn(cbuf *b, const char *s, size_t k) {
     if (!cbuf_reserve(b, k)) return;
     memcpy(b->p + b->n, s, k);
     b->n += k;
     b->p[b->n] = '\0';
 }
 
-void cbuf_puts(cbuf *b, const char *s) { cbuf_putn(b, s, strlen(s)); }
+void tern_cdoc_buf_puts(cbuf *b, const char *s) { tern_cdoc_buf_putn(b, s, strlen(s)); }
 
-void cbuf_printf(cbuf *b, const char *fmt, ...) {
+void tern_cdoc_buf_printf(cbuf *b, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int k = vsnprintf(NULL, 0, fmt, ap);
@@ -58,20 +58,20 @@ void cbuf_printf(cbuf *b, const char *fmt, ...) {
     b->n += (size_t)k;
 }
 
-void cbuf_putq(cbuf *b, const char *s) {
-    cbuf_puts(b, "\"");
+void tern_cdoc_buf_putq(cbuf *b, const char *s) {
+    tern_cdoc_buf_puts(b, "\"");
     for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\') cbuf_printf(b, "\\%c", *c);
-        else if (*c < 0x20 || *c == 0x7f) cbuf_printf(b, "\\x%02x", *c);
+        if (*c == '"' || *c == '\\') tern_cdoc_buf_printf(b, "\\%c", *c);
+        else if (*c < 0x20 || *c == 0x7f) tern_cdoc_buf_printf(b, "\\x%02x", *c);
         else {
             char one[2] = {(char)*c, 0};
-            cbuf_puts(b, one);
+            tern_cdoc_buf_puts(b, one);
         }
     }
-    cbuf_puts(b, "\"");
+    tern_cdoc_buf_puts(b, "\"");
 }
 
-tern_status cdoc_read_file(const char *path, cbuf *out) {
+tern_status tern_cdoc_read_file(const char *path, cbuf *out) {
     *out = (cbuf){0};
     int fd;
     long long size;
@@ -85,11 +85,11 @@ tern_status cdoc_read_file(const char *path, cbuf *out) {
             st = tern_error(TERN_ERR_FORMAT, "%s: contains a NUL byte; not a YAML text file", path);
             break;
         }
-        cbuf_putn(out, chunk, (size_t)k);
+        tern_cdoc_buf_putn(out, chunk, (size_t)k);
     }
     if (!st && k < 0) st = tern_error(TERN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
     close(fd);
-    cbuf_putn(out, "", 0);
+    tern_cdoc_buf_putn(out, "", 0);
     if (!st && out->oom) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory reading %lld bytes", path, size);
     if (st) {
         free(out->p);
@@ -144,11 +144,11 @@ static cnode *cnode_new(cnode_kind kind, int line, int col, const char *origin) 
     return n;
 }
 
-void cnode_free(cnode *n) {
+void tern_cdoc_node_free(cnode *n) {
     if (!n) return;
     for (int i = 0; i < n->n; i++) {
         free(n->items[i].key);
-        cnode_free(n->items[i].val);
+        tern_cdoc_node_free(n->items[i].val);
     }
     free(n->items);
     free(n->text);
@@ -171,22 +171,22 @@ static int cnode_push(cnode *n, const char *key, int line, int col, cnode *val) 
     return 1;
 }
 
-cnode *cnode_clone(const cnode *n) {
+cnode *tern_cdoc_node_clone(const cnode *n) {
     if (!n) return NULL;
     cnode *c = cnode_new(n->kind, n->line, n->col, n->origin);
     if (!c) return NULL;
     c->plain = n->plain;
     if (n->text && !(c->text = strdup(n->text))) goto oom;
     for (int i = 0; i < n->n; i++) {
-        cnode *v = cnode_clone(n->items[i].val);
+        cnode *v = tern_cdoc_node_clone(n->items[i].val);
         if (!v || !cnode_push(c, n->items[i].key, n->items[i].line, n->items[i].col, v)) {
-            cnode_free(v);
+            tern_cdoc_node_free(v);
             goto oom;
         }
     }
     return c;
 oom:
-    cnode_free(c);
+    tern_cdoc_node_free(c);
     return NULL;
 }
 
@@ -231,7 +231,7 @@ static tern_status build(pctx *P, const yaml_event_t *ev, int depth, cnode **out
         if (memchr(v, '\0', len)) return fail_at(P->x, P->origin, line, col, NULL, "a value contains a NUL byte");
         cnode *n = cnode_new(CNODE_SCALAR, line, col, P->origin);
         if (!n || !(n->text = strndup(v, len))) {
-            cnode_free(n);
+            tern_cdoc_node_free(n);
             return oom();
         }
         n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && !ev->data.scalar.tag;
@@ -277,12 +277,12 @@ static tern_status build(pctx *P, const yaml_event_t *ev, int depth, cnode **out
             if (!st && !cnode_push(n, key, kl, kc, v)) st = oom();
             free(key);
             if (st) {
-                cnode_free(v);
+                tern_cdoc_node_free(v);
                 break;
             }
         }
         if (st) {
-            cnode_free(n);
+            tern_cdoc_node_free(n);
             return st;
         }
         *out = n;
@@ -293,7 +293,7 @@ static tern_status build(pctx *P, const yaml_event_t *ev, int depth, cnode **out
     }
 }
 
-tern_status cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const char *origin, cnode **out) {
+tern_status tern_cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const char *origin, cnode **out) {
     pctx P = {.x = x, .origin = origin};
     *out = NULL;
     if (!yaml_parser_initialize(&P.parser)) return oom();
@@ -327,7 +327,7 @@ tern_status cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const ch
         else root->plain = 1;
     }
     if (st) {
-        cnode_free(root);
+        tern_cdoc_node_free(root);
         return st;
     }
     *out = root;
@@ -381,7 +381,7 @@ static const cnode *walk(const cnode *root, const char *path, int *complete, con
     return cur;
 }
 
-tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
+tern_status tern_cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
                       const char *fmt, ...) {
     int complete = 0;
     const cpair *pair = NULL;
@@ -395,10 +395,10 @@ tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, in
     return st;
 }
 
-tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value) {
+tern_status tern_cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value) {
     char buf[PATH_LEN], done[PATH_LEN] = "";
     if (strlen(path) >= sizeof buf || !*path || path[0] == '.' || path[strlen(path) - 1] == '.' || strstr(path, "..")) {
-        cnode_free(value);
+        tern_cdoc_node_free(value);
         return fail_at(x, x->set, 0, 0, NULL, "expected section.key=value, e.g. training.epochs=3");
     }
     snprintf(buf, sizeof buf, "%s", path);
@@ -413,8 +413,8 @@ tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *va
             else {
                 cnode *fresh = next ? cnode_new(CNODE_MAP, 0, 0, value->origin) : value;
                 if (!fresh || !cnode_push(cur, seg, 0, 0, fresh)) {
-                    if (fresh != value) cnode_free(fresh);
-                    cnode_free(value);
+                    if (fresh != value) tern_cdoc_node_free(fresh);
+                    tern_cdoc_node_free(value);
                     return oom();
                 }
                 slot = &cur->items[cur->n - 1].val;
@@ -423,17 +423,17 @@ tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *va
         } else if (cur->kind == CNODE_SEQ) {
             int k = seq_find(cur, seg);
             if (k < 0) {
-                cnode_free(value);
+                tern_cdoc_node_free(value);
                 return fail_at(x, x->set, 0, 0, done, "no item '%s' among its %d (an index 0..%d or a layer name)",
                                seg, cur->n, cur->n - 1);
             }
             slot = &cur->items[k].val;
         } else {
-            cnode_free(value);
+            tern_cdoc_node_free(value);
             return fail_at(x, x->set, 0, 0, done, "is a single value; it has no '%s'", seg);
         }
         if (!next) {
-            cnode_free(*slot);
+            tern_cdoc_node_free(*slot);
             *slot = value;
             return TERN_OK;
         }
@@ -442,7 +442,7 @@ tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *va
         cur = *slot;
         seg = next;
     }
-    cnode_free(value);
+    tern_cdoc_node_free(value);
     return TERN_OK;
 }
 
@@ -547,7 +547,7 @@ static tern_status check_mapping(check_ctx *C, const cnode *n, const cyaml_schem
                        kind_name(n));
     }
     size_t base = strlen(C->path);
-    cbuf_puts(C->out, "{");
+    tern_cdoc_buf_puts(C->out, "{");
     for (int i = 0; i < n->n; i++) {
         const cpair *p = &n->items[i];
         snprintf(C->path + base, sizeof C->path - base, "%s%s", base ? "." : "", p->key);
@@ -561,9 +561,9 @@ static tern_status check_mapping(check_ctx *C, const cnode *n, const cyaml_schem
             if (!strcmp(n->items[j].key, p->key))
                 return fail_at(C->x, p->val->origin, p->line, p->col, C->path, "duplicate key (first at line %d)",
                                n->items[j].line);
-        cbuf_puts(C->out, i ? ", " : "");
-        cbuf_putq(C->out, p->key);
-        cbuf_puts(C->out, ": ");
+        tern_cdoc_buf_puts(C->out, i ? ", " : "");
+        tern_cdoc_buf_putq(C->out, p->key);
+        tern_cdoc_buf_puts(C->out, ": ");
         tern_status st = check_value(C, p->val, &f->value);
         if (st) return st;
     }
@@ -571,7 +571,7 @@ static tern_status check_mapping(check_ctx *C, const cnode *n, const cyaml_schem
     for (const cyaml_schema_field_t *f = fields; f->key; f++)
         if (!(f->value.flags & CYAML_FLAG_OPTIONAL) && map_find(n, f->key) < 0)
             return fail_at(C->x, n->origin, n->line, n->col, C->path, "missing '%s'", f->key);
-    cbuf_puts(C->out, "}");
+    tern_cdoc_buf_puts(C->out, "}");
     return TERN_OK;
 }
 
@@ -591,15 +591,15 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
                            s->sequence.max, n->n);
         }
         size_t base = strlen(C->path);
-        cbuf_puts(C->out, "[");
+        tern_cdoc_buf_puts(C->out, "[");
         for (int i = 0; i < n->n; i++) {
             snprintf(C->path + base, sizeof C->path - base, ".%d", i);
-            cbuf_puts(C->out, i ? ", " : "");
+            tern_cdoc_buf_puts(C->out, i ? ", " : "");
             tern_status st = check_value(C, n->items[i].val, s->sequence.entry);
             if (st) return st;
         }
         C->path[base] = '\0';
-        cbuf_puts(C->out, "]");
+        tern_cdoc_buf_puts(C->out, "]");
         return TERN_OK;
     }
     default:
@@ -617,7 +617,7 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
         if (len < s->string.min || len > s->string.max)
             return fail_at(C->x, n->origin, n->line, n->col, P, "expected %u to %u characters, got %zu",
                            s->string.min, s->string.max, len);
-        cbuf_putq(C->out, n->text);
+        tern_cdoc_buf_putq(C->out, n->text);
         return TERN_OK;
     }
     if (!n->plain)
@@ -632,7 +632,7 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
         if (bv < 0)
             return fail_at(C->x, n->origin, n->line, n->col, P, "%s is out of range (%lld..%lld)", n->text, lo, hi);
         if (!bv) return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got '%s'", want, n->text);
-        cbuf_printf(C->out, "%lld", iv);
+        tern_cdoc_buf_printf(C->out, "%lld", iv);
         return TERN_OK;
     case CYAML_FLOAT:
         bv = parse_float(n->text, s->data_size, &fv);
@@ -645,12 +645,12 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
         if (!bv)
             return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got '%s'", want, n->text);
         /* %.9g round-trips a float exactly; libcyaml reads it with strtof. */
-        cbuf_printf(C->out, s->data_size == 4 ? "%.9g" : "%.17g", s->data_size == 4 ? (double)(float)fv : fv);
+        tern_cdoc_buf_printf(C->out, s->data_size == 4 ? "%.9g" : "%.17g", s->data_size == 4 ? (double)(float)fv : fv);
         return TERN_OK;
     case CYAML_BOOL:
         if (!parse_bool(n->text, &bv))
             return fail_at(C->x, n->origin, n->line, n->col, P, "expected %s, got '%s'", want, n->text);
-        cbuf_puts(C->out, bv ? "true" : "false");
+        tern_cdoc_buf_puts(C->out, bv ? "true" : "false");
         return TERN_OK;
     default:
         return fail_at(C->x, n->origin, n->line, n->col, P, "internal: schema type %d is not supported",
@@ -658,7 +658,9 @@ static tern_status check_value(check_ctx *C, const cnode *n, const cyaml_schema_
     }
 }
 
-tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, cbuf *out) {
+/* Check the tree against schema (a mapping at the top) and write it to out
+ * as canonical YAML; TERN_ERR_CONFIG with a positioned message when not. */
+static tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, cbuf *out) {
     check_ctx C = {.x = x, .out = out};
     tern_status st = check_value(&C, root, schema);
     if (!st && out->oom) return oom();
@@ -681,10 +683,10 @@ static void capture_log(cyaml_log_t level, void *ctx, const char *fmt, va_list a
 }
 
 static const cyaml_config_t quiet_cyaml = {
-    .log_fn = capture_log, .mem_fn = cdoc_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
+    .log_fn = capture_log, .mem_fn = tern_cdoc_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
 };
 
-tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw) {
+tern_status tern_cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw) {
     *raw = NULL;
     cbuf canon = {0};
     tern_status st = cdoc_check(x, root, schema, &canon);
@@ -707,6 +709,6 @@ tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_v
     return st;
 }
 
-void cdoc_unload(const cyaml_schema_value_t *schema, void *raw) {
+void tern_cdoc_unload(const cyaml_schema_value_t *schema, void *raw) {
     if (raw) cyaml_free(&quiet_cyaml, schema, raw, 0);
 }

@@ -4,7 +4,7 @@
  *
  * libyaml parses the text into cnodes (scalars keep their text and whether
  * they were plain, i.e. unquoted; every node keeps its 1-based line and
- * column). cdoc_check() walks the tree beside a cyaml_schema_value_t and
+ * column). tern_cdoc_load() walks the tree beside a cyaml_schema_value_t and
  * rejects unknown or duplicate keys, missing required keys, wrong kinds and
  * badly typed scalars with the position of the offending key or value; it
  * writes the checked document in canonical flow-style YAML for libcyaml to
@@ -54,51 +54,49 @@ typedef struct cbuf {
     int oom;
 } cbuf;
 
-void cbuf_putn(cbuf *b, const char *s, size_t n);
-void cbuf_puts(cbuf *b, const char *s);
-void cbuf_printf(cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tern_cdoc_buf_putn(cbuf *b, const char *s, size_t n);
+void tern_cdoc_buf_puts(cbuf *b, const char *s);
+void tern_cdoc_buf_printf(cbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a YAML double-quoted scalar. */
-void cbuf_putq(cbuf *b, const char *s);
+void tern_cdoc_buf_putq(cbuf *b, const char *s);
 
 /* Read the whole regular file at path into *out (NUL-terminated; free
  * out->p): a directory, a FIFO (never waited on) or a file holding a NUL
  * byte is refused with a message naming path and what it is. */
-tern_status cdoc_read_file(const char *path, cbuf *out);
+tern_status tern_cdoc_read_file(const char *path, cbuf *out);
 
 /* Parse text[0..len) into a tree. origin NULL: a file, messages
  * "FILE:L:C: malformed YAML: ..."; else nodes carry origin and messages say
  * "--set ORIGIN: malformed value: ...". An empty text gives a null scalar. */
-tern_status cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const char *origin, cnode **out);
+tern_status tern_cdoc_parse(const char *text, size_t len, const cdoc_ctx *x, const char *origin, cnode **out);
 
 /* Free n and everything under it (NULL is fine). */
-void cnode_free(cnode *n);
+void tern_cdoc_node_free(cnode *n);
 /* A deep copy of n, origins and positions included; NULL when out of memory. */
-cnode *cnode_clone(const cnode *n);
+cnode *tern_cdoc_node_clone(const cnode *n);
 
 /* Record "[--set SET: ]WHERE: PATH: message" for the node at a dotted path
  * ("model.layers.2.out"; a list item by index or by its "name") (its key
  * when at_key, for a key that does not belong; the nearest existing ancestor
  * when the node is absent) and return code. */
-tern_status cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
-                      const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+tern_status tern_cdoc_fail(const cdoc_ctx *x, const cnode *root, const char *path, int at_key, tern_status code,
+                           const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
-/* Check the tree against schema (a mapping at the top) and write it to out
- * as canonical YAML; TERN_ERR_CONFIG with a positioned message when not. */
-tern_status cdoc_check(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, cbuf *out);
-
-/* cdoc_check, then libcyaml loads the checked canonical text into *raw
- * (the schema's top-level struct; NULL on failure). Free with cdoc_unload. */
-tern_status cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw);
-/* Free what cdoc_load returned (NULL is fine). */
-void cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
+/* Check the tree against schema (a mapping at the top), refusing what the
+ * overview lists with a positioned message (TERN_ERR_CONFIG), then have
+ * libcyaml load the checked canonical text into *raw (the schema's
+ * top-level struct; NULL on failure). Free with tern_cdoc_unload. */
+tern_status tern_cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw);
+/* Free what tern_cdoc_load returned (NULL is fine). */
+void tern_cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
 
 
 /* libcyaml's allocator (config.c): realloc/free called from tern's code,
  * with geometric growth of the arrays libcyaml extends one entry at a time. */
-void *cdoc_mem(void *ctx, void *ptr, size_t size);
+void *tern_cdoc_mem(void *ctx, void *ptr, size_t size);
 
 /* Replace the node at path by value (taking it), creating missing mappings
  * on the way; TERN_ERR_CONFIG when the path cannot exist. */
-tern_status cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value);
+tern_status tern_cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value);
 
 #endif

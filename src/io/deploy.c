@@ -42,9 +42,6 @@ static const char *const dlayer_names[TERN_DLAYER_TYPE_COUNT] = {
     [TERN_DLAYER_FLATTEN] = "flatten", [TERN_DLAYER_ADD] = "add",
 };
 
-static const char *const act_names[] = {[TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu",
-                                        [TERN_ACT_HARDTANH] = "hardtanh"};
-
 const char *tern_dlayer_type_name(tern_dlayer_type t) {
     return (unsigned)t < TERN_DLAYER_TYPE_COUNT ? dlayer_names[t] : "unknown";
 }
@@ -73,22 +70,15 @@ static int wcols(const tern_dlayer *L, const int *in_shape) {
 
 /* ---- shapes ----------------------------------------------------------------- */
 
-static const char *shape_str(int ndim, const int *s, char *buf, size_t len) {
-    if (ndim == 1) snprintf(buf, len, "(%d)", s[0]);
-    else snprintf(buf, len, "(%d,%d,%d)", s[0], s[1], s[2]);
-    return buf;
-}
-
 /* Layer i's output shape from its input shape (in_ndim, in) and its
- * parameters, into L->out_*; "" or a reason in why[]. `M` is the row count
- * of a linear/conv layer's weights. */
+ * parameters, by the model's rule (tern_layer_out_shape), into L->out_*;
+ * "" or a reason in why[]. `M` is the row count of a linear/conv layer's
+ * weights. */
 static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, int M, int *out_ndim, int *out,
                        char *why, size_t wl) {
     const tern_dlayer *L = &d->layers[i];
     char sb[64];
-    shape_str(in_ndim, in, sb, sizeof sb);
-    *out_ndim = in_ndim;
-    memcpy(out, in, 3 * sizeof(int));
+    tern_dims_str(in_ndim, in, sb, sizeof sb);
     /* The attributes come from a file: bound them before any arithmetic,
      * and do every product below in 64 bits, so a crafted file cannot wrap
      * an int into a small, plausible size. */
@@ -96,68 +86,32 @@ static int infer_shape(const tern_deploy *d, int i, int in_ndim, const int *in, 
     if (L->kernel > LIM || L->pad > LIM || L->stride > LIM || L->in_channels > (1 << 24) || M > (1 << 24))
         return snprintf(why, wl, "kernel %d, pad %d, stride %d, channels %d or outputs %d out of range", L->kernel,
                         L->pad, L->stride, L->in_channels, M), 0;
-    switch (L->type) {
-    case TERN_DLAYER_LINEAR:
-        if (in_ndim != 1) return snprintf(why, wl, "linear needs (F) input, got %s", sb), 0;
-        if (M < 1) return snprintf(why, wl, "linear has %d outputs", M), 0;
-        out[0] = M;
-        return 1;
-    case TERN_DLAYER_CONV2D: {
-        if (in_ndim != 3) return snprintf(why, wl, "conv2d needs (C,H,W) input, got %s", sb), 0;
-        if (L->in_channels != in[0])
-            return snprintf(why, wl, "conv2d has %d input channels but its input is %s", L->in_channels, sb), 0;
-        if (M < 1 || L->kernel < 1 || L->stride < 1 || L->pad < 0 || in[1] + 2LL * L->pad < L->kernel ||
-            in[2] + 2LL * L->pad < L->kernel ||
-            (long long)L->in_channels * L->kernel * L->kernel > INT_MAX ||
-            ((in[1] + 2LL * L->pad - L->kernel) / L->stride + 1) * ((in[2] + 2LL * L->pad - L->kernel) / L->stride + 1) *
-                    (long long)M > INT_MAX)
-            return snprintf(why, wl, "conv2d out %d, kernel %d, stride %d, pad %d do not fit input %s", M, L->kernel,
-                            L->stride, L->pad, sb), 0;
-        out[0] = M;
-        out[1] = (in[1] + 2 * L->pad - L->kernel) / L->stride + 1;
-        out[2] = (in[2] + 2 * L->pad - L->kernel) / L->stride + 1;
-        return 1;
-    }
-    case TERN_DLAYER_AFFINE:
-        if (L->in_channels != in[0])
-            return snprintf(why, wl, "affine has %d channels but its input is %s", L->in_channels, sb), 0;
-        return 1;
-    case TERN_DLAYER_MAXPOOL:
-    case TERN_DLAYER_AVGPOOL:
-        if (in_ndim != 3) return snprintf(why, wl, "%s needs (C,H,W) input, got %s", dlayer_names[L->type], sb), 0;
-        if (L->kernel < 1 || L->stride < 1 || L->pad < 0 || L->pad >= L->kernel || 2LL * L->pad > L->kernel ||
-            in[1] + 2LL * L->pad < L->kernel || in[2] + 2LL * L->pad < L->kernel)
-            return snprintf(why, wl, "%s kernel %d, stride %d, pad %d do not fit input %s", dlayer_names[L->type],
-                            L->kernel, L->stride, L->pad, sb), 0;
-        out[1] = (in[1] + 2 * L->pad - L->kernel) / L->stride + 1;
-        out[2] = (in[2] + 2 * L->pad - L->kernel) / L->stride + 1;
-        return 1;
-    case TERN_DLAYER_GLOBAL_AVGPOOL:
-        if (in_ndim != 3) return snprintf(why, wl, "global_avgpool needs (C,H,W) input, got %s", sb), 0;
-        *out_ndim = 1;
-        return 1;
-    case TERN_DLAYER_FLATTEN:
-        *out_ndim = 1;
-        if (in_ndim == 3 && (long long)in[0] * in[1] * in[2] > INT_MAX)
-            return snprintf(why, wl, "flatten of %s has more than %d values", sb, INT_MAX), 0;
-        out[0] = in_ndim == 3 ? in[0] * in[1] * in[2] : in[0];
-        return 1;
-    case TERN_DLAYER_ADD: {
+    /* Each deploy layer shapes its output as the model layer it came from. */
+    static const tern_layer_type as_layer[TERN_DLAYER_TYPE_COUNT] = {
+        [TERN_DLAYER_LINEAR] = TERN_LAYER_LINEAR,   [TERN_DLAYER_CONV2D] = TERN_LAYER_CONV2D,
+        [TERN_DLAYER_AFFINE] = TERN_LAYER_BATCHNORM, [TERN_DLAYER_MAXPOOL] = TERN_LAYER_MAXPOOL,
+        [TERN_DLAYER_AVGPOOL] = TERN_LAYER_AVGPOOL, [TERN_DLAYER_GLOBAL_AVGPOOL] = TERN_LAYER_GLOBAL_AVGPOOL,
+        [TERN_DLAYER_RELU] = TERN_LAYER_RELU,       [TERN_DLAYER_HARDTANH] = TERN_LAYER_HARDTANH,
+        [TERN_DLAYER_FLATTEN] = TERN_LAYER_FLATTEN, [TERN_DLAYER_ADD] = TERN_LAYER_ADD,
+    };
+    if ((unsigned)L->type >= TERN_DLAYER_TYPE_COUNT) return snprintf(why, wl, "unknown layer type %d", (int)L->type), 0;
+    tern_layer_spec s = {.type = as_layer[L->type], .out = M, .kernel = L->kernel, .stride = L->stride, .pad = L->pad};
+    if (tern_layer_out_shape(&s, i, in_ndim, in, out_ndim, out)) return snprintf(why, wl, "%s", tern_errmsg()), 0;
+    if ((L->type == TERN_DLAYER_CONV2D || L->type == TERN_DLAYER_AFFINE) && L->in_channels != in[0])
+        return snprintf(why, wl, "%s has %d input channels but its input is %s", dlayer_names[L->type],
+                        L->in_channels, sb), 0;
+    if (L->type == TERN_DLAYER_CONV2D && (long long)L->in_channels * L->kernel * L->kernel > INT_MAX)
+        return snprintf(why, wl, "conv2d weight of %d x %dx%d is too large", L->in_channels, L->kernel, L->kernel), 0;
+    if (L->type == TERN_DLAYER_ADD) {
         if (L->from < 0 || L->from >= i) return snprintf(why, wl, "add 'from' %d is not an earlier layer", L->from), 0;
         const tern_dlayer *F = &d->layers[L->from];
         if (F->out_ndim != in_ndim || memcmp(F->out_shape, in, sizeof(int) * (size_t)in_ndim)) {
             char fb[64];
             return snprintf(why, wl, "add input %s does not match layer %d's output %s", sb, L->from,
-                            shape_str(F->out_ndim, F->out_shape, fb, sizeof fb)), 0;
+                            tern_dims_str(F->out_ndim, F->out_shape, fb, sizeof fb)), 0;
         }
-        return 1;
     }
-    case TERN_DLAYER_RELU:
-    case TERN_DLAYER_HARDTANH:
-        return 1;
-    default:
-        return snprintf(why, wl, "unknown layer type %d", (int)L->type), 0;
-    }
+    return 1;
 }
 
 /* Whether layer L's memory per sample stays within TERN_DEPLOY_MAX_ACT_ELEMS
@@ -273,7 +227,7 @@ static herr_t write_layer(tern_h5_writer *w, const save_job *job, int i) {
     herr_t r = 0;
     int z = job->deflate;
     if (tern_h5_attr_write_str(g, "type", dlayer_names[L->type]) < 0 || tern_h5_attr_write_str(g, "name", L->name) < 0 ||
-        tern_h5_attr_write_str(g, "act", act_names[L->act]) < 0 || attr_i32v(g, "out_shape", L->out_ndim, L->out_shape) < 0)
+        tern_h5_attr_write_str(g, "act", tern_act_name(L->act)) < 0 || attr_i32v(g, "out_shape", L->out_ndim, L->out_shape) < 0)
         r = -1;
     switch (L->type) {
     case TERN_DLAYER_LINEAR:
@@ -624,13 +578,13 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     if (!st) st = get_str(r, g, where, "name", L->name, sizeof L->name);
     if (!st) st = get_str(r, g, where, "act", act, sizeof act);
     int t = st ? -1 : parse_name(dlayer_names, TERN_DLAYER_TYPE_COUNT, type);
-    int a = st ? -1 : parse_name(act_names, 3, act);
-    if (!st && (t < 0 || a < 0))
+    tern_act a = TERN_ACT_NONE;
+    if (!st && (t < 0 || tern_act_parse(act, &a)))
         st = tern_error(TERN_ERR_FORMAT, "%s: %s has unknown %s '%s'; " TOOL_HINT, r->path, where, t < 0 ? "type" : "act",
                         t < 0 ? type : act);
     if (!st) {
         L->type = (tern_dlayer_type)t;
-        L->act = (tern_act)a;
+        L->act = a;
     }
     int M = 0, K = 0;
     switch (st ? TERN_DLAYER_TYPE_COUNT : L->type) {
@@ -673,8 +627,8 @@ static tern_status read_layer(reader *r, tern_deploy *d, int i, int in_ndim, con
     if (!st && memcmp(stored, L->out_shape, sizeof(int) * (size_t)L->out_ndim)) {
         char a1[64], b1[64];
         st = tern_error(TERN_ERR_FORMAT, "%s: %s (%s) says its output is %s but its input and parameters give %s; " TOOL_HINT,
-                        r->path, where, L->name, shape_str(L->out_ndim, stored, a1, sizeof a1),
-                        shape_str(L->out_ndim, L->out_shape, b1, sizeof b1));
+                        r->path, where, L->name, tern_dims_str(L->out_ndim, stored, a1, sizeof a1),
+                        tern_dims_str(L->out_ndim, L->out_shape, b1, sizeof b1));
     }
     if (!st && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)) {
         int want = wcols(L, in);
@@ -800,7 +754,7 @@ static tern_status read_all(reader *r, tern_deploy *d) {
     if (last->out_ndim != 1 || last->out_shape[0] != d->n_classes) {
         char sb[64];
         return tern_error(TERN_ERR_FORMAT, "%s: the last layer gives %s but the model has %d classes; " TOOL_HINT,
-                          r->path, shape_str(last->out_ndim, last->out_shape, sb, sizeof sb), d->n_classes);
+                          r->path, tern_dims_str(last->out_ndim, last->out_shape, sb, sizeof sb), d->n_classes);
     }
     return TERN_OK;
 }

@@ -88,6 +88,11 @@ static atomic_ulong tmp_seq;
 
 /* "<path>.tmp.<pid>.<n>": unique within this process, and across processes
  * while the pid lives; the O_EXCL open catches the rest. */
+int tern_fs_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
 void tern_fs_tmp_name(char *tmp, size_t cap, const char *path) {
     snprintf(tmp, cap, "%s.tmp.%ld.%lu", path, (long)getpid(), (unsigned long)atomic_fetch_add(&tmp_seq, 1));
 }

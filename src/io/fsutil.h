@@ -19,6 +19,9 @@ tern_status tern_fs_open_regular(const char *path, int *fd, long long *size);
 /* The same as a stdio stream opened with `mode` ("r" or "rb"); size may be NULL. */
 tern_status tern_fs_fopen_regular(const char *path, const char *mode, FILE **f, long long *size);
 
+/* 1 when something is at path (stat succeeds, through symbolic links), else 0. */
+int tern_fs_exists(const char *path);
+
 /* "<path>.tmp.<pid>.<n>" into tmp (cap bytes): unique within this process. */
 void tern_fs_tmp_name(char *tmp, size_t cap, const char *path);
 

@@ -7,8 +7,7 @@
 
 #include "fp32.h"
 #include "kernels_impl.h"
-
-static int conv_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }
+#include "tern/tensor.h"
 
 static tern_status conv_check(const tern_packed *w, const tern_conv2d_geom *g) {
     if (!w || !w->qs || !g) return tern_error(TERN_ERR_ARG, "kernel_conv2d: NULL weights or geometry");
@@ -32,7 +31,8 @@ size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_
     if (!w || !g || g->cin < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad < 0)
         return 0;
     if (g->h + 2 * g->pad < g->kh || g->w + 2 * g->pad < g->kw) return 0;
-    size_t P = (size_t)conv_out(g->h, g->kh, g->stride, g->pad) * (size_t)conv_out(g->w, g->kw, g->stride, g->pad);
+    size_t P = (size_t)tern_conv_out_size(g->h, g->kh, g->stride, g->pad) *
+               (size_t)tern_conv_out_size(g->w, g->kw, g->stride, g->pad);
     size_t kp = tern_kp(w), K = (size_t)w->cols;
     if (act == TERN_KACT_I8) return (size_t)g->cin * g->h * g->w + K * P + P * (kp + 8) + 192;
     return (K + kp) * P * sizeof(float) + 128;
@@ -54,7 +54,8 @@ tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const ter
     const tern_kernel_ops *ops;
     if ((st = tern_kernel_ops_get(path, &ops))) return st;
 
-    const int oh_n = conv_out(g->h, g->kh, g->stride, g->pad), ow_n = conv_out(g->w, g->kw, g->stride, g->pad);
+    const int oh_n = (int)tern_conv_out_size(g->h, g->kh, g->stride, g->pad);
+    const int ow_n = (int)tern_conv_out_size(g->w, g->kw, g->stride, g->pad);
     const size_t P = (size_t)oh_n * (size_t)ow_n, kp = tern_kp(w), K = (size_t)w->cols;
     const size_t in_n = (size_t)g->cin * g->h * g->w, out_n = (size_t)w->rows * P;
     unsigned char *s = align64(scratch);

@@ -8,6 +8,7 @@
 
 #include "fp32.h"
 #include "kernels_impl.h"
+#include "tern/tensor.h"
 
 /* ---- the column lists ------------------------------------------------------ */
 
@@ -189,13 +190,12 @@ tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float
     return TERN_OK;
 }
 
-static int conv_out(int size, int k, int stride, int pad) { return (size + 2 * pad - k) / stride + 1; }
-
 size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_geom *g, tern_kact act) {
     if (!s || !g || g->cin < 1 || g->h < 1 || g->w < 1 || g->kh < 1 || g->kw < 1 || g->stride < 1 || g->pad < 0)
         return 0;
     if (g->h + 2 * g->pad < g->kh || g->w + 2 * g->pad < g->kw) return 0;
-    const size_t P = (size_t)conv_out(g->h, g->kh, g->stride, g->pad) * (size_t)conv_out(g->w, g->kw, g->stride, g->pad);
+    const size_t P = (size_t)tern_conv_out_size(g->h, g->kh, g->stride, g->pad) *
+                     (size_t)tern_conv_out_size(g->w, g->kw, g->stride, g->pad);
     const size_t K = (size_t)s->cols;
     /* I8: col (K, P) int16 + slack, the quantized image int8 and int16, sx (P). */
     if (act == TERN_KACT_I8) return 2 * K * P + SLACK + 3 * (size_t)g->cin * g->h * g->w + 4 * P + 4 * 64;
@@ -219,7 +219,8 @@ tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const ter
     const tern_kernel_ops *ops;
     if ((st = tern_kernel_ops_get(path, &ops))) return st;
 
-    const int oh_n = conv_out(g->h, g->kh, g->stride, g->pad), ow_n = conv_out(g->w, g->kw, g->stride, g->pad);
+    const int oh_n = (int)tern_conv_out_size(g->h, g->kh, g->stride, g->pad);
+    const int ow_n = (int)tern_conv_out_size(g->w, g->kw, g->stride, g->pad);
     const size_t P = (size_t)oh_n * (size_t)ow_n, K = (size_t)s->cols;
     const size_t in_n = (size_t)g->cin * g->h * g->w, out_n = (size_t)s->rows * P;
     unsigned char *b = align64(scratch);

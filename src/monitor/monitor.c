@@ -18,12 +18,6 @@
 
 /* ---- counts ----------------------------------------------------------------- */
 
-static size_t numel(int ndim, const int *s) {
-    size_t n = 1;
-    for (int k = 0; k < ndim; k++) n *= (size_t)s[k];
-    return n;
-}
-
 /* Row scales of a ternary layer: mean, min, max over its M rows. */
 static void scale_stats(const float *v, int M, float *mean, float *mn, float *mx) {
     double sum = 0.0;
@@ -88,8 +82,8 @@ static tern_status count_layer(const tern_deploy *m, int i, tern_layer_count *c)
     memset(c, 0, sizeof *c);
     c->in_ndim = i ? m->layers[i - 1].out_ndim : 3;
     memcpy(c->in_shape, i ? m->layers[i - 1].out_shape : m->in_shape, sizeof c->in_shape);
-    c->in_numel = numel(c->in_ndim, c->in_shape);
-    c->out_numel = numel(L->out_ndim, L->out_shape);
+    c->in_numel = tern_shape_numel(c->in_ndim, c->in_shape);
+    c->out_numel = tern_shape_numel(L->out_ndim, L->out_shape);
     const uint64_t out = c->out_numel, kk = (uint64_t)L->kernel * L->kernel;
     /* The runtime reads every input and writes every output once; a flatten
      * with no activation is a view of its input and moves nothing. */

@@ -11,7 +11,7 @@
 #include "core/unique.h"
 #include "tern/ops.h"
 
-static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
+const char *const tern_layer_type_names[TERN_LAYER_TYPE_COUNT] = {
     [TERN_LAYER_LINEAR] = "linear",       [TERN_LAYER_CONV2D] = "conv2d",
     [TERN_LAYER_MAXPOOL] = "maxpool",     [TERN_LAYER_AVGPOOL] = "avgpool",
     [TERN_LAYER_GLOBAL_AVGPOOL] = "global_avgpool",
@@ -20,14 +20,28 @@ static const char *const layer_names[TERN_LAYER_TYPE_COUNT] = {
     [TERN_LAYER_FLATTEN] = "flatten",     [TERN_LAYER_ADD] = "add",
 };
 
+const char *const tern_act_names[TERN_ACT_COUNT] = {
+    [TERN_ACT_NONE] = "none", [TERN_ACT_RELU] = "relu", [TERN_ACT_HARDTANH] = "hardtanh",
+};
+
 const char *tern_layer_type_name(tern_layer_type t) {
-    return (unsigned)t < TERN_LAYER_TYPE_COUNT ? layer_names[t] : "unknown";
+    return (unsigned)t < TERN_LAYER_TYPE_COUNT ? tern_layer_type_names[t] : "unknown";
 }
 
-int tern_layer_type_parse(const char *name) {
-    for (int t = 0; t < TERN_LAYER_TYPE_COUNT; t++)
-        if (!strcmp(layer_names[t], name)) return t;
-    return -1;
+const char *tern_act_name(tern_act a) { return (unsigned)a < TERN_ACT_COUNT ? tern_act_names[a] : "unknown"; }
+
+tern_status tern_layer_type_parse(const char *name, tern_layer_type *out) {
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "layer type", tern_layer_type_names, TERN_LAYER_TYPE_COUNT, name, &i);
+    if (!st) *out = (tern_layer_type)i;
+    return st;
+}
+
+tern_status tern_act_parse(const char *name, tern_act *out) {
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "activation", tern_act_names, TERN_ACT_COUNT, name, &i);
+    if (!st) *out = (tern_act)i;
+    return st;
 }
 
 static int cmp_layer_name(const void *a, const void *b) {
@@ -35,19 +49,7 @@ static int cmp_layer_name(const void *a, const void *b) {
     return strcmp(x->spec.name, y->spec.name);
 }
 
-static const char *shape3_str(int ndim, const int *s, char *buf, size_t len) {
-    if (ndim == 1) snprintf(buf, len, "(%d)", s[0]);
-    else snprintf(buf, len, "(%d,%d,%d)", s[0], s[1], s[2]);
-    return buf;
-}
-
 #define FAIL(...) return tern_error(TERN_ERR_CONFIG, __VA_ARGS__)
-
-/* Values per sample of a (F) or (C,H,W) shape of positive ints: at most
- * (2^31)^3 < 2^63, no overflow. */
-static int64_t layer_numel(int ndim, const int *s) {
-    return ndim == 1 ? s[0] : (int64_t)s[0] * s[1] * s[2];
-}
 
 /* A weight of shape dims[0..n) holds at most INT_MAX values (the kernels
  * index a weight's rows in int): the product in 64 bits, with overflow
@@ -60,22 +62,95 @@ static tern_status check_weight(int i, const char *tn, int n, const int *dims) {
     return TERN_OK;
 }
 
-/* A sliding window's output size, (in + 2 pad - k) / stride + 1, in 64
- * bits (a pad near INT_MAX overflows int); -1 when the window does not fit
- * the padded input. The caller checks the result against INT_MAX. */
-static int64_t window_out(int in, int pad, int k, int stride) {
-    int64_t padded = (int64_t)in + 2 * (int64_t)pad;
-    return padded < k ? -1 : (padded - k) / stride + 1;
+/* A conv's or pool's output sides into out[1], out[2]. */
+static tern_status window_shape(const tern_layer_spec *s, int i, const int *in, const char *sb, int *out) {
+    const char *tn = tern_layer_type_name(s->type);
+    int64_t oh = tern_conv_out_size(in[1], s->kernel, s->stride, s->pad);
+    int64_t ow = tern_conv_out_size(in[2], s->kernel, s->stride, s->pad);
+    if (oh < 0 || ow < 0) {
+        if (s->type == TERN_LAYER_CONV2D)
+            FAIL("layer %d (conv2d) kernel %d is larger than its padded input %s", i, s->kernel, sb);
+        FAIL("layer %d (%s) window %d is larger than its input %s", i, tn, s->kernel, sb);
+    }
+    /* Pools have pad <= kernel / 2: their output is never larger than the input. */
+    if (oh > INT_MAX || ow > INT_MAX)
+        FAIL("layer %d (%s) pad %d gives a %lldx%lld output, beyond tern's limit of %d", i, tn, s->pad,
+             (long long)oh, (long long)ow, INT_MAX);
+    out[1] = (int)oh;
+    out[2] = (int)ow;
+    return TERN_OK;
 }
 
-/* Declare "<layer>.<what>" and store its index; the params table has
- * recorded the message when it fails. */
+tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
+                                 int *out) {
+    const char *tn = tern_layer_type_name(s->type);
+    char sb[TERN_SHAPE_STR_LEN];
+    tern_dims_str(in_ndim, in, sb, sizeof sb);
+    if (in_ndim != 1 && in_ndim != 3) FAIL("layer %d (%s) input %s is neither (F) nor (C,H,W)", i, tn, sb);
+    *out_ndim = in_ndim;
+    memcpy(out, in, sizeof(int) * (size_t)in_ndim);
+    tern_status st = TERN_OK;
+    switch (s->type) {
+    case TERN_LAYER_LINEAR:
+        if (in_ndim != 1) FAIL("layer %d (linear) needs (F) input, got %s; add a flatten layer", i, sb);
+        if (s->out < 1) FAIL("layer %d (linear) needs out >= 1, got %d", i, s->out);
+        out[0] = s->out;
+        break;
+    case TERN_LAYER_CONV2D:
+        if (in_ndim != 3) FAIL("layer %d (conv2d) needs (C,H,W) input, got %s", i, sb);
+        if (s->out < 1 || s->kernel < 1 || s->stride < 1 || s->pad < 0)
+            FAIL("layer %d (conv2d) needs out, kernel, stride >= 1 and pad >= 0", i);
+        out[0] = s->out;
+        st = window_shape(s, i, in, sb, out);
+        break;
+    case TERN_LAYER_MAXPOOL:
+    case TERN_LAYER_AVGPOOL:
+        if (in_ndim != 3) FAIL("layer %d (%s) needs (C,H,W) input, got %s", i, tn, sb);
+        if (s->kernel < 1 || s->stride < 1 || s->pad < 0 || 2 * (int64_t)s->pad > s->kernel)
+            FAIL("layer %d (%s) needs kernel, stride >= 1 and 0 <= pad <= kernel/2", i, tn);
+        st = window_shape(s, i, in, sb, out);
+        break;
+    case TERN_LAYER_GLOBAL_AVGPOOL:
+        if (in_ndim != 3) FAIL("layer %d (global_avgpool) needs (C,H,W) input, got %s", i, sb);
+        *out_ndim = 1;
+        break;
+    case TERN_LAYER_FLATTEN:
+        *out_ndim = 1;
+        out[0] = 1;
+        for (int k = 0; k < in_ndim; k++) {
+            if ((int64_t)out[0] * in[k] > INT_MAX)
+                FAIL("layer %d (flatten) input %s has more than %d values per sample", i, sb, INT_MAX);
+            out[0] *= in[k];
+        }
+        break;
+    case TERN_LAYER_BATCHNORM:
+    case TERN_LAYER_DROPOUT:
+    case TERN_LAYER_ADD:
+    case TERN_LAYER_RELU:
+    case TERN_LAYER_HARDTANH:
+        break;
+    default:
+        FAIL("layer %d has unknown type %d", i, (int)s->type);
+    }
+    if (st) return st;
+    /* Tensors index a sample's values in int. */
+    size_t n = tern_shape_numel(*out_ndim, out);
+    if (n == 0) FAIL("layer %d (%s) output size is empty", i, tn);
+    if (n > INT_MAX) {
+        char ob[TERN_SHAPE_STR_LEN];
+        FAIL("layer %d (%s) output %s has %s%zu values per sample, beyond tern's limit of %d", i, tn,
+             tern_dims_str(*out_ndim, out, ob, sizeof ob), n == SIZE_MAX ? "over " : "", n, INT_MAX);
+    }
+    return TERN_OK;
+}
+
+/* Declare "<layer>.<what>" and store its index; the params table records
+ * why when it cannot. */
 static tern_status add_param(tern_model *m, const tern_layer_spec *s, const char *what, int ndim,
                              const int *shape, int flags, int *idx) {
     char name[TERN_PARAM_NAME_LEN + TERN_LAYER_NAME_LEN];
     snprintf(name, sizeof name, "%s.%s", s->name, what);
-    *idx = tern_params_add(&m->params, name, ndim, shape, flags);
-    return *idx < 0 ? TERN_ERR_CONFIG : TERN_OK;
+    return tern_params_add(&m->params, name, ndim, shape, flags, idx) ? TERN_ERR_CONFIG : TERN_OK;
 }
 
 /* A ternary layer's learned scales: (1) or (O) by granularity. */
@@ -96,67 +171,33 @@ static tern_status plan_ternary(tern_model *m, int i) {
     return st;
 }
 
-/* Infer one layer's output shape from its input shape; declare its params. */
+/* Layer i's output shape (tern_layer_out_shape), its `add` input, and its
+ * params. */
 static tern_status plan_layer(tern_model *m, int i) {
     tern_layer *L = &m->layers[i];
     tern_layer_spec *s = &L->spec;
     const char *tn = tern_layer_type_name(s->type);
-    char sb[64];
-    tern_status st = TERN_OK;
-    shape3_str(L->in_ndim, L->in_shape, sb, sizeof sb);
     L->w = L->b = L->mean = L->var = L->alpha = L->alpha_neg = -1;
-    L->out_ndim = L->in_ndim;
-    memcpy(L->out_shape, L->in_shape, sizeof L->out_shape);
+    memset(L->out_shape, 0, sizeof L->out_shape);
+    if (tern_layer_out_shape(s, i, L->in_ndim, L->in_shape, &L->out_ndim, L->out_shape))
+        FAIL("model: %s", tern_errmsg());
 
+    tern_status st = TERN_OK;
     switch (s->type) {
     case TERN_LAYER_LINEAR: {
-        if (L->in_ndim != 1) FAIL("model: layer %d (linear) needs (F) input, got %s; add a flatten layer", i, sb);
-        if (s->out < 1) FAIL("model: layer %d (linear) needs out >= 1, got %d", i, s->out);
         int ws[2] = {s->out, L->in_shape[0]};
         if ((st = check_weight(i, tn, 2, ws))) return st;
         st = add_param(m, s, "weight", 2, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
         if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
-        L->out_shape[0] = s->out;
         break;
     }
     case TERN_LAYER_CONV2D: {
-        if (L->in_ndim != 3) FAIL("model: layer %d (conv2d) needs (C,H,W) input, got %s", i, sb);
-        if (s->out < 1 || s->kernel < 1 || s->stride < 1 || s->pad < 0)
-            FAIL("model: layer %d (conv2d) needs out, kernel, stride >= 1 and pad >= 0", i);
-        int64_t oh = window_out(L->in_shape[1], s->pad, s->kernel, s->stride);
-        int64_t ow = window_out(L->in_shape[2], s->pad, s->kernel, s->stride);
-        if (oh < 0 || ow < 0)
-            FAIL("model: layer %d (conv2d) kernel %d is larger than its padded input %s", i, s->kernel, sb);
-        if (oh > INT_MAX || ow > INT_MAX)
-            FAIL("model: layer %d (conv2d) pad %d gives a %lldx%lld output, beyond tern's limit of %d", i, s->pad,
-                 (long long)oh, (long long)ow, INT_MAX);
         int ws[4] = {s->out, L->in_shape[0], s->kernel, s->kernel};
         if ((st = check_weight(i, tn, 4, ws))) return st;
         st = add_param(m, s, "weight", 4, ws, TERN_PARAM_TRAIN | TERN_PARAM_DECAY, &L->w);
         if (!st && !s->no_bias) st = add_param(m, s, "bias", 1, &s->out, TERN_PARAM_TRAIN, &L->b);
-        L->out_shape[0] = s->out;
-        L->out_shape[1] = (int)oh;
-        L->out_shape[2] = (int)ow;
         break;
     }
-    case TERN_LAYER_MAXPOOL:
-    case TERN_LAYER_AVGPOOL: {
-        if (L->in_ndim != 3) FAIL("model: layer %d (%s) needs (C,H,W) input, got %s", i, tn, sb);
-        if (s->kernel < 1 || s->stride < 1 || s->pad < 0 || 2 * s->pad > s->kernel)
-            FAIL("model: layer %d (%s) needs kernel, stride >= 1 and 0 <= pad <= kernel/2", i, tn);
-        /* pad <= kernel / 2: the output is never larger than the input. */
-        int64_t oh = window_out(L->in_shape[1], s->pad, s->kernel, s->stride);
-        int64_t ow = window_out(L->in_shape[2], s->pad, s->kernel, s->stride);
-        if (oh < 0 || ow < 0)
-            FAIL("model: layer %d (%s) window %d is larger than its input %s", i, tn, s->kernel, sb);
-        L->out_shape[1] = (int)oh;
-        L->out_shape[2] = (int)ow;
-        break;
-    }
-    case TERN_LAYER_GLOBAL_AVGPOOL:
-        if (L->in_ndim != 3) FAIL("model: layer %d (global_avgpool) needs (C,H,W) input, got %s", i, sb);
-        L->out_ndim = 1;
-        break;
     case TERN_LAYER_BATCHNORM: {
         /* gamma and beta train; the running statistics are buffers. */
         int C = L->in_shape[0];
@@ -169,39 +210,23 @@ static tern_status plan_layer(tern_model *m, int i) {
     case TERN_LAYER_DROPOUT:
         if (!(s->p >= 0.0f && s->p < 1.0f)) FAIL("model: layer %d (dropout) p = %g is outside [0, 1)", i, s->p);
         break;
-    case TERN_LAYER_FLATTEN:
-        /* The input's size per sample is below INT_MAX (checked below for
-         * every layer's output, and by tern_model_init for the input). */
-        L->out_ndim = 1;
-        L->out_shape[0] = (int)layer_numel(L->in_ndim, L->in_shape);
-        break;
     case TERN_LAYER_ADD: {
         if (s->from < 0 || s->from >= i)
             FAIL("model: layer %d (add) 'from' must name an earlier layer (0..%d), got %d", i, i - 1, s->from);
         const tern_layer *F = &m->layers[s->from];
         if (F->out_ndim != L->in_ndim || memcmp(F->out_shape, L->in_shape, sizeof(int) * (size_t)L->in_ndim)) {
-            char fb[64];
-            FAIL("model: layer %d (add) input %s does not match layer %d's output %s", i, sb, s->from,
-                 shape3_str(F->out_ndim, F->out_shape, fb, sizeof fb));
+            char fb[TERN_SHAPE_STR_LEN], sb[TERN_SHAPE_STR_LEN];
+            FAIL("model: layer %d (add) input %s does not match layer %d's output %s", i,
+                 tern_dims_str(L->in_ndim, L->in_shape, sb, sizeof sb), s->from,
+                 tern_dims_str(F->out_ndim, F->out_shape, fb, sizeof fb));
         }
         break;
     }
-    case TERN_LAYER_RELU:
-    case TERN_LAYER_HARDTANH:
-        break;
     default:
-        FAIL("model: layer %d has unknown type %d", i, (int)s->type);
+        break;
     }
     if (!st && s->ternary) st = plan_ternary(m, i);
-    if (st) return st;
-    for (int k = 0; k < L->out_ndim; k++)
-        if (L->out_shape[k] < 1) FAIL("model: layer %d (%s) output size is empty", i, tn);
-    /* Tensors index a sample's values in int. */
-    int64_t n = layer_numel(L->out_ndim, L->out_shape);
-    if (n > INT_MAX)
-        FAIL("model: layer %d (%s) output %s has %lld values per sample, beyond tern's limit of %d", i, tn,
-             shape3_str(L->out_ndim, L->out_shape, sb, sizeof sb), (long long)n, INT_MAX);
-    return TERN_OK;
+    return st;
 }
 
 static void init_layer(tern_model *m, tern_layer *L, tern_init init, tern_rng *r) {
@@ -236,9 +261,10 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         return tern_error(TERN_ERR_CONFIG, "model: input must be (F) or (C,H,W), got %d dims", in_ndim);
     for (int k = 0; k < in_ndim; k++)
         if (in_shape[k] < 1) return tern_error(TERN_ERR_CONFIG, "model: input dim %d is %d", k, in_shape[k]);
-    if (layer_numel(in_ndim, in_shape) > INT_MAX)
-        return tern_error(TERN_ERR_CONFIG, "model: the input has %lld values per sample, beyond tern's limit of %d",
-                          (long long)layer_numel(in_ndim, in_shape), INT_MAX);
+    size_t in_n = tern_shape_numel(in_ndim, in_shape);
+    if (in_n > INT_MAX)
+        return tern_error(TERN_ERR_CONFIG, "model: the input has %zu values per sample, beyond tern's limit of %d", in_n,
+                          INT_MAX);
     m->layers = calloc((size_t)n_layers, sizeof *m->layers);
     if (!m->layers) return tern_error(TERN_ERR_NOMEM, "model: cannot allocate %d layers", n_layers);
     m->n_layers = n_layers;
@@ -255,8 +281,8 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
         if (s->stride == 0)
             s->stride = (s->type == TERN_LAYER_MAXPOOL || s->type == TERN_LAYER_AVGPOOL) ? s->kernel : 1;
         if (s->type == TERN_LAYER_BATCHNORM) {
-            if (s->momentum == 0.0f) s->momentum = 0.1f;
-            if (s->eps == 0.0f) s->eps = 1e-5f;
+            if (s->momentum == 0.0f) s->momentum = TERN_BN_MOMENTUM;
+            if (s->eps == 0.0f) s->eps = TERN_BN_EPS;
         }
         L->in_ndim = nd;
         memcpy(L->in_shape, shape, sizeof shape);
@@ -317,10 +343,10 @@ tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x) {
     int ok = x->ndim == m->in_ndim + 1;
     for (int k = 0; ok && k < m->in_ndim; k++) ok = x->shape[k + 1] == m->in_shape[k];
     if (!ok) {
-        char sx[TERN_SHAPE_STR_LEN], si[64];
+        char sx[TERN_SHAPE_STR_LEN], si[TERN_SHAPE_STR_LEN];
         return tern_ctx_fail(c, TERN_ERR_SHAPE, "model: input %s does not match the model's (N,%s",
                              tern_shape_str(x, sx, sizeof sx),
-                             shape3_str(m->in_ndim, m->in_shape, si, sizeof si) + 1);
+                             tern_dims_str(m->in_ndim, m->in_shape, si, sizeof si) + 1);
     }
     tern_tensor **outs = tern_ctx_alloc(c, sizeof(tern_tensor *) * (size_t)m->n_layers);
     if (!outs) return NULL;

@@ -92,7 +92,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
         return tern_ctx_fail(c, TERN_ERR_SHAPE,
                              "conv2d: kernel %dx%d of weight %s is larger than input %s padded by %d (%lldx%lld)",
                              KH, KW, SHAPE(w, sw), SHAPE(x, sx), pad, Hp, Wp);
-    long long OH = (Hp - KH) / stride + 1, OW = (Wp - KW) / stride + 1;
+    long long OH = tern_conv_out_size(H, KH, stride, pad), OW = tern_conv_out_size(W, KW, stride, pad);
     long long K = (long long)C * KH * KW;
     /* sgemm takes int dimensions. */
     if (OH * OW > INT_MAX || K > INT_MAX)

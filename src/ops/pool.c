@@ -47,8 +47,8 @@ static int pool_check(tern_ctx *c, const char *op, const tern_tensor *x, int k, 
     }
     out_shape[0] = x->shape[0];
     out_shape[1] = x->shape[1];
-    out_shape[2] = (int)((ph - k) / stride + 1);
-    out_shape[3] = (int)((pw - k) / stride + 1);
+    out_shape[2] = (int)tern_conv_out_size(H, k, stride, pad);
+    out_shape[3] = (int)tern_conv_out_size(W, k, stride, pad);
     return 1;
 }
 

@@ -15,15 +15,10 @@ static double sum_squares(const float *restrict g, size_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-float tern_clip_grad_norm(tern_params *p, float max_norm) {
-    if (!p || !p->grad) {
-        tern_error(TERN_ERR_ARG, "clip_grad_norm: parameters are NULL or not allocated");
-        return -1.0f;
-    }
-    if (!(max_norm > 0.0f)) {
-        tern_error(TERN_ERR_ARG, "clip_grad_norm: max_norm = %g must be > 0", max_norm);
-        return -1.0f;
-    }
+tern_status tern_clip_grad_norm(tern_params *p, float max_norm, float *norm_out) {
+    if (!p || !p->grad || !norm_out)
+        return tern_error(TERN_ERR_ARG, "clip_grad_norm: parameters are NULL or not allocated, or no norm output");
+    if (!(max_norm > 0.0f)) return tern_error(TERN_ERR_ARG, "clip_grad_norm: max_norm = %g must be > 0", max_norm);
     /* sum g^2 over TRAIN params only, in double: a float sum over millions
      * of squares loses digits the clip coefficient depends on. */
     double ss = 0.0;
@@ -33,7 +28,8 @@ float tern_clip_grad_norm(tern_params *p, float max_norm) {
         ss += sum_squares(p->grad + q->offset, q->t.n);
     }
     double norm = sqrt(ss);
-    if (!isfinite(norm)) return (float)norm;
+    *norm_out = (float)norm;
+    if (!isfinite(norm)) return tern_error(TERN_ERR_NUMERIC, "clip_grad_norm: gradient norm is %g", norm);
     /* torch: c = max_norm / (norm + 1e-6), clamped to 1; grads *= c. A
      * coefficient of 1 changes nothing, so only c < 1 touches the grads. */
     double c = (double)max_norm / (norm + 1e-6);
@@ -46,5 +42,5 @@ float tern_clip_grad_norm(tern_params *p, float max_norm) {
             for (size_t i = 0; i < q->t.n; i++) g[i] *= cf;
         }
     }
-    return (float)norm;
+    return TERN_OK;
 }

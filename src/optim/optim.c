@@ -23,12 +23,10 @@ const char *tern_optim_kind_name(tern_optim_kind kind) {
 }
 
 tern_status tern_optim_kind_parse(const char *name, tern_optim_kind *kind) {
-    for (int k = 0; k < TERN_OPTIM_COUNT; k++)
-        if (name && strcmp(name, kind_names[k]) == 0) {
-            *kind = (tern_optim_kind)k;
-            return TERN_OK;
-        }
-    return tern_error(TERN_ERR_CONFIG, "optim: unknown optimizer '%s' (sgd, adam, adamw)", name ? name : "(null)");
+    int k;
+    tern_status st = tern_name_parse(TERN_ERR_CONFIG, "optimizer", kind_names, TERN_OPTIM_COUNT, name, &k);
+    if (!st) *kind = (tern_optim_kind)k;
+    return st;
 }
 
 tern_optim_config tern_optim_default(tern_optim_kind kind) {

@@ -19,13 +19,10 @@ const char *tern_sched_kind_name(tern_sched_kind kind) {
 }
 
 tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind) {
-    for (int k = 0; k < TERN_SCHED_COUNT; k++)
-        if (name && strcmp(name, kind_names[k]) == 0) {
-            *kind = (tern_sched_kind)k;
-            return TERN_OK;
-        }
-    return tern_error(TERN_ERR_CONFIG, "sched: unknown schedule '%s' (constant, step, cosine)",
-                      name ? name : "(null)");
+    int k;
+    tern_status st = tern_name_parse(TERN_ERR_CONFIG, "schedule", kind_names, TERN_SCHED_COUNT, name, &k);
+    if (!st) *kind = (tern_sched_kind)k;
+    return st;
 }
 
 tern_status tern_sched_check(const tern_sched *s) {

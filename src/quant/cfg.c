@@ -59,36 +59,26 @@ tern_status tern_quant_cfg_check_as(const char *who, const tern_quant_cfg *cfg) 
 
 tern_status tern_quant_cfg_check(const tern_quant_cfg *cfg) { return tern_quant_cfg_check_as("quant", cfg); }
 
-/* Index of `name` in names[0..count), or -1. */
-static int lookup(const char *const *names, int count, const char *name) {
-    if (!name) return -1;
-    for (int i = 0; i < count; i++)
-        if (strcmp(names[i], name) == 0) return i;
-    return -1;
-}
-
 tern_status tern_quant_method_parse(const char *name, tern_quant_method *out) {
-    int i = lookup(tern_quant_method_names, TERN_QUANT_METHOD_COUNT, name);
-    if (i < 0)
-        return tern_error(TERN_ERR_ARG, "quant: unknown method '%s' (twn, absmean, ttq)", name ? name : "(null)");
-    *out = (tern_quant_method)i;
-    return TERN_OK;
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "method", tern_quant_method_names, TERN_QUANT_METHOD_COUNT, name, &i);
+    if (!st) *out = (tern_quant_method)i;
+    return st;
 }
 
 tern_status tern_quant_granularity_parse(const char *name, tern_quant_granularity *out) {
-    int i = lookup(tern_quant_granularity_names, TERN_QUANT_GRANULARITY_COUNT, name);
-    if (i < 0)
-        return tern_error(TERN_ERR_ARG, "quant: unknown granularity '%s' (per_tensor, per_channel)",
-                          name ? name : "(null)");
-    *out = (tern_quant_granularity)i;
-    return TERN_OK;
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "granularity", tern_quant_granularity_names,
+                                     TERN_QUANT_GRANULARITY_COUNT, name, &i);
+    if (!st) *out = (tern_quant_granularity)i;
+    return st;
 }
 
 tern_status tern_ste_parse(const char *name, tern_ste *out) {
-    int i = lookup(tern_ste_names, TERN_STE_COUNT, name);
-    if (i < 0) return tern_error(TERN_ERR_ARG, "quant: unknown ste '%s' (identity, clipped)", name ? name : "(null)");
-    *out = (tern_ste)i;
-    return TERN_OK;
+    int i;
+    tern_status st = tern_name_parse(TERN_ERR_ARG, "ste", tern_ste_names, TERN_STE_COUNT, name, &i);
+    if (!st) *out = (tern_ste)i;
+    return st;
 }
 
 const char *tern_quant_method_name(tern_quant_method m) {

@@ -1,13 +1,13 @@
 /* runtime.c — forward pass of a deploy model over planned buffers.
  *
- * Planning (once, in init): layer i's output needs max_batch * numel floats
- * from when layer i runs until the last layer that reads it (layer i+1, or a
- * residual add naming it). Slots are handed out greedily in layer order: a
- * layer takes a free slot (one whose tenant nobody reads any more) that is
- * big enough, else the largest free one, grown, else a new one. A chain of
- * layers therefore ping-pongs between two slots, and a residual's skip
- * input holds a third only as long as it must. flatten without an
- * activation is a view of its input and takes no slot.
+ * Planning (once, in init; the slot planner is plan.c): layer i's output
+ * needs max_batch * numel floats from when layer i runs until the last layer
+ * that reads it (layer i+1, or a residual add naming it). Slots are handed
+ * out greedily in layer order: a layer takes a free slot (one whose tenant
+ * nobody reads any more) that is big enough, else the largest free one,
+ * grown, else a new one. A chain of layers therefore ping-pongs between two
+ * slots, and a residual's skip input holds a third only as long as it must.
+ * flatten without an activation is a view of its input and takes no slot.
  *
  * The math of every layer is tern's training ops' eval semantics; ternary
  * layers are the shared kernels (tern/kernels.h), nothing else. */
@@ -15,6 +15,7 @@
 
 #include "io/fsutil.h"
 #include "kernels/fp32.h"
+#include "runtime/plan.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -27,12 +28,6 @@
 #include "tern/clock.h"
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
-
-static size_t numel(int ndim, const int *s) {
-    size_t n = 1;
-    for (int k = 0; k < ndim; k++) n *= (size_t)s[k];
-    return n;
-}
 
 /* Layer i's input shape: the previous layer's output, or the model's input. */
 static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shape) {
@@ -88,7 +83,7 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
  * layer's kernel scratch (scratch bytes) within TERN_RUNTIME_MAX_BYTES, so a
  * model built or loaded with outlandish shapes is refused, naming the layer,
  * before anything is allocated. */
-static tern_status slot_floats(const tern_deploy *m, int i, int max_batch, size_t scratch, size_t *need) {
+static tern_status slot_floats_of(const tern_deploy *m, int i, int max_batch, size_t scratch, size_t *need) {
     const tern_dlayer *L = &m->layers[i];
     unsigned long long n = (unsigned long long)max_batch;
     int over = 0;
@@ -127,103 +122,59 @@ tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_ba
     return tern_runtime_init_opts(rt, m, &o);
 }
 
-tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o) {
-    memset(rt, 0, sizeof *rt);
-    if (!o) return tern_error(TERN_ERR_ARG, "runtime: no options");
-    const int max_batch = o->max_batch;
-    const tern_runtime_act act = o->act;
-    if (!m || !m->layers || m->n_layers < 1) return tern_error(TERN_ERR_ARG, "runtime: empty model");
-    if (max_batch < 1) return tern_error(TERN_ERR_ARG, "runtime: max_batch %d must be >= 1", max_batch);
-    if (act < TERN_RUNTIME_ACT_AUTO || act > TERN_RUNTIME_ACT_F32)
-        return tern_error(TERN_ERR_ARG, "runtime: unknown activation mode %d", (int)act);
-    const int n = m->n_layers;
-    rt->model = m;
-    rt->max_batch = max_batch;
-    rt->act = act;
-    rt->in_numel = numel(3, m->in_shape);
-    if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
-        return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
-    tern_status kst = tern_kernel_resolve(o->kernel, &rt->kernel);
-    if (kst) return kst;
-    rt->kact = calloc((size_t)n, sizeof *rt->kact);
-    rt->zskip = calloc((size_t)n, 1);
-    rt->sparse = calloc((size_t)n, sizeof *rt->sparse);
-    rt->slot = calloc((size_t)n, sizeof *rt->slot);
-    rt->outp = calloc((size_t)n, sizeof *rt->outp);
-    rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
-    /* storage[i]: the layer that owns i's output memory (-1: the caller's
-     * input); last[j]: the last layer reading j's memory; slot bookkeeping. */
-    int *storage = malloc(sizeof(int) * (size_t)n), *last = malloc(sizeof(int) * (size_t)n);
-    int *slot_of = malloc(sizeof(int) * (size_t)n), *busy = malloc(sizeof(int) * (size_t)n);
-    size_t *slot_size = calloc((size_t)n, sizeof(size_t)), *slot_off = calloc((size_t)n, sizeof(size_t));
-    tern_status st = TERN_OK;
-    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) ||
-        !storage || !last || !slot_of || !busy || !slot_size || !slot_off)
-        st = tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
-    for (int i = 0; !st && i < n; i++) {
-        const tern_dlayer *L = &m->layers[i];
-        storage[i] = is_view(L) ? (i ? storage[i - 1] : -1) : i;
-        last[i] = i;
-        rt->kact[i] = act == TERN_RUNTIME_ACT_I8                              ? TERN_KACT_I8
-                      : act == TERN_RUNTIME_ACT_F32                           ? TERN_KACT_F32
-                      : (L->ternary && L->act_bits == 8) ? TERN_KACT_I8 : TERN_KACT_F32;
-    }
-    /* Zero-skipping: the column lists of every ternary layer that may use
-     * them, kept where the mode (or the measured rule) says so. */
-    size_t sparse_bytes = 0;
-    for (int i = 0; !st && o->zskip != TERN_RUNTIME_ZSKIP_OFF && i < n; i++) {
+/* Layer i's kernel activation mode: forced by `act`, or (AUTO) 8-bit where
+ * a ternary layer was trained with 8-bit activations. */
+static tern_kact layer_kact(const tern_dlayer *L, tern_runtime_act act) {
+    if (act == TERN_RUNTIME_ACT_I8) return TERN_KACT_I8;
+    if (act == TERN_RUNTIME_ACT_F32) return TERN_KACT_F32;
+    return L->ternary && L->act_bits == 8 ? TERN_KACT_I8 : TERN_KACT_F32;
+}
+
+/* Zero-skipping: the column lists of every ternary layer that may use
+ * them, kept where the mode (or the measured rule) says so; *bytes their size. */
+static tern_status choose_zskip(tern_runtime *rt, tern_runtime_zskip mode, size_t *bytes) {
+    const tern_deploy *m = rt->model;
+    *bytes = 0;
+    for (int i = 0; mode != TERN_RUNTIME_ZSKIP_OFF && i < m->n_layers; i++) {
         const tern_dlayer *L = &m->layers[i];
         if (!is_ternary_gemm(L)) continue;
-        if ((st = tern_sparse_init(&rt->sparse[i], &L->packed))) {
-            st = tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
-            break;
-        }
+        tern_status st = tern_sparse_init(&rt->sparse[i], &L->packed);
+        if (st) return tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
         const int conv = L->type == TERN_DLAYER_CONV2D;
-        const size_t samples = conv ? (size_t)L->out_shape[1] * L->out_shape[2] : (size_t)max_batch;
-        rt->zskip[i] = o->zskip == TERN_RUNTIME_ZSKIP_ON ||
+        const size_t samples = conv ? (size_t)L->out_shape[1] * L->out_shape[2] : (size_t)rt->max_batch;
+        rt->zskip[i] = mode == TERN_RUNTIME_ZSKIP_ON ||
                        tern_sparse_zero_fraction(&rt->sparse[i]) >= zskip_threshold(rt->kact[i], conv, samples);
-        if (rt->zskip[i]) sparse_bytes += tern_sparse_bytes(&rt->sparse[i]);
+        if (rt->zskip[i]) *bytes += tern_sparse_bytes(&rt->sparse[i]);
         else tern_sparse_free(&rt->sparse[i]);
     }
-    /* Who reads what: layer i reads i-1's memory, an add also its `from`'s;
-     * the last layer's output is read by the caller. */
-    for (int i = 0; !st && i < n; i++) {
-        if (i > 0 && storage[i - 1] >= 0 && last[storage[i - 1]] < i) last[storage[i - 1]] = i;
-        const tern_dlayer *L = &m->layers[i];
-        if (L->type == TERN_DLAYER_ADD && storage[L->from] >= 0 && last[storage[L->from]] < i)
-            last[storage[L->from]] = i;
-        if (storage[i] >= 0 && last[storage[i]] < i) last[storage[i]] = i;
-    }
-    if (!st && storage[n - 1] >= 0) last[storage[n - 1]] = n;
+    return TERN_OK;
+}
+
+/* Every layer's output size and kernel scratch (bounded, naming the layer),
+ * the slots that hold the outputs (plan.c), one arena for them and one
+ * scratch buffer; *bytes the two together. */
+static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
+    const tern_deploy *m = rt->model;
+    const int n = m->n_layers;
+    tern_plan_layer *pl = malloc(sizeof *pl * (size_t)n);
+    int *slot_of = malloc(sizeof(int) * (size_t)n);
+    size_t *slot_floats = malloc(sizeof(size_t) * (size_t)n), scratch = 0, total = 0;
     int n_slots = 0;
-    size_t scratch = 0;
+    tern_status st = pl && slot_of && slot_floats ? TERN_OK
+                     : tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     for (int i = 0; !st && i < n; i++) {
-        size_t s = layer_scratch(rt, i, max_batch), need = 0;
+        const tern_dlayer *L = &m->layers[i];
+        size_t s = layer_scratch(rt, i, rt->max_batch);
         if (s > scratch) scratch = s;
-        if ((st = slot_floats(m, i, max_batch, s, &need))) break;
-        if (storage[i] != i) continue;
-        int best = -1;
-        for (int k = 0; k < n_slots; k++) {
-            if (busy[k] >= i) continue;  /* its tenant is still read at or after layer i */
-            int fits = slot_size[k] >= need, bfits = best >= 0 && slot_size[best] >= need;
-            if (best < 0 || (fits && (!bfits || slot_size[k] < slot_size[best])) ||
-                (!fits && !bfits && slot_size[k] > slot_size[best]))
-                best = k;
-        }
-        if (best < 0) best = n_slots++;
-        if (slot_size[best] < need) slot_size[best] = need;
-        busy[best] = last[i];
-        slot_of[i] = best;
+        pl[i] = (tern_plan_layer){.view = is_view(L), .from = L->type == TERN_DLAYER_ADD ? L->from : -1};
+        st = slot_floats_of(m, i, rt->max_batch, s, &pl[i].floats);
     }
-    size_t total = 0;
-    for (int k = 0; k < n_slots; k++) {
-        slot_off[k] = total;
-        total += slot_size[k];  /* each <= the bound / 4: no wrap below */
-    }
+    if (!st) st = tern_runtime_plan_slots(pl, n, slot_of, slot_floats, &n_slots);
+    for (int k = 0; !st && k < n_slots; k++) total += slot_floats[k];  /* each <= the bound / 4: no wrap */
     if (!st && (total > TERN_RUNTIME_MAX_BYTES / sizeof(float) ||
                 scratch + total * sizeof(float) > TERN_RUNTIME_MAX_BYTES))
         st = tern_error(TERN_ERR_NOMEM, "runtime: batch %d needs %.1f GiB of buffers, more than the runtime's bound of "
-                        "%.0f GiB; use a smaller batch", max_batch,
+                        "%.0f GiB; use a smaller batch", rt->max_batch,
                         ((double)total * sizeof(float) + (double)scratch) / (1 << 30),
                         (double)TERN_RUNTIME_MAX_BYTES / (1 << 30));
     if (!st) {
@@ -233,17 +184,58 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
         if (!rt->arena || (scratch && !rt->scratch))
             st = tern_error(TERN_ERR_NOMEM, "runtime: cannot allocate %zu bytes of buffers", total * sizeof(float) + scratch);
     }
-    for (int i = 0; !st && i < n; i++)
-        rt->slot[i] = storage[i] == i ? rt->arena + slot_off[slot_of[i]] : NULL;
-    rt->planned_bytes = total * sizeof(float) + scratch + sparse_bytes;
-    free(storage);
-    free(last);
+    /* Slot k starts after slots 0..k-1 (slot_floats becomes the offsets);
+     * a view has no buffer of its own. */
+    size_t off = 0;
+    for (int k = 0; !st && k < n_slots; k++) {
+        size_t size = slot_floats[k];
+        slot_floats[k] = off;
+        off += size;
+    }
+    for (int i = 0; !st && i < n; i++) rt->slot[i] = pl[i].view ? NULL : rt->arena + slot_floats[slot_of[i]];
+    *bytes = st ? 0 : total * sizeof(float) + scratch;
+    free(pl);
     free(slot_of);
-    free(busy);
-    free(slot_size);
-    free(slot_off);
-    if (st) tern_runtime_free(rt);
+    free(slot_floats);
     return st;
+}
+
+tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o) {
+    memset(rt, 0, sizeof *rt);
+    if (!o) return tern_error(TERN_ERR_ARG, "runtime: no options");
+    if (!m || !m->layers || m->n_layers < 1) return tern_error(TERN_ERR_ARG, "runtime: empty model");
+    if (o->max_batch < 1) return tern_error(TERN_ERR_ARG, "runtime: max_batch %d must be >= 1", o->max_batch);
+    if (o->act < TERN_RUNTIME_ACT_AUTO || o->act > TERN_RUNTIME_ACT_F32)
+        return tern_error(TERN_ERR_ARG, "runtime: unknown activation mode %d", (int)o->act);
+    if (o->zskip < TERN_RUNTIME_ZSKIP_AUTO || o->zskip > TERN_RUNTIME_ZSKIP_ON)
+        return tern_error(TERN_ERR_ARG, "runtime: unknown zero-skipping mode %d", (int)o->zskip);
+    tern_status kst = tern_kernel_resolve(o->kernel, &rt->kernel);
+    if (kst) return kst;
+    const int n = m->n_layers;
+    rt->model = m;
+    rt->max_batch = o->max_batch;
+    rt->act = o->act;
+    rt->in_numel = tern_shape_numel(3, m->in_shape);
+    rt->kact = calloc((size_t)n, sizeof *rt->kact);
+    rt->zskip = calloc((size_t)n, 1);
+    rt->sparse = calloc((size_t)n, sizeof *rt->sparse);
+    rt->slot = calloc((size_t)n, sizeof *rt->slot);
+    rt->outp = calloc((size_t)n, sizeof *rt->outp);
+    rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
+    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns)) {
+        tern_runtime_free(rt);
+        return tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
+    }
+    for (int i = 0; i < n; i++) rt->kact[i] = layer_kact(&m->layers[i], o->act);
+    size_t sparse_bytes = 0, buffer_bytes = 0;
+    tern_status st = choose_zskip(rt, o->zskip, &sparse_bytes);
+    if (!st) st = alloc_buffers(rt, &buffer_bytes);
+    if (st) {
+        tern_runtime_free(rt);
+        return st;
+    }
+    rt->planned_bytes = buffer_bytes + sparse_bytes;
+    return TERN_OK;
 }
 
 size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->planned_bytes : 0; }
@@ -328,7 +320,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         }
         const double t0 = rt->layer_ns ? tern_clock_now_s() : 0.0;
         float *y = rt->slot[i];
-        const size_t out_n = numel(L->out_ndim, L->out_shape), in_n = numel(in_ndim, ish);
+        const size_t out_n = tern_shape_numel(L->out_ndim, L->out_shape), in_n = tern_shape_numel(in_ndim, ish);
         switch (L->type) {
         case TERN_DLAYER_LINEAR:
             if (L->ternary && rt->zskip[i])

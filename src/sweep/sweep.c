@@ -134,7 +134,7 @@ static tern_status check_thresholds(const cdoc_ctx *x, const cnode *root, unsign
         snprintf(path, sizeof path, "methods.%u.t.%u", m, i);
         if (!(rm->t[i] >= 0.0f) || !isfinite(rm->t[i])) {
             free(text);
-            return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
+            return tern_cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %g must be a finite number >= 0",
                              (double)rm->t[i]);
         }
         rm->t[i] += 0.0f; /* -0 is the point t0, not a second one named t-0 */
@@ -145,7 +145,7 @@ static tern_status check_thresholds(const cdoc_ctx *x, const cnode *root, unsign
     if (dup == -2) st = tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u thresholds", x->file, rm->t_count);
     else if (dup >= 0) {
         snprintf(path, sizeof path, "methods.%u.t.%d", m, dup);
-        st = cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice (as item %d)", text[dup], first);
+        st = tern_cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "threshold %s is given twice (as item %d)", text[dup], first);
     }
     free(text);
     return st;
@@ -155,20 +155,20 @@ static tern_status check_thresholds(const cdoc_ctx *x, const cnode *root, unsign
 static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *raw, tern_sweep_spec *s) {
     char path[64];
     if (raw->seeds_count < TERN_SWEEP_MIN_SEEDS)
-        return cdoc_fail(x, root, "seeds", 0, TERN_ERR_CONFIG,
+        return tern_cdoc_fail(x, root, "seeds", 0, TERN_ERR_CONFIG,
                          "%u seed%s given; at least %d are needed for a mean and spread over seeds", raw->seeds_count,
                          raw->seeds_count == 1 ? "" : "s", TERN_SWEEP_MIN_SEEDS);
     /* The number of points first, in 64 bits: huge lists stop here. */
     uint64_t per_seed = raw->baseline && *raw->baseline;
     for (unsigned m = 0; m < raw->methods_count; m++) per_seed += raw->methods[m].t_count;
     if (per_seed * raw->seeds_count > TERN_SWEEP_MAX_POINTS)
-        return cdoc_fail(x, root, "", 0, TERN_ERR_CONFIG, "%" PRIu64 " points (%u seeds of %" PRIu64 "); a sweep has at most %d",
+        return tern_cdoc_fail(x, root, "", 0, TERN_ERR_CONFIG, "%" PRIu64 " points (%u seeds of %" PRIu64 "); a sweep has at most %d",
                          per_seed * raw->seeds_count, raw->seeds_count, per_seed, TERN_SWEEP_MAX_POINTS);
     int first = -1, dup = tern_first_duplicate(raw->seeds, (int)raw->seeds_count, sizeof *raw->seeds, cmp_seed, &first);
     if (dup == -2) return tern_error(TERN_ERR_NOMEM, "%s: out of memory for %u seeds", x->file, raw->seeds_count);
     if (dup >= 0) {
         snprintf(path, sizeof path, "seeds.%d", dup);
-        return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "seed %" PRIu64 " is given twice (as item %d)",
+        return tern_cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "seed %" PRIu64 " is given twice (as item %d)",
                          raw->seeds[dup], first);
     }
     for (unsigned m = 0; m < raw->methods_count; m++) {
@@ -177,7 +177,7 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
         for (int k = 0; k < TERN_QUANT_METHOD_COUNT; k++) known |= !strcmp(rm->quantizer, tern_quant_method_names[k]);
         if (!known) {
             snprintf(path, sizeof path, "methods.%u.quantizer", m);
-            return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "unknown quantizer '%s' (twn, absmean, ttq)",
+            return tern_cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG, "unknown quantizer '%s' (twn, absmean, ttq)",
                              rm->quantizer);
         }
         tern_status st = check_thresholds(x, root, m, rm);
@@ -185,16 +185,16 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
         for (unsigned j = 0; j < m; j++)
             if (!strcmp(raw->methods[j].quantizer, rm->quantizer)) {
                 snprintf(path, sizeof path, "methods.%u.quantizer", m);
-                return cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG,
+                return tern_cdoc_fail(x, root, path, 0, TERN_ERR_CONFIG,
                                  "quantizer '%s' is listed twice; give all its t values in one entry", rm->quantizer);
             }
     }
     s->lat_batch = raw->latency && raw->latency->batch ? *raw->latency->batch : 1;
     s->lat_repeats = raw->latency && raw->latency->repeats ? *raw->latency->repeats : 50;
     if (s->lat_batch < 1 || s->lat_batch > 4096)
-        return cdoc_fail(x, root, "latency.batch", 0, TERN_ERR_CONFIG, "%d must be in 1..4096", s->lat_batch);
+        return tern_cdoc_fail(x, root, "latency.batch", 0, TERN_ERR_CONFIG, "%d must be in 1..4096", s->lat_batch);
     if (s->lat_repeats < 1 || s->lat_repeats > 1000000)
-        return cdoc_fail(x, root, "latency.repeats", 0, TERN_ERR_CONFIG, "%d must be in 1..1000000", s->lat_repeats);
+        return tern_cdoc_fail(x, root, "latency.repeats", 0, TERN_ERR_CONFIG, "%d must be in 1..1000000", s->lat_repeats);
     s->baseline = raw->baseline ? *raw->baseline : 0;
 
     tern_status st = join_spec_dir(s->source, raw->base, s->base, sizeof s->base);
@@ -202,7 +202,7 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
     if (st) return st;
     struct stat sb;
     if (stat(s->base, &sb) != 0 && errno == ENOENT)
-        return cdoc_fail(x, root, "base", 0, TERN_ERR_CONFIG, "no config file '%s' (paths are relative to the spec file)",
+        return tern_cdoc_fail(x, root, "base", 0, TERN_ERR_CONFIG, "no config file '%s' (paths are relative to the spec file)",
                          s->base);
 
     s->sets = calloc(raw->set_count ? raw->set_count : 1, sizeof *s->sets);
@@ -229,11 +229,11 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
      * errors point at the spec's key as well as into the base. */
     tern_config cfg;
     if ((st = tern_config_load(&cfg, s->base)))
-        return cdoc_fail(x, root, "base", 0, st, "%s", tern_errmsg());
+        return tern_cdoc_fail(x, root, "base", 0, st, "%s", tern_errmsg());
     for (int i = 0; !st && i < s->n_sets; i++)
         if ((st = tern_config_set(&cfg, s->sets[i]))) {
             snprintf(path, sizeof path, "set.%d", i);
-            st = cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
+            st = tern_cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
         }
     tern_config_free(&cfg);
     return st;
@@ -246,17 +246,17 @@ tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path) {
     if (snprintf(s->source, sizeof s->source, "%s", path) >= (int)sizeof s->source)
         return tern_error(TERN_ERR_ARG, "sweep: path '%s' is too long", path);
     cbuf b;
-    tern_status st = cdoc_read_file(path, &b);
+    tern_status st = tern_cdoc_read_file(path, &b);
     if (st) return st;
     cdoc_ctx x = {.file = path, .set = NULL};
     cnode *root = NULL;
-    st = cdoc_parse(b.p, b.n, &x, NULL, &root);
+    st = tern_cdoc_parse(b.p, b.n, &x, NULL, &root);
     free(b.p);
     raw_spec *raw = NULL;
-    if (!st) st = cdoc_load(&x, root, &spec_schema, (void **)&raw);
+    if (!st) st = tern_cdoc_load(&x, root, &spec_schema, (void **)&raw);
     if (!st) st = spec_resolve(&x, root, raw, s);
-    cdoc_unload(&spec_schema, raw);
-    cnode_free(root);
+    tern_cdoc_unload(&spec_schema, raw);
+    tern_cdoc_node_free(root);
     if (st) tern_sweep_spec_free(s);
     return st;
 }
@@ -347,25 +347,25 @@ int tern_sweep_results_find(const tern_sweep_results *r, const tern_sweep_point 
 
 /* A number or "" for NaN; the formats round-trip through the reader. */
 static void put_num(cbuf *b, const char *fmt, double v) {
-    cbuf_puts(b, ",");
-    if (!isnan(v)) cbuf_printf(b, fmt, v);
+    tern_cdoc_buf_puts(b, ",");
+    if (!isnan(v)) tern_cdoc_buf_printf(b, fmt, v);
 }
 
 tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path) {
     cbuf b = {0};
-    cbuf_puts(&b, RESULTS_HEADER);
-    for (int l = 0; l < r->n_layers; l++) cbuf_printf(&b, ",sparsity_%s", r->layers[l]);
-    cbuf_puts(&b, "\n");
+    tern_cdoc_buf_puts(&b, RESULTS_HEADER);
+    for (int l = 0; l < r->n_layers; l++) tern_cdoc_buf_printf(&b, ",sparsity_%s", r->layers[l]);
+    tern_cdoc_buf_puts(&b, "\n");
     for (int i = 0; i < r->n; i++) {
         const tern_sweep_row *w = &r->rows[i];
-        cbuf_printf(&b, "%s,%s,%" PRIu64, w->method, w->t, w->seed);
+        tern_cdoc_buf_printf(&b, "%s,%s,%" PRIu64, w->method, w->t, w->seed);
         put_num(&b, "%.6f", w->test_acc);
         put_num(&b, "%.6f", w->sparsity);
         put_num(&b, "%.3f", w->dense_us);
         put_num(&b, "%.3f", w->zskip_us);
         put_num(&b, "%.2f", w->seconds);
         for (int l = 0; l < r->n_layers; l++) put_num(&b, "%.6f", w->layer_sparsity[l]);
-        cbuf_puts(&b, "\n");
+        tern_cdoc_buf_puts(&b, "\n");
     }
     tern_status st = b.oom ? tern_error(TERN_ERR_NOMEM, "%s: out of memory", path) : tern_fs_write_atomic(path, b.p, b.n);
     free(b.p);
@@ -532,15 +532,15 @@ tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *pa
     if (st) return st;
     static const char *const fmt[4] = {"%.6f", "%.6f", "%.3f", "%.3f"};
     cbuf b = {0};
-    cbuf_puts(&b, "method,t,n,acc_mean,acc_std,sparsity_mean,sparsity_std,dense_us_mean,dense_us_std,zskip_us_mean,"
+    tern_cdoc_buf_puts(&b, "method,t,n,acc_mean,acc_std,sparsity_mean,sparsity_std,dense_us_mean,dense_us_std,zskip_us_mean,"
                   "zskip_us_std\n");
     for (int g = 0; g < n; g++) {
-        cbuf_printf(&b, "%s,%s,%d", S[g].method, S[g].t, S[g].n);
+        tern_cdoc_buf_printf(&b, "%s,%s,%d", S[g].method, S[g].t, S[g].n);
         for (int k = 0; k < 4; k++) {
             put_num(&b, fmt[k], S[g].mean[k]);
             put_num(&b, fmt[k], S[g].std[k]);
         }
-        cbuf_puts(&b, "\n");
+        tern_cdoc_buf_puts(&b, "\n");
     }
     free(S);
     st = b.oom ? tern_error(TERN_ERR_NOMEM, "%s: out of memory", path) : tern_fs_write_atomic(path, b.p, b.n);
@@ -601,11 +601,6 @@ static tern_status measure_latency(const tern_model *m, const tern_dataset *test
 
 /* ---- the loop ----------------------------------------------------------- */
 
-static int file_exists(const char *path) {
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
 /* What every point means: the resolved base config with the overrides
  * (output dir and source comment left out) and the latency settings. */
 static tern_status base_text(const tern_sweep_spec *s, char **text) {
@@ -618,18 +613,18 @@ static tern_status base_text(const tern_sweep_spec *s, char **text) {
     tern_config_free(&cfg);
     if (st) return st;
     cbuf b = {0};
-    cbuf_puts(&b, "# tern sweep: the resolved base config (with the spec's overrides) every point of this\n"
+    tern_cdoc_buf_puts(&b, "# tern sweep: the resolved base config (with the spec's overrides) every point of this\n"
                   "# directory starts from; a sweep whose spec resolves differently is refused here.\n");
     for (const char *p = yaml; *p;) {
         size_t n = strcspn(p, "\n");
         if (*p != '#') {
-            cbuf_putn(&b, p, n);
-            cbuf_puts(&b, "\n");
+            tern_cdoc_buf_putn(&b, p, n);
+            tern_cdoc_buf_puts(&b, "\n");
         }
         p += n + (p[n] == '\n');
     }
     free(yaml);
-    cbuf_printf(&b, "# latency: {batch: %d, repeats: %d}\n", s->lat_batch, s->lat_repeats);
+    tern_cdoc_buf_printf(&b, "# latency: {batch: %d, repeats: %d}\n", s->lat_batch, s->lat_repeats);
     if (b.oom) {
         free(b.p);
         return tern_error(TERN_ERR_NOMEM, "sweep: out of memory");
@@ -676,9 +671,9 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
     tern_status st = base_text(s, &want);
     if (st) return st;
     char *have = NULL;
-    if (file_exists(path)) {
+    if (tern_fs_exists(path)) {
         cbuf hb;
-        if ((st = cdoc_read_file(path, &hb))) {
+        if ((st = tern_cdoc_read_file(path, &hb))) {
             free(want);
             return st;
         }
@@ -743,7 +738,7 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     if (st) return st;
     char ckpt[TERN_CONFIG_PATH_LEN + 16], data[TERN_CONFIG_PATH_LEN];
     snprintf(ckpt, sizeof ckpt, "%s/last.h5", cfg.output_dir);
-    *resumed = file_exists(ckpt);
+    *resumed = tern_fs_exists(ckpt);
     st = tern_config_dataset_dir(&cfg, data, sizeof data);
     if (st) {
         tern_config_free(&cfg);
@@ -853,7 +848,7 @@ tern_status tern_sweep_summary_update(const tern_sweep_spec *s) {
     char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
     snprintf(results, sizeof results, "%s/results.csv", s->out);
     snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
-    if (!file_exists(results)) return tern_error(TERN_ERR_IO, "%s: no results yet; run the sweep first", results);
+    if (!tern_fs_exists(results)) return tern_error(TERN_ERR_IO, "%s: no results yet; run the sweep first", results);
     tern_sweep_results r;
     tern_sweep_results_init(&r);
     tern_status st = tern_sweep_results_read(&r, results);

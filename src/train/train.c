@@ -18,11 +18,6 @@
 #include "tern/pool.h"
 #include "tern/restore.h"
 
-static int file_exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* ---- evaluation ---------------------------------------------------------- */
 
 tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r) {
@@ -250,7 +245,7 @@ static const char *dir_holds(const char *dir, char *other, size_t cap, int *is_r
     *is_run = 0;
     for (size_t i = 0; i < sizeof run_files / sizeof run_files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, run_files[i]);
-        if (file_exists(path)) {
+        if (tern_fs_exists(path)) {
             *is_run = 1;
             return run_files[i];
         }
@@ -560,7 +555,7 @@ static tern_status open_run(run *r, long epochs_done) {
         st = tern_config_write(r->cfg, path);
     }
     if (!st) st = metrics_prepare(r, (int)epochs_done);
-    r->have_ckpt = r->in_place && file_exists(r->ckpt_path);
+    r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     return st;
 }
 

@@ -1,5 +1,5 @@
-/* train.c — one training step and one evaluation batch, shared by the trainer,
- * the benchmarks and the tests. */
+/* step.c — one training step (forward, loss, backward, clip, update) and one
+ * evaluation batch, shared by the training loop, the benchmarks and the tests. */
 #include <math.h>
 #include <string.h>
 
@@ -21,9 +21,10 @@ tern_status tern_model_train_step(tern_model *m, tern_ctx *c, tern_optim *o, ter
     if (!isfinite(r->loss)) return tern_error(TERN_ERR_NUMERIC, "train step: loss is %g", r->loss);
     tern_status st = tern_backward(c, loss);
     if (st) return st;
-    r->grad_norm = tern_clip_grad_norm(&m->params, clip > 0.0f ? clip : INFINITY);
-    if (!isfinite(r->grad_norm))
+    st = tern_clip_grad_norm(&m->params, clip > 0.0f ? clip : INFINITY, &r->grad_norm);
+    if (st == TERN_ERR_NUMERIC)
         return tern_error(TERN_ERR_NUMERIC, "train step: gradient norm is %g (loss %g)", r->grad_norm, r->loss);
+    if (st) return st;
     return tern_optim_step(o, lr);
 }
 
