@@ -246,24 +246,24 @@ static void test_conv2d_gradcheck(void **state) {
 
 /* ---- backward accumulates -------------------------------------------------- */
 
-/* Record the op once, seed out->grad, call its backward twice through the op
- * table: every input grad must be exactly twice what one call gave. */
-static void check_backward_doubles(tern_op_id op, tern_tensor **in, const conv_arg *a) {
+/* Record the op once, seed out->grad, call its backward twice through its
+ * definition: every input grad must be exactly twice what one call gave. */
+static void check_backward_doubles(const tern_op_def *op, tern_tensor **in, const conv_arg *a) {
     tern_ctx c;
     assert_int_equal(tern_ctx_init(&c, 0), TERN_OK);
-    tern_tensor *y = op == TERN_OP_LINEAR ? tern_linear(&c, in[0], in[1], in[2])
+    tern_tensor *y = op == &tern_op_linear ? tern_linear(&c, in[0], in[1], in[2])
                                           : tern_conv2d(&c, in[0], in[1], in[2], a->stride, a->pad);
     assert_non_null(y);
     assert_non_null(y->grad);
     assert_int_equal(c.n_nodes, 1);
-    assert_int_equal(c.nodes[0].op, op);
+    assert_ptr_equal(c.nodes[0].op, op);
     tern_rng r;
     tern_rng_seed(&r, 99);
     for (size_t i = 0; i < y->n; i++) y->grad[i] = 2.0f * tern_rng_uniform(&r) - 1.0f;
     for (int k = 0; k < 3; k++)
         if (in[k]) memset(in[k]->grad, 0, in[k]->n * sizeof(float));
 
-    tern_op_table[op].backward(&c.nodes[0]);
+    op->backward(&c.nodes[0]);
     double *once[3];
     for (int k = 0; k < 3; k++) {
         if (!in[k]) continue;
@@ -275,7 +275,7 @@ static void check_backward_doubles(tern_op_id op, tern_tensor **in, const conv_a
         }
         assert_true(mag > 0.0); /* a zero gradient would double trivially */
     }
-    tern_op_table[op].backward(&c.nodes[0]);
+    op->backward(&c.nodes[0]);
     for (int k = 0; k < 3; k++) {
         if (!in[k]) continue;
         assert_int_equal(count_mismatch("twice", in[k]->grad, once[k], in[k]->n, 1e-5, 1e-5), 0);
@@ -291,7 +291,7 @@ static void test_backward_accumulates(void **state) {
     tern_tensor *in[3];
     lin_case lk = {3, 7, 5, 1, 1, 1};
     lin_make(&lk, &r, in);
-    check_backward_doubles(TERN_OP_LINEAR, in, NULL);
+    check_backward_doubles(&tern_op_linear, in, NULL);
     lin_free(in);
 
     conv_case cases[] = {
@@ -301,7 +301,7 @@ static void test_backward_accumulates(void **state) {
     for (int t = 0; t < 2; t++) {
         conv_make(&cases[t], &r, in);
         conv_arg a = {cases[t].stride, cases[t].pad};
-        check_backward_doubles(TERN_OP_CONV2D, in, &a);
+        check_backward_doubles(&tern_op_conv2d, in, &a);
         lin_free(in);
     }
 }

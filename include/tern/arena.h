@@ -8,7 +8,12 @@
 #define TERN_ARENA_H
 
 #include <stddef.h>
+#include "tern/api.h"
 #include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TERN_ARENA_ALIGN 64
 
@@ -22,20 +27,24 @@ typedef struct tern_arena {
 } tern_arena;
 
 /* Prepare with an initial capacity (may be 0: the first step sizes it). */
-tern_status tern_arena_init(tern_arena *a, size_t bytes);
+TERN_API tern_status tern_arena_init(tern_arena *a, size_t bytes);
 
 /* `bytes` of 64-byte-aligned memory, or NULL with an error recorded. */
-void *tern_arena_alloc(tern_arena *a, size_t bytes);
+TERN_API void *tern_arena_alloc(tern_arena *a, size_t bytes);
 
 /* n floats, zeroed. */
-float *tern_arena_zeros(tern_arena *a, size_t n);
+TERN_API float *tern_arena_zeros(tern_arena *a, size_t n);
 
 /* Forget everything handed out; folds chained chunks into one block. */
-void tern_arena_reset(tern_arena *a);
+TERN_API void tern_arena_reset(tern_arena *a);
 
 /* Total capacity in bytes. */
-size_t tern_arena_capacity(const tern_arena *a);
+TERN_API size_t tern_arena_capacity(const tern_arena *a);
 
-void tern_arena_free(tern_arena *a);
+TERN_API void tern_arena_free(tern_arena *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -68,6 +68,7 @@
 #ifndef TERN_CHECKPOINT_H
 #define TERN_CHECKPOINT_H
 
+#include "tern/api.h"
 #include "tern/optim.h"
 #include "tern/params.h"
 #include "tern/rng.h"
@@ -121,21 +122,21 @@ typedef struct tern_ckpt_info {
 } tern_ckpt_info;
 
 /* *s = {params, optim}, no RNGs, no metadata, counters 0, no config. */
-void tern_ckpt_state_init(tern_ckpt_state *s, tern_params *params, tern_optim *optim);
+TERN_API void tern_ckpt_state_init(tern_ckpt_state *s, tern_params *params, tern_optim *optim);
 
 /* Append RNG `name` (unique, 1..31 chars, no '/'); TERN_ERR_ARG/NOMEM otherwise. */
-tern_status tern_ckpt_add_rng(tern_ckpt_state *s, const char *name, tern_rng *rng);
+TERN_API tern_status tern_ckpt_add_rng(tern_ckpt_state *s, const char *name, tern_rng *rng);
 
 /* meta[name] = value, added or replaced (name as for RNGs; value finite). */
-tern_status tern_ckpt_set_meta(tern_ckpt_state *s, const char *name, double value);
+TERN_API tern_status tern_ckpt_set_meta(tern_ckpt_state *s, const char *name, double value);
 
 /* 1 and *value = meta[name] when present, else 0. */
-int tern_ckpt_get_meta(const tern_ckpt_state *s, const char *name, double *value);
+TERN_API int tern_ckpt_get_meta(const tern_ckpt_state *s, const char *name, double *value);
 
 /* Write s to `path` atomically (see the overview). TERN_ERR_ARG for a bad
  * state (e.g. a name with '/', or a NaN or Inf that load would refuse), TERN_ERR_IO when the file cannot be written;
  * either way an existing `path` is untouched and no temporary file remains. */
-tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s);
+TERN_API tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s);
 
 /* Verify `path` against s, then fill s: params (every entry), the optimizer's
  * state blocks and step (when s->optim), each listed RNG (looked up by name;
@@ -143,15 +144,15 @@ tern_status tern_ckpt_save(const char *path, const tern_ckpt_state *s);
  * (replaced by the file's). TERN_ERR_IO when unreadable, TERN_ERR_FORMAT when
  * not a tern checkpoint, damaged, of another version or architecture, or
  * lacking the optimizer or an RNG; then nothing in s has changed. */
-tern_status tern_ckpt_load(const char *path, tern_ckpt_state *s);
+TERN_API tern_status tern_ckpt_load(const char *path, tern_ckpt_state *s);
 
 /* *text = the stored config text, NUL-terminated, malloc'ed (free() it), so
  * a resumed run or an eval can rebuild the model from the checkpoint alone. */
-tern_status tern_ckpt_read_config(const char *path, char **text);
+TERN_API tern_status tern_ckpt_read_config(const char *path, char **text);
 
 /* Version, counters, parameter count, optimizer, RNG names and metadata,
  * without reading the weights. */
-tern_status tern_ckpt_read_info(const char *path, tern_ckpt_info *info);
+TERN_API tern_status tern_ckpt_read_info(const char *path, tern_ckpt_info *info);
 
 #ifdef __cplusplus
 }

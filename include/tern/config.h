@@ -55,6 +55,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/api.h"
 #include "tern/data_types.h"
 #include "tern/nn.h"
 #include "tern/optim.h"
@@ -128,42 +129,42 @@ typedef struct tern_config {
 
 /* Read, check and resolve the YAML file at path into *cfg (which need not be
  * initialised; on failure it is left empty and freeable). */
-tern_status tern_config_load(tern_config *cfg, const char *path);
+TERN_API tern_status tern_config_load(tern_config *cfg, const char *path);
 
 /* The same from text[0..len) (e.g. the copy inside a checkpoint); `name`
  * stands for the file in messages and in the default output dir. */
-tern_status tern_config_load_text(tern_config *cfg, const char *text, size_t len, const char *name);
+TERN_API tern_status tern_config_load_text(tern_config *cfg, const char *text, size_t len, const char *name);
 
 /* Apply "section.key=value" (list items by index or by layer name:
  * "model.layers.2.out=128", "model.layers.fc1.quant.method=ttq"); value is
  * YAML ("3", "true", "[0.5, 0.5, 0.5]", "{method: ttq}"); missing mappings are
  * created. The whole config is checked again; on failure *cfg is unchanged. */
-tern_status tern_config_set(tern_config *cfg, const char *assignment);
+TERN_API tern_status tern_config_set(tern_config *cfg, const char *assignment);
 
 /* The resolved config (every default written out) as YAML that loads back to
  * the same resolved values; *text is NUL-terminated, malloc'd, freed by the caller. */
-tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len);
+TERN_API tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len);
 
 /* Write tern_config_to_yaml() to path atomically (temporary file, fsync, rename). */
-tern_status tern_config_write(const tern_config *cfg, const char *path);
+TERN_API tern_status tern_config_write(const tern_config *cfg, const char *path);
 
 /* The lr schedule in optimizer steps: total = epochs * steps_per_epoch,
  * warm-up and step size = round(epochs * steps_per_epoch), at least 1 step;
  * checked with tern_sched_check. */
-tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern_sched *sched);
+TERN_API tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern_sched *sched);
 
 /* The dataset directory: an absolute dataset.path as is; a relative one from
  * the current directory when it exists there, else from the parent of the
  * config file's directory (the repository root for configs/x.yaml).
  * TERN_ERR_IO naming both places when neither exists. */
-tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
+TERN_API tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
 
 /* shape (C,H,W) of the images of the config's dataset as published (mnist
  * (1,28,28), cifar10 (3,32,32)); a dataset directory may hold other sizes. */
-void tern_config_input_shape(const tern_config *cfg, int shape[3]);
+TERN_API void tern_config_input_shape(const tern_config *cfg, int shape[3]);
 
 /* Release everything load allocated; leaves an empty config. */
-void tern_config_free(tern_config *cfg);
+TERN_API void tern_config_free(tern_config *cfg);
 
 #ifdef __cplusplus
 }

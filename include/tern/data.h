@@ -33,6 +33,7 @@
 #define TERN_DATA_H
 
 #include <stdint.h>
+#include "tern/api.h"
 #include "tern/config.h"
 #include "tern/data_types.h"
 #include "tern/nn.h"
@@ -44,35 +45,35 @@ extern "C" {
 #endif
 
 /* An all-zero dataset (nothing owned). */
-void tern_dataset_init(tern_dataset *ds);
+TERN_API void tern_dataset_init(tern_dataset *ds);
 /* Free images and labels; leaves an all-zero dataset. */
-void tern_dataset_free(tern_dataset *ds);
+TERN_API void tern_dataset_free(tern_dataset *ds);
 
 /* Load split "train" or "test" of `name` ("mnist", "fashion-mnist",
  * "cifar10") from `dir`, finding files as described above, then apply `norm`
  * (NULL: TERN_NORM_NONE). TERN_NORM_COMPUTE is refused for "test": pass the
  * training split's ds.mean/ds.std as TERN_NORM_GIVEN. ds must be empty. */
-tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
+TERN_API tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
                               const tern_norm *norm);
 
 /* Read an idx images file (magic 0x803, dims N,H,W) and labels file (magic
  * 0x801, dim N) — plain or gzip — into ds as (N,1,H,W) pixels p/255 and
  * labels in 0..9, with class names "0".."9". ds must be empty. */
-tern_status tern_idx_load(tern_dataset *ds, const char *images_path, const char *labels_path);
+TERN_API tern_status tern_idx_load(tern_dataset *ds, const char *images_path, const char *labels_path);
 
 /* Read and concatenate CIFAR-10 binary files paths[0..n_paths) into ds as
  * (N,3,32,32) pixels p/255, labels in 0..9, the built-in class names.
  * ds must be empty. */
-tern_status tern_cifar10_load(tern_dataset *ds, const char *const *paths, int n_paths);
+TERN_API tern_status tern_cifar10_load(tern_dataset *ds, const char *const *paths, int n_paths);
 
 /* Per-channel mean and population std (over N*H*W values, in double) of
  * ds->images as they are now; mean and std have ds->c entries. */
-tern_status tern_dataset_stats(const tern_dataset *ds, float *mean, float *std);
+TERN_API tern_status tern_dataset_stats(const tern_dataset *ds, float *mean, float *std);
 
 /* Apply norm in place: x = (x - mean[c]) / std[c], with mean/std given or
  * computed by tern_dataset_stats(); records them in ds. Refused when ds is
  * already normalised or a std is not > 0. */
-tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
+TERN_API tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
 
 /* ---- the data of a config and of a training checkpoint ------------------- */
 
@@ -81,7 +82,7 @@ tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *norm);
  * them: with normalize compute, both by the training split's statistics
  * (the training split is read for them even when train is NULL). train
  * may be NULL; with it, both splits must have one image size. */
-tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
+TERN_API tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
                                          tern_dataset *test);
 
 /* A training checkpoint with its test split: *cfg its stored config, *test
@@ -91,7 +92,7 @@ tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir
  * another size than the model was trained on, the error says so. Free with
  * tern_model_free, tern_dataset_free and tern_config_free; nothing is left
  * allocated on failure. */
-tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern_config *cfg, tern_model *m,
+TERN_API tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern_config *cfg, tern_model *m,
                                          tern_dataset *test);
 
 /* ---- augmentation ------------------------------------------------------- */
@@ -101,7 +102,7 @@ tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern
  * flip = uniform() < 0.5 when hflip. With f = flip:
  *   dst[k][y][x] = src[k][y+dy-p][x'+dx-p], x' = f ? w-1-x : x,
  * and fill[k] where that falls outside src (fill NULL: 0). */
-void tern_augment_sample(float *dst, const float *src, int c, int h, int w, const tern_augment *aug,
+TERN_API void tern_augment_sample(float *dst, const float *src, int c, int h, int w, const tern_augment *aug,
                          const float *fill, tern_rng *rng);
 
 /* ---- batching ----------------------------------------------------------- */
@@ -126,20 +127,20 @@ typedef struct tern_loader {
 /* Prepare a loader over ds with `batch` samples per batch, TERN_LOADER_*
  * flags, augmentation (NULL: none) and the rng seed. Refuses a crop_pad not
  * in 0..min(h,w), and DROP_LAST with batch > n (no batch at all). */
-tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, int flags, const tern_augment *aug,
+TERN_API tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, int flags, const tern_augment *aug,
                              uint64_t seed);
-void tern_loader_free(tern_loader *l);
+TERN_API void tern_loader_free(tern_loader *l);
 
 /* Start an epoch: order = 0..n-1, shuffled with l->rng when SHUFFLE; pos = 0. */
-void tern_loader_begin_epoch(tern_loader *l);
+TERN_API void tern_loader_begin_epoch(tern_loader *l);
 
 /* Batches per epoch: n / batch with DROP_LAST, else ceil(n / batch). */
-int tern_loader_num_batches(const tern_loader *l);
+TERN_API int tern_loader_num_batches(const tern_loader *l);
 
 /* Fill x (batch, c, h, w) and y (batch) with the next samples of the epoch,
  * augmented; *count = samples written: batch, fewer for a short last batch,
  * 0 when the epoch is over. */
-tern_status tern_loader_next(tern_loader *l, float *x, int *y, int *count);
+TERN_API tern_status tern_loader_next(tern_loader *l, float *x, int *y, int *count);
 
 #ifdef __cplusplus
 }

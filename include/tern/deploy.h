@@ -41,6 +41,7 @@
 
 #include <stddef.h>
 
+#include "tern/api.h"
 #include "tern/data_types.h"
 #include "tern/kernels.h"
 #include "tern/nn.h"
@@ -117,12 +118,12 @@ typedef struct tern_deploy_sizes {
 } tern_deploy_sizes;
 
 /* "linear", "conv2d", "affine", ... ; "unknown" out of range. */
-const char *tern_dlayer_type_name(tern_dlayer_type t);
+TERN_API const char *tern_dlayer_type_name(tern_dlayer_type t);
 
 /* An empty model (nothing owned). */
-void tern_deploy_init(tern_deploy *d);
+TERN_API void tern_deploy_init(tern_deploy *d);
 /* Free what a deploy model owns; leaves it empty. */
-void tern_deploy_free(tern_deploy *d);
+TERN_API void tern_deploy_free(tern_deploy *d);
 
 /* Write d to path atomically, datasets compressed at `deflate` (0: none,
  * 1..9): every float is checked finite first (TERN_ERR_NUMERIC naming the
@@ -130,14 +131,14 @@ void tern_deploy_free(tern_deploy *d);
  * with tern_deploy_load's every check, and only then renamed over path, so
  * an existing path is replaced by a loadable file or not at all. path NULL:
  * build the file in memory only, to measure it. sizes may be NULL. */
-tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes);
+TERN_API tern_status tern_deploy_save(const tern_deploy *d, const char *path, int deflate, tern_deploy_sizes *sizes);
 
 /* Read and verify path into *d (empty on entry; left empty on failure). */
-tern_status tern_deploy_load(tern_deploy *d, const char *path);
+TERN_API tern_status tern_deploy_load(tern_deploy *d, const char *path);
 
 /* 1 when path is a deploy checkpoint by its header or its 'format'
  * attribute (the file may still be damaged: load says how), else 0. */
-int tern_deploy_probe(const char *path);
+TERN_API int tern_deploy_probe(const char *path);
 
 #ifdef __cplusplus
 }

@@ -22,6 +22,7 @@
 #ifndef TERN_EXPORT_H
 #define TERN_EXPORT_H
 
+#include "tern/api.h"
 #include "tern/data_types.h"
 #include "tern/deploy.h"
 #include "tern/nn.h"
@@ -37,21 +38,21 @@ extern "C" {
  * and dataset name (its images are not read). TERN_ERR_NUMERIC for a
  * batchnorm running variance that is negative or not finite. *d must be
  * empty; on failure it is left empty. */
-tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
+TERN_API tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m, const tern_dataset *data);
 
 /* Export m, the model of training checkpoint train_ckpt with its data (both
  * as tern_dataset_load_checkpoint gives them): tern_deploy_from_model, the
  * checkpoint's path recorded as the source, saved to out_path.
  * TERN_ERR_ARG when out_path is train_ckpt itself (by device and inode:
  * symlinks, hard links). sizes may be NULL. */
-tern_status tern_deploy_export(const tern_model *m, const tern_dataset *data, const char *train_ckpt,
+TERN_API tern_status tern_deploy_export(const tern_model *m, const tern_dataset *data, const char *train_ckpt,
                                const char *out_path, tern_deploy_sizes *sizes);
 
 /* *dst = src with every ternary layer dequantized to fp32 weights
  * (w = wp where T = +1, -wn where T = -1): the same function, run through
  * OpenBLAS. For baselines and for the size of an fp32 checkpoint of the
  * same model. dst must be empty. */
-tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst);
+TERN_API tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst);
 
 #ifdef __cplusplus
 }

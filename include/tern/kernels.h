@@ -76,6 +76,7 @@
  * training's fake-quant, so they agree on every row. */
 #define TERN_KQ_AMAX_MIN (127.0f * FLT_MIN)
 
+#include "tern/api.h"
 #include "tern/status.h"
 
 #ifdef __cplusplus
@@ -127,17 +128,17 @@ typedef struct tern_packed {
 } tern_packed;
 
 /* Allocate an (rows, cols) matrix of zero weights with unit scales. */
-tern_status tern_packed_init(tern_packed *p, int rows, int cols);
+TERN_API tern_status tern_packed_init(tern_packed *p, int rows, int cols);
 
 /* Release what tern_packed_init allocated; p becomes all zero. */
-void tern_packed_free(tern_packed *p);
+TERN_API void tern_packed_free(tern_packed *p);
 
 /* Pack w (rows, cols) in {-1,0,1} and set scales wp (rows) and wn (rows;
  * NULL: wn = wp). Scales must be finite. Sets p->symmetric. */
-tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, const float *wn);
+TERN_API tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, const float *wn);
 
 /* Unpack into w (rows, cols) in {-1,0,1}; checks codes and padding. */
-tern_status tern_packed_get(const tern_packed *p, int8_t *w);
+TERN_API tern_status tern_packed_get(const tern_packed *p, int8_t *w);
 
 /* ---- paths and dispatch --------------------------------------------------- */
 
@@ -151,22 +152,22 @@ typedef enum tern_kernel {
 } tern_kernel;
 
 /* "auto", "scalar", "avx2", "avx512", "neon"; "unknown" out of range. */
-const char *tern_kernel_name(tern_kernel k);
+TERN_API const char *tern_kernel_name(tern_kernel k);
 
 /* Parse a path name ("auto" gives TERN_KERNEL_AUTO) into *k. */
-tern_status tern_kernel_parse(const char *name, tern_kernel *k);
+TERN_API tern_status tern_kernel_parse(const char *name, tern_kernel *k);
 
 /* 1 when path k is built into this library and this CPU (and OS) runs it
  * (0 for TERN_KERNEL_AUTO, which is no path of its own). */
-int tern_kernel_available(tern_kernel k);
+TERN_API int tern_kernel_available(tern_kernel k);
 
 /* The fastest available path: avx512 > avx2 > scalar, or neon > scalar. */
-tern_kernel tern_kernel_best(void);
+TERN_API tern_kernel tern_kernel_best(void);
 
 /* *path = the path k runs on: tern_kernel_best() for TERN_KERNEL_AUTO, else
  * k itself; TERN_ERR_UNSUPPORTED when k is not available, TERN_ERR_ARG out
  * of range. Every GEMM and conv below resolves its path this way. */
-tern_status tern_kernel_resolve(tern_kernel k, tern_kernel *path);
+TERN_API tern_status tern_kernel_resolve(tern_kernel k, tern_kernel *path);
 
 /* ---- activations, GEMM, conv ---------------------------------------------- */
 
@@ -180,16 +181,16 @@ typedef enum tern_kact {
  * *qsum = sum(q). k >= 1. q = 0, sx = 0 when amax < TERN_KQ_AMAX_MIN.
  * TERN_ERR_NUMERIC on NaN or Inf. This is the scalar reference; the GEMM and
  * conv use their path's SIMD quantizer, which matches it bit for bit. */
-tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
+TERN_API tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum);
 
 /* Scratch bytes tern_kernel_gemm needs for n samples:
  *   I8:  n * (Kp + 8) + 64,   F32: n * Kp * 4 + 64,   Kp = 128 * kblocks.
  * Any alignment will do; 0 when w is NULL or n < 1. */
-size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act);
+TERN_API size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act);
 
 /* y (n, M) = W (M, K) applied to x (n, K), per the overview, + bias (M or
  * NULL), on `path`. n = 1 is the GEMV. */
-tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
+TERN_API tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
                              tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Geometry of a conv2d over packed weights (cross-correlation, zero pad). */
@@ -202,14 +203,14 @@ typedef struct tern_conv2d_geom {
 /* Scratch bytes tern_kernel_conv2d needs (reused for every image), with
  * P = OH*OW and Kp as above:
  *   I8:  cin*h*w + K P + P * (Kp + 8) + 192,   F32: (K + Kp) * P * 4 + 128. */
-size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
+TERN_API size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w), W (M, cin*kh*kw)) + bias (M or
  * NULL), OH = (h + 2 pad - kh) / stride + 1. W's columns are in (cin, kh, kw)
  * order, as PyTorch's (O, C, KH, KW) weights flattened. im2col into the
  * scratch, then the GEMM with the output positions as samples. In I8 mode
  * each image is quantized with its own absmax (one sx per image). */
-tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g, const float *x,
+TERN_API tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g, const float *x,
                                int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* ---- zero-skipping (sparse) ternary kernels -------------------------------
@@ -263,35 +264,35 @@ typedef struct tern_sparse {
 } tern_sparse;
 
 /* Build the lists of w's nonzero weights (checks codes as tern_packed_get). */
-tern_status tern_sparse_init(tern_sparse *s, const tern_packed *w);
+TERN_API tern_status tern_sparse_init(tern_sparse *s, const tern_packed *w);
 
 /* Release what tern_sparse_init allocated; s becomes all zero. */
-void tern_sparse_free(tern_sparse *s);
+TERN_API void tern_sparse_free(tern_sparse *s);
 
 /* Bytes s owns (seg + idx). */
-size_t tern_sparse_bytes(const tern_sparse *s);
+TERN_API size_t tern_sparse_bytes(const tern_sparse *s);
 
 /* Fraction of zero weights, 1 - nnz / (M K). */
-double tern_sparse_zero_fraction(const tern_sparse *s);
+TERN_API double tern_sparse_zero_fraction(const tern_sparse *s);
 
 /* Scratch bytes tern_sparse_gemm needs for n samples:
  *   I8:  3 K n + 4 n + 192,   F32: 4 K n + 128,   plus 4 M n + 64 when n > 1
  * (outputs staged (M, n), then transposed). 0 when s is NULL or n < 1. */
-size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act);
+TERN_API size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern_kact act);
 
 /* y (n, M) = W applied to x (n, K) + bias (M or NULL), as tern_kernel_gemm,
  * on `path`, skipping the zero weights. */
-tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias, float *y,
+TERN_API tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias, float *y,
                              tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Scratch bytes tern_sparse_conv2d needs, with P = OH*OW:
  *   I8:  3 cin*h*w + 2 K P + 4 P + 320,   F32: 4 K P + 128. */
-size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_geom *g, tern_kact act);
+TERN_API size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const tern_conv2d_geom *g, tern_kact act);
 
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w)) as tern_kernel_conv2d (one sx
  * per image in I8), skipping the zero weights: im2col (K, P), then the
  * sparse GEMM with the P positions as samples. */
-tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
+TERN_API tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
                                int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 #ifdef __cplusplus

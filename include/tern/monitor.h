@@ -69,6 +69,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/api.h"
 #include "tern/deploy.h"
 #include "tern/status.h"
 
@@ -102,7 +103,7 @@ typedef struct tern_layer_count {
  * sums (ternary/int8/shapes/scales zero; bits_per_weight over all ternary
  * weights). Either output may be NULL. TERN_ERR_FORMAT when a packed layer
  * cannot be unpacked. */
-tern_status tern_monitor_count(const tern_deploy *m, tern_layer_count *per_layer, tern_layer_count *total);
+TERN_API tern_status tern_monitor_count(const tern_deploy *m, tern_layer_count *per_layer, tern_layer_count *total);
 
 /* ---- energy ----------------------------------------------------------------- */
 
@@ -128,13 +129,13 @@ typedef struct tern_energy {
 
 /* pJ of moving `bytes` from the smallest memory of t that holds `bytes`:
  * 64-bit SRAM reads (ceil(bytes/8)), or 32-bit DRAM reads (ceil(bytes/4)). */
-double tern_monitor_mem_pj(const tern_energy_table *t, size_t bytes);
+TERN_API double tern_monitor_mem_pj(const tern_energy_table *t, size_t bytes);
 
 /* The overview's model over c (n layers, from tern_monitor_count): fp32 = 0
  * the ternary model, 1 the fp32-equivalent. per_layer (n) may be NULL; the
  * weights' energy is charged to each layer in proportion to its bytes, at
  * the memory the whole model's weights fit in. */
-tern_status tern_monitor_energy(const tern_layer_count *c, int n, const tern_energy_table *t, int fp32,
+TERN_API tern_status tern_monitor_energy(const tern_layer_count *c, int n, const tern_energy_table *t, int fp32,
                                 tern_energy *per_layer, tern_energy *total);
 
 /* ---- training checkpoints ---------------------------------------------------- */
@@ -155,7 +156,7 @@ typedef struct tern_monitor_train_info {
  * mean, unit std when it is computed from the training split). *is_train =
  * 1 and *info filled for a training checkpoint (info may be NULL). *d must
  * be empty; it is left empty on failure. */
-tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, tern_monitor_train_info *info);
+TERN_API tern_status tern_monitor_load(const char *path, tern_deploy *d, int *is_train, tern_monitor_train_info *info);
 
 /* ---- RAPL ------------------------------------------------------------------- */
 
@@ -171,14 +172,14 @@ typedef struct tern_rapl {
 /* Find the package domains under root (NULL: /sys/class/powercap) and read
  * each once. TERN_ERR_UNSUPPORTED when there is none or one is unreadable;
  * the message says which and why (e.g. "Permission denied"). */
-tern_status tern_rapl_open(tern_rapl *r, const char *root);
+TERN_API tern_status tern_rapl_open(tern_rapl *r, const char *root);
 
 /* Take the starting readings. */
-tern_status tern_rapl_start(tern_rapl *r);
+TERN_API tern_status tern_rapl_start(tern_rapl *r);
 
 /* *uj = energy since tern_rapl_start summed over domains, µJ; a counter
  * that reads lower than at the start wrapped once: (range - start) + now. */
-tern_status tern_rapl_stop(tern_rapl *r, double *uj);
+TERN_API tern_status tern_rapl_stop(tern_rapl *r, double *uj);
 
 #ifdef __cplusplus
 }

@@ -19,9 +19,14 @@
 #define TERN_NN_H
 
 #include <stdint.h>
+#include "tern/api.h"
 #include "tern/params.h"
 #include "tern/quant.h"
 #include "tern/tape.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum tern_layer_type {
     TERN_LAYER_LINEAR,
@@ -93,9 +98,9 @@ typedef struct tern_model {
 /* Build and initialise: shapes inferred, params declared and allocated, weights
  * drawn from `seed`. Errors name the layer, e.g.
  * "model: layer 3 (linear) needs (F) input, got (32,7,7); add a flatten layer". */
-tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
+TERN_API tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
                             const int *in_shape, tern_init init, uint64_t seed);
-void tern_model_free(tern_model *m);
+TERN_API void tern_model_free(tern_model *m);
 
 /* Layer i's output shape per sample, (F) or (C,H,W), from its input shape
  * (in_ndim, in): the one rule the model builder and the deploy loader
@@ -103,18 +108,18 @@ void tern_model_free(tern_model *m);
  * "layer i (type)", when the input does not suit the layer or the output
  * would hold more than INT_MAX values. An add layer gives its input's
  * shape (its caller compares the `from` layer's output). */
-tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
+TERN_API tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
                                  int *out);
 
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
-tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
+TERN_API tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
 
 /* The quantizer statistics of layer i (a ternary linear/conv) now: sparsity,
  * +1/-1 fractions, scales. TERN_ERR_ARG when layer i is not ternary. */
-tern_status tern_model_layer_stats(const tern_model *m, int i, tern_quant_layer_stats *st);
+TERN_API tern_status tern_model_layer_stats(const tern_model *m, int i, tern_quant_layer_stats *st);
 
 /* Fraction of zero weights over all ternary layers (0 when there are none). */
-double tern_model_sparsity(const tern_model *m);
+TERN_API double tern_model_sparsity(const tern_model *m);
 
 /* ---- training and evaluation steps ------------------------------------- */
 
@@ -133,20 +138,24 @@ typedef struct tern_step_result {
  * and optimizer state are unchanged, but batchnorm running statistics have
  * already absorbed the bad batch in the forward (the trainer stops the run
  * and keeps its last checkpoint, so none of it is saved). */
-tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
+TERN_API tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
                                   const int *labels, float lr, float clip, tern_step_result *r);
 
 /* Loss and correct count of a batch in eval mode, with no tape. */
-tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
+TERN_API tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
                                   tern_step_result *r);
 
 /* Enum value → name; "unknown" when out of range. */
-const char *tern_layer_type_name(tern_layer_type t);
-const char *tern_act_name(tern_act a);
+TERN_API const char *tern_layer_type_name(tern_layer_type t);
+TERN_API const char *tern_act_name(tern_act a);
 
 /* Name → enum value; TERN_ERR_ARG listing the valid names when unknown
  * (*out untouched). */
-tern_status tern_layer_type_parse(const char *name, tern_layer_type *out);
-tern_status tern_act_parse(const char *name, tern_act *out);
+TERN_API tern_status tern_layer_type_parse(const char *name, tern_layer_type *out);
+TERN_API tern_status tern_act_parse(const char *name, tern_act *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

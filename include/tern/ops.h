@@ -10,64 +10,73 @@
 #ifndef TERN_OPS_H
 #define TERN_OPS_H
 
+#include "tern/api.h"
 #include "tern/tape.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* y = x W^T + b.  x (N,I), W (O,I), b (O) → y (N,O).  cblas_sgemm. */
-tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b);
+TERN_API tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b);
 
 /* y = W * x + b (cross-correlation).  x (N,C,H,W), W (O,C,KH,KW), b (O)
  * → y (N,O,OH,OW), OH = (H + 2 pad - KH) / stride + 1.  im2col + sgemm. */
-tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b, int stride, int pad);
+TERN_API tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tensor *b, int stride, int pad);
 
 /* y = max over each k×k window (padding is -inf).  x (N,C,H,W) → (N,C,OH,OW). */
-tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad);
+TERN_API tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad);
 
 /* y = sum over each k×k window / (k*k) (zero padding counted, as PyTorch's
  * default count_include_pad).  x (N,C,H,W) → (N,C,OH,OW). */
-tern_tensor *tern_avgpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad);
+TERN_API tern_tensor *tern_avgpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad);
 
 /* y[n,c] = mean over h,w of x[n,c,h,w].  x (N,C,H,W) → (N,C). */
-tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x);
+TERN_API tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x);
 
 /* Batch normalisation over N (and H,W) per channel C; x (N,C) or (N,C,H,W).
  * Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta with the biased
  * batch variance, and running = (1 - momentum) running + momentum stat with
  * the unbiased variance (PyTorch's convention). Eval: the running statistics.
  * gamma, beta, running_mean, running_var are (C). */
-tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+TERN_API tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
                             tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
 
 /* relu(batchnorm(...)) as one op: the same bits as the two, without the
  * intermediate tensor and its grad (one pass less each way). */
-tern_tensor *tern_batchnorm_relu(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
+TERN_API tern_tensor *tern_batchnorm_relu(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
                                  tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
 
 /* y = max(x, 0). */
-tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x);
+TERN_API tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x);
 
 /* y = clamp(x, lo, hi); dy/dx = 1 inside (lo, hi), 0 outside. */
-tern_tensor *tern_hardtanh(tern_ctx *c, tern_tensor *x, float lo, float hi);
+TERN_API tern_tensor *tern_hardtanh(tern_ctx *c, tern_tensor *x, float lo, float hi);
 
 /* Training: y = x * m / (1 - p), m ~ Bernoulli(1 - p) from ctx->rng.
  * Eval or p == 0: y = x (the same tensor, no copy). */
-tern_tensor *tern_dropout(tern_ctx *c, tern_tensor *x, float p);
+TERN_API tern_tensor *tern_dropout(tern_ctx *c, tern_tensor *x, float p);
 
 /* y = a + b, same shapes (residual connections). */
-tern_tensor *tern_add(tern_ctx *c, tern_tensor *a, tern_tensor *b);
+TERN_API tern_tensor *tern_add(tern_ctx *c, tern_tensor *a, tern_tensor *b);
 
 /* A view of x with another shape of the same size; shares data and grad,
  * so it needs no node on the tape. */
-tern_tensor *tern_reshape(tern_ctx *c, tern_tensor *x, int ndim, const int *shape);
+TERN_API tern_tensor *tern_reshape(tern_ctx *c, tern_tensor *x, int ndim, const int *shape);
 
 /* (N, ...) → (N, prod(...)). */
-tern_tensor *tern_flatten(tern_ctx *c, tern_tensor *x);
+TERN_API tern_tensor *tern_flatten(tern_ctx *c, tern_tensor *x);
 
 /* loss = mean_n [ logsumexp(z_n) - z_n[label_n] ], fused and stable.
  * logits (N,K), labels[N] in [0,K) → loss (1). The backward is
  * (softmax(z) - onehot) / N. `labels` must stay valid until backward. */
-tern_tensor *tern_softmax_xent(tern_ctx *c, tern_tensor *logits, const int *labels);
+TERN_API tern_tensor *tern_softmax_xent(tern_ctx *c, tern_tensor *logits, const int *labels);
 
 /* Number of rows whose argmax equals the label (ties: the first max). */
-int tern_count_correct(const tern_tensor *logits, const int *labels);
+TERN_API int tern_count_correct(const tern_tensor *logits, const int *labels);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

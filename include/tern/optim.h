@@ -29,6 +29,7 @@
 #ifndef TERN_OPTIM_H
 #define TERN_OPTIM_H
 
+#include "tern/api.h"
 #include "tern/params.h"
 #include "tern/status.h"
 
@@ -70,42 +71,42 @@ typedef struct tern_optim {
 
 /* PyTorch's defaults for `kind`: SGD momentum 0, wd 0; Adam b=(0.9, 0.999),
  * eps 1e-8, wd 0; AdamW the same with wd 0.01. */
-tern_optim_config tern_optim_default(tern_optim_kind kind);
+TERN_API tern_optim_config tern_optim_default(tern_optim_kind kind);
 
 /* TERN_OK when cfg is usable, else TERN_ERR_CONFIG naming the field, e.g.
  * "adam: beta2 = 1 must be in [0, 1)". */
-tern_status tern_optim_check(const tern_optim_config *cfg);
+TERN_API tern_status tern_optim_check(const tern_optim_config *cfg);
 
 /* Validate cfg, bind to allocated params and allocate the zeroed state
  * blocks; step = 0. On failure *o is left freeable. */
-tern_status tern_optim_init(tern_optim *o, tern_params *params, const tern_optim_config *cfg);
+TERN_API tern_status tern_optim_init(tern_optim *o, tern_params *params, const tern_optim_config *cfg);
 
 /* Release the state blocks; the params are not touched. */
-void tern_optim_free(tern_optim *o);
+TERN_API void tern_optim_free(tern_optim *o);
 
 /* One update of every TRAIN parameter at learning rate lr (>= 0, finite)
  * times its lr_scale (>= 0, finite), from params->grad; then step += 1.
  * TERN_ERR_ARG when step is outside [0, TERN_OPTIM_MAX_STEP). On an error
  * nothing has been updated. */
-tern_status tern_optim_step(tern_optim *o, float lr);
+TERN_API tern_status tern_optim_step(tern_optim *o, float lr);
 
 /* Name of state block i for checkpoints: "momentum", "adam_m", "adam_v";
  * NULL when i is not in [0, n_state). */
-const char *tern_optim_state_name(const tern_optim *o, int i);
+TERN_API const char *tern_optim_state_name(const tern_optim *o, int i);
 
 /* 1 when every value of state block i is >= 0 by construction (Adam's
  * second moment, "adam_v"), so a negative one can only be damage. */
-int tern_optim_state_nonneg(const tern_optim *o, int i);
+TERN_API int tern_optim_state_nonneg(const tern_optim *o, int i);
 
 /* Parameter q's slice of state block i: state[i] + q->offset, (q->t.n) floats;
  * NULL when i is out of range. */
-float *tern_optim_state_view(const tern_optim *o, int i, const tern_param *q);
+TERN_API float *tern_optim_state_view(const tern_optim *o, int i, const tern_param *q);
 
 /* "sgd", "adam", "adamw"; "unknown" for anything else. */
-const char *tern_optim_kind_name(tern_optim_kind kind);
+TERN_API const char *tern_optim_kind_name(tern_optim_kind kind);
 
 /* The kind named `name` (as tern_optim_kind_name) into *kind, or TERN_ERR_CONFIG. */
-tern_status tern_optim_kind_parse(const char *name, tern_optim_kind *kind);
+TERN_API tern_status tern_optim_kind_parse(const char *name, tern_optim_kind *kind);
 
 /* ---- learning-rate schedules --------------------------------------------- */
 
@@ -128,16 +129,16 @@ typedef struct tern_sched {
 
 /* TERN_OK when s is usable, else TERN_ERR_CONFIG naming the field, e.g.
  * "sched cosine: total_steps 100 must exceed warmup_steps 100". */
-tern_status tern_sched_check(const tern_sched *s);
+TERN_API tern_status tern_sched_check(const tern_sched *s);
 
 /* *s = constant base_lr, checked. */
-tern_status tern_sched_init_constant(tern_sched *s, float base_lr);
+TERN_API tern_status tern_sched_init_constant(tern_sched *s, float base_lr);
 
 /* *s = base_lr gamma^floor(step / step_size) (torch StepLR), checked. */
-tern_status tern_sched_init_step(tern_sched *s, float base_lr, long step_size, float gamma);
+TERN_API tern_status tern_sched_init_step(tern_sched *s, float base_lr, long step_size, float gamma);
 
 /* *s = cosine with linear warm-up (see tern_sched_lr), checked. */
-tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps, long total_steps);
+TERN_API tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps, long total_steps);
 
 /* The lr for 0-based step `step` (negative counts as 0) of a checked s:
  *   constant  base
@@ -146,13 +147,13 @@ tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, l
  *             else:      min + (base - min) (1 + cos(pi p)) / 2,
  *                        p = min(1, (step - W) / (T - W))   (base at W, min from T on)
  * An unchecked invalid s yields 0 (never NaN). */
-float tern_sched_lr(const tern_sched *s, long step);
+TERN_API float tern_sched_lr(const tern_sched *s, long step);
 
 /* "constant", "step", "cosine"; "unknown" for anything else. */
-const char *tern_sched_kind_name(tern_sched_kind kind);
+TERN_API const char *tern_sched_kind_name(tern_sched_kind kind);
 
 /* The kind named `name` (as tern_sched_kind_name) into *kind, or TERN_ERR_CONFIG. */
-tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind);
+TERN_API tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind);
 
 /* ---- gradient clipping --------------------------------------------------- */
 
@@ -162,7 +163,7 @@ tern_status tern_sched_kind_parse(const char *name, tern_sched_kind *kind);
  * as is with the grads left unchanged (torch would fill them with NaN) and
  * TERN_ERR_NUMERIC returned, so the caller can skip the step. max_norm must
  * be > 0 (+inf: measure only), else TERN_ERR_ARG. */
-tern_status tern_clip_grad_norm(tern_params *p, float max_norm, float *norm);
+TERN_API tern_status tern_clip_grad_norm(tern_params *p, float max_norm, float *norm);
 
 #ifdef __cplusplus
 }

@@ -15,8 +15,13 @@
 #define TERN_PARAMS_H
 
 #include <stddef.h>
+#include "tern/api.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum {
     TERN_PARAM_TRAIN = 1 << 0,  /* updated by the optimizer, has a grad */
@@ -41,24 +46,28 @@ typedef struct tern_params {
     size_t total;  /* floats in each block, padding included */
 } tern_params;
 
-void tern_params_init(tern_params *p);
-void tern_params_free(tern_params *p);
+TERN_API void tern_params_init(tern_params *p);
+TERN_API void tern_params_free(tern_params *p);
 
 /* Declare a parameter; its index into *index (may be NULL). TERN_ERR_ARG
  * for a duplicate or bad name or after allocation, TERN_ERR_SHAPE for a bad
  * shape, TERN_ERR_NOMEM. */
-tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags, int *index);
+TERN_API tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags, int *index);
 
 /* Allocate the data and grad blocks (zeroed) and point every view into them. */
-tern_status tern_params_alloc(tern_params *p);
+TERN_API tern_status tern_params_alloc(tern_params *p);
 
 /* grad = 0, one pass over the grad block. */
-void tern_params_zero_grad(tern_params *p);
+TERN_API void tern_params_zero_grad(tern_params *p);
 
 /* The parameter with this name, or NULL. */
-tern_param *tern_params_find(tern_params *p, const char *name);
+TERN_API tern_param *tern_params_find(tern_params *p, const char *name);
 
 /* Number of trainable scalars (padding and buffers excluded). */
-size_t tern_params_count_trainable(const tern_params *p);
+TERN_API size_t tern_params_count_trainable(const tern_params *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

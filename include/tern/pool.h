@@ -22,7 +22,12 @@
 
 #include <stddef.h>
 
+#include "tern/api.h"
 #include "tern/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define TERN_POOL_MAX_THREADS 64
 
@@ -34,30 +39,34 @@ typedef void (*tern_task_fn)(void *arg, int task, int thread);
 /* *p = a pool of `threads` threads (1..TERN_POOL_MAX_THREADS; 1: no
  * workers, the caller alone). Fails with a message, and *p NULL, when a
  * worker cannot be started. */
-tern_status tern_pool_init(tern_pool **p, int threads);
+TERN_API tern_status tern_pool_init(tern_pool **p, int threads);
 
 /* Stop the workers and release everything; NULL is a no-op. Not while a job runs. */
-void tern_pool_free(tern_pool *p);
+TERN_API void tern_pool_free(tern_pool *p);
 
 /* Threads a job may use: 1 for a NULL pool. */
-int tern_pool_threads(const tern_pool *p);
+TERN_API int tern_pool_threads(const tern_pool *p);
 
 /* Run fn for every task on at most max_threads threads (0: all) and return
  * when all are done. Tasks are handed out in order, one at a time. Called
  * from inside one of this pool's tasks, it runs the tasks inline on that
  * thread, passing them that task's thread index. NULL pool: inline, thread 0. */
-void tern_pool_for(tern_pool *p, int ntasks, int max_threads, tern_task_fn fn, void *arg);
+TERN_API void tern_pool_for(tern_pool *p, int ntasks, int max_threads, tern_task_fn fn, void *arg);
 
 /* Give every thread of p a 64-byte aligned scratch block of at least
  * `bytes` (blocks only grow). Not while a job runs. */
-tern_status tern_pool_reserve(tern_pool *p, size_t bytes);
+TERN_API tern_status tern_pool_reserve(tern_pool *p, size_t bytes);
 
 /* Thread `thread`'s scratch block (tern_pool_reserve), NULL before any;
  * a task may use its own thread's block for the length of a call. */
-void *tern_pool_scratch(const tern_pool *p, int thread);
+TERN_API void *tern_pool_scratch(const tern_pool *p, int thread);
 
 /* The part [*lo, *hi) of n items that task t of ntasks owns: contiguous,
  * sizes differing by at most one, in task order. */
-void tern_pool_range(size_t n, int ntasks, int t, size_t *lo, size_t *hi);
+TERN_API void tern_pool_range(size_t n, int ntasks, int t, size_t *lo, size_t *hi);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

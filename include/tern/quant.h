@@ -49,7 +49,12 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "tern/api.h"
 #include "tern/tape.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum tern_quant_method {
     TERN_QUANT_TWN,
@@ -90,44 +95,44 @@ typedef struct tern_quant_cfg {
 
 /* The defaults of `method` (values in the comments above); learned_alpha is
  * 1 for ttq, 0 otherwise. */
-tern_quant_cfg tern_quant_cfg_default(tern_quant_method method);
+TERN_API tern_quant_cfg tern_quant_cfg_default(tern_quant_method method);
 
 /* TERN_OK, or TERN_ERR_ARG with a message naming the bad field. */
-tern_status tern_quant_cfg_check(const tern_quant_cfg *cfg);
+TERN_API tern_status tern_quant_cfg_check(const tern_quant_cfg *cfg);
 
 /* Name → enum value; TERN_ERR_ARG listing the valid names when unknown. */
-tern_status tern_quant_method_parse(const char *name, tern_quant_method *out);
-tern_status tern_quant_granularity_parse(const char *name, tern_quant_granularity *out);
-tern_status tern_ste_parse(const char *name, tern_ste *out);
+TERN_API tern_status tern_quant_method_parse(const char *name, tern_quant_method *out);
+TERN_API tern_status tern_quant_granularity_parse(const char *name, tern_quant_granularity *out);
+TERN_API tern_status tern_ste_parse(const char *name, tern_ste *out);
 
 /* Enum value → name; "unknown" when out of range. */
-const char *tern_quant_method_name(tern_quant_method m);
-const char *tern_quant_granularity_name(tern_quant_granularity g);
-const char *tern_ste_name(tern_ste s);
+TERN_API const char *tern_quant_method_name(tern_quant_method m);
+TERN_API const char *tern_quant_granularity_name(tern_quant_granularity g);
+TERN_API const char *tern_ste_name(tern_ste s);
 
 /* Number of scale groups for w under cfg: 1 per tensor, shape[0] per channel. */
-int tern_quant_groups(const tern_tensor *w, const tern_quant_cfg *cfg);
+TERN_API int tern_quant_groups(const tern_tensor *w, const tern_quant_cfg *cfg);
 
 /* W_q = alpha * T, same shape as w, with the STE backward above.
  * alpha: NULL for the closed form (cfg->learned_alpha = 0), or the learned
  * scale, (1) or (O) by granularity; for ttq it is Wp. alpha_neg: ttq's Wn,
  * same shape; NULL for the other methods. Gradients flow to each input that
  * has a grad buffer. */
-tern_tensor *tern_quant_ternary(tern_ctx *c, tern_tensor *w, tern_tensor *alpha, tern_tensor *alpha_neg,
+TERN_API tern_tensor *tern_quant_ternary(tern_ctx *c, tern_tensor *w, tern_tensor *alpha, tern_tensor *alpha_neg,
                                 const tern_quant_cfg *cfg);
 
 /* Per-sample absmax fake-quant of x (N, ...): for each row n,
  * s = Q / max|x_n|, y = round(x s) / s clamped to [-Q, Q] / s, Q = 2^(bits-1) - 1
  * = 127; a row of zeros stays 0. Backward: identity (dL/dx = dL/dy).
  * bits = 0 returns x itself (no node); otherwise bits must be 8. */
-tern_tensor *tern_quant_act(tern_ctx *c, tern_tensor *x, int bits);
+TERN_API tern_tensor *tern_quant_act(tern_ctx *c, tern_tensor *x, int bits);
 
 /* Closed-form scales of w, written into alpha ((1) or (O)), for initialising
  * a learned alpha: twn mean|W| over the kept set, absmean mean|W|; ttq
  * Wp = mean of W over W > delta into alpha and Wn = mean of -W over
  * W < -delta into alpha_neg (a side with no weights takes the other side's
  * scale; 0 when both are empty). alpha_neg must be NULL except for ttq. */
-tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cfg, tern_tensor *alpha,
+TERN_API tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cfg, tern_tensor *alpha,
                                   tern_tensor *alpha_neg);
 
 /* The ternary codes and scales the forward would use now, without a ctx or
@@ -136,7 +141,7 @@ tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cf
  * both alpha), so W_q = sp T where T = +1, -sn where T = -1, 0 else, bit for
  * bit tern_quant_ternary's output. For export to packed deploy weights.
  * sp and sn hold tern_quant_groups(w, cfg) floats. */
-tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
+TERN_API tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
                                      const tern_quant_cfg *cfg, int8_t *T, float *sp, float *sn);
 
 /* What a layer's quantizer does at this step. */
@@ -151,7 +156,11 @@ typedef struct tern_quant_layer_stats {
 /* The statistics of quantizing w under cfg, from the latent weights, without
  * a ctx or the tape and without allocating. alpha / alpha_neg are the learned
  * scales exactly as the op takes them (NULL for the closed form). */
-tern_status tern_quant_stats(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
+TERN_API tern_status tern_quant_stats(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
                              const tern_quant_cfg *cfg, tern_quant_layer_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -18,6 +18,7 @@
 #ifndef TERN_RESTORE_H
 #define TERN_RESTORE_H
 
+#include "tern/api.h"
 #include "tern/checkpoint.h"
 #include "tern/config.h"
 #include "tern/nn.h"
@@ -39,24 +40,24 @@ typedef struct tern_restore_position {
 
 /* *cfg = the config stored in ckpt (free with tern_config_free); left empty
  * on failure. */
-tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
+TERN_API tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
 
 /* *m = cfg's model built for (C,H,W) inputs in_shape, with ckpt's
  * parameters. optim: initialised by cfg and given ckpt's optimizer state;
  * NULL: the state is read, checked and dropped. TERN_ERR_FORMAT when the
  * checkpoint is of another architecture or input size (tern_ckpt_load).
  * *m (and *optim) are left empty on failure. */
-tern_status tern_restore_model(tern_model *m, tern_optim *optim, const tern_config *cfg, const int in_shape[3],
+TERN_API tern_status tern_restore_model(tern_model *m, tern_optim *optim, const tern_config *cfg, const int in_shape[3],
                                const char *ckpt);
 
 /* ck's counters and metadata = p, for tern_ckpt_save. */
-tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);
+TERN_API tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);
 
 /* Load ckpt into ck (all or nothing, tern_ckpt_load) and *p = its position,
  * checked against the config it resumes under: batch < batches (per epoch),
  * seen <= batch x batch_size, correct <= seen, loss_sum >= 0; a checkpoint
  * without the epoch's metadata resumes at the start of an epoch. */
-tern_status tern_restore_resume(tern_ckpt_state *ck, const char *ckpt, int batches, int batch_size,
+TERN_API tern_status tern_restore_resume(tern_ckpt_state *ck, const char *ckpt, int batches, int batch_size,
                                 tern_restore_position *p);
 
 #ifdef __cplusplus

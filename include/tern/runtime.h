@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 
+#include "tern/api.h"
 #include "tern/deploy.h"
 #include "tern/kernels.h"
 #include "tern/status.h"
@@ -109,35 +110,35 @@ typedef struct tern_runtime {
 
 /* Plan for batches of up to max_batch samples of model m, zero-skipping
  * where the AUTO rule above says it wins. */
-tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act);
+TERN_API tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, int max_batch, tern_runtime_act act);
 
 /* Plan with every option spelled out (tern_runtime_init is this with zskip
  * AUTO). */
-tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o);
-void tern_runtime_free(tern_runtime *rt);
+TERN_API tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o);
+TERN_API void tern_runtime_free(tern_runtime *rt);
 
 /* Bytes of the planned buffers (activations + scratch) plus the column
  * lists of the zero-skipping layers. */
-size_t tern_runtime_planned_bytes(const tern_runtime *rt);
+TERN_API size_t tern_runtime_planned_bytes(const tern_runtime *rt);
 
 /* logits (n, n_classes) of x (n, C, H, W), already normalised as the
  * model's /input says; *logits points into the runtime's buffers and stays
  * valid until the next call. TERN_ERR_SHAPE when x does not match the model
  * or n > max_batch; TERN_ERR_NUMERIC on NaN/Inf input to an int8 layer. */
-tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const float **logits);
+TERN_API tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const float **logits);
 
 /* x (C,H,W) = (p/255 - mean[c]) / std[c] for the model's input. */
-void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, float *x);
+TERN_API void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, float *x);
 
 /* Read one input image for m from `path`: a binary PGM (P5, 1 channel) or
  * PPM (P6, 3 channels) with maxval 255 of the model's height and width, or
  * a raw file of exactly C*H*W bytes (pixels in C,H,W order), normalised
  * into x (C*H*W). TERN_ERR_SHAPE naming the file when its size or channels
  * do not match the model's input. */
-tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x);
+TERN_API tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x);
 
 /* Softmax of logits (k) into p (k), computed stably (max subtracted). */
-void tern_runtime_softmax(const float *logits, int k, float *p);
+TERN_API void tern_runtime_softmax(const float *logits, int k, float *p);
 
 typedef struct tern_runtime_eval {
     int n, correct;
@@ -147,7 +148,7 @@ typedef struct tern_runtime_eval {
 
 /* Predict all of ds (normalised as the model expects) in batches of
  * rt->max_batch; r->pred may point at n ints to receive the predictions. */
-tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r);
+TERN_API tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r);
 
 #ifdef __cplusplus
 }

@@ -8,6 +8,8 @@
 #ifndef TERN_STATUS_H
 #define TERN_STATUS_H
 
+#include "tern/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,24 +30,24 @@ typedef enum tern_status {
 /* Record a printf-style message for `code` and return `code`. Passing TERN_OK
  * clears the message. Use as: return tern_error(TERN_ERR_SHAPE, "op: ..."); an
  * argument may be tern_errmsg() itself, to wrap a cause in context. */
-tern_status tern_error(tern_status code, const char *fmt, ...)
+TERN_API tern_status tern_error(tern_status code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* The last recorded message on this thread ("" when none). */
-const char *tern_errmsg(void);
+TERN_API const char *tern_errmsg(void);
 
 /* A short stable name for a status, its enum name in lower case without
  * the prefix: "ok", "arg", "shape", "nomem", "io", ...; "unknown" out of range. */
-const char *tern_status_name(tern_status code);
+TERN_API const char *tern_status_name(tern_status code);
 
 /* The index of `name` in names[0..n) into *index; else `code`, with the
  * message "unknown <what> '<name>' (<names[0]>, <names[1]>, ...)". The
  * *_parse functions of the modules' name tables are built on it. */
-tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
+TERN_API tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
                             int *index);
 
 /* Forget the last message. */
-void tern_error_clear(void);
+TERN_API void tern_error_clear(void);
 
 #ifdef __cplusplus
 }

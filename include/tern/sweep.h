@@ -57,6 +57,7 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include "tern/api.h"
 #include "tern/config.h"
 #include "tern/status.h"
 #include "tern/train.h"
@@ -104,15 +105,15 @@ typedef struct tern_sweep_point {
  * the overrides). Errors are one line, "FILE:LINE:COL: KEY: what is wrong",
  * e.g. "s.yaml:7:8: seeds: 2 seeds given; at least 3 are needed for a mean
  * and spread". *s need not be initialised; on failure it is left empty. */
-tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path);
-void tern_sweep_spec_free(tern_sweep_spec *s);
+TERN_API tern_status tern_sweep_spec_load(tern_sweep_spec *s, const char *path);
+TERN_API void tern_sweep_spec_free(tern_sweep_spec *s);
 
 /* The points in order into pts (may be NULL to count); returns their number. */
-int tern_sweep_points(const tern_sweep_spec *s, tern_sweep_point *pts);
+TERN_API int tern_sweep_points(const tern_sweep_spec *s, tern_sweep_point *pts);
 
 /* The config point p trains: base + overrides + quant/seed settings, output
  * dir OUT/runs/<p->name>. Free with tern_config_free. */
-tern_status tern_sweep_point_config(const tern_sweep_spec *s, const tern_sweep_point *p, tern_config *cfg);
+TERN_API tern_status tern_sweep_point_config(const tern_sweep_spec *s, const tern_sweep_point *p, tern_config *cfg);
 
 /* ---- results ------------------------------------------------------------- */
 
@@ -134,18 +135,18 @@ typedef struct tern_sweep_results {
 } tern_sweep_results;
 
 /* Empty results, no layer columns. */
-void tern_sweep_results_init(tern_sweep_results *r);
-void tern_sweep_results_free(tern_sweep_results *r);
+TERN_API void tern_sweep_results_init(tern_sweep_results *r);
+TERN_API void tern_sweep_results_free(tern_sweep_results *r);
 /* Append a copy of row. */
-tern_status tern_sweep_results_add(tern_sweep_results *r, const tern_sweep_row *row);
+TERN_API tern_status tern_sweep_results_add(tern_sweep_results *r, const tern_sweep_row *row);
 /* Index of the row of point p, or -1. */
-int tern_sweep_results_find(const tern_sweep_results *r, const tern_sweep_point *p);
+TERN_API int tern_sweep_results_find(const tern_sweep_results *r, const tern_sweep_point *p);
 /* Read results.csv into *r (empty on entry); a missing file gives no rows
  * and its layer columns unchanged. TERN_ERR_FORMAT naming the file and
  * line on a malformed row. */
-tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path);
+TERN_API tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path);
 /* Write *r as results.csv atomically (temporary file, fsync, rename). */
-tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path);
+TERN_API tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path);
 
 /* Mean and spread over seeds of one (method, t). */
 typedef struct tern_sweep_stat {
@@ -157,9 +158,9 @@ typedef struct tern_sweep_stat {
 /* Group rows by (method, t) in order of first appearance: mean and sample
  * std (n - 1; 0 for one value) of each measure over its non-empty values.
  * *stats is malloc'd (free it); *n its length. */
-tern_status tern_sweep_summarize(const tern_sweep_results *r, tern_sweep_stat **stats, int *n);
+TERN_API tern_status tern_sweep_summarize(const tern_sweep_results *r, tern_sweep_stat **stats, int *n);
 /* tern_sweep_summarize written as summary.csv atomically. */
-tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *path);
+TERN_API tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *path);
 
 /* ---- running ------------------------------------------------------------- */
 
@@ -199,10 +200,10 @@ typedef struct tern_sweep_result {
 
 /* Run the sweep as described above; results.csv and summary.csv are
  * rewritten after each point. Errors name the point or file. */
-tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts, tern_sweep_result *res);
+TERN_API tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts, tern_sweep_result *res);
 
 /* Rewrite OUT/summary.csv from OUT/results.csv (no training). */
-tern_status tern_sweep_summary_update(const tern_sweep_spec *s);
+TERN_API tern_status tern_sweep_summary_update(const tern_sweep_spec *s);
 
 #ifdef __cplusplus
 }

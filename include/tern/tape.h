@@ -17,11 +17,16 @@
 #ifndef TERN_TAPE_H
 #define TERN_TAPE_H
 
+#include "tern/api.h"
 #include "tern/arena.h"
 #include "tern/pool.h"
 #include "tern/rng.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Which fp32 GEMM the training ops run (tern_ctx.sgemm). Chosen apart from
  * the packed inference kernels' path (tern/kernels.h), so forcing one of
@@ -53,14 +58,14 @@ typedef struct tern_ctx {
 /* A context with `arena_bytes` of initial arena (0: sized by the first step),
  * no pool, no RNG and the AUTO GEMM (set c->pool, c->rng, c->sgemm; the
  * caller keeps the pool and the RNG alive). */
-tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes);
-void tern_ctx_free(tern_ctx *c);
+TERN_API tern_status tern_ctx_init(tern_ctx *c, size_t arena_bytes);
+TERN_API void tern_ctx_free(tern_ctx *c);
 
 /* Start a step: rewind the arena and the tape, clear the status. */
-void tern_ctx_reset(tern_ctx *c);
+TERN_API void tern_ctx_reset(tern_ctx *c);
 
 /* Set mode: training (1) or eval (0); and whether to record for backward. */
-void tern_ctx_mode(tern_ctx *c, int training, int grad);
+TERN_API void tern_ctx_mode(tern_ctx *c, int training, int grad);
 
 /* ---- for op and model implementations ------------------------------------ */
 
@@ -68,17 +73,17 @@ void tern_ctx_mode(tern_ctx *c, int training, int grad);
  * records and `with_grad` is set, else NULL; the grad reads as zeros from
  * the start of tern_backward on (it is cleared there, with every other
  * activation grad, by the worker threads). NULL on failure (status set). */
-tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad);
+TERN_API tern_tensor *tern_ctx_tensor(tern_ctx *c, int ndim, const int *shape, int with_grad);
 
 /* Arena memory for an op's saved state; NULL on failure (status set). */
-void *tern_ctx_alloc(tern_ctx *c, size_t bytes);
+TERN_API void *tern_ctx_alloc(tern_ctx *c, size_t bytes);
 
 /* Record an error for this step; returns NULL so ops can `return tern_ctx_fail(...)`. */
-void *tern_ctx_fail(tern_ctx *c, tern_status code, const char *fmt, ...)
+TERN_API void *tern_ctx_fail(tern_ctx *c, tern_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* 1 when gradients must flow through an op with these inputs. */
-int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b,
+TERN_API int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b,
                         const tern_tensor *d, const tern_tensor *e);
 
 /* ---- backward ------------------------------------------------------------ */
@@ -86,10 +91,14 @@ int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tens
 /* Seed d(loss)/d(loss) = 1 (loss must be a 1-element tensor with a grad) and
  * run every recorded node's backward in reverse order. Parameter grads
  * accumulate, so zero them (tern_params_zero_grad) before the forward pass. */
-tern_status tern_backward(tern_ctx *c, tern_tensor *loss);
+TERN_API tern_status tern_backward(tern_ctx *c, tern_tensor *loss);
 
 /* The same from any recorded output: out->grad += seed (out->n floats), then
  * the reverse walk. Used by gradient checks of non-scalar ops. */
-tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *seed);
+TERN_API tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *seed);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -9,6 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tern/api.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define TERN_MAX_DIMS 4
 
 typedef struct tern_tensor {
@@ -21,27 +27,31 @@ typedef struct tern_tensor {
 
 /* prod(shape[0..ndim)); 0 when ndim is out of 1..4 or a dim is < 1;
  * SIZE_MAX when the product overflows a size_t. */
-size_t tern_shape_numel(int ndim, const int *shape);
+TERN_API size_t tern_shape_numel(int ndim, const int *shape);
 
 /* A view over caller memory; shape is copied. */
-tern_tensor tern_tensor_view(float *data, float *grad, int ndim, const int *shape);
+TERN_API tern_tensor tern_tensor_view(float *data, float *grad, int ndim, const int *shape);
 
 /* 1 when a and b have the same ndim and dims. */
-int tern_tensor_same_shape(const tern_tensor *a, const tern_tensor *b);
+TERN_API int tern_tensor_same_shape(const tern_tensor *a, const tern_tensor *b);
 
 /* Writes "(8,3,32,32)" into buf and returns buf; "(null)" for NULL. */
-const char *tern_shape_str(const tern_tensor *t, char *buf, size_t len);
+TERN_API const char *tern_shape_str(const tern_tensor *t, char *buf, size_t len);
 
 /* Writes dims[0..ndim) as "(16,28,28)" into buf and returns buf. */
-const char *tern_dims_str(int ndim, const int *dims, char *buf, size_t len);
+TERN_API const char *tern_dims_str(int ndim, const int *dims, char *buf, size_t len);
 
 /* The output size of a k-wide window sliding by `stride` (>= 1) over a side
  * of `size` padded by `pad` at both ends: (size + 2 pad - k) / stride + 1,
  * in 64 bits; -1 when the window does not fit the padded side. Convolutions
  * and pools, in training, export and the kernels, all size by this rule. */
-int64_t tern_conv_out_size(int size, int k, int stride, int pad);
+TERN_API int64_t tern_conv_out_size(int size, int k, int stride, int pad);
 
 /* A buffer big enough for any tern_shape_str. */
 #define TERN_SHAPE_STR_LEN 64
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

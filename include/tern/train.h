@@ -47,9 +47,14 @@
 
 #include <signal.h>
 
+#include "tern/api.h"
 #include "tern/config.h"
 #include "tern/data.h"
 #include "tern/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum tern_train_event_kind {
     TERN_TRAIN_EV_START,       /* the model is built; epoch = the first epoch to run */
@@ -99,7 +104,7 @@ typedef struct tern_train_result {
 
 /* Train as described above. Errors name the file or step, e.g.
  * "runs/x: cannot create the run directory: Permission denied". */
-tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res);
+TERN_API tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res);
 
 typedef struct tern_eval_result {
     int n, correct;
@@ -110,6 +115,10 @@ typedef struct tern_eval_result {
 /* Evaluate m on all of ds in eval mode (batch statistics frozen, no dropout)
  * in batches of `batch`, on pool's threads (NULL: the caller's alone). ds
  * must match the model's input shape. */
-tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r);
+TERN_API tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

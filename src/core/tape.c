@@ -117,11 +117,11 @@ int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tens
     return (a && a->grad) || (b && b->grad) || (d && d->grad) || (e && e->grad);
 }
 
-tern_tensor *tern_ctx_apply(tern_ctx *c, tern_op_id op, tern_tensor *out, void *state,
+tern_tensor *tern_ctx_apply(tern_ctx *c, const tern_op_def *op, tern_tensor *out, void *state,
                             tern_tensor *in0, tern_tensor *in1, tern_tensor *in2, tern_tensor *in3) {
     if (!out || c->status) return NULL;
     tern_node n = {.op = op, .ctx = c, .in = {in0, in1, in2, in3}, .out = out, .state = state};
-    tern_op_table[op].forward(&n);
+    op->forward(&n);
     if (c->grad && out->grad) {
         if (c->n_nodes == c->cap_nodes) {
             /* Grows only while the first steps discover the graph size. */
@@ -171,7 +171,7 @@ tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *see
     for (size_t i = 0; i < out->n; i++) out->grad[i] += seed[i];
     for (int i = c->n_nodes - 1; i >= 0; i--) {
         tern_node *n = &c->nodes[i];
-        tern_op_table[n->op].backward(n);
+        n->op->backward(n);
     }
     return TERN_OK;
 }

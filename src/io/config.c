@@ -699,30 +699,6 @@ static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
 
 /* ---- loading ---------------------------------------------------------------- */
 
-/* What libcyaml allocates starts with its capacity. libcyaml grows a
- * sequence by one entry per item; growing the capacity by half instead
- * keeps a list of n layers at O(n) copying rather than O(n^2). */
-typedef union cyaml_block {
-    size_t cap;
-    max_align_t align;
-} cyaml_block;
-
-void *tern_cdoc_mem(void *ctx, void *ptr, size_t size) {
-    (void)ctx;
-    cyaml_block *b = ptr ? (cyaml_block *)ptr - 1 : NULL;
-    if (size == 0) {
-        free(b);
-        return NULL;
-    }
-    if (b && size <= b->cap) return ptr;
-    size_t cap = b && size <= SIZE_MAX / 3 ? size + size / 2 : size;
-    if (cap > SIZE_MAX - sizeof *b) return NULL;
-    cyaml_block *n = realloc(b, sizeof *b + cap);
-    if (!n) return NULL;
-    n->cap = cap;
-    return n + 1;
-}
-
 static void doc_free(struct tern_config_doc *d) {
     if (!d) return;
     tern_cdoc_node_free(d->root);

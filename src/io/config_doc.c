@@ -682,8 +682,32 @@ static void capture_log(cyaml_log_t level, void *ctx, const char *fmt, va_list a
     while (k && (L->msg[k - 1] == '\n' || L->msg[k - 1] == ' ')) L->msg[--k] = '\0';
 }
 
+/* What libcyaml allocates starts with its capacity. libcyaml grows a
+ * sequence by one entry per item; growing the capacity by half instead
+ * keeps a list of n layers at O(n) copying rather than O(n^2). */
+typedef union cyaml_block {
+    size_t cap;
+    max_align_t align;
+} cyaml_block;
+
+static void *grow_mem(void *ctx, void *ptr, size_t size) {
+    (void)ctx;
+    cyaml_block *b = ptr ? (cyaml_block *)ptr - 1 : NULL;
+    if (size == 0) {
+        free(b);
+        return NULL;
+    }
+    if (b && size <= b->cap) return ptr;
+    size_t cap = b && size <= SIZE_MAX / 3 ? size + size / 2 : size;
+    if (cap > SIZE_MAX - sizeof *b) return NULL;
+    cyaml_block *n = realloc(b, sizeof *b + cap);
+    if (!n) return NULL;
+    n->cap = cap;
+    return n + 1;
+}
+
 static const cyaml_config_t quiet_cyaml = {
-    .log_fn = capture_log, .mem_fn = tern_cdoc_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
+    .log_fn = capture_log, .mem_fn = grow_mem, .log_level = CYAML_LOG_ERROR, .flags = CYAML_CFG_NO_ALIAS,
 };
 
 tern_status tern_cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_schema_value_t *schema, void **raw) {

@@ -91,10 +91,6 @@ tern_status tern_cdoc_load(const cdoc_ctx *x, const cnode *root, const cyaml_sch
 void tern_cdoc_unload(const cyaml_schema_value_t *schema, void *raw);
 
 
-/* libcyaml's allocator (config.c): realloc/free called from tern's code,
- * with geometric growth of the arrays libcyaml extends one entry at a time. */
-void *tern_cdoc_mem(void *ctx, void *ptr, size_t size);
-
 /* Replace the node at path by value (taking it), creating missing mappings
  * on the way; TERN_ERR_CONFIG when the path cannot exist. */
 tern_status tern_cdoc_set(const cdoc_ctx *x, cnode *root, const char *path, cnode *value);

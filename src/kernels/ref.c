@@ -220,6 +220,61 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
     }
 }
 
+/* ---- zero-skipping: the scalar twins of the column-list kernels ------------ */
+
+/* Sum of q[idx[e] * ld] over e < n; exact, so any order: four independent
+ * chains keep the loads in flight (this is also every path's batch-1 loop). */
+static int32_t isum4(const int16_t *q, size_t ld, const uint32_t *idx, size_t n) {
+    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    size_t e = 0;
+    for (; e + 4 <= n; e += 4) {
+        a0 += q[(size_t)idx[e] * ld];
+        a1 += q[(size_t)idx[e + 1] * ld];
+        a2 += q[(size_t)idx[e + 2] * ld];
+        a3 += q[(size_t)idx[e + 3] * ld];
+    }
+    for (; e < n; e++) a0 += q[(size_t)idx[e] * ld];
+    return (a0 + a1) + (a2 + a3);
+}
+
+void tern_sparse_i8_ref(const tern_sq_job *j) {
+    const tern_sparse *s = j->s;
+    for (int r = 0; r < s->rows; r++) {
+        const uint32_t *p = s->idx + s->seg[2 * r], *m = s->idx + s->seg[2 * r + 1];
+        const size_t np = s->seg[2 * r + 1] - s->seg[2 * r], nm = s->seg[2 * r + 2] - s->seg[2 * r + 1];
+        for (int i = 0; i < j->n; i++) {
+            const int16_t *q = j->qt + i;
+            int32_t P = isum4(q, j->ldt, p, np), N = isum4(q, j->ldt, m, nm);
+            j->y[(size_t)r * j->ldy + (size_t)i] = tern_kq_out(s->w, r, P - N, P, j->sx[i], j->bias);
+        }
+    }
+}
+
+/* Sum of x[idx[e] * ld] over e < n in 4 interleaved partials (entry e into
+ * partial e % 4), combined (s0 + s1) + (s2 + s3): the F32 order of every
+ * sparse path. */
+static float sum4(const float *x, size_t ld, const uint32_t *idx, size_t n) {
+    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    size_t e = 0;
+    for (; e + 4 <= n; e += 4)
+        for (int u = 0; u < 4; u++) a[u] += x[(size_t)idx[e + u] * ld];
+    for (int u = 0; e < n; e++, u++) a[u] += x[(size_t)idx[e] * ld];
+    return (a[0] + a[1]) + (a[2] + a[3]);
+}
+
+void tern_sparse_f32_ref(const tern_sf_job *j) {
+    const tern_sparse *s = j->s;
+    for (int r = 0; r < s->rows; r++) {
+        const uint32_t *p = s->idx + s->seg[2 * r], *m = s->idx + s->seg[2 * r + 1];
+        const size_t np = s->seg[2 * r + 1] - s->seg[2 * r], nm = s->seg[2 * r + 2] - s->seg[2 * r + 1];
+        for (int i = 0; i < j->n; i++) {
+            float P = sum4(j->xt + i, j->ldt, p, np), N = sum4(j->xt + i, j->ldt, m, nm);
+            float *y = &j->y[(size_t)r * j->ldy + (size_t)i];
+            *y = s->w->symmetric ? tern_kf_out_sym(s->w, r, P - N, j->bias) : tern_kf_out_asym(s->w, r, P, N, j->bias);
+        }
+    }
+}
+
 const tern_kernel_ops tern_kernel_ops_scalar = {
     .name = "scalar",
     .quantize = tern_kq_quantize_ref,

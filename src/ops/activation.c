@@ -23,7 +23,7 @@ static tern_tensor *like(tern_ctx *c, tern_tensor *x) {
 
 tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x) {
     if (!x || c->status) return NULL;
-    return tern_ctx_apply(c, TERN_OP_RELU, like(c, x), NULL, x, NULL, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_relu, like(c, x), NULL, x, NULL, NULL, NULL);
 }
 
 static void relu_forward_part(void *arg, int task, int thread) {
@@ -55,6 +55,8 @@ void tern_relu_backward(tern_node *n) {
     if (n->in[0]->grad) tern_pool_for(n->ctx->pool, elem_tasks(n->out->n), 0, relu_backward_part, n);
 }
 
+TERN_OP_DEFINE(relu);
+
 /* ---- hardtanh: y = clamp(x, lo, hi) -------------------------------------- */
 
 typedef struct {
@@ -68,7 +70,7 @@ tern_tensor *tern_hardtanh(tern_ctx *c, tern_tensor *x, float lo, float hi) {
     if (!s) return NULL;
     s->lo = lo;
     s->hi = hi;
-    return tern_ctx_apply(c, TERN_OP_HARDTANH, like(c, x), s, x, NULL, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_hardtanh, like(c, x), s, x, NULL, NULL, NULL);
 }
 
 void tern_hardtanh_forward(tern_node *n) {
@@ -86,6 +88,8 @@ void tern_hardtanh_backward(tern_node *n) {
     for (size_t i = 0; i < x->n; i++)
         if (x->data[i] > s->lo && x->data[i] < s->hi) x->grad[i] += dy[i];
 }
+
+TERN_OP_DEFINE(hardtanh);
 
 /* ---- dropout: y = x m / (1 - p) ------------------------------------------ */
 
@@ -105,7 +109,7 @@ tern_tensor *tern_dropout(tern_ctx *c, tern_tensor *x, float p) {
     s->mask = tern_ctx_alloc(c, x->n * sizeof(float));
     if (!s->mask) return NULL;
     for (size_t i = 0; i < x->n; i++) s->mask[i] = tern_rng_uniform(c->rng) < p ? 0.0f : s->scale;
-    return tern_ctx_apply(c, TERN_OP_DROPOUT, like(c, x), s, x, NULL, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_dropout, like(c, x), s, x, NULL, NULL, NULL);
 }
 
 void tern_dropout_forward(tern_node *n) {
@@ -121,3 +125,5 @@ void tern_dropout_backward(tern_node *n) {
     if (!x->grad) return;
     for (size_t i = 0; i < x->n; i++) x->grad[i] += n->out->grad[i] * s->mask[i];
 }
+
+TERN_OP_DEFINE(dropout);

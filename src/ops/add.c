@@ -8,7 +8,7 @@ tern_tensor *tern_add(tern_ctx *c, tern_tensor *a, tern_tensor *b) {
         return tern_ctx_fail(c, TERN_ERR_SHAPE, "add: %s does not match %s", SHAPE(a, sa), SHAPE(b, sb));
     }
     tern_tensor *y = tern_ctx_tensor(c, a->ndim, a->shape, tern_ctx_wants_grad(c, a, b, NULL, NULL));
-    return tern_ctx_apply(c, TERN_OP_ADD, y, NULL, a, b, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_add, y, NULL, a, b, NULL, NULL);
 }
 
 void tern_add_forward(tern_node *n) {
@@ -25,6 +25,8 @@ void tern_add_backward(tern_node *n) {
             for (size_t i = 0; i < x->n; i++) x->grad[i] += dy[i];
     }
 }
+
+TERN_OP_DEFINE(add);
 
 tern_tensor *tern_reshape(tern_ctx *c, tern_tensor *x, int ndim, const int *shape) {
     if (!x || c->status) return NULL;

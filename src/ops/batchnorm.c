@@ -91,7 +91,7 @@ static tern_tensor *batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, t
     if (!s->mean || !s->acc) return NULL;
     s->invstd = s->mean + C;
     tern_tensor *y = tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, gamma, beta, NULL));
-    return tern_ctx_apply(c, TERN_OP_BATCHNORM, y, s, x, gamma, beta, NULL);
+    return tern_ctx_apply(c, &tern_op_batchnorm, y, s, x, gamma, beta, NULL);
 }
 
 tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
@@ -327,3 +327,5 @@ void tern_batchnorm_backward(tern_node *n) {
             for (int ch = 0; ch < C; ch++) dx[ch] += gamma->data[ch] * s->invstd[ch] * gr[ch];
     }
 }
+
+TERN_OP_DEFINE(batchnorm);

@@ -128,7 +128,7 @@ tern_tensor *tern_conv2d(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     }
     int shape[4] = {N, O, (int)OH, (int)OW};
     tern_tensor *y = tern_ctx_tensor(c, 4, shape, tern_ctx_wants_grad(c, x, w, b, NULL));
-    return tern_ctx_apply(c, TERN_OP_CONV2D, y, s, x, w, b, NULL);
+    return tern_ctx_apply(c, &tern_op_conv2d, y, s, x, w, b, NULL);
 }
 
 /* The columns of samples i0 .. i0+g-1 of x into col (K, g P); returns the
@@ -270,3 +270,5 @@ void tern_conv2d_backward(tern_node *n) {
                 b->grad[o] += sum;
             }
 }
+
+TERN_OP_DEFINE(conv2d);

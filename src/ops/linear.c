@@ -74,7 +74,7 @@ tern_tensor *tern_linear(tern_ctx *c, tern_tensor *x, tern_tensor *w, tern_tenso
     if (tern_ctx_reserve_scratch(c, TERN_SGEMM_SCRATCH_BYTES)) return NULL;
     int shape[2] = {x->shape[0], w->shape[0]}; /* (N,O) */
     tern_tensor *y = tern_ctx_tensor(c, 2, shape, tern_ctx_wants_grad(c, x, w, b, NULL));
-    return tern_ctx_apply(c, TERN_OP_LINEAR, y, NULL, x, w, b, NULL);
+    return tern_ctx_apply(c, &tern_op_linear, y, NULL, x, w, b, NULL);
 }
 
 void tern_linear_forward(tern_node *n) {
@@ -107,3 +107,5 @@ void tern_linear_backward(tern_node *n) {
         for (int i = 0; i < N; i++)
             for (int o = 0; o < O; o++) b->grad[o] += dy[(size_t)i * O + o];
 }
+
+TERN_OP_DEFINE(linear);

@@ -63,17 +63,16 @@ static inline void clip(int start, int k, int size, int *lo, int *hi) {
 
 /* Both windowed pools: check, keep the window, and (max only, and only when
  * a backward will run) room for the argmax of every output. */
-static tern_tensor *pool_build(tern_ctx *c, tern_op_id op, const char *name, tern_tensor *x, int k, int stride,
-                               int pad) {
+static tern_tensor *pool_build(tern_ctx *c, const tern_op_def *op, tern_tensor *x, int k, int stride, int pad) {
     if (!x || c->status) return NULL;
     int shape[4];
-    if (!pool_check(c, name, x, k, stride, pad, shape)) return NULL;
+    if (!pool_check(c, op->name, x, k, stride, pad, shape)) return NULL;
     pool_state *s = tern_ctx_alloc(c, sizeof *s);
     if (!s) return NULL;
     *s = (pool_state){.k = k, .stride = stride, .pad = pad, .argmax = NULL};
     tern_tensor *y = tern_ctx_tensor(c, 4, shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
     if (!y) return NULL;
-    if (op == TERN_OP_MAXPOOL2D && y->grad) {
+    if (op == &tern_op_maxpool2d && y->grad) {
         s->argmax = tern_ctx_alloc(c, y->n * sizeof(int32_t));
         if (!s->argmax) return NULL;
     }
@@ -81,7 +80,7 @@ static tern_tensor *pool_build(tern_ctx *c, tern_op_id op, const char *name, ter
 }
 
 tern_tensor *tern_maxpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad) {
-    return pool_build(c, TERN_OP_MAXPOOL2D, "maxpool2d", x, k, stride, pad);
+    return pool_build(c, &tern_op_maxpool2d, x, k, stride, pad);
 }
 
 /* maxpool runs as POOL_TASKS tasks, each a range of planes: planes are
@@ -124,10 +123,12 @@ void tern_maxpool2d_backward(tern_node *n) {
     if (n->in[0]->grad) tern_pool_for(n->ctx->pool, POOL_TASKS, 0, maxpool_backward_part, n);
 }
 
+TERN_OP_DEFINE(maxpool2d);
+
 /* ---- avgpool2d: y = sum over each k×k window / (k*k) ---------------------- */
 
 tern_tensor *tern_avgpool2d(tern_ctx *c, tern_tensor *x, int k, int stride, int pad) {
-    return pool_build(c, TERN_OP_AVGPOOL2D, "avgpool2d", x, k, stride, pad);
+    return pool_build(c, &tern_op_avgpool2d, x, k, stride, pad);
 }
 
 void tern_avgpool2d_forward(tern_node *n) {
@@ -164,6 +165,8 @@ void tern_avgpool2d_backward(tern_node *n) {
     }
 }
 
+TERN_OP_DEFINE(avgpool2d);
+
 /* ---- global_avgpool: y[n,c] = mean over h,w of x[n,c,h,w] ---------------- */
 
 tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x) {
@@ -174,7 +177,7 @@ tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x) {
     }
     int shape[2] = {x->shape[0], x->shape[1]};
     tern_tensor *y = tern_ctx_tensor(c, 2, shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
-    return tern_ctx_apply(c, TERN_OP_GLOBAL_AVGPOOL, y, NULL, x, NULL, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_global_avgpool, y, NULL, x, NULL, NULL, NULL);
 }
 
 void tern_global_avgpool_forward(tern_node *n) {
@@ -200,3 +203,5 @@ void tern_global_avgpool_backward(tern_node *n) {
         for (size_t i = 0; i < HW; i++) dx[i] += g;
     }
 }
+
+TERN_OP_DEFINE(global_avgpool);

@@ -26,7 +26,7 @@ tern_tensor *tern_softmax_xent(tern_ctx *c, tern_tensor *logits, const int *labe
     if (!s->prob) return NULL;
     int one = 1;
     tern_tensor *loss = tern_ctx_tensor(c, 1, &one, tern_ctx_wants_grad(c, logits, NULL, NULL, NULL));
-    return tern_ctx_apply(c, TERN_OP_SOFTMAX_XENT, loss, s, logits, NULL, NULL, NULL);
+    return tern_ctx_apply(c, &tern_op_softmax_xent, loss, s, logits, NULL, NULL, NULL);
 }
 
 void tern_softmax_xent_forward(tern_node *n) {
@@ -61,6 +61,8 @@ void tern_softmax_xent_backward(tern_node *n) {
         for (int k = 0; k < K; k++) dz[k] += g * (pi[k] - (k == s->labels[i] ? 1.0f : 0.0f));
     }
 }
+
+TERN_OP_DEFINE(softmax_xent);
 
 int tern_count_correct(const tern_tensor *logits, const int *labels) {
     int N = logits->shape[0], K = logits->shape[1], correct = 0;

@@ -4,8 +4,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "ops/ops_impl.h"
 #include "tern/kernels.h"
+#include "quant_impl.h"
 #include "tern/quant.h"
 
 typedef struct {
@@ -22,7 +22,7 @@ tern_tensor *tern_quant_act(tern_ctx *c, tern_tensor *x, int bits) {
     s->Q = (float)((1 << (bits - 1)) - 1);
     s->bad_row = -1;
     tern_tensor *y = tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, NULL, NULL, NULL));
-    y = tern_ctx_apply(c, TERN_OP_QUANT_ACT, y, s, x, NULL, NULL, NULL);
+    y = tern_ctx_apply(c, &tern_op_quant_act, y, s, x, NULL, NULL, NULL);
     if (y && s->bad_row >= 0) {
         char sx[TERN_SHAPE_STR_LEN];
         return tern_ctx_fail(c, TERN_ERR_NUMERIC, "quant_act: row %d of input %s holds NaN or Inf", s->bad_row,
@@ -73,3 +73,5 @@ void tern_quant_act_backward(tern_node *n) {
     const float *dy = n->out->grad;
     for (size_t i = 0; i < x->n; i++) x->grad[i] += dy[i];
 }
+
+TERN_OP_DEFINE(quant_act);

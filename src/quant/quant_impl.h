@@ -2,7 +2,12 @@
 #ifndef TERN_QUANT_IMPL_H
 #define TERN_QUANT_IMPL_H
 
+#include "core/tape_impl.h"
 #include "tern/quant.h"
+
+/* The quantizers are ops with their own backward, the straight-through estimators. */
+TERN_OP_DECLARE(quant_ternary)
+TERN_OP_DECLARE(quant_act)
 
 /* tern_quant_cfg_check with `who` ("quant_ternary", "quant_stats", ...) as
  * the message prefix. */

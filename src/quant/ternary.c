@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/ops_impl.h"
 #include "quant_impl.h"
 
 /* ---- the two passes over one scale group w[0..K) ------------------------- */
@@ -168,7 +167,7 @@ tern_tensor *tern_quant_ternary(tern_ctx *c, tern_tensor *w, tern_tensor *alpha,
     if (!s->T || !s->sp) return NULL;
     s->bad_group = -1;
     tern_tensor *y = tern_ctx_tensor(c, w->ndim, w->shape, tern_ctx_wants_grad(c, w, alpha, alpha_neg, NULL));
-    y = tern_ctx_apply(c, TERN_OP_QUANT_TERNARY, y, s, w, alpha, alpha_neg, NULL);
+    y = tern_ctx_apply(c, &tern_op_quant_ternary, y, s, w, alpha, alpha_neg, NULL);
     if (y && s->bad_group >= 0) {
         char sw[TERN_SHAPE_STR_LEN];
         return tern_ctx_fail(c, TERN_ERR_NUMERIC, "quant_ternary: weight %s holds NaN or Inf (scale group %d of %d)",
@@ -269,6 +268,8 @@ void tern_quant_ternary_backward(tern_node *n) {
         }
     }
 }
+
+TERN_OP_DEFINE(quant_ternary);
 
 /* ---- closed-form scales and statistics, without the tape ----------------- */
 
