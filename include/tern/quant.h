@@ -40,10 +40,8 @@
  *
  * Cost: one pass over W for the thresholds, one pass that emits T and W_q;
  * twn's closed-form alpha needs the kept set first, so it adds a counting
- * pass. Every pass is a branch-free SIMD loop (reductions summed in double),
- * so on the 784-256-256-10 MLP at batch 128 with every layer ternary, a
- * quantizer costs 5-10% of fp32 training throughput (README, measured with
- * experiments/bench_train.sh). */
+ * pass. Every pass is a branch-free SIMD loop (reductions summed in double);
+ * what that costs in training throughput is in docs/performance.md. */
 #ifndef TERN_QUANT_H
 #define TERN_QUANT_H
 

@@ -56,23 +56,15 @@ typedef enum tern_runtime_act {
  * runtime builds at init and owns) or the dense packed ones. Both give
  * bit-identical y in I8 mode; in F32 they differ within the kernels' bound.
  *
- * The AUTO rule, from `tern bench zskip` on AVX-512 VNNI (thread CPU time,
- * batches 1, 8, 32, 128; the dense path's 64 weights per vpdpbusd whatever
- * their value set the bar), with z the layer's fraction of zero weights and
- * S its samples per kernel call (the planned max_batch for linear, OH*OW
- * for conv): zero-skipping when
- *     linear, I8:   S >= 32 and z >= 0.80   (crossovers 40-80% at S 32-128;
- *                   95-99% at S = 8, never up to 99% at S = 1)
- *     linear, F32:  z >= 0.20 (S >= 32; crossover 0%, break-even there),
- *                   0.70 (8 <= S < 32; 40-70%), 0.90 (S < 8; 80-99%: the
- *                   larger layers gain 1.6x at 90%, 256x256 loses 0.8x)
- *     conv,   I8:   z >= 0.30;   conv, F32: always (crossovers 30% and 0%
- *                   at 64 positions: both convs are bound by staging the
- *                   image, and the dense F32 kernel's masked adds cost as
- *                   much as the zero-skipping adds at 0% zeros)
- * The measured table is in the README. On AVX2 (no VNNI) the dense kernels
- * are slower, so there the rule errs towards dense. A runtime planned for a
- * large batch but called with a small one keeps its plan. */
+ * The AUTO rule, with z the layer's fraction of zero weights and S its
+ * samples per kernel call (the planned max_batch for linear, OH*OW for
+ * conv): zero-skipping when
+ *     linear, I8:   S >= 32 and z >= 0.80
+ *     linear, F32:  z >= 0.20 (S >= 32), 0.70 (8 <= S < 32), 0.90 (S < 8)
+ *     conv,   I8:   z >= 0.30;   conv, F32: always
+ * The thresholds come from `tern bench zskip`; the measurements behind them
+ * are in docs/performance.md. A runtime planned for a large batch but called
+ * with a small one keeps its plan. */
 typedef enum tern_runtime_zskip {
     TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */
     TERN_RUNTIME_ZSKIP_OFF,      /* dense packed kernels on every ternary layer */
