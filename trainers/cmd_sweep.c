@@ -1,4 +1,4 @@
-/* sweep_cmd.c — `tern sweep SPEC`: argument parsing, progress lines and
+/* cmd_sweep.c — `tern sweep SPEC`: argument parsing, progress lines and
  * signals around the library's resumable sweep (tern/sweep.h). */
 #include <math.h>
 #include <stdio.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "commands.h"
 #include "tern/sweep.h"
 
 static int sweep_usage(FILE *f) {
@@ -105,7 +105,7 @@ static int dry_run(const tern_sweep_spec *s) {
     return 0;
 }
 
-int tern_cmd_sweep(int argc, char **argv) {
+int cmd_sweep(int argc, char **argv) {
     const char *spec_path = NULL;
     int dry = 0, only_plot = 0, force = 0;
     for (int i = 1; i < argc; i++) {
@@ -146,7 +146,7 @@ int tern_cmd_sweep(int argc, char **argv) {
             printf("summary: %s/summary.csv\n", spec.out);
         }
     } else {
-        volatile sig_atomic_t *stop = tern_cli_stop_on_signals();
+        volatile sig_atomic_t *stop = cli_stop_on_signals();
         tern_sweep_opts o = {.force = force, .stop = stop, .cb = on_sweep, .train_cb = on_train};
         tern_sweep_result res;
         if (tern_sweep_run(&spec, &o, &res)) {

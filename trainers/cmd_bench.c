@@ -1,15 +1,16 @@
-/* bench.c — `tern bench train`: training throughput of a model on random data.
+/* cmd_bench.c — `tern bench`: the table of benchmarks, and `tern bench train`,
+ * training throughput of a model on random data.
  *
- * Times each step of the shared training step (tern_model_train_step) after a
- * warm-up and prints the median, min and max samples/s on one line, so a
- * script can interleave tern and its PyTorch peer run by run. */
+ * bench train times each step of the shared training step
+ * (tern_model_train_step) after a warm-up and prints the median, min and max
+ * samples/s on one line, so a script can interleave tern and its PyTorch peer
+ * run by run. */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "tern.h"
+#include "commands.h"
 
 static const tern_layer_spec mlp_784_256_256_10[] = {
     {.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 256, .act = TERN_ACT_RELU},
@@ -48,19 +49,10 @@ static int bench_usage(FILE *f) {
     return f == stderr ? 2 : 0;
 }
 
-int tern_cmd_bench(int argc, char **argv) {
-    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return bench_usage(stdout);
-    /* `tern bench [options]` without a name runs the kernel benchmarks (deploy_cmd.c). */
-    if (argc < 2 || !strcmp(argv[1], "kernels") || argv[1][0] == '-') return tern_cmd_bench_kernels(argc, argv);
-    if (!strcmp(argv[1], "zskip")) return tern_cmd_bench_zskip(argc, argv);
-    if (!strcmp(argv[1], "gemm")) return tern_cmd_bench_gemm(argc, argv);
-    if (strcmp(argv[1], "train")) {
-        fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
-        return 2;
-    }
+static int bench_train(int argc, char **argv) {
     const char *model = "mlp", *quant = "none", *config = NULL;
     int batch = 0, steps = 200, warmup = 20, threads = 1;
-    for (int i = 2; i < argc; i++) {
+    for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(stdout);
         if (i + 1 >= argc) {
             fprintf(stderr, "tern bench: %s needs a value\n", argv[i]);
@@ -71,10 +63,10 @@ int tern_cmd_bench(int argc, char **argv) {
         if (!strcmp(k, "--model")) model = v;
         else if (!strcmp(k, "--quant")) quant = v;
         else if (!strcmp(k, "--config")) config = v;
-        else if (!strcmp(k, "--batch")) ok = tern_cli_int(v, 1, 65536, &batch);
-        else if (!strcmp(k, "--steps")) ok = tern_cli_int(v, 1, 1000000, &steps);
-        else if (!strcmp(k, "--warmup")) ok = tern_cli_int(v, 0, 1000000, &warmup);
-        else if (!strcmp(k, "--threads")) ok = tern_cli_int(v, 1, 256, &threads);
+        else if (!strcmp(k, "--batch")) ok = cli_int(v, 1, 65536, &batch);
+        else if (!strcmp(k, "--steps")) ok = cli_int(v, 1, 1000000, &steps);
+        else if (!strcmp(k, "--warmup")) ok = cli_int(v, 0, 1000000, &warmup);
+        else if (!strcmp(k, "--threads")) ok = cli_int(v, 1, 256, &threads);
         else {
             fprintf(stderr, "tern bench: unknown option '%s'\n", k);
             return 2;
@@ -183,4 +175,22 @@ int tern_cmd_bench(int argc, char **argv) {
     tern_model_free(&m);
     tern_config_free(&cfg);
     return 0;
+}
+
+const cli_command bench_commands[] = {
+    {"train", bench_train, "training throughput of a model on random data", NULL},
+    {"kernels", cmd_bench_kernels, "packed ternary kernels and runtime against OpenBLAS fp32", NULL},
+    {"zskip", cmd_bench_zskip, "dense against zero-skipping ternary kernels by sparsity", NULL},
+    {"gemm", cmd_bench_gemm, "tern's fp32 GEMM against OpenBLAS on the training step's shapes", NULL},
+    {NULL, NULL, NULL, NULL},
+};
+
+int cmd_bench(int argc, char **argv) {
+    if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return bench_usage(stdout);
+    /* `tern bench [options]` without a name runs the kernel benchmarks. */
+    if (argc < 2 || argv[1][0] == '-') return cmd_bench_kernels(argc, argv);
+    const cli_command *c = cli_find(bench_commands, argv[1]);
+    if (c) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "tern bench: unknown benchmark '%s' (try 'tern bench --help')\n", argv[1]);
+    return 2;
 }

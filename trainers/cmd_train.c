@@ -1,33 +1,12 @@
-/* train_cmd.c — `tern train` and `tern eval`: argument parsing, progress
- * display and signals around the library's training loop (tern/train.h). */
-#include <signal.h>
+/* cmd_train.c — `tern train`: argument parsing, progress display and
+ * signals around the library's training loop (tern/train.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "tern.h"
-#include "tern/checkpoint.h"
-#include "tern/config.h"
-#include "tern/deploy.h"
+#include "commands.h"
 #include "tern/train.h"
-
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-volatile sig_atomic_t *tern_cli_stop_on_signals(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    /* Closing the terminal or the ssh session: checkpoint, as on SIGTERM. */
-    sigaction(SIGHUP, &sa, NULL);
-    return &stop_signal;
-}
 
 typedef struct progress {
     int tty;        /* draw a bar on stderr */
@@ -96,7 +75,7 @@ static int train_usage(FILE *f) {
     return f == stderr ? 2 : 0;
 }
 
-int tern_cmd_train(int argc, char **argv) {
+int cmd_train(int argc, char **argv) {
     const char *config_path = NULL, *resume = NULL;
     const char *sets[64];
     int n_sets = 0, force = 0;
@@ -162,9 +141,9 @@ int tern_cmd_train(int argc, char **argv) {
         return 1;
     }
 
-    tern_cli_stop_on_signals();
+    volatile sig_atomic_t *stop = cli_stop_on_signals();
     progress p = {.tty = isatty(STDERR_FILENO)};
-    tern_train_opts opts = {.resume = resume, .force = force, .stop = &stop_signal, .cb = on_event, .user = &p};
+    tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = on_event, .user = &p};
     tern_train_result res;
     st = tern_train(&cfg, &opts, &res);
     int epochs = cfg.training.epochs;
@@ -181,88 +160,10 @@ int tern_cmd_train(int argc, char **argv) {
     }
     if (res.stopped) {
         fprintf(stderr, "tern train: stopped by signal %d after %ld steps; resume with --resume %s\n",
-                (int)stop_signal, res.steps, res.checkpoint);
-        return stop_signal ? 128 + (int)stop_signal : 0;
+                (int)*stop, res.steps, res.checkpoint);
+        return *stop ? 128 + (int)*stop : 0;
     }
     printf("done: %d epochs, %ld steps, test accuracy %.2f%%, sparsity %.1f%%, checkpoint %s\n", res.epochs_done,
            res.steps, 100.0 * res.test_acc, 100.0 * res.sparsity, res.checkpoint);
-    return 0;
-}
-
-static int eval_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern eval CKPT [--data DIR]\n"
-            "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N]\n"
-            "\n"
-            "Evaluate a training checkpoint on its dataset's test split: loss,\n"
-            "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
-            "config stored in the checkpoint.\n"
-            "A deploy checkpoint (tern export) runs on the packed kernels instead; its\n"
-            "dataset is read from --data DIR or datasets/data/<dataset>; --act picks the\n"
-            "ternary layers' activations (auto: as trained), --batch the batch (256).\n"
-            "  --data DIR  read the dataset from DIR instead of the config's path\n");
-    return f == stderr ? 2 : 0;
-}
-
-int tern_cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *deploy_opt = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return eval_usage(stdout);
-        if (!strcmp(argv[i], "--act") || !strcmp(argv[i], "--batch")) {
-            deploy_opt = argv[i++];  /* deploy-file options, parsed by tern_cmd_eval_deploy */
-        } else if (!strcmp(argv[i], "--data")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern eval: --data needs a directory\n");
-                return 2;
-            }
-            data = argv[++i];
-        } else if (argv[i][0] == '-') {
-            fprintf(stderr, "tern eval: unknown option '%s' (try 'tern eval --help')\n", argv[i]);
-            return 2;
-        } else if (!ckpt) {
-            ckpt = argv[i];
-        } else {
-            fprintf(stderr, "tern eval: unexpected argument '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    if (!ckpt) return eval_usage(stderr);
-    if (tern_deploy_probe(ckpt)) return tern_cmd_eval_deploy(argc, argv);
-    if (deploy_opt) {
-        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", deploy_opt, ckpt);
-        return 2;
-    }
-    tern_config cfg;
-    tern_model m;
-    tern_dataset test;
-    tern_status st = tern_train_load_for_eval(ckpt, data, &cfg, &m, &test);
-    if (st) {
-        fprintf(stderr, "tern eval: %s\n", tern_errmsg());
-        return 1; /* nothing is left allocated */
-    }
-    tern_eval_result r;
-    if ((st = tern_evaluate(&m, &test, cfg.training.batch_size, &r))) {
-        fprintf(stderr, "tern eval: %s\n", tern_errmsg());
-        tern_model_free(&m);
-        tern_dataset_free(&test);
-        tern_config_free(&cfg);
-        return 1;
-    }
-    printf("%s on %s test (%d images)\n", ckpt, cfg.dataset.name, r.n);
-    printf("test loss %.4f  accuracy %.2f%%  sparsity %.1f%%\n", r.loss, 100.0 * r.acc,
-           100.0 * tern_model_sparsity(&m));
-    printf("per class:\n");
-    for (int k = 0; k < test.n_classes; k++)
-        printf("  %-12s %6.2f%%  (%d/%d)\n", test.class_names[k],
-               r.class_n[k] ? 100.0 * r.class_correct[k] / r.class_n[k] : 0.0, r.class_correct[k], r.class_n[k]);
-    for (int i = 0; i < m.n_layers; i++) {
-        tern_quant_layer_stats qs;
-        if (!m.layers[i].spec.ternary || tern_model_layer_stats(&m, i, &qs)) continue;
-        printf("  layer %-10s sparsity %5.1f%%  +1 %5.1f%%  -1 %5.1f%%  alpha %.4g\n", m.layers[i].spec.name,
-               100.0 * qs.frac_zero, 100.0 * qs.frac_pos, 100.0 * qs.frac_neg, qs.alpha_mean);
-    }
-    tern_model_free(&m);
-    tern_dataset_free(&test);
-    tern_config_free(&cfg);
     return 0;
 }

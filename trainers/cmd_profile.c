@@ -1,246 +1,11 @@
-/* monitor_cmd.c — `tern inspect` and `tern profile`: what a ternary model
- * costs per layer in memory, operations, time and energy (tern/monitor.h),
- * as a table or as one JSON object. */
+/* cmd_profile.c — `tern profile`: per-layer time of a deploy checkpoint on
+ * the runtime, its peak memory and its energy, estimated (tern/monitor.h) and
+ * measured (RAPL), as tables or as one JSON object. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "tern.h"
-
-static int fail(const char *cmd) {
-    fprintf(stderr, "tern %s: %s\n", cmd, tern_errmsg());
-    return 1;
-}
-
-/* "(784)" or "(16,28,28)". */
-static const char *shape_str(int ndim, const int *s, char *buf, size_t n) {
-    size_t k = (size_t)snprintf(buf, n, "(");
-    for (int i = 0; i < ndim && k < n; i++) k += (size_t)snprintf(buf + k, n - k, "%s%d", i ? "," : "", s[i]);
-    if (k < n) snprintf(buf + k, n - k, ")");
-    return buf;
-}
-
-/* s as a JSON string, escaped. */
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
-static const char *precision(const tern_dlayer *L, const tern_layer_count *c) {
-    if (c->ternary) return c->int8 ? "ternary/i8" : "ternary/f32";
-    return L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D ? "fp32" : "-";
-}
-
-static double frac(size_t a, size_t b) { return b ? (double)a / (double)b : 0.0; }
-
-/* The counts of one layer (or the total, L NULL) as JSON members. */
-static void json_count(FILE *f, const tern_layer_count *c) {
-    fprintf(f,
-            "\"params\":%zu,\"weights\":%zu,\"bytes_fp32\":%zu,\"bytes_deploy\":%zu,\"bits_per_weight\":%.4f,"
-            "\"n_pos\":%zu,\"n_neg\":%zu,\"n_zero\":%zu,\"sparsity\":%.6f,\"frac_pos\":%.6f,\"frac_neg\":%.6f,"
-            "\"macs\":%llu,\"ternary_adds\":%llu,\"ternary_subs\":%llu,\"skipped\":%llu,\"scale_muls\":%llu,"
-            "\"fp_adds\":%llu,\"fp_muls\":%llu,\"compares\":%llu,\"act_quant\":%llu,\"act_bytes\":%zu",
-            c->params, c->weights, c->bytes_fp32, c->bytes_deploy, c->bits_per_weight, c->n_pos, c->n_neg, c->n_zero,
-            frac(c->n_zero, c->n_pos + c->n_neg + c->n_zero), frac(c->n_pos, c->n_pos + c->n_neg + c->n_zero),
-            frac(c->n_neg, c->n_pos + c->n_neg + c->n_zero), (unsigned long long)c->macs,
-            (unsigned long long)c->t_adds, (unsigned long long)c->t_subs, (unsigned long long)c->t_skipped,
-            (unsigned long long)c->scale_muls, (unsigned long long)c->adds, (unsigned long long)c->muls,
-            (unsigned long long)c->cmps, (unsigned long long)c->act_quant, c->act_bytes);
-}
-
-/* The layer's identity, shapes and scales as JSON members. */
-static void json_layer_head(FILE *f, const tern_deploy *d, int i, const tern_layer_count *c) {
-    const tern_dlayer *L = &d->layers[i];
-    char a[64], b[64];
-    fprintf(f, "\"index\":%d,\"name\":", i);
-    json_str(f, L->name);
-    fprintf(f, ",\"type\":");
-    json_str(f, tern_dlayer_type_name(L->type));
-    fprintf(f, ",\"precision\":");
-    json_str(f, precision(L, c));
-    fprintf(f, ",\"in_shape\":\"%s\",\"out_shape\":\"%s\",", shape_str(c->in_ndim, c->in_shape, a, sizeof a),
-            shape_str(L->out_ndim, L->out_shape, b, sizeof b));
-    if (c->ternary)
-        fprintf(f, "\"wp\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},\"wn\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},",
-                c->wp_mean, c->wp_min, c->wp_max, c->wn_mean, c->wn_min, c->wn_max);
-}
-
-static void json_model_head(FILE *f, const char *path, const tern_deploy *d, int is_train) {
-    char a[64];
-    fprintf(f, "{\"file\":");
-    json_str(f, path);
-    fprintf(f, ",\"kind\":\"%s\",\"dataset\":", is_train ? "training" : "deploy");
-    json_str(f, d->dataset);
-    fprintf(f, ",\"input_shape\":\"%s\",\"n_classes\":%d,\"n_layers\":%d", shape_str(3, d->in_shape, a, sizeof a),
-            d->n_classes, d->n_layers);
-}
-
-/* Counts of every layer and the total, allocated; NULL on failure (error set). */
-static tern_layer_count *count_all(const tern_deploy *d, tern_layer_count *total) {
-    tern_layer_count *c = malloc(sizeof *c * (size_t)d->n_layers);
-    if (!c) tern_error(TERN_ERR_NOMEM, "out of memory");
-    if (c && tern_monitor_count(d, c, total)) {
-        free(c);
-        c = NULL;
-    }
-    return c;
-}
-
-/* ---- tern inspect ------------------------------------------------------------- */
-
-static int inspect_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern inspect MODEL.h5 [--json]\n"
-            "\n"
-            "Per-layer memory and operation counts of a deploy checkpoint, or of a training\n"
-            "checkpoint as export would deploy it (batchnorm folded; the dataset is not read\n"
-            "unless the model was trained on images of another size). Operations are per\n"
-            "sample (include/tern/monitor.h defines each counter):\n"
-            "  MACs      dense-equivalent multiply-accumulates\n"
-            "  adds/subs ternary additions (+1 weights) and subtractions (-1 weights)\n"
-            "  skipped   MACs a zero weight makes unnecessary\n"
-            "  scale*    fp32 multiplies by the per-row scales\n"
-            "  fp+ fp* cmp  other fp32 adds, multiplies and compares (bias, pools, relu...)\n"
-            "  --json    one JSON object instead of the tables\n");
-    return f == stderr ? 2 : 0;
-}
-
-/* "mean [min..max]", or one number when every row has the same scale. */
-static void print_scale(float mean, float mn, float mx) {
-    if (mn == mx) printf("%.4g", mean);
-    else printf("%.4g [%.4g..%.4g]", mean, mn, mx);
-}
-
-static void inspect_text(const char *path, const tern_deploy *d, const tern_layer_count *c,
-                         const tern_layer_count *t, int is_train, const tern_monitor_train_info *ti) {
-    char a[64], b[64], sh[140];
-    printf("%s: %s checkpoint, %d layers, input %s, %d classes (%s)\n", path, is_train ? "training" : "deploy",
-           d->n_layers, shape_str(3, d->in_shape, a, sizeof a), d->n_classes, d->dataset);
-    printf("\nweights and memory\n");
-    printf("%3s %-10s %-14s %-11s %-26s %9s %7s %10s %10s %7s %6s %6s  %s\n", "#", "name", "type", "precision",
-           "in -> out", "params", "bits/w", "fp32 B", "deploy B", "sparse", "+1", "-1", "alpha wp (wn) mean [min..max]");
-    for (int i = 0; i < d->n_layers; i++) {
-        const tern_dlayer *L = &d->layers[i];
-        const tern_layer_count *x = &c[i];
-        snprintf(sh, sizeof sh, "%s -> %s", shape_str(x->in_ndim, x->in_shape, a, sizeof a),
-                 shape_str(L->out_ndim, L->out_shape, b, sizeof b));
-        printf("%3d %-10s %-14s %-11s %-26s %9zu ", i, L->name, tern_dlayer_type_name(L->type), precision(L, x), sh,
-               x->params);
-        if (x->bits_per_weight > 0) printf("%7.3f ", x->bits_per_weight);
-        else printf("%7s ", "-");
-        printf("%10zu %10zu ", x->bytes_fp32, x->bytes_deploy);
-        if (x->ternary) {
-            const double n = (double)x->weights;
-            printf("%6.1f%% %6.3f %6.3f  ", 100.0 * (double)x->n_zero / n, (double)x->n_pos / n, (double)x->n_neg / n);
-            print_scale(x->wp_mean, x->wp_min, x->wp_max);
-            if (x->wn_mean != x->wp_mean || x->wn_min != x->wp_min || x->wn_max != x->wp_max) {
-                printf(" (");
-                print_scale(x->wn_mean, x->wn_min, x->wn_max);
-                printf(")");
-            }
-        } else {
-            printf("%7s %6s %6s  -", "-", "-", "-");
-        }
-        printf("\n");
-    }
-    const double tw = (double)(t->n_pos + t->n_neg + t->n_zero);
-    printf("%3s %-10s %-14s %-11s %-26s %9zu %7.3f %10zu %10zu ", "", "total", "", "", "", t->params,
-           t->bits_per_weight, t->bytes_fp32, t->bytes_deploy);
-    if (tw > 0) printf("%6.1f%% %6.3f %6.3f", 100.0 * (double)t->n_zero / tw, (double)t->n_pos / tw, (double)t->n_neg / tw);
-    printf("\n");
-    printf("\noperations per sample\n");
-    printf("%3s %-10s %12s %12s %12s %12s %10s %10s %10s %10s %10s\n", "#", "name", "MACs", "adds", "subs", "skipped",
-           "scale*", "fp+", "fp*", "cmp", "quant");
-    for (int i = 0; i <= d->n_layers; i++) {
-        const tern_layer_count *x = i < d->n_layers ? &c[i] : t;
-        if (i < d->n_layers) printf("%3d %-10s", i, d->layers[i].name);
-        else printf("%3s %-10s", "", "total");
-        printf(" %12llu %12llu %12llu %12llu %10llu %10llu %10llu %10llu %10llu\n", (unsigned long long)x->macs,
-               (unsigned long long)x->t_adds, (unsigned long long)x->t_subs, (unsigned long long)x->t_skipped,
-               (unsigned long long)x->scale_muls, (unsigned long long)x->adds, (unsigned long long)x->muls,
-               (unsigned long long)x->cmps, (unsigned long long)x->act_quant);
-    }
-    printf("\nfp32 weights %zu bytes, deploy %zu bytes in memory: compression %.2fx", t->bytes_fp32, t->bytes_deploy,
-           (double)t->bytes_fp32 / (double)t->bytes_deploy);
-    printf(" (bits/w of the ternary weights: %.3f)\n", t->bits_per_weight);
-    if (t->macs) {
-        const double m = (double)t->macs, tern = (double)(t->t_adds + t->t_subs + t->t_skipped);
-        printf("%llu MACs per sample: %.1f%% ternary adds/subs, %.1f%% skipped on zero weights, %.1f%% fp32 MACs\n",
-               (unsigned long long)t->macs, 100.0 * (double)(t->t_adds + t->t_subs) / m,
-               100.0 * (double)t->t_skipped / m, 100.0 * (m - tern) / m);
-    }
-    if (is_train)
-        printf("training checkpoint: %zu latent fp32 values (%zu bytes), optimizer %s state %zu values (%zu bytes), "
-               "epoch %ld, step %ld\n",
-               ti->latent_floats, 4 * ti->latent_floats, ti->optim[0] ? ti->optim : "(none)", ti->optim_floats,
-               4 * ti->optim_floats, ti->epoch, ti->step);
-}
-
-static void inspect_json(const char *path, const tern_deploy *d, const tern_layer_count *c,
-                         const tern_layer_count *t, int is_train, const tern_monitor_train_info *ti) {
-    json_model_head(stdout, path, d, is_train);
-    printf(",\"layers\":[");
-    for (int i = 0; i < d->n_layers; i++) {
-        printf("%s{", i ? "," : "");
-        json_layer_head(stdout, d, i, &c[i]);
-        json_count(stdout, &c[i]);
-        printf("}");
-    }
-    printf("],\"total\":{");
-    json_count(stdout, t);
-    printf("},\"compression\":%.4f", (double)t->bytes_fp32 / (double)t->bytes_deploy);
-    if (is_train) {
-        printf(",\"training\":{\"latent_floats\":%zu,\"latent_bytes\":%zu,\"optimizer\":", ti->latent_floats,
-               4 * ti->latent_floats);
-        json_str(stdout, ti->optim);
-        printf(",\"optim_floats\":%zu,\"optim_bytes\":%zu,\"epoch\":%ld,\"step\":%ld}", ti->optim_floats,
-               4 * ti->optim_floats, ti->epoch, ti->step);
-    }
-    printf("}\n");
-}
-
-int tern_cmd_inspect(int argc, char **argv) {
-    const char *model = NULL;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return inspect_usage(stdout);
-        if (!strcmp(a, "--json")) json = 1;
-        else if (a[0] == '-') {
-            fprintf(stderr, "tern inspect: unknown option '%s' (try 'tern inspect --help')\n", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            fprintf(stderr, "tern inspect: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!model) return inspect_usage(stderr);
-    tern_deploy d;
-    tern_deploy_init(&d);
-    int is_train = 0;
-    tern_monitor_train_info ti;
-    if (tern_monitor_load(model, &d, &is_train, &ti)) return fail("inspect");
-    tern_layer_count t, *c = count_all(&d, &t);
-    if (c) {
-        if (json) inspect_json(model, &d, c, &t, is_train, &ti);
-        else inspect_text(model, &d, c, &t, is_train, &ti);
-    }
-    free(c);
-    tern_deploy_free(&d);
-    return c ? 0 : fail("inspect");
-}
-
-/* ---- tern profile --------------------------------------------------------------- */
+#include "commands.h"
 
 static int profile_usage(FILE *f) {
     fprintf(f,
@@ -342,7 +107,7 @@ static double layer_sum(const prof_run *p, int L) {
     return s;
 }
 
-int tern_cmd_profile(int argc, char **argv) {
+int cmd_profile(int argc, char **argv) {
     const char *model = NULL, *data = NULL;
     int batch = 64, n = 512, repeats = 5, json = 0;
     tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
@@ -360,9 +125,9 @@ int tern_cmd_profile(int argc, char **argv) {
             const char *v = argv[++i];
             int ok = 1;
             if (!strcmp(a, "--data")) data = v;
-            else if (!strcmp(a, "--batch")) ok = tern_cli_int(v, 1, 65536, &batch);
-            else if (!strcmp(a, "--n")) ok = tern_cli_int(v, 1, 1 << 20, &n);
-            else if (!strcmp(a, "--repeats")) ok = tern_cli_int(v, 1, 1000, &repeats);
+            else if (!strcmp(a, "--batch")) ok = cli_int(v, 1, 65536, &batch);
+            else if (!strcmp(a, "--n")) ok = cli_int(v, 1, 1 << 20, &n);
+            else if (!strcmp(a, "--repeats")) ok = cli_int(v, 1, 1000, &repeats);
             else if (!strcmp(v, "auto")) act = TERN_RUNTIME_ACT_AUTO;
             else if (!strcmp(v, "int8")) act = TERN_RUNTIME_ACT_I8;
             else if (!strcmp(v, "fp32")) act = TERN_RUNTIME_ACT_F32;
@@ -385,13 +150,13 @@ int tern_cmd_profile(int argc, char **argv) {
     if (!tern_deploy_probe(model)) {
         tern_error(TERN_ERR_FORMAT, "%s: not a deploy checkpoint; profile runs what the runtime runs: "
                                     "'tern export %s -o MODEL.h5' first ('tern inspect' reads both)", model, model);
-        return fail("profile");
+        return cli_fail("profile");
     }
     tern_deploy d;
-    if (tern_deploy_load(&d, model)) return fail("profile");
+    if (tern_deploy_load(&d, model)) return cli_fail("profile");
     const int L = d.n_layers;
     const size_t per = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
-    tern_layer_count t, *c = count_all(&d, &t);
+    tern_layer_count t, *c = cli_count_all(&d, &t);
     tern_energy *et = malloc(sizeof *et * (size_t)L), *ef = malloc(sizeof *ef * (size_t)L), Et, Ef;
     tern_status st = c ? TERN_OK : TERN_ERR_NOMEM;
     if (!st && (!et || !ef)) st = tern_error(TERN_ERR_NOMEM, "profile: out of memory");
@@ -415,7 +180,7 @@ int tern_cmd_profile(int argc, char **argv) {
         snprintf(source, sizeof source, "random pixels");
     } else if (!st) {
         tern_dataset ds;
-        st = tern_cli_load_split(&d, model, d.dataset, data, "test", &ds);
+        st = cli_load_split(&d, model, d.dataset, data, "test", &ds);
         if (!st && (ds.c != d.in_shape[0] || ds.h != d.in_shape[1] || ds.w != d.in_shape[2]))
             st = tern_error(TERN_ERR_SHAPE, "%s test images are (%d,%d,%d) but the model takes (%d,%d,%d)", d.dataset,
                             ds.c, ds.h, ds.w, d.in_shape[0], d.in_shape[1], d.in_shape[2]);
@@ -444,9 +209,9 @@ int tern_cmd_profile(int argc, char **argv) {
     }
     const double rss_kib = tern_monitor_peak_rss_bytes() / 1024.0;
     if (!st && json) {
-        json_model_head(stdout, model, &d, 0);
+        cli_json_model_head(stdout, model, &d, 0);
         printf(",\"kernel_path\":\"%s\",\"data\":", tern_kernel_name(tern_kernel_current()));
-        json_str(stdout, source);
+        cli_json_str(stdout, source);
         printf(",\"samples\":%d,\"repeats\":%d,\"runs\":[", n, repeats);
         for (int k = 0; k < n_runs; k++)
             printf("%s{\"batch\":%d,\"us_per_sample\":%.4f,\"samples_per_s\":%.1f,\"planned_bytes\":%zu}", k ? "," : "",
@@ -456,7 +221,7 @@ int tern_cmd_profile(int argc, char **argv) {
             char p[48];
             path_of(&d, i, &runs[0], p, sizeof p);
             printf("%s{", i ? "," : "");
-            json_layer_head(stdout, &d, i, &c[i]);
+            cli_json_layer_head(stdout, &d, i, &c[i]);
             printf("\"path\":\"%s\",\"zskip\":[", p);
             for (int k = 0; k < n_runs; k++) printf("%s%d", k ? "," : "", runs[k].zskip[i]);
             printf("],\"ns_per_sample\":[");
@@ -475,7 +240,7 @@ int tern_cmd_profile(int argc, char **argv) {
         if (have_rapl) printf("{\"batch\":%d,\"uj_per_inference\":%.4f}", runs[n_runs - 1].batch, runs[n_runs - 1].rapl_uj);
         else {
             printf("{\"available\":false,\"reason\":");
-            json_str(stdout, rapl_why);
+            cli_json_str(stdout, rapl_why);
             printf("}");
         }
         printf("}\n");
@@ -522,5 +287,5 @@ int tern_cmd_profile(int argc, char **argv) {
     free(et);
     free(ef);
     tern_deploy_free(&d);
-    return st ? fail("profile") : 0;
+    return st ? cli_fail("profile") : 0;
 }
