@@ -39,15 +39,118 @@ int cli_fail(const char *cmd) {
     return 1;
 }
 
-int cli_parse_act(const char *cmd, const char *v, tern_runtime_act *act) {
-    if (!strcmp(v, "auto")) *act = TERN_RUNTIME_ACT_AUTO;
-    else if (!strcmp(v, "int8")) *act = TERN_RUNTIME_ACT_I8;
-    else if (!strcmp(v, "fp32")) *act = TERN_RUNTIME_ACT_F32;
-    else {
-        fprintf(stderr, "tern %s: --act must be auto, int8 or fp32, got '%s'\n", cmd, v);
+const cli_choice cli_acts[] = {
+    {"auto", TERN_RUNTIME_ACT_AUTO},
+    {"int8", TERN_RUNTIME_ACT_I8},
+    {"fp32", TERN_RUNTIME_ACT_F32},
+    {NULL, 0},
+};
+
+static const cli_opt *find_opt(const cli_opt *o, const char *name) {
+    for (; o->name; o++)
+        if (!strcmp(o->name, name)) return o;
+    return NULL;
+}
+
+/* "a, b or c" (or "a|b|c" when bar) into buf. */
+static const char *choice_names(const cli_choice *c, int bar, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; c[i].name && k < n; i++) {
+        const char *sep = !i ? "" : bar ? "|" : c[i + 1].name ? ", " : " or ";
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", sep, c[i].name);
+    }
+    return buf;
+}
+
+/* Store value v of option o; 0 after a one-line error. */
+static int set_opt(const cli_spec *s, const cli_opt *o, const char *v) {
+    char names[128];
+    switch (o->kind) {
+    case CLI_FLAG: *(int *)o->out = 1; return 1;
+    case CLI_STR: *(const char **)o->out = v; return 1;
+    case CLI_INT:
+        if (cli_int(v, o->lo, o->hi, o->out)) return 1;
+        fprintf(stderr, "tern %s: %s: '%s' is not a whole number in %d..%d\n", s->cmd, o->name, v, o->lo, o->hi);
+        return 0;
+    case CLI_CHOICE:
+        for (const cli_choice *c = o->choices; c->name; c++)
+            if (!strcmp(c->name, v)) {
+                *(int *)o->out = c->value;
+                return 1;
+            }
+        fprintf(stderr, "tern %s: %s must be %s, got '%s'\n", s->cmd, o->name,
+                choice_names(o->choices, 0, names, sizeof names), v);
+        return 0;
+    case CLI_LIST: {
+        cli_list *l = o->out;
+        if (l->n < CLI_LIST_MAX) {
+            l->v[l->n++] = v;
+            return 1;
+        }
+        fprintf(stderr, "tern %s: too many %s options (at most %d)\n", s->cmd, o->name, CLI_LIST_MAX);
         return 0;
     }
+    }
+    return 0;
+}
+
+int cli_parse(const cli_spec *s, int argc, char **argv, int *rc) {
+    int n_args = 0;
+    for (int i = 0; i < s->max_args; i++) s->args[i] = NULL;
+    *rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *rc = cli_usage(s, stdout);
+            return 0;
+        }
+        if (a[0] != '-' || (s->dash_arg && !a[1])) {
+            if (n_args == s->max_args) {
+                fprintf(stderr, "tern %s: unexpected argument '%s'\n", s->cmd, a);
+                return 0;
+            }
+            s->args[n_args++] = a;
+            continue;
+        }
+        const cli_opt *o = find_opt(s->opts, a);
+        if (!o) {
+            fprintf(stderr, "tern %s: unknown option '%s' (try 'tern %s --help')\n", s->cmd, a, s->cmd);
+            return 0;
+        }
+        if (o->kind != CLI_FLAG && i + 1 >= argc) {
+            fprintf(stderr, "tern %s: %s needs a value\n", s->cmd, a);
+            return 0;
+        }
+        if (!set_opt(s, o, o->kind == CLI_FLAG ? NULL : argv[++i])) return 0;
+    }
     return 1;
+}
+
+int cli_usage(const cli_spec *s, FILE *f) {
+    char left[160], names[128];
+    int width = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) fputs(s->usage, f);
+        for (const cli_opt *o = s->opts; o->name; o++) {
+            const char *arg = o->kind == CLI_CHOICE && !o->arg ? choice_names(o->choices, 1, names, sizeof names) : o->arg;
+            int n = snprintf(left, sizeof left, "%s%s%s", o->name, arg ? " " : "", arg ? arg : "");
+            if (!pass) {
+                width = n > width ? n : width;
+                continue;
+            }
+            /* The help, one indented line per '\n'. */
+            const char *h = o->help;
+            int len = (int)strcspn(h, "\n");
+            fprintf(f, "  %-*s  %.*s\n", width, left, len, h);
+            for (h += len; *h; h += len) {
+                len = (int)strcspn(++h, "\n");
+                fprintf(f, "  %-*s  %.*s\n", width, "", len, h);
+            }
+        }
+    }
+    if (s->after) fputs(s->after, f);
+    return f == stdout ? 0 : 2;
 }
 
 static volatile sig_atomic_t stop_signal;

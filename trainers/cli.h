@@ -38,8 +38,67 @@ int cli_int(const char *s, int lo, int hi, int *out);
 /* Print "tern CMD: <the library's last message>" on stderr; returns 1. */
 int cli_fail(const char *cmd);
 
-/* "auto", "int8" or "fp32" into *act; otherwise a one-line error and 0. */
-int cli_parse_act(const char *cmd, const char *v, tern_runtime_act *act);
+/* A command's options, as a table: cli_parse reads argv by it, cli_usage
+ * prints it under the command's usage. */
+typedef enum cli_kind {
+    CLI_FLAG,   /* no value: *(int *)out = 1 */
+    CLI_INT,    /* *(int *)out = a whole number in [lo, hi] */
+    CLI_STR,    /* *(const char **)out = the value */
+    CLI_CHOICE, /* *(int *)out = the value of the choice named */
+    CLI_LIST,   /* appended to *(cli_list *)out; may be given CLI_LIST_MAX times */
+} cli_kind;
+
+/* One accepted value of a CLI_CHOICE option; tables end with {NULL, 0}. */
+typedef struct cli_choice {
+    const char *name;
+    int value;
+} cli_choice;
+
+/* The activation modes of the ternary layers, as every command spells them. */
+extern const cli_choice cli_acts[];
+
+#define CLI_LIST_MAX 64
+typedef struct cli_list {
+    const char *v[CLI_LIST_MAX];
+    int n;
+} cli_list;
+
+typedef struct cli_opt {
+    const char *name;          /* "--batch", "-o" */
+    cli_kind kind;
+    void *out;
+    const char *arg;           /* the value in --help ("N", "DIR"); CLI_CHOICE lists its names */
+    const char *help;          /* for --help; each '\n' starts an indented line */
+    int lo, hi;                /* CLI_INT: the accepted range */
+    const cli_choice *choices; /* CLI_CHOICE */
+} cli_opt;
+
+/* The rows of an option table, as git's parse-options spells them. */
+#define CLI_FLAG_OPT(name, out, help) {name, CLI_FLAG, out, NULL, help, 0, 0, NULL}
+#define CLI_INT_OPT(name, out, arg, lo, hi, help) {name, CLI_INT, out, arg, help, lo, hi, NULL}
+#define CLI_STR_OPT(name, out, arg, help) {name, CLI_STR, out, arg, help, 0, 0, NULL}
+#define CLI_CHOICE_OPT(name, out, choices, help) {name, CLI_CHOICE, out, NULL, help, 0, 0, choices}
+#define CLI_LIST_OPT(name, out, arg, help) {name, CLI_LIST, out, arg, help, 0, 0, NULL}
+#define CLI_END_OPT {NULL, CLI_FLAG, NULL, NULL, NULL, 0, 0, NULL}
+
+typedef struct cli_spec {
+    const char *cmd;     /* "eval", "bench train": every message starts "tern CMD: " */
+    const char *usage;   /* the usage lines and what the command does, before the options */
+    const char *after;   /* text after the options, or NULL */
+    const cli_opt *opts; /* ended by a row of NULL name */
+    const char **args;   /* (max_args) positional arguments in order, NULL when not given */
+    int max_args;
+    int dash_arg;        /* a lone "-" is an argument (a file name), not an option */
+} cli_spec;
+
+/* Read argv[1..argc) by s: options (in any order, anywhere) into their
+ * `out`, other arguments into s->args. Returns 1 when the command should go
+ * on; otherwise 0 with *rc the exit status: 0 after --help or -h (the usage
+ * on stdout), 2 after a one-line error on stderr. */
+int cli_parse(const cli_spec *s, int argc, char **argv, int *rc);
+
+/* s's usage, options and closing text on f; 0 for stdout, 2 otherwise. */
+int cli_usage(const cli_spec *s, FILE *f);
 
 /* SIGINT, SIGTERM and SIGHUP set the returned flag (to the signal's number)
  * instead of killing the program, so training can checkpoint and return. */

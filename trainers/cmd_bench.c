@@ -28,54 +28,36 @@ static const tern_layer_spec lenet5[] = {
     {.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 10},
 };
 
-static int bench_usage(FILE *f) {
-    fprintf(f, "usage: tern bench [kernels] [--repeats N]   (see tern bench kernels --help)\n"
-               "       tern bench zskip [--repeats N] [--act i8|f32|both]   (see tern bench zskip --help)\n"
-               "       tern bench gemm [--repeats N]   (see tern bench gemm --help)\n"
-               "       tern bench train [--model mlp|lenet5] [--quant none|twn|absmean|ttq] [--batch N]\n"
-               "                        [--steps N] [--warmup N] [--threads N]\n"
-               "       tern bench train --config FILE [--batch N] [--steps N] [--warmup N] [--threads N]\n"
-               "\n"
-               "Training throughput on random data (Adam, lr 1e-3): one line with the\n"
-               "median, min and max samples/s over the timed steps.\n"
-               "  --model    mlp (784-256-256-10, default) or lenet5 (32C5-MP2-64C5-MP2-512FC-10)\n"
-               "  --quant    none (fp32, default) or the quantizer of every linear/conv layer\n"
-               "  --config   the model of a training config instead (its layers, batchnorms,\n"
-               "             hybrid quantizers and batch size), e.g. configs/mnist_lenet5.yaml;\n"
-               "             the step profiled by callgrind without loading the dataset\n"
-               "  --batch    batch size (128)\n"
-               "  --steps    timed steps (200); --warmup untimed steps first (20)\n"
-               "  --threads  worker threads of the step (1); OpenBLAS runs one in each\n");
-    return f == stderr ? 2 : 0;
-}
-
 static int bench_train(int argc, char **argv) {
     const char *model = "mlp", *quant = "none", *config = NULL;
     int batch = 0, steps = 200, warmup = 20, threads = 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_usage(stdout);
-        if (i + 1 >= argc) {
-            fprintf(stderr, "tern bench: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        const char *k = argv[i], *v = argv[++i];
-        int ok = 1;
-        if (!strcmp(k, "--model")) model = v;
-        else if (!strcmp(k, "--quant")) quant = v;
-        else if (!strcmp(k, "--config")) config = v;
-        else if (!strcmp(k, "--batch")) ok = cli_int(v, 1, 65536, &batch);
-        else if (!strcmp(k, "--steps")) ok = cli_int(v, 1, 1000000, &steps);
-        else if (!strcmp(k, "--warmup")) ok = cli_int(v, 0, 1000000, &warmup);
-        else if (!strcmp(k, "--threads")) ok = cli_int(v, 1, 256, &threads);
-        else {
-            fprintf(stderr, "tern bench: unknown option '%s'\n", k);
-            return 2;
-        }
-        if (!ok) {
-            fprintf(stderr, "tern bench: %s: '%s' is not a valid value\n", k, v);
-            return 2;
-        }
-    }
+    const cli_opt options[] = {
+        CLI_STR_OPT("--model", &model, "NAME",
+                    "mlp (784-256-256-10, default) or lenet5 (32C5-MP2-64C5-MP2-512FC-10)"),
+        CLI_STR_OPT("--quant", &quant, "NAME",
+                    "none (fp32, default) or the quantizer of every linear/conv layer"),
+        CLI_STR_OPT("--config", &config, "FILE",
+                    "the model of a training config instead (its layers, batchnorms,\n"
+                    "hybrid quantizers and batch size), e.g. configs/mnist_lenet5.yaml;\n"
+                    "the step profiled by callgrind without loading the dataset"),
+        CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "batch size (128)"),
+        CLI_INT_OPT("--steps", &steps, "N", 1, 1000000, "timed steps (200)"),
+        CLI_INT_OPT("--warmup", &warmup, "N", 0, 1000000, "untimed steps first (20)"),
+        CLI_INT_OPT("--threads", &threads, "N", 1, 256, "worker threads of the step (1); OpenBLAS runs one in each"),
+        CLI_END_OPT,
+    };
+    const cli_spec cs = {
+        .cmd = "bench train",
+        .usage = "usage: tern bench train [--model mlp|lenet5] [--quant none|twn|absmean|ttq] [--batch N]\n"
+                 "                        [--steps N] [--warmup N] [--threads N]\n"
+                 "       tern bench train --config FILE [--batch N] [--steps N] [--warmup N] [--threads N]\n"
+                 "\n"
+                 "Training throughput on random data (Adam, lr 1e-3): one line with the\n"
+                 "median, min and max samples/s over the timed steps.\n",
+        .opts = options,
+    };
+    int rc;
+    if (!cli_parse(&cs, argc, argv, &rc)) return rc;
     const tern_layer_spec *spec;
     int n_layers, in_ndim, in_shape[3] = {784, 0, 0};
     tern_config cfg = {0};
@@ -184,6 +166,13 @@ const cli_command bench_commands[] = {
     {"gemm", cmd_bench_gemm, "tern's fp32 GEMM against OpenBLAS on the training step's shapes", NULL},
     {NULL, NULL, NULL, NULL},
 };
+
+static int bench_usage(FILE *f) {
+    fprintf(f, "usage: tern bench [BENCHMARK] [options]\n\nbenchmarks (kernels when none is named):\n");
+    cli_print_commands(f, bench_commands, 8);
+    fprintf(f, "\nRun 'tern bench BENCHMARK --help' for a benchmark's options.\n");
+    return f == stderr ? 2 : 0;
+}
 
 int cmd_bench(int argc, char **argv) {
     if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) return bench_usage(stdout);

@@ -54,32 +54,25 @@ static int run_cblas_sgemm(void *p) {
     return 0;
 }
 
-static int bench_gemm_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern bench gemm [--repeats N]\n"
-            "\n"
-            "tern_sgemm (tern's AVX-512 GEMM, or OpenBLAS where the kernel path is not\n"
-            "avx512) against cblas_sgemm on the training step's GEMM shapes and their\n"
-            "halves, both on 1 thread, side by side in one process, interleaved; medians\n"
-            "of N repeats (31) of the wall clock. OpenBLAS runs the kernel its own\n"
-            "dispatch (or OPENBLAS_CORETYPE) picks.\n");
-    return f == stderr ? 2 : 0;
-}
-
 int cmd_bench_gemm(int argc, char **argv) {
     int repeats = 31;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_gemm_usage(stdout);
-        if (strcmp(argv[i], "--repeats")) {
-            fprintf(stderr, "tern bench gemm: unknown option '%s' (try --help)\n", argv[i]);
-            return 2;
-        }
-        if (i + 1 >= argc || !cli_int(argv[i + 1], 1, 100000, &repeats)) {
-            fprintf(stderr, "tern bench gemm: --repeats needs a whole number from 1 to 100000\n");
-            return 2;
-        }
-        i++;
-    }
+    const cli_opt options[] = {
+        CLI_INT_OPT("--repeats", &repeats, "N", 1, 100000, "repeats, of which the median is quoted (31)"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "bench gemm",
+        .usage = "usage: tern bench gemm [--repeats N]\n"
+                 "\n"
+                 "tern_sgemm (tern's AVX-512 GEMM, or OpenBLAS where the kernel path is not\n"
+                 "avx512) against cblas_sgemm on the training step's GEMM shapes and their\n"
+                 "halves, both on 1 thread, side by side in one process, interleaved; medians\n"
+                 "of N repeats (31) of the wall clock. OpenBLAS runs the kernel its own\n"
+                 "dispatch (or OPENBLAS_CORETYPE) picks.\n",
+        .opts = options,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     openblas_set_num_threads(1);
     printf("tern bench gemm: tern_sgemm path %s vs cblas_sgemm, 1 thread each, %d interleaved repeats, medians\n",
            tern_sgemm_path(), repeats);

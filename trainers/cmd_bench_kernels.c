@@ -46,22 +46,6 @@ static void row(const char *name, double tt, double tf, double macs, double byte
     (void)unit;
 }
 
-static int bench_kernels_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern bench kernels [--repeats N] [--model MODEL.h5]\n"
-            "\n"
-            "Packed ternary kernels against OpenBLAS fp32, side by side in one process,\n"
-            "interleaved, medians of N repeats (31):\n"
-            "  (a) GEMV 4096x4096 at batch 1: tern_kernel_gemm (int8 path) vs cblas_sgemv\n"
-            "  (b) MNIST MLP 784-256-256-10 at batch 1: the runtime on the deploy model vs\n"
-            "      the same network with fp32 weights through OpenBLAS (sgemv)\n"
-            "  (c) the same at batch 256: throughput vs sgemm\n"
-            "Both sides single-threaded (OpenBLAS set to 1 thread). The MLP is the shipped\n"
-            "configs/mnist_mlp.yaml architecture with random weights, or --model's network.\n"
-            "GB/s counts the weight bytes read per call.\n");
-    return f == stderr ? 2 : 0;
-}
-
 /* The MLP of configs/mnist_mlp.yaml, random weights, as a deploy model. */
 static tern_status mlp_deploy(tern_deploy *d) {
     tern_quant_cfg q = tern_quant_cfg_default(TERN_QUANT_TWN);
@@ -91,25 +75,28 @@ static tern_status mlp_deploy(tern_deploy *d) {
 int cmd_bench_kernels(int argc, char **argv) {
     int repeats = 31;
     const char *model = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_kernels_usage(stdout);
-        if (i + 1 >= argc) {
-            fprintf(stderr, "tern bench kernels: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        const char *k = argv[i], *v = argv[++i];
-        if (!strcmp(k, "--repeats")) {
-            if (!cli_int(v, 1, 100000, &repeats)) {
-                fprintf(stderr, "tern bench kernels: --repeats: '%s' is not a valid value\n", v);
-                return 2;
-            }
-        } else if (!strcmp(k, "--model")) {
-            model = v;
-        } else {
-            fprintf(stderr, "tern bench kernels: unknown option '%s'\n", k);
-            return 2;
-        }
-    }
+    const cli_opt options[] = {
+        CLI_INT_OPT("--repeats", &repeats, "N", 1, 100000, "repeats, of which the median is quoted (31)"),
+        CLI_STR_OPT("--model", &model, "MODEL.h5", "a deploy checkpoint for (b) and (c) instead of the MLP"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "bench kernels",
+        .usage = "usage: tern bench kernels [--repeats N] [--model MODEL.h5]\n"
+                 "\n"
+                 "Packed ternary kernels against OpenBLAS fp32, side by side in one process,\n"
+                 "interleaved, medians of N repeats (31):\n"
+                 "  (a) GEMV 4096x4096 at batch 1: tern_kernel_gemm (int8 path) vs cblas_sgemv\n"
+                 "  (b) MNIST MLP 784-256-256-10 at batch 1: the runtime on the deploy model vs\n"
+                 "      the same network with fp32 weights through OpenBLAS (sgemv)\n"
+                 "  (c) the same at batch 256: throughput vs sgemm\n"
+                 "Both sides single-threaded (OpenBLAS set to 1 thread). The MLP is the shipped\n"
+                 "configs/mnist_mlp.yaml architecture with random weights, or --model's network.\n"
+                 "GB/s counts the weight bytes read per call.\n",
+        .opts = options,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     /* The model first: a bad --model fails at once, with nothing to free. */
     tern_deploy d, f;
     if (model ? tern_deploy_load(&d, model) : mlp_deploy(&d)) return cli_fail("bench kernels");

@@ -6,23 +6,6 @@
 
 #include "commands.h"
 
-static int bench_zskip_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern bench zskip [--repeats N] [--act i8|f32|both] [--batch N]\n"
-            "\n"
-            "Dense packed kernels against the zero-skipping ones (tern/kernels.h) on random\n"
-            "ternary layers with 0, 10, ..., 90, 95, 99%% zero weights, interleaved, medians\n"
-            "of N repeats (11), 1 thread, on the current kernel path (TERN_KERNEL):\n"
-            "  GEMM (M,K) = (256,784), (256,256), (512,1024) and a conv of 64 outputs over\n"
-            "  32x5x5 inputs at 8x8 positions (a 12x12 image), at batch 1 and N (--batch,\n"
-            "  128; images for the conv), for each activation mode. ratio = dense / zero-skipping time\n"
-            "  (> 1: zero-skipping wins). The crossover is the lowest sparsity from which\n"
-            "  zero-skipping wins at every sparsity measured above it.\n"
-            "Times are the thread's on-CPU time (CLOCK_THREAD_CPUTIME_ID): on a shared\n"
-            "machine, time slices of other processes do not count.\n");
-    return f == stderr ? 2 : 0;
-}
-
 typedef struct zskip_job {
     const tern_packed *p;
     const tern_sparse *s;
@@ -47,25 +30,36 @@ static int run_sparse(void *v) {
                  : tern_sparse_gemm(j->s, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
 }
 
+/* --act: bit 0 the int8 activations, bit 1 the fp32 ones. */
+static const cli_choice zskip_acts[] = {{"i8", 1}, {"f32", 2}, {"both", 3}, {NULL, 0}};
+
 int cmd_bench_zskip(int argc, char **argv) {
-    int repeats = 11, act_lo = 0, act_hi = TERN_KACT_COUNT - 1, big = 128;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return bench_zskip_usage(stdout);
-        if (i + 1 >= argc) {
-            fprintf(stderr, "tern bench zskip: %s needs a value\n", argv[i]);
-            return 2;
-        }
-        const char *k = argv[i], *v = argv[++i];
-        if (!strcmp(k, "--repeats") && cli_int(v, 1, 100000, &repeats)) continue;
-        if (!strcmp(k, "--batch") && cli_int(v, 1, 4096, &big)) continue;
-        if (!strcmp(k, "--act") && (!strcmp(v, "i8") || !strcmp(v, "f32") || !strcmp(v, "both"))) {
-            act_lo = !strcmp(v, "f32") ? TERN_KACT_F32 : TERN_KACT_I8;
-            act_hi = !strcmp(v, "i8") ? TERN_KACT_I8 : TERN_KACT_F32;
-            continue;
-        }
-        fprintf(stderr, "tern bench zskip: %s '%s' is not a valid option and value\n", k, v);
-        return 2;
-    }
+    int repeats = 11, acts = 3, big = 128;
+    const cli_opt options[] = {
+        CLI_INT_OPT("--repeats", &repeats, "N", 1, 100000, "repeats, of which the median is quoted (11)"),
+        CLI_CHOICE_OPT("--act", &acts, zskip_acts, "the activation modes measured (both)"),
+        CLI_INT_OPT("--batch", &big, "N", 1, 4096, "the larger batch (128)"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "bench zskip",
+        .usage = "usage: tern bench zskip [--repeats N] [--act i8|f32|both] [--batch N]\n"
+                 "\n"
+                 "Dense packed kernels against the zero-skipping ones (tern/kernels.h) on random\n"
+                 "ternary layers with 0, 10, ..., 90, 95, 99% zero weights, interleaved, medians\n"
+                 "of N repeats (11), 1 thread, on the current kernel path (TERN_KERNEL):\n"
+                 "  GEMM (M,K) = (256,784), (256,256), (512,1024) and a conv of 64 outputs over\n"
+                 "  32x5x5 inputs at 8x8 positions (a 12x12 image), at batch 1 and N (--batch,\n"
+                 "  128; images for the conv), for each activation mode. ratio = dense / zero-skipping time\n"
+                 "  (> 1: zero-skipping wins). The crossover is the lowest sparsity from which\n"
+                 "  zero-skipping wins at every sparsity measured above it.\n"
+                 "Times are the thread's on-CPU time (CLOCK_THREAD_CPUTIME_ID): on a shared\n"
+                 "machine, time slices of other processes do not count.\n",
+        .opts = options,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    const int act_lo = acts & 1 ? TERN_KACT_I8 : TERN_KACT_F32, act_hi = acts & 2 ? TERN_KACT_F32 : TERN_KACT_I8;
     static const int zeros[] = {0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99};
     enum { NZ = sizeof zeros / sizeof zeros[0] };
     static const struct {

@@ -12,21 +12,6 @@ static const char *act_label(tern_runtime_act a) {
     return a == TERN_RUNTIME_ACT_I8 ? "int8" : a == TERN_RUNTIME_ACT_F32 ? "fp32" : "auto (as trained)";
 }
 
-static int eval_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern eval CKPT [--data DIR]\n"
-            "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N]\n"
-            "\n"
-            "Evaluate a training checkpoint on its dataset's test split: loss,\n"
-            "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
-            "config stored in the checkpoint.\n"
-            "A deploy checkpoint (tern export) runs on the packed kernels instead; its\n"
-            "dataset is read from --data DIR or datasets/data/<dataset>; --act picks the\n"
-            "ternary layers' activations (auto: as trained), --batch the batch (256).\n"
-            "  --data DIR  read the dataset from DIR instead of the config's path\n");
-    return f == stderr ? 2 : 0;
-}
-
 /* Loss, accuracy, per-class accuracy and sparsity of a training checkpoint. */
 static int eval_training(const char *ckpt, const char *data) {
     tern_config cfg;
@@ -99,43 +84,34 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *ckpt = NULL, *data = NULL, *deploy_opt = NULL;
-    tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
-    int batch = 256;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return eval_usage(stdout);
-        if (!strcmp(a, "--data") || !strcmp(a, "--act") || !strcmp(a, "--batch")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern eval: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "--data")) {
-                data = v;
-                continue;
-            }
-            deploy_opt = a; /* deploy-file options */
-            if (!strcmp(a, "--act")) {
-                if (!cli_parse_act("eval", v, &act)) return 2;
-            } else if (!cli_int(v, 1, 65536, &batch)) {
-                fprintf(stderr, "tern eval: --batch: '%s' is not in 1..65536\n", v);
-                return 2;
-            }
-        } else if (a[0] == '-') {
-            fprintf(stderr, "tern eval: unknown option '%s' (try 'tern eval --help')\n", a);
-            return 2;
-        } else if (!ckpt) {
-            ckpt = a;
-        } else {
-            fprintf(stderr, "tern eval: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!ckpt) return eval_usage(stderr);
-    if (tern_deploy_probe(ckpt)) return eval_deploy(ckpt, data, act, batch);
-    if (deploy_opt) {
-        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", deploy_opt, ckpt);
+    const char *ckpt, *data = NULL;
+    int act = -1, batch = 0; /* not given */
+    const cli_opt options[] = {
+        CLI_STR_OPT("--data", &data, "DIR", "read the dataset from DIR instead of the config's path"),
+        CLI_CHOICE_OPT("--act", &act, cli_acts, "deploy checkpoints: the ternary layers' activations (auto: as trained)"),
+        CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "deploy checkpoints: the batch (256)"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "eval",
+        .usage = "usage: tern eval CKPT [--data DIR]\n"
+                 "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N]\n"
+                 "\n"
+                 "Evaluate a training checkpoint on its dataset's test split: loss,\n"
+                 "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
+                 "config stored in the checkpoint.\n"
+                 "A deploy checkpoint (tern export) runs on the packed kernels instead; its\n"
+                 "dataset is read from --data DIR or datasets/data/<dataset>.\n",
+        .opts = options, .args = &ckpt, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (!ckpt) return cli_usage(&spec, stderr);
+    if (tern_deploy_probe(ckpt))
+        return eval_deploy(ckpt, data, act < 0 ? TERN_RUNTIME_ACT_AUTO : (tern_runtime_act)act, batch ? batch : 256);
+    if (act >= 0 || batch) {
+        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", act >= 0 ? "--act" : "--batch",
+                ckpt);
         return 2;
     }
     return eval_training(ckpt, data);

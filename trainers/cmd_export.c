@@ -30,52 +30,34 @@ static int replaceable(const char *cmd, const char *path, const char *ckpt) {
     return 0;
 }
 
-static int export_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern export TRAIN_CKPT -o MODEL.h5 [--data DIR] [--fp32-out PATH] [--force]\n"
-            "\n"
-            "Write a deploy checkpoint: ternary layers packed at 2 bits per weight in the\n"
-            "kernels' t2 layout with per-row scales, batchnorm folded, fp32 layers as fp32,\n"
-            "topology, input normalisation and class names (docs/deploy-format.md).\n"
-            "The model and its normalisation come from the training checkpoint and its\n"
-            "dataset's test split.\n"
-            "  -o PATH          the deploy file (written atomically)\n"
-            "  --data DIR       read the dataset from DIR instead of the config's path\n"
-            "  --fp32-out PATH  also write the same model with fp32 weights, uncompressed:\n"
-            "                   the fp32 checkpoint the size ratio is measured against\n"
-            "  --force          replace an output that exists and is not a deploy checkpoint\n"
-            "                   (a training checkpoint, say); the input itself never\n");
-    return f == stderr ? 2 : 0;
-}
-
 int cmd_export(int argc, char **argv) {
-    const char *ckpt = NULL, *out = NULL, *data = NULL, *fp32_out = NULL;
+    const char *ckpt, *out = NULL, *data = NULL, *fp32_out = NULL;
     int force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return export_usage(stdout);
-        if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if (!strcmp(a, "-o") || !strcmp(a, "--data") || !strcmp(a, "--fp32-out")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern export: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            if (!strcmp(a, "-o")) out = v;
-            else if (!strcmp(a, "--data")) data = v;
-            else fp32_out = v;
-        } else if (a[0] == '-') {
-            fprintf(stderr, "tern export: unknown option '%s' (try 'tern export --help')\n", a);
-            return 2;
-        } else if (!ckpt) {
-            ckpt = a;
-        } else {
-            fprintf(stderr, "tern export: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!ckpt || !out) return export_usage(stderr);
+    const cli_opt options[] = {
+        CLI_STR_OPT("-o", &out, "PATH", "the deploy file (written atomically)"),
+        CLI_STR_OPT("--data", &data, "DIR", "read the dataset from DIR instead of the config's path"),
+        CLI_STR_OPT("--fp32-out", &fp32_out, "PATH",
+                    "also write the same model with fp32 weights, uncompressed:\n"
+                    "the fp32 checkpoint the size ratio is measured against"),
+        CLI_FLAG_OPT("--force", &force,
+                     "replace an output that exists and is not a deploy checkpoint\n"
+                     "(a training checkpoint, say); the input itself never"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "export",
+        .usage = "usage: tern export TRAIN_CKPT -o MODEL.h5 [--data DIR] [--fp32-out PATH] [--force]\n"
+                 "\n"
+                 "Write a deploy checkpoint: ternary layers packed at 2 bits per weight in the\n"
+                 "kernels' t2 layout with per-row scales, batchnorm folded, fp32 layers as fp32,\n"
+                 "topology, input normalisation and class names (docs/deploy-format.md).\n"
+                 "The model and its normalisation come from the training checkpoint and its\n"
+                 "dataset's test split.\n",
+        .opts = options, .args = &ckpt, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (!ckpt || !out) return cli_usage(&spec, stderr);
     if (fp32_out && (!strcmp(fp32_out, out) || same_file(fp32_out, out) || same_file(fp32_out, ckpt))) {
         fprintf(stderr, "tern export: --fp32-out %s is the training checkpoint or the deploy file; give it a file of "
                 "its own\n", fp32_out);

@@ -7,23 +7,6 @@
 
 #include "commands.h"
 
-static int infer_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern infer MODEL.h5 INPUT [--data DIR] [--act auto|int8|fp32]\n"
-            "\n"
-            "Classify one input with a deploy checkpoint; prints the class and the\n"
-            "probability of every class. INPUT is one of:\n"
-            "  image.pgm / image.ppm   binary P5 (1 channel) or P6 (3 channels), maxval 255,\n"
-            "                          of the model's height and width\n"
-            "  image.raw               exactly C*H*W bytes, pixels in (C,H,W) order\n"
-            "  DATASET:SPLIT:INDEX     an image of a dataset, e.g. mnist:test:123 (its label\n"
-            "                          is printed too); read from --data DIR or\n"
-            "                          datasets/data/DATASET\n"
-            "Pixels p become (p/255 - mean) / std with the model's stored normalisation.\n"
-            "  --act  ternary layers' activations: auto (as trained, default), int8, fp32\n");
-    return f == stderr ? 2 : 0;
-}
-
 /* "name:split:index" into its parts; 0 when INPUT is not of that form. */
 static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t sn, int *index) {
     const char *a = strchr(s, ':'), *b = a ? strchr(a + 1, ':') : NULL;
@@ -35,37 +18,38 @@ static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t s
 }
 
 int cmd_infer(int argc, char **argv) {
-    const char *model = NULL, *input = NULL, *data = NULL;
-    tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return infer_usage(stdout);
-        if (!strcmp(a, "--data") || !strcmp(a, "--act")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern infer: %s needs a value\n", a);
-                return 2;
-            }
-            if (!strcmp(a, "--data")) data = argv[++i];
-            else if (!cli_parse_act("infer", argv[++i], &act)) return 2;
-        } else if (a[0] == '-' && a[1]) {
-            fprintf(stderr, "tern infer: unknown option '%s' (try 'tern infer --help')\n", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else if (!input) {
-            input = a;
-        } else {
-            fprintf(stderr, "tern infer: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!model || !input) return infer_usage(stderr);
+    const char *args[2], *data = NULL;
+    int act = TERN_RUNTIME_ACT_AUTO;
+    const cli_opt options[] = {
+        CLI_STR_OPT("--data", &data, "DIR", "read DATASET:SPLIT:INDEX's dataset from DIR"),
+        CLI_CHOICE_OPT("--act", &act, cli_acts, "ternary layers' activations: auto (as trained, default), int8, fp32"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "infer",
+        .usage = "usage: tern infer MODEL.h5 INPUT [--data DIR] [--act auto|int8|fp32]\n"
+                 "\n"
+                 "Classify one input with a deploy checkpoint; prints the class and the\n"
+                 "probability of every class. INPUT is one of:\n"
+                 "  image.pgm / image.ppm   binary P5 (1 channel) or P6 (3 channels), maxval 255,\n"
+                 "                          of the model's height and width\n"
+                 "  image.raw               exactly C*H*W bytes, pixels in (C,H,W) order\n"
+                 "  DATASET:SPLIT:INDEX     an image of a dataset, e.g. mnist:test:123 (its label\n"
+                 "                          is printed too); read from --data DIR or\n"
+                 "                          datasets/data/DATASET\n"
+                 "Pixels p become (p/255 - mean) / std with the model's stored normalisation.\n",
+        .opts = options, .args = args, .max_args = 2, .dash_arg = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    const char *model = args[0], *input = args[1];
+    if (!model || !input) return cli_usage(&spec, stderr);
     tern_deploy d;
     if (tern_deploy_load(&d, model)) return cli_fail("infer");
     size_t per = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
     float *x = malloc(sizeof(float) * per);
     char name[TERN_DATA_NAME_LEN], split[16];
-    int index = -1, label = -1, rc = 0;
+    int index = -1, label = -1;
     tern_status st = x ? TERN_OK : tern_error(TERN_ERR_NOMEM, "out of memory");
     struct stat sb;
     if (!st && stat(input, &sb) != 0 && parse_ref(input, name, sizeof name, split, sizeof split, &index)) {
@@ -88,7 +72,7 @@ int cmd_infer(int argc, char **argv) {
     int shape[4] = {1, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
     tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
     const float *z = NULL;
-    if (!st) st = tern_runtime_init(&rt, &d, 1, act);
+    if (!st) st = tern_runtime_init(&rt, &d, 1, (tern_runtime_act)act);
     if (!st) {
         st = tern_runtime_forward(&rt, &xt, &z);
         if (!st) {
@@ -105,7 +89,7 @@ int cmd_infer(int argc, char **argv) {
         }
         tern_runtime_free(&rt);
     }
-    if (st) rc = cli_fail("infer");
+    rc = st ? cli_fail("infer") : 0;
     free(x);
     tern_deploy_free(&d);
     return rc;

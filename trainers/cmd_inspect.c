@@ -23,23 +23,6 @@ static void json_count(FILE *f, const tern_layer_count *c) {
             (unsigned long long)c->cmps, (unsigned long long)c->act_quant, c->act_bytes);
 }
 
-static int inspect_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern inspect MODEL.h5 [--json]\n"
-            "\n"
-            "Per-layer memory and operation counts of a deploy checkpoint, or of a training\n"
-            "checkpoint as export would deploy it (batchnorm folded; the dataset is not read\n"
-            "unless the model was trained on images of another size). Operations are per\n"
-            "sample (include/tern/monitor.h defines each counter):\n"
-            "  MACs      dense-equivalent multiply-accumulates\n"
-            "  adds/subs ternary additions (+1 weights) and subtractions (-1 weights)\n"
-            "  skipped   MACs a zero weight makes unnecessary\n"
-            "  scale*    fp32 multiplies by the per-row scales\n"
-            "  fp+ fp* cmp  other fp32 adds, multiplies and compares (bias, pools, relu...)\n"
-            "  --json    one JSON object instead of the tables\n");
-    return f == stderr ? 2 : 0;
-}
-
 /* "mean [min..max]", or one number when every row has the same scale. */
 static void print_scale(float mean, float mn, float mx) {
     if (mn == mx) printf("%.4g", mean);
@@ -135,23 +118,30 @@ static void inspect_json(const char *path, const tern_deploy *d, const tern_laye
 }
 
 int cmd_inspect(int argc, char **argv) {
-    const char *model = NULL;
+    const char *model;
     int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return inspect_usage(stdout);
-        if (!strcmp(a, "--json")) json = 1;
-        else if (a[0] == '-') {
-            fprintf(stderr, "tern inspect: unknown option '%s' (try 'tern inspect --help')\n", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            fprintf(stderr, "tern inspect: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!model) return inspect_usage(stderr);
+    const cli_opt options[] = {
+        CLI_FLAG_OPT("--json", &json, "one JSON object instead of the tables"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "inspect",
+        .usage = "usage: tern inspect MODEL.h5 [--json]\n"
+                 "\n"
+                 "Per-layer memory and operation counts of a deploy checkpoint, or of a training\n"
+                 "checkpoint as export would deploy it (batchnorm folded; the dataset is not read\n"
+                 "unless the model was trained on images of another size). Operations are per\n"
+                 "sample (include/tern/monitor.h defines each counter):\n"
+                 "  MACs      dense-equivalent multiply-accumulates\n"
+                 "  adds/subs ternary additions (+1 weights) and subtractions (-1 weights)\n"
+                 "  skipped   MACs a zero weight makes unnecessary\n"
+                 "  scale*    fp32 multiplies by the per-row scales\n"
+                 "  fp+ fp* cmp  other fp32 adds, multiplies and compares (bias, pools, relu...)\n",
+        .opts = options, .args = &model, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (!model) return cli_usage(&spec, stderr);
     tern_deploy d;
     tern_deploy_init(&d);
     int is_train = 0;

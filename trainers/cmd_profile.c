@@ -7,21 +7,6 @@
 
 #include "commands.h"
 
-static int profile_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern profile MODEL.h5 [--data random|DIR] [--batch N] [--n SAMPLES] [--repeats R]\n"
-            "                    [--act auto|int8|fp32] [--json]\n"
-            "\n"
-            "Per-layer inference time of a deploy checkpoint through the runtime (the kernels\n"
-            "eval and bench run), at batch 1 and at batch N (64), medians of R repeats (5) of\n"
-            "SAMPLES inputs (512): the model's test set (datasets/data/DATASET, or --data DIR)\n"
-            "or --data random (uniform random pixels, normalised). Also: peak RSS, planned\n"
-            "buffers, weight bytes, estimated energy per inference (include/tern/monitor.h:\n"
-            "Horowitz ISSCC 2014, 45 nm) beside the fp32-equivalent model, and measured\n"
-            "package energy from RAPL (/sys/class/powercap) where readable.\n");
-    return f == stderr ? 2 : 0;
-}
-
 /* What one batch size measured. */
 typedef struct prof_run {
     int batch;
@@ -108,45 +93,34 @@ static double layer_sum(const prof_run *p, int L) {
 }
 
 int cmd_profile(int argc, char **argv) {
-    const char *model = NULL, *data = NULL;
-    int batch = 64, n = 512, repeats = 5, json = 0;
-    tern_runtime_act act = TERN_RUNTIME_ACT_AUTO;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return profile_usage(stdout);
-        if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (!strcmp(a, "--data") || !strcmp(a, "--batch") || !strcmp(a, "--n") || !strcmp(a, "--repeats") ||
-                   !strcmp(a, "--act")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern profile: %s needs a value\n", a);
-                return 2;
-            }
-            const char *v = argv[++i];
-            int ok = 1;
-            if (!strcmp(a, "--data")) data = v;
-            else if (!strcmp(a, "--batch")) ok = cli_int(v, 1, 65536, &batch);
-            else if (!strcmp(a, "--n")) ok = cli_int(v, 1, 1 << 20, &n);
-            else if (!strcmp(a, "--repeats")) ok = cli_int(v, 1, 1000, &repeats);
-            else if (!strcmp(v, "auto")) act = TERN_RUNTIME_ACT_AUTO;
-            else if (!strcmp(v, "int8")) act = TERN_RUNTIME_ACT_I8;
-            else if (!strcmp(v, "fp32")) act = TERN_RUNTIME_ACT_F32;
-            else ok = 0;
-            if (!ok) {
-                fprintf(stderr, "tern profile: %s: '%s' is not valid (try 'tern profile --help')\n", a, v);
-                return 2;
-            }
-        } else if (a[0] == '-') {
-            fprintf(stderr, "tern profile: unknown option '%s' (try 'tern profile --help')\n", a);
-            return 2;
-        } else if (!model) {
-            model = a;
-        } else {
-            fprintf(stderr, "tern profile: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!model) return profile_usage(stderr);
+    const char *model, *data = NULL;
+    int batch = 64, n = 512, repeats = 5, json = 0, act = TERN_RUNTIME_ACT_AUTO;
+    const cli_opt options[] = {
+        CLI_STR_OPT("--data", &data, "random|DIR", "the inputs: the test set from DIR, or random pixels"),
+        CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "the larger batch (64)"),
+        CLI_INT_OPT("--n", &n, "SAMPLES", 1, 1 << 20, "inputs per repeat (512)"),
+        CLI_INT_OPT("--repeats", &repeats, "R", 1, 1000, "repeats, of which the median is quoted (5)"),
+        CLI_CHOICE_OPT("--act", &act, cli_acts, "ternary layers' activations: auto (as trained, default), int8, fp32"),
+        CLI_FLAG_OPT("--json", &json, "one JSON object instead of the tables"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "profile",
+        .usage = "usage: tern profile MODEL.h5 [--data random|DIR] [--batch N] [--n SAMPLES] [--repeats R]\n"
+                 "                    [--act auto|int8|fp32] [--json]\n"
+                 "\n"
+                 "Per-layer inference time of a deploy checkpoint through the runtime (the kernels\n"
+                 "eval and bench run), at batch 1 and at batch N (64), medians of R repeats (5) of\n"
+                 "SAMPLES inputs (512): the model's test set (datasets/data/DATASET, or --data DIR)\n"
+                 "or --data random (uniform random pixels, normalised). Also: peak RSS, planned\n"
+                 "buffers, weight bytes, estimated energy per inference (include/tern/monitor.h:\n"
+                 "Horowitz ISSCC 2014, 45 nm) beside the fp32-equivalent model, and measured\n"
+                 "package energy from RAPL (/sys/class/powercap) where readable.\n",
+        .opts = options, .args = &model, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (!model) return cli_usage(&spec, stderr);
     if (!tern_deploy_probe(model)) {
         tern_error(TERN_ERR_FORMAT, "%s: not a deploy checkpoint; profile runs what the runtime runs: "
                                     "'tern export %s -o MODEL.h5' first ('tern inspect' reads both)", model, model);
@@ -202,7 +176,7 @@ int cmd_profile(int argc, char **argv) {
     memset(runs, 0, sizeof runs);
     const int n_runs = batch > 1 ? 2 : 1;
     for (int k = 0; !st && k < n_runs; k++)
-        st = profile_batch(&d, x, n, k ? batch : 1, repeats, act, have_rapl && k == n_runs - 1 ? &rapl : NULL, &runs[k]);
+        st = profile_batch(&d, x, n, k ? batch : 1, repeats, (tern_runtime_act)act, have_rapl && k == n_runs - 1 ? &rapl : NULL, &runs[k]);
     if (!st && have_rapl && runs[n_runs - 1].rapl_uj < 0) {
         have_rapl = 0;
         snprintf(rapl_why, sizeof rapl_why, "reading failed: %s", tern_errmsg());

@@ -54,58 +54,35 @@ static void on_event(const tern_train_event *ev, void *user) {
     }
 }
 
-static int train_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern train CONFIG [--set section.key=value ...] [--resume CKPT] [--force]\n"
-            "       tern train --resume CKPT [--set ...]\n"
-            "\n"
-            "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
-            "metrics.csv and last.h5 into the run directory (output.dir).\n"
-            "  --set K=V     override any config field, e.g. --set training.epochs=3,\n"
-            "                --set quant.enabled=false (the fp32 twin),\n"
-            "                --set model.layers.fc1.quant.method=ttq\n"
-            "  --resume CKPT continue from a training checkpoint, bit for bit, in the\n"
-            "                checkpoint's own directory; without CONFIG the config\n"
-            "                stored in it is used. A CONFIG (or --set output.dir=DIR)\n"
-            "                naming another directory forks the run there, with its\n"
-            "                metrics so far\n"
-            "  --force       replace an existing run in the run directory\n"
-            "A new run replaces the run directory whole at its first checkpoint.\n"
-            "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n");
-    return f == stderr ? 2 : 0;
-}
-
 int cmd_train(int argc, char **argv) {
-    const char *config_path = NULL, *resume = NULL;
-    const char *sets[64];
-    int n_sets = 0, force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return train_usage(stdout);
-        if (!strcmp(a, "--force")) {
-            force = 1;
-        } else if (!strcmp(a, "--set") || !strcmp(a, "--resume")) {
-            if (i + 1 >= argc) {
-                fprintf(stderr, "tern train: %s needs a value\n", a);
-                return 2;
-            }
-            if (!strcmp(a, "--resume")) resume = argv[++i];
-            else if (n_sets < 64) sets[n_sets++] = argv[++i];
-            else {
-                fprintf(stderr, "tern train: too many --set options (at most 64)\n");
-                return 2;
-            }
-        } else if (a[0] == '-') {
-            fprintf(stderr, "tern train: unknown option '%s' (try 'tern train --help')\n", a);
-            return 2;
-        } else if (!config_path) {
-            config_path = a;
-        } else {
-            fprintf(stderr, "tern train: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!config_path && !resume) return train_usage(stderr);
+    const char *config_path, *resume = NULL;
+    cli_list sets = {.n = 0};
+    int force = 0;
+    const cli_opt options[] = {
+        CLI_LIST_OPT("--set", &sets, "K=V",
+         "override any config field, e.g. --set training.epochs=3,\n--set quant.enabled=false (the fp32 twin),\n"
+         "--set model.layers.fc1.quant.method=ttq"),
+        CLI_STR_OPT("--resume", &resume, "CKPT",
+         "continue from a training checkpoint, bit for bit, in the\ncheckpoint's own directory; without CONFIG the "
+         "config\nstored in it is used. A CONFIG (or --set output.dir=DIR)\nnaming another directory forks the run "
+         "there, with its\nmetrics so far"),
+        CLI_FLAG_OPT("--force", &force, "replace an existing run in the run directory"),
+        CLI_END_OPT,
+    };
+    const cli_spec spec = {
+        .cmd = "train",
+        .usage = "usage: tern train CONFIG [--set section.key=value ...] [--resume CKPT] [--force]\n"
+                 "       tern train --resume CKPT [--set ...]\n"
+                 "\n"
+                 "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
+                 "metrics.csv and last.h5 into the run directory (output.dir).\n",
+        .after = "A new run replaces the run directory whole at its first checkpoint.\n"
+                 "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n",
+        .opts = options, .args = &config_path, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&spec, argc, argv, &rc)) return rc;
+    if (!config_path && !resume) return cli_usage(&spec, stderr);
 
     tern_config cfg;
     tern_status st;
@@ -119,9 +96,9 @@ int cmd_train(int argc, char **argv) {
     }
     int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
     int sets_dir = 0;
-    for (int i = 0; !st && i < n_sets; i++) {
-        st = tern_config_set(&cfg, sets[i]);
-        sets_dir |= !strncmp(sets[i] + strspn(sets[i], " \t"), "output", 6);
+    for (int i = 0; !st && i < sets.n; i++) {
+        st = tern_config_set(&cfg, sets.v[i]);
+        sets_dir |= !strncmp(sets.v[i] + strspn(sets.v[i], " \t"), "output", 6);
     }
     /* Resuming without CONFIG: the stored output.dir was relative to
      * wherever the run started, and may name the original of a copy. The
