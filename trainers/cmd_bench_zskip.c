@@ -30,8 +30,9 @@ static int run_sparse(void *v) {
                  : tern_sparse_gemm(j->s, j->x, j->n, NULL, j->y, j->act, j->scratch, j->scratch_bytes)) != TERN_OK;
 }
 
-/* --act: bit 0 the int8 activations, bit 1 the fp32 ones. */
-static const cli_choice zskip_acts[] = {{"i8", 1}, {"f32", 2}, {"both", 3}, {NULL, 0}};
+/* --act, spelt as every command spells the modes: bit 0 the int8
+ * activations, bit 1 the fp32 ones. */
+static const cli_choice zskip_acts[] = {{"int8", 1}, {"fp32", 2}, {"both", 3}, {NULL, 0}};
 
 int cmd_bench_zskip(int argc, char **argv) {
     int repeats = 11, acts = 3, big = 128;
@@ -43,7 +44,7 @@ int cmd_bench_zskip(int argc, char **argv) {
     };
     const cli_spec spec = {
         .cmd = "bench zskip",
-        .usage = "usage: tern bench zskip [--repeats N] [--act i8|f32|both] [--batch N]\n"
+        .usage = "usage: tern bench zskip [--repeats N] [--act int8|fp32|both] [--batch N]\n"
                  "\n"
                  "Dense packed kernels against the zero-skipping ones (tern/kernels.h) on random\n"
                  "ternary layers with 0, 10, ..., 90, 95, 99% zero weights, interleaved, medians\n"
@@ -114,7 +115,7 @@ int cmd_bench_zskip(int argc, char **argv) {
                         !cli_interleave(tern_monitor_cpu_s, run_dense, &d, run_sparse, &q, repeats, &td, &tq))
                         return cli_fail("bench zskip");
                     ratio[z] = td / tq;
-                    printf("%-24s %5d %4s %5.1f%% %11.4f %11.4f %6.2fx\n", shapes[sh].name, n, act ? "f32" : "i8",
+                    printf("%-24s %5d %4s %5.1f%% %11.4f %11.4f %6.2fx\n", shapes[sh].name, n, act ? "fp32" : "int8",
                            100.0 * tern_sparse_zero_fraction(&s), 1e3 * td, 1e3 * tq, ratio[z]);
                     free(d.scratch);
                     free(q.scratch);
@@ -127,7 +128,7 @@ int cmd_bench_zskip(int argc, char **argv) {
                 if (c == NZ) snprintf(cross, sizeof cross, "none up to 99%%");
                 else snprintf(cross, sizeof cross, "%d%%", zeros[c]);
                 snprintf(summary[n_summary++], sizeof summary[0], "%-24s batch %3d %-4s crossover %s", shapes[sh].name, n,
-                         act ? "f32" : "i8", cross);
+                         act ? "fp32" : "int8", cross);
                 free(w), free(x), free(y), free(alpha);
             }
     printf("\ncrossover: lowest sparsity from which zero-skipping is faster at every sparsity above\n");
