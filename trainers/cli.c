@@ -133,7 +133,8 @@ int cli_usage(const cli_spec *s, FILE *f) {
     for (int pass = 0; pass < 2; pass++) {
         if (pass) fputs(s->usage, f);
         for (const cli_opt *o = s->opts; o->name; o++) {
-            const char *arg = o->kind == CLI_CHOICE && !o->arg ? choice_names(o->choices, 1, names, sizeof names) : o->arg;
+            const char *arg = o->arg;
+            if (o->kind == CLI_CHOICE && !arg) arg = choice_names(o->choices, 1, names, sizeof names);
             int n = snprintf(left, sizeof left, "%s%s%s", o->name, arg ? " " : "", arg ? arg : "");
             if (!pass) {
                 width = n > width ? n : width;

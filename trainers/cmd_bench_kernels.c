@@ -72,6 +72,43 @@ static tern_status mlp_deploy(tern_deploy *d) {
     return st;
 }
 
+/* (a) GEMV 4096 x 4096, a third of the weights zero as after TWN: one row
+ * of the table; 1 after a one-line error. */
+static int bench_gemv(int repeats, tern_rng *r) {
+    enum { M = 4096, K = 4096 };
+    int8_t *T = malloc((size_t)M * K);
+    float *wf = malloc(sizeof(float) * (size_t)M * K), *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * M);
+    float *alpha = malloc(sizeof(float) * M);
+    tern_packed pw = {0};
+    if (!T || !wf || !x || !y || !alpha) {
+        fprintf(stderr, "tern bench kernels: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < M; i++) alpha[i] = 0.05f + 0.01f * tern_rng_uniform(r);
+    for (size_t i = 0; i < (size_t)M * K; i++) {
+        T[i] = (int8_t)((int)tern_rng_below(r, 3) - 1);
+        wf[i] = (float)T[i] * alpha[i / K];
+    }
+    for (int i = 0; i < K; i++) x[i] = tern_rng_normal(r);
+    if (tern_packed_init(&pw, M, K) || tern_packed_set(&pw, T, alpha, NULL)) return cli_fail("bench kernels");
+    gemv_job g = {.w = &pw, .x = x, .wf = wf, .y = y, .M = M, .K = K};
+    g.scratch_bytes = tern_kernel_gemm_scratch_bytes(&pw, 1, TERN_KACT_I8);
+    g.scratch = malloc(g.scratch_bytes);
+    double tt, tf;
+    if (!g.scratch || !cli_interleave(tern_monitor_now_s, run_tern_gemv, &g, run_blas_gemv, &g, repeats, &tt, &tf))
+        return cli_fail("bench kernels");
+    row("(a) GEMV 4096x4096 b=1 (int8 act)", tt, tf, (double)M * K, (double)M * pw.row_bytes + 8.0 * M,
+        4.0 * M * K, "", 1.0, ">= 10x");
+    free(T);
+    free(wf);
+    free(x);
+    free(y);
+    free(alpha);
+    free(g.scratch);
+    tern_packed_free(&pw);
+    return 0;
+}
+
 int cmd_bench_kernels(int argc, char **argv) {
     int repeats = 31;
     const char *model = NULL;
@@ -112,35 +149,7 @@ int cmd_bench_kernels(int argc, char **argv) {
     printf("%-40s %10s %10s %9s %9s %9s %8s %8s %10s %10s  %s\n", "case", "tern ms", "fp32 ms", "speedup", "tGMAC/s",
            "fGMAC/s", "tGB/s", "fGB/s", "tern /s", "fp32 /s", "target");
 
-    /* (a) GEMV 4096 x 4096: a third of the weights zero, as after TWN. */
-    enum { M = 4096, K = 4096 };
-    int8_t *T = malloc((size_t)M * K);
-    float *wf = malloc(sizeof(float) * (size_t)M * K), *x = malloc(sizeof(float) * K), *y = malloc(sizeof(float) * M);
-    float *alpha = malloc(sizeof(float) * M);
-    tern_packed pw = {0};
-    if (!T || !wf || !x || !y || !alpha) {
-        fprintf(stderr, "tern bench kernels: out of memory\n");
-        return 1;
-    }
-    for (int i = 0; i < M; i++) alpha[i] = 0.05f + 0.01f * tern_rng_uniform(&r);
-    for (size_t i = 0; i < (size_t)M * K; i++) {
-        T[i] = (int8_t)((int)tern_rng_below(&r, 3) - 1);
-        wf[i] = (float)T[i] * alpha[i / K];
-    }
-    for (int i = 0; i < K; i++) x[i] = tern_rng_normal(&r);
-    if (tern_packed_init(&pw, M, K) || tern_packed_set(&pw, T, alpha, NULL)) return cli_fail("bench kernels");
-    gemv_job g = {.w = &pw, .x = x, .wf = wf, .y = y, .M = M, .K = K};
-    g.scratch_bytes = tern_kernel_gemm_scratch_bytes(&pw, 1, TERN_KACT_I8);
-    g.scratch = malloc(g.scratch_bytes);
-    double tt, tf;
-    if (!g.scratch || !cli_interleave(tern_monitor_now_s, run_tern_gemv, &g, run_blas_gemv, &g, repeats, &tt, &tf))
-        return cli_fail("bench kernels");
-    row("(a) GEMV 4096x4096 b=1 (int8 act)", tt, tf, (double)M * K, (double)M * pw.row_bytes + 8.0 * M,
-        4.0 * M * K, "", 1.0, ">= 10x");
-    free(T);
-    free(wf);
-    free(g.scratch);
-    tern_packed_free(&pw);
+    if (bench_gemv(repeats, &r)) return 1;
 
     /* (b), (c): the MLP (or --model), deployed and as its fp32 twin, through the runtime. */
     double macs = 0, wbytes_t = 0, wbytes_f = 0;
@@ -156,6 +165,7 @@ int cmd_bench_kernels(int argc, char **argv) {
     size_t per_in = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
     static const int batches[2] = {1, 256};
     static const tern_runtime_act acts[2] = {TERN_RUNTIME_ACT_AUTO, TERN_RUNTIME_ACT_F32};
+    double tt, tf;
     for (int b = 0; b < 2; b++) {
         int n = batches[b];
         float *xb = malloc(sizeof(float) * per_in * (size_t)n);
@@ -181,8 +191,5 @@ int cmd_bench_kernels(int argc, char **argv) {
     printf("tern /s and fp32 /s: calls per second (a) or samples per second (b, c)\n");
     tern_deploy_free(&f);
     tern_deploy_free(&d);
-    free(x);
-    free(y);
-    free(alpha);
     return 0;
 }

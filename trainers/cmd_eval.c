@@ -88,7 +88,8 @@ int cmd_eval(int argc, char **argv) {
     int act = -1, batch = 0; /* not given */
     const cli_opt options[] = {
         CLI_STR_OPT("--data", &data, "DIR", "read the dataset from DIR instead of the config's path"),
-        CLI_CHOICE_OPT("--act", &act, cli_acts, "deploy checkpoints: the ternary layers' activations (auto: as trained)"),
+        CLI_CHOICE_OPT("--act", &act, cli_acts,
+                       "deploy checkpoints: the ternary layers' activations (auto: as trained)"),
         CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "deploy checkpoints: the batch (256)"),
         CLI_END_OPT,
     };
