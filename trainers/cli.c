@@ -154,6 +154,19 @@ int cli_usage(const cli_spec *s, FILE *f) {
     return f == stdout ? 0 : 2;
 }
 
+tern_status cli_kernel_from_env(tern_kernel *k) {
+    const char *env = getenv("TERN_KERNEL");
+    if (!env || !*env) {
+        *k = tern_kernel_best();
+        return TERN_OK;
+    }
+    if (tern_kernel_parse(env, k))
+        return tern_error(TERN_ERR_ARG, "TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto", env);
+    if (!tern_kernel_available(*k))
+        return tern_error(TERN_ERR_UNSUPPORTED, "TERN_KERNEL=%s, but this CPU or build lacks that path", env);
+    return TERN_OK;
+}
+
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }

@@ -100,6 +100,12 @@ int cli_parse(const cli_spec *s, int argc, char **argv, int *rc);
 /* s's usage, options and closing text on f; 0 for stdout, 2 otherwise. */
 int cli_usage(const cli_spec *s, FILE *f);
 
+/* The kernel path the TERN_KERNEL environment variable names into *k: unset,
+ * empty or "auto" is the best path this CPU runs. The variable is the
+ * program's default for the kernel path it hands the library; a name that is
+ * no path, or a path this CPU or build lacks, is an error naming the variable. */
+tern_status cli_kernel_from_env(tern_kernel *k);
+
 /* SIGINT, SIGTERM and SIGHUP set the returned flag (to the signal's number)
  * instead of killing the program, so training can checkpoint and return. */
 volatile sig_atomic_t *cli_stop_on_signals(void);
