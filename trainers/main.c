@@ -1,63 +1,37 @@
-/* main.c — the tern program: subcommand dispatch. Only trainers/ may exit. */
-#include <errno.h>
+/* main.c — the tern program: one table of commands, which dispatches and
+ * prints the usage. Only trainers/ may exit. */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <hdf5.h>
 
-#include "cli.h"
+#include "commands.h"
 
-int tern_cli_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
+static int cmd_help(int argc, char **argv);
 
-tern_status tern_cli_kernel(tern_kernel *k) {
-    const char *env = getenv("TERN_KERNEL");
-    *k = TERN_KERNEL_AUTO;
-    if (!env || !*env) return TERN_OK;
-    if (tern_kernel_parse(env, k))
-        return tern_error(TERN_ERR_ARG, "TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto", env);
-    return TERN_OK;
-}
-
-const char *tern_cli_kernel_name(void) {
-    tern_kernel k;
-    if (tern_cli_kernel(&k) || tern_kernel_resolve(k, &k)) return "unknown";
-    return tern_kernel_name(k);
-}
-
-tern_status tern_cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act) {
-    tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
-    tern_status st = tern_cli_kernel(&o.kernel);
-    return st ? st : tern_runtime_init_opts(rt, d, &o);
-}
+static const cli_command commands[] = {
+    {"train", cmd_train, "train a model from a YAML config (configs/)", NULL},
+    {"eval", cmd_eval, "evaluate a training or deploy checkpoint on its test set", NULL},
+    {"export", cmd_export, "write a packed ternary deploy checkpoint from a training one", NULL},
+    {"infer", cmd_infer, "classify one image with a deploy checkpoint", NULL},
+    {"sweep", cmd_sweep, "accuracy, sparsity and latency over quantizer thresholds and seeds", NULL},
+    {"bench", cmd_bench, "benchmarks", bench_commands},
+    {"inspect", cmd_inspect, "per-layer memory, bits/weight and operation counts of a model", NULL},
+    {"profile", cmd_profile, "per-layer time, peak memory and energy of a deploy model", NULL},
+    {"help", cmd_help, "show this help", NULL},
+    {NULL, NULL, NULL, NULL},
+};
 
 static int usage(FILE *f) {
-    fprintf(f,
-            "usage: tern <command> [options]\n"
-            "\n"
-            "commands:\n"
-            "  train         train a model from a YAML config (configs/)\n"
-            "  eval          evaluate a training or deploy checkpoint on its test set\n"
-            "  export        write a packed ternary deploy checkpoint from a training one\n"
-            "  infer         classify one image with a deploy checkpoint\n"
-            "  sweep         accuracy, sparsity and latency over quantizer thresholds and seeds\n"
-            "  bench train   training throughput of a model on random data\n"
-            "  bench kernels packed ternary kernels and runtime against OpenBLAS fp32\n"
-            "  bench zskip   dense against zero-skipping ternary kernels by sparsity\n"
-            "  bench gemm    tern's fp32 GEMM against OpenBLAS on the training step's shapes\n"
-            "  inspect       per-layer memory, bits/weight and operation counts of a model\n"
-            "  profile       per-layer time, peak memory and energy of a deploy model\n"
-            "  help          show this help\n"
-            "\n"
-            "Run 'tern <command> --help' for a command's options.\n");
+    fprintf(f, "usage: tern <command> [options]\n\ncommands:\n");
+    cli_print_commands(f, commands, 13);
+    fprintf(f, "\nRun 'tern <command> --help' for a command's options.\n");
     return f == stderr ? 2 : 0;
+}
+
+static int cmd_help(int argc, char **argv) {
+    (void)argc, (void)argv;
+    return usage(stdout);
 }
 
 int main(int argc, char **argv) {
@@ -69,16 +43,10 @@ int main(int argc, char **argv) {
     H5dont_atexit();
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2) return usage(stderr);
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) return usage(stdout);
-    if (!strcmp(cmd, "train")) return tern_cmd_train(argc - 1, argv + 1);
-    if (!strcmp(cmd, "eval")) return tern_cmd_eval(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return tern_cmd_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "export")) return tern_cmd_export(argc - 1, argv + 1);
-    if (!strcmp(cmd, "sweep")) return tern_cmd_sweep(argc - 1, argv + 1);
-    if (!strcmp(cmd, "infer")) return tern_cmd_infer(argc - 1, argv + 1);
-    if (!strcmp(cmd, "inspect")) return tern_cmd_inspect(argc - 1, argv + 1);
-    if (!strcmp(cmd, "profile")) return tern_cmd_profile(argc - 1, argv + 1);
-    fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", cmd);
+    const char *name = argv[1];
+    if (!strcmp(name, "--help") || !strcmp(name, "-h")) return usage(stdout);
+    const cli_command *c = cli_find(commands, name);
+    if (c) return c->run(argc - 1, argv + 1);
+    fprintf(stderr, "tern: unknown command '%s' (try 'tern --help')\n", name);
     return 2;
 }

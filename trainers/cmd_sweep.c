@@ -1,4 +1,4 @@
-/* sweep_cmd.c — `tern sweep SPEC`: argument parsing, progress lines and
+/* cmd_sweep.c — `tern sweep SPEC`: argument parsing, progress lines and
  * signals around the library's resumable sweep (tern/sweep.h). */
 #include <math.h>
 #include <stdio.h>
@@ -6,24 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "commands.h"
 #include "tern/sweep.h"
-
-static int sweep_usage(FILE *f) {
-    fprintf(f,
-            "usage: tern sweep SPEC [--dry-run] [--only-plot] [--force]\n"
-            "\n"
-            "Train a config at every (quantizer, t, seed) of a sweep spec (experiments/sweeps/)\n"
-            "and record test accuracy, sparsity and dense / zero-skipping latency per point in\n"
-            "OUT/results.csv, with mean and std over seeds in OUT/summary.csv. Rerunning\n"
-            "skips finished points and resumes an interrupted one from its checkpoint.\n"
-            "  --dry-run    list the points and what a run would do with each; train nothing\n"
-            "  --only-plot  rewrite OUT/summary.csv from OUT/results.csv; train nothing\n"
-            "  --force      OUT holds a sweep of another base config: discard its results\n"
-            "SIGINT or SIGTERM checkpoints the point in training and exits; rerun to continue.\n"
-            "The first line of output is 'out: OUT'.\n");
-    return f == stderr ? 2 : 0;
-}
 
 /* "12.3" or "-" for a latency not measured. */
 static const char *us_text(double v, char *buf, size_t n) {
@@ -105,25 +89,30 @@ static int dry_run(const tern_sweep_spec *s) {
     return 0;
 }
 
-int tern_cmd_sweep(int argc, char **argv) {
-    const char *spec_path = NULL;
+int cmd_sweep(int argc, char **argv) {
+    const char *spec_path;
     int dry = 0, only_plot = 0, force = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) return sweep_usage(stdout);
-        if (!strcmp(a, "--dry-run")) dry = 1;
-        else if (!strcmp(a, "--only-plot")) only_plot = 1;
-        else if (!strcmp(a, "--force")) force = 1;
-        else if (a[0] == '-') {
-            fprintf(stderr, "tern sweep: unknown option '%s' (try 'tern sweep --help')\n", a);
-            return 2;
-        } else if (!spec_path) spec_path = a;
-        else {
-            fprintf(stderr, "tern sweep: unexpected argument '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!spec_path) return sweep_usage(stderr);
+    const cli_opt options[] = {
+        CLI_FLAG_OPT("--dry-run", &dry, "list the points and what a run would do with each; train nothing"),
+        CLI_FLAG_OPT("--only-plot", &only_plot, "rewrite OUT/summary.csv from OUT/results.csv; train nothing"),
+        CLI_FLAG_OPT("--force", &force, "OUT holds a sweep of another base config: discard its results"),
+        CLI_END_OPT,
+    };
+    const cli_spec cs = {
+        .cmd = "sweep",
+        .usage = "usage: tern sweep SPEC [--dry-run] [--only-plot] [--force]\n"
+                 "\n"
+                 "Train a config at every (quantizer, t, seed) of a sweep spec (experiments/sweeps/)\n"
+                 "and record test accuracy, sparsity and dense / zero-skipping latency per point in\n"
+                 "OUT/results.csv, with mean and std over seeds in OUT/summary.csv. Rerunning\n"
+                 "skips finished points and resumes an interrupted one from its checkpoint.\n",
+        .after = "SIGINT or SIGTERM checkpoints the point in training and exits; rerun to continue.\n"
+                 "The first line of output is 'out: OUT'.\n",
+        .opts = options, .args = &spec_path, .max_args = 1,
+    };
+    int rc;
+    if (!cli_parse(&cs, argc, argv, &rc)) return rc;
+    if (!spec_path) return cli_usage(&cs, stderr);
     if (dry + only_plot + force > 1) {
         fprintf(stderr, "tern sweep: --dry-run, --only-plot and --force do not combine\n");
         return 2;
@@ -135,7 +124,7 @@ int tern_cmd_sweep(int argc, char **argv) {
     }
     printf("out: %s\n", spec.out);
     fflush(stdout);
-    int rc = 0;
+    rc = 0;
     if (dry) {
         rc = dry_run(&spec);
     } else if (only_plot) {
@@ -146,7 +135,7 @@ int tern_cmd_sweep(int argc, char **argv) {
             printf("summary: %s/summary.csv\n", spec.out);
         }
     } else {
-        volatile sig_atomic_t *stop = tern_cli_stop_on_signals();
+        volatile sig_atomic_t *stop = cli_stop_on_signals();
         tern_sweep_opts o = {.force = force, .stop = stop, .cb = on_sweep, .train_cb = on_train};
         tern_sweep_result res;
         if (tern_sweep_run(&spec, &o, &res)) {

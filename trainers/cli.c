@@ -1,0 +1,290 @@
+/* cli.c — what the tern program's commands share (cli.h). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/* ---- commands --------------------------------------------------------------- */
+
+const cli_command *cli_find(const cli_command *table, const char *name) {
+    for (const cli_command *c = table; c->name; c++)
+        if (!strcmp(c->name, name)) return c;
+    return NULL;
+}
+
+void cli_print_commands(FILE *f, const cli_command *table, int width) {
+    for (const cli_command *c = table; c->name; c++) {
+        if (!c->sub) fprintf(f, "  %-*s %s\n", width, c->name, c->summary);
+        for (const cli_command *s = c->sub; s && s->name; s++)
+            fprintf(f, "  %s %-*s %s\n", c->name, width - (int)strlen(c->name) - 1, s->name, s->summary);
+    }
+}
+
+/* ---- arguments and errors --------------------------------------------------- */
+
+int cli_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+int cli_fail(const char *cmd) {
+    fprintf(stderr, "tern %s: %s\n", cmd, tern_errmsg());
+    return 1;
+}
+
+const cli_choice cli_acts[] = {
+    {"auto", TERN_RUNTIME_ACT_AUTO},
+    {"int8", TERN_RUNTIME_ACT_I8},
+    {"fp32", TERN_RUNTIME_ACT_F32},
+    {NULL, 0},
+};
+
+static const cli_opt *find_opt(const cli_opt *o, const char *name) {
+    for (; o->name; o++)
+        if (!strcmp(o->name, name)) return o;
+    return NULL;
+}
+
+/* "a, b or c" (or "a|b|c" when bar) into buf. */
+static const char *choice_names(const cli_choice *c, int bar, char *buf, size_t n) {
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; c[i].name && k < n; i++) {
+        const char *sep = !i ? "" : bar ? "|" : c[i + 1].name ? ", " : " or ";
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", sep, c[i].name);
+    }
+    return buf;
+}
+
+/* Store value v of option o; 0 after a one-line error. */
+static int set_opt(const cli_spec *s, const cli_opt *o, const char *v) {
+    char names[128];
+    switch (o->kind) {
+    case CLI_FLAG: *(int *)o->out = 1; return 1;
+    case CLI_STR: *(const char **)o->out = v; return 1;
+    case CLI_INT:
+        if (cli_int(v, o->lo, o->hi, o->out)) return 1;
+        fprintf(stderr, "tern %s: %s: '%s' is not a whole number in %d..%d\n", s->cmd, o->name, v, o->lo, o->hi);
+        return 0;
+    case CLI_CHOICE:
+        for (const cli_choice *c = o->choices; c->name; c++)
+            if (!strcmp(c->name, v)) {
+                *(int *)o->out = c->value;
+                return 1;
+            }
+        fprintf(stderr, "tern %s: %s must be %s, got '%s'\n", s->cmd, o->name,
+                choice_names(o->choices, 0, names, sizeof names), v);
+        return 0;
+    case CLI_LIST: {
+        cli_list *l = o->out;
+        if (l->n < CLI_LIST_MAX) {
+            l->v[l->n++] = v;
+            return 1;
+        }
+        fprintf(stderr, "tern %s: too many %s options (at most %d)\n", s->cmd, o->name, CLI_LIST_MAX);
+        return 0;
+    }
+    }
+    return 0;
+}
+
+int cli_parse(const cli_spec *s, int argc, char **argv, int *rc) {
+    int n_args = 0;
+    for (int i = 0; i < s->max_args; i++) s->args[i] = NULL;
+    *rc = 2;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *rc = cli_usage(s, stdout);
+            return 0;
+        }
+        if (a[0] != '-' || (s->dash_arg && !a[1])) {
+            if (n_args == s->max_args) {
+                fprintf(stderr, "tern %s: unexpected argument '%s'\n", s->cmd, a);
+                return 0;
+            }
+            s->args[n_args++] = a;
+            continue;
+        }
+        const cli_opt *o = find_opt(s->opts, a);
+        if (!o) {
+            fprintf(stderr, "tern %s: unknown option '%s' (try 'tern %s --help')\n", s->cmd, a, s->cmd);
+            return 0;
+        }
+        if (o->kind != CLI_FLAG && i + 1 >= argc) {
+            fprintf(stderr, "tern %s: %s needs a value\n", s->cmd, a);
+            return 0;
+        }
+        if (!set_opt(s, o, o->kind == CLI_FLAG ? NULL : argv[++i])) return 0;
+    }
+    return 1;
+}
+
+int cli_usage(const cli_spec *s, FILE *f) {
+    char left[160], names[128];
+    int width = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass) fputs(s->usage, f);
+        for (const cli_opt *o = s->opts; o->name; o++) {
+            const char *arg = o->arg;
+            if (o->kind == CLI_CHOICE && !arg) arg = choice_names(o->choices, 1, names, sizeof names);
+            int n = snprintf(left, sizeof left, "%s%s%s", o->name, arg ? " " : "", arg ? arg : "");
+            if (!pass) {
+                width = n > width ? n : width;
+                continue;
+            }
+            /* The help, one indented line per '\n'. */
+            const char *h = o->help;
+            int len = (int)strcspn(h, "\n");
+            fprintf(f, "  %-*s  %.*s\n", width, left, len, h);
+            for (h += len; *h; h += len) {
+                len = (int)strcspn(++h, "\n");
+                fprintf(f, "  %-*s  %.*s\n", width, "", len, h);
+            }
+        }
+    }
+    if (s->after) fputs(s->after, f);
+    return f == stdout ? 0 : 2;
+}
+
+tern_status cli_kernel_from_env(tern_kernel *k) {
+    const char *env = getenv("TERN_KERNEL");
+    *k = TERN_KERNEL_AUTO;
+    if (env && *env && tern_kernel_parse(env, k))
+        return tern_error(TERN_ERR_ARG, "TERN_KERNEL='%s' is not scalar, avx2, avx512, neon or auto", env);
+    if (tern_kernel_resolve(*k, k))
+        return tern_error(TERN_ERR_UNSUPPORTED, "TERN_KERNEL=%s, but this CPU or build lacks that path", env);
+    return TERN_OK;
+}
+
+const char *cli_kernel_name(void) {
+    tern_kernel k;
+    return cli_kernel_from_env(&k) ? "unknown" : tern_kernel_name(k);
+}
+
+tern_status cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act) {
+    tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
+    tern_status st = cli_kernel_from_env(&o.kernel);
+    return st ? st : tern_runtime_init_opts(rt, d, &o);
+}
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+volatile sig_atomic_t *cli_stop_on_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    /* Closing the terminal or the ssh session: checkpoint, as on SIGTERM. */
+    sigaction(SIGHUP, &sa, NULL);
+    return &stop_signal;
+}
+
+tern_status cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir,
+                           const char *split, tern_dataset *ds) {
+    char def[600];
+    snprintf(def, sizeof def, "datasets/data/%s", name);
+    tern_norm norm = {.mode = TERN_NORM_GIVEN};
+    memcpy(norm.mean, d->mean, sizeof norm.mean);
+    memcpy(norm.std, d->std, sizeof norm.std);
+    tern_dataset_init(ds);
+    tern_status st = tern_dataset_load(ds, name, dir ? dir : def, split, &norm);
+    /* The dataset is the one the file names: say so, and (without --data) how to point elsewhere. */
+    if (st) st = tern_error(st, "%s: its dataset: %s%s", model, tern_errmsg(), dir ? "" : "; give its directory with --data DIR");
+    return st;
+}
+
+/* ---- benchmarks ------------------------------------------------------------- */
+
+int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, double *ta,
+                   double *tb) {
+    double *va = malloc(sizeof(double) * (size_t)repeats), *vb = malloc(sizeof(double) * (size_t)repeats);
+    int ok = va && vb;
+    for (int w = 0; ok && w < 3; w++) ok = !a(ca) && !b(cb);  /* warm caches and pages */
+    double t0 = now();
+    ok = ok && !a(ca);
+    int inner = ok ? (int)(2e-3 / (now() - t0 + 1e-9)) : 1;
+    inner = inner < 1 ? 1 : (inner > 10000 ? 10000 : inner);
+    for (int r = 0; ok && r < repeats; r++) {
+        t0 = now();
+        for (int k = 0; ok && k < inner; k++) ok = !a(ca);
+        double t1 = now();
+        for (int k = 0; ok && k < inner; k++) ok = !b(cb);
+        double t2 = now();
+        va[r] = (t1 - t0) / inner;
+        vb[r] = (t2 - t1) / inner;
+    }
+    if (ok) {
+        *ta = tern_clock_median(va, repeats);
+        *tb = tern_clock_median(vb, repeats);
+    }
+    free(va);
+    free(vb);
+    return ok;
+}
+
+/* ---- per-layer reports (inspect, profile) ------------------------------------ */
+
+void cli_json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p == '\n') fputs("\\n", f);
+        else if (*p == '\t') fputs("\\t", f);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+const char *cli_precision(const tern_dlayer *L, const tern_layer_count *c) {
+    if (c->ternary) return c->int8 ? "ternary/i8" : "ternary/f32";
+    return L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D ? "fp32" : "-";
+}
+
+void cli_json_model_head(FILE *f, const char *path, const tern_deploy *d, int is_train) {
+    char a[64];
+    fprintf(f, "{\"file\":");
+    cli_json_str(f, path);
+    fprintf(f, ",\"kind\":\"%s\",\"dataset\":", is_train ? "training" : "deploy");
+    cli_json_str(f, d->dataset);
+    fprintf(f, ",\"input_shape\":\"%s\",\"n_classes\":%d,\"n_layers\":%d", tern_dims_str(3, d->in_shape, a, sizeof a),
+            d->n_classes, d->n_layers);
+}
+
+void cli_json_layer_head(FILE *f, const tern_deploy *d, int i, const tern_layer_count *c) {
+    const tern_dlayer *L = &d->layers[i];
+    char a[64], b[64];
+    fprintf(f, "\"index\":%d,\"name\":", i);
+    cli_json_str(f, L->name);
+    fprintf(f, ",\"type\":");
+    cli_json_str(f, tern_dlayer_type_name(L->type));
+    fprintf(f, ",\"precision\":");
+    cli_json_str(f, cli_precision(L, c));
+    fprintf(f, ",\"in_shape\":\"%s\",\"out_shape\":\"%s\",", tern_dims_str(c->in_ndim, c->in_shape, a, sizeof a),
+            tern_dims_str(L->out_ndim, L->out_shape, b, sizeof b));
+    if (c->ternary)
+        fprintf(f, "\"wp\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},\"wn\":{\"mean\":%.6g,\"min\":%.6g,\"max\":%.6g},",
+                c->wp_mean, c->wp_min, c->wp_max, c->wn_mean, c->wn_min, c->wn_max);
+}
+
+tern_layer_count *cli_count_all(const tern_deploy *d, tern_layer_count *total) {
+    tern_layer_count *c = malloc(sizeof *c * (size_t)d->n_layers);
+    if (!c) tern_error(TERN_ERR_NOMEM, "out of memory");
+    if (c && tern_monitor_count(d, c, total)) {
+        free(c);
+        c = NULL;
+    }
+    return c;
+}
