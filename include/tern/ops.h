@@ -5,8 +5,9 @@
  * tern_errmsg() then say which op and which shapes). Shapes are NCHW:
  * N batch, C channels, H rows, W columns. A NULL bias means no bias.
  *
- * Each op's forward and backward sit side by side in src/ops/<op>.c and are
- * registered in src/ops/registry.c. */
+ * Each op's forward and backward sit side by side in src/ops/<op>.c, which
+ * publishes them as one definition (src/ops/ops_impl.h lists them all); a
+ * tape node points to its op's definition. */
 #ifndef TERN_OPS_H
 #define TERN_OPS_H
 
