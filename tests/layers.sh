@@ -9,6 +9,7 @@
 #   - by symbols: every object file of libtern and of the tern program
 #     against the object files that define what it calls (nm), which also sees
 #     calls made through a shared header.
+# Also: every public declaration is TERN_API and every public header C++-safe.
 # Each violation is one line; the exit status is the number of them (capped).
 set -u
 SRC=${1:?usage: layers.sh SOURCE_DIR BUILD_DIR}
@@ -23,6 +24,18 @@ resolve() {
         [ -f "$c" ] && { echo "$c"; return; }
     done
 }
+
+fail=0
+
+# ---- the public surface: every declaration in include/tern/ is TERN_API ------
+# (libtern is built with hidden visibility: an unmarked function would be
+# missing from a shared libtern), and every header is wrapped for C++.
+unmarked=$(grep -nE '^(const |unsigned |extern )?[A-Za-z_][A-Za-z0-9_ ]*[ *]+(const )?tern_[a-z0-9_]+ *(\(|\[|;)' include/tern/*.h |
+           grep -vE ':[0-9]+:(typedef|static|TERN_API|return|struct|enum|union) ')
+[ -z "$unmarked" ] || { echo "$unmarked" | sed 's/^/layers: not marked TERN_API: /'; fail=$((fail + $(echo "$unmarked" | wc -l))); }
+for h in include/tern/*.h; do
+    grep -q 'extern "C"' "$h" || { echo "layers: $h: no extern \"C\" block for C++"; fail=$((fail + 1)); }
+done
 
 # ---- edges by #include ------------------------------------------------------
 edges=$(mktemp)
@@ -98,4 +111,6 @@ awk -v layers="core kernels quant ops optim nn io datasets monitor runtime train
         for (v in node) if (!(v in idx)) visit(v)
         if (!bad) print "layers: " NR " uses, all downward or sideways, no loops"
         exit bad > 100 ? 100 : bad
-    }' "$edges"
+    }' "$edges" || fail=$((fail + $?))
+[ $fail -gt 100 ] && fail=100
+exit $fail

@@ -112,7 +112,7 @@ typedef struct tern_wfmt_def {
 } tern_wfmt_def;
 
 /* The format table, indexed by tern_wfmt. */
-extern const tern_wfmt_def tern_wfmt_table[TERN_WFMT_COUNT];
+TERN_API extern const tern_wfmt_def tern_wfmt_table[TERN_WFMT_COUNT];
 
 /* A packed ternary weight matrix with per-row scales. Owns its memory. */
 typedef struct tern_packed {

@@ -117,7 +117,7 @@ typedef struct tern_energy_table {
 } tern_energy_table;
 
 /* Horowitz, ISSCC 2014, 45 nm (the overview's numbers). */
-extern const tern_energy_table tern_energy_45nm;
+TERN_API extern const tern_energy_table tern_energy_45nm;
 
 /* Estimated energy of one inference, pJ, split as the model computes it. */
 typedef struct tern_energy {

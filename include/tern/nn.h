@@ -49,8 +49,8 @@ typedef enum tern_act { TERN_ACT_NONE, TERN_ACT_RELU, TERN_ACT_HARDTANH, TERN_AC
 /* Names for configs and files, indexed by the enums: "linear", "conv2d",
  * "maxpool", "avgpool", "global_avgpool", "batchnorm", "relu", "hardtanh",
  * "dropout", "flatten", "add"; "none", "relu", "hardtanh". */
-extern const char *const tern_layer_type_names[TERN_LAYER_TYPE_COUNT];
-extern const char *const tern_act_names[TERN_ACT_COUNT];
+TERN_API extern const char *const tern_layer_type_names[TERN_LAYER_TYPE_COUNT];
+TERN_API extern const char *const tern_act_names[TERN_ACT_COUNT];
 
 /* A batchnorm layer's defaults (PyTorch's): the running statistics move by
  * momentum 0.1 a batch; eps 1e-5 keeps 1 / sqrt(var + eps) finite. */

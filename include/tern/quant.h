@@ -75,9 +75,9 @@ typedef enum tern_ste {
 
 /* Names for configs, indexed by the enums: "twn" "absmean" "ttq";
  * "per_tensor" "per_channel"; "identity" "clipped". */
-extern const char *const tern_quant_method_names[TERN_QUANT_METHOD_COUNT];
-extern const char *const tern_quant_granularity_names[TERN_QUANT_GRANULARITY_COUNT];
-extern const char *const tern_ste_names[TERN_STE_COUNT];
+TERN_API extern const char *const tern_quant_method_names[TERN_QUANT_METHOD_COUNT];
+TERN_API extern const char *const tern_quant_granularity_names[TERN_QUANT_GRANULARITY_COUNT];
+TERN_API extern const char *const tern_ste_names[TERN_STE_COUNT];
 
 /* One layer's quantizer settings. */
 typedef struct tern_quant_cfg {
