@@ -315,6 +315,36 @@ static void test_resume_meta_out_of_range(void **state) {
     tern_config_free(&cfg);
 }
 
+/* A host program may hand the run its own worker pool: the run uses it, gives
+ * the same bits as on the pool it makes itself (1 thread, from the config),
+ * and leaves it to its owner, who can use it again. */
+static void test_caller_pool_same_bits(void **state) {
+    (void)state;
+    tern_config cfg;
+    trace own = {0}, given = {0};
+    tern_train_result r1, r2;
+    make_config(&cfg, "run_own_pool");
+    tern_train_opts o = {.cb = record, .user = &own};
+    assert_int_equal(tern_train(&cfg, &o, &r1), TERN_OK);
+    tern_config_free(&cfg);
+
+    tern_pool *pool;
+    assert_int_equal(tern_pool_init(&pool, 2), TERN_OK);
+    assert_null(tern_pool_scratch(pool, 1));
+    make_config(&cfg, "run_given_pool");
+    tern_train_opts o2 = {.cb = record, .user = &given, .pool = pool};
+    assert_int_equal(tern_train(&cfg, &o2, &r2), TERN_OK);
+    assert_non_null(tern_pool_scratch(pool, 1)); /* the steps ran on it */
+    assert_int_equal(tern_pool_threads(pool), 2);  /* and it is still the caller's */
+    tern_config_free(&cfg);
+    tern_pool_free(pool);
+
+    assert_int_equal(own.n, given.n);
+    assert_memory_equal(own.loss, given.loss, sizeof(float) * (size_t)own.n);
+    assert_true(r1.test_acc == r2.test_acc);
+    assert_true(r1.test_loss == r2.test_loss);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_is_bit_exact),
@@ -323,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_one_sample_tail_is_dropped),
         cmocka_unit_test(test_finished_run_is_complete),
         cmocka_unit_test(test_resume_meta_out_of_range),
+        cmocka_unit_test(test_caller_pool_same_bits),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }

@@ -89,6 +89,8 @@ typedef struct tern_train_opts {
     long stop_after_steps;               /* > 0: behave as if stopped after this many steps (tests) */
     tern_train_cb cb;                    /* may be NULL */
     void *user;
+    tern_pool *pool;                     /* the step's worker threads; NULL: the run makes its own
+                                            from training.threads and frees it at the end */
 } tern_train_opts;
 
 typedef struct tern_train_result {

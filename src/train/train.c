@@ -84,7 +84,8 @@ typedef struct run {
     tern_optim optim;
     tern_sched sched;
     tern_ctx ctx;
-    tern_pool *pool;           /* the step's worker threads */
+    tern_pool *pool;           /* the step's worker threads: the caller's, or own_pool */
+    tern_pool *own_pool;       /* made from training.threads when the caller gave none */
     tern_loader loader;
     tern_rng model_rng;        /* dropout */
     tern_rng loader_epoch_rng; /* the loader's RNG when the epoch in progress began */
@@ -101,7 +102,7 @@ static void run_free(run *r) {
     tern_model_free(&r->model);
     tern_optim_free(&r->optim);
     tern_ctx_free(&r->ctx);
-    tern_pool_free(r->pool);
+    tern_pool_free(r->own_pool);
     tern_loader_free(&r->loader);
     free(r->config_text);
     free(r->xb);
@@ -338,16 +339,20 @@ static tern_status open_run_dir(run *r) {
 /* Data, model, optimizer, loader, schedule, buffers and the checkpoint
  * state: everything that can fail before the first step, checked before
  * anything is written. */
-static tern_status setup(run *r, const tern_config *cfg, int *batches) {
+static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *batches) {
     const tern_config_training *T = &cfg->training;
     tern_status st;
     if ((st = build(r, cfg))) return st;
-    int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads < 1) threads = 1;
-    if (threads > TERN_POOL_MAX_THREADS) threads = TERN_POOL_MAX_THREADS; /* "all cores" of a big machine */
+    if (!pool) {
+        int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+        if (threads < 1) threads = 1;
+        if (threads > TERN_POOL_MAX_THREADS) threads = TERN_POOL_MAX_THREADS; /* "all cores" of a big machine */
+        if ((st = tern_pool_init(&r->own_pool, threads))) return st;
+        pool = r->own_pool;
+    }
+    r->pool = pool;
     /* tern's workers split every op of the step; OpenBLAS runs inside them,
      * one thread each, so the two never compete for the cores. */
-    if ((st = tern_pool_init(&r->pool, threads))) return st;
     openblas_set_num_threads(1);
     if ((st = tern_optim_init(&r->optim, &r->model.params, &cfg->optimizer.cfg))) return st;
     if ((st = check_memory(r, cfg))) return st;
@@ -572,7 +577,7 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     int batches = 0;
     tern_restore_position s = {0};
     tern_status st = place_run(r, r->opts);
-    if (!st) st = setup(r, cfg, &batches);
+    if (!st) st = setup(r, cfg, r->opts->pool, &batches);
     if (!st && r->opts->resume) st = resume_from(r, r->opts->resume, batches, &s);
     if (!st && s.epoch >= cfg->training.epochs) {
         /* Nothing to train: say so and touch nothing. */
