@@ -31,7 +31,7 @@ static inline float window_max(const float *xp, int W, int h0, int h1, int w0, i
             const int gt = v > m; /* false for a NaN v, and always once m is NaN */
             m = gt ? v : m;
             best = gt ? at : best;
-            nan_at = (v != v) & (nan_at < 0) ? at : nan_at;
+            nan_at = ((v != v) & (nan_at < 0)) ? at : nan_at;
         }
     best = nan_at >= 0 ? nan_at : best;
     *best_out = best;
