@@ -54,7 +54,7 @@ TERN_API void tern_dataset_free(tern_dataset *ds);
  * (NULL: TERN_NORM_NONE). TERN_NORM_COMPUTE is refused for "test": pass the
  * training split's ds.mean/ds.std as TERN_NORM_GIVEN. ds must be empty. */
 TERN_API tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
-                              const tern_norm *norm);
+                                       const tern_norm *norm);
 
 /* Read an idx images file (magic 0x803, dims N,H,W) and labels file (magic
  * 0x801, dim N) — plain or gzip — into ds as (N,1,H,W) pixels p/255 and
@@ -83,7 +83,7 @@ TERN_API tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *n
  * (the training split is read for them even when train is NULL). train
  * may be NULL; with it, both splits must have one image size. */
 TERN_API tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
-                                         tern_dataset *test);
+                                                  tern_dataset *test);
 
 /* A training checkpoint with its test split: *cfg its stored config, *test
  * its test split from dir (NULL: the config's dataset directory) normalised
@@ -93,7 +93,7 @@ TERN_API tern_status tern_dataset_load_for_config(const tern_config *cfg, const 
  * tern_model_free, tern_dataset_free and tern_config_free; nothing is left
  * allocated on failure. */
 TERN_API tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern_config *cfg, tern_model *m,
-                                         tern_dataset *test);
+                                                  tern_dataset *test);
 
 /* ---- augmentation ------------------------------------------------------- */
 
@@ -103,7 +103,7 @@ TERN_API tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *
  *   dst[k][y][x] = src[k][y+dy-p][x'+dx-p], x' = f ? w-1-x : x,
  * and fill[k] where that falls outside src (fill NULL: 0). */
 TERN_API void tern_augment_sample(float *dst, const float *src, int c, int h, int w, const tern_augment *aug,
-                         const float *fill, tern_rng *rng);
+                                  const float *fill, tern_rng *rng);
 
 /* ---- batching ----------------------------------------------------------- */
 
@@ -127,8 +127,8 @@ typedef struct tern_loader {
 /* Prepare a loader over ds with `batch` samples per batch, TERN_LOADER_*
  * flags, augmentation (NULL: none) and the rng seed. Refuses a crop_pad not
  * in 0..min(h,w), and DROP_LAST with batch > n (no batch at all). */
-TERN_API tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, int flags, const tern_augment *aug,
-                             uint64_t seed);
+TERN_API tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, int flags,
+                                      const tern_augment *aug, uint64_t seed);
 TERN_API void tern_loader_free(tern_loader *l);
 
 /* Start an epoch: order = 0..n-1, shuffled with l->rng when SHUFFLE; pos = 0. */

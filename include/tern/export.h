@@ -46,7 +46,7 @@ TERN_API tern_status tern_deploy_from_model(tern_deploy *d, const tern_model *m,
  * TERN_ERR_ARG when out_path is train_ckpt itself (by device and inode:
  * symlinks, hard links). sizes may be NULL. */
 TERN_API tern_status tern_deploy_export(const tern_model *m, const tern_dataset *data, const char *train_ckpt,
-                               const char *out_path, tern_deploy_sizes *sizes);
+                                        const char *out_path, tern_deploy_sizes *sizes);
 
 /* *dst = src with every ternary layer dequantized to fp32 weights
  * (w = wp where T = +1, -wn where T = -1): the same function, run through

@@ -190,8 +190,8 @@ TERN_API size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern
 
 /* y (n, M) = W (M, K) applied to x (n, K), per the overview, + bias (M or
  * NULL), on `path`. n = 1 is the GEMV. */
-TERN_API tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
-                             tern_kact act, void *scratch, size_t scratch_bytes);
+TERN_API tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias,
+                                      float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Geometry of a conv2d over packed weights (cross-correlation, zero pad). */
 typedef struct tern_conv2d_geom {
@@ -210,8 +210,9 @@ TERN_API size_t tern_kernel_conv2d_scratch_bytes(const tern_packed *w, const ter
  * order, as PyTorch's (O, C, KH, KW) weights flattened. im2col into the
  * scratch, then the GEMM with the output positions as samples. In I8 mode
  * each image is quantized with its own absmax (one sx per image). */
-TERN_API tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g, const float *x,
-                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
+TERN_API tern_status tern_kernel_conv2d(tern_kernel path, const tern_packed *w, const tern_conv2d_geom *g,
+                                        const float *x, int n, const float *bias, float *y, tern_kact act,
+                                        void *scratch, size_t scratch_bytes);
 
 /* ---- zero-skipping (sparse) ternary kernels -------------------------------
  * The same y as tern_kernel_gemm / tern_kernel_conv2d, with work only for the
@@ -282,8 +283,8 @@ TERN_API size_t tern_sparse_gemm_scratch_bytes(const tern_sparse *s, int n, tern
 
 /* y (n, M) = W applied to x (n, K) + bias (M or NULL), as tern_kernel_gemm,
  * on `path`, skipping the zero weights. */
-TERN_API tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias, float *y,
-                             tern_kact act, void *scratch, size_t scratch_bytes);
+TERN_API tern_status tern_sparse_gemm(tern_kernel path, const tern_sparse *s, const float *x, int n, const float *bias,
+                                      float *y, tern_kact act, void *scratch, size_t scratch_bytes);
 
 /* Scratch bytes tern_sparse_conv2d needs, with P = OH*OW:
  *   I8:  3 cin*h*w + 2 K P + 4 P + 320,   F32: 4 K P + 128. */
@@ -292,8 +293,9 @@ TERN_API size_t tern_sparse_conv2d_scratch_bytes(const tern_sparse *s, const ter
 /* y (n, M, OH, OW) = conv2d(x (n, cin, h, w)) as tern_kernel_conv2d (one sx
  * per image in I8), skipping the zero weights: im2col (K, P), then the
  * sparse GEMM with the P positions as samples. */
-TERN_API tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g, const float *x,
-                               int n, const float *bias, float *y, tern_kact act, void *scratch, size_t scratch_bytes);
+TERN_API tern_status tern_sparse_conv2d(tern_kernel path, const tern_sparse *s, const tern_conv2d_geom *g,
+                                        const float *x, int n, const float *bias, float *y, tern_kact act,
+                                        void *scratch, size_t scratch_bytes);
 
 #ifdef __cplusplus
 }

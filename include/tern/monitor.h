@@ -136,7 +136,7 @@ TERN_API double tern_monitor_mem_pj(const tern_energy_table *t, size_t bytes);
  * weights' energy is charged to each layer in proportion to its bytes, at
  * the memory the whole model's weights fit in. */
 TERN_API tern_status tern_monitor_energy(const tern_layer_count *c, int n, const tern_energy_table *t, int fp32,
-                                tern_energy *per_layer, tern_energy *total);
+                                         tern_energy *per_layer, tern_energy *total);
 
 /* ---- training checkpoints ---------------------------------------------------- */
 

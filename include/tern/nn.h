@@ -99,7 +99,7 @@ typedef struct tern_model {
  * drawn from `seed`. Errors name the layer, e.g.
  * "model: layer 3 (linear) needs (F) input, got (32,7,7); add a flatten layer". */
 TERN_API tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_layers, int in_ndim,
-                            const int *in_shape, tern_init init, uint64_t seed);
+                                     const int *in_shape, tern_init init, uint64_t seed);
 TERN_API void tern_model_free(tern_model *m);
 
 /* Layer i's output shape per sample, (F) or (C,H,W), from its input shape
@@ -109,7 +109,7 @@ TERN_API void tern_model_free(tern_model *m);
  * would hold more than INT_MAX values. An add layer gives its input's
  * shape (its caller compares the `from` layer's output). */
 TERN_API tern_status tern_layer_out_shape(const tern_layer_spec *s, int i, int in_ndim, const int *in, int *out_ndim,
-                                 int *out);
+                                          int *out);
 
 /* logits (N, n_classes) from x (N, in_shape...); NULL on error (ctx->status). */
 TERN_API tern_tensor *tern_model_forward(tern_model *m, tern_ctx *c, tern_tensor *x);
@@ -139,11 +139,11 @@ typedef struct tern_step_result {
  * already absorbed the bad batch in the forward (the trainer stops the run
  * and keeps its last checkpoint, so none of it is saved). */
 TERN_API tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
-                                  const int *labels, float lr, float clip, tern_step_result *r);
+                                           const int *labels, float lr, float clip, tern_step_result *r);
 
 /* Loss and correct count of a batch in eval mode, with no tape. */
 TERN_API tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
-                                  tern_step_result *r);
+                                           tern_step_result *r);
 
 /* Enum value → name; "unknown" when out of range. */
 TERN_API const char *tern_layer_type_name(tern_layer_type t);

@@ -41,12 +41,13 @@ TERN_API tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x);
  * the unbiased variance (PyTorch's convention). Eval: the running statistics.
  * gamma, beta, running_mean, running_var are (C). */
 TERN_API tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
-                            tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
+                                     tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
 
 /* relu(batchnorm(...)) as one op: the same bits as the two, without the
  * intermediate tensor and its grad (one pass less each way). */
 TERN_API tern_tensor *tern_batchnorm_relu(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
-                                 tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
+                                          tern_tensor *running_mean, tern_tensor *running_var, float momentum,
+                                          float eps);
 
 /* y = max(x, 0). */
 TERN_API tern_tensor *tern_relu(tern_ctx *c, tern_tensor *x);

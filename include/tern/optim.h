@@ -138,7 +138,8 @@ TERN_API tern_status tern_sched_init_constant(tern_sched *s, float base_lr);
 TERN_API tern_status tern_sched_init_step(tern_sched *s, float base_lr, long step_size, float gamma);
 
 /* *s = cosine with linear warm-up (see tern_sched_lr), checked. */
-TERN_API tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps, long total_steps);
+TERN_API tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps,
+                                            long total_steps);
 
 /* The lr for 0-based step `step` (negative counts as 0) of a checked s:
  *   constant  base

@@ -52,7 +52,8 @@ TERN_API void tern_params_free(tern_params *p);
 /* Declare a parameter; its index into *index (may be NULL). TERN_ERR_ARG
  * for a duplicate or bad name or after allocation, TERN_ERR_SHAPE for a bad
  * shape, TERN_ERR_NOMEM. */
-TERN_API tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags, int *index);
+TERN_API tern_status tern_params_add(tern_params *p, const char *name, int ndim, const int *shape, int flags,
+                                     int *index);
 
 /* Allocate the data and grad blocks (zeroed) and point every view into them. */
 TERN_API tern_status tern_params_alloc(tern_params *p);

@@ -117,7 +117,7 @@ TERN_API int tern_quant_groups(const tern_tensor *w, const tern_quant_cfg *cfg);
  * same shape; NULL for the other methods. Gradients flow to each input that
  * has a grad buffer. */
 TERN_API tern_tensor *tern_quant_ternary(tern_ctx *c, tern_tensor *w, tern_tensor *alpha, tern_tensor *alpha_neg,
-                                const tern_quant_cfg *cfg);
+                                         const tern_quant_cfg *cfg);
 
 /* Per-sample absmax fake-quant of x (N, ...): for each row n,
  * s = Q / max|x_n|, y = round(x s) / s clamped to [-Q, Q] / s, Q = 2^(bits-1) - 1
@@ -131,7 +131,7 @@ TERN_API tern_tensor *tern_quant_act(tern_ctx *c, tern_tensor *x, int bits);
  * W < -delta into alpha_neg (a side with no weights takes the other side's
  * scale; 0 when both are empty). alpha_neg must be NULL except for ttq. */
 TERN_API tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quant_cfg *cfg, tern_tensor *alpha,
-                                  tern_tensor *alpha_neg);
+                                           tern_tensor *alpha_neg);
 
 /* The ternary codes and scales the forward would use now, without a ctx or
  * the tape: T (w->n, W's layout) in {-1,0,+1} and per group g, sp[g] = the
@@ -139,8 +139,9 @@ TERN_API tern_status tern_quant_alpha_init(const tern_tensor *w, const tern_quan
  * both alpha), so W_q = sp T where T = +1, -sn where T = -1, 0 else, bit for
  * bit tern_quant_ternary's output. For export to packed deploy weights.
  * sp and sn hold tern_quant_groups(w, cfg) floats. */
-TERN_API tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
-                                     const tern_quant_cfg *cfg, int8_t *T, float *sp, float *sn);
+TERN_API tern_status tern_quant_ternary_codes(const tern_tensor *w, const tern_tensor *alpha,
+                                              const tern_tensor *alpha_neg, const tern_quant_cfg *cfg, int8_t *T,
+                                              float *sp, float *sn);
 
 /* What a layer's quantizer does at this step. */
 typedef struct tern_quant_layer_stats {
@@ -155,7 +156,7 @@ typedef struct tern_quant_layer_stats {
  * a ctx or the tape and without allocating. alpha / alpha_neg are the learned
  * scales exactly as the op takes them (NULL for the closed form). */
 TERN_API tern_status tern_quant_stats(const tern_tensor *w, const tern_tensor *alpha, const tern_tensor *alpha_neg,
-                             const tern_quant_cfg *cfg, tern_quant_layer_stats *st);
+                                      const tern_quant_cfg *cfg, tern_quant_layer_stats *st);
 
 #ifdef __cplusplus
 }

@@ -48,7 +48,7 @@ TERN_API tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
  * checkpoint is of another architecture or input size (tern_ckpt_load).
  * *m (and *optim) are left empty on failure. */
 TERN_API tern_status tern_restore_model(tern_model *m, tern_optim *optim, const tern_config *cfg, const int in_shape[3],
-                               const char *ckpt);
+                                        const char *ckpt);
 
 /* ck's counters and metadata = p, for tern_ckpt_save. */
 TERN_API tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);
@@ -58,7 +58,7 @@ TERN_API tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_r
  * seen <= batch x batch_size, correct <= seen, loss_sum >= 0; a checkpoint
  * without the epoch's metadata resumes at the start of an epoch. */
 TERN_API tern_status tern_restore_resume(tern_ckpt_state *ck, const char *ckpt, int batches, int batch_size,
-                                tern_restore_position *p);
+                                         tern_restore_position *p);
 
 #ifdef __cplusplus
 }

@@ -43,8 +43,8 @@ TERN_API const char *tern_status_name(tern_status code);
 /* The index of `name` in names[0..n) into *index; else `code`, with the
  * message "unknown <what> '<name>' (<names[0]>, <names[1]>, ...)". The
  * *_parse functions of the modules' name tables are built on it. */
-TERN_API tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n, const char *name,
-                            int *index);
+TERN_API tern_status tern_name_parse(tern_status code, const char *what, const char *const *names, int n,
+                                     const char *name, int *index);
 
 /* Forget the last message. */
 TERN_API void tern_error_clear(void);

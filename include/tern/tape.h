@@ -83,8 +83,8 @@ TERN_API void *tern_ctx_fail(tern_ctx *c, tern_status code, const char *fmt, ...
     __attribute__((format(printf, 3, 4)));
 
 /* 1 when gradients must flow through an op with these inputs. */
-TERN_API int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b,
-                        const tern_tensor *d, const tern_tensor *e);
+TERN_API int tern_ctx_wants_grad(const tern_ctx *c, const tern_tensor *a, const tern_tensor *b, const tern_tensor *d,
+                                 const tern_tensor *e);
 
 /* ---- backward ------------------------------------------------------------ */
 

@@ -117,7 +117,8 @@ typedef struct tern_eval_result {
 /* Evaluate m on all of ds in eval mode (batch statistics frozen, no dropout)
  * in batches of `batch`, on pool's threads (NULL: the caller's alone). ds
  * must match the model's input shape. */
-TERN_API tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r);
+TERN_API tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool,
+                                   tern_eval_result *r);
 
 #ifdef __cplusplus
 }
