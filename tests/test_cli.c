@@ -134,12 +134,60 @@ static void test_help(void **state) {
                              "  --set K=V             repeatable\n");
 }
 
+/* ---- the benchmarks' timer ---------------------------------------------------- */
+
+/* A clock that advances 0.1 ms per reading, and two cases that log their calls. */
+static double fake_t;
+static double fake_now(void) { return fake_t += 1e-4; }
+static char calls[100000];
+static int n_calls, fail_at = -1;
+static int case_call(void *c) {
+    if (n_calls == fail_at) return 1;
+    if (n_calls < (int)sizeof calls) calls[n_calls] = *(const char *)c;
+    n_calls++;
+    return 0;
+}
+
+/* Runs of one case's calls in calls[from..to). */
+static int runs(int from, int to) {
+    int k = 0;
+    for (int i = from; i < to; i++) k += i == from || calls[i] != calls[i - 1];
+    return k;
+}
+
+/* Both cases are timed in blocks of their own, each warmed right before,
+ * and the order changes between repeats: with a fixed order (a, b, a, b, ...)
+ * every repeat would add exactly two runs. */
+static void test_interleave_order_and_warmup(void **state) {
+    (void)state;
+    const char a = 'a', b = 'b';
+    const int repeats = 40;
+    double ta = 0, tb = 0;
+    n_calls = 0;
+    assert_int_equal(cli_interleave(fake_now, case_call, (void *)&a, case_call, (void *)&b, repeats, &ta, &tb), 1);
+    assert_true(ta > 0 && tb > 0);
+    const int timed_from = 3 * 2 + 2; /* three warm pairs, one calibration call of each */
+    const int r = runs(timed_from, n_calls);
+    assert_true(r < 2 * repeats);     /* the order is not fixed */
+    assert_true(r > repeats);         /* nor always the same */
+    /* Every block is at least the warm-up (1 ms = about 5 readings of the
+     * fake clock per call) plus its timed calls: no run is a single call. */
+    for (int i = timed_from + 1; i < n_calls - 1; i++)
+        assert_false(calls[i] != calls[i - 1] && calls[i] != calls[i + 1]);
+    /* A failing call ends the timing with 0. */
+    n_calls = 0;
+    fail_at = 50;
+    assert_int_equal(cli_interleave(fake_now, case_call, (void *)&a, case_call, (void *)&b, repeats, &ta, &tb), 0);
+    fail_at = -1;
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_args),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_list_limit_and_dash),
         cmocka_unit_test(test_help),
+        cmocka_unit_test(test_interleave_order_and_warmup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

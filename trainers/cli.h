@@ -126,9 +126,11 @@ tern_status cli_load_split(const tern_deploy *d, const char *model, const char *
 /* A call being timed: 0 on success. */
 typedef int (*cli_bench_fn)(void *ctx);
 
-/* Seconds per call of a and of b, interleaved: every repeat times `inner`
- * calls of a, then of b (inner chosen so a repeat of a takes about 2 ms), by
- * clock `now`; *ta and *tb are the medians over repeats. 0 when a call fails. */
+/* Seconds per call of a and of b by clock `now`, interleaved: every repeat
+ * times a block of calls of each (each case's block about 2 ms), in an order
+ * a fixed-seed coin picks anew per repeat, and warms each case for at least
+ * 1 ms right before its block. *ta and *tb are the medians over repeats. 0
+ * when a call fails. */
 int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, double *ta,
                    double *tb);
 
