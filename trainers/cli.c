@@ -164,11 +164,6 @@ tern_status cli_kernel_from_env(tern_kernel *k) {
     return TERN_OK;
 }
 
-const char *cli_kernel_name(void) {
-    tern_kernel k;
-    return cli_kernel_from_env(&k) ? "unknown" : tern_kernel_name(k);
-}
-
 tern_status cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act) {
     tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
     tern_status st = cli_kernel_from_env(&o.kernel);

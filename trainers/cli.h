@@ -106,9 +106,6 @@ int cli_usage(const cli_spec *s, FILE *f);
  * no path, or a path this CPU or build lacks, is an error naming the variable. */
 tern_status cli_kernel_from_env(tern_kernel *k);
 
-/* The name of that path ("unknown" when TERN_KERNEL names none this CPU has). */
-const char *cli_kernel_name(void);
-
 /* tern_runtime_init on that path. */
 tern_status cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act);
 

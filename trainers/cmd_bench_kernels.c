@@ -186,7 +186,7 @@ int cmd_bench_kernels(int argc, char **argv) {
     tern_rng r;
     tern_rng_seed(&r, 1);
     printf("tern bench kernels: kernel path %s, tern and OpenBLAS each on 1 thread, %d interleaved repeats, medians\n",
-           cli_kernel_name(), repeats);
+           tern_kernel_name(path), repeats);
     printf("%-40s %10s %10s %9s %9s %9s %8s %8s %10s %10s  %s\n", "case", "tern ms", "fp32 ms", "speedup", "tGMAC/s",
            "fGMAC/s", "tGB/s", "fGB/s", "tern /s", "fp32 /s", "target");
 

@@ -64,7 +64,7 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
         st = tern_runtime_evaluate(&rt, &test, &r);
         if (!st) {
             printf("%s (deploy, kernel path %s, ternary activations %s) on %s test (%d images)\n", model,
-                   cli_kernel_name(), act_label(act), d.dataset, r.n);
+                   tern_kernel_name(rt.kernel), act_label(act), d.dataset, r.n);
             printf("accuracy %.2f%%  planned buffers %.1f KiB\n", 100.0 * r.acc,
                    (double)tern_runtime_planned_bytes(&rt) / 1024.0);
             printf("per class:\n");

@@ -15,6 +15,7 @@ typedef struct prof_run {
     size_t planned;
     unsigned char *zskip;        /* (n_layers) copied from the runtime */
     tern_kact *kact;             /* (n_layers) */
+    tern_kernel kernel;          /* the path the runtime ran its packed kernels on */
     double rapl_uj;              /* per inference; < 0 when not measured */
 } prof_run;
 
@@ -40,6 +41,7 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
     if (!st) {
         memcpy(out->zskip, rt.zskip, (size_t)L);
         memcpy(out->kact, rt.kact, sizeof(tern_kact) * (size_t)L);
+        out->kernel = rt.kernel;
     }
     /* Repeat -1 warms caches and pages and is not kept. */
     for (int r = -1; !st && r < repeats; r++) {
@@ -80,7 +82,7 @@ static void prof_run_free(prof_run *p) {
 static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, size_t n) {
     const tern_dlayer *L = &d->layers[i];
     if (L->ternary)
-        snprintf(buf, n, "%s/%s", cli_kernel_name(), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
+        snprintf(buf, n, "%s/%s", tern_kernel_name(p->kernel), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
     else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
         snprintf(buf, n, "openblas");
     else
@@ -179,7 +181,7 @@ static void print_json(const profile *p) {
     const prof_run *runs = p->runs;
     const int n_runs = p->n_runs, L = d->n_layers;
     cli_json_model_head(stdout, p->model, d, 0);
-    printf(",\"kernel_path\":\"%s\",\"data\":", cli_kernel_name());
+    printf(",\"kernel_path\":\"%s\",\"data\":", tern_kernel_name(runs[0].kernel));
     cli_json_str(stdout, p->source);
     printf(",\"samples\":%d,\"repeats\":%d,\"runs\":[", p->n, p->repeats);
     for (int k = 0; k < n_runs; k++)
@@ -221,7 +223,7 @@ static void print_text(const profile *p) {
     const prof_run *runs = p->runs;
     const int n_runs = p->n_runs, L = d->n_layers;
     printf("%s: kernel path %s, %s, %d samples, median of %d repeats\n", p->model,
-           cli_kernel_name(), p->source, p->n, p->repeats);
+           tern_kernel_name(runs[0].kernel), p->source, p->n, p->repeats);
     for (int k = 0; k < n_runs; k++)
         printf("  batch %-4d %10.1f samples/s  %9.2f us/sample  (layers sum to %.2f us)\n", runs[k].batch,
                1.0 / runs[k].s_per_sample, 1e6 * runs[k].s_per_sample, 1e-3 * layer_sum(&runs[k], L));
