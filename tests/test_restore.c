@@ -91,14 +91,19 @@ static void test_restored_model_evaluates_as_trained(void **state) {
     tern_config_free(&cfg);
 }
 
+/* The trained run's config, model and optimizer, restored for (1,12,12) inputs. */
+static void restore_trained(tern_config *cfg, tern_model *m, tern_optim *o) {
+    assert_int_equal(tern_restore_config(cfg, ckpt), TERN_OK);
+    assert_int_equal(tern_restore_model(m, o, cfg, (const int[3]){1, 12, 12}, ckpt), TERN_OK);
+}
+
 /* A model built for another input size does not take the checkpoint's weights. */
 static void test_restore_refuses_another_size(void **state) {
     (void)state;
     tern_config cfg;
-    assert_int_equal(tern_restore_config(&cfg, ckpt), TERN_OK);
     tern_model m;
     tern_optim o;
-    assert_int_equal(tern_restore_model(&m, &o, &cfg, (const int[3]){1, 12, 12}, ckpt), TERN_OK);
+    restore_trained(&cfg, &m, &o);
     assert_true(o.n_state > 0 && o.step > 0); /* Adam's state, as saved */
     tern_optim_free(&o);
     tern_model_free(&m);
@@ -111,10 +116,9 @@ static void test_restore_refuses_another_size(void **state) {
 static void test_position_round_trip(void **state) {
     (void)state;
     tern_config cfg;
-    assert_int_equal(tern_restore_config(&cfg, ckpt), TERN_OK);
     tern_model m;
     tern_optim o;
-    assert_int_equal(tern_restore_model(&m, &o, &cfg, (const int[3]){1, 12, 12}, ckpt), TERN_OK);
+    restore_trained(&cfg, &m, &o);
     tern_ckpt_state ck;
     tern_ckpt_state_init(&ck, &m.params, &o);
     const tern_restore_position want = {.epoch = 3, .step = 41, .batch = 5, .loss_sum = 12.5, .correct = 90, .seen = 160};
