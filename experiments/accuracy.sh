@@ -1,12 +1,19 @@
 #!/usr/bin/env bash
-# accuracy.sh — train every shipped config, ternary and its fp32 twin, and
-# print the accuracy table (the last epoch's test accuracy, full test sets).
+# accuracy.sh — train every shipped config three ways and print the accuracy
+# table (the last epoch's test accuracy, full test sets):
+#   ternary, 8-bit act.  the config as shipped (quant.act_bits: 8), into
+#                        runs/NAME; then exported to runs/NAME.h5 and that
+#                        deploy file evaluated on the int8 kernels, which must
+#                        give the training-time accuracy to the digit;
+#   ternary, float act.  --set quant.act_bits=0, into runs/NAME_float;
+#   fp32 twin            --set quant.enabled=false, into runs/NAME_fp32.
 #
 #   bash experiments/accuracy.sh [CONFIG_NAME...]
+#   RUNS="int8" bash experiments/accuracy.sh   # train only these of: int8 float fp32;
+#                                              # the other columns read runs/ as it is
+#   THREADS=1 bash experiments/accuracy.sh     # training.threads (default 0: all cores)
 #
-# Each run is `build/tern train configs/NAME.yaml` on all cores (a run gives
-# the same bits on any thread count) plus `--set quant.enabled=false` for the
-# fp32 twin, into runs/NAME[_fp32].
+# A run gives the same bits on any thread count.
 # CIFAR-10 reads CIFAR_DIR (default ../shared/datasets/cifar-10-batches-bin,
 # a partial copy: 4,000 training and 1,000 test images). The conv models
 # take minutes each on 2 cores.
@@ -14,21 +21,35 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 CIFAR_DIR="${CIFAR_DIR:-$ROOT/../shared/datasets/cifar-10-batches-bin}"
+RUNS="${RUNS:-int8 float fp32}"
+THREADS="${THREADS:-0}"
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=(mnist_mlp mnist_lenet5 fashion_cnn cifar10_vgg_small)
 bash trainers/setup.sh --data mnist --data fashion-mnist
 
-last_acc() { # run dir -> "acc% epochs"
-    awk -F, 'NR > 1 { a = $5; e = $1 } END { printf "%.2f%% (%d epochs)", 100 * a, e }' "$1/metrics.csv"
+last_acc() { # run dir -> "acc%", or "–" without a run
+    [ -f "$1/metrics.csv" ] || { echo "–"; return; }
+    awk -F, 'NR > 1 { a = $5 } END { printf "%.2f%%", 100 * a }' "$1/metrics.csv"
 }
-printf '| config | ternary | fp32 twin | sparsity |\n| --- | ---: | ---: | ---: |\n' > runs/accuracy.md
+train() { # name dir [--set ...]: train one run when RUNS asks for its kind
+    local n=$1 dir=$2 kind=$3
+    shift 3
+    case " $RUNS " in *" $kind "*) ;; *) return 0 ;; esac
+    build/tern train "configs/$n.yaml" --set "output.dir=$dir" --set "training.threads=$THREADS" --force \
+        "${extra[@]}" "$@" >&2
+}
+printf '| config | ternary, 8-bit act. | deployed, int8 kernels | ternary, float act. | fp32 twin | zero weights | epochs |\n' > runs/accuracy.md
+printf '| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n' >> runs/accuracy.md
 for n in "${NAMES[@]}"; do
-    extra=()
-    [ "$n" = cifar10_vgg_small ] && extra=(--set "dataset.path=$CIFAR_DIR")
-    build/tern train "configs/$n.yaml" --set "output.dir=runs/$n" --force "${extra[@]}" >&2
-    build/tern train "configs/$n.yaml" --set "output.dir=runs/${n}_fp32" --force \
-        --set quant.enabled=false "${extra[@]}" >&2
-    sparsity=$(awk -F, 'NR > 1 { s = $6 } END { printf "%.1f%%", 100 * s }' "runs/$n/metrics.csv")
-    echo "| $n | $(last_acc "runs/$n") | $(last_acc "runs/${n}_fp32") | $sparsity |" >> runs/accuracy.md
+    extra=() data=()
+    [ "$n" = cifar10_vgg_small ] && extra=(--set "dataset.path=$CIFAR_DIR") data=(--data "$CIFAR_DIR")
+    train "$n" "runs/$n" int8
+    train "$n" "runs/${n}_float" float --set quant.act_bits=0
+    train "$n" "runs/${n}_fp32" fp32 --set quant.enabled=false
+    build/tern export "runs/$n/last.h5" -o "runs/$n.h5" >&2
+    deployed=$(build/tern eval "runs/$n.h5" "${data[@]}" | awk '/^accuracy/ { print $2 }')
+    [ "$deployed" = "$(last_acc "runs/$n")" ] || echo "accuracy.sh: $n: the deploy file scores $deployed, training-time evaluation $(last_acc "runs/$n")" >&2
+    tail=$(awk -F, 'NR > 1 { s = $6; e = $1 } END { printf "%.1f%% | %d", 100 * s, e }' "runs/$n/metrics.csv")
+    echo "| $n | $(last_acc "runs/$n") | $deployed | $(last_acc "runs/${n}_float") | $(last_acc "runs/${n}_fp32") | $tail |" >> runs/accuracy.md
 done
 cat runs/accuracy.md

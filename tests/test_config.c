@@ -141,6 +141,22 @@ static void round_trip(const tern_config *c) {
     tern_config_free(&d);
 }
 
+/* The shipped configs train W1.58A8: every ternary layer on 8-bit inputs, so
+ * the exported model runs the int8 kernels exactly as trained. Returns the
+ * number of ternary layers (at least one). */
+static int assert_w158a8(const tern_config *c) {
+    int n = 0;
+    assert_int_equal(c->quant.defaults.act_bits, 8);
+    for (int i = 0; i < c->model.n_layers; i++) {
+        const tern_layer_spec *L = &c->model.layers[i];
+        if (!L->ternary) continue;
+        if (L->quant.act_bits != 8) fail_msg("%s: layer %s: act_bits %d, not 8", c->source, L->name, L->quant.act_bits);
+        n++;
+    }
+    assert_true(n > 0);
+    return n;
+}
+
 /* ---- shipped configs ---------------------------------------------------- */
 
 static void test_mnist_mlp(void **state) {
@@ -163,6 +179,7 @@ static void test_mnist_mlp(void **state) {
     assert_int_equal(L[1].ternary, 1);
     assert_int_equal(L[1].quant.method, TERN_QUANT_TWN);
     assert_true(L[1].quant.t == 0.7f);
+    assert_int_equal(assert_w158a8(&c), 2);
     assert_int_equal(L[2].type, TERN_LAYER_BATCHNORM);
     assert_int_equal(L[2].act, TERN_ACT_RELU);
     assert_true(L[2].momentum == 0.1f && L[2].eps == 1e-5f);
@@ -186,6 +203,9 @@ static void test_mnist_mlp(void **state) {
     assert_int_equal(ternary, 2);
     round_trip(&c);
 
+    set_ok(&c, "quant.act_bits=0");  /* ternary on float activations */
+    for (int i = 0; i < c.model.n_layers; i++) assert_int_equal(c.model.layers[i].quant.act_bits, 0);
+    round_trip(&c);
     set_ok(&c, "quant.enabled=false");  /* the fp32 twin */
     for (int i = 0; i < c.model.n_layers; i++) assert_int_equal(c.model.layers[i].ternary, 0);
     model_params(&c, 1, 28, &classes, &ternary);
@@ -198,6 +218,7 @@ static void test_mnist_lenet5(void **state) {
     (void)state;
     tern_config c;
     load_ok(&c, config_path("mnist_lenet5.yaml"));
+    assert_int_equal(assert_w158a8(&c), 2);
     assert_int_equal(c.model.n_layers, 10);
     const tern_layer_spec *L = c.model.layers;
     assert_int_equal(L[0].type, TERN_LAYER_CONV2D);
@@ -223,6 +244,7 @@ static void test_fashion_cnn(void **state) {
     (void)state;
     tern_config c;
     load_ok(&c, config_path("fashion_cnn.yaml"));
+    assert_int_equal(assert_w158a8(&c), 4);
     assert_string_equal(c.dataset.name, "fashion-mnist");
     assert_int_equal(c.dataset.augment.crop_pad, 2);
     assert_int_equal(c.dataset.augment.hflip, 1);
@@ -242,6 +264,7 @@ static void test_cifar10_vgg_small(void **state) {
     (void)state;
     tern_config c;
     load_ok(&c, config_path("cifar10_vgg_small.yaml"));
+    assert_int_equal(assert_w158a8(&c), 6);
     assert_string_equal(c.dataset.name, "cifar10");
     assert_int_equal(c.dataset.channels, 3);
     assert_true(c.dataset.norm.mean[2] == 0.4465f && c.dataset.norm.std[1] == 0.2435f);

@@ -20,7 +20,7 @@ mkdir -p "$C"/{config,idx,cifar,deploy,ckpt}
 
 # ---- config: YAML, then NUL-separated --set assignments ----
 for f in "$ROOT"/configs/*.yaml; do cp "$f" "$C/config/$(basename "$f" .yaml)"; done
-{ cat "$ROOT/configs/mnist_mlp.yaml"; printf '\0training.epochs=3\0model.layers.1.quant.method=ttq\0quant.act_bits=8'; } > "$C/config/mlp_set"
+{ cat "$ROOT/configs/mnist_mlp.yaml"; printf '\0training.epochs=3\0model.layers.1.quant.method=ttq\0quant.act_bits=0'; } > "$C/config/mlp_set"
 { cat "$ROOT/configs/mnist_lenet5.yaml"; printf '\0model.layers.conv2={type: conv2d, out: 8, kernel: 3}\0schedule={name: step, step_epochs: 2}'; } > "$C/config/lenet_set"
 
 # ---- idx: images then labels, plain and gzip ----
