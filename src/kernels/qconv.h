@@ -27,35 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kernels/epilogue.h"
-#include "tern/kernels.h"
-
-#define TERN_QCONV_LANES 16   /* output channels per group */
-
-/* A conv's weights re-laid for the direct int8 kernel. Owns wc; borrows w
- * (its scales), which must outlive it. */
-typedef struct tern_qconv {
-    const tern_packed *w;
-    tern_conv2d_geom g;
-    int m;              /* output channels */
-    int groups;         /* ceil(m / 16) */
-    int cq;             /* Cp / 4: channel quads per tap */
-    int oh, ow;         /* output size */
-    int hp, wpad;       /* padded input size: h + 2 pad, w + 2 pad */
-    size_t gstride;     /* bytes per group: kh * kw * cq * 64 */
-    uint8_t *wc;        /* (groups, kh, kw, cq, 16, 4) codes, 64-byte aligned */
-} tern_qconv;
-
-/* One image for a path's kernel: its quantized HWC image, patch sums, scale. */
-typedef struct tern_qconv_job {
-    const tern_qconv *c;
-    const int8_t *q;          /* (hp, wpad, 4 cq) quantized image, zero border */
-    const int32_t *psum;      /* (oh * ow) sum of q over each receptive field */
-    float sx;                 /* the image's dequantization scale */
-    const float *bias;        /* (m) or NULL */
-    const tern_epilogue *e;   /* never NULL; all NULL / NONE for none */
-    float *y;                 /* (m, oh, ow) */
-} tern_qconv_job;
+#include "kernels/qconv_impl.h"
 
 /* Re-lay w (M, cin*kh*kw, columns in (cin, kh, kw) order) for geometry g.
  * TERN_ERR_SHAPE on a geometry that does not match w, TERN_ERR_UNSUPPORTED
@@ -66,7 +38,8 @@ tern_status tern_qconv_init(tern_qconv *c, const tern_packed *w, const tern_conv
 void tern_qconv_free(tern_qconv *c);
 
 /* Scratch bytes tern_qconv_run needs (reused for every image):
- * cin h w + hp wpad (Cp + 4) + 4 oh ow + 256. */
+ * cin h w + hp wpad (Cp + 4) + 4 oh ow, each part rounded up to 64 bytes,
+ * + 64. */
 size_t tern_qconv_scratch_bytes(const tern_qconv *c);
 
 /* y (n, M, OH, OW) = epi(conv2d(x (n, cin, h, w)) + bias) on `path`, as in
@@ -74,15 +47,5 @@ size_t tern_qconv_scratch_bytes(const tern_qconv *c);
  * image when it holds a NaN or Inf. */
 tern_status tern_qconv_run(tern_kernel path, const tern_qconv *c, const float *x, int n, const float *bias,
                            const tern_epilogue *e, float *y, void *scratch, size_t scratch_bytes);
-
-/* The paths' kernels: one image each. The scalar one is the twin. */
-void tern_qconv_ref(const tern_qconv_job *j);
-#if defined(__x86_64__)
-void tern_qconv_avx2(const tern_qconv_job *j);
-void tern_qconv_avx512(const tern_qconv_job *j);
-#endif
-#if defined(__aarch64__) && defined(__ARM_NEON)
-void tern_qconv_neon(const tern_qconv_job *j);
-#endif
 
 #endif

@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "kernels/kernels_impl.h"
-#include "kernels/qconv.h"
+#include "kernels/qconv_impl.h"
 
 #define AI static inline __attribute__((always_inline))
 
