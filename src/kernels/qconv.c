@@ -78,24 +78,32 @@ size_t tern_qconv_scratch_bytes(const tern_qconv *c) {
  * border and padding channels stay zero), each pixel's channel sum into pix
  * (hp, wpad), then each output position's patch sum, a box sum of pix. */
 static void qconv_stage(const tern_qconv *c, const int8_t *qchw, int8_t *hwc, int32_t *pix, int32_t *psum) {
-    const tern_conv2d_geom *g = &c->g;
-    const size_t Cp = 4 * (size_t)c->cq, hw = (size_t)g->h * g->w;
-    for (int y = 0; y < g->h; y++)
-        for (int x = 0; x < g->w; x++) {
-            const size_t at = (size_t)(y + g->pad) * c->wpad + (size_t)(x + g->pad);
-            const int8_t *src = qchw + (size_t)y * g->w + x;
-            int8_t *d = hwc + at * Cp;
+    /* Locals: the int8 stores could alias c's fields, which would be re-read every time. */
+    const int cin = c->g.cin, H = c->g.h, W = c->g.w, pad = c->g.pad, st = c->g.stride, kh = c->g.kh, kw = c->g.kw;
+    const size_t Cp = 4 * (size_t)c->cq, wpad = (size_t)c->wpad;
+    const int oh = c->oh, ow = c->ow;
+    /* Channel by channel, each image row read contiguously. */
+    for (int ch = 0; ch < cin; ch++)
+        for (int y = 0; y < H; y++) {
+            const int8_t *src = qchw + ((size_t)ch * H + y) * W;
+            int8_t *d = hwc + ((size_t)(y + pad) * wpad + pad) * Cp + ch;
+            for (int x = 0; x < W; x++) d[(size_t)x * Cp] = src[x];
+        }
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            const size_t at = (size_t)(y + pad) * wpad + (size_t)(x + pad);
+            const int8_t *d = hwc + at * Cp;
             int32_t s = 0;
-            for (int ch = 0; ch < g->cin; ch++) s += d[ch] = src[ch * hw];
+            for (size_t ch = 0; ch < Cp; ch++) s += d[ch];
             pix[at] = s;
         }
-    for (int oy = 0; oy < c->oh; oy++)
-        for (int ox = 0; ox < c->ow; ox++) {
-            const int32_t *p0 = pix + (size_t)oy * g->stride * c->wpad + (size_t)ox * g->stride;
+    for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++) {
+            const int32_t *p0 = pix + (size_t)oy * st * wpad + (size_t)ox * st;
             int32_t s = 0;
-            for (int ky = 0; ky < g->kh; ky++)
-                for (int kx = 0; kx < g->kw; kx++) s += p0[(size_t)ky * c->wpad + kx];
-            psum[(size_t)oy * c->ow + ox] = s;
+            for (int ky = 0; ky < kh; ky++)
+                for (int kx = 0; kx < kw; kx++) s += p0[(size_t)ky * wpad + kx];
+            psum[(size_t)oy * ow + ox] = s;
         }
 }
 
