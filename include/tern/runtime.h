@@ -66,10 +66,15 @@ typedef enum tern_runtime_act {
  * conv): zero-skipping when
  *     linear, I8:   S >= 32 and z >= 0.80
  *     linear, F32:  z >= 0.20 (S >= 32), 0.70 (8 <= S < 32), 0.90 (S < 8)
- *     conv,   I8:   never when it runs the direct conv (symmetric scales),
- *                   else (TTQ) z >= 0.30;   conv, F32: always
+ *     conv,   I8, direct (symmetric scales), M output channels:
+ *                   M >= 64: never;  32 <= M < 64: z >= 0.70;  M < 32: z >= 0.30
+ *     conv,   I8, TTQ:  z >= 0.30;   conv, F32: always
  * The thresholds come from `tern bench zskip`; the measurements behind them
- * are in docs/performance.md. A runtime planned for a large batch but called
+ * are in docs/performance.md. The direct conv's were measured against it at
+ * batch 1 (32->64 5x5 on 12x12 and 64->64 3x3 on 16x16: direct 1.3-4x
+ * faster at every sparsity up to 98%; 16->32 and 3->16 3x3 on 32x32, where
+ * a 16-channel group has few channels or taps to share its loads with:
+ * zero-skipping faster from 70% and from 30% zeros). A runtime planned for a large batch but called
  * with a small one keeps its plan. */
 typedef enum tern_runtime_zskip {
     TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */

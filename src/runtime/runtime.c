@@ -58,8 +58,8 @@ static int is_direct_conv(const tern_dlayer *L, tern_kact kact) {
  * which `tern bench zskip` measured the zero-skipping kernel faster, by
  * activation mode and by samples per kernel call (the batch for linear,
  * OH*OW for conv); see tern/runtime.h. Above 1: never. */
-static double zskip_threshold(tern_kact kact, int conv, int direct, size_t samples) {
-    if (conv && direct) return 2.0;
+static double zskip_threshold(tern_kact kact, int conv, int direct, int rows, size_t samples) {
+    if (conv && direct) return rows >= 64 ? 2.0 : rows >= 32 ? 0.70 : 0.30;
     if (conv) return kact == TERN_KACT_I8 ? 0.30 : 0.0;
     if (kact == TERN_KACT_I8) return samples >= 32 ? 0.80 : 2.0;
     return samples >= 32 ? 0.20 : samples >= 8 ? 0.70 : 0.90;
@@ -162,7 +162,7 @@ static tern_status choose_zskip(tern_runtime *rt, tern_runtime_zskip mode, size_
         const size_t samples = conv ? (size_t)L->out_shape[1] * L->out_shape[2] : (size_t)rt->max_batch;
         rt->zskip[i] = mode == TERN_RUNTIME_ZSKIP_ON ||
                        tern_sparse_zero_fraction(&rt->sparse[i]) >=
-                           zskip_threshold(rt->kact[i], conv, is_direct_conv(L, rt->kact[i]), samples);
+                           zskip_threshold(rt->kact[i], conv, is_direct_conv(L, rt->kact[i]), L->packed.rows, samples);
         if (rt->zskip[i]) *bytes += tern_sparse_bytes(&rt->sparse[i]);
         else tern_sparse_free(&rt->sparse[i]);
     }
