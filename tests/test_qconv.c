@@ -3,7 +3,8 @@
  * tern_epi_apply, and every available path bit for bit against the twin, on
  * edge shapes (batch 1 and 3, cin 1/3/5/32, M 1..64, kernels 1/3/5, stride
  * 1/2, pad 0..2, non-square inputs, an all-zero image) with each epilogue;
- * TTQ weights refused; a NaN image, bad geometry and short scratch. */
+ * TTQ weights refused; a NaN image, bad geometry and short scratch; the
+ * runtime's fusion of the layers after a direct conv into its epilogue. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -203,12 +204,76 @@ static void test_bad_input(void **state) {
     case_free(&c);
 }
 
+/* The runtime's fusion: a direct conv computes the affine and relu layers
+ * after it (they become views), unless a residual add reads an output they
+ * would replace, or an activation comes before the affine; the logits are
+ * bit for bit those of the zero-skipping conv followed by the plain loops. */
+static void test_runtime_fusion(void **state) {
+    (void)state;
+    enum { C = 3, H = 6, W = 6, M = 4, K = C * 9, B = 2 };
+    tern_rng r;
+    tern_rng_seed(&r, 11);
+    int8_t w[M * K];
+    float wp[M], bias[M], center[M], scale[M], shift[M], x[B * C * H * W];
+    for (int i = 0; i < M * K; i++) w[i] = (int8_t)tern_rng_below(&r, 3) - 1;
+    for (int i = 0; i < M; i++) {
+        wp[i] = 0.05f + 0.1f * tern_rng_uniform(&r), bias[i] = tern_rng_uniform(&r) - 0.5f;
+        center[i] = tern_rng_uniform(&r) - 0.5f, scale[i] = tern_rng_uniform(&r) * 2 - 1, shift[i] = 0.1f * i;
+    }
+    for (int i = 0; i < B * C * H * W; i++) x[i] = 2.0f * tern_rng_uniform(&r) - 1.0f;
+    tern_dlayer L[4];
+    memset(L, 0, sizeof L);
+    for (int i = 0; i < 4; i++) L[i] = (tern_dlayer){.out_ndim = 3, .out_shape = {M, H, W}, .from = -1};
+    L[0].type = TERN_DLAYER_CONV2D, L[0].ternary = 1, L[0].act_bits = 8, L[0].kernel = 3, L[0].stride = 1;
+    L[0].pad = 1, L[0].in_features = K, L[0].in_channels = C, L[0].bias = bias;
+    assert_int_equal(tern_packed_init(&L[0].packed, M, K), TERN_OK);
+    assert_int_equal(tern_packed_set(&L[0].packed, w, wp, NULL), TERN_OK);
+    L[1].type = TERN_DLAYER_AFFINE, L[1].in_channels = M, L[1].center = center, L[1].scale = scale, L[1].bias = shift;
+    L[2].type = TERN_DLAYER_RELU;
+    L[3].type = TERN_DLAYER_ADD, L[3].from = 1;
+    const struct {
+        int layers;
+        tern_act conv_act;
+        int fused[4];   /* the expected fused_into */
+    } cases[] = {
+        {3, TERN_ACT_NONE, {-1, 0, 0}},             /* conv + affine + relu in one pass */
+        {4, TERN_ACT_NONE, {-1, 0, -1, -1}},        /* the add reads the affine's output: relu stays */
+        {3, TERN_ACT_RELU, {-1, -1, -1}},           /* relu before the affine: nothing fuses */
+        {3, TERN_ACT_HARDTANH, {-1, -1, -1}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        tern_deploy d;
+        tern_deploy_init(&d);
+        d.n_layers = cases[c].layers, d.layers = L, d.n_classes = M * H * W;
+        d.in_shape[0] = C, d.in_shape[1] = H, d.in_shape[2] = W;
+        L[0].act = cases[c].conv_act;
+        float out[2][B * M * H * W];
+        for (int on = 0; on < 2; on++) {
+            tern_runtime rt;
+            tern_runtime_opts o = {.max_batch = B, .zskip = on ? TERN_RUNTIME_ZSKIP_ON : TERN_RUNTIME_ZSKIP_OFF};
+            assert_int_equal(tern_runtime_init_opts(&rt, &d, &o), TERN_OK);
+            for (int i = 0; i < d.n_layers; i++)
+                if (rt.fused_into[i] != (on ? -1 : cases[c].fused[i]))
+                    fail_msg("case %zu, zskip %d: layer %d fused into %d", c, on, i, rt.fused_into[i]);
+            int shape[4] = {B, C, H, W};
+            tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
+            const float *z;
+            assert_int_equal(tern_runtime_forward(&rt, &xt, &z), TERN_OK);
+            memcpy(out[on], z, sizeof out[on]);
+            tern_runtime_free(&rt);
+        }
+        if (memcmp(out[0], out[1], sizeof out[0])) fail_msg("case %zu: fused and unfused outputs differ", c);
+    }
+    tern_packed_free(&L[0].packed);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_ttq_refused),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_runtime_fusion),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
