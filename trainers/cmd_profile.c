@@ -15,6 +15,7 @@ typedef struct prof_run {
     size_t planned;
     unsigned char *zskip;        /* (n_layers) copied from the runtime */
     tern_kact *kact;             /* (n_layers) */
+    int *fused_into;             /* (n_layers) the conv whose epilogue computed the layer, else -1 */
     tern_kernel kernel;          /* the path the runtime ran its packed kernels on */
     double rapl_uj;              /* per inference; < 0 when not measured */
 } prof_run;
@@ -35,12 +36,14 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
     out->ns = calloc((size_t)L, sizeof(double));
     out->zskip = malloc((size_t)L);
     out->kact = malloc(sizeof(tern_kact) * (size_t)L);
+    out->fused_into = malloc(sizeof(int) * (size_t)L);
     out->planned = tern_runtime_planned_bytes(&rt);
     out->rapl_uj = -1.0;
-    if (!tot || !lay || !out->ns || !out->zskip || !out->kact) st = tern_error(TERN_ERR_NOMEM, "profile: out of memory");
+    if (!tot || !lay || !out->ns || !out->zskip || !out->kact || !out->fused_into) st = tern_error(TERN_ERR_NOMEM, "profile: out of memory");
     if (!st) {
         memcpy(out->zskip, rt.zskip, (size_t)L);
         memcpy(out->kact, rt.kact, sizeof(tern_kact) * (size_t)L);
+        memcpy(out->fused_into, rt.fused_into, sizeof(int) * (size_t)L);
         out->kernel = rt.kernel;
     }
     /* Repeat -1 warms caches and pages and is not kept. */
@@ -75,13 +78,17 @@ static void prof_run_free(prof_run *p) {
     free(p->ns);
     free(p->zskip);
     free(p->kact);
+    free(p->fused_into);
     memset(p, 0, sizeof *p);
 }
 
-/* Which code ran layer i: the packed kernels on a path, OpenBLAS, or loops. */
+/* Which code ran layer i: the packed kernels on a path, OpenBLAS, loops, or
+ * a direct conv's epilogue (fused). */
 static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, size_t n) {
     const tern_dlayer *L = &d->layers[i];
-    if (L->ternary)
+    if (p->fused_into[i] >= 0)
+        snprintf(buf, n, "fused");
+    else if (L->ternary)
         snprintf(buf, n, "%s/%s", tern_kernel_name(p->kernel), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
     else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
         snprintf(buf, n, "openblas");

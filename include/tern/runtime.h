@@ -10,7 +10,12 @@
  *
  * Layers run on:
  *   - ternary linear/conv2d: the packed kernels (tern_kernel_gemm,
- *     tern_kernel_conv2d) only, never OpenBLAS. A layer trained with 8-bit
+ *     tern_kernel_conv2d) only, never OpenBLAS. A ternary conv in I8 mode
+ *     with symmetric scales runs the direct int8 conv (no im2col; weights
+ *     re-laid at init), which applies in its epilogue the conv's own
+ *     activation and the affine, relu and hardtanh layers right after it
+ *     (when no residual add reads what they replace): those layers then
+ *     take no slot and no pass (fused_into). TTQ convs run tern_kernel_conv2d. A layer trained with 8-bit
  *     activations (act_bits 8) runs TERN_KACT_I8, which is the training
  *     fake-quant bit for bit (per-sample absmax, round half to even) with an
  *     exact integer sum; a layer trained on float inputs runs TERN_KACT_F32
@@ -61,9 +66,15 @@ typedef enum tern_runtime_act {
  * conv): zero-skipping when
  *     linear, I8:   S >= 32 and z >= 0.80
  *     linear, F32:  z >= 0.20 (S >= 32), 0.70 (8 <= S < 32), 0.90 (S < 8)
- *     conv,   I8:   z >= 0.30;   conv, F32: always
+ *     conv,   I8, direct (symmetric scales), M output channels:
+ *                   M >= 64: never;  32 <= M < 64: z >= 0.70;  M < 32: z >= 0.30
+ *     conv,   I8, TTQ:  z >= 0.30;   conv, F32: always
  * The thresholds come from `tern bench zskip`; the measurements behind them
- * are in docs/performance.md. A runtime planned for a large batch but called
+ * are in docs/performance.md. The direct conv's were measured against it at
+ * batch 1 (32->64 5x5 on 12x12 and 64->64 3x3 on 16x16: direct 1.3-4x
+ * faster at every sparsity up to 98%; 16->32 and 3->16 3x3 on 32x32, where
+ * a 16-channel group has few channels or taps to share its loads with:
+ * zero-skipping faster from 70% and from 30% zeros). A runtime planned for a large batch but called
  * with a small one keeps its plan. */
 typedef enum tern_runtime_zskip {
     TERN_RUNTIME_ZSKIP_AUTO = 0, /* per layer: zero-skipping where it is measured to win */
@@ -88,6 +99,9 @@ typedef struct tern_runtime {
     tern_kact *kact;            /* (n_layers) the kernel mode of each ternary layer */
     unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
     tern_sparse *sparse;        /* (n_layers) the column lists of those layers (empty elsewhere) */
+    struct tern_qconv *qconv;   /* (n_layers) internal: the direct int8 convs (wc NULL elsewhere) */
+    struct tern_epilogue *epi;  /* (n_layers) internal: what each direct conv applies before it stores */
+    int *fused_into;            /* (n_layers) the direct conv whose epilogue computes layer i, else -1 */
     float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
     const float **outp;         /* (n_layers) where each output is during a forward (views: their input) */
     float *arena;               /* the slots, one allocation */

@@ -14,7 +14,9 @@
 #include "tern/runtime.h"
 
 #include "io/fsutil.h"
+#include "kernels/epilogue.h"
 #include "kernels/fp32.h"
+#include "kernels/qconv.h"
 #include "runtime/plan.h"
 
 #include <cblas.h>
@@ -43,11 +45,21 @@ static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shap
 /* flatten without an activation re-reads its input's memory. */
 static int is_view(const tern_dlayer *L) { return L->type == TERN_DLAYER_FLATTEN && L->act == TERN_ACT_NONE; }
 
+/* Layer i writes nothing: a view, or a layer a direct conv's epilogue computed. */
+static int no_pass(const tern_runtime *rt, int i) { return is_view(&rt->model->layers[i]) || rt->fused_into[i] >= 0; }
+
+/* A ternary conv that runs the direct int8 kernel (kernels/qconv.h): I8
+ * mode, symmetric scales, and not zero-skipping. */
+static int is_direct_conv(const tern_dlayer *L, tern_kact kact) {
+    return L->ternary && L->type == TERN_DLAYER_CONV2D && kact == TERN_KACT_I8 && L->packed.symmetric;
+}
+
 /* Zero-skipping or dense, per layer (ZSKIP_AUTO): the zero fraction from
  * which `tern bench zskip` measured the zero-skipping kernel faster, by
  * activation mode and by samples per kernel call (the batch for linear,
  * OH*OW for conv); see tern/runtime.h. Above 1: never. */
-static double zskip_threshold(tern_kact kact, int conv, size_t samples) {
+static double zskip_threshold(tern_kact kact, int conv, int direct, int rows, size_t samples) {
+    if (conv && direct) return rows >= 64 ? 2.0 : rows >= 32 ? 0.70 : 0.30;
     if (conv) return kact == TERN_KACT_I8 ? 0.30 : 0.0;
     if (kact == TERN_KACT_I8) return samples >= 32 ? 0.80 : 2.0;
     return samples >= 32 ? 0.20 : samples >= 8 ? 0.70 : 0.90;
@@ -70,6 +82,7 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
                   : tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact);
     }
     if (L->type != TERN_DLAYER_CONV2D) return 0;
+    if (rt->qconv[i].wc) return tern_qconv_scratch_bytes(&rt->qconv[i]);
     if (L->ternary) {
         tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
         return sp ? tern_sparse_conv2d_scratch_bytes(sp, &g, kact) : tern_kernel_conv2d_scratch_bytes(&L->packed, &g, kact);
@@ -108,6 +121,11 @@ void tern_runtime_free(tern_runtime *rt) {
     if (rt->sparse && rt->model)
         for (int i = 0; i < rt->model->n_layers; i++) tern_sparse_free(&rt->sparse[i]);
     free(rt->sparse);
+    if (rt->qconv && rt->model)
+        for (int i = 0; i < rt->model->n_layers; i++) tern_qconv_free(&rt->qconv[i]);
+    free(rt->qconv);
+    free(rt->epi);
+    free(rt->fused_into);
     free(rt->zskip);
     free(rt->slot);
     free((void *)rt->outp);
@@ -143,9 +161,64 @@ static tern_status choose_zskip(tern_runtime *rt, tern_runtime_zskip mode, size_
         const int conv = L->type == TERN_DLAYER_CONV2D;
         const size_t samples = conv ? (size_t)L->out_shape[1] * L->out_shape[2] : (size_t)rt->max_batch;
         rt->zskip[i] = mode == TERN_RUNTIME_ZSKIP_ON ||
-                       tern_sparse_zero_fraction(&rt->sparse[i]) >= zskip_threshold(rt->kact[i], conv, samples);
+                       tern_sparse_zero_fraction(&rt->sparse[i]) >=
+                           zskip_threshold(rt->kact[i], conv, is_direct_conv(L, rt->kact[i]), L->packed.rows, samples);
         if (rt->zskip[i]) *bytes += tern_sparse_bytes(&rt->sparse[i]);
         else tern_sparse_free(&rt->sparse[i]);
+    }
+    return TERN_OK;
+}
+
+static tern_epi_act epi_act_of(tern_act a) {
+    return a == TERN_ACT_RELU ? TERN_EPI_RELU : a == TERN_ACT_HARDTANH ? TERN_EPI_HARDTANH : TERN_EPI_NONE;
+}
+
+/* 1 when a residual add reads layer j's output. */
+static int read_by_add(const tern_deploy *m, int j) {
+    for (int k = j + 1; k < m->n_layers; k++)
+        if (m->layers[k].type == TERN_DLAYER_ADD && m->layers[k].from == j) return 1;
+    return 0;
+}
+
+/* The epilogue of direct conv i: its own activation, then while nothing
+ * else reads the output they replace, an affine (when no activation comes
+ * before it; its own activation follows) and a relu or hardtanh (when no
+ * other activation comes before it), each marked as fused into i. */
+static void plan_fusion(tern_runtime *rt, int i) {
+    const tern_deploy *m = rt->model;
+    tern_epilogue *e = &rt->epi[i];
+    tern_act act = m->layers[i].act;
+    for (int j = i + 1, last = i; j < m->n_layers && !read_by_add(m, last); last = j++) {
+        const tern_dlayer *F = &m->layers[j];
+        const tern_act fa = F->type == TERN_DLAYER_RELU ? TERN_ACT_RELU : TERN_ACT_HARDTANH;
+        if (F->type == TERN_DLAYER_AFFINE && act == TERN_ACT_NONE && !e->center) {
+            e->center = F->center, e->scale = F->scale, e->shift = F->bias;
+            act = F->act;
+        } else if ((F->type == TERN_DLAYER_RELU || F->type == TERN_DLAYER_HARDTANH) && F->act == TERN_ACT_NONE &&
+                   (act == TERN_ACT_NONE || act == fa)) {
+            act = fa;
+        } else {
+            break;
+        }
+        rt->fused_into[j] = i;
+    }
+    e->act = epi_act_of(act);
+}
+
+/* The direct int8 convs: weights re-laid once, and their fused epilogues. */
+static tern_status plan_direct_convs(tern_runtime *rt) {
+    const tern_deploy *m = rt->model;
+    for (int i = 0; i < m->n_layers; i++) rt->fused_into[i] = -1;
+    for (int i = 0; i < m->n_layers; i++) {
+        const tern_dlayer *L = &m->layers[i];
+        if (!is_direct_conv(L, rt->kact[i]) || rt->zskip[i]) continue;
+        int in_ndim;
+        const int *in;
+        in_shape_of(m, i, &in_ndim, &in);
+        const tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
+        tern_status st = tern_qconv_init(&rt->qconv[i], &L->packed, &g);
+        if (st) return tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
+        plan_fusion(rt, i);
     }
     return TERN_OK;
 }
@@ -166,7 +239,7 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
         const tern_dlayer *L = &m->layers[i];
         size_t s = layer_scratch(rt, i, rt->max_batch);
         if (s > scratch) scratch = s;
-        pl[i] = (tern_plan_layer){.view = is_view(L), .from = L->type == TERN_DLAYER_ADD ? L->from : -1};
+        pl[i] = (tern_plan_layer){.view = no_pass(rt, i), .from = L->type == TERN_DLAYER_ADD ? L->from : -1};
         st = slot_floats_of(m, i, rt->max_batch, s, &pl[i].floats);
     }
     if (!st) st = tern_runtime_plan_slots(pl, n, slot_of, slot_floats, &n_slots);
@@ -222,13 +295,18 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->slot = calloc((size_t)n, sizeof *rt->slot);
     rt->outp = calloc((size_t)n, sizeof *rt->outp);
     rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
-    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns)) {
+    rt->qconv = calloc((size_t)n, sizeof *rt->qconv);
+    rt->epi = calloc((size_t)n, sizeof *rt->epi);
+    rt->fused_into = malloc(sizeof(int) * (size_t)n);
+    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) ||
+        !rt->qconv || !rt->epi || !rt->fused_into) {
         tern_runtime_free(rt);
         return tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     }
     for (int i = 0; i < n; i++) rt->kact[i] = layer_kact(&m->layers[i], o->act);
     size_t sparse_bytes = 0, buffer_bytes = 0;
     tern_status st = choose_zskip(rt, o->zskip, &sparse_bytes);
+    if (!st) st = plan_direct_convs(rt);
     if (!st) st = alloc_buffers(rt, &buffer_bytes);
     if (st) {
         tern_runtime_free(rt);
@@ -245,10 +323,9 @@ size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->plan
 /* y = act(x), one pass; y may be x. */
 static void act_into(tern_act act, float *y, const float *x, size_t n) {
     /* x < 0 ? 0 : x lets a NaN through, as the training op does. */
-    if (act == TERN_ACT_RELU)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
-    else if (act == TERN_ACT_HARDTANH)
-        for (size_t i = 0; i < n; i++) y[i] = x[i] < -1.0f ? -1.0f : (x[i] > 1.0f ? 1.0f : x[i]);
+    const tern_epilogue e = {.act = epi_act_of(act)};
+    if (act != TERN_ACT_NONE)
+        for (size_t i = 0; i < n; i++) y[i] = tern_epi_apply(&e, 0, x[i]);
     else if (y != x)
         memcpy(y, x, sizeof(float) * n);
 }
@@ -313,7 +390,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         const int *ish;
         in_shape_of(m, i, &in_ndim, &ish);
         const float *xi = outp_prev;
-        if (is_view(L)) {
+        if (no_pass(rt, i)) {
             cur[i] = xi;
             outp_prev = xi;
             continue;
@@ -333,7 +410,10 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
                 linear_fp32(L, xi, n, y);
             break;
         case TERN_DLAYER_CONV2D:
-            if (L->ternary) {
+            if (rt->qconv[i].wc) {
+                st = tern_qconv_run(rt->kernel, &rt->qconv[i], xi, n, L->bias, &rt->epi[i], y, rt->scratch,
+                                    rt->scratch_bytes);
+            } else if (L->ternary) {
                 tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
                 st = rt->zskip[i] ? tern_sparse_conv2d(rt->kernel, &rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i],
                                                        rt->scratch, rt->scratch_bytes)
@@ -349,8 +429,8 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
             for (int b = 0; b < n; b++)
                 for (int c = 0; c < C; c++) {
                     const size_t off = ((size_t)b * C + c) * HW;
-                    const float ce = L->center[c], sc = L->scale[c], sh = L->bias[c];
-                    for (size_t j = 0; j < HW; j++) y[off + j] = (xi[off + j] - ce) * sc + sh;
+                    const tern_epilogue e = {L->center, L->scale, L->bias, TERN_EPI_NONE};
+                    for (size_t j = 0; j < HW; j++) y[off + j] = tern_epi_apply(&e, c, xi[off + j]);
                 }
             break;
         }
@@ -385,7 +465,7 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
             if (st != TERN_ERR_NOMEM) st = tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
             break;
         }
-        apply_act(L->act, y, (size_t)n * out_n);
+        if (!rt->qconv[i].wc) apply_act(L->act, y, (size_t)n * out_n);  /* a direct conv applied it */
         cur[i] = outp_prev = y;
         if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_clock_now_s() - t0);
     }
