@@ -177,12 +177,12 @@ static int net_case(const char *name, const tern_deploy *a, tern_runtime_act act
 /* (a) GEMV 4096 x 4096, a third of the weights zero as after TWN, on path:
  * one row with the packed weights in cache (one copy, 4 MB), one with them
  * streamed from DRAM (64 copies rotated, 256 MB, beyond the L3 a core
- * reaches on any current x86 or Arm server). (d) the same weights at batch
- * 256 (GEMM, against sgemm). OpenBLAS's fp32 weights are 64 MB either way.
- * 1 after a one-line error. */
-static int bench_gemm(int repeats, tern_rng *r, tern_kernel path, int which) {
+ * reaches on any current x86 or Arm server); with `batched`, (d) the same
+ * weights in cache at batch 256 (GEMM, against sgemm) instead. OpenBLAS's
+ * fp32 weights are 64 MB either way. 1 after a one-line error. */
+static int bench_gemm(int repeats, tern_rng *r, tern_kernel path, int batched) {
     enum { M = 4096, K = 4096, COPIES = 64, B = 256 };
-    const int copies = which ? 1 : COPIES, n = which ? B : 1;
+    const int copies = batched ? 1 : COPIES, n = batched ? B : 1;
     int8_t *T = malloc((size_t)M * K);
     float *wf = malloc(sizeof(float) * (size_t)M * K), *x = malloc(sizeof(float) * K * n);
     float *y = malloc(sizeof(float) * M * n), *alpha = malloc(sizeof(float) * M);
@@ -222,7 +222,7 @@ static int bench_gemm(int repeats, tern_rng *r, tern_kernel path, int which) {
     static const char *const names[3] = {"(a) GEMV 4096x4096 b=1, int8 act", "(a) same, weights from DRAM",
                                          "(d) GEMM 4096x4096 b=256, int8 act"};
     static const char *const targets[3] = {">= 10x", "", "<= 23.3 ms"}; /* (d): tern's time before this issue */
-    for (int d = which ? 2 : 0; d < (which ? 3 : 2); d++) {
+    for (int d = batched ? 2 : 0; d < (batched ? 3 : 2); d++) {
         cli_time tt, tf;
         g.n_w = d == 1 ? COPIES : 1;
         g.next = 0;
