@@ -18,6 +18,8 @@ on the oneDNN engine, timed per sample at batch 1 and 64 on one thread.
            linear+bn(+relu) fused, per-channel weights, calibrated on 256
            random inputs (N(0, 1), the normalised pixels' scale); the first
            conv and the classifier are int8 too, unlike tern's hybrid models
+  check    before timing, TorchScript must match eager within 1e-4 and int8
+           be within 10% of fp32 (relative L2 of the logits; about 1%)
   timing   for every (model, batch) the three variants are interleaved:
            each round runs them in a new random order, each warmed for at
            least 20 ms right before a timed block of calls calibrated to
@@ -35,6 +37,7 @@ Run it as the driver does (one thread: OpenBLAS's and torch's):
 Exit status 3, with a message, when torch is not installed.
 """
 import argparse
+import copy
 import os
 import random
 import sys
@@ -110,7 +113,6 @@ def quantize(model, in_shape, fuse):
     torch.backends.quantized.engine = "onednn"
     q = nn.Sequential(OrderedDict([("quant", tq.QuantStub())] + list(model.named_children()) +
                                   [("dequant", tq.DeQuantStub())]))
-    import copy
     q = copy.deepcopy(q).eval()
     # conv+bn+relu fuse in one pass; linear+bn first folds the bn, then the ReLU joins.
     for g in fuse:
@@ -177,6 +179,9 @@ def main():
                 # The variants compute the same network: say so before timing them.
                 if not torch.allclose(ts(x), ref, atol=1e-4, rtol=1e-4):
                     raise SystemExit("torch_infer: %s: TorchScript differs from eager" % m)
+                err = ((qmodel(x) - ref).norm() / ref.norm()).item()
+                if err > 0.1:  # about 0.01 when the fusion and calibration worked
+                    raise SystemExit("torch_infer: %s: int8 is off from fp32 by %.3f (relative)" % (m, err))
                 variants = OrderedDict([("fp32", model), ("ts", ts), ("int8", qmodel)])
                 times = bench(variants, x, a.rounds, rng)
             for name, v in times.items():
