@@ -141,8 +141,10 @@ static double fake_t;
 static double fake_now(void) { return fake_t += 1e-4; }
 static char calls[100000];
 static int n_calls, fail_at = -1;
+static double jitter; /* seconds every 7th call adds to the fake clock */
 static int case_call(void *c) {
     if (n_calls == fail_at) return 1;
+    if (n_calls % 7 == 0) fake_t += jitter;
     if (n_calls < (int)sizeof calls) calls[n_calls] = *(const char *)c;
     n_calls++;
     return 0;
@@ -162,10 +164,13 @@ static void test_interleave_order_and_warmup(void **state) {
     (void)state;
     const char a = 'a', b = 'b';
     const int repeats = 40;
-    double ta = 0, tb = 0;
+    cli_time ta = {0, 0}, tb = {0, 0};
     n_calls = 0;
     assert_int_equal(cli_interleave(fake_now, case_call, (void *)&a, case_call, (void *)&b, repeats, &ta, &tb), 1);
-    assert_true(ta > 0 && tb > 0);
+    assert_true(ta.median > 0 && tb.median > 0);
+    /* Every block took the same, up to the fake clock's rounding. */
+    assert_true(ta.min <= ta.median && ta.median - ta.min < 1e-9 * ta.median);
+    assert_true(tb.min <= tb.median && tb.median - tb.min < 1e-9 * tb.median);
     const int timed_from = 3 * 2 + 2; /* three warm pairs, one calibration call of each */
     const int r = runs(timed_from, n_calls);
     assert_true(r < 2 * repeats);     /* the order is not fixed */
@@ -181,6 +186,20 @@ static void test_interleave_order_and_warmup(void **state) {
     fail_at = -1;
 }
 
+/* The min is the fastest repeat and the median the middle one: with some
+ * blocks slowed by a jittery call, min < median. */
+static void test_interleave_min_median(void **state) {
+    (void)state;
+    const char a = 'a', b = 'b';
+    cli_time ta = {0, 0}, tb = {0, 0};
+    n_calls = 0;
+    jitter = 3e-4;
+    assert_int_equal(cli_interleave(fake_now, case_call, (void *)&a, case_call, (void *)&b, 41, &ta, &tb), 1);
+    jitter = 0;
+    assert_true(ta.min > 0 && ta.min < ta.median);
+    assert_true(tb.min > 0 && tb.min < tb.median);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_and_args),
@@ -188,6 +207,7 @@ int main(void) {
         cmocka_unit_test(test_list_limit_and_dash),
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_interleave_order_and_warmup),
+        cmocka_unit_test(test_interleave_min_median),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,8 +223,8 @@ static int time_block(double (*now)(void), cli_bench_fn f, void *c, int inner, d
     return ok;
 }
 
-int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, double *ta,
-                   double *tb) {
+int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, cli_time *ta,
+                   cli_time *tb) {
     double *va = malloc(sizeof(double) * (size_t)repeats), *vb = malloc(sizeof(double) * (size_t)repeats);
     int ok = va && vb;
     for (int w = 0; ok && w < 3; w++) ok = !a(ca) && !b(cb); /* touch every page and buffer once */
@@ -237,8 +237,10 @@ int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b
         else ok = time_block(now, b, cb, nb, &vb[i]) && time_block(now, a, ca, na, &va[i]);
     }
     if (ok) {
-        *ta = tern_clock_median(va, repeats);
-        *tb = tern_clock_median(vb, repeats);
+        ta->median = tern_clock_median(va, repeats); /* sorts: v[0] is the fastest repeat */
+        tb->median = tern_clock_median(vb, repeats);
+        ta->min = va[0];
+        tb->min = vb[0];
     }
     free(va);
     free(vb);

@@ -123,13 +123,19 @@ tern_status cli_load_split(const tern_deploy *d, const char *model, const char *
 /* A call being timed: 0 on success. */
 typedef int (*cli_bench_fn)(void *ctx);
 
+/* Seconds per call of one case over the repeats: the median, the figure to
+ * quote, and the fastest repeat, what the case costs when nothing disturbs it. */
+typedef struct cli_time {
+    double median, min;
+} cli_time;
+
 /* Seconds per call of a and of b by clock `now`, interleaved: every repeat
  * times a block of calls of each (each case's block about 2 ms), in an order
  * a fixed-seed coin picks anew per repeat, and warms each case for at least
- * 1 ms right before its block. *ta and *tb are the medians over repeats. 0
- * when a call fails. */
-int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, double *ta,
-                   double *tb);
+ * 1 ms right before its block. *ta and *tb are over the repeats. 0 when a
+ * call fails. */
+int cli_interleave(double (*now)(void), cli_bench_fn a, void *ca, cli_bench_fn b, void *cb, int repeats, cli_time *ta,
+                   cli_time *tb);
 
 /* ---- per-layer reports (inspect, profile) ------------------------------------ */
 

@@ -100,9 +100,10 @@ int cmd_bench_gemm(int argc, char **argv) {
         for (size_t k = 0; k < nb; k++) B[k] = tern_rng_normal(&r);
         for (size_t k = 0; k < nc; k++) C[k] = 0.0f;   /* beta 1 keeps adding: stays finite */
         gemm_job j = {s, A, B, C, scratch};
-        double tt, tb;
-        if (!cli_interleave(tern_clock_now_s, run_tern_sgemm, &j, run_cblas_sgemm, &j, repeats, &tt, &tb))
+        cli_time ct, cb;
+        if (!cli_interleave(tern_clock_now_s, run_tern_sgemm, &j, run_cblas_sgemm, &j, repeats, &ct, &cb))
             return cli_fail("bench gemm");
+        const double tt = ct.median, tb = cb.median;
         double flop = 2.0 * s->M * s->N * s->K;
         printf("%-20s %4s%s %5d %5d %5d %4g %10.4f %10.4f %9.1f %9.1f %6.2fx\n", s->use, s->tA ? "T" : "N",
                s->tB ? "T" : "N", s->M, s->N, s->K, s->beta, 1e3 * tt, 1e3 * tb, flop / tt * 1e-9, flop / tb * 1e-9,

@@ -113,10 +113,11 @@ int cmd_bench_zskip(int argc, char **argv) {
                                           : tern_sparse_gemm_scratch_bytes(&s, n, q.act);
                     d.scratch = malloc(d.scratch_bytes);
                     q.scratch = malloc(q.scratch_bytes);
-                    double td, tq;
+                    cli_time cd, cq;
                     if (!d.scratch || !q.scratch ||
-                        !cli_interleave(tern_clock_cpu_s, run_dense, &d, run_sparse, &q, repeats, &td, &tq))
+                        !cli_interleave(tern_clock_cpu_s, run_dense, &d, run_sparse, &q, repeats, &cd, &cq))
                         return cli_fail("bench zskip");
+                    const double td = cd.median, tq = cq.median;
                     ratio[z] = td / tq;
                     printf("%-24s %5d %4s %5.1f%% %11.4f %11.4f %6.2fx\n", shapes[sh].name, n, act ? "fp32" : "int8",
                            100.0 * tern_sparse_zero_fraction(&s), 1e3 * td, 1e3 * tq, ratio[z]);

@@ -36,6 +36,7 @@
 #include "tern/api.h"
 #include "tern/deploy.h"
 #include "tern/kernels.h"
+#include "tern/pool.h"
 #include "tern/status.h"
 #include "tern/tensor.h"
 
@@ -89,6 +90,7 @@ typedef struct tern_runtime_opts {
     tern_runtime_zskip zskip;
     int time_layers;            /* 1: accumulate each layer's wall time into layer_ns (for tern profile) */
     tern_kernel kernel;         /* the packed kernels' path (0: TERN_KERNEL_AUTO, the best available) */
+    tern_pool *pool;            /* worker threads (borrowed); NULL: the caller's thread only */
 } tern_runtime_opts;
 
 typedef struct tern_runtime {
