@@ -170,19 +170,56 @@ static void test_pack_layout_by_hand(void **state) {
     assert_int_equal(f->unpack(got, 130, back), TERN_OK);
     assert_memory_equal(back, w, sizeof w);
 
-    /* The same through tern_packed: rows laid end to end. */
-    int8_t w2[2 * 130];
+    /* The same through tern_packed, row 1 all zero: two rows form one short
+     * group, so block 0 of rows 0 and 1, then block 1 of rows 0 and 1. */
+    int8_t w2[2 * 130] = {0};
     memcpy(w2, w, 130);
-    memcpy(w2 + 130, w, 130);
     tern_packed p;
     float one[2] = {1.0f, 1.0f};
     assert_int_equal(tern_packed_init(&p, 2, 130), TERN_OK);
     assert_int_equal(p.kblocks, 2);
     assert_int_equal((int)p.row_bytes, 64);
     assert_int_equal(tern_packed_set(&p, w2, one, NULL), TERN_OK);
-    assert_memory_equal(p.qs, want, 64);
-    assert_memory_equal(p.qs + 64, want, 64);
+    uint8_t zero[32];
+    memset(zero, 0x55, sizeof zero);
+    assert_memory_equal(p.qs, want, 32);
+    assert_memory_equal(p.qs + 32, zero, 32);
+    assert_memory_equal(p.qs + 64, want + 32, 32);
+    assert_memory_equal(p.qs + 96, zero, 32);
     tern_packed_free(&p);
+}
+
+/* The tile order of the overview, written out once more here: rows in
+ * groups of 8 (the last one short), block b of a group's h rows in turn. */
+static void test_pack_tile_order(void **state) {
+    (void)state;
+    tern_rng r;
+    tern_rng_seed(&r, 5);
+    const int Ms[] = {1, 7, 8, 9, 17, 30};
+    for (size_t t = 0; t < sizeof Ms / sizeof Ms[0]; t++) {
+        const int M = Ms[t], K = 300, kb = 3;
+        int8_t *w = malloc((size_t)M * K);
+        float *wp = malloc(sizeof(float) * M);
+        fill_ternary(w, (size_t)M * K, &r);
+        for (int i = 0; i < M; i++) wp[i] = 1.0f;
+        tern_packed p;
+        assert_int_equal(tern_packed_init(&p, M, K), TERN_OK);
+        assert_int_equal(tern_packed_set(&p, w, wp, NULL), TERN_OK);
+        for (int row = 0; row < M; row++)
+            for (int b = 0; b < kb; b++) {
+                const int g0 = row / 8 * 8, h = M - g0 < 8 ? M - g0 : 8;
+                const uint8_t *blk = p.qs + (size_t)g0 * 32 * kb + ((size_t)b * h + (size_t)(row - g0)) * 32;
+                assert_ptr_equal(tern_packed_block(&p, row, b), blk);
+                uint8_t want[32];
+                assert_int_equal(tern_wfmt_table[TERN_WFMT_T2].pack(w + (size_t)row * K + 128 * b,
+                                                                    b < 2 ? 128 : K - 256, want),
+                                 TERN_OK);
+                assert_memory_equal(blk, want, 32);
+            }
+        tern_packed_free(&p);
+        free(w);
+        free(wp);
+    }
 }
 
 static void test_pack_roundtrip(void **state) {
@@ -206,8 +243,8 @@ static void test_pack_roundtrip(void **state) {
         /* Padding: every code from K to the block end is 01. */
         for (int row = 0; row < M; row++)
             for (int k = K; k < p.kblocks * 128; k++) {
-                const uint8_t *qs = p.qs + (size_t)row * p.row_bytes;
-                int c = (qs[(k / 128) * 32 + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+                const uint8_t *blk = tern_packed_block(&p, row, k / 128);
+                int c = (blk[k % 32] >> (2 * ((k % 128) / 32))) & 3;
                 assert_int_equal(c, 1);
             }
         tern_packed_free(&p);
@@ -796,6 +833,7 @@ static void test_im2col_vs_definition(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout_by_hand),
+        cmocka_unit_test(test_pack_tile_order),
         cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_rejects_bad_values),
         cmocka_unit_test(test_quantize_by_hand),

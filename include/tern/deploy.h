@@ -52,7 +52,7 @@ extern "C" {
 #endif
 
 #define TERN_DEPLOY_FORMAT "tern-deploy"
-#define TERN_DEPLOY_VERSION 1
+#define TERN_DEPLOY_VERSION 2   /* 2: qs in the kernels' tile order (tern/kernels.h) */
 #define TERN_DEPLOY_DEFLATE 6   /* the deflate level export uses */
 /* The most floats one sample may need in any one layer: its output, and for
  * a conv its columns (in_features padded to 128, by OH*OW), which the

@@ -160,6 +160,26 @@ static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float
             for (size_t c_ = c0_; c_ < c1_; c_++) (dst)[c_ * (ldd) + r_] = (src)[r_ * (lds) + c_]; \
     }
 
+/* ---- the t2 tile order (tern/kernels.h), the one place that computes it --
+ * Rows in groups of TERN_T2_GROUP; a group of h rows stores block b of its
+ * rows one after another, [kblocks][h][32]. A kernel tile of R rows, R
+ * dividing TERN_T2_GROUP and r0 a multiple of R, lies in one group: its
+ * rows' block b are R consecutive 32-byte runs, and block b+1 of each row
+ * is tern_t2_bstride bytes further. */
+
+/* Bytes from block b to block b + 1 of row r: 32 * (rows in r's group). */
+static inline size_t tern_t2_bstride(const tern_packed *w, int r) {
+    const int g0 = r - r % TERN_T2_GROUP, h = w->rows - g0 < TERN_T2_GROUP ? w->rows - g0 : TERN_T2_GROUP;
+    return (size_t)h * TERN_T2_BLOCK_BYTES;
+}
+
+/* Block b of row r. */
+static inline uint8_t *tern_t2_block(const tern_packed *w, int r, int b) {
+    const int g0 = r - r % TERN_T2_GROUP;
+    return w->qs + (size_t)g0 * w->row_bytes + (size_t)b * tern_t2_bstride(w, r) +
+           (size_t)(r - g0) * TERN_T2_BLOCK_BYTES;
+}
+
 /* Kp: the padded row length of activations. */
 static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }
 

@@ -41,7 +41,8 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     int32x4_t acc[4][2], accp[4][2];
     const uint8_t *wr[4];
     const int8_t *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
+    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = vdupq_n_s32(0);
@@ -49,7 +50,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++) {
         uint8x16_t wv[4][2];
         for (int r = 0; r < R; r++) {
-            const uint8_t *p = wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES;
+            const uint8_t *p = wr[r] + (size_t)b * bs;
             wv[r][0] = vld1q_u8(p);
             wv[r][1] = vld1q_u8(p + 16);
         }
@@ -128,7 +129,8 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     float32x4_t acc[2][2][4], accn[2][2][4];
     const uint8_t *wr[2];
     const float *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
+    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
@@ -137,7 +139,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++)
         for (int h = 0; h < 2; h++) {
             uint8x16_t wv[2];
-            for (int r = 0; r < R; r++) wv[r] = vld1q_u8(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES + 16 * h);
+            for (int r = 0; r < R; r++) wv[r] = vld1q_u8(wr[r] + (size_t)b * bs + 16 * h);
             for (int sh = 0; sh < 4; sh++) {
                 const int8x16_t right = vdupq_n_s8((int8_t)(-2 * sh));
                 for (int r = 0; r < R; r++) {

@@ -7,7 +7,7 @@
  * with qsum computed once per sample when it was quantized. For TTQ scales
  * a second vpdpbusd with the "is +1" bit (c >> 1) gives P; N = P - D.
  *
- * Two t2 blocks (64 bytes) fill a zmm: after a shift by 2*sh and a mask,
+ * Two t2 blocks (two 32-byte loads, bs apart in the tile order) fill a zmm: after a shift by 2*sh and a mask,
  * lane j < 32 holds the code of weight 32*sh + j of the first block and lane
  * 32 + j that of the second block; the matching activations are two 32-byte
  * loads joined into one zmm. An odd last block runs in the low half with the
@@ -82,7 +82,8 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     __m512i acc[8][4], accp[8][4];
     const uint8_t *wr[8];
     const int8_t *xs[4];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
+    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm512_setzero_si512();
@@ -90,7 +91,12 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     int b = 0;
     for (; b + 2 <= nb; b += 2) {
         __m512i wv[8];
-        for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES);
+        for (int r = 0; r < R; r++) {
+            /* Blocks b and b+1 of the row: bs apart in the tile order. */
+            const uint8_t *p = wr[r] + (size_t)b * bs;
+            wv[r] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                                       _mm256_loadu_si256((const __m256i *)(p + bs)), 1);
+        }
         for (int sh = 0; sh < 4; sh++) {
             __m512i xv[4];
             for (int s = 0; s < S; s++) xv[s] = q_pair(xs[s], b, sh);
@@ -109,7 +115,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
         __m512i wv[8];
         for (int r = 0; r < R; r++)
             wv[r] = _mm512_zextsi256_si512(
-                _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES)));
+                _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * bs)));
         for (int sh = 0; sh < 4; sh++) {
             __m512i xv[4];
             for (int s = 0; s < S; s++)
@@ -170,7 +176,8 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     __m512 acc[4][2][2], accn[4][2][2];
     const uint8_t *wr[4];
     const float *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
+    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
@@ -179,7 +186,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++) {
         __m256i wv[4];
         for (int r = 0; r < R; r++)
-            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES));
+            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * bs));
         for (int sh = 0; sh < 4; sh++) {
             __m512 xv[2][2];
             for (int s = 0; s < S; s++) {
