@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "kernels/fp32.h"
+#include "kernels/kernels_impl.h"
 #include "tern.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -423,6 +424,59 @@ static void test_scalar_f32_vs_naive(void **state) {
             free(x), free(y), free(yd), free(mag);
             layer_free(&L);
         }
+}
+
+/* ---- the fused epilogue ------------------------------------------------------ */
+
+/* tern_kernel_gemm_epi on every path, every shape of the table, both
+ * activation modes and both scale kinds, each epilogue: bit for bit the plain
+ * GEMM followed by tern_epi_apply. Outputs straddle 0, -1 and 1, so relu and
+ * hardtanh clip some and pass others. */
+static void test_gemm_epilogue(void **state) {
+    (void)state;
+    tern_rng r;
+    tern_rng_seed(&r, 77);
+    for (int kk = TERN_KERNEL_SCALAR; kk < TERN_KERNEL_COUNT; kk++) {
+        tern_kernel k = (tern_kernel)kk;
+        if (!tern_kernel_available(k)) continue;
+        for (size_t t = 0; t < N_SHAPES; t++)
+            for (int asym = 0; asym < 2; asym++) {
+                const shape sh = shapes[t];
+                layer L;
+                layer_make(&L, sh.M, sh.K, asym, &r);
+                size_t nx = (size_t)sh.n * sh.K, ny = (size_t)sh.n * sh.M;
+                float *x = malloc(nx * sizeof(float)), *y0 = malloc(ny * sizeof(float)),
+                      *y1 = malloc(ny * sizeof(float)), *aff = malloc(3 * (size_t)sh.M * sizeof(float));
+                fill_uniform(x, nx, &r, -1.0f, 1.0f);
+                fill_uniform(aff, (size_t)sh.M, &r, -2.0f, 2.0f);                  /* center */
+                fill_uniform(aff + sh.M, (size_t)sh.M, &r, -0.3f, 0.3f);           /* scale */
+                fill_uniform(aff + 2 * (size_t)sh.M, (size_t)sh.M, &r, -1.0f, 1.0f); /* shift */
+                const tern_epilogue epis[4] = {
+                    {.act = TERN_EPI_RELU},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_NONE},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_RELU},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_HARDTANH},
+                };
+                for (int act = 0; act < TERN_KACT_COUNT; act++)
+                    for (int e = 0; e < 4; e++) {
+                        size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, sh.n, (tern_kact)act);
+                        void *scratch = malloc(bytes);
+                        run_gemm(k, &L, x, sh.n, (tern_kact)act, y0);
+                        for (size_t a = 0; a < ny; a++) y0[a] = tern_epi_apply(&epis[e], (int)(a % sh.M), y0[a]);
+                        assert_int_equal(tern_kernel_gemm_epi(k, &L.p, x, sh.n, L.bias, &epis[e], y1, (tern_kact)act,
+                                                              scratch, bytes),
+                                         TERN_OK);
+                        for (size_t a = 0; a < ny; a++)
+                            if (!bits_equal(y0[a], y1[a]))
+                                fail_msg("%s %s epilogue %d (M %d, K %d, n %d, %s): y[%zu] = %.9g, plain + epilogue %.9g",
+                                         tern_kernel_name(k), act ? "f32" : "i8", e, sh.M, sh.K, sh.n,
+                                         asym ? "ttq" : "sym", a, y1[a], y0[a]);
+                        free(scratch);
+                    }
+                free(x), free(y0), free(y1), free(aff);
+                layer_free(&L);
+            }
+    }
 }
 
 /* ---- every SIMD path on this CPU against the scalar reference ---------------- */
@@ -840,6 +894,7 @@ int main(void) {
         cmocka_unit_test(test_scalar_i8_exact),
         cmocka_unit_test(test_scalar_f32_vs_naive),
         cmocka_unit_test(test_paths_vs_scalar),
+        cmocka_unit_test(test_gemm_epilogue),
         cmocka_unit_test(test_paths_quantize),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_gemm_bad_input),

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/epilogue.h"
 #include "tern/kernels.h"
 
 /* An int8 GEMM over activations already quantized (tern_kernel_quantize):
@@ -21,6 +22,7 @@ typedef struct tern_kq_job {
     const float *sx;       /* (n) dequantization scale per sample */
     const int32_t *qsum;   /* (n) sum of q over the sample */
     const float *bias;     /* (M) or NULL */
+    const tern_epilogue *epi;   /* applied to each y as it is stored, or NULL */
     float *y;
     size_t ys, yr;         /* strides of y per sample and per row */
 } tern_kq_job;
@@ -32,6 +34,7 @@ typedef struct tern_kf_job {
     const float *x;        /* (n, ldx) */
     size_t ldx;            /* >= Kp */
     const float *bias;
+    const tern_epilogue *epi;   /* or NULL */
     float *y;
     size_t ys, yr;
 } tern_kf_job;
@@ -143,6 +146,14 @@ static inline float tern_kq_out(const tern_packed *w, int r, int32_t d, int32_t 
     return fmaf((float)p, w->wp[r] * sx, fmaf(-(float)n, w->wn[r] * sx, b));
 }
 
+/* The store of every dense path: output (sample i, row r) of an int8 job
+ * from d = P - N and p = P (tern_kq_out), then the job's epilogue. */
+static inline void tern_kq_store(const tern_kq_job *j, int r, int i, int32_t d, int32_t p) {
+    float v = tern_kq_out(j->w, r, d, p, j->sx[i], j->bias);
+    if (j->epi) v = tern_epi_apply(j->epi, r, v);
+    j->y[(size_t)i * j->ys + (size_t)r * j->yr] = v;
+}
+
 /* Fp32: symmetric takes d = P - N; asymmetric takes P and N. */
 static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const float *bias) {
     return fmaf(w->wp[r], d, bias ? bias[r] : 0.0f);
@@ -150,6 +161,19 @@ static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const 
 static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
     return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
 }
+
+/* The store of an fp32 job: v from tern_kf_out_*, then the epilogue. */
+static inline void tern_kf_store(const tern_kf_job *j, int r, int i, float v) {
+    j->y[(size_t)i * j->ys + (size_t)r * j->yr] = j->epi ? tern_epi_apply(j->epi, r, v) : v;
+}
+
+/* tern_kernel_gemm with an epilogue (kernels/epilogue.h; NULL: none) fused
+ * into the kernels' store: y bit for bit tern_kernel_gemm's y with
+ * tern_epi_apply(epi, r, y) applied to each output of row r, in one pass.
+ * Same arguments, checks and scratch as tern_kernel_gemm. */
+tern_status tern_kernel_gemm_epi(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias,
+                                 const tern_epilogue *epi, float *y, tern_kact act, void *scratch,
+                                 size_t scratch_bytes);
 
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose, 16
  * columns at a time so the 16 destination rows being filled stay in L1. */

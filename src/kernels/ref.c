@@ -197,7 +197,7 @@ static void scalar_gemm_i8(const tern_kq_job *j) {
                 if (c == 2) P += q[k];
                 else if (c == 0) N += q[k];
             }
-            j->y[(size_t)i * j->ys + (size_t)r * j->yr] = tern_kq_out(w, r, P - N, P, j->sx[i], j->bias);
+            tern_kq_store(j, r, i, P - N, P);
         }
     }
 }
@@ -207,7 +207,6 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
     for (int i = 0; i < j->n; i++) {
         const float *x = j->x + (size_t)i * j->ldx;
         for (int r = 0; r < w->rows; r++) {
-            float *y = &j->y[(size_t)i * j->ys + (size_t)r * j->yr];
             if (w->symmetric) {
                 float d = 0.0f;
                 for (int k = 0; k < w->cols; k++) {
@@ -215,7 +214,7 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
                     if (c == 2) d += x[k];
                     else if (c == 0) d -= x[k];
                 }
-                *y = tern_kf_out_sym(w, r, d, j->bias);
+                tern_kf_store(j, r, i, tern_kf_out_sym(w, r, d, j->bias));
             } else {
                 float P = 0.0f, N = 0.0f;
                 for (int k = 0; k < w->cols; k++) {
@@ -223,7 +222,7 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
                     if (c == 2) P += x[k];
                     else if (c == 0) N += x[k];
                 }
-                *y = tern_kf_out_asym(w, r, P, N, j->bias);
+                tern_kf_store(j, r, i, tern_kf_out_asym(w, r, P, N, j->bias));
             }
         }
     }

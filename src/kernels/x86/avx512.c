@@ -136,7 +136,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
             int i = i0 + s;
             int32_t d = _mm512_reduce_add_epi32(acc[r][s]) - j->qsum[i];
             int32_t p = asym ? _mm512_reduce_add_epi32(accp[r][s]) : 0;
-            j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr] = tern_kq_out(w, r0 + r, d, p, j->sx[i], j->bias);
+            tern_kq_store(j, r0 + r, i, d, p);
         }
 }
 
@@ -210,13 +210,12 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             int i = i0 + s;
-            float *y = &j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr];
             float a = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][s][0], acc[r][s][1]));
             if (asym) {
                 float n = _mm512_reduce_add_ps(_mm512_add_ps(accn[r][s][0], accn[r][s][1]));
-                *y = tern_kf_out_asym(w, r0 + r, a, n, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_asym(w, r0 + r, a, n, j->bias));
             } else {
-                *y = tern_kf_out_sym(w, r0 + r, a, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_sym(w, r0 + r, a, j->bias));
             }
         }
 }
