@@ -204,6 +204,14 @@ static inline uint8_t *tern_t2_block(const tern_packed *w, int r, int b) {
            (size_t)(r - g0) * TERN_T2_BLOCK_BYTES;
 }
 
+/* A tile's rows r0 .. r0+R-1 (in one group, as above): wr[r] = block 0 of
+ * row r0 + r; returns the stride from block b to b + 1. */
+static inline size_t tern_t2_tile(const tern_packed *w, int r0, int R, const uint8_t **wr) {
+    const uint8_t *b0 = tern_t2_block(w, r0, 0);
+    for (int r = 0; r < R; r++) wr[r] = b0 + (size_t)r * TERN_T2_BLOCK_BYTES;
+    return tern_t2_bstride(w, r0);
+}
+
 /* Kp: the padded row length of activations. */
 static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }
 

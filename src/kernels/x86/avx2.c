@@ -99,8 +99,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     __m256i acc[4][2], accp[4][2];
     const uint8_t *wr[4];
     const int8_t *xs[2];
-    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
-    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm256_setzero_si256();
@@ -171,8 +170,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     __m256 acc[2][2], accn[2][2];
     const uint8_t *wr[2];
     const float *xs[2];
-    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
-    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accn[r][s] = _mm256_setzero_ps();

@@ -75,6 +75,53 @@ AI __m512i q_pair(const int8_t *x, int b, int sh) {
                               _mm256_loadu_si256((const __m256i *)(p + TERN_T2_BLOCK)), 1);
 }
 
+/* Lane r = the sum of the 16 lanes of a[r][s], r < 8: one transposed
+ * reduction instead of 8 (exact: int32 sums in any order). */
+AI __m256i hsum8_epi32(__m512i a[8][4], int s) {
+    __m256i h[8];
+    for (int r = 0; r < 8; r++)
+        h[r] = _mm256_add_epi32(_mm512_castsi512_si256(a[r][s]), _mm512_extracti64x4_epi64(a[r][s], 1));
+    /* hadd pairs within 128-bit lanes: u0 = rows 0..3, u1 = rows 4..7, low | high halves. */
+    __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+    __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(h[4], h[5]), _mm256_hadd_epi32(h[6], h[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* tern_kq_store of rows r0..r0+7 of sample i, 8 lanes at once, the same
+ * operations in the same order (tern_kq_out, then tern_epi_apply), so the
+ * same bits; the operand order of max/min keeps a NaN as the scalar code
+ * does. d = P - N, p = P (asymmetric only). Rows not contiguous in y: the
+ * scalar store. */
+AI void store8(const tern_kq_job *j, int r0, int i, __m256i d, __m256i p, const int asym) {
+    const tern_packed *w = j->w;
+    if (j->yr != 1) {
+        int32_t dv[8], pv[8];
+        _mm256_storeu_si256((__m256i *)dv, d);
+        _mm256_storeu_si256((__m256i *)pv, p);
+        for (int r = 0; r < 8; r++) tern_kq_store(j, r0 + r, i, dv[r], pv[r]);
+        return;
+    }
+    const __m256 sx = _mm256_set1_ps(j->sx[i]);
+    const __m256 b = j->bias ? _mm256_loadu_ps(j->bias + r0) : _mm256_setzero_ps();
+    const __m256 sp = _mm256_mul_ps(_mm256_loadu_ps(w->wp + r0), sx);
+    __m256 y;
+    if (!asym) {
+        y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sp, b);
+    } else {
+        const __m256 sn = _mm256_mul_ps(_mm256_loadu_ps(w->wn + r0), sx);
+        y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sp,
+                            _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(p, d)), sn, b));
+    }
+    const tern_epilogue *e = j->epi;
+    if (e && e->center)
+        y = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(y, _mm256_loadu_ps(e->center + r0)), _mm256_loadu_ps(e->scale + r0)),
+                          _mm256_loadu_ps(e->shift + r0));
+    if (e && e->act == TERN_EPI_RELU) y = _mm256_max_ps(_mm256_setzero_ps(), y);   /* 0 > y ? 0 : y */
+    else if (e && e->act == TERN_EPI_HARDTANH)
+        y = _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_min_ps(_mm256_set1_ps(1.0f), y));
+    _mm256_storeu_ps(j->y + (size_t)i * j->ys + (size_t)r0, y);
+}
+
 AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, const int asym) {
     const tern_packed *w = j->w;
     const int nb = w->kblocks;
@@ -82,8 +129,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     __m512i acc[8][4], accp[8][4];
     const uint8_t *wr[8];
     const int8_t *xs[4];
-    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
-    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm512_setzero_si512();
@@ -131,6 +177,12 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
             }
         }
     }
+    if (R == 8 && S == 1) {
+        /* The GEMV tile: 8 sums in one register, then 8 outputs at once. */
+        const __m256i d = _mm256_sub_epi32(hsum8_epi32(acc, 0), _mm256_set1_epi32(j->qsum[i0]));
+        store8(j, r0, i0, d, asym ? hsum8_epi32(accp, 0) : d, asym);
+        return;
+    }
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             int i = i0 + s;
@@ -176,8 +228,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     __m512 acc[4][2][2], accn[4][2][2];
     const uint8_t *wr[4];
     const float *xs[2];
-    const size_t bs = tern_t2_bstride(w, r0); /* one group: block b of row r at wr[r] + b*bs */
-    for (int r = 0; r < R; r++) wr[r] = tern_t2_block(w, r0 + r, 0);
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
