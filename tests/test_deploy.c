@@ -260,7 +260,8 @@ static void save_cnn_file(const char *path) {
     tern_model_free(&m);
 }
 
-/* Codes from the file by the documented formula:
+/* Codes by the documented formula, from qs re-laid to rows end to end
+ * (relay_doc; a layer of one block per row is that already):
  *   c = (qs[r, k//128, k%32] >> (2*((k%128)//32))) & 3,  w = c - 1. */
 static void decode_doc(const uint8_t *qs, int M, int K, int8_t *w) {
     int kb = (K + 127) / 128;
@@ -269,6 +270,61 @@ static void decode_doc(const uint8_t *qs, int M, int K, int8_t *w) {
             int c = (qs[((size_t)r * kb + k / 128) * 32 + k % 32] >> (2 * ((k % 128) / 32))) & 3;
             w[(size_t)r * K + k] = (int8_t)(c - 1);
         }
+}
+
+/* docs/deploy-format.md's numpy re-lay, in C: a qs dataset (M*kblocks
+ * blocks in tile order) to (M, kblocks, 32), rows end to end. */
+static void relay_doc(const uint8_t *qs, int M, int kb, uint8_t *rows) {
+    const uint8_t *src = qs;
+    for (int g0 = 0; g0 < M; g0 += 8) {
+        const int h = M - g0 < 8 ? M - g0 : 8;
+        for (int b = 0; b < kb; b++)
+            for (int i = 0; i < h; i++, src += 32) memcpy(rows + ((size_t)(g0 + i) * kb + b) * 32, src, 32);
+    }
+}
+
+/* A layer of 13 rows (a group of 8 and one of 5) by 243 inputs (2 blocks):
+ * the file's qs, re-laid and decoded as the format doc says, gives the
+ * weights tern_packed_get gives. */
+static void test_qs_tile_order_in_file(void **state) {
+    (void)state;
+    tern_layer_spec s[3];
+    memset(s, 0, sizeof s);
+    s[0] = (tern_layer_spec){.type = TERN_LAYER_FLATTEN};
+    s[1] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 13, .ternary = 1,
+                             .quant = tern_quant_cfg_default(TERN_QUANT_TWN)};
+    s[2] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 3};
+    int in[3] = {CNN_C, CNN_H, CNN_W};
+    tern_model m;
+    tern_deploy d;
+    assert_int_equal(tern_model_init(&m, s, 3, 3, in, TERN_INIT_HE, 7), TERN_OK);
+    deploy_of(&d, &m);
+    char path[512];
+    path_in_tmp(path, sizeof path, "tile.h5");
+    assert_int_equal(tern_deploy_save(&d, path, TERN_DEPLOY_DEFLATE, NULL), TERN_OK);
+    const tern_packed *p = &d.layers[1].packed;
+    const int M = 13, K = CNN_C * CNN_H * CNN_W, kb = 2;
+    assert_int_equal(p->rows, M);
+    assert_int_equal(p->cols, K);
+    uint8_t *qs = malloc((size_t)M * kb * 32), *rows = malloc((size_t)M * kb * 32);
+    int8_t *want = malloc((size_t)M * K), *got = malloc((size_t)M * K);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = H5Dopen2(f, "/layers/001/qs", H5P_DEFAULT);
+    assert_true(ds >= 0);
+    assert_true(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, qs) >= 0);
+    H5Dclose(ds);
+    H5Fclose(f);
+    relay_doc(qs, M, kb, rows);
+    decode_doc(rows, M, K, got);
+    assert_int_equal(tern_packed_get(p, want), TERN_OK);
+    assert_memory_equal(got, want, (size_t)M * K);
+    assert_true(memcmp(qs, rows, (size_t)M * kb * 32) != 0);  /* the two orders differ here */
+    free(qs);
+    free(rows);
+    free(want);
+    free(got);
+    tern_deploy_free(&d);
+    tern_model_free(&m);
 }
 
 static void test_save_load_roundtrip(void **state) {
@@ -598,24 +654,29 @@ static void test_bad_files(void **state) {
 
     /* Another version in the header, then in the attribute. */
     copy_file(good, bad);
-    reseal(bad, 2);
-    expect_load_error(bad, "version 2, but this tern reads version 1");
+    reseal(bad, 3);
+    expect_load_error(bad, "version 3, but this tern reads version 2");
+    /* A version-1 file (rows end to end) is refused with what to do. */
+    copy_file(good, bad);
+    reseal(bad, 1);
+    expect_load_error(bad, "format version 1, but this tern reads version 2; re-export it from its training checkpoint "
+                           "with `tern export`");
     copy_file(good, bad);
     hid_t f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
-    int two = 2;
+    int three = 3;
     hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
-    assert_true(H5Awrite(a, H5T_NATIVE_INT, &two) >= 0);
+    assert_true(H5Awrite(a, H5T_NATIVE_INT, &three) >= 0);
     H5Aclose(a);
     H5Fclose(f);
-    reseal(bad, 1);
-    expect_load_error(bad, "version 2");
+    reseal(bad, TERN_DEPLOY_VERSION);
+    expect_load_error(bad, "version 3");
 
     /* A missing dataset. */
     copy_file(good, bad);
     f = H5Fopen(bad, H5F_ACC_RDWR, H5P_DEFAULT);
     assert_true(H5Ldelete(f, "/layers/002/wp", H5P_DEFAULT) >= 0);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "/layers/002/wp is missing");
 
     /* A packed weight dataset of the wrong size. */
@@ -631,7 +692,7 @@ static void test_bad_files(void **state) {
     H5Dclose(ds);
     H5Sclose(sp);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "/layers/009/qs is (7,2,32) but layer 9 (fc1, 6 -> 7) needs (7,1,32)");
 
     /* A layer whose recorded output shape is not what its input gives. */
@@ -644,7 +705,7 @@ static void test_bad_files(void **state) {
     H5Aclose(a);
     H5Gclose(g);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "says its output is (5,4,4) but its input and parameters give (5,3,3)");
 
     /* Shape attributes crafted so that int arithmetic would wrap to a
@@ -661,7 +722,7 @@ static void test_bad_files(void **state) {
     H5Aclose(a);
     H5Gclose(g);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "out of range");
 
     /* A code 0b11 in the packed weights. */
@@ -674,7 +735,7 @@ static void test_bad_files(void **state) {
     H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, q);
     H5Dclose(ds);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "/layers/002/qs");
 
     /* Not a deploy file at all; a missing file. */
@@ -720,7 +781,7 @@ static void expect_attr_error(const char *good, const char *bad, const char *g, 
                               const void *v, const char *needle) {
     copy_file(good, bad);
     set_attr(bad, g, name, t, v);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, needle);
 }
 
@@ -738,7 +799,7 @@ static void test_attribute_values(void **state) {
                       "/layers/001 attribute 'kernel' is 5000000000, outside -2147483648..2147483647");
     unsigned long long huge = ULLONG_MAX;
     expect_attr_error(good, bad, "/", "version", H5T_NATIVE_ULLONG, &huge,
-                      "attribute 'version' is 18446744073709551615, outside 1..1");
+                      "attribute 'version' is 18446744073709551615, outside 2..2");
     hid_t t = H5Tcopy(H5T_C_S1);
     H5Tset_size(t, 41);
     expect_attr_error(good, bad, "/layers/000", "type", t, "conv2d_with_a_name_longer_than_the_field",
@@ -747,7 +808,7 @@ static void test_attribute_values(void **state) {
     /* The header's version line, beyond any integer type. */
     copy_file(good, bad);
     reseal_text(bad, "tern-deploy model\n", "99999999999999999999");
-    expect_load_error(bad, "format version 99999999999999999999, but this tern reads version 1");
+    expect_load_error(bad, "format version 99999999999999999999, but this tern reads version 2");
 
     /* h5py's default string: variable length, UTF-8; the format attribute
      * and a layer name of 31 bytes (the field's whole room) written so. */
@@ -771,7 +832,7 @@ static void test_attribute_values(void **state) {
     H5Sclose(sp);
     H5Fclose(f);
     H5Tclose(vs);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     tern_deploy e;
     assert_int_equal(tern_deploy_load(&e, bad), TERN_OK);
     assert_string_equal(e.layers[0].name, name);
@@ -810,7 +871,7 @@ static void test_crafted_files(void **state) {
     H5Aclose(a);
     H5Gclose(g);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "/layers/000 (c1+bn1): its output has 180420245 values per sample, more than tern's bound");
     /* A 1x1 conv's columns padded to 128 inputs: 128 x 1007 x 1007 > 2^26. */
     pad = 499;
@@ -827,7 +888,7 @@ static void test_crafted_files(void **state) {
     assert_true(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, c) >= 0);
     H5Dclose(ds);
     H5Fclose(f);
-    reseal(bad, 1);
+    reseal(bad, TERN_DEPLOY_VERSION);
     expect_load_error(bad, "/layers/004/center[2] = nan is not finite");
 
     /* A damaged first line and a damaged body: the CRC speaks, not HDF5;
@@ -1148,6 +1209,7 @@ int main(void) {
         cmocka_unit_test(test_cnn_f32_matches_training),
         cmocka_unit_test(test_cnn_i8_matches_training),
         cmocka_unit_test(test_save_load_roundtrip),
+        cmocka_unit_test(test_qs_tile_order_in_file),
         cmocka_unit_test(test_fp32_twin),
         cmocka_unit_test(test_runtime_plan),
         cmocka_unit_test(test_runtime_zskip_on_off),

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "kernels/fp32.h"
+#include "kernels/kernels_impl.h"
 #include "tern.h"
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -170,19 +171,56 @@ static void test_pack_layout_by_hand(void **state) {
     assert_int_equal(f->unpack(got, 130, back), TERN_OK);
     assert_memory_equal(back, w, sizeof w);
 
-    /* The same through tern_packed: rows laid end to end. */
-    int8_t w2[2 * 130];
+    /* The same through tern_packed, row 1 all zero: two rows form one short
+     * group, so block 0 of rows 0 and 1, then block 1 of rows 0 and 1. */
+    int8_t w2[2 * 130] = {0};
     memcpy(w2, w, 130);
-    memcpy(w2 + 130, w, 130);
     tern_packed p;
     float one[2] = {1.0f, 1.0f};
     assert_int_equal(tern_packed_init(&p, 2, 130), TERN_OK);
     assert_int_equal(p.kblocks, 2);
     assert_int_equal((int)p.row_bytes, 64);
     assert_int_equal(tern_packed_set(&p, w2, one, NULL), TERN_OK);
-    assert_memory_equal(p.qs, want, 64);
-    assert_memory_equal(p.qs + 64, want, 64);
+    uint8_t zero[32];
+    memset(zero, 0x55, sizeof zero);
+    assert_memory_equal(p.qs, want, 32);
+    assert_memory_equal(p.qs + 32, zero, 32);
+    assert_memory_equal(p.qs + 64, want + 32, 32);
+    assert_memory_equal(p.qs + 96, zero, 32);
     tern_packed_free(&p);
+}
+
+/* The tile order of the overview, written out once more here: rows in
+ * groups of 8 (the last one short), block b of a group's h rows in turn. */
+static void test_pack_tile_order(void **state) {
+    (void)state;
+    tern_rng r;
+    tern_rng_seed(&r, 5);
+    const int Ms[] = {1, 7, 8, 9, 17, 30};
+    for (size_t t = 0; t < sizeof Ms / sizeof Ms[0]; t++) {
+        const int M = Ms[t], K = 300, kb = 3;
+        int8_t *w = malloc((size_t)M * K);
+        float *wp = malloc(sizeof(float) * M);
+        fill_ternary(w, (size_t)M * K, &r);
+        for (int i = 0; i < M; i++) wp[i] = 1.0f;
+        tern_packed p;
+        assert_int_equal(tern_packed_init(&p, M, K), TERN_OK);
+        assert_int_equal(tern_packed_set(&p, w, wp, NULL), TERN_OK);
+        for (int row = 0; row < M; row++)
+            for (int b = 0; b < kb; b++) {
+                const int g0 = row / 8 * 8, h = M - g0 < 8 ? M - g0 : 8;
+                const uint8_t *blk = p.qs + (size_t)g0 * 32 * kb + ((size_t)b * h + (size_t)(row - g0)) * 32;
+                assert_ptr_equal(tern_packed_block(&p, row, b), blk);
+                uint8_t want[32];
+                assert_int_equal(tern_wfmt_table[TERN_WFMT_T2].pack(w + (size_t)row * K + 128 * b,
+                                                                    b < 2 ? 128 : K - 256, want),
+                                 TERN_OK);
+                assert_memory_equal(blk, want, 32);
+            }
+        tern_packed_free(&p);
+        free(w);
+        free(wp);
+    }
 }
 
 static void test_pack_roundtrip(void **state) {
@@ -206,8 +244,8 @@ static void test_pack_roundtrip(void **state) {
         /* Padding: every code from K to the block end is 01. */
         for (int row = 0; row < M; row++)
             for (int k = K; k < p.kblocks * 128; k++) {
-                const uint8_t *qs = p.qs + (size_t)row * p.row_bytes;
-                int c = (qs[(k / 128) * 32 + k % 32] >> (2 * ((k % 128) / 32))) & 3;
+                const uint8_t *blk = tern_packed_block(&p, row, k / 128);
+                int c = (blk[k % 32] >> (2 * ((k % 128) / 32))) & 3;
                 assert_int_equal(c, 1);
             }
         tern_packed_free(&p);
@@ -386,6 +424,59 @@ static void test_scalar_f32_vs_naive(void **state) {
             free(x), free(y), free(yd), free(mag);
             layer_free(&L);
         }
+}
+
+/* ---- the fused epilogue ------------------------------------------------------ */
+
+/* tern_kernel_gemm_epi on every path, every shape of the table, both
+ * activation modes and both scale kinds, each epilogue: bit for bit the plain
+ * GEMM followed by tern_epi_apply. Outputs straddle 0, -1 and 1, so relu and
+ * hardtanh clip some and pass others. */
+static void test_gemm_epilogue(void **state) {
+    (void)state;
+    tern_rng r;
+    tern_rng_seed(&r, 77);
+    for (int kk = TERN_KERNEL_SCALAR; kk < TERN_KERNEL_COUNT; kk++) {
+        tern_kernel k = (tern_kernel)kk;
+        if (!tern_kernel_available(k)) continue;
+        for (size_t t = 0; t < N_SHAPES; t++)
+            for (int asym = 0; asym < 2; asym++) {
+                const shape sh = shapes[t];
+                layer L;
+                layer_make(&L, sh.M, sh.K, asym, &r);
+                size_t nx = (size_t)sh.n * sh.K, ny = (size_t)sh.n * sh.M;
+                float *x = malloc(nx * sizeof(float)), *y0 = malloc(ny * sizeof(float)),
+                      *y1 = malloc(ny * sizeof(float)), *aff = malloc(3 * (size_t)sh.M * sizeof(float));
+                fill_uniform(x, nx, &r, -1.0f, 1.0f);
+                fill_uniform(aff, (size_t)sh.M, &r, -2.0f, 2.0f);                  /* center */
+                fill_uniform(aff + sh.M, (size_t)sh.M, &r, -0.3f, 0.3f);           /* scale */
+                fill_uniform(aff + 2 * (size_t)sh.M, (size_t)sh.M, &r, -1.0f, 1.0f); /* shift */
+                const tern_epilogue epis[4] = {
+                    {.act = TERN_EPI_RELU},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_NONE},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_RELU},
+                    {.center = aff, .scale = aff + sh.M, .shift = aff + 2 * sh.M, .act = TERN_EPI_HARDTANH},
+                };
+                for (int act = 0; act < TERN_KACT_COUNT; act++)
+                    for (int e = 0; e < 4; e++) {
+                        size_t bytes = tern_kernel_gemm_scratch_bytes(&L.p, sh.n, (tern_kact)act);
+                        void *scratch = malloc(bytes);
+                        run_gemm(k, &L, x, sh.n, (tern_kact)act, y0);
+                        for (size_t a = 0; a < ny; a++) y0[a] = tern_epi_apply(&epis[e], (int)(a % sh.M), y0[a]);
+                        assert_int_equal(tern_kernel_gemm_epi(k, &L.p, x, sh.n, L.bias, &epis[e], y1, (tern_kact)act,
+                                                              scratch, bytes),
+                                         TERN_OK);
+                        for (size_t a = 0; a < ny; a++)
+                            if (!bits_equal(y0[a], y1[a]))
+                                fail_msg("%s %s epilogue %d (M %d, K %d, n %d, %s): y[%zu] = %.9g, plain + epilogue %.9g",
+                                         tern_kernel_name(k), act ? "f32" : "i8", e, sh.M, sh.K, sh.n,
+                                         asym ? "ttq" : "sym", a, y1[a], y0[a]);
+                        free(scratch);
+                    }
+                free(x), free(y0), free(y1), free(aff);
+                layer_free(&L);
+            }
+    }
 }
 
 /* ---- every SIMD path on this CPU against the scalar reference ---------------- */
@@ -796,12 +887,14 @@ static void test_im2col_vs_definition(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout_by_hand),
+        cmocka_unit_test(test_pack_tile_order),
         cmocka_unit_test(test_pack_roundtrip),
         cmocka_unit_test(test_pack_rejects_bad_values),
         cmocka_unit_test(test_quantize_by_hand),
         cmocka_unit_test(test_scalar_i8_exact),
         cmocka_unit_test(test_scalar_f32_vs_naive),
         cmocka_unit_test(test_paths_vs_scalar),
+        cmocka_unit_test(test_gemm_epilogue),
         cmocka_unit_test(test_paths_quantize),
         cmocka_unit_test(test_dispatch),
         cmocka_unit_test(test_gemm_bad_input),

@@ -6,17 +6,18 @@
  * scales wp, wn, batchnorm folded or kept as a per-channel affine layer,
  * fp32 layers as fp32. This header is its form in memory and on disk.
  *
- * On disk (format "tern-deploy", version 1; docs/deploy-format.md has every
+ * On disk (format "tern-deploy", version 2; docs/deploy-format.md has every
  * dataset and attribute, the bit order and a worked h5py example): an HDF5
  * file behind the same 512-byte CRC header as training checkpoints
- * ("tern-deploy model\nversion 1\nbytes N\ncrc32 X\n"), with
+ * ("tern-deploy model\nversion 2\nbytes N\ncrc32 X\n"), with
  *   /            attrs format, version, weight_format "t2", n_layers,
  *                input_shape (C,H,W), n_classes, dataset, source
  *   /input       attrs mean (C), std (C): x = (p/255 - mean[c]) / std[c]
  *   /classes     string (n_classes)
  *   /layers/NNN  one group per layer in order (000, 001, ...), attrs type,
  *                name, act, out_shape; by type:
- *       linear/conv2d ternary: qs uint8 (M, kblocks, 32), wp, wn, bias (M);
+ *       linear/conv2d ternary: qs uint8 (M, kblocks, 32) holding the M*kblocks
+ *                blocks in the kernels' tile order, wp, wn, bias (M);
  *                attrs ternary=1, act_bits (0 or 8), in_features, out_features
  *                (conv2d also in_channels, kernel, stride, pad), quantizer
  *       linear/conv2d fp32: weight (M, K) or (M, C, k, k), bias (M)
@@ -26,6 +27,8 @@
  * Every dataset is chunked and fletcher32-checked; weights, scales and
  * biases are also deflate-compressed.
  *
+ * Version 2 differs from 1 only in the order of the qs blocks; a version-1
+ * file is refused with a hint to re-export it with `tern export`.
  * Loading checks the header (size, CRC), format, version, every layer's
  * attributes, every dataset's type and exact shape against the shapes the
  * topology implies, the packed codes (no 0b11 code, zero padding) and the
@@ -52,7 +55,7 @@ extern "C" {
 #endif
 
 #define TERN_DEPLOY_FORMAT "tern-deploy"
-#define TERN_DEPLOY_VERSION 1
+#define TERN_DEPLOY_VERSION 2   /* 2: qs in the kernels' tile order (tern/kernels.h) */
 #define TERN_DEPLOY_DEFLATE 6   /* the deflate level export uses */
 /* The most floats one sample may need in any one layer: its output, and for
  * a conv its columns (in_features padded to 128, by OH*OW), which the

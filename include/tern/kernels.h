@@ -37,9 +37,15 @@
  *     when every partial sum is exact (e.g. small integer activations).
  *
  * Packed layout, format "t2" (TERN_WFMT_T2), for readers with h5py:
- *   - qs is (M, kblocks, 32) uint8, row-major; kblocks = ceil(K / 128).
- *     Row r starts at byte r * 32 * kblocks; block b of a row covers
- *     k = 128*b .. 128*b + 127.
+ *   - A block is 32 bytes: the codes of 128 weights k = 128*b .. 128*b + 127
+ *     of one row; kblocks = ceil(K / 128) blocks per row.
+ *   - Blocks are laid out in tile order: rows in groups of TERN_T2_GROUP = 8
+ *     (rows 8g .. 8g + h - 1, h = 8, or M % 8 in a last, short group), and
+ *     within a group block b of each of its h rows one after another:
+ *     [ceil(M/8)][kblocks][h][32]. Group g starts at byte 8g * 32 * kblocks,
+ *     and block b of row r (r = 8g + i) at 8g*32*kblocks + (b*h + i) * 32
+ *     (tern_packed_block). So a kernel tile of up to 8 rows reads one
+ *     sequential run of memory, not 8 streams a row apart.
  *   - Each weight is a 2-bit code c = w + 1: 0b00 = -1, 0b01 = 0, 0b10 = +1;
  *     0b11 never occurs (unpacking rejects it).
  *   - Within a block, weight e (0..127) lives in byte (e % 32), at bits
@@ -47,8 +53,9 @@
  *     holds weights j, j+32, j+64, j+96 in bits 1:0, 3:2, 5:4, 7:6.
  *   - Padding: weights k >= K of the last block are zero (code 0b01); an
  *     all-padding byte is 0x55. Unpacking rejects other padding.
- *   Decoding in numpy: c = (qs[r, k//128, k%32] >> (2*((k%128)//32))) & 3,
- *   w = c.astype(int8) - 1.
+ *   Decoding in numpy (blk: the 32 bytes of row r's block k//128):
+ *   c = (blk[k%32] >> (2*((k%128)//32))) & 3, w = c.astype(int8) - 1;
+ *   docs/deploy-format.md re-lays a whole matrix to (M, kblocks, 32).
  *   Why this order: one 32-byte load and four shift-and-masks give the codes
  *   of 32 consecutive weights each, which line up with 32 consecutive int8
  *   activations (AVX2), or with 16 (NEON) or, two blocks at once, with 64
@@ -87,6 +94,7 @@ extern "C" {
 
 #define TERN_T2_BLOCK 128        /* weights per t2 block */
 #define TERN_T2_BLOCK_BYTES 32   /* bytes per t2 block: 128 weights x 2 bits */
+#define TERN_T2_GROUP 8          /* rows whose blocks interleave: the widest kernel tile */
 #define TERN_KERNEL_MAX_COLS (1 << 22)   /* K limit: keeps 254*K below 2^31 */
 
 /* One t2 block: codes of 128 weights, bit order as in the overview. */
@@ -120,8 +128,8 @@ typedef struct tern_packed {
     int rows;           /* M: output channels */
     int cols;           /* K: inputs per output */
     int kblocks;        /* ceil(K / 128) */
-    size_t row_bytes;   /* 32 * kblocks */
-    uint8_t *qs;        /* (M, kblocks, 32), 64-byte aligned */
+    size_t row_bytes;   /* 32 * kblocks: a row's bytes (not contiguous, see the layout) */
+    uint8_t *qs;        /* M * kblocks blocks in tile order (overview), 64-byte aligned */
     float *wp;          /* (M) scale of the +1 weights */
     float *wn;          /* (M) scale of the -1 weights */
     int symmetric;      /* 1 when wn[r] == wp[r] for every r */
@@ -139,6 +147,10 @@ TERN_API tern_status tern_packed_set(tern_packed *p, const int8_t *w, const floa
 
 /* Unpack into w (rows, cols) in {-1,0,1}; checks codes and padding. */
 TERN_API tern_status tern_packed_get(const tern_packed *p, int8_t *w);
+
+/* Address of block b (0 <= b < kblocks) of row r (0 <= r < rows) in p->qs:
+ * the 32 bytes of weights 128b .. 128b + 127, tile order as above. */
+TERN_API uint8_t *tern_packed_block(const tern_packed *p, int r, int b);
 
 /* ---- paths and dispatch --------------------------------------------------- */
 

@@ -30,7 +30,10 @@ static const tern_h5_format deploy_format = {
     .magic = "tern-deploy model\n",
     .version = TERN_DEPLOY_VERSION,
     .kind = "deploy checkpoint",
-    .version_hint = "export it again from its training checkpoint with this tern",
+    /* Version 1 stored each row's blocks end to end; version 2 stores them in
+     * the kernels' tile order. A version-1 file is refused, not re-laid: its
+     * training checkpoint exports a version-2 file in seconds. */
+    .version_hint = "re-export it from its training checkpoint with `tern export`",
     .damaged_hint = DAMAGED_HINT,
 };
 

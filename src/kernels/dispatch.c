@@ -99,6 +99,12 @@ size_t tern_kernel_gemm_scratch_bytes(const tern_packed *w, int n, tern_kact act
 
 tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias, float *y,
                              tern_kact act, void *scratch, size_t scratch_bytes) {
+    return tern_kernel_gemm_epi(path, w, x, n, bias, NULL, y, act, scratch, scratch_bytes);
+}
+
+tern_status tern_kernel_gemm_epi(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias,
+                                 const tern_epilogue *epi, float *y, tern_kact act, void *scratch,
+                                 size_t scratch_bytes) {
     if (!w || !w->qs || !x || !y || !scratch)
         return tern_error(TERN_ERR_ARG, "kernel_gemm: NULL weights, input, output or scratch");
     if (n < 1) return tern_error(TERN_ERR_SHAPE, "kernel_gemm: batch %d, needs at least 1", n);
@@ -124,7 +130,7 @@ tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float
                 return tern_error(TERN_ERR_NUMERIC, "kernel_gemm: sample %d has a NaN or Inf activation", i);
             memset(qi + K, 0, kp - K);
         }
-        tern_kq_job job = {.w = w, .n = n, .q = q, .ldq = kp, .sx = sx, .qsum = qsum, .bias = bias, .y = y,
+        tern_kq_job job = {.w = w, .n = n, .q = q, .ldq = kp, .sx = sx, .qsum = qsum, .bias = bias, .epi = epi, .y = y,
                            .ys = (size_t)w->rows, .yr = 1};
         ops->gemm_i8(&job);
     } else {
@@ -134,7 +140,7 @@ tern_status tern_kernel_gemm(tern_kernel path, const tern_packed *w, const float
             memcpy(xs + (size_t)i * kp, x + (size_t)i * K, K * sizeof(float));
             memset(xs + (size_t)i * kp + K, 0, (kp - K) * sizeof(float));
         }
-        tern_kf_job job = {.w = w, .n = n, .x = xs, .ldx = kp, .bias = bias, .y = y, .ys = (size_t)w->rows, .yr = 1};
+        tern_kf_job job = {.w = w, .n = n, .x = xs, .ldx = kp, .bias = bias, .epi = epi, .y = y, .ys = (size_t)w->rows, .yr = 1};
         ops->gemm_f32(&job);
     }
     return TERN_OK;

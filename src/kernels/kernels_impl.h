@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/epilogue.h"
 #include "tern/kernels.h"
 
 /* An int8 GEMM over activations already quantized (tern_kernel_quantize):
@@ -21,6 +22,7 @@ typedef struct tern_kq_job {
     const float *sx;       /* (n) dequantization scale per sample */
     const int32_t *qsum;   /* (n) sum of q over the sample */
     const float *bias;     /* (M) or NULL */
+    const tern_epilogue *epi;   /* applied to each y as it is stored, or NULL */
     float *y;
     size_t ys, yr;         /* strides of y per sample and per row */
 } tern_kq_job;
@@ -32,6 +34,7 @@ typedef struct tern_kf_job {
     const float *x;        /* (n, ldx) */
     size_t ldx;            /* >= Kp */
     const float *bias;
+    const tern_epilogue *epi;   /* or NULL */
     float *y;
     size_t ys, yr;
 } tern_kf_job;
@@ -143,6 +146,14 @@ static inline float tern_kq_out(const tern_packed *w, int r, int32_t d, int32_t 
     return fmaf((float)p, w->wp[r] * sx, fmaf(-(float)n, w->wn[r] * sx, b));
 }
 
+/* The store of every dense path: output (sample i, row r) of an int8 job
+ * from d = P - N and p = P (tern_kq_out), then the job's epilogue. */
+static inline void tern_kq_store(const tern_kq_job *j, int r, int i, int32_t d, int32_t p) {
+    float v = tern_kq_out(j->w, r, d, p, j->sx[i], j->bias);
+    if (j->epi) v = tern_epi_apply(j->epi, r, v);
+    j->y[(size_t)i * j->ys + (size_t)r * j->yr] = v;
+}
+
 /* Fp32: symmetric takes d = P - N; asymmetric takes P and N. */
 static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const float *bias) {
     return fmaf(w->wp[r], d, bias ? bias[r] : 0.0f);
@@ -150,6 +161,19 @@ static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const 
 static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
     return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
 }
+
+/* The store of an fp32 job: v from tern_kf_out_*, then the epilogue. */
+static inline void tern_kf_store(const tern_kf_job *j, int r, int i, float v) {
+    j->y[(size_t)i * j->ys + (size_t)r * j->yr] = j->epi ? tern_epi_apply(j->epi, r, v) : v;
+}
+
+/* tern_kernel_gemm with an epilogue (kernels/epilogue.h; NULL: none) fused
+ * into the kernels' store: y bit for bit tern_kernel_gemm's y with
+ * tern_epi_apply(epi, r, y) applied to each output of row r, in one pass.
+ * Same arguments, checks and scratch as tern_kernel_gemm. */
+tern_status tern_kernel_gemm_epi(tern_kernel path, const tern_packed *w, const float *x, int n, const float *bias,
+                                 const tern_epilogue *epi, float *y, tern_kact act, void *scratch,
+                                 size_t scratch_bytes);
 
 /* dst[c*ldd + r] = src[r*lds + c] for r < rows, c < cols: a transpose, 16
  * columns at a time so the 16 destination rows being filled stay in L1. */
@@ -159,6 +183,34 @@ static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float
         for (size_t r_ = 0; r_ < (size_t)(rows); r_++)                                          \
             for (size_t c_ = c0_; c_ < c1_; c_++) (dst)[c_ * (ldd) + r_] = (src)[r_ * (lds) + c_]; \
     }
+
+/* ---- the t2 tile order (tern/kernels.h), the one place that computes it --
+ * Rows in groups of TERN_T2_GROUP; a group of h rows stores block b of its
+ * rows one after another, [kblocks][h][32]. A kernel tile of R rows, R
+ * dividing TERN_T2_GROUP and r0 a multiple of R, lies in one group: its
+ * rows' block b are R consecutive 32-byte runs, and block b+1 of each row
+ * is tern_t2_bstride bytes further. */
+
+/* Bytes from block b to block b + 1 of row r: 32 * (rows in r's group). */
+static inline size_t tern_t2_bstride(const tern_packed *w, int r) {
+    const int g0 = r - r % TERN_T2_GROUP, h = w->rows - g0 < TERN_T2_GROUP ? w->rows - g0 : TERN_T2_GROUP;
+    return (size_t)h * TERN_T2_BLOCK_BYTES;
+}
+
+/* Block b of row r. */
+static inline uint8_t *tern_t2_block(const tern_packed *w, int r, int b) {
+    const int g0 = r - r % TERN_T2_GROUP;
+    return w->qs + (size_t)g0 * w->row_bytes + (size_t)b * tern_t2_bstride(w, r) +
+           (size_t)(r - g0) * TERN_T2_BLOCK_BYTES;
+}
+
+/* A tile's rows r0 .. r0+R-1 (in one group, as above): wr[r] = block 0 of
+ * row r0 + r; returns the stride from block b to b + 1. */
+static inline size_t tern_t2_tile(const tern_packed *w, int r0, int R, const uint8_t **wr) {
+    const uint8_t *b0 = tern_t2_block(w, r0, 0);
+    for (int r = 0; r < R; r++) wr[r] = b0 + (size_t)r * TERN_T2_BLOCK_BYTES;
+    return tern_t2_bstride(w, r0);
+}
 
 /* Kp: the padded row length of activations. */
 static inline size_t tern_kp(const tern_packed *w) { return (size_t)w->kblocks * TERN_T2_BLOCK; }

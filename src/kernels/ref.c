@@ -107,11 +107,13 @@ tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, co
             if (v < -1 || v > 1)
                 return tern_error(TERN_ERR_ARG, "packed_set: weight (%d,%d) is %d, not -1, 0 or +1", r, k, v);
         }
-    for (int r = 0; r < p->rows; r++) {
-        tern_status s = f->pack(w + (size_t)r * (size_t)p->cols, p->cols, p->qs + (size_t)r * p->row_bytes);
-        assert(s == TERN_OK);
-        (void)s;
-    }
+    for (int r = 0; r < p->rows; r++)
+        for (int b = 0; b < p->kblocks; b++) {
+            const int k0 = b * f->block, n = p->cols - k0 < f->block ? p->cols - k0 : f->block;
+            tern_status s = f->pack(w + (size_t)r * (size_t)p->cols + (size_t)k0, n, tern_t2_block(p, r, b));
+            assert(s == TERN_OK);
+            (void)s;
+        }
     p->symmetric = 1;
     for (int r = 0; r < p->rows; r++) {
         p->wp[r] = wp[r];
@@ -124,16 +126,20 @@ tern_status tern_packed_set(tern_packed *p, const int8_t *w, const float *wp, co
 tern_status tern_packed_get(const tern_packed *p, int8_t *w) {
     if (!p || !p->qs || !w) return tern_error(TERN_ERR_ARG, "packed_get: NULL matrix or output");
     const tern_wfmt_def *f = &tern_wfmt_table[p->fmt];
-    for (int r = 0; r < p->rows; r++) {
-        tern_status s = f->unpack(p->qs + (size_t)r * p->row_bytes, p->cols, w + (size_t)r * (size_t)p->cols);
-        if (s) {
-            char why[256];
-            snprintf(why, sizeof why, "%s", tern_errmsg());
-            return tern_error(s, "packed_get: row %d: %s", r, why);
+    for (int r = 0; r < p->rows; r++)
+        for (int b = 0; b < p->kblocks; b++) {
+            const int k0 = b * f->block, n = p->cols - k0 < f->block ? p->cols - k0 : f->block;
+            tern_status s = f->unpack(tern_t2_block(p, r, b), n, w + (size_t)r * (size_t)p->cols + (size_t)k0);
+            if (s) {
+                char why[256];
+                snprintf(why, sizeof why, "%s", tern_errmsg());
+                return tern_error(s, "packed_get: row %d, block %d: %s", r, b, why);
+            }
         }
-    }
     return TERN_OK;
 }
+
+uint8_t *tern_packed_block(const tern_packed *p, int r, int b) { return tern_t2_block(p, r, b); }
 
 /* ---- activation quantization (shared by every path) ----------------------- */
 
@@ -175,19 +181,23 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
 
 /* ---- the scalar GEMMs: literally add where +1, subtract where -1 ---------- */
 
+/* The code of weight (r, k) of a packed matrix. */
+static inline int w_code(const tern_packed *w, int r, int k) {
+    return t2_code(tern_t2_block(w, r, k / TERN_T2_BLOCK), k % TERN_T2_BLOCK);
+}
+
 static void scalar_gemm_i8(const tern_kq_job *j) {
     const tern_packed *w = j->w;
     for (int i = 0; i < j->n; i++) {
         const int8_t *q = j->q + (size_t)i * j->ldq;
         for (int r = 0; r < w->rows; r++) {
-            const uint8_t *qs = w->qs + (size_t)r * w->row_bytes;
             int32_t P = 0, N = 0;
             for (int k = 0; k < w->cols; k++) {
-                int c = t2_code(qs, k);
+                int c = w_code(w, r, k);
                 if (c == 2) P += q[k];
                 else if (c == 0) N += q[k];
             }
-            j->y[(size_t)i * j->ys + (size_t)r * j->yr] = tern_kq_out(w, r, P - N, P, j->sx[i], j->bias);
+            tern_kq_store(j, r, i, P - N, P);
         }
     }
 }
@@ -197,24 +207,22 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
     for (int i = 0; i < j->n; i++) {
         const float *x = j->x + (size_t)i * j->ldx;
         for (int r = 0; r < w->rows; r++) {
-            const uint8_t *qs = w->qs + (size_t)r * w->row_bytes;
-            float *y = &j->y[(size_t)i * j->ys + (size_t)r * j->yr];
             if (w->symmetric) {
                 float d = 0.0f;
                 for (int k = 0; k < w->cols; k++) {
-                    int c = t2_code(qs, k);
+                    int c = w_code(w, r, k);
                     if (c == 2) d += x[k];
                     else if (c == 0) d -= x[k];
                 }
-                *y = tern_kf_out_sym(w, r, d, j->bias);
+                tern_kf_store(j, r, i, tern_kf_out_sym(w, r, d, j->bias));
             } else {
                 float P = 0.0f, N = 0.0f;
                 for (int k = 0; k < w->cols; k++) {
-                    int c = t2_code(qs, k);
+                    int c = w_code(w, r, k);
                     if (c == 2) P += x[k];
                     else if (c == 0) N += x[k];
                 }
-                *y = tern_kf_out_asym(w, r, P, N, j->bias);
+                tern_kf_store(j, r, i, tern_kf_out_asym(w, r, P, N, j->bias));
             }
         }
     }

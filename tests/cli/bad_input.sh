@@ -65,10 +65,12 @@ profile_truncated | profile_missing_dataset)
         head -c 3000 "$T/model.h5" > "$T/cut.h5"
         expect_error "cut.h5" "$TERN" eval "$T/cut.h5" --data "$T/data" ;;
     deploy_wrong_version)
-        cp "$T/model.h5" "$T/v2.h5"
-        # The text header's version line (the CRC covers what follows it).
-        sed -i '1,3s/^version 1$/version 2/' "$T/v2.h5"
-        expect_error "version 2" "$TERN" eval "$T/v2.h5" --data "$T/data" ;;
+        cp "$T/model.h5" "$T/v1.h5"
+        # The text header's version line (the CRC covers what follows it):
+        # a version-1 file is refused with the command that replaces it.
+        sed -i '1,3s/^version 2$/version 1/' "$T/v1.h5"
+        expect_error "version 1, but this tern reads version 2; re-export it from its training checkpoint with \`tern export\`" \
+            "$TERN" eval "$T/v1.h5" --data "$T/data" ;;
     deploy_missing_dataset)
         expect_error "$T/nowhere" "$TERN" eval "$T/model.h5" --data "$T/nowhere" ;;
     infer_wrong_shape)

@@ -688,9 +688,11 @@ def damage_variants(data, magic_line):
     out.append(("appended", data + b"\0" * 16, "err"))
     out.append(("appended_sealed", h5seal.seal(data + b"\0" * 16), "any"))
     hdr = data[:512]
+    ver = hdr[hdr.index(b"version "):hdr.index(b"\n", hdr.index(b"version ")) + 1]   # b"version V\n"
+    nxt = b"version %d\n" % (int(ver[8:-1]) + 1)
     for tag, h in [
-        ("hdr_version2", hdr.replace(b"version 1", b"version 2")), ("hdr_version_neg", hdr.replace(b"version 1", b"version -1")),
-        ("hdr_version_huge", hdr.replace(b"version 1\n", b"version 99999999999999999999\n")),
+        ("hdr_version_next", hdr.replace(ver, nxt)), ("hdr_version_neg", hdr.replace(ver, b"version -1\n")),
+        ("hdr_version_huge", hdr.replace(ver, b"version 99999999999999999999\n")),
         ("hdr_bytes_huge", hdr.replace(b"bytes ", b"bytes 9999999999999")),
         ("hdr_bytes_zero", hdr.replace(b"bytes ", b"bytes 0 ")),
         ("hdr_bytes_neg", hdr.replace(b"bytes ", b"bytes -")),

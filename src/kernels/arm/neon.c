@@ -41,7 +41,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     int32x4_t acc[4][2], accp[4][2];
     const uint8_t *wr[4];
     const int8_t *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = vdupq_n_s32(0);
@@ -49,7 +49,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++) {
         uint8x16_t wv[4][2];
         for (int r = 0; r < R; r++) {
-            const uint8_t *p = wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES;
+            const uint8_t *p = wr[r] + (size_t)b * bs;
             wv[r][0] = vld1q_u8(p);
             wv[r][1] = vld1q_u8(p + 16);
         }
@@ -78,7 +78,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
             int i = i0 + s;
             int32_t d = vaddvq_s32(acc[r][s]);
             int32_t p = asym ? vaddvq_s32(accp[r][s]) : 0;
-            j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr] = tern_kq_out(w, r0 + r, d, p, j->sx[i], j->bias);
+            tern_kq_store(j, r0 + r, i, d, p);
         }
 }
 
@@ -128,7 +128,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     float32x4_t acc[2][2][4], accn[2][2][4];
     const uint8_t *wr[2];
     const float *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
@@ -137,7 +137,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++)
         for (int h = 0; h < 2; h++) {
             uint8x16_t wv[2];
-            for (int r = 0; r < R; r++) wv[r] = vld1q_u8(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES + 16 * h);
+            for (int r = 0; r < R; r++) wv[r] = vld1q_u8(wr[r] + (size_t)b * bs + 16 * h);
             for (int sh = 0; sh < 4; sh++) {
                 const int8x16_t right = vdupq_n_s8((int8_t)(-2 * sh));
                 for (int r = 0; r < R; r++) {
@@ -161,14 +161,13 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             int i = i0 + s;
-            float *y = &j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr];
             float a = vaddvq_f32(vaddq_f32(vaddq_f32(acc[r][s][0], acc[r][s][1]), vaddq_f32(acc[r][s][2], acc[r][s][3])));
             if (asym) {
                 float n = vaddvq_f32(
                     vaddq_f32(vaddq_f32(accn[r][s][0], accn[r][s][1]), vaddq_f32(accn[r][s][2], accn[r][s][3])));
-                *y = tern_kf_out_asym(w, r0 + r, a, n, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_asym(w, r0 + r, a, n, j->bias));
             } else {
-                *y = tern_kf_out_sym(w, r0 + r, a, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_sym(w, r0 + r, a, j->bias));
             }
         }
 }

@@ -99,7 +99,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     __m256i acc[4][2], accp[4][2];
     const uint8_t *wr[4];
     const int8_t *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm256_setzero_si256();
@@ -107,7 +107,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++) {
         __m256i wv[4], t[4][2], tp[4][2];
         for (int r = 0; r < R; r++) {
-            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES));
+            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * bs));
             for (int s = 0; s < S; s++) t[r][s] = tp[r][s] = _mm256_setzero_si256();
         }
         for (int sh = 0; sh < 4; sh++) {
@@ -135,7 +135,7 @@ AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, c
             int i = i0 + s;
             int32_t d = hsum_epi32(acc[r][s]) - j->qsum[i];
             int32_t p = asym ? hsum_epi32(accp[r][s]) : 0;
-            j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr] = tern_kq_out(w, r0 + r, d, p, j->sx[i], j->bias);
+            tern_kq_store(j, r0 + r, i, d, p);
         }
 }
 
@@ -170,7 +170,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     __m256 acc[2][2], accn[2][2];
     const uint8_t *wr[2];
     const float *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) acc[r][s] = accn[r][s] = _mm256_setzero_ps();
@@ -181,7 +181,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
             __m256i e[2];
             for (int r = 0; r < R; r++)
                 e[r] = _mm256_cvtepu8_epi32(
-                    _mm_loadl_epi64((const __m128i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES + 8 * g)));
+                    _mm_loadl_epi64((const __m128i *)(wr[r] + (size_t)b * bs + 8 * g)));
             for (int sh = 0; sh < 4; sh++) {
                 __m256 xv[2];
                 for (int s = 0; s < S; s++) xv[s] = _mm256_loadu_ps(xs[s] + (size_t)b * TERN_T2_BLOCK + 32 * sh + 8 * g);
@@ -209,9 +209,9 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             int i = i0 + s;
-            float *y = &j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr];
-            if (asym) *y = tern_kf_out_asym(w, r0 + r, hsum_ps(acc[r][s]), hsum_ps(accn[r][s]), j->bias);
-            else *y = tern_kf_out_sym(w, r0 + r, hsum_ps(acc[r][s]), j->bias);
+            float v = asym ? tern_kf_out_asym(w, r0 + r, hsum_ps(acc[r][s]), hsum_ps(accn[r][s]), j->bias)
+                           : tern_kf_out_sym(w, r0 + r, hsum_ps(acc[r][s]), j->bias);
+            tern_kf_store(j, r0 + r, i, v);
         }
 }
 

@@ -7,12 +7,14 @@
  * with qsum computed once per sample when it was quantized. For TTQ scales
  * a second vpdpbusd with the "is +1" bit (c >> 1) gives P; N = P - D.
  *
- * Two t2 blocks (64 bytes) fill a zmm: after a shift by 2*sh and a mask,
- * lane j < 32 holds the code of weight 32*sh + j of the first block and lane
- * 32 + j that of the second block; the matching activations are two 32-byte
- * loads joined into one zmm. An odd last block runs in the low half with the
- * high half zero.
- *
+ * Block b of two neighbouring rows is 64 contiguous bytes in the tile
+ * order (tern/kernels.h), so one zmm load holds it: after a shift by 2*sh
+ * and a mask, lane j < 32 holds the code of weight 32*sh + j of the first
+ * row and lane 32 + j that of the second; the matching 32 activations are
+ * one load broadcast to both halves. Each accumulator then sums two rows,
+ * one per 256-bit half. A tile of one row loads its block into the low half
+ * and leaves the high half zero.
+
  * Fp32: per block and shift, vpcmpeqb gives 32-bit masks of the +1 and -1
  * weights; masked adds and subtracts apply them to 16 floats at a time, so
  * this path also only adds and subtracts (a zero weight never touches its
@@ -68,93 +70,138 @@ static int avx512_quantize(const float *x, int k, int8_t *q, float *sx, int32_t 
 
 /* ---- int8 ------------------------------------------------------------------ */
 
-/* Activations for shift sh of block pair (b, b+1): x[32sh..] | x[128+32sh..]. */
-AI __m512i q_pair(const int8_t *x, int b, int sh) {
-    const int8_t *p = x + (size_t)b * TERN_T2_BLOCK + 32 * sh;
-    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
-                              _mm256_loadu_si256((const __m256i *)(p + TERN_T2_BLOCK)), 1);
+/* Activations for shift sh of block b, in both 256-bit halves. */
+AI __m512i q_bcast(const int8_t *x, int b, int sh) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(x + (size_t)b * TERN_T2_BLOCK + 32 * sh)));
 }
 
+AI int32_t hsum256_epi32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* Lane r = the sum of row r0 + r, r < 8, from the accumulators a[q][s] of
+ * row pairs (2q low half, 2q + 1 high half): one transposed reduction
+ * instead of 8 (exact: int32 sums in any order). */
+AI __m256i hsum8_epi32(__m512i a[4][4], int s) {
+    __m256i h[8];
+    for (int q = 0; q < 4; q++) {
+        h[2 * q] = _mm512_castsi512_si256(a[q][s]);
+        h[2 * q + 1] = _mm512_extracti64x4_epi64(a[q][s], 1);
+    }
+    /* hadd pairs within 128-bit lanes: u0 = rows 0..3, u1 = rows 4..7, low | high halves. */
+    __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(h[0], h[1]), _mm256_hadd_epi32(h[2], h[3]));
+    __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(h[4], h[5]), _mm256_hadd_epi32(h[6], h[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* tern_kq_store of rows r0..r0+7 of sample i, 8 lanes at once, the same
+ * operations in the same order (tern_kq_out, then tern_epi_apply), so the
+ * same bits; the operand order of max/min keeps a NaN as the scalar code
+ * does. d = P - N, p = P (asymmetric only). Rows not contiguous in y: the
+ * scalar store. */
+AI void store8(const tern_kq_job *j, int r0, int i, __m256i d, __m256i p, const int asym) {
+    const tern_packed *w = j->w;
+    if (j->yr != 1) {
+        int32_t dv[8], pv[8];
+        _mm256_storeu_si256((__m256i *)dv, d);
+        _mm256_storeu_si256((__m256i *)pv, p);
+        for (int r = 0; r < 8; r++) tern_kq_store(j, r0 + r, i, dv[r], pv[r]);
+        return;
+    }
+    const __m256 sx = _mm256_set1_ps(j->sx[i]);
+    const __m256 b = j->bias ? _mm256_loadu_ps(j->bias + r0) : _mm256_setzero_ps();
+    const __m256 sp = _mm256_mul_ps(_mm256_loadu_ps(w->wp + r0), sx);
+    __m256 y;
+    if (!asym) {
+        y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), sp, b);
+    } else {
+        const __m256 sn = _mm256_mul_ps(_mm256_loadu_ps(w->wn + r0), sx);
+        y = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), sp,
+                            _mm256_fnmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(p, d)), sn, b));
+    }
+    const tern_epilogue *e = j->epi;
+    if (e && e->center)
+        y = _mm256_add_ps(_mm256_mul_ps(_mm256_sub_ps(y, _mm256_loadu_ps(e->center + r0)), _mm256_loadu_ps(e->scale + r0)),
+                          _mm256_loadu_ps(e->shift + r0));
+    if (e && e->act == TERN_EPI_RELU) y = _mm256_max_ps(_mm256_setzero_ps(), y);   /* 0 > y ? 0 : y */
+    else if (e && e->act == TERN_EPI_HARDTANH)
+        y = _mm256_max_ps(_mm256_set1_ps(-1.0f), _mm256_min_ps(_mm256_set1_ps(1.0f), y));
+    _mm256_storeu_ps(j->y + (size_t)i * j->ys + (size_t)r0, y);
+}
+
+/* R rows (8 or 1) x S samples. */
 AI void q_tile(const tern_kq_job *j, int r0, int i0, const int R, const int S, const int asym) {
     const tern_packed *w = j->w;
-    const int nb = w->kblocks;
+    const int nb = w->kblocks, Q = (R + 1) / 2;   /* row pairs */
     const __m512i m3 = _mm512_set1_epi8(3), m1 = _mm512_set1_epi8(1);
-    __m512i acc[8][4], accp[8][4];
+    __m512i acc[4][4], accp[4][4];
     const uint8_t *wr[8];
     const int8_t *xs[4];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->q + (size_t)(i0 + s) * j->ldq;
-    for (int r = 0; r < R; r++)
-        for (int s = 0; s < S; s++) acc[r][s] = accp[r][s] = _mm512_setzero_si512();
+    for (int q = 0; q < Q; q++)
+        for (int s = 0; s < S; s++) acc[q][s] = accp[q][s] = _mm512_setzero_si512();
 
-    int b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        __m512i wv[8];
-        for (int r = 0; r < R; r++) wv[r] = _mm512_loadu_si512(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES);
+    for (int b = 0; b < nb; b++) {
+        __m512i wv[4];
+        for (int q = 0; q < Q; q++) {
+            const uint8_t *p = wr[2 * q] + (size_t)b * bs;
+            wv[q] = R == 1 ? _mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)p))
+                           : _mm512_loadu_si512(p);
+        }
         for (int sh = 0; sh < 4; sh++) {
             __m512i xv[4];
-            for (int s = 0; s < S; s++) xv[s] = q_pair(xs[s], b, sh);
-            for (int r = 0; r < R; r++) {
-                __m512i c = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh), m3);
-                for (int s = 0; s < S; s++) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], c, xv[s]);
+            for (int s = 0; s < S; s++) xv[s] = q_bcast(xs[s], b, sh);
+            for (int q = 0; q < Q; q++) {
+                __m512i c = _mm512_and_si512(_mm512_srli_epi16(wv[q], 2 * sh), m3);
+                for (int s = 0; s < S; s++) acc[q][s] = _mm512_dpbusd_epi32(acc[q][s], c, xv[s]);
                 if (asym) {
-                    __m512i pc = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh + 1), m1);
-                    for (int s = 0; s < S; s++) accp[r][s] = _mm512_dpbusd_epi32(accp[r][s], pc, xv[s]);
+                    __m512i pc = _mm512_and_si512(_mm512_srli_epi16(wv[q], 2 * sh + 1), m1);
+                    for (int s = 0; s < S; s++) accp[q][s] = _mm512_dpbusd_epi32(accp[q][s], pc, xv[s]);
                 }
             }
         }
     }
-    if (b < nb) {
-        /* The odd last block in the low 256 bits; zero codes and activations above. */
-        __m512i wv[8];
-        for (int r = 0; r < R; r++)
-            wv[r] = _mm512_zextsi256_si512(
-                _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES)));
-        for (int sh = 0; sh < 4; sh++) {
-            __m512i xv[4];
-            for (int s = 0; s < S; s++)
-                xv[s] = _mm512_zextsi256_si512(
-                    _mm256_loadu_si256((const __m256i *)(xs[s] + (size_t)b * TERN_T2_BLOCK + 32 * sh)));
-            for (int r = 0; r < R; r++) {
-                __m512i c = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh), m3);
-                for (int s = 0; s < S; s++) acc[r][s] = _mm512_dpbusd_epi32(acc[r][s], c, xv[s]);
-                if (asym) {
-                    __m512i pc = _mm512_and_si512(_mm512_srli_epi16(wv[r], 2 * sh + 1), m1);
-                    for (int s = 0; s < S; s++) accp[r][s] = _mm512_dpbusd_epi32(accp[r][s], pc, xv[s]);
-                }
-            }
-        }
+    if (R == 8 && S == 1) {
+        /* The GEMV tile: 8 sums in one register, then 8 outputs at once. */
+        const __m256i d = _mm256_sub_epi32(hsum8_epi32(acc, 0), _mm256_set1_epi32(j->qsum[i0]));
+        store8(j, r0, i0, d, asym ? hsum8_epi32(accp, 0) : d, asym);
+        return;
     }
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
-            int i = i0 + s;
-            int32_t d = _mm512_reduce_add_epi32(acc[r][s]) - j->qsum[i];
-            int32_t p = asym ? _mm512_reduce_add_epi32(accp[r][s]) : 0;
-            j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr] = tern_kq_out(w, r0 + r, d, p, j->sx[i], j->bias);
+            const int i = i0 + s, q = r / 2;
+            const __m256i a = r % 2 ? _mm512_extracti64x4_epi64(acc[q][s], 1) : _mm512_castsi512_si256(acc[q][s]);
+            const __m256i ap = r % 2 ? _mm512_extracti64x4_epi64(accp[q][s], 1) : _mm512_castsi512_si256(accp[q][s]);
+            tern_kq_store(j, r0 + r, i, hsum256_epi32(a) - j->qsum[i], asym ? hsum256_epi32(ap) : 0);
         }
 }
 
 #define Q_TILE(R, S, A) \
     static void q_tile_##R##_##S##_##A(const tern_kq_job *j, int r0, int i0) { q_tile(j, r0, i0, R, S, A); }
 Q_TILE(8, 1, 0)
-Q_TILE(4, 4, 0)
+Q_TILE(8, 4, 0)
 Q_TILE(1, 4, 0)
-Q_TILE(4, 1, 0)
 Q_TILE(1, 1, 0)
 Q_TILE(8, 1, 1)
-Q_TILE(4, 2, 1)
+Q_TILE(8, 2, 1)
 Q_TILE(1, 2, 1)
-Q_TILE(4, 1, 1)
 Q_TILE(1, 1, 1)
 
+/* 8 rows per tile (a whole group: one sequential run of weights); with
+ * several samples, 16 accumulators (4 row pairs x 4 samples, or x 2 samples
+ * with P and D) keep vpdpbusd's latency hidden. */
 static void avx512_gemm_i8(const tern_kq_job *j) {
     tern_q_tiles t;
     if (j->w->symmetric) {
         if (j->n < 4) t = (tern_q_tiles){8, 1, q_tile_8_1_0, q_tile_1_1_0, q_tile_8_1_0, q_tile_1_1_0};
-        else t = (tern_q_tiles){4, 4, q_tile_4_4_0, q_tile_1_4_0, q_tile_4_1_0, q_tile_1_1_0};
+        else t = (tern_q_tiles){8, 4, q_tile_8_4_0, q_tile_1_4_0, q_tile_8_1_0, q_tile_1_1_0};
     } else {
         if (j->n < 2) t = (tern_q_tiles){8, 1, q_tile_8_1_1, q_tile_1_1_1, q_tile_8_1_1, q_tile_1_1_1};
-        else t = (tern_q_tiles){4, 2, q_tile_4_2_1, q_tile_1_2_1, q_tile_4_1_1, q_tile_1_1_1};
+        else t = (tern_q_tiles){8, 2, q_tile_8_2_1, q_tile_1_2_1, q_tile_8_1_1, q_tile_1_1_1};
     }
     TERN_TILE_LOOP(j, j->w->rows, j->n, t);
 }
@@ -170,7 +217,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     __m512 acc[4][2][2], accn[4][2][2];
     const uint8_t *wr[4];
     const float *xs[2];
-    for (int r = 0; r < R; r++) wr[r] = w->qs + (size_t)(r0 + r) * w->row_bytes;
+    const size_t bs = tern_t2_tile(w, r0, R, wr); /* block b of row r0 + r at wr[r] + b*bs */
     for (int s = 0; s < S; s++) xs[s] = j->x + (size_t)(i0 + s) * j->ldx;
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++)
@@ -179,7 +226,7 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int b = 0; b < nb; b++) {
         __m256i wv[4];
         for (int r = 0; r < R; r++)
-            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * TERN_T2_BLOCK_BYTES));
+            wv[r] = _mm256_loadu_si256((const __m256i *)(wr[r] + (size_t)b * bs));
         for (int sh = 0; sh < 4; sh++) {
             __m512 xv[2][2];
             for (int s = 0; s < S; s++) {
@@ -203,13 +250,12 @@ AI void f_tile(const tern_kf_job *j, int r0, int i0, const int R, const int S, c
     for (int r = 0; r < R; r++)
         for (int s = 0; s < S; s++) {
             int i = i0 + s;
-            float *y = &j->y[(size_t)i * j->ys + (size_t)(r0 + r) * j->yr];
             float a = _mm512_reduce_add_ps(_mm512_add_ps(acc[r][s][0], acc[r][s][1]));
             if (asym) {
                 float n = _mm512_reduce_add_ps(_mm512_add_ps(accn[r][s][0], accn[r][s][1]));
-                *y = tern_kf_out_asym(w, r0 + r, a, n, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_asym(w, r0 + r, a, n, j->bias));
             } else {
-                *y = tern_kf_out_sym(w, r0 + r, a, j->bias);
+                tern_kf_store(j, r0 + r, i, tern_kf_out_sym(w, r0 + r, a, j->bias));
             }
         }
 }
