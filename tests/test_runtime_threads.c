@@ -34,8 +34,8 @@ static void build(tern_model *m, tern_deploy *d) {
     s[4] = (tern_layer_spec){.type = TERN_LAYER_BATCHNORM, .name = "bn", .act = TERN_ACT_HARDTANH};
     s[5] = (tern_layer_spec){.type = TERN_LAYER_CONV2D, .name = "c3", .out = 16, .kernel = 1};  /* fp32, (16,7,7) */
     s[6] = (tern_layer_spec){.type = TERN_LAYER_FLATTEN};                                       /* (784) */
-    s[7] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 512, .act = TERN_ACT_RELU,
-                             .ternary = 1, .quant = twn};                               /* 512 x 784 weights */
+    s[7] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 1340, .act = TERN_ACT_RELU,
+                             .ternary = 1, .quant = twn};  /* 1340 x 784 >= 2^20 weights: rows split at batch 1 */
     s[8] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc2", .out = CLASSES};
     int in[3] = {C, H, W};
     assert_int_equal(tern_model_init(m, s, 9, 3, in, TERN_INIT_HE, 5), TERN_OK);

@@ -30,7 +30,7 @@
  * writing its rows of the shared buffers (every layer works per sample:
  * int8 scales are per sample, there are no batch statistics). At batch 1
  * the layers run on the caller's thread, except dense ternary linear
- * layers of at least 2^18 weights (M K), whose output rows are split across
+ * layers of at least 2^20 weights (M K), whose output rows are split across
  * the threads in blocks of 8 (smaller layers cost less than the wake-up).
  * Every output is computed by the same operations whatever the split, so
  * the logits are the same bits with no pool and with a pool of any size.

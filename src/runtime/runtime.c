@@ -33,8 +33,10 @@
 
 /* At batch 1 a dense ternary linear layer of at least this many weights
  * (M K) has its rows split across the pool's threads; smaller ones cost
- * less than waking the workers. */
-#define ROW_SPLIT_MIN_WEIGHTS ((size_t)1 << 18)
+ * less than handing work to a worker. LeNet-5's fc1 (2^19 weights) takes
+ * about 4 us on one thread, about what a hand-off can cost, so the bar is
+ * 2^20 (measured on a busy machine, where a hand-off cost far more). */
+#define ROW_SPLIT_MIN_WEIGHTS ((size_t)1 << 20)
 
 /* Layer i's input shape: the previous layer's output, or the model's input. */
 static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shape) {
@@ -510,7 +512,8 @@ static void fwd_rows_task(void *arg, int task, int thread) {
 /* 1 when layer i runs with its rows split at batch 1. */
 static int row_split(const tern_runtime *rt, int i) {
     const tern_dlayer *L = &rt->model->layers[i];
-    return rt->threads > 1 && L->type == TERN_DLAYER_LINEAR && L->ternary && !rt->zskip[i] && (size_t)L->out_shape[0] * L->in_features >= ROW_SPLIT_MIN_WEIGHTS;
+    return rt->threads > 1 && L->type == TERN_DLAYER_LINEAR && L->ternary && !rt->zskip[i] &&
+           (size_t)L->out_shape[0] * L->in_features >= ROW_SPLIT_MIN_WEIGHTS;
 }
 
 /* The first failed task's status, its message raised again on this thread. */
