@@ -4,7 +4,7 @@
  * tern_runtime_init plans once for a batch capacity: every layer's output
  * gets a slot in a few shared buffers (a slot is reused once no later layer
  * or residual add reads its tenant; flatten is a view), and one scratch
- * block serves every kernel call. tern_runtime_planned_bytes reports the
+ * block per thread serves that thread's kernel calls. tern_runtime_planned_bytes reports the
  * total (activations, scratch and the zero-skipping column lists), for the
  * profiler.
  *

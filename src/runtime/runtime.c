@@ -9,6 +9,10 @@
  * slots, and a residual's skip input holds a third only as long as it must.
  * flatten without an activation is a view of its input and takes no slot.
  *
+ * Forward (tern/runtime.h on threads): run_layers is the loop body, layers
+ * [l0, l1) on a range of samples on one thread; tern_runtime_forward only
+ * splits the batch (or, at batch 1, a large layer's rows) and dispatches.
+ *
  * The math of every layer is tern's training ops' eval semantics; ternary
  * layers are the shared kernels (tern/kernels.h), nothing else. */
 #include "tern/runtime.h"
