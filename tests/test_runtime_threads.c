@@ -6,7 +6,8 @@
  * layer on every runtime path a split touches: an fp32 first conv on 3
  * channels (the direct conv), a pool, ternary convs, a residual add, an
  * affine, an fp32 1x1 conv on 8 channels (im2col + GEMM), a ternary linear
- * large enough to have its rows split, and an fp32 linear. */
+ * large enough to have its rows split, an fp32 linear on the GEMM and one
+ * small enough for dot products. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,7 +24,7 @@ enum { C = 3, H = 14, W = 14, CLASSES = 10, MAXB = 64 };
 static void build(tern_model *m, tern_deploy *d) {
     tern_quant_cfg twn = tern_quant_cfg_default(TERN_QUANT_TWN);
     twn.act_bits = 8;
-    tern_layer_spec s[9];
+    tern_layer_spec s[10];
     memset(s, 0, sizeof s);
     s[0] = (tern_layer_spec){.type = TERN_LAYER_CONV2D, .name = "c1", .out = 8, .kernel = 5, .pad = 2,
                              .act = TERN_ACT_RELU};                                     /* fp32, (8,14,14) */
@@ -36,9 +37,10 @@ static void build(tern_model *m, tern_deploy *d) {
     s[6] = (tern_layer_spec){.type = TERN_LAYER_FLATTEN};                                       /* (784) */
     s[7] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc1", .out = 1340, .act = TERN_ACT_RELU,
                              .ternary = 1, .quant = twn};  /* 1340 x 784 >= 2^20 weights: rows split at batch 1 */
-    s[8] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc2", .out = CLASSES};
+    s[8] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc2", .out = 64};  /* fp32 GEMM: 64 x 1340 */
+    s[9] = (tern_layer_spec){.type = TERN_LAYER_LINEAR, .name = "fc3", .out = CLASSES};  /* fp32 dot products */
     int in[3] = {C, H, W};
-    assert_int_equal(tern_model_init(m, s, 9, 3, in, TERN_INIT_HE, 5), TERN_OK);
+    assert_int_equal(tern_model_init(m, s, 10, 3, in, TERN_INIT_HE, 5), TERN_OK);
     /* batchnorm statistics away from the identity, so the affine does something */
     for (int i = 0; i < m->params.count; i++) {
         tern_param *p = &m->params.items[i];

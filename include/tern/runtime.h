@@ -18,9 +18,11 @@
  *     forces one mode on every ternary layer.
  *   - fp32 conv2d with at most 4 input channels (a first conv on grey or
  *     RGB images): the direct conv (src/kernels/dconv.h), its activation
- *     fused. Other fp32 linear/conv2d: tern's own GEMM (src/kernels/sgemm.h,
- *     AVX-512; plain loops on CPUs without it), conv by im2col per image;
- *     never OpenBLAS, which must not run on several threads at once.
+ *     fused. fp32 linear layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS
+ *     (M K): a dot product per output. Other fp32 linear/conv2d: tern's
+ *     own GEMM (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without
+ *     it), conv by im2col per image; never OpenBLAS, which must not run on
+ *     several threads at once.
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
  *     semantics as tern's training ops have them (avgpool counts padding).
  *
@@ -58,6 +60,10 @@ extern "C" {
  * the layer, before anything is allocated; a smaller batch needs less. Sizes
  * are computed in 64 bits with overflow checks. */
 #define TERN_RUNTIME_MAX_BYTES ((size_t)16 << 30)
+
+/* fp32 linear layers with at most this many weights (M K) run plain dot
+ * products instead of a GEMM (faster for small heads; see above). */
+#define TERN_RUNTIME_DOT_MAX_WEIGHTS ((size_t)1 << 16)
 
 /* How ternary layers take their activations. */
 typedef enum tern_runtime_act {
