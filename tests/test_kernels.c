@@ -884,6 +884,69 @@ static void test_im2col_vs_definition(void **state) {
     }
 }
 
+/* maxpool written from its contract: the scan of each window's valid
+ * pixels in row-major order, keeping the first NaN, else the first strict
+ * maximum; *at its index h W + w. */
+static float naive_window_max(const float *xp, int H, int W, int h0, int w0, int k, int32_t *at) {
+    int32_t best = -1;
+    for (int h = h0; h < h0 + k; h++)
+        for (int w = w0; w < w0 + k; w++) {
+            if (h < 0 || h >= H || w < 0 || w >= W) continue;
+            const int32_t i = h * W + w;
+            if (best < 0 || (xp[best] == xp[best] && (xp[i] != xp[i] || xp[i] > xp[best]))) best = i;
+        }
+    *at = best;
+    return xp[best];
+}
+
+/* tern_kernel_maxpool2d_f32, with and without the argmax, bit for bit
+ * against the scan on shapes that reach every path (the 2x2 stride-2 fast
+ * path with even and odd H and W, one plane and several, rows of 1..17
+ * outputs; other k, stride and padding), on values drawn from a few that
+ * tie, +0 and -0 among them, and NaNs of distinct payloads, so a path that
+ * picks another tie or another NaN shows in the bits. */
+static void test_maxpool_vs_scan(void **state) {
+    (void)state;
+    const int geo[][6] = {
+        /* planes, H, W, k, stride, pad */
+        {32, 24, 24, 2, 2, 0}, {64, 8, 8, 2, 2, 0}, {1, 2, 2, 2, 2, 0}, {3, 7, 9, 2, 2, 0}, {5, 6, 35, 2, 2, 0},
+        {2, 5, 4, 2, 2, 0},    {4, 16, 34, 2, 2, 0}, {3, 9, 9, 3, 2, 1},  {2, 6, 7, 2, 1, 1},  {2, 10, 10, 3, 3, 0},
+        {1, 5, 5, 1, 1, 0},    {3, 8, 8, 2, 2, 1},   {2, 11, 13, 5, 2, 2},
+    };
+    const float vals[] = {-0.0f, 0.0f, 1.0f, -1.0f, 2.0f, 1.0f, -3.5f};
+    tern_rng r;
+    tern_rng_seed(&r, 7);
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+        const int P = geo[g][0], H = geo[g][1], W = geo[g][2], k = geo[g][3], st = geo[g][4], pad = geo[g][5];
+        const int OH = (H + 2 * pad - k) / st + 1, OW = (W + 2 * pad - k) / st + 1;
+        const size_t nx = (size_t)P * H * W, ny = (size_t)P * OH * OW;
+        float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *ya = malloc(sizeof(float) * ny);
+        int32_t *am = malloc(sizeof(int32_t) * ny);
+        for (int rep = 0; rep < 3; rep++) {
+            for (size_t i = 0; i < nx; i++) {
+                x[i] = vals[tern_rng_below(&r, sizeof vals / sizeof vals[0])];
+                if (rep > 0 && tern_rng_below(&r, 8) == 0) {  /* a NaN whose payload names its place */
+                    uint32_t bits = 0x7fc00000u | (uint32_t)(i & 0x3fffff);
+                    memcpy(&x[i], &bits, 4);
+                }
+            }
+            tern_kernel_maxpool2d_f32(x, (size_t)P, H, W, k, st, pad, OH, OW, y, NULL);
+            tern_kernel_maxpool2d_f32(x, (size_t)P, H, W, k, st, pad, OH, OW, ya, am);
+            for (int p = 0; p < P; p++)
+                for (int oh = 0; oh < OH; oh++)
+                    for (int ow = 0; ow < OW; ow++) {
+                        const size_t o = ((size_t)p * OH + oh) * OW + ow;
+                        int32_t at;
+                        const float want = naive_window_max(x + (size_t)p * H * W, H, W, oh * st - pad, ow * st - pad, k, &at);
+                        if (memcmp(&y[o], &want, 4) || memcmp(&ya[o], &want, 4) || am[o] != at)
+                            fail_msg("maxpool geometry %zu rep %d: plane %d (%d,%d) = %g / %g at %d, want %g at %d", g,
+                                     rep, p, oh, ow, y[o], ya[o], am[o], want, at);
+                    }
+        }
+        free(x), free(y), free(ya), free(am);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pack_layout_by_hand),
@@ -901,6 +964,7 @@ int main(void) {
         cmocka_unit_test(test_conv_vs_naive),
         cmocka_unit_test(test_conv_bad_input),
         cmocka_unit_test(test_im2col_vs_definition),
+        cmocka_unit_test(test_maxpool_vs_scan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

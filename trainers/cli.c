@@ -165,9 +165,19 @@ tern_status cli_kernel_from_env(tern_kernel *k) {
 }
 
 tern_status cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act) {
-    tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO};
+    return cli_runtime_init_pool(rt, d, max_batch, act, NULL);
+}
+
+tern_status cli_runtime_init_pool(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act,
+                                  tern_pool *pool) {
+    tern_runtime_opts o = {.max_batch = max_batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO, .pool = pool};
     tern_status st = cli_kernel_from_env(&o.kernel);
     return st ? st : tern_runtime_init_opts(rt, d, &o);
+}
+
+tern_status cli_pool_init(tern_pool **pool, int threads) {
+    *pool = NULL;
+    return threads > 1 ? tern_pool_init(pool, threads) : TERN_OK;
 }
 
 static volatile sig_atomic_t stop_signal;

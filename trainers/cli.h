@@ -109,6 +109,17 @@ tern_status cli_kernel_from_env(tern_kernel *k);
 /* tern_runtime_init on that path. */
 tern_status cli_runtime_init(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act);
 
+/* The same on a worker pool (NULL: the caller's thread only). */
+tern_status cli_runtime_init_pool(tern_runtime *rt, const tern_deploy *d, int max_batch, tern_runtime_act act,
+                                  tern_pool *pool);
+
+/* The --threads option of the commands that run the runtime. */
+#define CLI_THREADS_OPT(out) \
+    CLI_INT_OPT("--threads", out, "N", 1, TERN_POOL_MAX_THREADS, "worker threads the runtime splits the batch over (1)")
+
+/* *pool = a pool of `threads` threads, or NULL for 1 (no worker to start). */
+tern_status cli_pool_init(tern_pool **pool, int threads);
+
 /* SIGINT, SIGTERM and SIGHUP set the returned flag (to the signal's number)
  * instead of killing the program, so training can checkpoint and return. */
 volatile sig_atomic_t *cli_stop_on_signals(void);

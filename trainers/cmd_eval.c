@@ -47,24 +47,30 @@ static int eval_training(const char *ckpt, const char *data) {
 }
 
 /* Accuracy and per-class accuracy of a deploy checkpoint on the runtime. */
-static int eval_deploy(const char *model, const char *data, tern_runtime_act act, int batch) {
+static int eval_deploy(const char *model, const char *data, tern_runtime_act act, int batch, int threads) {
     tern_deploy d;
-    if (tern_deploy_load(&d, model)) return cli_fail("eval");
+    tern_pool *pool;
+    if (cli_pool_init(&pool, threads)) return cli_fail("eval");
+    if (tern_deploy_load(&d, model)) {
+        tern_pool_free(pool);
+        return cli_fail("eval");
+    }
     tern_dataset test;
     tern_runtime rt;
     tern_status st = cli_load_split(&d, model, d.dataset, data, "test", &test);
     if (st) {
         tern_deploy_free(&d);
+        tern_pool_free(pool);
         return cli_fail("eval");
     }
     int *pred = malloc(sizeof(int) * (size_t)test.n);
     tern_runtime_eval r = {.pred = pred};
-    st = pred ? cli_runtime_init(&rt, &d, batch, act) : tern_error(TERN_ERR_NOMEM, "out of memory");
+    st = pred ? cli_runtime_init_pool(&rt, &d, batch, act, pool) : tern_error(TERN_ERR_NOMEM, "out of memory");
     if (!st) {
         st = tern_runtime_evaluate(&rt, &test, &r);
         if (!st) {
-            printf("%s (deploy, kernel path %s, ternary activations %s) on %s test (%d images)\n", model,
-                   tern_kernel_name(rt.kernel), act_label(act), d.dataset, r.n);
+            printf("%s (deploy, kernel path %s, ternary activations %s, %d thread%s) on %s test (%d images)\n", model,
+                   tern_kernel_name(rt.kernel), act_label(act), threads, threads > 1 ? "s" : "", d.dataset, r.n);
             printf("accuracy %.2f%%  planned buffers %.1f KiB\n", 100.0 * r.acc,
                    (double)tern_runtime_planned_bytes(&rt) / 1024.0);
             printf("per class:\n");
@@ -80,23 +86,25 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
     free(pred);
     tern_dataset_free(&test);
     tern_deploy_free(&d);
+    tern_pool_free(pool);
     return st ? cli_fail("eval") : 0;
 }
 
 int cmd_eval(int argc, char **argv) {
     const char *ckpt, *data = NULL;
-    int act = -1, batch = 0; /* not given */
+    int act = -1, batch = 0, threads = 0; /* not given */
     const cli_opt options[] = {
         CLI_STR_OPT("--data", &data, "DIR", "read the dataset from DIR instead of the config's path"),
         CLI_CHOICE_OPT("--act", &act, cli_acts,
                        "deploy checkpoints: the ternary layers' activations (auto: as trained)"),
         CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "deploy checkpoints: the batch (256)"),
+        CLI_THREADS_OPT(&threads),
         CLI_END_OPT,
     };
     const cli_spec spec = {
         .cmd = "eval",
         .usage = "usage: tern eval CKPT [--data DIR]\n"
-                 "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N]\n"
+                 "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N] [--threads N]\n"
                  "\n"
                  "Evaluate a training checkpoint on its dataset's test split: loss,\n"
                  "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
@@ -109,10 +117,11 @@ int cmd_eval(int argc, char **argv) {
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     if (!ckpt) return cli_usage(&spec, stderr);
     if (tern_deploy_probe(ckpt))
-        return eval_deploy(ckpt, data, act < 0 ? TERN_RUNTIME_ACT_AUTO : (tern_runtime_act)act, batch ? batch : 256);
-    if (act >= 0 || batch) {
-        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n", act >= 0 ? "--act" : "--batch",
-                ckpt);
+        return eval_deploy(ckpt, data, act < 0 ? TERN_RUNTIME_ACT_AUTO : (tern_runtime_act)act, batch ? batch : 256,
+                           threads ? threads : 1);
+    if (act >= 0 || batch || threads) {
+        fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n",
+                act >= 0 ? "--act" : batch ? "--batch" : "--threads", ckpt);
         return 2;
     }
     return eval_training(ckpt, data);

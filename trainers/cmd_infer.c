@@ -19,15 +19,16 @@ static int parse_ref(const char *s, char *name, size_t nn, char *split, size_t s
 
 int cmd_infer(int argc, char **argv) {
     const char *args[2], *data = NULL;
-    int act = TERN_RUNTIME_ACT_AUTO;
+    int act = TERN_RUNTIME_ACT_AUTO, threads = 1;
     const cli_opt options[] = {
         CLI_STR_OPT("--data", &data, "DIR", "read DATASET:SPLIT:INDEX's dataset from DIR"),
         CLI_CHOICE_OPT("--act", &act, cli_acts, "ternary layers' activations: auto (as trained, default), int8, fp32"),
+        CLI_THREADS_OPT(&threads),
         CLI_END_OPT,
     };
     const cli_spec spec = {
         .cmd = "infer",
-        .usage = "usage: tern infer MODEL.h5 INPUT [--data DIR] [--act auto|int8|fp32]\n"
+        .usage = "usage: tern infer MODEL.h5 INPUT [--data DIR] [--act auto|int8|fp32] [--threads N]\n"
                  "\n"
                  "Classify one input with a deploy checkpoint; prints the class and the\n"
                  "probability of every class. INPUT is one of:\n"
@@ -45,7 +46,12 @@ int cmd_infer(int argc, char **argv) {
     const char *model = args[0], *input = args[1];
     if (!model || !input) return cli_usage(&spec, stderr);
     tern_deploy d;
-    if (tern_deploy_load(&d, model)) return cli_fail("infer");
+    tern_pool *pool;
+    if (cli_pool_init(&pool, threads)) return cli_fail("infer");
+    if (tern_deploy_load(&d, model)) {
+        tern_pool_free(pool);
+        return cli_fail("infer");
+    }
     size_t per = (size_t)d.in_shape[0] * d.in_shape[1] * d.in_shape[2];
     float *x = malloc(sizeof(float) * per);
     char name[TERN_DATA_NAME_LEN], split[16];
@@ -72,7 +78,7 @@ int cmd_infer(int argc, char **argv) {
     int shape[4] = {1, d.in_shape[0], d.in_shape[1], d.in_shape[2]};
     tern_tensor xt = tern_tensor_view(x, NULL, 4, shape);
     const float *z = NULL;
-    if (!st) st = cli_runtime_init(&rt, &d, 1, (tern_runtime_act)act);
+    if (!st) st = cli_runtime_init_pool(&rt, &d, 1, (tern_runtime_act)act, pool);
     if (!st) {
         st = tern_runtime_forward(&rt, &xt, &z);
         if (!st) {
@@ -92,5 +98,6 @@ int cmd_infer(int argc, char **argv) {
     rc = st ? cli_fail("infer") : 0;
     free(x);
     tern_deploy_free(&d);
+    tern_pool_free(pool);
     return rc;
 }

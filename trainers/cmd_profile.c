@@ -23,11 +23,12 @@ typedef struct prof_run {
 /* Run x (n samples) through the runtime at `batch`, repeats times, timing
  * every layer; RAPL (when r is not NULL) over the timed repeats. */
 static tern_status profile_batch(const tern_deploy *d, const float *x, int n, int batch, int repeats,
-                                 tern_runtime_act act, tern_rapl *rapl, prof_run *out) {
+                                 tern_runtime_act act, tern_pool *pool, tern_rapl *rapl, prof_run *out) {
     const int L = d->n_layers;
     const size_t per = (size_t)d->in_shape[0] * d->in_shape[1] * d->in_shape[2];
     tern_runtime rt;
-    tern_runtime_opts o = {.max_batch = batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO, .time_layers = 1};
+    tern_runtime_opts o = {.max_batch = batch, .act = act, .zskip = TERN_RUNTIME_ZSKIP_AUTO, .time_layers = 1,
+                           .pool = pool};
     tern_status st = cli_kernel_from_env(&o.kernel);
     if (!st) st = tern_runtime_init_opts(&rt, d, &o);
     if (st) return st;
@@ -82,16 +83,22 @@ static void prof_run_free(prof_run *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* Which code ran layer i: the packed kernels on a path, OpenBLAS, loops, or
- * a direct conv's epilogue (fused). */
+/* Which code ran layer i: the packed kernels on a path, a direct conv's
+ * epilogue (fused), the direct fp32 conv (few input channels), tern's fp32
+ * GEMM, or loops (tern/runtime.h). */
 static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, size_t n) {
     const tern_dlayer *L = &d->layers[i];
+    const int cin = i ? d->layers[i - 1].out_shape[0] : d->in_shape[0];
     if (p->fused_into[i] >= 0)
         snprintf(buf, n, "fused");
     else if (L->ternary)
         snprintf(buf, n, "%s/%s", tern_kernel_name(p->kernel), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
+    else if (L->type == TERN_DLAYER_CONV2D && cin <= 4)
+        snprintf(buf, n, "dconv");
+    else if (L->type == TERN_DLAYER_LINEAR && (size_t)L->out_shape[0] * L->in_features <= TERN_RUNTIME_DOT_MAX_WEIGHTS)
+        snprintf(buf, n, "dot");
     else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
-        snprintf(buf, n, "openblas");
+        snprintf(buf, n, "sgemm");
     else
         snprintf(buf, n, "loop");
 }
@@ -110,6 +117,8 @@ typedef struct profile {
     tern_energy *et, *ef, Et, Ef;  /* (n_layers) estimated energy, ternary and fp32, and the totals */
     char source[128];              /* where the inputs came from */
     int n, repeats;                /* inputs per repeat, repeats */
+    int threads;                   /* the runtime's threads (--threads) */
+    tern_pool *pool;               /* their pool; NULL for 1 */
     prof_run runs[2];              /* batch 1, then the larger batch (when above 1) */
     int n_runs;
     double rss_kib;                /* peak RSS of the process */
@@ -172,7 +181,7 @@ static tern_status measure(profile *p, const char *data, int batch, tern_runtime
     if (!st && !p->have_rapl) snprintf(p->rapl_why, sizeof p->rapl_why, "%s", tern_errmsg());
     p->n_runs = batch > 1 ? 2 : 1;
     for (int k = 0; !st && k < p->n_runs; k++)
-        st = profile_batch(&p->d, x, p->n, k ? batch : 1, p->repeats, act,
+        st = profile_batch(&p->d, x, p->n, k ? batch : 1, p->repeats, act, p->pool,
                            p->have_rapl && k == p->n_runs - 1 ? &rapl : NULL, &p->runs[k]);
     if (!st && p->have_rapl && p->runs[p->n_runs - 1].rapl_uj < 0) {
         p->have_rapl = 0;
@@ -229,8 +238,8 @@ static void print_text(const profile *p) {
     const tern_deploy *d = &p->d;
     const prof_run *runs = p->runs;
     const int n_runs = p->n_runs, L = d->n_layers;
-    printf("%s: kernel path %s, %s, %d samples, median of %d repeats\n", p->model,
-           tern_kernel_name(runs[0].kernel), p->source, p->n, p->repeats);
+    printf("%s: kernel path %s, %d thread%s, %s, %d samples, median of %d repeats\n", p->model,
+           tern_kernel_name(runs[0].kernel), p->threads, p->threads > 1 ? "s" : "", p->source, p->n, p->repeats);
     for (int k = 0; k < n_runs; k++)
         printf("  batch %-4d %10.1f samples/s  %9.2f us/sample  (layers sum to %.2f us)\n", runs[k].batch,
                1.0 / runs[k].s_per_sample, 1e6 * runs[k].s_per_sample, 1e-3 * layer_sum(&runs[k], L));
@@ -269,20 +278,21 @@ static void print_text(const profile *p) {
 
 int cmd_profile(int argc, char **argv) {
     const char *model, *data = NULL;
-    int batch = 64, n = 512, repeats = 5, json = 0, act = TERN_RUNTIME_ACT_AUTO;
+    int batch = 64, n = 512, repeats = 5, json = 0, act = TERN_RUNTIME_ACT_AUTO, threads = 1;
     const cli_opt options[] = {
         CLI_STR_OPT("--data", &data, "random|DIR", "the inputs: the test set from DIR, or random pixels"),
         CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "the larger batch (64)"),
         CLI_INT_OPT("--n", &n, "SAMPLES", 1, 1 << 20, "inputs per repeat (512)"),
         CLI_INT_OPT("--repeats", &repeats, "R", 1, 1000, "repeats, of which the median is quoted (5)"),
         CLI_CHOICE_OPT("--act", &act, cli_acts, "ternary layers' activations: auto (as trained, default), int8, fp32"),
+        CLI_THREADS_OPT(&threads),
         CLI_FLAG_OPT("--json", &json, "one JSON object instead of the tables"),
         CLI_END_OPT,
     };
     const cli_spec spec = {
         .cmd = "profile",
         .usage = "usage: tern profile MODEL.h5 [--data random|DIR] [--batch N] [--n SAMPLES] [--repeats R]\n"
-                 "                    [--act auto|int8|fp32] [--json]\n"
+                 "                    [--act auto|int8|fp32] [--threads N] [--json]\n"
                  "\n"
                  "Per-layer inference time of a deploy checkpoint through the runtime (the kernels\n"
                  "eval and bench run), at batch 1 and at batch N (64), medians of R repeats (5) of\n"
@@ -301,8 +311,12 @@ int cmd_profile(int argc, char **argv) {
                                     "'tern export %s -o MODEL.h5' first ('tern inspect' reads both)", model, model);
         return cli_fail("profile");
     }
-    profile p = {.model = model, .n = n, .repeats = repeats};
-    if (tern_deploy_load(&p.d, model)) return cli_fail("profile");
+    profile p = {.model = model, .n = n, .repeats = repeats, .threads = threads};
+    if (cli_pool_init(&p.pool, threads)) return cli_fail("profile");
+    if (tern_deploy_load(&p.d, model)) {
+        tern_pool_free(p.pool);
+        return cli_fail("profile");
+    }
     tern_status st = measure(&p, data, batch, (tern_runtime_act)act);
     if (!st && json) print_json(&p);
     else if (!st) print_text(&p);
@@ -311,5 +325,6 @@ int cmd_profile(int argc, char **argv) {
     free(p.et);
     free(p.ef);
     tern_deploy_free(&p.d);
+    tern_pool_free(p.pool);
     return st ? cli_fail("profile") : 0;
 }

@@ -4,7 +4,7 @@
  * tern_runtime_init plans once for a batch capacity: every layer's output
  * gets a slot in a few shared buffers (a slot is reused once no later layer
  * or residual add reads its tenant; flatten is a view), and one scratch
- * block serves every kernel call. tern_runtime_planned_bytes reports the
+ * block per thread serves that thread's kernel calls. tern_runtime_planned_bytes reports the
  * total (activations, scratch and the zero-skipping column lists), for the
  * profiler.
  *
@@ -21,13 +21,29 @@
  *     exact integer sum; a layer trained on float inputs runs TERN_KACT_F32
  *     (exact adds and subtracts of the fp32 activations). The `act` option
  *     forces one mode on every ternary layer.
- *   - fp32 linear/conv2d: OpenBLAS (sgemv at batch 1, sgemm otherwise; conv
- *     by im2col per image).
+ *   - fp32 conv2d with at most 4 input channels (a first conv on grey or
+ *     RGB images): the direct conv (src/kernels/dconv.h), its activation
+ *     fused. fp32 linear layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS
+ *     (M K): a dot product per output. Other fp32 linear/conv2d: tern's
+ *     own GEMM (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without
+ *     it), conv by im2col per image; never OpenBLAS, which must not run on
+ *     several threads at once.
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
  *     semantics as tern's training ops have them (avgpool counts padding).
- * Single-threaded, as the kernels are; set OpenBLAS's threads yourself.
+ *
+ * Threads: opts.pool (tern/pool.h), borrowed, lends its threads. A batch
+ * of n >= 2 is split into min(n, threads) contiguous parts of samples, and
+ * each thread runs every layer on its part with its own kernel scratch,
+ * writing its rows of the shared buffers (every layer works per sample:
+ * int8 scales are per sample, there are no batch statistics). At batch 1
+ * the layers run on the caller's thread, except dense ternary linear
+ * layers of at least 2^20 weights (M K), whose output rows are split across
+ * the threads in blocks of 8 (smaller layers cost less than the wake-up).
+ * Every output is computed by the same operations whatever the split, so
+ * the logits are the same bits with no pool and with a pool of any size.
  * With opts.time_layers each forward adds every layer's wall time to
- * rt->layer_ns (tern profile); without it, forward reads no clock. */
+ * rt->layer_ns (tern profile; with a batch split, the first part's
+ * thread's times); without it, forward reads no clock. */
 #ifndef TERN_RUNTIME_H
 #define TERN_RUNTIME_H
 
@@ -49,6 +65,10 @@ extern "C" {
  * the layer, before anything is allocated; a smaller batch needs less. Sizes
  * are computed in 64 bits with overflow checks. */
 #define TERN_RUNTIME_MAX_BYTES ((size_t)16 << 30)
+
+/* fp32 linear layers with at most this many weights (M K) run plain dot
+ * products instead of a GEMM (faster for small heads; see above). */
+#define TERN_RUNTIME_DOT_MAX_WEIGHTS ((size_t)1 << 16)
 
 /* How ternary layers take their activations. */
 typedef enum tern_runtime_act {
@@ -90,7 +110,7 @@ typedef struct tern_runtime_opts {
     tern_runtime_zskip zskip;
     int time_layers;            /* 1: accumulate each layer's wall time into layer_ns (for tern profile) */
     tern_kernel kernel;         /* the packed kernels' path (0: TERN_KERNEL_AUTO, the best available) */
-    tern_pool *pool;            /* worker threads (borrowed); NULL: the caller's thread only */
+    tern_pool *pool;            /* worker threads, borrowed (must outlive the runtime); NULL: the caller's thread only */
 } tern_runtime_opts;
 
 typedef struct tern_runtime {
@@ -105,10 +125,15 @@ typedef struct tern_runtime {
     struct tern_epilogue *epi;  /* (n_layers) internal: what each direct conv applies before it stores */
     int *fused_into;            /* (n_layers) the direct conv whose epilogue computes layer i, else -1 */
     float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
+    size_t *stride;             /* (n_layers) floats per sample between the parts of a batch split in
+                                   each layer's buffer (its slot's largest tenant; one thread: unused) */
     const float **outp;         /* (n_layers) where each output is during a forward (views: their input) */
     float *arena;               /* the slots, one allocation */
-    void *scratch;              /* kernel, im2col scratch */
-    size_t scratch_bytes;
+    void *scratch;              /* kernel, im2col scratch: one block per thread */
+    size_t scratch_bytes;       /* of each thread's block (a multiple of 64) */
+    tern_pool *pool;            /* borrowed from opts; NULL: one thread */
+    int threads;                /* tern_pool_threads(pool) at init */
+    int sgemm_fast;             /* 1: fp32 GEMMs on tern's AVX-512 GEMM, 0: its plain loops */
     size_t planned_bytes;       /* arena + scratch */
     size_t in_numel;            /* C*H*W */
     double *layer_ns;           /* (n_layers) when opts.time_layers: nanoseconds each layer ran

@@ -78,18 +78,53 @@ static void maxpool_plane_2x2(const float *xp, int W, int OH, int OW, float *yp,
     }
 }
 
+/* The winner of two values in scan order, x first: x when it is NaN, else
+ * y when y is NaN or larger, else x (a tie keeps x). Applied as a tree,
+ * pair_max(pair_max(a, b), pair_max(c, d)) is exactly window_max's scan of
+ * a b / c d: the first NaN if any, else the first maximum in row-major
+ * order, since the right pair wins only when it holds the first NaN or
+ * beats every value of the left one. Three plain selects, which GCC
+ * vectorises (a select on a | of compares it does not). */
+static inline float pair_max(float x, float y) {
+    float m = y > x ? y : x;
+    m = y != y ? y : m;
+    return x != x ? x : m;
+}
+
+/* The 2x2 stride-2 pool without padding and without the argmax, rows pairs
+ * at a time: two input rows (W) -> one output row (OW). Without an argmax
+ * it is pure data flow, so one loop per row vectorises (stride-2 loads
+ * become permutes); with H = 2 OH the caller passes all planes as one
+ * tall plane, the rows of a pair never crossing planes. */
+static void maxpool_rows_2x2(const float *restrict x, int W, size_t pairs, int OW, float *restrict y) {
+    for (size_t q = 0; q < pairs; q++) {
+        const float *r0 = x + 2 * q * (size_t)W, *r1 = r0 + W;
+        float *yr = y + q * (size_t)OW;
+#pragma omp simd
+        for (int ow = 0; ow < OW; ow++) {
+            const float h0 = pair_max(r0[2 * ow], r0[2 * ow + 1]), h1 = pair_max(r1[2 * ow], r1[2 * ow + 1]);
+            yr[ow] = pair_max(h0, h1);
+        }
+    }
+}
+
 void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
                                int OW, float *y, int32_t *argmax) {
+    if (pad == 0 && k == 2 && stride == 2 && !argmax) {
+        if (H == 2 * OH) {
+            maxpool_rows_2x2(x, W, planes * (size_t)OH, OW, y);  /* one tall plane */
+            return;
+        }
+        for (size_t p = 0; p < planes; p++)  /* an odd last row is left out */
+            maxpool_rows_2x2(x + p * (size_t)H * W, W, (size_t)OH, OW, y + p * (size_t)OH * OW);
+        return;
+    }
     for (size_t p = 0; p < planes; p++) {
         const float *xp = x + p * (size_t)H * W;  /* (H,W) */
         float *yp = y + p * (size_t)OH * OW;      /* (OH,OW) */
         int32_t *ap = argmax ? argmax + p * (size_t)OH * OW : NULL;
         if (pad == 0 && k == 2 && stride == 2 && ap) {
             maxpool_plane_2x2(xp, W, OH, OW, yp, ap);
-            continue;
-        }
-        if (pad == 0 && k == 2 && stride == 2) {
-            maxpool_plane_unpadded(xp, W, 2, 2, OH, OW, yp, ap);
             continue;
         }
         if (pad == 0) {

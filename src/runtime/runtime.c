@@ -9,17 +9,22 @@
  * slots, and a residual's skip input holds a third only as long as it must.
  * flatten without an activation is a view of its input and takes no slot.
  *
+ * Forward (tern/runtime.h on threads): run_layers is the loop body, layers
+ * [l0, l1) on a range of samples on one thread; tern_runtime_forward only
+ * splits the batch (or, at batch 1, a large layer's rows) and dispatches.
+ *
  * The math of every layer is tern's training ops' eval semantics; ternary
  * layers are the shared kernels (tern/kernels.h), nothing else. */
 #include "tern/runtime.h"
 
 #include "io/fsutil.h"
+#include "kernels/dconv.h"
 #include "kernels/epilogue.h"
 #include "kernels/fp32.h"
 #include "kernels/qconv.h"
+#include "kernels/sgemm.h"
 #include "runtime/plan.h"
 
-#include <cblas.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -28,8 +33,16 @@
 #include <string.h>
 
 #include "tern/clock.h"
+#include "tern/pool.h"
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
+
+/* At batch 1 a dense ternary linear layer of at least this many weights
+ * (M K) has its rows split across the pool's threads; smaller ones cost
+ * less than handing work to a worker. LeNet-5's fc1 (2^19 weights) takes
+ * about 4 us on one thread, about what a hand-off can cost, so the bar is
+ * 2^20 (measured on a busy machine, where a hand-off cost far more). */
+#define ROW_SPLIT_MIN_WEIGHTS ((size_t)1 << 20)
 
 /* Layer i's input shape: the previous layer's output, or the model's input. */
 static void in_shape_of(const tern_deploy *m, int i, int *ndim, const int **shape) {
@@ -69,6 +82,13 @@ static int is_ternary_gemm(const tern_dlayer *L) {
     return L->ternary && (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D);
 }
 
+/* An fp32 conv's im2col columns (K, OH*OW) in bytes, rounded up to 64. */
+static size_t col_bytes(const tern_dlayer *L) {
+    const size_t b = sizeof(float) * (size_t)L->in_features * (size_t)L->out_shape[1] * (size_t)L->out_shape[2];
+    return (b + 63) / 64 * 64;
+}
+
+/* Scratch bytes layer i needs on one thread for max_batch samples. */
 static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
     const tern_dlayer *L = &rt->model->layers[i];
     const tern_kact kact = rt->kact[i];
@@ -77,7 +97,7 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
     const int *in;
     in_shape_of(rt->model, i, &in_ndim, &in);
     if (L->type == TERN_DLAYER_LINEAR) {
-        if (!L->ternary) return 0;
+        if (!L->ternary) return TERN_SGEMM_SCRATCH_BYTES;
         return sp ? tern_sparse_gemm_scratch_bytes(sp, max_batch, kact)
                   : tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact);
     }
@@ -87,8 +107,10 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
         tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
         return sp ? tern_sparse_conv2d_scratch_bytes(sp, &g, kact) : tern_kernel_conv2d_scratch_bytes(&L->packed, &g, kact);
     }
-    /* fp32 conv: one image's im2col columns (K, OH*OW). */
-    return sizeof(float) * (size_t)L->in_features * (size_t)L->out_shape[1] * (size_t)L->out_shape[2];
+    /* fp32 conv: direct for few channels; else one image's im2col columns
+     * (K, OH*OW), 64-byte aligned, then the GEMM's packing blocks. */
+    if (in[0] <= TERN_DCONV_MAX_CIN) return 0;
+    return col_bytes(L) + TERN_SGEMM_SCRATCH_BYTES;
 }
 
 /* Layer i's output slot in floats for max_batch samples, rounded up to the
@@ -128,6 +150,7 @@ void tern_runtime_free(tern_runtime *rt) {
     free(rt->fused_into);
     free(rt->zskip);
     free(rt->slot);
+    free(rt->stride);
     free((void *)rt->outp);
     free(rt->arena);
     free(rt->scratch);
@@ -235,15 +258,20 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
     int n_slots = 0;
     tern_status st = pl && slot_of && slot_floats ? TERN_OK
                      : tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
+    /* A thread runs at most this many samples per call (forward's split). */
+    const int chunk = (rt->max_batch + rt->threads - 1) / rt->threads;
     for (int i = 0; !st && i < n; i++) {
         const tern_dlayer *L = &m->layers[i];
-        size_t s = layer_scratch(rt, i, rt->max_batch);
+        size_t s = layer_scratch(rt, i, chunk);
         if (s > scratch) scratch = s;
         pl[i] = (tern_plan_layer){.view = no_pass(rt, i), .from = L->type == TERN_DLAYER_ADD ? L->from : -1};
         st = slot_floats_of(m, i, rt->max_batch, s, &pl[i].floats);
     }
     if (!st) st = tern_runtime_plan_slots(pl, n, slot_of, slot_floats, &n_slots);
     for (int k = 0; !st && k < n_slots; k++) total += slot_floats[k];  /* each <= the bound / 4: no wrap */
+    scratch = (scratch + 63) / 64 * 64;
+    const size_t per_thread = scratch;
+    scratch *= (size_t)rt->threads;  /* one block per thread: each <= the bound, and at most 64 of them */
     if (!st && (total > TERN_RUNTIME_MAX_BYTES / sizeof(float) ||
                 scratch + total * sizeof(float) > TERN_RUNTIME_MAX_BYTES))
         st = tern_error(TERN_ERR_NOMEM, "runtime: batch %d needs %.1f GiB of buffers, more than the runtime's bound of "
@@ -252,8 +280,8 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
                         (double)TERN_RUNTIME_MAX_BYTES / (1 << 30));
     if (!st) {
         rt->arena = aligned_alloc(64, (total ? total : ALIGN_FLOATS) * sizeof(float));
-        rt->scratch_bytes = scratch;
-        rt->scratch = scratch ? malloc(scratch) : NULL;
+        rt->scratch_bytes = per_thread;
+        rt->scratch = scratch ? aligned_alloc(64, scratch) : NULL;
         if (!rt->arena || (scratch && !rt->scratch))
             st = tern_error(TERN_ERR_NOMEM, "runtime: cannot allocate %zu bytes of buffers", total * sizeof(float) + scratch);
     }
@@ -266,6 +294,23 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
         off += size;
     }
     for (int i = 0; !st && i < n; i++) rt->slot[i] = pl[i].view ? NULL : rt->arena + slot_floats[slot_of[i]];
+    /* A batch split runs its parts out of step, so a part must never write
+     * where another reads, whichever tenants of a slot they are at: part
+     * [b0, b1) of every tenant of slot k starts at b0 S_k, with S_k the
+     * largest tenant's floats per sample (the slot holds max_batch S_k). */
+    for (int i = 0; !st && i < n; i++) {
+        if (pl[i].view) {
+            rt->stride[i] = i ? rt->stride[i - 1] : rt->in_numel;
+            continue;
+        }
+        size_t big = 0;
+        for (int k = 0; k < n; k++)
+            if (!pl[k].view && slot_of[k] == slot_of[i]) {
+                size_t e = tern_shape_numel(m->layers[k].out_ndim, m->layers[k].out_shape);
+                big = e > big ? e : big;
+            }
+        rt->stride[i] = big;
+    }
     *bytes = st ? 0 : total * sizeof(float) + scratch;
     free(pl);
     free(slot_of);
@@ -288,18 +333,25 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->model = m;
     rt->max_batch = o->max_batch;
     rt->act = o->act;
+    rt->pool = o->pool;
+    rt->threads = tern_pool_threads(o->pool);
+    /* tern's GEMM where the CPU has AVX-512, else its plain loops: never
+     * OpenBLAS, which must not run on several threads at once. The choice
+     * depends on the CPU only, so any thread count gives the same bits. */
+    rt->sgemm_fast = tern_sgemm_resolve(TERN_SGEMM_AUTO) == TERN_SGEMM_AVX512;
     rt->in_numel = tern_shape_numel(3, m->in_shape);
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
     rt->zskip = calloc((size_t)n, 1);
     rt->sparse = calloc((size_t)n, sizeof *rt->sparse);
     rt->slot = calloc((size_t)n, sizeof *rt->slot);
+    rt->stride = calloc((size_t)n, sizeof *rt->stride);
     rt->outp = calloc((size_t)n, sizeof *rt->outp);
     rt->layer_ns = o->time_layers ? calloc((size_t)n, sizeof *rt->layer_ns) : NULL;
     rt->qconv = calloc((size_t)n, sizeof *rt->qconv);
     rt->epi = calloc((size_t)n, sizeof *rt->epi);
     rt->fused_into = malloc(sizeof(int) * (size_t)n);
-    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->outp || (o->time_layers && !rt->layer_ns) ||
-        !rt->qconv || !rt->epi || !rt->fused_into) {
+    if (!rt->kact || !rt->zskip || !rt->sparse || !rt->slot || !rt->stride || !rt->outp ||
+        (o->time_layers && !rt->layer_ns) || !rt->qconv || !rt->epi || !rt->fused_into) {
         tern_runtime_free(rt);
         return tern_error(TERN_ERR_NOMEM, "runtime: out of memory planning %d layers", n);
     }
@@ -342,31 +394,262 @@ static void pool(const tern_dlayer *L, const float *x, size_t planes, int H, int
         tern_kernel_avgpool2d_f32(x, planes, H, W, L->kernel, L->stride, L->pad, L->out_shape[1], L->out_shape[2], y);
 }
 
-/* y (n, M) = x (n, K) W^T + b through OpenBLAS. */
-static void linear_fp32(const tern_dlayer *L, const float *x, int n, float *y) {
-    const int M = L->out_shape[0], K = L->in_features;
-    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * M, L->bias, sizeof(float) * (size_t)M);
-    if (n == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, 1.0f, L->weight, K, x, 1, 1.0f, y, 1);
+/* C (M, N) = A B + C on tern's own GEMM (see init): row-major, B stored
+ * (N, K) when transB. scratch: TERN_SGEMM_SCRATCH_BYTES. */
+static void sgemm_acc(const tern_runtime *rt, void *scratch, int transB, int M, int N, int K, const float *A,
+                      const float *B, float *C) {
+    const int ldb = transB ? K : N;
+    if (rt->sgemm_fast)
+        tern_sgemm(TERN_SGEMM_AVX512, scratch, 0, transB, M, N, K, A, K, B, ldb, 1.0f, C, N);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, M, K, 1.0f, x, K, L->weight, K, 1.0f, y, M);
+        tern_sgemm_ref(0, transB, M, N, K, A, K, B, ldb, 1.0f, C, N);
 }
 
-/* y (n, M, OH, OW) = conv(x (n, C, H, W)) through im2col + sgemm per image. */
-static void conv_fp32(const tern_dlayer *L, const int *in, const float *x, int n, float *y, float *col) {
+/* fp32 linear layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS run one dot
+ * product per output: a classifier head such as LeNet-5's fc2 (5120
+ * weights) takes 0.7 us that way at batch 1, 0.6 us through OpenBLAS's
+ * sgemv, 2.7 us through the packing GEMM. A choice by shape only, so the
+ * bits do not depend on n. */
+
+/* sum x[k] w[k] over k < K: 16 partial sums (lane k % 16), then a fixed
+ * tree; the same order for every sample and every n. */
+static float dot16(const float *x, const float *w, int K) {
+    float acc[16] = {0};
+    int k = 0;
+    for (; k + 16 <= K; k += 16)
+        for (int l = 0; l < 16; l++) acc[l] += x[k + l] * w[k + l];
+    for (int l = 0; k < K; k++, l++) acc[l] += x[k] * w[k];
+    for (int h = 8; h >= 1; h /= 2)
+        for (int l = 0; l < h; l++) acc[l] += acc[l + h];
+    return acc[0];
+}
+
+/* y (n, M) = x (n, K) W^T + b. */
+static void linear_fp32(const tern_runtime *rt, const tern_dlayer *L, const float *x, int n, float *y, void *scratch) {
+    const int M = L->out_shape[0], K = L->in_features;
+    if ((size_t)M * K <= TERN_RUNTIME_DOT_MAX_WEIGHTS) {
+        for (int i = 0; i < n; i++)
+            for (int r = 0; r < M; r++)
+                y[(size_t)i * M + r] = dot16(x + (size_t)i * K, L->weight + (size_t)r * K, K) + L->bias[r];
+        return;
+    }
+    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * M, L->bias, sizeof(float) * (size_t)M);
+    sgemm_acc(rt, scratch, 1, n, M, K, x, L->weight, y);
+}
+
+/* The epilogue activation of a runtime activation. */
+static tern_epi_act epi_act(tern_act a) {
+    return a == TERN_ACT_RELU ? TERN_EPI_RELU : a == TERN_ACT_HARDTANH ? TERN_EPI_HARDTANH : TERN_EPI_NONE;
+}
+
+/* y (n, M, OH, OW) = conv(x (n, C, H, W)): with few input channels the
+ * direct conv with the layer's activation fused (*fused = 1); else im2col +
+ * GEMM per image. */
+static void conv_fp32(const tern_runtime *rt, const tern_dlayer *L, const int *in, const float *x, int n, float *y,
+                      void *scratch, int *fused) {
     const int C = in[0], H = in[1], W = in[2], k = L->kernel, s = L->stride, p = L->pad;
     const int M = L->out_shape[0], OH = L->out_shape[1], OW = L->out_shape[2], K = L->in_features;
     const size_t P = (size_t)OH * OW;
+    if (C <= TERN_DCONV_MAX_CIN) {
+        const tern_conv2d_geom g = {C, H, W, k, k, s, p};
+        const tern_epilogue e = {.act = epi_act(L->act)};
+        tern_dconv_f32(rt->kernel, &g, M, L->weight, L->bias, &e, x, n, y);
+        *fused = 1;
+        return;
+    }
+    float *col = scratch;  /* (K, P) */
+    void *gemm_scratch = (char *)scratch + col_bytes(L);
     for (int b = 0; b < n; b++) {
-        const float *img = x + (size_t)b * C * H * W;
-        /* col (K, P): row (c, i, j) holds that tap of every output position. */
-        tern_kernel_im2col_f32(img, C, H, W, k, k, s, p, OH, OW, col);
+        tern_kernel_im2col_f32(x + (size_t)b * C * H * W, C, H, W, k, k, s, p, OH, OW, col);
         float *yb = y + (size_t)b * M * P;  /* (M, P) */
         for (int r = 0; r < M; r++)
             for (size_t q = 0; q < P; q++) yb[(size_t)r * P + q] = L->bias[r];
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, (int)P, K, 1.0f, L->weight, K, col, (int)P, 1.0f, yb,
-                    (int)P);
+        sgemm_acc(rt, gemm_scratch, 0, M, (int)P, K, L->weight, col, yb);
     }
+}
+
+/* Layer i on n samples: xi (n, in) -> y (n, out) with the scratch block of
+ * one thread; the layer's activation applied unless its kernel fused it. */
+static tern_status run_layer(const tern_runtime *rt, int i, const float *xi, int n, float *y, const float *from,
+                             void *scratch) {
+    const tern_deploy *m = rt->model;
+    const tern_dlayer *L = &m->layers[i];
+    int in_ndim, fused = 0;
+    const int *ish;
+    in_shape_of(m, i, &in_ndim, &ish);
+    const size_t out_n = tern_shape_numel(L->out_ndim, L->out_shape), in_n = tern_shape_numel(in_ndim, ish);
+    const size_t sb = rt->scratch_bytes;
+    tern_status st = TERN_OK;
+    switch (L->type) {
+    case TERN_DLAYER_LINEAR:
+        if (L->ternary && rt->zskip[i])
+            st = tern_sparse_gemm(rt->kernel, &rt->sparse[i], xi, n, L->bias, y, rt->kact[i], scratch, sb);
+        else if (L->ternary)
+            st = tern_kernel_gemm(rt->kernel, &L->packed, xi, n, L->bias, y, rt->kact[i], scratch, sb);
+        else
+            linear_fp32(rt, L, xi, n, y, scratch);
+        break;
+    case TERN_DLAYER_CONV2D:
+        if (rt->qconv[i].wc) {
+            st = tern_qconv_run(rt->kernel, &rt->qconv[i], xi, n, L->bias, &rt->epi[i], y, scratch, sb);
+            fused = 1;  /* its epilogue applied the activation */
+        } else if (L->ternary) {
+            tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
+            st = rt->zskip[i]
+                     ? tern_sparse_conv2d(rt->kernel, &rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i], scratch, sb)
+                     : tern_kernel_conv2d(rt->kernel, &L->packed, &g, xi, n, L->bias, y, rt->kact[i], scratch, sb);
+        } else {
+            conv_fp32(rt, L, ish, xi, n, y, scratch, &fused);
+        }
+        break;
+    case TERN_DLAYER_AFFINE: {
+        const int C = L->in_channels;
+        const size_t HW = in_n / (size_t)C;
+        for (int b = 0; b < n; b++)
+            for (int c = 0; c < C; c++) {
+                const size_t off = ((size_t)b * C + c) * HW;
+                const tern_epilogue e = {L->center, L->scale, L->bias, TERN_EPI_NONE};
+                for (size_t j = 0; j < HW; j++) y[off + j] = tern_epi_apply(&e, c, xi[off + j]);
+            }
+        break;
+    }
+    case TERN_DLAYER_MAXPOOL:
+    case TERN_DLAYER_AVGPOOL: pool(L, xi, (size_t)n * ish[0], ish[1], ish[2], y); break;
+    case TERN_DLAYER_GLOBAL_AVGPOOL: {
+        const size_t HW = (size_t)ish[1] * ish[2];
+        /* Summed in double, as the training op does. */
+        for (size_t q = 0; q < (size_t)n * ish[0]; q++) {
+            double sum = 0.0;
+            for (size_t j = 0; j < HW; j++) sum += xi[q * HW + j];
+            y[q] = (float)(sum / (double)HW);
+        }
+        break;
+    }
+    case TERN_DLAYER_ADD:
+        for (size_t j = 0; j < (size_t)n * out_n; j++) y[j] = xi[j] + from[j];
+        break;
+    case TERN_DLAYER_RELU:
+    case TERN_DLAYER_HARDTANH:
+    case TERN_DLAYER_FLATTEN:
+        act_into(L->type == TERN_DLAYER_RELU       ? TERN_ACT_RELU
+                 : L->type == TERN_DLAYER_HARDTANH ? TERN_ACT_HARDTANH
+                                                   : TERN_ACT_NONE,
+                 y, xi, (size_t)n * out_n);
+        break;
+    default: return tern_error(TERN_ERR_ARG, "runtime: layer %d has unknown type %d", i, (int)L->type);
+    }
+    if (st) return st == TERN_ERR_NOMEM ? st : tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
+    if (!fused) apply_act(L->act, y, (size_t)n * out_n);
+    return TERN_OK;
+}
+
+/* Layers [l0, l1) on samples [b0, b1) of the batch, on one thread with
+ * that thread's scratch: the loop body of forward. rt->outp holds each
+ * layer's buffer (views: their input's); this range of samples reads and
+ * writes its own part of them, b0 rt->stride[i] floats in. Times the layers into
+ * rt->layer_ns when `timed` (one thread only). */
+static tern_status run_layers(tern_runtime *rt, const float *x, int l0, int l1, int b0, int b1, int thread,
+                              int timed) {
+    const tern_deploy *m = rt->model;
+    void *scratch = rt->scratch ? (char *)rt->scratch + (size_t)thread * rt->scratch_bytes : NULL;
+    for (int i = l0; i < l1; i++) {
+        const tern_dlayer *L = &m->layers[i];
+        if (no_pass(rt, i)) continue;
+        const double t0 = timed && rt->layer_ns ? tern_clock_now_s() : 0.0;
+        const float *xi = i ? rt->outp[i - 1] + (size_t)b0 * rt->stride[i - 1] : x + (size_t)b0 * rt->in_numel;
+        const float *from = L->type == TERN_DLAYER_ADD ? rt->outp[L->from] + (size_t)b0 * rt->stride[L->from] : NULL;
+        tern_status st = run_layer(rt, i, xi, b1 - b0, rt->slot[i] + (size_t)b0 * rt->stride[i], from, scratch);
+        if (st) return st;
+        if (timed && rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_clock_now_s() - t0);
+    }
+    return TERN_OK;
+}
+
+/* One forward's work for the pool: tasks and what each returned. A task's
+ * error message lives on its thread; msg carries it back to the caller. */
+typedef struct fwd_job {
+    tern_runtime *rt;
+    const float *x;
+    int n, tasks, layer;       /* layer: the row-split layer (batch 1), else -1 */
+    tern_status st[TERN_POOL_MAX_THREADS];
+    char msg[TERN_POOL_MAX_THREADS][256];
+} fwd_job;
+
+static void fwd_record(fwd_job *j, int task, tern_status st) {
+    j->st[task] = st;
+    if (st) snprintf(j->msg[task], sizeof j->msg[task], "%s", tern_errmsg());
+}
+
+/* Task t of a batch split: every layer on its contiguous part of the samples. */
+static void fwd_samples_task(void *arg, int task, int thread) {
+    fwd_job *j = arg;
+    size_t lo, hi;
+    tern_pool_range((size_t)j->n, j->tasks, task, &lo, &hi);
+    fwd_record(j, task, run_layers(j->rt, j->x, 0, j->rt->model->n_layers, (int)lo, (int)hi, thread, task == 0));
+}
+
+/* Task t of a row split (batch 1): the dense ternary linear layer j->layer
+ * on its part of the output rows, in blocks of 8 so each part is tiled as
+ * the whole matrix would be. The view keeps the matrix's symmetric flag,
+ * hence its epilogue: the bits do not depend on the split. */
+static void fwd_rows_task(void *arg, int task, int thread) {
+    fwd_job *j = arg;
+    const tern_runtime *rt = j->rt;
+    const tern_dlayer *L = &rt->model->layers[j->layer];
+    const int M = L->out_shape[0];
+    size_t lo, hi;
+    tern_pool_range((size_t)(M + 7) / 8, j->tasks, task, &lo, &hi);
+    const int r0 = 8 * (int)lo, r1 = 8 * (int)hi < M ? 8 * (int)hi : M;
+    if (r0 >= r1) {
+        j->st[task] = TERN_OK;
+        return;
+    }
+    tern_packed v = L->packed;
+    v.rows = r1 - r0;
+    v.qs += (size_t)r0 * v.row_bytes;
+    v.wp += r0;
+    v.wn += r0;
+    const float *xi = j->layer ? rt->outp[j->layer - 1] : j->x;
+    float *y = rt->slot[j->layer] + r0;
+    tern_status st = tern_kernel_gemm(rt->kernel, &v, xi, 1, L->bias + r0, y, rt->kact[j->layer],
+                                      (char *)rt->scratch + (size_t)thread * rt->scratch_bytes, rt->scratch_bytes);
+    if (st && st != TERN_ERR_NOMEM) st = tern_error(st, "runtime: layer %d (%s): %s", j->layer, L->name, tern_errmsg());
+    if (!st) apply_act(L->act, y, (size_t)(r1 - r0));
+    fwd_record(j, task, st);
+}
+
+/* 1 when layer i runs with its rows split at batch 1. */
+static int row_split(const tern_runtime *rt, int i) {
+    const tern_dlayer *L = &rt->model->layers[i];
+    return rt->threads > 1 && L->type == TERN_DLAYER_LINEAR && L->ternary && !rt->zskip[i] &&
+           (size_t)L->out_shape[0] * L->in_features >= ROW_SPLIT_MIN_WEIGHTS;
+}
+
+/* The first failed task's status, its message raised again on this thread. */
+static tern_status fwd_status(const fwd_job *j) {
+    for (int t = 0; t < j->tasks; t++)
+        if (j->st[t]) return tern_error(j->st[t], "%s", j->msg[t]);
+    return TERN_OK;
+}
+
+/* Batch 1: the layers in order on this thread, except the row-split ones,
+ * which the pool's threads share. */
+static tern_status forward_one(tern_runtime *rt, const float *x, fwd_job *j) {
+    const int n = rt->model->n_layers;
+    int l0 = 0;
+    for (int i = 0; i <= n; i++) {
+        if (i < n && !row_split(rt, i)) continue;
+        tern_status st = run_layers(rt, x, l0, i, 0, 1, 0, 1);
+        if (st || i == n) return st;
+        const double t0 = rt->layer_ns ? tern_clock_now_s() : 0.0;
+        j->layer = i;
+        j->tasks = rt->threads;
+        tern_pool_for(rt->pool, j->tasks, 0, fwd_rows_task, j);
+        if ((st = fwd_status(j))) return st;
+        if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_clock_now_s() - t0);
+        l0 = i + 1;
+    }
+    return TERN_OK;
 }
 
 tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const float **logits) {
@@ -381,95 +664,28 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
     if (n < 1 || n > rt->max_batch)
         return tern_error(TERN_ERR_SHAPE, "runtime: batch %d is outside 1..%d, the batch the runtime was planned for", n,
                           rt->max_batch);
-    const float *outp_prev = x->data;
-    tern_status st = TERN_OK;
-    const float **cur = rt->outp;
-    for (int i = 0; i < m->n_layers && !st; i++) {
-        const tern_dlayer *L = &m->layers[i];
-        int in_ndim;
-        const int *ish;
-        in_shape_of(m, i, &in_ndim, &ish);
-        const float *xi = outp_prev;
-        if (no_pass(rt, i)) {
-            cur[i] = xi;
-            outp_prev = xi;
-            continue;
+    /* Where each layer's whole-batch output is: its slot, or for a view its input's. */
+    for (int i = 0; i < m->n_layers; i++)
+        rt->outp[i] = no_pass(rt, i) ? (i ? rt->outp[i - 1] : x->data) : rt->slot[i];
+    fwd_job j = {.rt = rt, .x = x->data, .n = n, .layer = -1};
+    tern_status st;
+    if (n == 1 || rt->threads == 1) {
+        st = n == 1 ? forward_one(rt, x->data, &j) : run_layers(rt, x->data, 0, m->n_layers, 0, n, 0, 1);
+    } else {
+        j.tasks = n < rt->threads ? n : rt->threads;
+        tern_pool_for(rt->pool, j.tasks, 0, fwd_samples_task, &j);
+        st = fwd_status(&j);
+        /* The parts of the logits side by side, (n, K), for the caller. */
+        const int last = m->n_layers - 1;
+        const size_t K = tern_shape_numel(m->layers[last].out_ndim, m->layers[last].out_shape);
+        float *z = (float *)rt->outp[last];  /* a slot, unless the model is a view of its input */
+        for (int t = 1; !st && rt->stride[last] != K && z != x->data && t < j.tasks; t++) {
+            size_t lo, hi;
+            tern_pool_range((size_t)n, j.tasks, t, &lo, &hi);
+            memmove(z + lo * K, z + lo * rt->stride[last], sizeof(float) * (hi - lo) * K);
         }
-        const double t0 = rt->layer_ns ? tern_clock_now_s() : 0.0;
-        float *y = rt->slot[i];
-        const size_t out_n = tern_shape_numel(L->out_ndim, L->out_shape), in_n = tern_shape_numel(in_ndim, ish);
-        switch (L->type) {
-        case TERN_DLAYER_LINEAR:
-            if (L->ternary && rt->zskip[i])
-                st = tern_sparse_gemm(rt->kernel, &rt->sparse[i], xi, n, L->bias, y, rt->kact[i], rt->scratch,
-                                      rt->scratch_bytes);
-            else if (L->ternary)
-                st = tern_kernel_gemm(rt->kernel, &L->packed, xi, n, L->bias, y, rt->kact[i], rt->scratch,
-                                      rt->scratch_bytes);
-            else
-                linear_fp32(L, xi, n, y);
-            break;
-        case TERN_DLAYER_CONV2D:
-            if (rt->qconv[i].wc) {
-                st = tern_qconv_run(rt->kernel, &rt->qconv[i], xi, n, L->bias, &rt->epi[i], y, rt->scratch,
-                                    rt->scratch_bytes);
-            } else if (L->ternary) {
-                tern_conv2d_geom g = {ish[0], ish[1], ish[2], L->kernel, L->kernel, L->stride, L->pad};
-                st = rt->zskip[i] ? tern_sparse_conv2d(rt->kernel, &rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i],
-                                                       rt->scratch, rt->scratch_bytes)
-                                  : tern_kernel_conv2d(rt->kernel, &L->packed, &g, xi, n, L->bias, y, rt->kact[i],
-                                                       rt->scratch, rt->scratch_bytes);
-            } else {
-                conv_fp32(L, ish, xi, n, y, rt->scratch);
-            }
-            break;
-        case TERN_DLAYER_AFFINE: {
-            const int C = L->in_channels;
-            const size_t HW = in_n / (size_t)C;
-            for (int b = 0; b < n; b++)
-                for (int c = 0; c < C; c++) {
-                    const size_t off = ((size_t)b * C + c) * HW;
-                    const tern_epilogue e = {L->center, L->scale, L->bias, TERN_EPI_NONE};
-                    for (size_t j = 0; j < HW; j++) y[off + j] = tern_epi_apply(&e, c, xi[off + j]);
-                }
-            break;
-        }
-        case TERN_DLAYER_MAXPOOL:
-        case TERN_DLAYER_AVGPOOL: pool(L, xi, (size_t)n * ish[0], ish[1], ish[2], y); break;
-        case TERN_DLAYER_GLOBAL_AVGPOOL: {
-            const size_t HW = (size_t)ish[1] * ish[2];
-            /* Summed in double, as the training op does. */
-            for (size_t q = 0; q < (size_t)n * ish[0]; q++) {
-                double sum = 0.0;
-                for (size_t j = 0; j < HW; j++) sum += xi[q * HW + j];
-                y[q] = (float)(sum / (double)HW);
-            }
-            break;
-        }
-        case TERN_DLAYER_ADD: {
-            const float *f = cur[L->from];
-            for (size_t j = 0; j < (size_t)n * out_n; j++) y[j] = xi[j] + f[j];
-            break;
-        }
-        case TERN_DLAYER_RELU:
-        case TERN_DLAYER_HARDTANH:
-        case TERN_DLAYER_FLATTEN:
-            act_into(L->type == TERN_DLAYER_RELU       ? TERN_ACT_RELU
-                     : L->type == TERN_DLAYER_HARDTANH ? TERN_ACT_HARDTANH
-                                                       : TERN_ACT_NONE,
-                     y, xi, (size_t)n * out_n);
-            break;
-        default: st = tern_error(TERN_ERR_ARG, "runtime: layer %d has unknown type %d", i, (int)L->type);
-        }
-        if (st) {
-            if (st != TERN_ERR_NOMEM) st = tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
-            break;
-        }
-        if (!rt->qconv[i].wc) apply_act(L->act, y, (size_t)n * out_n);  /* a direct conv applied it */
-        cur[i] = outp_prev = y;
-        if (rt->layer_ns) rt->layer_ns[i] += 1e9 * (tern_clock_now_s() - t0);
     }
-    if (!st) *logits = outp_prev;
+    if (!st) *logits = rt->outp[m->n_layers - 1];
     return st;
 }
 
