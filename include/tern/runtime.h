@@ -9,25 +9,27 @@
  * profiler.
  *
  * Layers run on:
- *   - ternary linear/conv2d: the packed kernels (tern_kernel_gemm,
- *     tern_kernel_conv2d) only, never OpenBLAS. A ternary conv in I8 mode
- *     with symmetric scales runs the direct int8 conv (no im2col; weights
- *     re-laid at init), which applies in its epilogue the conv's own
- *     activation and the affine, relu and hardtanh layers right after it
- *     (when no residual add reads what they replace): those layers then
- *     take no slot and no pass (fused_into). TTQ convs run tern_kernel_conv2d. A layer trained with 8-bit
- *     activations (act_bits 8) runs TERN_KACT_I8, which is the training
- *     fake-quant bit for bit (per-sample absmax, round half to even) with an
- *     exact integer sum; a layer trained on float inputs runs TERN_KACT_F32
- *     (exact adds and subtracts of the fp32 activations). The `act` option
- *     forces one mode on every ternary layer.
+ *   - ternary linear/conv2d: the packed kernels (tern/kernels.h) only,
+ *     never OpenBLAS. A layer trained with 8-bit activations (act_bits 8)
+ *     runs TERN_KACT_I8, which is the training fake-quant bit for bit
+ *     (per-sample absmax, round half to even) with an exact integer sum; a
+ *     layer trained on float inputs runs TERN_KACT_F32 (exact adds and
+ *     subtracts of the fp32 activations). The `act` option forces one mode
+ *     on every ternary layer. A ternary conv in I8 mode with symmetric
+ *     scales runs the direct int8 conv (no im2col; weights re-laid at init,
+ *     the batch's images one after another on the same weights); TTQ convs
+ *     and F32 mode run tern_kernel_conv2d (im2col).
  *   - fp32 conv2d with at most 4 input channels (a first conv on grey or
- *     RGB images): the direct conv (src/kernels/dconv.h), its activation
- *     fused. fp32 linear layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS
- *     (M K): a dot product per output. Other fp32 linear/conv2d: tern's
- *     own GEMM (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without
- *     it), conv by im2col per image; never OpenBLAS, which must not run on
- *     several threads at once.
+ *     RGB images): the direct conv (src/kernels/dconv.h). fp32 linear
+ *     layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS (M K): a dot product
+ *     per output. Other fp32 linear/conv2d: tern's own GEMM
+ *     (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without it), conv
+ *     by im2col per image; never OpenBLAS, which must not run on several
+ *     threads at once.
+ *   - Fused epilogues: the direct convs and the dense ternary linear layers
+ *     apply in their store their own activation and then the affine, relu
+ *     and hardtanh layers right after them (when no residual add reads what
+ *     those replace): such layers take no slot and no pass (fused_into).
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
  *     semantics as tern's training ops have them (avgpool counts padding).
  *
@@ -122,8 +124,8 @@ typedef struct tern_runtime {
     unsigned char *zskip;       /* (n_layers) 1 where a ternary layer runs the zero-skipping kernel */
     tern_sparse *sparse;        /* (n_layers) the column lists of those layers (empty elsewhere) */
     struct tern_qconv *qconv;   /* (n_layers) internal: the direct int8 convs (wc NULL elsewhere) */
-    struct tern_epilogue *epi;  /* (n_layers) internal: what each direct conv applies before it stores */
-    int *fused_into;            /* (n_layers) the direct conv whose epilogue computes layer i, else -1 */
+    struct tern_epilogue *epi;  /* (n_layers) internal: what each fusing layer applies before it stores */
+    int *fused_into;            /* (n_layers) the layer whose epilogue computes layer i, else -1 */
     float **slot;               /* (n_layers) each layer's output buffer; NULL for views */
     size_t *stride;             /* (n_layers) floats per sample between the parts of a batch split in
                                    each layer's buffer (its slot's largest tenant; one thread: unused) */

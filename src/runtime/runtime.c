@@ -21,6 +21,7 @@
 #include "kernels/dconv.h"
 #include "kernels/epilogue.h"
 #include "kernels/fp32.h"
+#include "kernels/kernels_impl.h"
 #include "kernels/qconv.h"
 #include "kernels/sgemm.h"
 #include "runtime/plan.h"
@@ -203,7 +204,7 @@ static int read_by_add(const tern_deploy *m, int j) {
     return 0;
 }
 
-/* The epilogue of direct conv i: its own activation, then while nothing
+/* The epilogue of layer i (one whose kernel fuses one: fuses()): its own activation, then while nothing
  * else reads the output they replace, an affine (when no activation comes
  * before it; its own activation follows) and a relu or hardtanh (when no
  * other activation comes before it), each marked as fused into i. */
@@ -228,20 +229,35 @@ static void plan_fusion(tern_runtime *rt, int i) {
     e->act = epi_act_of(act);
 }
 
-/* The direct int8 convs: weights re-laid once, and their fused epilogues. */
-static tern_status plan_direct_convs(tern_runtime *rt) {
+/* 1 when layer i's kernel applies rt->epi[i] in its store: the direct
+ * int8 conv, the direct fp32 conv (few input channels), a dense ternary
+ * linear layer. */
+static int fuses(const tern_runtime *rt, int i) {
+    const tern_dlayer *L = &rt->model->layers[i];
+    int in_ndim;
+    const int *in;
+    in_shape_of(rt->model, i, &in_ndim, &in);
+    if (rt->qconv[i].wc) return 1;
+    if (L->type == TERN_DLAYER_LINEAR) return L->ternary && !rt->zskip[i];
+    return L->type == TERN_DLAYER_CONV2D && !L->ternary && in[0] <= TERN_DCONV_MAX_CIN;
+}
+
+/* The direct int8 convs' weights, re-laid once, and the epilogue of every
+ * layer whose kernel fuses one. */
+static tern_status plan_kernels(tern_runtime *rt) {
     const tern_deploy *m = rt->model;
     for (int i = 0; i < m->n_layers; i++) rt->fused_into[i] = -1;
     for (int i = 0; i < m->n_layers; i++) {
         const tern_dlayer *L = &m->layers[i];
-        if (!is_direct_conv(L, rt->kact[i]) || rt->zskip[i]) continue;
-        int in_ndim;
-        const int *in;
-        in_shape_of(m, i, &in_ndim, &in);
-        const tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
-        tern_status st = tern_qconv_init(&rt->qconv[i], &L->packed, &g);
-        if (st) return tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
-        plan_fusion(rt, i);
+        if (is_direct_conv(L, rt->kact[i]) && !rt->zskip[i]) {
+            int in_ndim;
+            const int *in;
+            in_shape_of(m, i, &in_ndim, &in);
+            const tern_conv2d_geom g = {in[0], in[1], in[2], L->kernel, L->kernel, L->stride, L->pad};
+            tern_status st = tern_qconv_init(&rt->qconv[i], &L->packed, &g);
+            if (st) return tern_error(st, "runtime: layer %d (%s): %s", i, L->name, tern_errmsg());
+        }
+        if (fuses(rt, i)) plan_fusion(rt, i);
     }
     return TERN_OK;
 }
@@ -358,7 +374,7 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     for (int i = 0; i < n; i++) rt->kact[i] = layer_kact(&m->layers[i], o->act);
     size_t sparse_bytes = 0, buffer_bytes = 0;
     tern_status st = choose_zskip(rt, o->zskip, &sparse_bytes);
-    if (!st) st = plan_direct_convs(rt);
+    if (!st) st = plan_kernels(rt);
     if (!st) st = alloc_buffers(rt, &buffer_bytes);
     if (st) {
         tern_runtime_free(rt);
@@ -437,23 +453,17 @@ static void linear_fp32(const tern_runtime *rt, const tern_dlayer *L, const floa
     sgemm_acc(rt, scratch, 1, n, M, K, x, L->weight, y);
 }
 
-/* The epilogue activation of a runtime activation. */
-static tern_epi_act epi_act(tern_act a) {
-    return a == TERN_ACT_RELU ? TERN_EPI_RELU : a == TERN_ACT_HARDTANH ? TERN_EPI_HARDTANH : TERN_EPI_NONE;
-}
-
 /* y (n, M, OH, OW) = conv(x (n, C, H, W)): with few input channels the
- * direct conv with the layer's activation fused (*fused = 1); else im2col +
- * GEMM per image. */
+ * direct conv with epilogue e fused (*fused = 1); else im2col + GEMM per
+ * image. */
 static void conv_fp32(const tern_runtime *rt, const tern_dlayer *L, const int *in, const float *x, int n, float *y,
-                      void *scratch, int *fused) {
+                      void *scratch, const tern_epilogue *e, int *fused) {
     const int C = in[0], H = in[1], W = in[2], k = L->kernel, s = L->stride, p = L->pad;
     const int M = L->out_shape[0], OH = L->out_shape[1], OW = L->out_shape[2], K = L->in_features;
     const size_t P = (size_t)OH * OW;
     if (C <= TERN_DCONV_MAX_CIN) {
         const tern_conv2d_geom g = {C, H, W, k, k, s, p};
-        const tern_epilogue e = {.act = epi_act(L->act)};
-        tern_dconv_f32(rt->kernel, &g, M, L->weight, L->bias, &e, x, n, y);
+        tern_dconv_f32(rt->kernel, &g, M, L->weight, L->bias, e, x, n, y);
         *fused = 1;
         return;
     }
@@ -485,7 +495,8 @@ static tern_status run_layer(const tern_runtime *rt, int i, const float *xi, int
         if (L->ternary && rt->zskip[i])
             st = tern_sparse_gemm(rt->kernel, &rt->sparse[i], xi, n, L->bias, y, rt->kact[i], scratch, sb);
         else if (L->ternary)
-            st = tern_kernel_gemm(rt->kernel, &L->packed, xi, n, L->bias, y, rt->kact[i], scratch, sb);
+            st = tern_kernel_gemm_epi(rt->kernel, &L->packed, xi, n, L->bias, &rt->epi[i], y, rt->kact[i], scratch, sb),
+            fused = 1;
         else
             linear_fp32(rt, L, xi, n, y, scratch);
         break;
@@ -499,7 +510,7 @@ static tern_status run_layer(const tern_runtime *rt, int i, const float *xi, int
                      ? tern_sparse_conv2d(rt->kernel, &rt->sparse[i], &g, xi, n, L->bias, y, rt->kact[i], scratch, sb)
                      : tern_kernel_conv2d(rt->kernel, &L->packed, &g, xi, n, L->bias, y, rt->kact[i], scratch, sb);
         } else {
-            conv_fp32(rt, L, ish, xi, n, y, scratch, &fused);
+            conv_fp32(rt, L, ish, xi, n, y, scratch, &rt->epi[i], &fused);
         }
         break;
     case TERN_DLAYER_AFFINE: {
@@ -611,10 +622,12 @@ static void fwd_rows_task(void *arg, int task, int thread) {
     v.wn += r0;
     const float *xi = j->layer ? rt->outp[j->layer - 1] : j->x;
     float *y = rt->slot[j->layer] + r0;
-    tern_status st = tern_kernel_gemm(rt->kernel, &v, xi, 1, L->bias + r0, y, rt->kact[j->layer],
-                                      (char *)rt->scratch + (size_t)thread * rt->scratch_bytes, rt->scratch_bytes);
+    const tern_epilogue *E = &rt->epi[j->layer];  /* its rows r0.. */
+    const tern_epilogue e = {E->center ? E->center + r0 : NULL, E->center ? E->scale + r0 : NULL,
+                             E->center ? E->shift + r0 : NULL, E->act};
+    tern_status st = tern_kernel_gemm_epi(rt->kernel, &v, xi, 1, L->bias + r0, &e, y, rt->kact[j->layer],
+                                          (char *)rt->scratch + (size_t)thread * rt->scratch_bytes, rt->scratch_bytes);
     if (st && st != TERN_ERR_NOMEM) st = tern_error(st, "runtime: layer %d (%s): %s", j->layer, L->name, tern_errmsg());
-    if (!st) apply_act(L->act, y, (size_t)(r1 - r0));
     fwd_record(j, task, st);
 }
 
