@@ -95,7 +95,7 @@ static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, s
         snprintf(buf, n, "%s/%s", tern_kernel_name(p->kernel), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
     else if (L->type == TERN_DLAYER_CONV2D && cin <= 4)
         snprintf(buf, n, "dconv");
-    else if (L->type == TERN_DLAYER_LINEAR && (size_t)L->out_shape[0] * L->in_features <= TERN_RUNTIME_DOT_MAX_WEIGHTS)
+    else if (L->type == TERN_DLAYER_LINEAR)
         snprintf(buf, n, "dot");
     else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
         snprintf(buf, n, "sgemm");

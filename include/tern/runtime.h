@@ -21,13 +21,13 @@
  *     and F32 mode run tern_kernel_conv2d (im2col).
  *   - fp32 conv2d with at most 4 input channels (a first conv on grey or
  *     RGB images): the direct conv (src/kernels/dconv.h). fp32 linear
- *     layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS (M K): a dot product
- *     per output. Other fp32 linear/conv2d: tern's own GEMM
- *     (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without it), conv
- *     by im2col per image; never OpenBLAS, which must not run on several
- *     threads at once.
- *   - Fused epilogues: the direct convs and the dense ternary linear layers
- *     apply in their store their own activation and then the affine, relu
+ *     layers: 16-lane dot products in tiles of 4 samples x 4 rows
+ *     (src/kernels/dot.h), one order of summation per output at any batch.
+ *     Other fp32 conv2d: im2col per image and tern's own GEMM
+ *     (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without it).
+ *     Never OpenBLAS, which must not run on several threads at once.
+ *   - Fused epilogues: the direct convs and the dense ternary and fp32
+ *     linear layers apply in their store their own activation and then the affine, relu
  *     and hardtanh layers right after them (when no residual add reads what
  *     those replace): such layers take no slot and no pass (fused_into).
  *   - affine, pools, relu, hardtanh, add: plain loops, with PyTorch's
@@ -67,10 +67,6 @@ extern "C" {
  * the layer, before anything is allocated; a smaller batch needs less. Sizes
  * are computed in 64 bits with overflow checks. */
 #define TERN_RUNTIME_MAX_BYTES ((size_t)16 << 30)
-
-/* fp32 linear layers with at most this many weights (M K) run plain dot
- * products instead of a GEMM (faster for small heads; see above). */
-#define TERN_RUNTIME_DOT_MAX_WEIGHTS ((size_t)1 << 16)
 
 /* How ternary layers take their activations. */
 typedef enum tern_runtime_act {

@@ -19,6 +19,7 @@
 
 #include "io/fsutil.h"
 #include "kernels/dconv.h"
+#include "kernels/dot.h"
 #include "kernels/epilogue.h"
 #include "kernels/fp32.h"
 #include "kernels/kernels_impl.h"
@@ -98,7 +99,7 @@ static size_t layer_scratch(const tern_runtime *rt, int i, int max_batch) {
     const int *in;
     in_shape_of(rt->model, i, &in_ndim, &in);
     if (L->type == TERN_DLAYER_LINEAR) {
-        if (!L->ternary) return TERN_SGEMM_SCRATCH_BYTES;
+        if (!L->ternary) return 0;  /* tern_kernel_linear_f32 needs none */
         return sp ? tern_sparse_gemm_scratch_bytes(sp, max_batch, kact)
                   : tern_kernel_gemm_scratch_bytes(&L->packed, max_batch, kact);
     }
@@ -231,14 +232,14 @@ static void plan_fusion(tern_runtime *rt, int i) {
 
 /* 1 when layer i's kernel applies rt->epi[i] in its store: the direct
  * int8 conv, the direct fp32 conv (few input channels), a dense ternary
- * linear layer. */
+ * linear layer, an fp32 linear layer. */
 static int fuses(const tern_runtime *rt, int i) {
     const tern_dlayer *L = &rt->model->layers[i];
     int in_ndim;
     const int *in;
     in_shape_of(rt->model, i, &in_ndim, &in);
     if (rt->qconv[i].wc) return 1;
-    if (L->type == TERN_DLAYER_LINEAR) return L->ternary && !rt->zskip[i];
+    if (L->type == TERN_DLAYER_LINEAR) return !L->ternary || !rt->zskip[i];
     return L->type == TERN_DLAYER_CONV2D && !L->ternary && in[0] <= TERN_DCONV_MAX_CIN;
 }
 
@@ -421,38 +422,6 @@ static void sgemm_acc(const tern_runtime *rt, void *scratch, int transB, int M, 
         tern_sgemm_ref(0, transB, M, N, K, A, K, B, ldb, 1.0f, C, N);
 }
 
-/* fp32 linear layers of at most TERN_RUNTIME_DOT_MAX_WEIGHTS run one dot
- * product per output: a classifier head such as LeNet-5's fc2 (5120
- * weights) takes 0.7 us that way at batch 1, 0.6 us through OpenBLAS's
- * sgemv, 2.7 us through the packing GEMM. A choice by shape only, so the
- * bits do not depend on n. */
-
-/* sum x[k] w[k] over k < K: 16 partial sums (lane k % 16), then a fixed
- * tree; the same order for every sample and every n. */
-static float dot16(const float *x, const float *w, int K) {
-    float acc[16] = {0};
-    int k = 0;
-    for (; k + 16 <= K; k += 16)
-        for (int l = 0; l < 16; l++) acc[l] += x[k + l] * w[k + l];
-    for (int l = 0; k < K; k++, l++) acc[l] += x[k] * w[k];
-    for (int h = 8; h >= 1; h /= 2)
-        for (int l = 0; l < h; l++) acc[l] += acc[l + h];
-    return acc[0];
-}
-
-/* y (n, M) = x (n, K) W^T + b. */
-static void linear_fp32(const tern_runtime *rt, const tern_dlayer *L, const float *x, int n, float *y, void *scratch) {
-    const int M = L->out_shape[0], K = L->in_features;
-    if ((size_t)M * K <= TERN_RUNTIME_DOT_MAX_WEIGHTS) {
-        for (int i = 0; i < n; i++)
-            for (int r = 0; r < M; r++)
-                y[(size_t)i * M + r] = dot16(x + (size_t)i * K, L->weight + (size_t)r * K, K) + L->bias[r];
-        return;
-    }
-    for (int i = 0; i < n; i++) memcpy(y + (size_t)i * M, L->bias, sizeof(float) * (size_t)M);
-    sgemm_acc(rt, scratch, 1, n, M, K, x, L->weight, y);
-}
-
 /* y (n, M, OH, OW) = conv(x (n, C, H, W)): with few input channels the
  * direct conv with epilogue e fused (*fused = 1); else im2col + GEMM per
  * image. */
@@ -498,7 +467,8 @@ static tern_status run_layer(const tern_runtime *rt, int i, const float *xi, int
             st = tern_kernel_gemm_epi(rt->kernel, &L->packed, xi, n, L->bias, &rt->epi[i], y, rt->kact[i], scratch, sb),
             fused = 1;
         else
-            linear_fp32(rt, L, xi, n, y, scratch);
+            tern_kernel_linear_f32(xi, n, L->weight, L->bias, L->out_shape[0], L->in_features, &rt->epi[i], y),
+            fused = 1;
         break;
     case TERN_DLAYER_CONV2D:
         if (rt->qconv[i].wc) {
