@@ -2,7 +2,8 @@
  *
  * Lanes are output positions of one output row, 32 at a time in two
  * vectors; a tile is up to 8 output channels of those positions, so each
- * input load serves 8 FMAs and each weight broadcast 2.
+ * input load serves 8 FMAs and each weight broadcast 2. At stride 1 without
+ * padding, lanes run over the flattened output plane instead (flat_tile).
  * Each lane runs the scalar twin's sequence exactly: its taps in (c, kh, kw)
  * order, one fmaf each, a tap outside the image skipped (rows by the loop,
  * columns by the FMA's lane mask, which keeps the accumulator), then
