@@ -29,7 +29,34 @@ static inline __m512 row_pairs(const float *r, __mmask16 lo, __mmask16 hi) {
     return pair_max(_mm512_permutex2var_ps(a, even, b), _mm512_permutex2var_ps(a, odd, b));
 }
 
+/* The same for short rows, W = 2 OW with OW dividing 16 (LeNet-5's 8x8
+ * planes): row pairs then lie end to end, each output reading 4 floats, so
+ * 16 outputs are the next 64 floats whatever the rows. The horizontal
+ * winners of 2 vectors are split into their top and bottom rows by two more
+ * permutes, and one chunk serves 16 / OW row pairs instead of a mostly
+ * masked chunk each. */
+static void pool_short_rows(const float *x, size_t n, int OW, float *y) {
+    int32_t top[16], bottom[16];
+    for (int l = 0; l < 16; l++) top[l] = l / OW * 2 * OW + l % OW, bottom[l] = top[l] + OW;
+    const __m512i it = _mm512_loadu_si512(top), ib = _mm512_loadu_si512(bottom);
+    for (size_t o = 0; o < n; o += 16) {
+        const size_t left = 4 * (n - o); /* floats still to read */
+        __mmask16 m[4];
+        for (int j = 0; j < 4; j++)
+            m[j] = left >= 16 * (size_t)(j + 1) ? 0xffff
+                   : left > 16 * (size_t)j   ? (__mmask16)((1u << (left - 16 * (size_t)j)) - 1)
+                                             : 0;
+        const __m512 h0 = row_pairs(x + 4 * o, m[0], m[1]), h1 = row_pairs(x + 4 * o + 32, m[2], m[3]);
+        const __m512 v = pair_max(_mm512_permutex2var_ps(h0, it, h1), _mm512_permutex2var_ps(h0, ib, h1));
+        _mm512_mask_storeu_ps(y + o, n - o >= 16 ? 0xffff : (__mmask16)((1u << (n - o)) - 1), v);
+    }
+}
+
 void tern_kernel_maxpool2x2_f32_avx512(const float *x, int W, size_t pairs, int OW, float *y) {
+    if (W == 2 * OW && OW < 16 && 16 % OW == 0) {
+        pool_short_rows(x, pairs * (size_t)OW, OW, y);
+        return;
+    }
     const int n = OW % 16; /* the tail: n outputs read 2n floats of each row */
     const __mmask16 tail = (__mmask16)((1u << n) - 1);
     const __mmask16 lo = n >= 8 ? 0xffff : (__mmask16)((1u << 2 * n) - 1);
