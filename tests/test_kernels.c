@@ -19,6 +19,9 @@
 #include "kernels/fp32.h"
 #include "kernels/kernels_impl.h"
 #include "tern.h"
+#if defined(__x86_64__)
+#include "kernels/x86/fp32_avx512.h"
+#endif
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -899,20 +902,42 @@ static float naive_window_max(const float *xp, int H, int W, int h0, int w0, int
     return xp[best];
 }
 
-/* tern_kernel_maxpool2d_f32, with and without the argmax, bit for bit
- * against the scan on shapes that reach every path (the 2x2 stride-2 fast
- * path with even and odd H and W, one plane and several, rows of 1..17
- * outputs; other k, stride and padding), on values drawn from a few that
- * tie, +0 and -0 among them, and NaNs of distinct payloads, so a path that
- * picks another tie or another NaN shows in the bits. */
+/* The 2x2 stride-2 rows of plane by plane, on each twin this CPU has (the
+ * scalar one always, the AVX-512 one where the CPU has it), whichever of
+ * them tern_kernel_maxpool2d_f32 dispatches to: y (planes, OH, OW). */
+static void maxpool2x2_twin(int twin, const float *x, int P, int H, int W, int OH, int OW, float *y) {
+    for (int p = 0; p < P; p++) {
+        const float *xp = x + (size_t)p * H * W;
+        float *yp = y + (size_t)p * OH * OW;
+#if defined(__x86_64__)
+        if (twin == 1) {
+            tern_kernel_maxpool2x2_f32_avx512(xp, W, (size_t)OH, OW, yp);
+            continue;
+        }
+#endif
+        (void)twin;
+        tern_kernel_maxpool2x2_f32_ref(xp, W, (size_t)OH, OW, yp);
+    }
+}
+
+/* tern_kernel_maxpool2d_f32, with and without the argmax, and each twin of
+ * its 2x2 stride-2 rows, bit for bit against the scan on shapes that reach
+ * every path (the 2x2 stride-2 fast path with even and odd H and W, one
+ * plane and several, rows of 1..33 outputs: vector tails of 1..15, 16
+ * and 32 exactly; other k, stride and padding), on values drawn from a
+ * few that tie, +0 and -0 among them, and NaNs of distinct payloads, so a
+ * path that picks another tie or another NaN shows in the bits. */
 static void test_maxpool_vs_scan(void **state) {
     (void)state;
     const int geo[][6] = {
         /* planes, H, W, k, stride, pad */
         {32, 24, 24, 2, 2, 0}, {64, 8, 8, 2, 2, 0}, {1, 2, 2, 2, 2, 0}, {3, 7, 9, 2, 2, 0}, {5, 6, 35, 2, 2, 0},
         {2, 5, 4, 2, 2, 0},    {4, 16, 34, 2, 2, 0}, {3, 9, 9, 3, 2, 1},  {2, 6, 7, 2, 1, 1},  {2, 10, 10, 3, 3, 0},
-        {1, 5, 5, 1, 1, 0},    {3, 8, 8, 2, 2, 1},   {2, 11, 13, 5, 2, 2},
+        {1, 5, 5, 1, 1, 0},    {3, 8, 8, 2, 2, 1},   {2, 11, 13, 5, 2, 2}, {2, 4, 32, 2, 2, 0},
+        {1, 3, 64, 2, 2, 0},   {2, 4, 67, 2, 2, 0},  {3, 2, 47, 2, 2, 0},  {2, 6, 30, 2, 2, 0},
+        {2, 6, 8, 2, 2, 0},    {3, 10, 4, 2, 2, 0},  {2, 2, 2, 2, 2, 0},   {1, 6, 16, 2, 2, 0},  {5, 4, 16, 2, 2, 0},
     };
+    const int twins = tern_kernel_available(TERN_KERNEL_AVX512) ? 2 : 1;
     const float vals[] = {-0.0f, 0.0f, 1.0f, -1.0f, 2.0f, 1.0f, -3.5f};
     tern_rng r;
     tern_rng_seed(&r, 7);
@@ -921,6 +946,7 @@ static void test_maxpool_vs_scan(void **state) {
         const int OH = (H + 2 * pad - k) / st + 1, OW = (W + 2 * pad - k) / st + 1;
         const size_t nx = (size_t)P * H * W, ny = (size_t)P * OH * OW;
         float *x = malloc(sizeof(float) * nx), *y = malloc(sizeof(float) * ny), *ya = malloc(sizeof(float) * ny);
+        float *yt = malloc(sizeof(float) * ny);
         int32_t *am = malloc(sizeof(int32_t) * ny);
         for (int rep = 0; rep < 3; rep++) {
             for (size_t i = 0; i < nx; i++) {
@@ -932,6 +958,13 @@ static void test_maxpool_vs_scan(void **state) {
             }
             tern_kernel_maxpool2d_f32(x, (size_t)P, H, W, k, st, pad, OH, OW, y, NULL);
             tern_kernel_maxpool2d_f32(x, (size_t)P, H, W, k, st, pad, OH, OW, ya, am);
+            for (int t = 0; t < twins && k == 2 && st == 2 && pad == 0; t++) {
+                maxpool2x2_twin(t, x, P, H, W, OH, OW, yt);
+                for (size_t o = 0; o < ny; o++)
+                    if (memcmp(&yt[o], &y[o], 4))
+                        fail_msg("maxpool geometry %zu rep %d: twin %d output %zu = %g, dispatch %g", g, rep, t, o,
+                                 yt[o], y[o]);
+            }
             for (int p = 0; p < P; p++)
                 for (int oh = 0; oh < OH; oh++)
                     for (int ow = 0; ow < OW; ow++) {
@@ -943,7 +976,7 @@ static void test_maxpool_vs_scan(void **state) {
                                      rep, p, oh, ow, y[o], ya[o], am[o], want, at);
                     }
         }
-        free(x), free(y), free(ya), free(am);
+        free(x), free(y), free(ya), free(yt), free(am);
     }
 }
 

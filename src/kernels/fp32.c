@@ -1,11 +1,16 @@
 /* fp32.c — fp32 window and column helpers, one copy shared by the training
  * ops (src/ops) and the runtime (src/runtime): pooling forwards and the
- * (K,P) im2col with its adjoint. Plain C loops the compiler vectorises;
- * there is no SIMD twin to keep in step. */
+ * (K,P) im2col with its adjoint. Plain C loops the compiler vectorises; the
+ * one SIMD twin is the 2x2 stride-2 maxpool's (x86/fp32_avx512.c), chosen
+ * here on the CPU, bit for bit the same. */
 #include <math.h>
 #include <string.h>
 
 #include "fp32.h"
+#include "tern/kernels.h"
+#if defined(__x86_64__)
+#include "kernels/x86/fp32_avx512.h"
+#endif
 
 /* The part [lo, hi) of a window starting at `start` (may be negative) with
  * length k that lies inside [0, size). */
@@ -91,12 +96,9 @@ static inline float pair_max(float x, float y) {
     return x != x ? x : m;
 }
 
-/* The 2x2 stride-2 pool without padding and without the argmax, rows pairs
- * at a time: two input rows (W) -> one output row (OW). Without an argmax
- * it is pure data flow, so one loop per row vectorises (stride-2 loads
- * become permutes); with H = 2 OH the caller passes all planes as one
- * tall plane, the rows of a pair never crossing planes. */
-static void maxpool_rows_2x2(const float *restrict x, int W, size_t pairs, int OW, float *restrict y) {
+/* Without an argmax the pool is pure data flow, so one loop per row
+ * vectorises (stride-2 loads become permutes). */
+void tern_kernel_maxpool2x2_f32_ref(const float *restrict x, int W, size_t pairs, int OW, float *restrict y) {
     for (size_t q = 0; q < pairs; q++) {
         const float *r0 = x + 2 * q * (size_t)W, *r1 = r0 + W;
         float *yr = y + q * (size_t)OW;
@@ -106,6 +108,18 @@ static void maxpool_rows_2x2(const float *restrict x, int W, size_t pairs, int O
             yr[ow] = pair_max(h0, h1);
         }
     }
+}
+
+/* The twin of the CPU: the AVX-512 one where the CPU has it (the check is
+ * libgcc's cached CPU model, a few loads), else the scalar one. */
+static void maxpool_rows_2x2(const float *x, int W, size_t pairs, int OW, float *y) {
+#if defined(__x86_64__)
+    if (tern_kernel_available(TERN_KERNEL_AVX512)) {
+        tern_kernel_maxpool2x2_f32_avx512(x, W, pairs, OW, y);
+        return;
+    }
+#endif
+    tern_kernel_maxpool2x2_f32_ref(x, W, pairs, OW, y);
 }
 
 void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,

@@ -15,6 +15,13 @@
 void tern_kernel_maxpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
                                int OW, float *y, int32_t *argmax);
 
+/* The 2x2 stride-2 pool without padding and without the argmax, as
+ * tern_kernel_maxpool2d_f32 computes it, pairs of input rows (W floats
+ * each, 2W apart) -> pairs output rows (OW floats): the scalar twin of
+ * x86/fp32_avx512.c's. With H = 2 OH all planes are one tall plane, the
+ * rows of a pair never crossing planes. */
+void tern_kernel_maxpool2x2_f32_ref(const float *x, int W, size_t pairs, int OW, float *y);
+
 /* y = sum over each k×k window / (k k), zero padding counted (PyTorch's
  * count_include_pad). Shapes as tern_kernel_maxpool2d_f32. */
 void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int k, int stride, int pad, int OH,
