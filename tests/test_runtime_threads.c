@@ -56,12 +56,14 @@ static void build(tern_model *m, tern_deploy *d) {
     assert_int_equal(tern_deploy_from_model(d, m, &meta), TERN_OK);
 }
 
-/* logits (n, CLASSES) of x through a runtime on `pool`. */
+/* logits (n, CLASSES) of x through a runtime on `pool`, in passes of
+ * `chunk` samples (0: the runtime's own choice). */
 static void logits_of(const tern_deploy *d, tern_pool *pool, tern_runtime_act act, tern_runtime_zskip zs,
-                      const float *x, int n, float *out) {
+                      const float *x, int n, float *out, int chunk) {
     tern_runtime rt;
     const tern_runtime_opts o = {.max_batch = MAXB, .act = act, .zskip = zs, .pool = pool};
     assert_int_equal(tern_runtime_init_opts(&rt, d, &o), TERN_OK);
+    if (chunk) rt.chunk = chunk;
     int shape[4] = {n, C, H, W};
     tern_tensor xt = tern_tensor_view((float *)x, NULL, 4, shape);
     const float *z;
@@ -94,15 +96,30 @@ static void test_same_bits_any_threads(void **state) {
         for (int zi = 0; zi < 2; zi++)
             for (int b = 0; b < 4; b++) {
                 const int n = batches[b];
-                logits_of(&d, NULL, acts[a], zss[zi], x, n, ref);
+                logits_of(&d, NULL, acts[a], zss[zi], x, n, ref, 0);
                 int nonzero = 0;
                 for (int k = 0; k < n * CLASSES; k++) nonzero += ref[k] != 0.0f;
                 assert_true(nonzero > n * CLASSES / 2);  /* the model computes something */
                 for (int t = 1; t <= 3; t++) {
                     memset(got, 0xff, sizeof(float) * MAXB * CLASSES);
-                    logits_of(&d, pools[t], acts[a], zss[zi], x, n, got);
+                    logits_of(&d, pools[t], acts[a], zss[zi], x, n, got, 0);
                     if (memcmp(ref, got, sizeof(float) * (size_t)n * CLASSES))
                         fail_msg("act %d zskip %d batch %d: %d threads give other logits than no pool", a, zi, n, t);
+                }
+                /* passes of 1, 3 and 7 samples, alone and on 2 threads; and
+                 * each sample alone: the same bits */
+                for (int c = 0; c < 3; c++)
+                    for (int t = 0; t <= 2; t += 2) {
+                        memset(got, 0xff, sizeof(float) * MAXB * CLASSES);
+                        logits_of(&d, pools[t], acts[a], zss[zi], x, n, got, (const int[]){1, 3, 7}[c]);
+                        if (memcmp(ref, got, sizeof(float) * (size_t)n * CLASSES))
+                            fail_msg("act %d zskip %d batch %d: passes of %d samples on %d threads differ", a, zi,
+                                     n, (const int[]){1, 3, 7}[c], t);
+                    }
+                for (int i = 0; i < n; i += 13) {
+                    logits_of(&d, NULL, acts[a], zss[zi], x + (size_t)i * C * H * W, 1, got, 0);
+                    if (memcmp(ref + (size_t)i * CLASSES, got, sizeof(float) * CLASSES))
+                        fail_msg("act %d zskip %d: sample %d alone differs from batch %d", a, zi, i, n);
                 }
             }
     free(x), free(ref), free(got);

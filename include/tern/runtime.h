@@ -35,7 +35,8 @@
  *
  * Threads: opts.pool (tern/pool.h), borrowed, lends its threads. A batch
  * of n >= 2 is split into min(n, threads) contiguous parts of samples, and
- * each thread runs every layer on its part with its own kernel scratch,
+ * each thread runs every layer on its part (in passes of rt->chunk samples,
+ * TERN_RUNTIME_PASS_BYTES) with its own kernel scratch,
  * writing its rows of the shared buffers (every layer works per sample:
  * int8 scales are per sample, there are no batch statistics). At batch 1
  * the layers run on the caller's thread, except dense ternary linear
@@ -67,6 +68,11 @@ extern "C" {
  * the layer, before anything is allocated; a smaller batch needs less. Sizes
  * are computed in 64 bits with overflow checks. */
 #define TERN_RUNTIME_MAX_BYTES ((size_t)16 << 30)
+
+/* A batch runs through the layers in passes of as many samples as keep
+ * one layer's input and output within this many bytes (L2-sized), so every
+ * layer reads what the one before wrote from cache; 1 sample at least. */
+#define TERN_RUNTIME_PASS_BYTES ((size_t)512 << 10)
 
 /* How ternary layers take their activations. */
 typedef enum tern_runtime_act {
@@ -131,6 +137,7 @@ typedef struct tern_runtime {
     size_t scratch_bytes;       /* of each thread's block (a multiple of 64) */
     tern_pool *pool;            /* borrowed from opts; NULL: one thread */
     int threads;                /* tern_pool_threads(pool) at init */
+    int chunk;                  /* samples per pass through the layers (TERN_RUNTIME_PASS_BYTES) */
     int sgemm_fast;             /* 1: fp32 GEMMs on tern's AVX-512 GEMM, 0: its plain loops */
     size_t planned_bytes;       /* arena + scratch */
     size_t in_numel;            /* C*H*W */

@@ -315,6 +315,7 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
      * where another reads, whichever tenants of a slot they are at: part
      * [b0, b1) of every tenant of slot k starts at b0 S_k, with S_k the
      * largest tenant's floats per sample (the slot holds max_batch S_k). */
+    size_t widest = 1;
     for (int i = 0; !st && i < n; i++) {
         if (pl[i].view) {
             rt->stride[i] = i ? rt->stride[i - 1] : rt->in_numel;
@@ -327,7 +328,15 @@ static tern_status alloc_buffers(tern_runtime *rt, size_t *bytes) {
                 big = e > big ? e : big;
             }
         rt->stride[i] = big;
+        widest = big > widest ? big : widest;
     }
+    /* Samples per pass through the layers: as many as keep a layer's input
+     * and output, at most 2 widest S_k floats a sample, within
+     * TERN_RUNTIME_PASS_BYTES, so they stay in L2 from one layer to the
+     * next (each sample is computed alone, so any pass size gives the same
+     * bits). */
+    const size_t per = 2 * sizeof(float) * widest;
+    rt->chunk = per >= TERN_RUNTIME_PASS_BYTES ? 1 : (int)(TERN_RUNTIME_PASS_BYTES / per);
     *bytes = st ? 0 : total * sizeof(float) + scratch;
     free(pl);
     free(slot_of);
@@ -561,12 +570,41 @@ static void fwd_record(fwd_job *j, int task, tern_status st) {
     if (st) snprintf(j->msg[task], sizeof j->msg[task], "%s", tern_errmsg());
 }
 
+/* Samples [b0, b1) through every layer on one thread, in passes of at
+ * most rt->chunk samples, so a layer reads its input from cache. */
+static tern_status run_chunks(tern_runtime *rt, const float *x, int b0, int b1, int thread, int timed) {
+    for (int c = b0; c < b1; c += rt->chunk) {
+        const int c1 = b1 - c < rt->chunk ? b1 : c + rt->chunk;
+        tern_status st = run_layers(rt, x, 0, rt->model->n_layers, c, c1, thread, timed);
+        if (st) return st;
+    }
+    return TERN_OK;
+}
+
 /* Task t of a batch split: every layer on its contiguous part of the samples. */
 static void fwd_samples_task(void *arg, int task, int thread) {
     fwd_job *j = arg;
     size_t lo, hi;
     tern_pool_range((size_t)j->n, j->tasks, task, &lo, &hi);
-    fwd_record(j, task, run_layers(j->rt, j->x, 0, j->rt->model->n_layers, (int)lo, (int)hi, thread, task == 0));
+    fwd_record(j, task, run_chunks(j->rt, j->x, (int)lo, (int)hi, thread, task == 0));
+}
+
+/* The logits of every pass side by side, (n, K), for the caller: pass
+ * [c, c1) left them at z + c stride, packed by K; moved down in order, no
+ * pass overwrites one still to move. */
+static void pack_logits(const tern_runtime *rt, const float *x, int n, int tasks) {
+    const int last = rt->model->n_layers - 1;
+    const size_t K = tern_shape_numel(rt->model->layers[last].out_ndim, rt->model->layers[last].out_shape);
+    float *z = (float *)rt->outp[last];  /* a slot, unless the model is a view of its input */
+    if (rt->stride[last] == K || z == x) return;
+    for (int t = 0; t < tasks; t++) {
+        size_t lo, hi;
+        tern_pool_range((size_t)n, tasks, t, &lo, &hi);
+        for (size_t c = lo; c < hi; c += (size_t)rt->chunk) {
+            const size_t c1 = hi - c < (size_t)rt->chunk ? hi : c + (size_t)rt->chunk;
+            if (c) memmove(z + c * K, z + c * rt->stride[last], sizeof(float) * (c1 - c) * K);
+        }
+    }
 }
 
 /* Task t of a row split (batch 1): the dense ternary linear layer j->layer
@@ -652,21 +690,13 @@ tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x, const f
         rt->outp[i] = no_pass(rt, i) ? (i ? rt->outp[i - 1] : x->data) : rt->slot[i];
     fwd_job j = {.rt = rt, .x = x->data, .n = n, .layer = -1};
     tern_status st;
-    if (n == 1 || rt->threads == 1) {
-        st = n == 1 ? forward_one(rt, x->data, &j) : run_layers(rt, x->data, 0, m->n_layers, 0, n, 0, 1);
+    if (n == 1) {
+        st = forward_one(rt, x->data, &j);
     } else {
         j.tasks = n < rt->threads ? n : rt->threads;
-        tern_pool_for(rt->pool, j.tasks, 0, fwd_samples_task, &j);
-        st = fwd_status(&j);
-        /* The parts of the logits side by side, (n, K), for the caller. */
-        const int last = m->n_layers - 1;
-        const size_t K = tern_shape_numel(m->layers[last].out_ndim, m->layers[last].out_shape);
-        float *z = (float *)rt->outp[last];  /* a slot, unless the model is a view of its input */
-        for (int t = 1; !st && rt->stride[last] != K && z != x->data && t < j.tasks; t++) {
-            size_t lo, hi;
-            tern_pool_range((size_t)n, j.tasks, t, &lo, &hi);
-            memmove(z + lo * K, z + lo * rt->stride[last], sizeof(float) * (hi - lo) * K);
-        }
+        if (j.tasks == 1) st = run_chunks(rt, x->data, 0, n, 0, 1);
+        else tern_pool_for(rt->pool, j.tasks, 0, fwd_samples_task, &j), st = fwd_status(&j);
+        if (!st) pack_logits(rt, x->data, n, j.tasks);
     }
     if (!st) *logits = rt->outp[m->n_layers - 1];
     return st;
