@@ -109,6 +109,11 @@ static void stage_planesum(const int8_t *restrict src, size_t n, int32_t *restri
         for (size_t i = 0; i < n; i++) ps[i] += src[i];
 }
 
+/* d[i] += s[i], two distinct rows. */
+static void stage_addrow(int32_t *restrict d, const int32_t *restrict s, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] += s[i];
+}
+
 /* The (h, w) pixel sums at the front of pix spread out to the (hp, wpad)
  * layout, rows moved bottom up (a row never lands on one not yet moved),
  * and the border zeroed. */
@@ -124,7 +129,8 @@ static void stage_spread(int32_t *pix, int H, int W, int pad, size_t wpad) {
 
 /* The quantized image qchw (cin, h, w) into the HWC buffer's interior (its
  * border and padding channels stay zero), each pixel's channel sum into pix
- * (hp, wpad), then each output position's patch sum, a box sum of pix. */
+ * (hp, wpad), then each output position's patch sum, a box sum of pix
+ * (which it overwrites: pix is rewritten for every image). */
 static void qconv_stage(const tern_qconv *c, const int8_t *qchw, int8_t *hwc, int32_t *pix, int32_t *psum) {
     /* Locals: the int8 stores could alias c's fields, which would be re-read every time. */
     const int cin = c->g.cin, H = c->g.h, W = c->g.w, pad = c->g.pad, st = c->g.stride, kh = c->g.kh, kw = c->g.kw;
@@ -144,14 +150,18 @@ static void qconv_stage(const tern_qconv *c, const int8_t *qchw, int8_t *hwc, in
     /* Pixel sums over whole planes, then into the padded layout. */
     for (int ch = 0; ch < cin; ch++) stage_planesum(qchw + (size_t)ch * hw, hw, pix, ch == 0);
     if (pad) stage_spread(pix, H, W, pad, wpad);
-    for (int oy = 0; oy < oh; oy++)
+    /* The box sum in two passes: each output row's kh pixel rows summed
+     * into its first one, in place top down (a row is read before it is
+     * overwritten), then kw of those column sums per position. */
+    for (int oy = 0; oy < oh; oy++) {
+        int32_t *r = pix + (size_t)oy * st * wpad;
+        for (int ky = 1; ky < kh; ky++) stage_addrow(r, r + (size_t)ky * wpad, wpad);
         for (int ox = 0; ox < ow; ox++) {
-            const int32_t *p0 = pix + (size_t)oy * st * wpad + (size_t)ox * st;
             int32_t s = 0;
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) s += p0[(size_t)ky * wpad + kx];
+            for (int kx = 0; kx < kw; kx++) s += r[(size_t)ox * st + kx];
             psum[(size_t)oy * ow + ox] = s;
         }
+    }
 }
 
 tern_status tern_qconv_run(tern_kernel path, const tern_qconv *c, const float *x, int n, const float *bias,
