@@ -74,37 +74,94 @@ size_t tern_qconv_scratch_bytes(const tern_qconv *c) {
     return up64(in_n) + up64(pix * 4 * c->cq) + up64(pix * 4) + up64((size_t)c->oh * c->ow * 4) + 64;
 }
 
+/* v[i] = the 4 bytes of pixel i of channels c .. c+3 (planes hw apart). */
+static void quad_words(const int8_t *restrict s, size_t hw, int n, uint32_t *restrict v) {
+    for (int i = 0; i < n; i++)
+        v[i] = (uint32_t)(uint8_t)s[i] | (uint32_t)(uint8_t)s[i + hw] << 8 | (uint32_t)(uint8_t)s[i + 2 * hw] << 16 |
+               (uint32_t)(uint8_t)s[i + 3 * hw] << 24;
+}
+
+/* Channels c .. c+3 of the image (src, its planes hw apart, rows w wide)
+ * into the HWC buffer's interior at d (row stride rowb), one 4-byte word per
+ * pixel, a quarter of the stores that byte by byte takes; the words formed
+ * 64 pixels of the flattened plane at a time, vectorized even for short rows. */
+static void stage_quad(const int8_t *src, size_t hw, int w, int8_t *d, size_t Cp, size_t rowb) {
+    uint32_t v[64];
+    int x = 0;
+    for (size_t i0 = 0; i0 < hw; i0 += 64) {
+        const int n = hw - i0 < 64 ? (int)(hw - i0) : 64;
+        if (n == 64)
+            quad_words(src + i0, hw, 64, v);
+        else
+            quad_words(src + i0, hw, n, v);
+        for (int i = 0; i < n; i++) {
+            memcpy(d + (size_t)x * Cp, &v[i], 4);
+            if (++x == w) x = 0, d += rowb;
+        }
+    }
+}
+
+/* ps[i] (+)= src[i] for one channel plane: contiguous, vectorized. */
+static void stage_planesum(const int8_t *restrict src, size_t n, int32_t *restrict ps, int first) {
+    if (first)
+        for (size_t i = 0; i < n; i++) ps[i] = src[i];
+    else
+        for (size_t i = 0; i < n; i++) ps[i] += src[i];
+}
+
+/* d[i] += s[i], two distinct rows. */
+static void stage_addrow(int32_t *restrict d, const int32_t *restrict s, size_t n) {
+    for (size_t i = 0; i < n; i++) d[i] += s[i];
+}
+
+/* The (h, w) pixel sums at the front of pix spread out to the (hp, wpad)
+ * layout, rows moved bottom up (a row never lands on one not yet moved),
+ * and the border zeroed. */
+static void stage_spread(int32_t *pix, int H, int W, int pad, size_t wpad) {
+    for (int y = H - 1; y >= 0; y--) memmove(pix + (size_t)(y + pad) * wpad + pad, pix + (size_t)y * W, sizeof(int32_t) * W);
+    memset(pix, 0, sizeof(int32_t) * pad * wpad);
+    memset(pix + (size_t)(H + pad) * wpad, 0, sizeof(int32_t) * pad * wpad);
+    for (int y = pad; y < H + pad; y++) {
+        memset(pix + (size_t)y * wpad, 0, sizeof(int32_t) * pad);
+        memset(pix + (size_t)y * wpad + pad + W, 0, sizeof(int32_t) * pad);
+    }
+}
+
 /* The quantized image qchw (cin, h, w) into the HWC buffer's interior (its
  * border and padding channels stay zero), each pixel's channel sum into pix
- * (hp, wpad), then each output position's patch sum, a box sum of pix. */
+ * (hp, wpad), then each output position's patch sum, a box sum of pix
+ * (which it overwrites: pix is rewritten for every image). */
 static void qconv_stage(const tern_qconv *c, const int8_t *qchw, int8_t *hwc, int32_t *pix, int32_t *psum) {
     /* Locals: the int8 stores could alias c's fields, which would be re-read every time. */
     const int cin = c->g.cin, H = c->g.h, W = c->g.w, pad = c->g.pad, st = c->g.stride, kh = c->g.kh, kw = c->g.kw;
-    const size_t Cp = 4 * (size_t)c->cq, wpad = (size_t)c->wpad;
+    const size_t Cp = 4 * (size_t)c->cq, wpad = (size_t)c->wpad, hw = (size_t)H * W;
     const int oh = c->oh, ow = c->ow;
-    /* Channel by channel, each image row read contiguously. */
-    for (int ch = 0; ch < cin; ch++)
+    /* Four channels at a time, each image row read contiguously; the last
+     * channels (cin not a multiple of 4) byte by byte. */
+    const int c4 = cin & ~3;
+    for (int ch = 0; ch < c4; ch += 4)
+        stage_quad(qchw + (size_t)ch * hw, hw, W, hwc + ((size_t)pad * wpad + pad) * Cp + ch, Cp, wpad * Cp);
+    for (int ch = c4; ch < cin; ch++)
         for (int y = 0; y < H; y++) {
             const int8_t *src = qchw + ((size_t)ch * H + y) * W;
             int8_t *d = hwc + ((size_t)(y + pad) * wpad + pad) * Cp + ch;
             for (int x = 0; x < W; x++) d[(size_t)x * Cp] = src[x];
         }
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            const size_t at = (size_t)(y + pad) * wpad + (size_t)(x + pad);
-            const int8_t *d = hwc + at * Cp;
-            int32_t s = 0;
-            for (size_t ch = 0; ch < Cp; ch++) s += d[ch];
-            pix[at] = s;
-        }
-    for (int oy = 0; oy < oh; oy++)
+    /* Pixel sums over whole planes, then into the padded layout. */
+    for (int ch = 0; ch < cin; ch++) stage_planesum(qchw + (size_t)ch * hw, hw, pix, ch == 0);
+    if (pad) stage_spread(pix, H, W, pad, wpad);
+    /* The box sum in two passes: each output row's kh pixel rows summed
+     * into its first one, in place top down (a row is read before it is
+     * overwritten), then kw of those column sums per position. */
+    for (int oy = 0; oy < oh; oy++) {
+        int32_t *r = pix + (size_t)oy * st * wpad;
+        for (int ky = 1; ky < kh; ky++) stage_addrow(r, r + (size_t)ky * wpad, wpad);
         for (int ox = 0; ox < ow; ox++) {
-            const int32_t *p0 = pix + (size_t)oy * st * wpad + (size_t)ox * st;
             int32_t s = 0;
-            for (int ky = 0; ky < kh; ky++)
-                for (int kx = 0; kx < kw; kx++) s += p0[(size_t)ky * wpad + kx];
+            for (int kx = 0; kx < kw; kx++) s += r[(size_t)ox * st + kx];
             psum[(size_t)oy * ow + ox] = s;
         }
+    }
 }
 
 tern_status tern_qconv_run(tern_kernel path, const tern_qconv *c, const float *x, int n, const float *bias,

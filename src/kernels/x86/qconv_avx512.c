@@ -87,6 +87,15 @@ AI void tile(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, const 
             store_out(j, g0 + g, p0 + i, acc[g][i], vidx, buf + (size_t)g * 16 * PB + (p0 + i - b0));
 }
 
+/* n <= PB floats of one block row out to y: inline masked moves, where a
+ * memcpy call per row cost more than the copy. */
+AI void copy_row(float *y, const float *row, int n) {
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, k, _mm512_maskz_load_ps(k, row + i));
+    }
+}
+
 typedef void (*tile_fn)(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, __m512i vidx);
 #define TILE(G, NP)                                                                                 \
     static void tile_##G##_##NP(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, __m512i vidx) { \
@@ -112,8 +121,7 @@ void tern_qconv_avx512(const tern_qconv_job *j) {
                 tiles[G - 1][np - 1](j, g0, p0, b0, buf, vidx);
             }
             const int r1 = c->m < (g0 + G) * 16 ? c->m : (g0 + G) * 16;
-            for (int r = g0 * 16; r < r1; r++)
-                memcpy(j->y + (size_t)r * P + b0, buf + (size_t)(r - g0 * 16) * PB, sizeof(float) * (size_t)nb);
+            for (int r = g0 * 16; r < r1; r++) copy_row(j->y + (size_t)r * P + b0, buf + (size_t)(r - g0 * 16) * PB, nb);
         }
     }
 }
