@@ -4,8 +4,10 @@
  * Lanes are 16 output channels. For each (tap, channel quad) a tile loads
  * one zmm of weight codes per group (16 channels x 4 input channels) and
  * broadcasts the 4 int8 activations of each output position (vpdpbusd's
- * 32-bit broadcast operand); G groups x NP positions (up to 4 x 6 = 24
- * accumulators) share those loads. The epilogue is qconv_ref's, lane-wise,
+ * 32-bit broadcast operand); G groups x NP positions (4 x 6 or 3 x 6 for
+ * 48+ channels, 2 x 12 or 1 x 12 below: up to 24 accumulators) share those
+ * loads, so a 32-channel conv reuses each broadcast for two groups and
+ * each weight load for twelve positions. The epilogue is qconv_ref's, lane-wise,
  * in the same operations and order, so y is bit-identical: the int32 D
  * converted with the current rounding mode (as (float) is), wp*sx one
  * rounded product, one fused multiply-add, then the affine's three roundings
@@ -59,12 +61,12 @@ AI void tile(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, const 
     const tern_qconv *c = j->c;
     const tern_conv2d_geom *gm = &c->g;
     const size_t Cp = 4 * (size_t)c->cq, rowb = (size_t)c->wpad * Cp;
-    const int8_t *base[6];
+    const int8_t *base[12];
     for (int i = 0; i < NP; i++) {
         const int oy = (p0 + i) / c->ow, ox = (p0 + i) % c->ow;
         base[i] = j->q + (size_t)oy * gm->stride * rowb + (size_t)ox * gm->stride * Cp;
     }
-    __m512i acc[4][6];
+    __m512i acc[4][12];
     for (int g = 0; g < G; g++)
         for (int i = 0; i < NP; i++) acc[g][i] = _mm512_setzero_si512();
     const uint8_t *wt = c->wc + (size_t)g0 * c->gstride;
@@ -101,10 +103,12 @@ typedef void (*tile_fn)(const tern_qconv_job *j, int g0, int p0, int b0, float *
     static void tile_##G##_##NP(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, __m512i vidx) { \
         tile(j, g0, p0, b0, buf, G, NP, vidx);                                                      \
     }
-#define TILES(G) TILE(G, 1) TILE(G, 2) TILE(G, 3) TILE(G, 4) TILE(G, 5) TILE(G, 6)
-TILES(1) TILES(2) TILES(3) TILES(4)
-#define ROW(G) {tile_##G##_1, tile_##G##_2, tile_##G##_3, tile_##G##_4, tile_##G##_5, tile_##G##_6}
-static const tile_fn tiles[4][6] = {ROW(1), ROW(2), ROW(3), ROW(4)};
+#define TILES6(G) TILE(G, 1) TILE(G, 2) TILE(G, 3) TILE(G, 4) TILE(G, 5) TILE(G, 6)
+#define TILES12(G) TILES6(G) TILE(G, 7) TILE(G, 8) TILE(G, 9) TILE(G, 10) TILE(G, 11) TILE(G, 12)
+TILES12(1) TILES12(2) TILES6(3) TILES6(4)
+#define ROW6(G) tile_##G##_1, tile_##G##_2, tile_##G##_3, tile_##G##_4, tile_##G##_5, tile_##G##_6
+#define ROW12(G) {ROW6(G), tile_##G##_7, tile_##G##_8, tile_##G##_9, tile_##G##_10, tile_##G##_11, tile_##G##_12}
+static const tile_fn tiles[4][12] = {ROW12(1), ROW12(2), {ROW6(3)}, {ROW6(4)}};
 
 void tern_qconv_avx512(const tern_qconv_job *j) {
     const tern_qconv *c = j->c;
@@ -116,8 +120,9 @@ void tern_qconv_avx512(const tern_qconv_job *j) {
         const int nb = P - b0 < PB ? P - b0 : PB;
         for (int g0 = 0; g0 < c->groups; g0 += 4) {
             const int G = c->groups - g0 < 4 ? c->groups - g0 : 4;
-            for (int p0 = b0; p0 < b0 + nb; p0 += 6) {
-                const int np = b0 + nb - p0 < 6 ? b0 + nb - p0 : 6;
+            const int npmax = G <= 2 ? 12 : 6;   /* PB is a multiple of both */
+            for (int p0 = b0; p0 < b0 + nb; p0 += npmax) {
+                const int np = b0 + nb - p0 < npmax ? b0 + nb - p0 : npmax;
                 tiles[G - 1][np - 1](j, g0, p0, b0, buf, vidx);
             }
             const int r1 = c->m < (g0 + G) * 16 ? c->m : (g0 + G) * 16;
