@@ -37,6 +37,14 @@ typedef struct tern_qconv_job {
     float *y;                 /* (m, oh, ow) */
 } tern_qconv_job;
 
+/* Where output position p's receptive field starts in job j's image: its
+ * top-left tap, channel 0 (taps (ky, kx) then lie ky rows and kx pixels on). */
+static inline const int8_t *tern_qconv_at(const tern_qconv_job *j, int p) {
+    const tern_qconv *c = j->c;
+    const size_t Cp = 4 * (size_t)c->cq, oy = (size_t)(p / c->ow), ox = (size_t)(p % c->ow);
+    return j->q + (oy * (size_t)c->wpad + ox) * (size_t)c->g.stride * Cp;
+}
+
 /* The paths' kernels: one image each. The scalar one is the twin. */
 void tern_qconv_ref(const tern_qconv_job *j);
 #if defined(__x86_64__)

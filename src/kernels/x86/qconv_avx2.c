@@ -52,10 +52,7 @@ AI void tile(const tern_qconv_job *j, int g, int p0, const int NP) {
     const tern_conv2d_geom *gm = &c->g;
     const size_t Cp = 4 * (size_t)c->cq, rowb = (size_t)c->wpad * Cp;
     const int8_t *base[4];
-    for (int i = 0; i < NP; i++) {
-        const int oy = (p0 + i) / c->ow, ox = (p0 + i) % c->ow;
-        base[i] = j->q + (size_t)oy * gm->stride * rowb + (size_t)ox * gm->stride * Cp;
-    }
+    for (int i = 0; i < NP; i++) base[i] = tern_qconv_at(j, p0 + i);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i lo[4], hi[4];
     for (int i = 0; i < NP; i++) lo[i] = hi[i] = _mm256_setzero_si256();

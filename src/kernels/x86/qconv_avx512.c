@@ -62,10 +62,7 @@ AI void tile(const tern_qconv_job *j, int g0, int p0, int b0, float *buf, const 
     const tern_conv2d_geom *gm = &c->g;
     const size_t Cp = 4 * (size_t)c->cq, rowb = (size_t)c->wpad * Cp;
     const int8_t *base[12];
-    for (int i = 0; i < NP; i++) {
-        const int oy = (p0 + i) / c->ow, ox = (p0 + i) % c->ow;
-        base[i] = j->q + (size_t)oy * gm->stride * rowb + (size_t)ox * gm->stride * Cp;
-    }
+    for (int i = 0; i < NP; i++) base[i] = tern_qconv_at(j, p0 + i);
     __m512i acc[4][12];
     for (int g = 0; g < G; g++)
         for (int i = 0; i < NP; i++) acc[g][i] = _mm512_setzero_si512();
