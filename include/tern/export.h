@@ -49,8 +49,8 @@ TERN_API tern_status tern_deploy_export(const tern_model *m, const tern_dataset 
                                         const char *out_path, tern_deploy_sizes *sizes);
 
 /* *dst = src with every ternary layer dequantized to fp32 weights
- * (w = wp where T = +1, -wn where T = -1): the same function, run through
- * OpenBLAS. For baselines and for the size of an fp32 checkpoint of the
+ * (w = wp where T = +1, -wn where T = -1): the same function, run on the
+ * runtime's fp32 kernels. For baselines and for the size of an fp32 checkpoint of the
  * same model. dst must be empty. */
 TERN_API tern_status tern_deploy_to_fp32(const tern_deploy *src, tern_deploy *dst);
 
