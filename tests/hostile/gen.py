@@ -940,7 +940,8 @@ def deploys(c):
         ("dataset_path", src, set_attr("", "dataset", "../../etc"), ""),
         ("weight_format_t3", src, set_attr("", "weight_format", "t3"), ""),
         ("format_train", src, set_attr("", "format", "tern-train"), ""),
-        ("version_2", src, set_attr("", "version", 2, "i4"), ""),
+        ("version_1", src, set_attr("", "version", 1, "i4"), ""),        # the row-order layout: re-export
+        ("version_future", src, set_attr("", "version", 99, "i4"), ""),
         ("mean_short", src, set_attr("input", "mean", np.zeros(0, dtype="f4")), ""),
         ("mean_3", src, set_attr("input", "mean", np.zeros(3, dtype="f4")), ""),
         ("std_zero", src, set_attr("input", "std", np.zeros(1, dtype="f4")), ""),
