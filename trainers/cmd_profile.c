@@ -14,8 +14,7 @@ typedef struct prof_run {
     double *ns;                  /* (n_layers) median ns per sample of each layer */
     size_t planned;
     unsigned char *zskip;        /* (n_layers) copied from the runtime */
-    tern_kact *kact;             /* (n_layers) */
-    int *fused_into;             /* (n_layers) the conv whose epilogue computed the layer, else -1 */
+    char (*path)[32];            /* (n_layers) tern_runtime_layer_path */
     tern_kernel kernel;          /* the path the runtime ran its packed kernels on */
     double rapl_uj;              /* per inference; < 0 when not measured */
 } prof_run;
@@ -36,15 +35,13 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
     out->batch = batch;
     out->ns = calloc((size_t)L, sizeof(double));
     out->zskip = malloc((size_t)L);
-    out->kact = malloc(sizeof(tern_kact) * (size_t)L);
-    out->fused_into = malloc(sizeof(int) * (size_t)L);
+    out->path = malloc(sizeof *out->path * (size_t)L);
     out->planned = tern_runtime_planned_bytes(&rt);
     out->rapl_uj = -1.0;
-    if (!tot || !lay || !out->ns || !out->zskip || !out->kact || !out->fused_into) st = tern_error(TERN_ERR_NOMEM, "profile: out of memory");
+    if (!tot || !lay || !out->ns || !out->zskip || !out->path) st = tern_error(TERN_ERR_NOMEM, "profile: out of memory");
     if (!st) {
         memcpy(out->zskip, rt.zskip, (size_t)L);
-        memcpy(out->kact, rt.kact, sizeof(tern_kact) * (size_t)L);
-        memcpy(out->fused_into, rt.fused_into, sizeof(int) * (size_t)L);
+        for (int l = 0; l < L; l++) tern_runtime_layer_path(&rt, l, out->path[l], sizeof out->path[l]);
         out->kernel = rt.kernel;
     }
     /* Repeat -1 warms caches and pages and is not kept. */
@@ -78,29 +75,8 @@ static tern_status profile_batch(const tern_deploy *d, const float *x, int n, in
 static void prof_run_free(prof_run *p) {
     free(p->ns);
     free(p->zskip);
-    free(p->kact);
-    free(p->fused_into);
+    free(p->path);
     memset(p, 0, sizeof *p);
-}
-
-/* Which code ran layer i: the packed kernels on a path, a direct conv's
- * epilogue (fused), the direct fp32 conv (few input channels), tern's fp32
- * GEMM, or loops (tern/runtime.h). */
-static void path_of(const tern_deploy *d, int i, const prof_run *p, char *buf, size_t n) {
-    const tern_dlayer *L = &d->layers[i];
-    const int cin = i ? d->layers[i - 1].out_shape[0] : d->in_shape[0];
-    if (p->fused_into[i] >= 0)
-        snprintf(buf, n, "fused");
-    else if (L->ternary)
-        snprintf(buf, n, "%s/%s", tern_kernel_name(p->kernel), p->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
-    else if (L->type == TERN_DLAYER_CONV2D && cin <= 4)
-        snprintf(buf, n, "dconv");
-    else if (L->type == TERN_DLAYER_LINEAR)
-        snprintf(buf, n, "dot");
-    else if (L->type == TERN_DLAYER_LINEAR || L->type == TERN_DLAYER_CONV2D)
-        snprintf(buf, n, "sgemm");
-    else
-        snprintf(buf, n, "loop");
 }
 
 static double layer_sum(const prof_run *p, int L) {
@@ -205,8 +181,7 @@ static void print_json(const profile *p) {
                runs[k].batch, 1e6 * runs[k].s_per_sample, 1.0 / runs[k].s_per_sample, runs[k].planned);
     printf("],\"layers\":[");
     for (int i = 0; i < L; i++) {
-        char path[48];
-        path_of(d, i, &runs[0], path, sizeof path);
+        const char *path = runs[0].path[i];
         printf("%s{", i ? "," : "");
         cli_json_layer_head(stdout, d, i, &p->c[i]);
         printf("\"path\":\"%s\",\"zskip\":[", path);
@@ -247,8 +222,7 @@ static void print_text(const profile *p) {
     for (int k = 0; k < n_runs; k++) printf("  %9s%-4d  %6s", "us @b", runs[k].batch, "%");
     printf("  %11s %11s\n", "est. nJ", "fp32 nJ");
     for (int i = 0; i < L; i++) {
-        char path[48];
-        path_of(d, i, &runs[0], path, sizeof path);
+        const char *path = runs[0].path[i];
         printf("%3d %-10s %-10s %-10s", i, d->layers[i].name, tern_dlayer_type_name(d->layers[i].type), path);
         for (int k = 0; k < n_runs; k++)
             printf("  %13.3f%c %5.1f%%", 1e-3 * runs[k].ns[i], runs[k].zskip[i] ? 'z' : ' ',

@@ -155,6 +155,12 @@ TERN_API tern_status tern_runtime_init(tern_runtime *rt, const tern_deploy *m, i
 TERN_API tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const tern_runtime_opts *o);
 TERN_API void tern_runtime_free(tern_runtime *rt);
 
+/* Which code runs layer i, into buf (n bytes): "fused" (the kernel of a
+ * layer before it computes it in its store), the packed kernels' path and
+ * mode ("avx512/i8"), "dconv" (the direct fp32 conv), "dot" (fp32 linear),
+ * "sgemm" (fp32 conv by im2col) or "loop". For profilers. */
+TERN_API void tern_runtime_layer_path(const tern_runtime *rt, int i, char *buf, size_t n);
+
 /* Bytes of the planned buffers (activations + scratch) plus the column
  * lists of the zero-skipping layers. */
 TERN_API size_t tern_runtime_planned_bytes(const tern_runtime *rt);

@@ -394,6 +394,23 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     return TERN_OK;
 }
 
+void tern_runtime_layer_path(const tern_runtime *rt, int i, char *buf, size_t n) {
+    const tern_dlayer *L = &rt->model->layers[i];
+    int in_ndim;
+    const int *in;
+    in_shape_of(rt->model, i, &in_ndim, &in);
+    if (rt->fused_into[i] >= 0)
+        snprintf(buf, n, "fused");
+    else if (L->ternary)
+        snprintf(buf, n, "%s/%s", tern_kernel_name(rt->kernel), rt->kact[i] == TERN_KACT_I8 ? "i8" : "f32");
+    else if (L->type == TERN_DLAYER_LINEAR)
+        snprintf(buf, n, "dot");
+    else if (L->type == TERN_DLAYER_CONV2D)
+        snprintf(buf, n, in[0] <= TERN_DCONV_MAX_CIN ? "dconv" : "sgemm");
+    else
+        snprintf(buf, n, "loop");
+}
+
 size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->planned_bytes : 0; }
 
 /* ---- layers on plain loops --------------------------------------------------- */
