@@ -51,9 +51,10 @@ for b in port native; do
         fail "$b build: training failed: $(tail -3 "$T/$b.log")"
 done
 
-# Every dataset under /params and /optim, as raw bytes, compared.
+# Every dataset under /params, then /optim, as raw bytes, compared.
 n=0
-for d in $(h5ls -r "$T/port/last.h5" | awk '$2 == "Dataset" && ($1 ~ "^/params/" || $1 ~ "^/optim/") {print $1}'); do
+for d in $(h5ls -r "$T/port/last.h5" | awk '$2 == "Dataset" && $1 ~ "^/params/" {print $1}') \
+         $(h5ls -r "$T/port/last.h5" | awk '$2 == "Dataset" && $1 ~ "^/optim/" {print $1}'); do
     h5dump -d "$d" -b NATIVE -o "$T/a.bin" "$T/port/last.h5" > /dev/null
     h5dump -d "$d" -b NATIVE -o "$T/b.bin" "$T/native/last.h5" > /dev/null ||
         fail "$d: missing from the native build's checkpoint"
