@@ -8,6 +8,6 @@
 # read the real files find them in datasets/data/<name>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist
+bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist --package qemu-user
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

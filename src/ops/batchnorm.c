@@ -21,6 +21,7 @@
  *   eval:     dx += gamma invstd g      (the statistics are constants) */
 #include <math.h>
 
+#include "core/lanes.h"
 #include "ops_impl.h"
 #include "tern/pool.h"
 
@@ -145,8 +146,8 @@ static void bn_set_stats(bn_state *s, int ch, double mean, double ssd, double M)
 #define BN_TASKS 8
 
 /* Forward of (N,C,H,W) channels [lo, hi): statistics, then y. Each plane is
- * summed in double lanes (omp simd: the compiler may reorder a plane's sum,
- * which the double keeps exact enough) and the planes in sample order. */
+ * summed in TERN_LANES double lanes (core/lanes.h: vectorised, the same bits
+ * on every target) and the planes in sample order. */
 static void bn_forward_channels(void *arg, int task, int thread) {
     (void)thread;
     tern_node *n = arg;
@@ -162,21 +163,28 @@ static void bn_forward_channels(void *arg, int task, int thread) {
             double sum = 0.0, ssd = 0.0;
             for (int i = 0; i < N; i++) {
                 const float *xp = x->data + ((size_t)i * C + ch) * HW; /* (HW) */
-                double a = 0.0;
-#pragma omp simd reduction(+ : a)
-                for (size_t j = 0; j < HW; j++) a += (double)xp[j];
-                sum += a;
+                double a[TERN_LANES] = {0};
+                size_t j = 0;
+                for (; j + TERN_LANES <= HW; j += TERN_LANES)
+                    for (int l = 0; l < TERN_LANES; l++) a[l] += (double)xp[j + l];
+                for (int l = 0; j < HW; j++, l++) a[l] += (double)xp[j];
+                sum += tern_lanes_sum(a);
             }
             double mean = sum / M;
             for (int i = 0; i < N; i++) {
                 const float *xp = x->data + ((size_t)i * C + ch) * HW;
-                double a = 0.0;
-#pragma omp simd reduction(+ : a)
-                for (size_t j = 0; j < HW; j++) {
+                double a[TERN_LANES] = {0};
+                size_t j = 0;
+                for (; j + TERN_LANES <= HW; j += TERN_LANES)
+                    for (int l = 0; l < TERN_LANES; l++) {
+                        double d = (double)xp[j + l] - mean;
+                        a[l] += d * d;
+                    }
+                for (int l = 0; j < HW; j++, l++) {
                     double d = (double)xp[j] - mean;
-                    a += d * d;
+                    a[l] += d * d;
                 }
-                ssd += a;
+                ssd += tern_lanes_sum(a);
             }
             bn_set_stats(s, (int)ch, mean, ssd, M);
         }
@@ -258,14 +266,19 @@ static void bn_backward_channels(void *arg, int task, int thread) {
         for (int i = 0; sums && i < N; i++) {
             size_t off = ((size_t)i * C + ch) * HW;
             const float *xp = x->data + off, *gp = dy + off;
-            double a = 0.0, b = 0.0;
-#pragma omp simd reduction(+ : a, b)
-            for (size_t j = 0; j < HW; j++) {
-                a += gp[j];
-                b += (double)gp[j] * (double)((xp[j] - m) * is);
+            double a[TERN_LANES] = {0}, b[TERN_LANES] = {0};  /* fixed lanes, as in the forward */
+            size_t j = 0;
+            for (; j + TERN_LANES <= HW; j += TERN_LANES)
+                for (int l = 0; l < TERN_LANES; l++) {
+                    a[l] += gp[j + l];
+                    b[l] += (double)gp[j + l] * (double)((xp[j + l] - m) * is);
+                }
+            for (int l = 0; j < HW; j++, l++) {
+                a[l] += gp[j];
+                b[l] += (double)gp[j] * (double)((xp[j] - m) * is);
             }
-            sg += a;
-            sgx += b;
+            sg += tern_lanes_sum(a);
+            sgx += tern_lanes_sum(b);
         }
         if (beta->grad) beta->grad[ch] += (float)sg;
         if (gamma->grad) gamma->grad[ch] += (float)sgx;

@@ -7,27 +7,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/lanes.h"
 #include "quant_impl.h"
 
 /* ---- the two passes over one scale group w[0..K) ------------------------- */
 
-/* Both passes are SIMD reductions (#pragma omp simd, built with
- * -fopenmp-simd: no OpenMP runtime): the pragma allows the sums to be split
- * across vector lanes, which plain C forbids, and they stay in double. */
+/* Both passes sum in TERN_LANES fixed lanes of doubles (core/lanes.h):
+ * vectorised, and the same bits whatever the target's vector width. */
 
 /* Pass 1: the threshold delta and gamma = mean|w|. Returns 0 when the group
  * holds NaN or Inf (the sum then is not finite; a double sum of finite
  * floats cannot overflow). */
+/* One chunk of pass 1: sum |w| in double lanes, max |w| in float lanes
+ * (the zero padding of a last chunk adds nothing and is no max). */
+static inline void threshold_chunk(tern_f4 w, tern_d4 *sum, tern_f4 *mx) {
+    tern_f4 a = (tern_f4)((tern_i4)w & 0x7fffffff);  /* |w| */
+    tern_i4 gt = a > *mx;
+    *sum += tern_f4_to_d4(a);
+    *mx = (tern_f4)(((tern_i4)a & gt) | ((tern_i4)*mx & ~gt));
+}
+
 static int group_threshold(const float *restrict w, size_t K, const tern_quant_cfg *cfg, float *delta,
                            float *gamma) {
-    double sum = 0.0;
-    float mx = 0.0f;
-#pragma omp simd reduction(+ : sum) reduction(max : mx)
-    for (size_t i = 0; i < K; i++) {
-        float a = fabsf(w[i]);
-        sum += a;
-        mx = a > mx ? a : mx;
-    }
+    tern_d4 sum4 = {0};
+    tern_f4 mx4 = {0};
+    size_t k = 0;
+    for (; k + TERN_LANES <= K; k += TERN_LANES) threshold_chunk(tern_f4_load(w + k), &sum4, &mx4);
+    if (k < K) threshold_chunk(tern_f4_load_tail(w + k, K - k), &sum4, &mx4);
+    double sum = tern_d4_sum(sum4);
+    float lanes[TERN_LANES], mx = 0.0f;
+    memcpy(lanes, &mx4, sizeof lanes);
+    for (int l = 0; l < TERN_LANES; l++) mx = lanes[l] > mx ? lanes[l] : mx;
     if (!isfinite(sum)) return 0;
     double mean = sum / (double)K;
     switch (cfg->method) {
@@ -49,20 +59,23 @@ typedef struct {
 } group_acc;
 
 /* Pass 2a: count and sum the kept weights, |w| > delta (a reduction). */
+/* One chunk of pass 2a. The zero padding of a last chunk is never kept
+ * (delta >= 0). Counts in int32 lanes: K < 2^33. */
+static inline void count_chunk(tern_f4 x, float delta, tern_i4 n[2], tern_d4 sum[2]) {
+    tern_i4 p = x > delta, q = x < -delta;  /* -1 where kept */
+    n[0] -= p;
+    n[1] -= q;
+    sum[0] += tern_f4_to_d4(tern_f4_select(x, p));
+    sum[1] -= tern_f4_to_d4(tern_f4_select(x, q));
+}
+
 static group_acc group_count(const float *restrict w, size_t K, float delta) {
-    long n_pos = 0, n_neg = 0;
-    double sum_pos = 0.0, sum_neg = 0.0;
-#pragma omp simd reduction(+ : n_pos, n_neg, sum_pos, sum_neg)
-    for (size_t i = 0; i < K; i++) {
-        /* Masks as 0/1 arithmetic: GCC will not if-convert a `?:` feeding
-         * a double reduction, and the loop would stay scalar. */
-        float x = w[i], p = (float)(x > delta), q = (float)(x < -delta);
-        n_pos += (long)p;
-        n_neg += (long)q;
-        sum_pos += (double)(p * x);
-        sum_neg -= (double)(q * x);
-    }
-    group_acc acc = {(size_t)n_pos, (size_t)n_neg, sum_pos, sum_neg};
+    tern_i4 n[2] = {{0}, {0}};      /* |P|, |N| */
+    tern_d4 sum[2] = {{0}, {0}};    /* sum over P of w, over N of -w */
+    size_t k = 0;
+    for (; k + TERN_LANES <= K; k += TERN_LANES) count_chunk(tern_f4_load(w + k), delta, n, sum);
+    if (k < K) count_chunk(tern_f4_load_tail(w + k, K - k), delta, n, sum);
+    group_acc acc = {(size_t)tern_i4_sum(n[0]), (size_t)tern_i4_sum(n[1]), tern_d4_sum(sum[0]), tern_d4_sum(sum[1])};
     return acc;
 }
 
@@ -245,19 +258,27 @@ void tern_quant_ternary_backward(tern_node *n) {
         }
         if ((alpha && alpha->grad) || (alpha_neg && alpha_neg->grad)) {
             /* dL/dalpha = sum g T = sum_P g - sum_N g; ttq splits the two sums. */
-            /* Float lane sums over blocks of 1024, flushed into double: a
-             * lane then adds at most a few dozen floats. */
+            /* Float lane sums (core/lanes.h) over blocks of 1024, flushed
+             * into double: a lane then adds at most 256 floats. */
             double gp = 0.0, gn = 0.0;
             for (size_t b = 0; b < K; b += 1024) {
                 size_t e = K - b > 1024 ? b + 1024 : K;
-                float bp = 0.0f, bn = 0.0f;
-#pragma omp simd reduction(+ : bp, bn)
-                for (size_t i = b; i < e; i++) {
-                    bp += (float)(T[i] > 0) * dy[i];
-                    bn += (float)(T[i] < 0) * dy[i];
+                tern_f4 bp = {0}, bn = {0};
+                size_t i = b;
+                for (; i + TERN_LANES <= e; i += TERN_LANES) {
+                    tern_i4 t = tern_b4_load(T + i);
+                    tern_f4 g = tern_f4_load(dy + i);
+                    bp += tern_f4_select(g, t > 0);
+                    bn += tern_f4_select(g, t < 0);
                 }
-                gp += bp;
-                gn += bn;
+                if (i < e) { /* the padding has T = 0: in neither sum */
+                    tern_i4 t = tern_b4_load_tail(T + i, e - i);
+                    tern_f4 g = tern_f4_load_tail(dy + i, e - i);
+                    bp += tern_f4_select(g, t > 0);
+                    bn += tern_f4_select(g, t < 0);
+                }
+                gp += tern_f4_sum(bp);
+                gn += tern_f4_sum(bn);
             }
             if (ttq) {
                 if (alpha->grad) alpha->grad[g] += (float)gp;
