@@ -80,8 +80,8 @@ static int fuse(const tern_deploy *m, int i, plan_layer *q) {
         } else if ((F->type == TERN_DLAYER_RELU || F->type == TERN_DLAYER_HARDTANH) && F->act == TERN_ACT_NONE &&
                    (act == TERN_ACT_NONE || act == fa)) {
             act = fa;
-        } else if (F->type == TERN_DLAYER_MAXPOOL && m->layers[i].type == TERN_DLAYER_CONV2D && F->act == TERN_ACT_NONE &&
-                   q->pool < 0) {
+        } else if (F->type == TERN_DLAYER_MAXPOOL && m->layers[i].type == TERN_DLAYER_CONV2D &&
+                   F->act == TERN_ACT_NONE && q->pool < 0) {
             q->pool = j;
             last = j;
             break;
@@ -210,10 +210,8 @@ static tern_status assign(plan *P, live *lv) {
         for (int j = 0; j < nl; j++)
             if (lv[j].until >= t) lv[k++] = lv[j];
         nl = k;
-        size_t *slot[4] = {NULL, NULL, NULL, NULL};
         const size_t need[4] = {q->out_n, q->tq_n, q->tcol_n, q->trows_n};
         long *off[4] = {&q->L.out, &q->L.tq, &q->L.tcol, &q->L.trows};
-        (void)slot;
         for (int b = 0; b < 4; b++) {
             if (!need[b]) {
                 *off[b] = 0;
@@ -225,8 +223,8 @@ static tern_status assign(plan *P, live *lv) {
             if (at + need[b] > P->arena) P->arena = at + need[b];
         }
         if (P->arena * sizeof(float) > TERN_CEXPORT_MAX_RAM)
-            return tern_error(TERN_ERR_NOMEM, "cexport: layer %d needs an arena beyond %zu bytes, the most the runtime's "
-                              "offsets address on a 32-bit target", q->dl, TERN_CEXPORT_MAX_RAM);
+            return tern_error(TERN_ERR_NOMEM, "cexport: layer %d needs an arena beyond %zu bytes, the most the "
+                              "runtime's offsets address on a 32-bit target", q->dl, TERN_CEXPORT_MAX_RAM);
     }
     for (int t = 0; t < P->n; t++) {
         plan_layer *q = &P->p[t];
@@ -266,8 +264,8 @@ static tern_status plan_make(const tern_deploy *m, const tern_cexport_opts *o, p
     for (int t = 0; t < P->n; t++) P->flash += layer_flash(m, &P->p[t]);
     const size_t ram = P->arena * sizeof(float);
     if (o && o->max_ram && ram > o->max_ram)
-        return tern_error(TERN_ERR_NOMEM, "cexport: the model needs %zu bytes of RAM (its arena), more than the budget of "
-                          "%zu", ram, o->max_ram);
+        return tern_error(TERN_ERR_NOMEM, "cexport: the model needs %zu bytes of RAM (its arena), more than the "
+                          "budget of %zu", ram, o->max_ram);
     return TERN_OK;
 }
 
@@ -391,8 +389,8 @@ static void put_row(text *t, const tern_deploy *m, const plan_layer *q, int k) {
     put(t, "    /* %d: %s", k, D->name);
     for (int j = q->dl + 1; j <= q->last; j++) put(t, " + %s", m->layers[j].name);
     put(t, " */\n    {.type = %s, .wmode = %s, .symmetric = %d,\n", type_name(L->type), wm[L->wmode], L->symmetric);
-    put(t, "     .in_c = %d, .in_h = %d, .in_w = %d, .out_c = %d, .out_h = %d, .out_w = %d,\n", L->in_c, L->in_h, L->in_w,
-        L->out_c, L->out_h, L->out_w);
+    put(t, "     .in_c = %d, .in_h = %d, .in_w = %d, .out_c = %d, .out_h = %d, .out_w = %d,\n", L->in_c, L->in_h,
+        L->in_w, L->out_c, L->out_h, L->out_w);
     put(t, "     .k = %d, .stride = %d, .pad = %d, .conv_h = %d, .conv_w = %d,\n", L->k, L->stride, L->pad, L->conv_h,
         L->conv_w);
     put(t, "     .pool_k = %d, .pool_stride = %d, .pool_pad = %d, .kblocks = %d,\n", L->pool_k, L->pool_stride,
@@ -464,7 +462,8 @@ static void put_model(text *t, const tern_deploy *m, const plan *P) {
     put(t, "\nvoid tern_model_normalize(const uint8_t *pixels, float *input) {\n"
            "    const long HW = (long)TERN_MODEL_IN_H * TERN_MODEL_IN_W;\n"
            "    for (int c = 0; c < TERN_MODEL_IN_C; c++)\n"
-           "        for (long j = 0; j < HW; j++) input[c * HW + j] = tern_pt_normalize(pixels[c * HW + j], mean[c], stdev[c]);\n"
+           "        for (long j = 0; j < HW; j++)\n"
+           "            input[c * HW + j] = tern_pt_normalize(pixels[c * HW + j], mean[c], stdev[c]);\n"
            "}\n\n"
            "int tern_model_predict(const float *input, float *logits) {\n"
            "    return tern_run_predict(&model, arena, input, logits);\n}\n");
@@ -494,7 +493,8 @@ static tern_status write_files(const char *tmp, const text *h, const text *c) {
         const void *data = i == 0 ? h->s : c->s;
         size_t size = i == 0 ? h->n : c->n;
         for (int f = 0; i >= 2 && f < tern_portable_n_files; f++)
-            if (!strcmp(tern_portable_files[f].name, FILES[i])) data = tern_portable_files[f].data, size = tern_portable_files[f].size;
+            if (!strcmp(tern_portable_files[f].name, FILES[i]))
+                data = tern_portable_files[f].data, size = tern_portable_files[f].size;
         if (snprintf(path, sizeof path, "%s/%s", tmp, FILES[i]) >= (int)sizeof path)
             return tern_error(TERN_ERR_IO, "%s: path too long", tmp);
         tern_status st = tern_fs_write_atomic(path, data, size);

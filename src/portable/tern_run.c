@@ -36,9 +36,12 @@ static int run_linear(const tern_run_layer *L, float *arena, const float *x, flo
         memset(q + K, 0, (size_t)L->kblocks * TERN_PT_BLOCK - (size_t)K);
         if (tern_pt_quantize(x, K, q, &sx, &qsum)) return -1;
     }
-    for (int r = 0; r < M; r++)
-        y[r] = L->wmode == TERN_RUN_W_FP32 ? tern_pt_epi_apply(&L->epi, r, tern_pt_dot(x, L->weight + (size_t)r * K, K, L->bias[r]))
-                                           : t2_out(L, M, r, q, sx, x, K);
+    for (int r = 0; r < M; r++) {
+        if (L->wmode == TERN_RUN_W_FP32)
+            y[r] = tern_pt_epi_apply(&L->epi, r, tern_pt_dot(x, L->weight + (size_t)r * K, K, L->bias[r]));
+        else
+            y[r] = t2_out(L, M, r, q, sx, x, K);
+    }
     return 0;
 }
 

@@ -1,10 +1,12 @@
 #!/bin/bash
 # host.sh TERN CEXPORT_REF DIR — ctest cexport_host: `tern export --format c`
-# of small trained models of each kind, compiled by the host's cc (and clang
-# when present) with -std=c99 -Wall -Wextra -pedantic -Werror, must give the
-# logits of tern's runtime bit for bit on 256 inputs (half noise, half
-# sparse): int8 models against the default path, fp32-activation (and TTQ)
-# ones against --kernel scalar without zero-skipping (tern_run.h says why).
+# of small trained models of each kind (TTQ and symmetric scales, int8 and
+# fp32 activations, every deploy layer type), compiled by the host's cc (and
+# clang when present) with -std=c99 -Wall -Wextra -pedantic -Werror, must
+# give tern's runtime's logits bit for bit on 256 inputs (half noise, half
+# sparse): int8 models against the default path, the fp32-activation one
+# against --kernel scalar without zero-skipping (tern_run.h says why).
+# arm-none-eabi-gcc, when present, must compile it for a Cortex-M4F too.
 set -uo pipefail
 TERN=${1:?usage: host.sh TERN CEXPORT_REF DIR}
 REF=${2:?}
@@ -56,6 +58,13 @@ check() {
         cmp -s "$T/$1.lib" "$T/$1.$c.out" ||
             fail "$1 ($c vs --kernel $2): logits differ, first: $(diff "$T/$1.lib" "$T/$1.$c.out" | sed -n 2p)"
     done
+    # The Cortex-M4F build must compile cleanly too (running it is tests/mcu's).
+    if command -v arm-none-eabi-gcc > /dev/null; then
+        for f in model tern_run; do
+            arm-none-eabi-gcc -mcpu=cortex-m4 -mfpu=fpv4-sp-d16 -mfloat-abi=hard -std=c99 -Wall -Wextra -pedantic -Werror \
+                -O2 -c "$T/$1_c/$f.c" -o "$T/$1.$f.o" || fail "$1: arm-none-eabi-gcc does not build $f.c"
+        done
+    fi
     echo "ok $1: 256 inputs bit-identical to --kernel $2; $(sed -n '2p;3p' "$T/$1.summary" | tr -s ' ' | tr '\n' ';')"
 }
 
@@ -72,12 +81,12 @@ model cnn "{method: twn, act_bits: 8}" '    - {type: conv2d, name: conv1, out: 6
     - {type: conv2d, name: conv2, out: 11, kernel: 3, pad: 1}
     - {type: batchnorm, name: bn2, act: relu}
     - {type: maxpool, kernel: 3, stride: 2, pad: 1}
-    - {type: conv2d, name: conv3, out: 11, kernel: 1, stride: 1, act: relu}
+    - {type: conv2d, name: conv3, out: 11, kernel: 1, stride: 1, act: relu, quant: {method: ttq}}
     - {type: add, from: 5}
     - {type: batchnorm, name: bn3}
     - {type: avgpool, kernel: 2}
     - {type: flatten}
-    - {type: linear, name: fc1, out: 17, act: relu}
+    - {type: linear, name: fc1, out: 17, act: relu, quant: {method: ttq}}
     - {type: linear, name: fc2, out: 10, ternary: false}'
 check cnn auto
 
