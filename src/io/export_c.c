@@ -337,8 +337,8 @@ static void put_bytes(text *t, const char *name, const uint8_t *v, size_t n) {
     put(t, "\n};\n");
 }
 
-/* s for a C comment: "?" when it would end the comment. */
-static const char *safe(const char *s) { return strstr(s, "*/") ? "?" : s; }
+/* s for a C comment: "?" when it would end the comment or open another. */
+static const char *safe(const char *s) { return strstr(s, "*/") || strstr(s, "/*") ? "?" : s; }
 
 static const char *type_name(int type) {
     static const char *const names[] = {"TERN_RUN_LINEAR", "TERN_RUN_CONV2D", "TERN_RUN_AFFINE", "TERN_RUN_MAXPOOL",
@@ -419,7 +419,8 @@ static void put_header(text *t, const tern_deploy *m, const plan *P) {
            " * with floating-point contraction off (GCC's -std=c99 does that; clang\n"
            " * follows the pragma in tern_portable.h): the math then gives the same bits\n"
            " * as tern's runtime (tern_run.h says on which path). E.g.\n"
-           " *     cc -std=c99 -O2 -I DIR DIR/*.c main.c -lm   (-lm: fmaf, rintf)\n"
+           " *     cc -std=c99 -O2 -I DIR DIR/model.c DIR/tern_run.c main.c -lm\n"
+           " * (-lm: fmaf, rintf).\n"
            " *\n"
            " * RAM: one static arena of TERN_MODEL_RAM_BYTES (plus your input, logits and\n"
            " * a small stack); flash: about %zu bytes of const data, plus the code.\n"
