@@ -3,10 +3,9 @@
  * and the dependency-free C export (tern_run.c, copied verbatim beside an
  * exported model) all run these functions, so they agree bit for bit.
  *
- * C99, static inline only, no heap, no I/O, only standard headers. Compile
- * without -ffast-math and with floating-point contraction off (GCC's
- * -std=c99 does that; the pragma below does it for clang): every fmaf here
- * is meant, every other multiply-add is two roundings.
+ * C99, static inline only, no heap, no I/O, only standard headers. Every
+ * fmaf here is meant, every other multiply-add is two roundings: the
+ * pragmas below switch contraction off; -ffast-math is refused.
  *
  * Ternary weights come packed 2 bits each in t2 blocks of 128 weights (32
  * bytes; tern/kernels.h has the layout): weight e of a block is bits
@@ -21,7 +20,21 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Floating-point contraction off for this code whatever the compiler's
+ * mode: GNU C modes fuse a*b + c into one rounding on targets with FMA
+ * (Cortex-M4F, aarch64, x86 with -march=native), which would change the
+ * bits. GCC: for these functions only (push/pop); clang and others: from
+ * here to the end of the file that includes this one. -ffast-math cannot be
+ * undone and is refused. (libtern itself builds with -ffp-contract=off.) */
+#if defined(__FAST_MATH__)
+#error "tern_portable.h: compile tern's code without -ffast-math, which changes its results"
+#endif
 #if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=off")
+#else
 #pragma STDC FP_CONTRACT OFF
 #endif
 
@@ -291,5 +304,9 @@ static inline float tern_pt_window_avg(const float *xp, int W, int h0, int h1, i
 static inline float tern_pt_normalize(uint8_t p, float mean, float std) {
     return ((float)p / 255.0f - mean) / std;
 }
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC pop_options
+#endif
 
 #endif

@@ -4,6 +4,12 @@
 #include <math.h>
 #include <string.h>
 
+/* The interpreter's own arithmetic, like tern_portable.h's, with no fused
+ * multiply-adds but the explicit fmaf calls, whatever the compiler's mode. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 /* The buffer at offset off: the arena, or the model's input (-1). */
 static float *at(float *arena, const float *input, long off) { return off < 0 ? (float *)input : arena + off; }
 

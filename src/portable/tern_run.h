@@ -22,8 +22,9 @@
  * its epilogue, and a conv a maxpool after it: pooled outputs are computed
  * from a few conv rows at a time, so the conv's full output never exists.
  *
- * Compile without -ffast-math and with floating-point contraction off
- * (GCC's -std=c99 does that; tern_portable.h sets the pragma for clang). */
+ * Compile without -ffast-math (refused with an #error): the files switch
+ * floating-point contraction off for their own code (tern_portable.h), so
+ * any C99 mode of GCC or clang gives the bits tern gives. */
 #ifndef TERN_RUN_H
 #define TERN_RUN_H
 
