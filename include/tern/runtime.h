@@ -24,7 +24,7 @@
  *     layers: 16-lane dot products in tiles of 4 samples x 4 rows
  *     (src/kernels/dot.h), one order of summation per output at any batch.
  *     Other fp32 conv2d: im2col per image and tern's own GEMM
- *     (src/kernels/sgemm.h, AVX-512; plain loops on CPUs without it).
+ *     (src/kernels/sgemm.h: AVX-512 on the avx512 path, plain loops on the others).
  *     Never OpenBLAS, which must not run on several threads at once.
  *   - Fused epilogues: the direct convs and the dense ternary and fp32
  *     linear layers apply in their store their own activation and then the affine, relu
@@ -138,7 +138,7 @@ typedef struct tern_runtime {
     tern_pool *pool;            /* borrowed from opts; NULL: one thread */
     int threads;                /* tern_pool_threads(pool) at init */
     int chunk;                  /* samples per pass through the layers (TERN_RUNTIME_PASS_BYTES) */
-    int sgemm_fast;             /* 1: fp32 GEMMs on tern's AVX-512 GEMM, 0: its plain loops */
+    int sgemm_fast;             /* 1: fp32 GEMMs on tern's AVX-512 GEMM (avx512 path), 0: its plain loops */
     size_t planned_bytes;       /* arena + scratch */
     size_t in_numel;            /* C*H*W */
     double *layer_ns;           /* (n_layers) when opts.time_layers: nanoseconds each layer ran

@@ -361,10 +361,11 @@ tern_status tern_runtime_init_opts(tern_runtime *rt, const tern_deploy *m, const
     rt->act = o->act;
     rt->pool = o->pool;
     rt->threads = tern_pool_threads(o->pool);
-    /* tern's GEMM where the CPU has AVX-512, else its plain loops: never
-     * OpenBLAS, which must not run on several threads at once. The choice
-     * depends on the CPU only, so any thread count gives the same bits. */
-    rt->sgemm_fast = tern_sgemm_resolve(TERN_SGEMM_AUTO) == TERN_SGEMM_AVX512;
+    /* tern's GEMM on the avx512 path, else its plain loops (the scalar
+     * path's reference, which the C export follows): never OpenBLAS, which
+     * must not run on several threads at once. The choice depends on the
+     * path only, so any thread count gives the same bits. */
+    rt->sgemm_fast = rt->kernel == TERN_KERNEL_AVX512 && tern_sgemm_resolve(TERN_SGEMM_AUTO) == TERN_SGEMM_AVX512;
     rt->in_numel = tern_shape_numel(3, m->in_shape);
     rt->kact = calloc((size_t)n, sizeof *rt->kact);
     rt->zskip = calloc((size_t)n, 1);

@@ -100,6 +100,7 @@ model f32 "{method: ttq, act_bits: 0}" '    - {type: conv2d, name: conv1, out: 5
     - {type: batchnorm, name: bn1, act: hardtanh}
     - {type: conv2d, name: conv2, out: 9, kernel: 3}
     - {type: relu}
+    - {type: conv2d, name: conv3, out: 7, kernel: 3, pad: 1, ternary: false}
     - {type: global_avgpool}
     - {type: linear, name: fc1, out: 10}'
 check f32 scalar
