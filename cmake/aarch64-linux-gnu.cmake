@@ -10,6 +10,8 @@ set(CMAKE_SYSTEM_NAME Linux)
 set(CMAKE_SYSTEM_PROCESSOR aarch64)
 set(CMAKE_C_COMPILER aarch64-linux-gnu-gcc)
 set(CMAKE_LIBRARY_ARCHITECTURE aarch64-linux-gnu)
-# -cpu max: every extension qemu emulates (dot product, SVE, ...);
-# -L: the cross C library's directory, the one the programs were linked against.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu)
+# -cpu max: every extension qemu emulates (dot product, SVE, ...). Dynamic
+# programs load Debian's arm64 C library (libc6:arm64, multiarch): its loader
+# /lib/ld-linux-aarch64.so.1 and libraries in /lib/aarch64-linux-gnu, one
+# consistent set, as on an arm64 Debian machine.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -cpu max)

@@ -36,8 +36,9 @@ build)
 run)
     prog="$2/aarch64/$3"
     [ -x "$prog" ] || { echo "aarch64: $prog was not built (see the aarch64_build case)"; exit 1; }
-    # -L: the cross C library the programs were linked against.
-    exec qemu-aarch64 -cpu max -L /usr/aarch64-linux-gnu "$prog"
+    # No -L: the programs load Debian's arm64 C library and cmocka
+    # (multiarch, /lib/aarch64-linux-gnu), the set libcmocka-dev:arm64 brought.
+    exec qemu-aarch64 -cpu max "$prog"
     ;;
 sdot)
     dir="$2/aarch64" status=0 seen=0
