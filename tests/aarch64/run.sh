@@ -5,8 +5,8 @@
 #   run.sh build SRC BIN    cross-configure tests/aarch64 into BIN/aarch64
 #                           (once) and build it
 #   run.sh run BIN PROGRAM  run BIN/aarch64/PROGRAM under qemu-aarch64 -cpu max
-#   run.sh sdot BIN         the dot-product programs hold sdot instructions,
-#                           the baseline ones none
+#   run.sh sdot BIN         the dot-product build of the NEON kernels holds
+#                           sdot instructions, the baseline build none
 #
 # Exits 77 (skipped), after one line naming the package, when the cross
 # compiler, qemu-aarch64 or cmocka for arm64 is missing; tests/aarch64/setup.sh
@@ -41,20 +41,33 @@ run)
     exec qemu-aarch64 -cpu max "$prog"
     ;;
 sdot)
-    dir="$2/aarch64" status=0 seen=0
-    for prog in "$dir"/test_*; do
-        [ -x "$prog" ] || continue
-        n=$(aarch64-linux-gnu-objdump -d "$prog" | grep -cw sdot || true)
-        name=$(basename "$prog") seen=$((seen + 1))
-        echo "$name: $n sdot"
-        if [[ $name == *_dotprod ]]; then
-            # Every dot-product program runs NEON GEMMs or convs: sdot must be there.
-            ((n > 0)) || { echo "aarch64: $name holds no sdot: the dot-product build did not take"; status=1; }
-        elif ((n > 0)); then
-            echo "aarch64: $name holds sdot, which an Armv8.0 CPU cannot run"; status=1
+    # Per object file of each variant's archive: sdot count. The int8 NEON
+    # kernels (neon.c, qconv_neon.c) must hold sdot in the dot-product build;
+    # nothing in the baseline build or in a baseline program may.
+    dir="$2/aarch64" status=0
+    count() { aarch64-linux-gnu-objdump -d "$1" | awk '/file format/ {m = $1} $3 == "sdot" {c[m]++}
+                                                     END {for (k in c) print k, c[k]}'; }
+    for v in neon dotprod; do
+        lib="$dir/libtern_$v.a"
+        [ -f "$lib" ] || { echo "aarch64: $lib was not built (see the aarch64_build case)"; exit 1; }
+        counts=$(count "$lib")
+        echo "libtern_$v.a: ${counts:-no sdot}" | tr '\n' ' '; echo
+        for obj in neon.c.o qconv_neon.c.o; do
+            n=$(awk -v o="$obj:" '$1 == o {print $2}' <<<"$counts")
+            if [ $v = dotprod ] && [ -z "$n" ]; then
+                echo "aarch64: $obj of the dot-product build holds no sdot: its flags did not take"; status=1
+            fi
+        done
+        if [ $v = neon ] && [ -n "$counts" ]; then
+            echo "aarch64: the baseline build holds sdot, which an Armv8.0 CPU cannot run"; status=1
         fi
     done
-    ((seen > 0)) || { echo "aarch64: no test program in $dir (see the aarch64_build case)"; exit 1; }
+    for prog in "$dir"/test_*; do
+        [[ -x $prog && $prog != *_dotprod ]] || continue
+        if [ -n "$(count "$prog")" ]; then
+            echo "aarch64: $(basename "$prog") holds sdot, which an Armv8.0 CPU cannot run"; status=1
+        fi
+    done
     exit $status
     ;;
 *)
