@@ -4,7 +4,9 @@
 #
 #   run.sh build SRC BIN    cross-configure tests/aarch64 into BIN/aarch64
 #                           (once) and build it
-#   run.sh run BIN PROGRAM  run BIN/aarch64/PROGRAM under qemu-aarch64 -cpu max
+#   run.sh run BIN PROGRAM [CPU]
+#                           run BIN/aarch64/PROGRAM under qemu-aarch64 -cpu CPU
+#                           (max: every extension; cortex-a53: Armv8.0 only)
 #   run.sh sdot BIN         the dot-product build of the NEON kernels holds
 #                           sdot instructions, the baseline build none
 #
@@ -38,7 +40,7 @@ run)
     [ -x "$prog" ] || { echo "aarch64: $prog was not built (see the aarch64_build case)"; exit 1; }
     # No -L: the programs load Debian's arm64 C library and cmocka
     # (multiarch, /lib/aarch64-linux-gnu), the set libcmocka-dev:arm64 brought.
-    exec qemu-aarch64 -cpu max "$prog"
+    exec qemu-aarch64 -cpu "${4:-max}" "$prog"
     ;;
 sdot)
     # Per object file of each variant's archive: sdot count. The int8 NEON
@@ -71,7 +73,7 @@ sdot)
     exit $status
     ;;
 *)
-    echo "usage: run.sh build SRC BIN | run BIN PROGRAM | sdot BIN" >&2
+    echo "usage: run.sh build SRC BIN | run BIN PROGRAM [CPU] | sdot BIN" >&2
     exit 2
     ;;
 esac
