@@ -4,11 +4,12 @@
 #
 #   run.sh build SRC BIN    cross-configure tests/aarch64 into BIN/aarch64
 #                           (once) and build it
-#   run.sh run BIN PROGRAM [CPU]
-#                           run BIN/aarch64/PROGRAM under qemu-aarch64 -cpu CPU
-#                           (max: every extension; cortex-a53: Armv8.0 only)
-#   run.sh sdot BIN         the dot-product build of the NEON kernels holds
-#                           sdot instructions, the baseline build none
+#   run.sh run BIN PROGRAM [CPU [ARG...]]
+#                           run BIN/aarch64/PROGRAM ARG... under qemu-aarch64
+#                           -cpu CPU (max: every extension; cortex-a53: Armv8.0)
+#   run.sh sdot BIN         the dot-product build of the NEON kernels
+#                           (*_dotprod.c) holds sdot instructions, the rest of
+#                           the library none, and the programs no others
 #
 # Exits 77 (skipped), after one line naming the package, when the cross
 # compiler, qemu-aarch64 or cmocka for arm64 is missing; tests/aarch64/setup.sh
@@ -40,36 +41,28 @@ run)
     [ -x "$prog" ] || { echo "aarch64: $prog was not built (see the aarch64_build case)"; exit 1; }
     # No -L: the programs load Debian's arm64 C library and cmocka
     # (multiarch, /lib/aarch64-linux-gnu), the set libcmocka-dev:arm64 brought.
-    exec qemu-aarch64 -cpu "${4:-max}" "$prog"
+    exec qemu-aarch64 -cpu "${4:-max}" "$prog" "${@:5}"
     ;;
 sdot)
-    # Per object file of each variant's archive: sdot count. The int8 NEON
-    # kernels (neon.c, qconv_neon.c) must hold sdot in the dot-product build;
-    # nothing in the baseline build or in a baseline program may.
-    dir="$2/aarch64" status=0
-    count() { aarch64-linux-gnu-objdump -d "$1" | awk '/file format/ {m = $1} $3 == "sdot" {c[m]++}
-                                                     END {for (k in c) print k, c[k]}'; }
-    for v in neon dotprod; do
-        lib="$dir/libtern_$v.a"
-        [ -f "$lib" ] || { echo "aarch64: $lib was not built (see the aarch64_build case)"; exit 1; }
-        counts=$(count "$lib")
-        echo "libtern_$v.a: ${counts:-no sdot}" | tr '\n' ' '; echo
-        for obj in neon.c.o qconv_neon.c.o; do
-            n=$(awk -v o="$obj:" '$1 == o {print $2}' <<<"$counts")
-            if [ $v = dotprod ] && [ -z "$n" ]; then
-                echo "aarch64: $obj of the dot-product build holds no sdot: its flags did not take"; status=1
-            fi
-        done
-        if [ $v = neon ] && [ -n "$counts" ]; then
-            echo "aarch64: the baseline build holds sdot, which an Armv8.0 CPU cannot run"; status=1
+    # sdot per object of the library: the two dot-product objects must hold
+    # some (else their flags did not take), every other object none (they
+    # run on Armv8.0), nor the test programs' own objects.
+    dir="$2/aarch64" lib="$2/aarch64/libtern_kernels.a" status=0
+    [ -f "$lib" ] || { echo "aarch64: $lib was not built (see the aarch64_build case)"; exit 1; }
+    count() { aarch64-linux-gnu-objdump -d "$@" | awk '/file format/ {m = $1} $3 == "sdot" {c[m]++}
+                                                      END {for (k in c) print k, c[k]}'; }
+    counts=$(count "$lib")
+    echo "libtern_kernels.a: ${counts:-no sdot}" | tr '\n' ' '; echo
+    for obj in neon_dotprod.c.o qconv_neon_dotprod.c.o; do
+        if ! awk -v o="$obj:" '$1 == o {f = 1} END {exit !f}' <<<"$counts"; then
+            echo "aarch64: $obj holds no sdot: its flags did not take"; status=1
         fi
     done
-    for prog in "$dir"/test_*; do
-        [[ -x $prog && $prog != *_dotprod ]] || continue
-        if [ -n "$(count "$prog")" ]; then
-            echo "aarch64: $(basename "$prog") holds sdot, which an Armv8.0 CPU cannot run"; status=1
-        fi
-    done
+    others=$(awk '$1 != "neon_dotprod.c.o:" && $1 != "qconv_neon_dotprod.c.o:"' <<<"$counts"
+             count $(find "$dir/CMakeFiles" -path '*/test_*.dir/*.o'))
+    if [ -n "$others" ]; then
+        echo "aarch64: sdot outside the dot-product objects, which an Armv8.0 CPU cannot run:" $others; status=1
+    fi
     exit $status
     ;;
 *)

@@ -1,9 +1,12 @@
 /* test_neon.c — on aarch64 the NEON path is the one the kernel tests ran:
  * it is built in, the CPU runs it, AUTO resolves to it, its ops are NEON's
- * own (named "neon", not the scalar twins), and GEMMs and a conv called with
+ * own (not the scalar twins), and GEMMs and a conv called with
  * TERN_KERNEL_NEON by name give the scalar reference's int8 outputs bit for
- * bit. In the dot-product build (-march=armv8.2-a+dotprod, where the NEON
- * kernels use sdot) the CPU must report the extension too. Built only by
+ * bit. The library holds NEON twice, for Armv8.0 ("neon") and with the
+ * dot-product extension ("neon-dotprod", sdot); the NEON path runs the one
+ * the CPU can. Run as `test_neon NAME` it also asserts that NAME ran:
+ * neon-dotprod under qemu-aarch64 -cpu max, neon under -cpu cortex-a53
+ * (Armv8.0, where sdot is an illegal instruction). Built only by
  * tests/aarch64, whose aarch64_* ctest cases run it under qemu-aarch64. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,9 @@
 #error "test_neon.c is built for aarch64 with Advanced SIMD (tests/aarch64)"
 #endif
 
+/* The ops name the NEON path must run (argv[1]), or NULL: either. */
+static const char *expect;
+
 static void test_neon_is_the_path(void **state) {
     (void)state;
     tern_kernel k = TERN_KERNEL_SCALAR;
@@ -29,16 +35,33 @@ static void test_neon_is_the_path(void **state) {
     assert_int_equal(tern_kernel_best(), TERN_KERNEL_NEON);
     assert_int_equal(tern_kernel_resolve(TERN_KERNEL_AUTO, &k), TERN_OK);
     assert_int_equal(k, TERN_KERNEL_NEON);
-    const tern_kernel_ops *ops = NULL;
+    assert_string_equal(tern_kernel_name(k), "neon");
+    const tern_kernel_ops *ops = NULL, *named = NULL;
     assert_int_equal(tern_kernel_ops_get(TERN_KERNEL_AUTO, &ops), TERN_OK);
-    assert_ptr_equal(ops, &tern_kernel_ops_neon);
-    assert_string_equal(ops->name, "neon");
+    assert_int_equal(tern_kernel_ops_get(TERN_KERNEL_NEON, &named), TERN_OK);
+    assert_ptr_equal(ops, named);
     /* The dense GEMMs are NEON's own code, not the scalar twins. */
     assert_true(ops->gemm_i8 != tern_kernel_ops_scalar.gemm_i8);
     assert_true(ops->gemm_f32 != tern_kernel_ops_scalar.gemm_f32);
     /* x86 paths are not built for this architecture. */
     assert_false(tern_kernel_available(TERN_KERNEL_AVX2));
     assert_int_equal(tern_kernel_resolve(TERN_KERNEL_AVX512, &k), TERN_ERR_UNSUPPORTED);
+}
+
+/* The two builds are distinct code, and the CPU's dot-product bit alone
+ * picks between them (sdot on Armv8.0 would be SIGILL). */
+static void test_neon_dotprod_choice(void **state) {
+    (void)state;
+    const int dp = (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    assert_int_equal(tern_neon_has_dotprod(), dp);
+    assert_string_equal(tern_kernel_ops_neon.name, "neon");
+    assert_string_equal(tern_kernel_ops_neon_dotprod.name, "neon-dotprod");
+    assert_true(tern_kernel_ops_neon.gemm_i8 != tern_kernel_ops_neon_dotprod.gemm_i8);
+    const tern_kernel_ops *ops = NULL;
+    assert_int_equal(tern_kernel_ops_get(TERN_KERNEL_NEON, &ops), TERN_OK);
+    assert_ptr_equal(ops, dp ? &tern_kernel_ops_neon_dotprod : &tern_kernel_ops_neon);
+    if (expect) assert_string_equal(ops->name, expect);
+    print_message("the NEON path runs %s (the CPU %s the dot-product extension)\n", ops->name, dp ? "has" : "lacks");
 }
 
 /* Symmetric and TTQ GEMMs (every NEON tile: n 1 and 5, M 11) and a conv,
@@ -88,23 +111,12 @@ static void test_neon_by_name(void **state) {
     tern_packed_free(&p);
 }
 
-/* The dot-product build runs sdot: the CPU (qemu -cpu max) must have it, or
- * the other tests of this build would have died on an illegal instruction. */
-static void test_dotprod_build(void **state) {
-    (void)state;
-#if defined(__ARM_FEATURE_DOTPROD)
-    assert_true(getauxval(AT_HWCAP) & HWCAP_ASIMDDP);
-    print_message("NEON kernels built with the dot-product extension (sdot)\n");
-#else
-    print_message("NEON kernels built for the Armv8.0 baseline (smull, sadalp)\n");
-#endif
-}
-
-int main(void) {
+int main(int argc, char **argv) {
+    expect = argc > 1 ? argv[1] : NULL;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_neon_is_the_path),
+        cmocka_unit_test(test_neon_dotprod_choice),
         cmocka_unit_test(test_neon_by_name),
-        cmocka_unit_test(test_dotprod_build),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
