@@ -9,5 +9,6 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist --package qemu-user
+bash "$ROOT/tests/aarch64/setup.sh"   # the cross toolchain, qemu and cmocka of the aarch64_* cases
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

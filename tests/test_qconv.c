@@ -207,7 +207,9 @@ static void test_bad_input(void **state) {
 /* The runtime's fusion: a direct conv computes the affine and relu layers
  * after it (they become views), unless a residual add reads an output they
  * would replace, or an activation comes before the affine; the logits are
- * bit for bit those of the zero-skipping conv followed by the plain loops. */
+ * bit for bit those of the zero-skipping conv followed by the plain loops.
+ * TERN_KERNELS_ONLY: built with the kernels alone (tests/aarch64), no runtime. */
+#if !defined(TERN_KERNELS_ONLY)
 static void test_runtime_fusion(void **state) {
     (void)state;
     enum { C = 3, H = 6, W = 6, M = 4, K = C * 9, B = 2 };
@@ -266,6 +268,7 @@ static void test_runtime_fusion(void **state) {
     }
     tern_packed_free(&L[0].packed);
 }
+#endif
 
 int main(void) {
     const struct CMUnitTest tests[] = {
@@ -273,7 +276,9 @@ int main(void) {
         cmocka_unit_test(test_extremes),
         cmocka_unit_test(test_ttq_refused),
         cmocka_unit_test(test_bad_input),
+#if !defined(TERN_KERNELS_ONLY)
         cmocka_unit_test(test_runtime_fusion),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

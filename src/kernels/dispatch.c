@@ -7,6 +7,13 @@
 
 #include "kernels_impl.h"
 
+#if defined(__aarch64__) && defined(__ARM_NEON) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)   /* Linux's bit for the dot-product extension (C libraries older than it) */
+#endif
+#endif
+
 static const char *const kernel_names[TERN_KERNEL_COUNT] = {
     [TERN_KERNEL_AUTO] = "auto",
     [TERN_KERNEL_SCALAR] = "scalar",
@@ -80,9 +87,25 @@ tern_status tern_kernel_resolve(tern_kernel k, tern_kernel *path) {
     return TERN_OK;
 }
 
+#if defined(__aarch64__) && defined(__ARM_NEON)
+int tern_neon_has_dotprod(void) {
+#if defined(__ARM_FEATURE_DOTPROD)
+    return 1;   /* the whole library is built for it */
+#elif defined(__linux__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#else
+    return 0;
+#endif
+}
+#endif
+
 tern_status tern_kernel_ops_get(tern_kernel k, const tern_kernel_ops **ops) {
     tern_status st = tern_kernel_resolve(k, &k);
     if (!st) *ops = kernel_ops[k];
+#if defined(__aarch64__) && defined(__ARM_NEON)
+    /* NEON: the build of its kernels with sdot where the CPU has it. */
+    if (!st && *ops == &tern_kernel_ops_neon && tern_neon_has_dotprod()) *ops = &tern_kernel_ops_neon_dotprod;
+#endif
     return st;
 }
 

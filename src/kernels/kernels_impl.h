@@ -95,6 +95,11 @@ extern const tern_kernel_ops tern_kernel_ops_avx512;
 #endif
 #if defined(__aarch64__) && defined(__ARM_NEON)
 extern const tern_kernel_ops tern_kernel_ops_neon;
+/* aarch64: neon.c built with sdot (neon_dotprod.c); the NEON path runs it
+ * when tern_neon_has_dotprod(), 1 where the CPU has the dot-product
+ * extension (Linux: HWCAP_ASIMDDP; elsewhere 0 unless built for it). */
+extern const tern_kernel_ops tern_kernel_ops_neon_dotprod;
+int tern_neon_has_dotprod(void);
 #endif
 
 /* The ops of path k (TERN_KERNEL_AUTO: the best available); the error of

@@ -13,11 +13,26 @@
  *
  * Fp32: cmeq gives byte masks of the +1 and -1 weights, widened to 32-bit
  * lanes; x is and-ed with them and added or subtracted, never multiplied,
- * so a zero weight never touches its activation (as in the reference). */
+ * so a zero weight never touches its activation (as in the reference).
+ *
+ * The file is built twice: for Armv8.0 (tern_kernel_ops_neon, "neon") and,
+ * as neon_dotprod.c, with the extension (tern_kernel_ops_neon_dotprod,
+ * "neon-dotprod"); the NEON path runs the second where the CPU has sdot
+ * (dispatch.c, tern_neon_has_dotprod). */
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 
 #include "kernels/kernels_impl.h"
+
+#if defined(TERN_NEON_DOTPROD)   /* neon_dotprod.c: the second build, under its own names */
+#if !defined(__ARM_FEATURE_DOTPROD)
+#error "neon_dotprod.c needs the dot-product extension (-march=armv8.2-a+dotprod)"
+#endif
+#define tern_kernel_ops_neon tern_kernel_ops_neon_dotprod
+#define NEON_NAME "neon-dotprod"
+#else
+#define NEON_NAME "neon"
+#endif
 
 #define AI static inline __attribute__((always_inline))
 
@@ -187,7 +202,7 @@ static void neon_gemm_f32(const tern_kf_job *j) {
 }
 
 const tern_kernel_ops tern_kernel_ops_neon = {
-    .name = "neon",
+    .name = NEON_NAME,
     .quantize = tern_kq_quantize_ref,
     .gemm_i8 = neon_gemm_i8,
     .gemm_f32 = neon_gemm_f32,

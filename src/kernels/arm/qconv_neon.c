@@ -8,12 +8,19 @@
  * into the lanes. A tile is one group x NP (up to 4) positions: 16
  * accumulators sharing four weight loads. The epilogue is qconv_ref's,
  * lane-wise, in the same operations and order (vcvtq rounds to nearest as
- * (float) does, vfmaq is one rounding as fmaf), so y is bit-identical. */
+ * (float) does, vfmaq is one rounding as fmaf), so y is bit-identical.
+ * The file is built twice: for Armv8.0, and as qconv_neon_dotprod.c with
+ * the extension (tern_qconv_neon_dotprod); tern_qconv_neon, the NEON
+ * path's kernel, runs the second where the CPU has sdot. */
 #include <arm_neon.h>
 #include <string.h>
 
 #include "kernels/kernels_impl.h"
 #include "kernels/qconv_impl.h"
+
+#if defined(TERN_NEON_DOTPROD) && !defined(__ARM_FEATURE_DOTPROD)
+#error "qconv_neon_dotprod.c needs the dot-product extension (-march=armv8.2-a+dotprod)"
+#endif
 
 #define AI static inline __attribute__((always_inline))
 
@@ -97,7 +104,7 @@ static void tile_2(const tern_qconv_job *j, int g, int p0) { tile(j, g, p0, 2); 
 static void tile_1(const tern_qconv_job *j, int g, int p0) { tile(j, g, p0, 1); }
 static void (*const tiles[4])(const tern_qconv_job *, int, int) = {tile_1, tile_2, tile_3, tile_4};
 
-void tern_qconv_neon(const tern_qconv_job *j) {
+static void qconv_neon(const tern_qconv_job *j) {
     const tern_qconv *c = j->c;
     const int P = c->oh * c->ow;
     for (int p0 = 0; p0 < P; p0 += 4) {
@@ -105,3 +112,15 @@ void tern_qconv_neon(const tern_qconv_job *j) {
         for (int g = 0; g < c->groups; g++) tiles[np - 1](j, g, p0);
     }
 }
+
+/* This file's kernel built with the dot-product extension (sdot). */
+void tern_qconv_neon_dotprod(const tern_qconv_job *j);
+
+#if defined(TERN_NEON_DOTPROD)
+void tern_qconv_neon_dotprod(const tern_qconv_job *j) { qconv_neon(j); }
+#else
+void tern_qconv_neon(const tern_qconv_job *j) {
+    if (tern_neon_has_dotprod()) tern_qconv_neon_dotprod(j);
+    else qconv_neon(j);
+}
+#endif
