@@ -81,6 +81,20 @@ model mlp "{method: twn, act_bits: 8}" '    - {type: flatten}
     - {type: linear, name: fc3, out: 10, ternary: false}'
 check mlp auto
 
+# examples/cexport/main.c, the program README's Deploy section builds, on a
+# raw image and on the same image as a PGM: tern infer's class.
+head -c 144 "$T/pixels" > "$T/img.raw"
+{ printf 'P5\n12 12\n255\n'; cat "$T/img.raw"; } > "$T/img.pgm"
+cc -std=c99 -Wall -Wextra -pedantic -Werror -O2 -I "$T/mlp_c" "$T/mlp_c/model.c" "$T/mlp_c/tern_run.c" \
+    "$HERE/../../examples/cexport/main.c" -o "$T/classify_c" -lm || fail "examples/cexport/main.c does not build"
+want=$("$TERN" infer "$T/mlp.h5" "$T/img.raw" | sed -n '1s/^[^:]*: class \([0-9]*\).*/\1/p')
+for f in img.raw img.pgm; do
+    got=$("$T/classify_c" "$T/$f" | sed -n '1s/^class \([0-9]*\).*/\1/p')
+    [ -n "$want" ] && [ "$got" = "$want" ] || fail "examples/cexport on $f: class '$got', tern infer says '$want'"
+done
+"$T/classify_c" "$T/mlp.h5" 2> "$T/err" && fail "examples/cexport accepted a file that is no image"
+echo "ok examples/cexport: class $want as tern infer, raw and PGM"
+
 model cnn "{method: twn, act_bits: 8}" '    - {type: conv2d, name: conv1, out: 6, kernel: 3, pad: 1, bias: false, ternary: false}
     - {type: batchnorm, name: bn1, act: relu}
     - {type: maxpool, kernel: 2}
