@@ -62,7 +62,7 @@ awk '$2 == "D" {def[$3] = $1} $2 == "U" {use[NR] = $1 " " $3}
     "$syms" | sort -u >>"$edges"
 
 # ---- every use goes down or sideways, and no loops ---------------------------
-awk -v layers="core kernels quant ops optim nn io datasets monitor runtime train sweep trainers" '
+awk -v layers="portable core kernels quant ops optim nn io datasets monitor runtime train sweep trainers" '
     # The layer of a file: by its folder; a public header by the module it declares.
     function layer(p,   h) {
         if (p == "include/tern.h") return "trainers"   # the umbrella header is for programs
@@ -95,7 +95,7 @@ awk -v layers="core kernels quant ops optim nn io datasets monitor runtime train
         split("api status tensor arena rng clock params tape pool data_types", m, " "); for (i in m) hdr[m[i]] = "core"
         hdr["kernels"] = "kernels"; hdr["ops"] = "ops"; hdr["quant"] = "quant"; hdr["optim"] = "optim"
         hdr["nn"] = "nn"; hdr["data"] = "datasets"
-        split("checkpoint config deploy restore export", m, " "); for (i in m) hdr[m[i]] = "io"
+        split("checkpoint config deploy restore export export_c", m, " "); for (i in m) hdr[m[i]] = "io"
         hdr["monitor"] = "monitor"; hdr["runtime"] = "runtime"; hdr["train"] = "train"; hdr["sweep"] = "sweep"
     }
     {

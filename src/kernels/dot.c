@@ -14,15 +14,13 @@ static inline v16 load16(const float *p) {
     return v;
 }
 
-/* Lanes summed as the fixed tree of dot.h; then bias and epilogue. */
+/* The lanes of acc finished as dot.h says (tern_pt_dot_finish: the tail,
+ * the fixed tree, the bias), then the epilogue. */
 static inline float finish(v16 acc, const float *x, const float *w, int k0, int K, float bias,
                            const tern_epilogue *e, int r) {
     float a[16];
     memcpy(a, &acc, sizeof a);
-    for (int k = k0, l = 0; k < K; k++, l++) a[l] += x[k] * w[k];
-    for (int h = 8; h >= 1; h /= 2)
-        for (int l = 0; l < h; l++) a[l] += a[l + h];
-    const float y = a[0] + bias;
+    const float y = tern_pt_dot_finish(a, x, w, k0, K, bias);
     return e ? tern_epi_apply(e, r, y) : y;
 }
 

@@ -7,40 +7,19 @@
 #include <string.h>
 
 #include "fp32.h"
+#include "portable/tern_portable.h"
 #include "tern/kernels.h"
 #if defined(__x86_64__)
 #include "kernels/x86/fp32_avx512.h"
 #endif
 
-/* The part [lo, hi) of a window starting at `start` (may be negative) with
- * length k that lies inside [0, size). */
-static inline void clip(int start, int k, int size, int *lo, int *hi) {
-    *lo = start < 0 ? 0 : start;
-    *hi = start + k > size ? size : start + k;
-}
+/* The part [lo, hi) of a window that lies inside [0, size) (tern_pt_clip). */
+static inline void clip(int start, int k, int size, int *lo, int *hi) { tern_pt_clip(start, k, size, lo, hi); }
 
-/* One output of maxpool: the max of the window rows [h0, h1) x columns
- * [w0, w1) of the plane xp (row length W). First maximum in row-major order
- * wins ties; the first NaN wins over numbers so it propagates, as in
- * PyTorch. Two running winners, the largest number and the first NaN, each
- * updated by a plain compare-and-select that compiles to blends and cmovs:
- * the winner's position is data, and a branch on it mispredicts half the
- * time (a branchy version cost LeNet-5's inference a quarter of its time). */
+/* One output of maxpool and its index: tern_pt_window_max (first maximum
+ * wins ties, the first NaN wins over numbers, as in PyTorch). */
 static inline float window_max(const float *xp, int W, int h0, int h1, int w0, int w1, int32_t *best_out) {
-    int32_t best = h0 * W + w0, nan_at = -1;
-    float m = xp[best];
-    for (int h = h0; h < h1; h++)
-        for (int w = w0; w < w1; w++) {
-            const int32_t at = h * W + w;
-            const float v = xp[at];
-            const int gt = v > m; /* false for a NaN v, and always once m is NaN */
-            m = gt ? v : m;
-            best = gt ? at : best;
-            nan_at = ((v != v) & (nan_at < 0)) ? at : nan_at;
-        }
-    best = nan_at >= 0 ? nan_at : best;
-    *best_out = best;
-    return xp[best];
+    return tern_pt_window_max(xp, W, h0, h1, w0, w1, best_out);
 }
 
 /* A plane without padding: no window is clipped, so the bounds are plain
@@ -172,10 +151,7 @@ void tern_kernel_avgpool2d_f32(const float *x, size_t planes, int H, int W, int 
             for (int ow = 0; ow < OW; ow++) {
                 int w0, w1;
                 clip(ow * stride - pad, k, W, &w0, &w1);
-                float sum = 0.0f;
-                for (int h = h0; h < h1; h++)
-                    for (int w = w0; w < w1; w++) sum += xp[h * W + w];
-                yp[oh * OW + ow] = sum * inv;
+                yp[oh * OW + ow] = tern_pt_window_avg(xp, W, h0, h1, w0, w1, inv);
             }
         }
     }

@@ -140,10 +140,7 @@ typedef struct tern_f_tiles {
 
 /* Int8: d = P - N (symmetric) or p = P with N = p - d (asymmetric). */
 static inline float tern_kq_out(const tern_packed *w, int r, int32_t d, int32_t p, float sx, const float *bias) {
-    float b = bias ? bias[r] : 0.0f;
-    if (w->symmetric) return fmaf((float)d, w->wp[r] * sx, b);
-    int32_t n = p - d;
-    return fmaf((float)p, w->wp[r] * sx, fmaf(-(float)n, w->wn[r] * sx, b));
+    return tern_pt_kq_out(w->symmetric, w->wp[r], w->wn[r], d, p, sx, bias ? bias[r] : 0.0f);
 }
 
 /* The store of every dense path: output (sample i, row r) of an int8 job
@@ -156,10 +153,10 @@ static inline void tern_kq_store(const tern_kq_job *j, int r, int i, int32_t d, 
 
 /* Fp32: symmetric takes d = P - N; asymmetric takes P and N. */
 static inline float tern_kf_out_sym(const tern_packed *w, int r, float d, const float *bias) {
-    return fmaf(w->wp[r], d, bias ? bias[r] : 0.0f);
+    return tern_pt_kf_out_sym(w->wp[r], d, bias ? bias[r] : 0.0f);
 }
 static inline float tern_kf_out_asym(const tern_packed *w, int r, float p, float n, const float *bias) {
-    return fmaf(w->wp[r], p, fmaf(-w->wn[r], n, bias ? bias[r] : 0.0f));
+    return tern_pt_kf_out_asym(w->wp[r], w->wn[r], p, n, bias ? bias[r] : 0.0f);
 }
 
 /* The store of an fp32 job: v from tern_kf_out_*, then the epilogue. */

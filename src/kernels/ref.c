@@ -15,8 +15,7 @@ static_assert(TERN_T2_BLOCK == 4 * TERN_T2_BLOCK_BYTES, "t2: four 2-bit codes pe
 /* ---- t2: byte e%32 of a block, bits 2*(e/32), code w+1 ------------------ */
 
 static inline int t2_code(const uint8_t *blocks, int k) {
-    return (blocks[(k / TERN_T2_BLOCK) * TERN_T2_BLOCK_BYTES + k % TERN_T2_BLOCK_BYTES] >>
-            (2 * ((k % TERN_T2_BLOCK) / TERN_T2_BLOCK_BYTES))) & 3;
+    return tern_pt_code(blocks + (size_t)(k / TERN_T2_BLOCK) * TERN_T2_BLOCK_BYTES, k % TERN_T2_BLOCK);
 }
 
 static tern_status t2_pack(const int8_t *w, int n, void *dst) {
@@ -144,32 +143,7 @@ uint8_t *tern_packed_block(const tern_packed *p, int r, int b) { return tern_t2_
 /* ---- activation quantization (shared by every path) ----------------------- */
 
 int tern_kq_quantize_ref(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
-    float amax = 0.0f;
-    int finite = 1;
-    for (int i = 0; i < k; i++) {
-        float a = fabsf(x[i]);
-        finite &= a <= FLT_MAX;   /* false for Inf and NaN */
-        amax = a > amax ? a : amax;
-    }
-    if (!finite) return -1;
-    if (amax < TERN_KQ_AMAX_MIN) {
-        /* 127/amax would not be finite; such a row carries nothing an int8 can hold. */
-        memset(q, 0, (size_t)k);
-        *sx = 0.0f;
-        *qsum = 0;
-        return 0;
-    }
-    const float inv = 127.0f / amax;
-    int32_t sum = 0;
-    for (int i = 0; i < k; i++) {
-        float v = rintf(x[i] * inv);
-        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
-        q[i] = (int8_t)v;
-        sum += q[i];
-    }
-    *sx = amax / 127.0f;
-    *qsum = sum;
-    return 0;
+    return tern_pt_quantize(x, k, q, sx, qsum);
 }
 
 tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, int32_t *qsum) {
@@ -181,9 +155,9 @@ tern_status tern_kernel_quantize(const float *x, int k, int8_t *q, float *sx, in
 
 /* ---- the scalar GEMMs: literally add where +1, subtract where -1 ---------- */
 
-/* The code of weight (r, k) of a packed matrix. */
-static inline int w_code(const tern_packed *w, int r, int k) {
-    return t2_code(tern_t2_block(w, r, k / TERN_T2_BLOCK), k % TERN_T2_BLOCK);
+/* Block 0 of row r and the stride between its blocks, for the portable row sums. */
+static inline const uint8_t *w_row(const tern_packed *w, int r, size_t *bstride) {
+    return tern_pt_t2_row(w->qs, w->rows, w->kblocks, r, bstride);
 }
 
 static void scalar_gemm_i8(const tern_kq_job *j) {
@@ -191,12 +165,10 @@ static void scalar_gemm_i8(const tern_kq_job *j) {
     for (int i = 0; i < j->n; i++) {
         const int8_t *q = j->q + (size_t)i * j->ldq;
         for (int r = 0; r < w->rows; r++) {
-            int32_t P = 0, N = 0;
-            for (int k = 0; k < w->cols; k++) {
-                int c = w_code(w, r, k);
-                if (c == 2) P += q[k];
-                else if (c == 0) N += q[k];
-            }
+            size_t bs;
+            const uint8_t *row = w_row(w, r, &bs);
+            int32_t P, N;
+            tern_pt_row_i8_c(row, bs, w->kblocks, q, &P, &N);
             tern_kq_store(j, r, i, P - N, P);
         }
     }
@@ -207,21 +179,13 @@ static void scalar_gemm_f32(const tern_kf_job *j) {
     for (int i = 0; i < j->n; i++) {
         const float *x = j->x + (size_t)i * j->ldx;
         for (int r = 0; r < w->rows; r++) {
+            size_t bs;
+            const uint8_t *row = w_row(w, r, &bs);
             if (w->symmetric) {
-                float d = 0.0f;
-                for (int k = 0; k < w->cols; k++) {
-                    int c = w_code(w, r, k);
-                    if (c == 2) d += x[k];
-                    else if (c == 0) d -= x[k];
-                }
-                tern_kf_store(j, r, i, tern_kf_out_sym(w, r, d, j->bias));
+                tern_kf_store(j, r, i, tern_kf_out_sym(w, r, tern_pt_row_f32_d(row, bs, w->cols, x), j->bias));
             } else {
-                float P = 0.0f, N = 0.0f;
-                for (int k = 0; k < w->cols; k++) {
-                    int c = w_code(w, r, k);
-                    if (c == 2) P += x[k];
-                    else if (c == 0) N += x[k];
-                }
+                float P, N;
+                tern_pt_row_f32_pn(row, bs, w->cols, x, &P, &N);
                 tern_kf_store(j, r, i, tern_kf_out_asym(w, r, P, N, j->bias));
             }
         }

@@ -726,7 +726,7 @@ void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, f
     const size_t HW = (size_t)m->in_shape[1] * m->in_shape[2];
     for (int c = 0; c < C; c++)
         for (size_t j = 0; j < HW; j++)
-            x[(size_t)c * HW + j] = ((float)pixels[(size_t)c * HW + j] / 255.0f - m->mean[c]) / m->std[c];
+            x[(size_t)c * HW + j] = tern_pt_normalize(pixels[(size_t)c * HW + j], m->mean[c], m->std[c]);
 }
 
 /* Skip whitespace and '#' comments in a PNM header. */
