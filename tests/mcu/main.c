@@ -22,6 +22,10 @@
 #include "images.h"
 #include "model.h"
 
+#if defined(__FAST_MATH__)
+#error "tern's C export must not be built with -ffast-math: the logits would not be tern eval's"
+#endif
+
 /* The embedded images are the model's input size (a negative array otherwise). */
 typedef char tern_mcu_image_size_check[TERN_MCU_IMAGE_BYTES == TERN_MODEL_IN_SIZE ? 1 : -1];
 
