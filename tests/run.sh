@@ -8,6 +8,8 @@
 # read the real files find them in datasets/data/<name>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist
+# The mcu_* cases need a Cortex-M toolchain and qemu's Arm boards (tests/mcu).
+bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist \
+    --package gcc-arm-none-eabi --package libnewlib-arm-none-eabi --package qemu-system-arm
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

@@ -4,7 +4,7 @@
 # The tools (Debian 12 packages): arm-none-eabi-gcc (gcc-arm-none-eabi),
 # newlib for it (libnewlib-arm-none-eabi), qemu-system-arm (qemu-system-arm).
 # Without one of them a case exits 77 (ctest: skipped) after one line naming
-# the package; tests/mcu/install.sh installs them.
+# the package; tests/run.sh installs them (trainers/setup.sh --package).
 MCU_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$MCU_DIR/../.." && pwd)"
 MCU_CC=arm-none-eabi-gcc

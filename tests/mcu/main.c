@@ -6,13 +6,14 @@
  *
  * so tests/mcu/run.sh can cmp the two; then one footprint line:
  *
- *     footprint stack_predict B stack_peak B heap B io B fz 0
+ *     footprint stack_predict B stack_peak B heap B io B fz 0 arena B
  *
  * stack_predict: the stack tern_model_normalize and tern_model_predict used
  * at their deepest (the stack is repainted before each image); stack_peak:
  * the whole program's; heap: what newlib took (stdio); io: this program's
  * input and logits buffers; fz: the FPSCR's flush-to-zero bit, which must
- * stay 0 (IEEE denormals, as on the host). Returns 1 when fz is set. */
+ * stay 0 (IEEE denormals, as on the host); arena: the buffers the export
+ * says the model needs (TERN_MODEL_RAM_BYTES). Returns 1 when fz is set. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -50,8 +51,8 @@ int main(void) {
         printf("\n");
     }
     const int fz = tern_mcu_fpscr_fz();
-    printf("footprint stack_predict %u stack_peak %u heap %u io %u fz %d\n", (unsigned)stack_predict,
+    printf("footprint stack_predict %u stack_peak %u heap %u io %u fz %d arena %u\n", (unsigned)stack_predict,
            (unsigned)tern_mcu_stack_peak(), (unsigned)tern_mcu_heap_used(), (unsigned)(sizeof input + sizeof logits),
-           fz);
+           fz, (unsigned)TERN_MODEL_RAM_BYTES);
     return fz != 0;
 }

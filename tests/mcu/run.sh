@@ -56,7 +56,7 @@ mcu_link "$W/prog.elf" "$W"/m/*.o "$W/main.o" "$W/images.o"
 mcu_run "$W/prog.elf" "$W/out.txt" || fail "the program failed on the board (status $?): $(tail -3 "$W/out.txt")"
 grep -v '^footprint ' "$W/out.txt" > "$W/lines.txt" || true
 if ! cmp -s "$W/eval.txt" "$W/lines.txt"; then
-    line=$(cmp "$W/eval.txt" "$W/lines.txt" 2>&1 | sed -n 's/.*line \([0-9]*\).*/\1/p')
+    line=$(cmp "$W/eval.txt" "$W/lines.txt" 2>&1 | sed -n 's/.*line \([0-9]*\).*/\1/p' || true)
     echo "tern eval:  $(sed -n "${line:-1}p" "$W/eval.txt")" >&2
     echo "Cortex-M4F: $(sed -n "${line:-1}p" "$W/lines.txt")" >&2
     fail "line ${line:-?} differs from tern eval's ($(wc -l < "$W/lines.txt") lines, $N expected)"
@@ -71,7 +71,7 @@ FMA=$(arm-none-eabi-objdump -d "$W"/m/*.o | grep -c 'vfma\.f32' || true)
 read -r M_TEXT M_DATA M_BSS _ < <(arm-none-eabi-size -t "$W"/m/*.o | tail -1)
 read -r I_TEXT _ < <(arm-none-eabi-size "$W/images.o" | tail -1)
 read -r E_TEXT E_DATA E_BSS _ < <(arm-none-eabi-size "$W/prog.elf" | tail -1)
-read -r _ _ STACK _ PEAK _ HEAP _ IO _ FZ < <(grep '^footprint ' "$W/out.txt")
+read -r _ _ STACK _ PEAK _ HEAP _ IO _ FZ _ ARENA < <(grep '^footprint ' "$W/out.txt")
 [ "$FZ" = 0 ] || fail "the FPSCR's FZ bit is set: denormals flushed"
 M_FLASH=$((M_TEXT + M_DATA)) M_RAM=$((M_DATA + M_BSS + STACK + IO))
 E_FLASH=$((E_TEXT + E_DATA)) E_RAM=$((E_DATA + E_BSS + HEAP + PEAK))
@@ -81,7 +81,7 @@ echo "mcu $NAME: $N MNIST test images on qemu mps2-an386 (Cortex-M4F): every pre
 echo "  on $KERNEL ($N lines; $RIGHT/$N correct; $FMA vfma.f32 in the model's code, no fmaf call; FZ 0)"
 printf '  %-22s %-34s %s\n' "" "flash (text+rodata+data)" "RAM (data+bss+stack+io)"
 printf '  %-22s %-34s %s\n' "model + runtime" "$M_FLASH B = $(kib $M_FLASH) (max $(kib $FLASH_MAX))" \
-    "$M_RAM B = $(kib $M_RAM) (max $(kib $RAM_MAX)): data $M_DATA, bss $M_BSS, stack $STACK, io $IO"
+    "$M_RAM B = $(kib $M_RAM) (max $(kib $RAM_MAX)): data $M_DATA, bss $M_BSS (arena $ARENA), stack $STACK, io $IO"
 printf '  %-22s %-34s %s\n' "$N test images" "$I_TEXT B = $(kib $I_TEXT)" "-"
 printf '  %-22s %-34s %s\n' "whole ELF" "$E_FLASH B = $(kib $E_FLASH)" \
     "$E_RAM B = $(kib $E_RAM): data $E_DATA, bss $E_BSS, heap $HEAP (stdio), stack $PEAK"
