@@ -23,6 +23,7 @@
 #include "tern/restore.h"
 #include "tern/deploy.h"
 #include "tern/export.h"
+#include "tern/export_c.h"
 #include "tern/runtime.h"
 #include "tern/monitor.h"
 #include "tern/sweep.h"

@@ -11,6 +11,9 @@
 
 static_assert(sizeof(tern_block_t2) == TERN_T2_BLOCK_BYTES, "t2 block: 128 weights x 2 bits = 32 bytes");
 static_assert(TERN_T2_BLOCK == 4 * TERN_T2_BLOCK_BYTES, "t2: four 2-bit codes per byte");
+static_assert(TERN_T2_BLOCK == TERN_PT_BLOCK && TERN_T2_BLOCK_BYTES == TERN_PT_BLOCK_BYTES &&
+                  TERN_T2_GROUP == TERN_PT_GROUP,
+              "the portable math (src/portable) reads the same t2 layout");
 
 /* ---- t2: byte e%32 of a block, bits 2*(e/32), code w+1 ------------------ */
 

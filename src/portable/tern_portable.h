@@ -85,11 +85,14 @@ static inline void tern_pt_row_i8_c(const uint8_t *row, size_t bstride, int kblo
     for (int b = 0; b < kblocks; b++) {
         const uint8_t *blk = row + (size_t)b * bstride;
         const int8_t *qb = q + (size_t)b * TERN_PT_BLOCK;
-        for (int e = 0; e < TERN_PT_BLOCK; e++) {
-            const int c = tern_pt_code(blk, e);
-            if (c == 2) p += qb[e];
-            else if (c == 0) n += qb[e];
-        }
+        /* Bits 2s of the 32 bytes are the codes of weights 32s .. 32s + 31. */
+        for (int s = 0; s < 4; s++)
+            for (int j = 0; j < TERN_PT_BLOCK_BYTES; j++) {
+                const int c = (blk[j] >> (2 * s)) & 3;
+                const int32_t v = qb[TERN_PT_BLOCK_BYTES * s + j];
+                p += c == 2 ? v : 0;
+                n += c == 0 ? v : 0;
+            }
     }
     *P = p;
     *N = n;
@@ -108,10 +111,14 @@ static inline void tern_pt_row_i8_c(const uint8_t *row, size_t bstride, int kblo
  * adding and subtracting in k order (symmetric scales). */
 static inline float tern_pt_row_f32_d(const uint8_t *row, size_t bstride, int K, const float *x) {
     float d = 0.0f;
-    for (int k = 0; k < K; k++) {
-        const int c = tern_pt_code(row + (size_t)(k / TERN_PT_BLOCK) * bstride, k % TERN_PT_BLOCK);
-        if (c == 2) d += x[k];
-        else if (c == 0) d -= x[k];
+    for (int k0 = 0; k0 < K; k0 += TERN_PT_BLOCK) {
+        const uint8_t *blk = row + (size_t)(k0 / TERN_PT_BLOCK) * bstride;
+        const int e1 = K - k0 < TERN_PT_BLOCK ? K - k0 : TERN_PT_BLOCK;
+        for (int e = 0; e < e1; e++) {
+            const int c = tern_pt_code(blk, e);
+            if (c == 2) d += x[k0 + e];
+            else if (c == 0) d -= x[k0 + e];
+        }
     }
     return d;
 }
@@ -119,10 +126,14 @@ static inline float tern_pt_row_f32_d(const uint8_t *row, size_t bstride, int K,
 /* Likewise P (w = +1) and N (w = -1) summed apart in k order (TTQ). */
 static inline void tern_pt_row_f32_pn(const uint8_t *row, size_t bstride, int K, const float *x, float *P, float *N) {
     float p = 0.0f, n = 0.0f;
-    for (int k = 0; k < K; k++) {
-        const int c = tern_pt_code(row + (size_t)(k / TERN_PT_BLOCK) * bstride, k % TERN_PT_BLOCK);
-        if (c == 2) p += x[k];
-        else if (c == 0) n += x[k];
+    for (int k0 = 0; k0 < K; k0 += TERN_PT_BLOCK) {
+        const uint8_t *blk = row + (size_t)(k0 / TERN_PT_BLOCK) * bstride;
+        const int e1 = K - k0 < TERN_PT_BLOCK ? K - k0 : TERN_PT_BLOCK;
+        for (int e = 0; e < e1; e++) {
+            const int c = tern_pt_code(blk, e);
+            if (c == 2) p += x[k0 + e];
+            else if (c == 0) n += x[k0 + e];
+        }
     }
     *P = p;
     *N = n;
