@@ -2,9 +2,8 @@
 # dsp_twin.sh — the ctest case mcu_dsp_twin: the Cortex-M DSP row kernel
 # against its portable twin on the board, bit for bit (dsp_twin.c); then the
 # MNIST MLP and LeNet-5 built on the portable C kernel (-DTERN_PT_NO_DSP)
-# must give tern eval's lines too, as mcu_mnist_mlp and mcu_lenet5 check
-# the DSP builds, so the two builds' logits are equal. LeNet-5 on its first
-# 40 images only: qemu runs it at about 0.3 s an image.
+# must give tern eval's lines too, on the same 200 images as mcu_mnist_mlp
+# and mcu_lenet5 check the DSP builds, so the two builds' logits are equal.
 #
 #   bash tests/mcu/dsp_twin.sh TERN_BINARY
 #
@@ -20,4 +19,4 @@ mcu_run "$W/dsp_twin.elf" "$W/out.txt" 60 ||
     { cat "$W/out.txt" >&2; echo "FAIL [mcu_dsp_twin]: the DSP kernel differs from the portable C" >&2; exit 1; }
 cat "$W/out.txt"
 MCU_BUILD=c bash "$MCU_DIR/case.sh" "$1" "$ROOT/configs/mnist_mlp.yaml" mnist_mlp
-MCU_BUILD=c MCU_IMAGES=40 bash "$MCU_DIR/case.sh" "$1" "$ROOT/configs/mnist_lenet5.yaml" lenet5
+MCU_BUILD=c bash "$MCU_DIR/case.sh" "$1" "$ROOT/configs/mnist_lenet5.yaml" lenet5
