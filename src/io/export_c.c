@@ -299,6 +299,7 @@ typedef struct text {
     int oom;
 } text;
 
+static void put(text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(text *t, const char *fmt, ...) {
     if (t->oom) return;
     for (;;) {
@@ -336,6 +337,9 @@ static void put_bytes(text *t, const char *name, const uint8_t *v, size_t n) {
     put(t, "\n};\n");
 }
 
+/* s for a C comment: "?" when it would end the comment or open another. */
+static const char *safe(const char *s) { return strstr(s, "*/") || strstr(s, "/*") ? "?" : s; }
+
 static const char *type_name(int type) {
     static const char *const names[] = {"TERN_RUN_LINEAR", "TERN_RUN_CONV2D", "TERN_RUN_AFFINE", "TERN_RUN_MAXPOOL",
                                         "TERN_RUN_AVGPOOL", "TERN_RUN_GAVGPOOL", "TERN_RUN_ACT", "TERN_RUN_ADD"};
@@ -348,7 +352,7 @@ static void put_arrays(text *t, const tern_deploy *m, const plan_layer *q, int k
     char nm[48];
     if (D->type == TERN_DLAYER_LINEAR || D->type == TERN_DLAYER_CONV2D) {
         const size_t M = (size_t)D->out_shape[0];
-        put(t, "\n/* layer %d: %s (%s) */\n", k, D->name, tern_dlayer_type_name(D->type));
+        put(t, "\n/* layer %d: %s (%s) */\n", k, safe(D->name), tern_dlayer_type_name(D->type));
         if (D->ternary) {
             snprintf(nm, sizeof nm, "l%d_qs", k);
             put_bytes(t, nm, D->packed.qs, M * D->packed.row_bytes);
@@ -368,7 +372,7 @@ static void put_arrays(text *t, const tern_deploy *m, const plan_layer *q, int k
     if (q->affine >= 0) {
         const tern_dlayer *A = &m->layers[q->affine];
         const size_t C = (size_t)A->in_channels;
-        put(t, "/* affine %s */\n", A->name);
+        put(t, "/* affine %s */\n", safe(A->name));
         snprintf(nm, sizeof nm, "l%d_center", k);
         put_floats(t, nm, A->center, C);
         snprintf(nm, sizeof nm, "l%d_scale", k);
@@ -386,8 +390,8 @@ static void put_row(text *t, const tern_deploy *m, const plan_layer *q, int k) {
     const tern_dlayer *D = &m->layers[q->dl];
     const tern_run_layer *L = &q->L;
     const int gemm = L->type == TERN_RUN_LINEAR || L->type == TERN_RUN_CONV2D;
-    put(t, "    /* %d: %s", k, D->name);
-    for (int j = q->dl + 1; j <= q->last; j++) put(t, " + %s", m->layers[j].name);
+    put(t, "    /* %d: %s", k, safe(D->name));
+    for (int j = q->dl + 1; j <= q->last; j++) put(t, " + %s", safe(m->layers[j].name));
     put(t, " */\n    {.type = %s, .wmode = %s, .symmetric = %d,\n", type_name(L->type), wm[L->wmode], L->symmetric);
     put(t, "     .in_c = %d, .in_h = %d, .in_w = %d, .out_c = %d, .out_h = %d, .out_w = %d,\n", L->in_c, L->in_h,
         L->in_w, L->out_c, L->out_h, L->out_w);
@@ -414,12 +418,14 @@ static void put_header(text *t, const tern_deploy *m, const plan *P) {
            " * Compile model.c and tern_run.c as C99 (or later) without -ffast-math and\n"
            " * with floating-point contraction off (GCC's -std=c99 does that; clang\n"
            " * follows the pragma in tern_portable.h): the math then gives the same bits\n"
-           " * as tern's runtime (tern_run.h says on which path).\n"
+           " * as tern's runtime (tern_run.h says on which path). E.g.\n"
+           " *     cc -std=c99 -O2 -I DIR DIR/model.c DIR/tern_run.c main.c -lm\n"
+           " * (-lm: fmaf, rintf).\n"
            " *\n"
            " * RAM: one static arena of TERN_MODEL_RAM_BYTES (plus your input, logits and\n"
-           " * a small stack); flash: about %zu bytes of const data. Not reentrant: one\n"
-           " * prediction at a time. */\n",
-        m->dataset[0] ? m->dataset : "a tern model", m->source[0] ? " from " : "", m->source);
+           " * a small stack); flash: about %zu bytes of const data, plus the code.\n"
+           " * Not reentrant: one prediction at a time. */\n",
+        m->dataset[0] ? safe(m->dataset) : "a tern model", m->source[0] ? " from " : "", safe(m->source), P->flash);
     put(t, "#ifndef TERN_MODEL_H\n#define TERN_MODEL_H\n\n#include <stdint.h>\n\n"
            "#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n");
     put(t, "#define TERN_MODEL_IN_C %d\n#define TERN_MODEL_IN_H %d\n#define TERN_MODEL_IN_W %d\n", m->in_shape[0],
