@@ -8,7 +8,11 @@
 # read the real files find them in datasets/data/<name>.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist --package qemu-user
-bash "$ROOT/tests/aarch64/setup.sh"   # the cross toolchain, qemu and cmocka of the aarch64_* cases
+# The aarch64_* cases need a cross compiler, qemu-user and cmocka for arm64
+# (tests/aarch64/setup.sh); the mcu_* cases a Cortex-M toolchain and qemu's
+# Arm boards (tests/mcu); qemu_x86_noavx512 qemu-user.
+bash "$ROOT/trainers/setup.sh" --data mnist --data fashion-mnist --package qemu-user \
+    --package gcc-arm-none-eabi --package libnewlib-arm-none-eabi --package qemu-system-arm
+bash "$ROOT/tests/aarch64/setup.sh"
 cd "$ROOT/build"
 ctest --output-on-failure -j"$(nproc)"

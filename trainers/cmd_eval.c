@@ -1,11 +1,14 @@
 /* cmd_eval.c — `tern eval`: a checkpoint on its dataset's test split. A
  * training checkpoint is rebuilt and evaluated as training does (tern/train.h);
  * a deploy checkpoint runs on the packed kernels through the runtime. */
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "io/fsutil.h" /* the --logits file is written as every tern result is */
 #include "tern/train.h"
 
 static const char *act_label(tern_runtime_act a) {
@@ -46,8 +49,33 @@ static int eval_training(const char *ckpt, const char *data) {
     return 0;
 }
 
-/* Accuracy and per-class accuracy of a deploy checkpoint on the runtime. */
-static int eval_deploy(const char *model, const char *data, tern_runtime_act act, int batch, int threads) {
+/* The --logits file: "i label pred h0 .. h(K-1)" for images i < n, hj the
+ * bits of logit j in hex (exact, so another runtime can be compared with
+ * cmp), written atomically. */
+static tern_status write_logits(const char *path, const tern_dataset *ds, const int *pred, const float *logits, int K,
+                                int n) {
+    const size_t line = 3 * 12 + 9 * (size_t)K + 1;
+    char *buf = malloc(line * (size_t)n + 1), *p = buf;
+    if (!buf) return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
+    for (int i = 0; i < n; i++) {
+        p += sprintf(p, "%d %d %d", i, ds->labels[i], pred[i]);
+        for (int j = 0; j < K; j++) {
+            uint32_t u;
+            memcpy(&u, &logits[(size_t)i * K + j], sizeof u);
+            p += sprintf(p, " %08" PRIx32, u);
+        }
+        *p++ = '\n';
+    }
+    tern_status st = tern_fs_write_atomic(path, buf, (size_t)(p - buf));
+    free(buf);
+    return st;
+}
+
+/* Accuracy and per-class accuracy of a deploy checkpoint on the runtime;
+ * with logits_path, the first `limit` images' logits into that file (limit
+ * 0: all). */
+static int eval_deploy(const char *model, const char *data, tern_runtime_act act, int batch, int threads,
+                       const char *logits_path, int limit) {
     tern_deploy d;
     tern_pool *pool;
     if (cli_pool_init(&pool, threads)) return cli_fail("eval");
@@ -64,10 +92,14 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
         return cli_fail("eval");
     }
     int *pred = malloc(sizeof(int) * (size_t)test.n);
-    tern_runtime_eval r = {.pred = pred};
-    st = pred ? cli_runtime_init_pool(&rt, &d, batch, act, pool) : tern_error(TERN_ERR_NOMEM, "out of memory");
+    float *logits = logits_path ? malloc(sizeof(float) * (size_t)test.n * (size_t)d.n_classes) : NULL;
+    tern_runtime_eval r = {.pred = pred, .logits = logits};
+    st = pred && (logits || !logits_path) ? cli_runtime_init_pool(&rt, &d, batch, act, pool)
+                                          : tern_error(TERN_ERR_NOMEM, "out of memory");
     if (!st) {
         st = tern_runtime_evaluate(&rt, &test, &r);
+        if (!st && logits_path)
+            st = write_logits(logits_path, &test, pred, logits, d.n_classes, limit && limit < r.n ? limit : r.n);
         if (!st) {
             printf("%s (deploy, kernel path %s, ternary activations %s, %d thread%s) on %s test (%d images)\n", model,
                    tern_kernel_name(rt.kernel), act_label(act), threads, threads > 1 ? "s" : "", d.dataset, r.n);
@@ -84,6 +116,7 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
         tern_runtime_free(&rt);
     }
     free(pred);
+    free(logits);
     tern_dataset_free(&test);
     tern_deploy_free(&d);
     tern_pool_free(pool);
@@ -91,20 +124,25 @@ static int eval_deploy(const char *model, const char *data, tern_runtime_act act
 }
 
 int cmd_eval(int argc, char **argv) {
-    const char *ckpt, *data = NULL;
-    int act = -1, batch = 0, threads = 0; /* not given */
+    const char *ckpt, *data = NULL, *logits = NULL;
+    int act = -1, batch = 0, threads = 0, limit = 0; /* not given */
     const cli_opt options[] = {
         CLI_STR_OPT("--data", &data, "DIR", "read the dataset from DIR instead of the config's path"),
         CLI_CHOICE_OPT("--act", &act, cli_acts,
                        "deploy checkpoints: the ternary layers' activations (auto: as trained)"),
         CLI_INT_OPT("--batch", &batch, "N", 1, 65536, "deploy checkpoints: the batch (256)"),
         CLI_THREADS_OPT(&threads),
+        CLI_STR_OPT("--logits", &logits, "FILE",
+                    "deploy checkpoints: write \"i label pred h0 .. h(K-1)\" per test image,\n"
+                    "hj logit j's float bits as 8 hex digits"),
+        CLI_INT_OPT("--limit", &limit, "N", 1, 1 << 30, "with --logits: the first N images only (all)"),
         CLI_END_OPT,
     };
     const cli_spec spec = {
         .cmd = "eval",
         .usage = "usage: tern eval CKPT [--data DIR]\n"
                  "       tern eval MODEL.h5 [--data DIR] [--act auto|int8|fp32] [--batch N] [--threads N]\n"
+                 "                          [--logits FILE [--limit N]]\n"
                  "\n"
                  "Evaluate a training checkpoint on its dataset's test split: loss,\n"
                  "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
@@ -116,12 +154,16 @@ int cmd_eval(int argc, char **argv) {
     int rc;
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     if (!ckpt) return cli_usage(&spec, stderr);
+    if (limit && !logits) {
+        fprintf(stderr, "tern eval: --limit applies with --logits\n");
+        return 2;
+    }
     if (tern_deploy_probe(ckpt))
         return eval_deploy(ckpt, data, act < 0 ? TERN_RUNTIME_ACT_AUTO : (tern_runtime_act)act, batch ? batch : 256,
-                           threads ? threads : 1);
-    if (act >= 0 || batch || threads) {
+                           threads ? threads : 1, logits, limit);
+    if (act >= 0 || batch || threads || logits) {
         fprintf(stderr, "tern eval: %s applies to deploy checkpoints; %s is not one\n",
-                act >= 0 ? "--act" : batch ? "--batch" : "--threads", ckpt);
+                act >= 0 ? "--act" : batch ? "--batch" : threads ? "--threads" : "--logits", ckpt);
         return 2;
     }
     return eval_training(ckpt, data);

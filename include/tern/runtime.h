@@ -188,10 +188,12 @@ typedef struct tern_runtime_eval {
     int n, correct;
     float acc;                  /* correct / n */
     int *pred;                  /* (n) argmax per image, when the caller gave a buffer */
+    float *logits;              /* (n, n_classes) the logits, when the caller gave a buffer */
 } tern_runtime_eval;
 
 /* Predict all of ds (normalised as the model expects) in batches of
- * rt->max_batch; r->pred may point at n ints to receive the predictions. */
+ * rt->max_batch; r->pred may point at n ints to receive the predictions,
+ * r->logits at n * n_classes floats to receive the logits. */
 TERN_API tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r);
 
 #ifdef __cplusplus

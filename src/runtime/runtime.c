@@ -820,8 +820,10 @@ void tern_runtime_softmax(const float *z, int k, float *p) {
 tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern_runtime_eval *r) {
     if (!rt || !rt->model || !ds || !r) return tern_error(TERN_ERR_ARG, "runtime: evaluate given NULL");
     int *pred = r->pred;
+    float *logits = r->logits;
     memset(r, 0, sizeof *r);
     r->pred = pred;
+    r->logits = logits;
     const tern_deploy *m = rt->model;
     if (ds->c != m->in_shape[0] || ds->h != m->in_shape[1] || ds->w != m->in_shape[2])
         return tern_error(TERN_ERR_SHAPE, "runtime: dataset images (%d,%d,%d) do not match the model's input (%d,%d,%d)",
@@ -835,6 +837,7 @@ tern_status tern_runtime_evaluate(tern_runtime *rt, const tern_dataset *ds, tern
         const float *z;
         tern_status st = tern_runtime_forward(rt, &x, &z);
         if (st) return st;
+        if (logits) memcpy(logits + (size_t)i * K, z, sizeof(float) * (size_t)n * K);
         for (int j = 0; j < n; j++) {
             const float *zj = z + (size_t)j * K;
             int best = 0;
