@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/dlayer.h"
 #include "io/fsutil.h"
 #include "portable/tern_portable_files.h"
 #include "portable/tern_run.h"
@@ -45,16 +46,6 @@ static const char *const FILES[] = {"model.h", "model.c", "tern_portable.h", "te
 
 const char *tern_cexport_file_name(int i) { return i >= 0 && i < 6 ? FILES[i] : NULL; }
 
-static tern_epi_act epi_act(tern_act a) {
-    return a == TERN_ACT_RELU ? TERN_EPI_RELU : a == TERN_ACT_HARDTANH ? TERN_EPI_HARDTANH : TERN_EPI_NONE;
-}
-
-static int read_by_add(const tern_deploy *m, int j) {
-    for (int k = j + 1; k < m->n_layers; k++)
-        if (m->layers[k].type == TERN_DLAYER_ADD && m->layers[k].from == j) return 1;
-    return 0;
-}
-
 static size_t up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
 /* Deploy layer i's input shape as (C,H,W) (a vector is (K,1,1)). */
@@ -71,7 +62,7 @@ static void in_chw(const tern_deploy *m, int i, int *c, int *h, int *w) {
 static int fuse(const tern_deploy *m, int i, plan_layer *q) {
     tern_act act = m->layers[i].act;
     int last = i;
-    for (int j = i + 1; j < m->n_layers && !read_by_add(m, last); last = j++) {
+    for (int j = i + 1; j < m->n_layers && !tern_dlayer_read_by_add(m, last); last = j++) {
         const tern_dlayer *F = &m->layers[j];
         const tern_act fa = F->type == TERN_DLAYER_RELU ? TERN_ACT_RELU : TERN_ACT_HARDTANH;
         if (F->type == TERN_DLAYER_AFFINE && act == TERN_ACT_NONE && q->affine < 0) {
@@ -89,7 +80,7 @@ static int fuse(const tern_deploy *m, int i, plan_layer *q) {
             break;
         }
     }
-    q->L.epi.act = epi_act(act);
+    q->L.epi.act = tern_dlayer_epi_act(act);
     return last;
 }
 
@@ -150,7 +141,7 @@ static void plan_layers(const tern_deploy *m, plan_layer *pl, int *n, int *dbuf)
             L->out_h = D->out_ndim == 3 ? D->out_shape[1] : 1;
             L->out_w = D->out_ndim == 3 ? D->out_shape[2] : 1;
             L->k = D->kernel, L->stride = D->stride, L->pad = D->pad;
-            L->epi.act = epi_act(D->act);
+            L->epi.act = tern_dlayer_epi_act(D->act);
             switch (D->type) {
             case TERN_DLAYER_AFFINE: L->type = TERN_RUN_AFFINE, q->affine = i; break;
             case TERN_DLAYER_MAXPOOL: L->type = TERN_RUN_MAXPOOL; break;

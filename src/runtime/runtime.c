@@ -17,6 +17,7 @@
  * layers are the shared kernels (tern/kernels.h), nothing else. */
 #include "tern/runtime.h"
 
+#include "io/dlayer.h"
 #include "io/fsutil.h"
 #include "kernels/dconv.h"
 #include "kernels/dot.h"
@@ -194,17 +195,6 @@ static tern_status choose_zskip(tern_runtime *rt, tern_runtime_zskip mode, size_
     return TERN_OK;
 }
 
-static tern_epi_act epi_act_of(tern_act a) {
-    return a == TERN_ACT_RELU ? TERN_EPI_RELU : a == TERN_ACT_HARDTANH ? TERN_EPI_HARDTANH : TERN_EPI_NONE;
-}
-
-/* 1 when a residual add reads layer j's output. */
-static int read_by_add(const tern_deploy *m, int j) {
-    for (int k = j + 1; k < m->n_layers; k++)
-        if (m->layers[k].type == TERN_DLAYER_ADD && m->layers[k].from == j) return 1;
-    return 0;
-}
-
 /* The epilogue of layer i (one whose kernel fuses one: fuses()): its own activation, then while nothing
  * else reads the output they replace, an affine (when no activation comes
  * before it; its own activation follows) and a relu or hardtanh (when no
@@ -213,7 +203,7 @@ static void plan_fusion(tern_runtime *rt, int i) {
     const tern_deploy *m = rt->model;
     tern_epilogue *e = &rt->epi[i];
     tern_act act = m->layers[i].act;
-    for (int j = i + 1, last = i; j < m->n_layers && !read_by_add(m, last); last = j++) {
+    for (int j = i + 1, last = i; j < m->n_layers && !tern_dlayer_read_by_add(m, last); last = j++) {
         const tern_dlayer *F = &m->layers[j];
         const tern_act fa = F->type == TERN_DLAYER_RELU ? TERN_ACT_RELU : TERN_ACT_HARDTANH;
         if (F->type == TERN_DLAYER_AFFINE && act == TERN_ACT_NONE && !e->center) {
@@ -227,7 +217,7 @@ static void plan_fusion(tern_runtime *rt, int i) {
         }
         rt->fused_into[j] = i;
     }
-    e->act = epi_act_of(act);
+    e->act = tern_dlayer_epi_act(act);
 }
 
 /* 1 when layer i's kernel applies rt->epi[i] in its store: the direct
@@ -419,7 +409,7 @@ size_t tern_runtime_planned_bytes(const tern_runtime *rt) { return rt ? rt->plan
 /* y = act(x), one pass; y may be x. */
 static void act_into(tern_act act, float *y, const float *x, size_t n) {
     /* x < 0 ? 0 : x lets a NaN through, as the training op does. */
-    const tern_epilogue e = {.act = epi_act_of(act)};
+    const tern_epilogue e = {.act = tern_dlayer_epi_act(act)};
     if (act != TERN_ACT_NONE)
         for (size_t i = 0; i < n; i++) y[i] = tern_epi_apply(&e, 0, x[i]);
     else if (y != x)

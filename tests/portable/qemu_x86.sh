@@ -29,14 +29,8 @@ run() { # name, then the command: must exit 0; output in $T/name
     "$@" > "$T/$name" 2> "$T/$name.err" || fail "$name exited $?: $(tail -3 "$T/$name.err")"
 }
 
-# The first N images of an IDX file, its count rewritten (big-endian).
-idx_head() { # in, out, n, bytes per item, header bytes
-    local n=$3
-    { head -c 4 "$1"
-      printf "\\x$(printf %02x $((n >> 24 & 255)))\\x$(printf %02x $((n >> 16 & 255)))"
-      printf "\\x$(printf %02x $((n >> 8 & 255)))\\x$(printf %02x $((n & 255)))"
-      head -c $(($5 + n * $4)) "$1" | tail -c +9; } > "$2"
-}
+# shellcheck source=tests/portable/idx.sh
+source "$(dirname "${BASH_SOURCE[0]}")/idx.sh"
 mkdir -p "$T/data"
 idx_head "$MNIST/train-images-idx3-ubyte" "$T/data/train-images-idx3-ubyte" 256 784 16
 idx_head "$MNIST/train-labels-idx1-ubyte" "$T/data/train-labels-idx1-ubyte" 256 1 8
