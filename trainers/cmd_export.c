@@ -78,7 +78,7 @@ static int export_c(const char *ckpt, const char *dir, const char *data, int for
     tern_cexport_opts o = {.force = force};
     if (max_ram && !parse_ram(max_ram, &o.max_ram)) return 2;
     struct stat sb;
-    if (!force && stat(dir, &sb) == 0) {
+    if (!force && lstat(dir, &sb) == 0) {
         fprintf(stderr, "tern export: %s exists; pass --force to replace it\n", dir);
         return 1;
     }
@@ -119,7 +119,8 @@ int cmd_export(int argc, char **argv) {
                     "the fp32 checkpoint the size ratio is measured against"),
         CLI_FLAG_OPT("--force", &force,
                      "replace an output that exists and is not a deploy checkpoint\n"
-                     "(a training checkpoint, say), or with --format c an existing DIR;\n"
+                     "(a training checkpoint, say), or with --format c an earlier C export\n"
+                     "in DIR (a directory of its six files and nothing else);\n"
                      "the input itself never"),
         CLI_END_OPT,
     };

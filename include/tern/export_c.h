@@ -58,8 +58,9 @@ TERN_API tern_status tern_cexport_plan(const tern_deploy *m, const tern_cexport_
 
 /* Plan, then write the six files into a fresh directory beside dir and move
  * it into place (tern_fs_replace_dir). An existing dir is refused
- * (TERN_ERR_IO "exists") unless opts->force, and then only a directory
- * without subdirectories is replaced. */
+ * (TERN_ERR_IO "exists") unless opts->force, and then only an earlier C
+ * export is replaced: a directory holding nothing but regular files of the
+ * six names (not a symbolic link, no other file, no subdirectory). */
 TERN_API tern_status tern_cexport_write(const tern_deploy *m, const char *dir, const tern_cexport_opts *opts,
                                         tern_cexport_report *r);
 

@@ -466,21 +466,27 @@ static void put_model(text *t, const tern_deploy *m, const plan *P) {
            "    return tern_run_predict(&model, arena, input, logits);\n}\n");
 }
 
-/* 1 when dir holds a subdirectory (or cannot be read): not ours to remove. */
-static int has_subdir(const char *dir) {
+/* 1 when dir holds anything but the files of a C export (a subdirectory, a
+ * link, a file of another name) or cannot be read, with its name in *what:
+ * such a directory is somebody's work, not an earlier export, and --force
+ * does not remove it. */
+static int foreign_entry(const char *dir, char *what, size_t n) {
     DIR *d = opendir(dir);
-    if (!d) return 1;
+    if (!d) return snprintf(what, n, "unreadable entries (%s)", strerror(errno)), 1;
     struct dirent *e;
-    int sub = 0;
+    int foreign = 0;
     char path[4096];
-    while (!sub && (e = readdir(d))) {
+    while (!foreign && (e = readdir(d))) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         struct stat sb;
+        int ours = 0;
+        for (int i = 0; i < 6; i++) ours |= !strcmp(e->d_name, FILES[i]);
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        sub = lstat(path, &sb) != 0 || S_ISDIR(sb.st_mode);
+        foreign = !ours || lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode);
+        if (foreign) snprintf(what, n, "'%s'", e->d_name);
     }
     closedir(d);
-    return sub;
+    return foreign;
 }
 
 /* The six files into the fresh directory tmp. */
@@ -504,11 +510,14 @@ tern_status tern_cexport_write(const tern_deploy *m, const char *dir, const tern
                                tern_cexport_report *r) {
     if (!dir || !*dir) return tern_error(TERN_ERR_ARG, "cexport: no output directory");
     struct stat sb;
-    if (stat(dir, &sb) == 0) {
+    char what[300];
+    if (lstat(dir, &sb) == 0) {
         if (!o || !o->force) return tern_error(TERN_ERR_IO, "%s: exists; pass --force to replace it", dir);
+        if (S_ISLNK(sb.st_mode))
+            return tern_error(TERN_ERR_IO, "%s: is a symbolic link; give the directory itself", dir);
         if (!S_ISDIR(sb.st_mode)) return tern_error(TERN_ERR_IO, "%s: exists and is not a directory", dir);
-        if (has_subdir(dir))
-            return tern_error(TERN_ERR_IO, "%s: holds a subdirectory (or cannot be read); not replacing it", dir);
+        if (foreign_entry(dir, what, sizeof what))
+            return tern_error(TERN_ERR_IO, "%s: holds %s, not a file of a C export; not replacing it", dir, what);
     }
     plan P;
     int *dbuf = NULL;
