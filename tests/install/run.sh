@@ -66,6 +66,11 @@ done
 
 # ---- pkg-config, shared -----------------------------------------------------
 mkdir "$T/mk" && cp "$SRC/examples/classify/classify.c" "$SRC/examples/classify/Makefile" "$T/mk/"
-PKG_CONFIG_PATH="$LIB/pkgconfig" make -C "$T/mk" > "$T/make.log" 2>&1 ||
-    fail "pkg-config: make failed: $(grep -iE 'error' "$T/make.log" | head -3)"
+# The path on make's command line, as README gives it, and in the environment.
+make -C "$T/mk" PKG_CONFIG_PATH="$LIB/pkgconfig" > "$T/make.log" 2>&1 ||
+    fail "pkg-config: make PKG_CONFIG_PATH=... failed: $(grep -iE 'error|not found' "$T/make.log" | head -3)"
 check "pkg-config (shared)" "$T/mk/classify" LD_LIBRARY_PATH="$LIB"
+make -C "$T/mk" clean > /dev/null
+PKG_CONFIG_PATH="$LIB/pkgconfig" make -C "$T/mk" > "$T/make.log" 2>&1 ||
+    fail "pkg-config: PKG_CONFIG_PATH=... make failed: $(grep -iE 'error|not found' "$T/make.log" | head -3)"
+check "pkg-config (shared, path from the environment)" "$T/mk/classify" LD_LIBRARY_PATH="$LIB"
