@@ -41,10 +41,14 @@ typedef struct plan {
     size_t flash;
 } plan;
 
-static const char *const FILES[] = {"model.h", "model.c", "tern_portable.h", "tern_portable_dsp.h", "tern_run.h",
-                                    "tern_run.c"};
+/* DIR's files: the model's two, then the runtime's sources as libtern
+ * embedded them (src/portable/, the one list: CMakeLists.txt). */
+static const char *const MODEL_FILES[2] = {"model.h", "model.c"};
 
-const char *tern_cexport_file_name(int i) { return i >= 0 && i < 6 ? FILES[i] : NULL; }
+const char *tern_cexport_file_name(int i) {
+    if (i >= 0 && i < 2) return MODEL_FILES[i];
+    return i >= 2 && i < 2 + tern_portable_n_files ? tern_portable_files[i - 2].name : NULL;
+}
 
 static size_t up(size_t n) { return (n + ALIGN - 1) / ALIGN * ALIGN; }
 
@@ -480,7 +484,7 @@ static int foreign_entry(const char *dir, char *what, size_t n) {
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
         struct stat sb;
         int ours = 0;
-        for (int i = 0; i < 6; i++) ours |= !strcmp(e->d_name, FILES[i]);
+        for (int i = 0; tern_cexport_file_name(i); i++) ours |= !strcmp(e->d_name, tern_cexport_file_name(i));
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         foreign = !ours || lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode);
         if (foreign) snprintf(what, n, "'%s'", e->d_name);
@@ -489,16 +493,13 @@ static int foreign_entry(const char *dir, char *what, size_t n) {
     return foreign;
 }
 
-/* The six files into the fresh directory tmp. */
+/* DIR's files (tern_cexport_file_name) into the fresh directory tmp. */
 static tern_status write_files(const char *tmp, const text *h, const text *c) {
     char path[4096];
-    for (int i = 0; i < 6; i++) {
-        const void *data = i == 0 ? h->s : c->s;
-        size_t size = i == 0 ? h->n : c->n;
-        for (int f = 0; i >= 2 && f < tern_portable_n_files; f++)
-            if (!strcmp(tern_portable_files[f].name, FILES[i]))
-                data = tern_portable_files[f].data, size = tern_portable_files[f].size;
-        if (snprintf(path, sizeof path, "%s/%s", tmp, FILES[i]) >= (int)sizeof path)
+    for (int i = 0; tern_cexport_file_name(i); i++) {
+        const void *data = i == 0 ? (const void *)h->s : i == 1 ? (const void *)c->s : tern_portable_files[i - 2].data;
+        size_t size = i == 0 ? h->n : i == 1 ? c->n : tern_portable_files[i - 2].size;
+        if (snprintf(path, sizeof path, "%s/%s", tmp, tern_cexport_file_name(i)) >= (int)sizeof path)
             return tern_error(TERN_ERR_IO, "%s: path too long", tmp);
         tern_status st = tern_fs_write_atomic(path, data, size);
         if (st) return st;
