@@ -61,14 +61,19 @@ typedef enum tern_train_event_kind {
     TERN_TRAIN_EV_STEP,        /* after each batch */
     TERN_TRAIN_EV_EPOCH,       /* after each epoch's training and evaluation */
     TERN_TRAIN_EV_CHECKPOINT,  /* a checkpoint was written to path */
+    TERN_TRAIN_EV_EVAL,        /* after each evaluation batch: batch of batches of split */
 } tern_train_event_kind;
 
 typedef struct tern_train_event {
     tern_train_event_kind kind;
     int epoch, epochs;        /* 1-based epoch in progress, of epochs */
-    int batch, batches;       /* STEP: batches done this epoch, of batches */
+    int batch, batches;       /* STEP: batches done this epoch, of batches; EVAL: of the split */
+    long seen;                /* STEP: training samples seen this epoch (by this process) */
+    double elapsed_s;         /* STEP, EVAL, EPOCH: wall seconds since the run started (this process) */
+    const char *split;        /* EVAL: "validation" or "test" */
     long step;                /* optimizer steps so far */
     float loss, acc;          /* STEP: running means of this epoch; EPOCH: the epoch's */
+    float val_loss, val_acc;  /* EPOCH: on the validation split; NaN when none or not evaluated */
     float test_loss, test_acc;/* EPOCH: on the test split; NaN when not evaluated */
     double sparsity;          /* fraction of zero ternary weights */
     double samples_per_s;     /* EPOCH: training samples / training seconds */
