@@ -51,6 +51,8 @@ static void on_event(const tern_train_event *ev, void *user) {
     case TERN_TRAIN_EV_CHECKPOINT:
         fprintf(stderr, "checkpoint: %s (epoch %d, step %ld)\n", ev->path, ev->epoch, ev->step);
         break;
+    case TERN_TRAIN_EV_EVAL:
+        break;
     }
 }
 
