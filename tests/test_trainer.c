@@ -300,9 +300,9 @@ static void test_resume_meta_out_of_range(void **state) {
     assert_int_equal(tern_ckpt_add_rng(&s, "model", &r1), TERN_OK);
     assert_int_equal(tern_ckpt_add_rng(&s, "loader", &r2), TERN_OK);
     assert_int_equal(tern_ckpt_load(src, &s), TERN_OK);
-    const char *names[3] = {"batch", "epoch_seen", "epoch_correct"};
-    const double bad[3] = {1e300, 1e9, 2.5};
-    for (int i = 0; i < 3; i++) {
+    const char *names[5] = {"batch", "epoch_seen", "epoch_correct", "best_epoch", "early_stopping_stale"};
+    const double bad[5] = {1e300, 1e9, 2.5, 4, -1}; /* best_epoch 4 of the 3 epochs done */
+    for (int i = 0; i < 5; i++) {
         tern_ckpt_state e = s;
         assert_int_equal(tern_ckpt_set_meta(&e, names[i], bad[i]), TERN_OK);
         assert_int_equal(tern_ckpt_save(ckpt, &e), TERN_OK);
@@ -519,6 +519,30 @@ static void test_early_stopping_resumes_to_same_stop(void **state) {
     tern_config_free(&cfg);
 }
 
+/* With normalize: compute, the statistics are those of the part trained
+ * on, and every split (validation, test) is normalised by them. */
+static void test_validation_statistics_from_training_part(void **state) {
+    (void)state;
+    tern_config cfg;
+    make_config_with(&cfg, "unused", ", validation: 60", "");
+    tern_dataset train, val, test, raw, raw_val, raw_test;
+    tern_dataset *all[6] = {&train, &val, &test, &raw, &raw_val, &raw_test};
+    for (int i = 0; i < 6; i++) tern_dataset_init(all[i]);
+    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, &train, &val, &test), TERN_OK);
+    assert_int_equal(train.n, 240);
+    assert_int_equal(val.n, 60);
+    assert_true(val.normalized && test.normalized);
+    assert_true(val.mean[0] == train.mean[0] && test.std[0] == train.std[0]);
+    assert_int_equal(tern_config_set(&cfg, "dataset.normalize=none"), TERN_OK);
+    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, &raw, &raw_val, &raw_test), TERN_OK);
+    assert_int_equal(memcmp(raw_val.labels, val.labels, sizeof(int) * 60), 0); /* the same split */
+    float mean, std;
+    assert_int_equal(tern_dataset_stats(&raw, &mean, &std), TERN_OK);
+    assert_true(mean == train.mean[0] && std == train.std[0]);
+    for (int i = 0; i < 6; i++) tern_dataset_free(all[i]);
+    tern_config_free(&cfg);
+}
+
 /* Early stopping without a validation split: an error at the key. */
 static void test_early_stopping_needs_validation(void **state) {
     (void)state;
@@ -543,6 +567,7 @@ int main(void) {
         cmocka_unit_test(test_best_checkpoint_on_improvement),
         cmocka_unit_test(test_early_stopping_resumes_to_same_stop),
         cmocka_unit_test(test_early_stopping_needs_validation),
+        cmocka_unit_test(test_validation_statistics_from_training_part),
     };
     return cmocka_run_group_tests(tests, setup, tmpdir_teardown);
 }
