@@ -119,7 +119,7 @@ typedef struct tern_config_training {
     int batch_size;        /* >= 1 */
     uint64_t seed;         /* model init, shuffling, augmentation, dropout */
     int threads;           /* worker threads of a step (tern/pool.h); 0: all cores */
-    int eval_every;        /* evaluate on the test split every this many epochs; 0: at the end */
+    int eval_every;        /* evaluate (validation, then test) every this many epochs; 0: at the end */
     int checkpoint_every;  /* write a checkpoint every this many epochs; 0: at the end */
     tern_best_metric best_metric; /* what selects best.h5 and drives early stopping */
     int patience;          /* early stopping: evaluations without an improvement > min_delta; 0: off */
