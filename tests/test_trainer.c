@@ -446,6 +446,28 @@ static void test_best_checkpoint_on_improvement(void **state) {
         assert_true(alpha > 0.0f);
     }
     fclose(f);
+
+    /* A fork (resumed into another directory, two epochs more) carries
+     * best.h5 along: the run's best stays selectable and tested. */
+    char ckpt[600];
+    snprintf(ckpt, sizeof ckpt, "%s", res.checkpoint);
+    assert_int_equal(tern_config_set(&cfg, "training.epochs=8"), TERN_OK);
+    snprintf(path, sizeof path, "output.dir=%s/run_val_fork", tmpdir);
+    assert_int_equal(tern_config_set(&cfg, path), TERN_OK);
+    tern_train_opts of = {.resume = ckpt};
+    tern_train_result fork;
+    assert_int_equal(tern_train(&cfg, &of, &fork), TERN_OK);
+    assert_true(fork.best_epoch >= res.best_epoch);
+    snprintf(path, sizeof path, "%s/run_val_fork/best.h5", tmpdir);
+    assert_string_equal(fork.best_checkpoint, path);
+    if (fork.best_epoch == res.best_epoch) {
+        static char a[1 << 20], b[1 << 20];
+        size_t na = 0, nb = 0;
+        assert_int_equal(read_file(res.best_checkpoint, a, sizeof a, &na), 0);
+        assert_int_equal(read_file(path, b, sizeof b, &nb), 0);
+        assert_true(na == nb && !memcmp(a, b, na));
+        assert_true(fork.best_test_acc == res.best_test_acc);
+    }
     tern_config_free(&cfg);
 }
 

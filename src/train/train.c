@@ -100,6 +100,7 @@ typedef struct run {
     char dir[TERN_CONFIG_PATH_LEN];         /* the run directory (output.dir) */
     char stage[TERN_CONFIG_PATH_LEN + 48];  /* a new run's directory until its first checkpoint; "" after */
     char from_csv[TERN_CONFIG_PATH_LEN + 16];/* resuming: the metrics.csv whose rows continue */
+    char from_best[TERN_CONFIG_PATH_LEN + 16];/* resuming: the best.h5 beside the checkpoint */
     char ckpt_path[TERN_CONFIG_PATH_LEN + 64];
     char csv_path[TERN_CONFIG_PATH_LEN + 64];
     char best_path[TERN_CONFIG_PATH_LEN + 64];
@@ -322,6 +323,7 @@ static tern_status place_run(run *r, const tern_train_opts *opts) {
         if (slash) *(slash == ckdir ? slash + 1 : slash) = '\0';
         else strcpy(ckdir, ".");
         snprintf(r->from_csv, sizeof r->from_csv, "%s/metrics.csv", ckdir);
+        snprintf(r->from_best, sizeof r->from_best, "%s/best.h5", ckdir);
         r->in_place = same_dir(ckdir, r->dir);
     }
     struct stat sb;
@@ -626,21 +628,48 @@ static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_re
     return TERN_OK;
 }
 
-/* The test figures of best.h5 (when the run has one): its parameters
- * loaded into the model, which the run is done with. */
+/* 1 when path is a checkpoint of `epoch` epochs (the header alone is read). */
+static int ckpt_of_epoch(const char *path, long epoch) {
+    tern_ckpt_info info;
+    return tern_fs_exists(path) && !tern_ckpt_read_info(path, &info) && info.epoch == epoch;
+}
+
+/* A fork takes the best.h5 beside its checkpoint along when that is the one
+ * the checkpoint's selection names; else its best.h5 comes with its first
+ * improvement. */
+static tern_status fork_best(run *r) {
+    if (r->in_place || !r->sel.best_epoch || !r->from_best[0] || !ckpt_of_epoch(r->from_best, r->sel.best_epoch))
+        return TERN_OK;
+    FILE *f;
+    long long size;
+    tern_status st = tern_fs_fopen_regular(r->from_best, "rb", &f, &size);
+    if (st) return st;
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    size_t got = buf ? fread(buf, 1, (size_t)size, f) : 0;
+    fclose(f);
+    st = got == (size_t)size ? tern_fs_write_atomic(r->best_path, buf, got)
+                             : tern_error(TERN_ERR_IO, "%s: cannot read it whole to carry it into the fork",
+                                          r->from_best);
+    free(buf);
+    return st;
+}
+
+/* The test figures of best.h5: its parameters loaded into the model, which
+ * the run is done with. Left NaN when the run directory's best.h5 is not
+ * the run's best (a fork from a checkpoint whose best.h5 was gone):
+ * then the result has no best (epoch 0). */
 static tern_status test_best(run *r, tern_train_result *res) {
     const tern_restore_selection *s = &r->sel;
+    char path[sizeof res->best_checkpoint];
+    snprintf(path, sizeof path, "%s/best.h5", r->dir);
+    if (!ckpt_of_epoch(path, s->best_epoch)) return TERN_OK;
     res->best_epoch = (int)s->best_epoch;
     res->best_val_loss = s->best_val_loss;
     res->best_val_acc = s->best_val_acc;
-    snprintf(res->best_checkpoint, sizeof res->best_checkpoint, "%s/best.h5", r->dir);
+    memcpy(res->best_checkpoint, path, sizeof path);
     tern_ckpt_state ck;
     tern_ckpt_state_init(&ck, &r->model.params, NULL);
     tern_status st = tern_ckpt_load(res->best_checkpoint, &ck);
-    if (!st && ck.epoch != s->best_epoch)
-        st = tern_error(TERN_ERR_FORMAT, "%s: holds epoch %ld, but the run's best validation %s was at epoch %ld; "
-                        "it was replaced by another run's", res->best_checkpoint, ck.epoch,
-                        r->cfg->training.best_metric == TERN_BEST_VAL_LOSS ? "loss" : "accuracy", s->best_epoch);
     tern_eval_result er;
     tern_train_event ev = {.epoch = res->epochs_done, .epochs = r->cfg->training.epochs, .step = res->steps};
     if (!st) st = evaluate_split(r, &r->test, "test", &ev, &er);
@@ -688,6 +717,7 @@ static tern_status open_run(run *r, long epochs_done) {
         st = tern_config_write(r->cfg, path);
     }
     if (!st) st = metrics_prepare(r, (int)epochs_done);
+    if (!st) st = fork_best(r);
     r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     return st;
 }
