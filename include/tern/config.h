@@ -7,7 +7,7 @@
  *   dataset:   name (mnist | fashion-mnist | cifar10), path ["datasets/data/<name>"],
  *              normalize (none | compute | given) [none], mean, std (given: one per channel),
  *              augment: {crop_pad [0], hflip [false]},
-              validation [0]: a fraction in (0,1) or a count >= 1 held out of the training split
+ *              validation [0]: a fraction in (0,1) or a count >= 1 held out of the training split
  *   model:     init (he | xavier) [he], layers: a list of
  *              {type, name, out, kernel, stride, pad, bias, act, p, momentum, eps, from,
  *               ternary, quant: {...}}; each type takes only the keys it uses
@@ -20,8 +20,8 @@
  *              min_lr [0]; step: step_epochs, gamma [0.1]
  *   training:  epochs [10], batch_size [128], seed [1], threads [0: all cores],
  *              eval_every [1], checkpoint_every [1] (epochs; 0: only at the end),
-              best_metric (val_acc | val_loss) [val_acc],
-              early_stopping: {patience [0: off], min_delta [0]}
+ *              best_metric (val_acc | val_loss) [val_acc],
+ *              early_stopping: {patience [0: off], min_delta [0]}
  *   output:    dir ["runs/<config file name without .yaml>"]
  *
  * Quantization of a layer. linear and conv2d layers are ternary unless they
