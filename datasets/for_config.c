@@ -11,7 +11,7 @@
 #include "tern/restore.h"
 
 tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
-                                         tern_dataset *test) {
+                                         tern_dataset *val, tern_dataset *test) {
     char own[TERN_CONFIG_PATH_LEN];
     tern_status st = TERN_OK;
     if (!dir) {
@@ -24,13 +24,9 @@ tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir
     tern_dataset scratch;
     tern_dataset *tr = train ? train : &scratch;
     tern_dataset_init(&scratch);
-    if (train || norm.mode == TERN_NORM_COMPUTE) {
-        st = tern_dataset_load(tr, cfg->dataset.name, dir, "train", &norm);
-        if (!st && norm.mode == TERN_NORM_COMPUTE) {
-            norm.mode = TERN_NORM_GIVEN;
-            memcpy(norm.mean, tr->mean, sizeof norm.mean);
-            memcpy(norm.std, tr->std, sizeof norm.std);
-        }
+    if (train || val || norm.mode == TERN_NORM_COMPUTE) {
+        st = tern_dataset_load(tr, cfg->dataset.name, dir, "train", NULL);
+        if (!st) st = tern_dataset_hold_out(cfg, tr, val, &norm);
     }
     tern_dataset_free(&scratch);
     if (st) return st;
@@ -77,7 +73,7 @@ tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern
     memset(m, 0, sizeof *m);
     tern_status st = tern_restore_config(cfg, ckpt);
     if (st) return st;
-    st = tern_dataset_load_for_config(cfg, dir, NULL, test);
+    st = tern_dataset_load_for_config(cfg, dir, NULL, NULL, test);
     if (!st) st = tern_restore_model(m, NULL, cfg, (const int[3]){test->c, test->h, test->w}, ckpt);
     if (!st && m->n_classes != test->n_classes)
         st = tern_error(TERN_ERR_CONFIG, "%s: the model has %d outputs but %s has %d classes", cfg->source,

@@ -27,9 +27,13 @@ NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=(mnist_mlp mnist_lenet5 fashion_cnn cifar10_vgg_small)
 bash trainers/setup.sh --data mnist --data fashion-mnist
 
+# The last row's value of column `name` of a metrics.csv, by its header.
+last_col() { # metrics.csv name
+    awk -F, -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next } { v = $c } END { print v }' "$1"
+}
 last_acc() { # run dir -> "acc%", or "–" without a run
     [ -f "$1/metrics.csv" ] || { echo "–"; return; }
-    awk -F, 'NR > 1 { a = $5 } END { printf "%.2f%%", 100 * a }' "$1/metrics.csv"
+    awk -v a="$(last_col "$1/metrics.csv" test_acc)" 'BEGIN { printf "%.2f%%", 100 * a }'
 }
 train() { # name dir [--set ...]: train one run when RUNS asks for its kind
     local n=$1 dir=$2 kind=$3
@@ -49,7 +53,8 @@ for n in "${NAMES[@]}"; do
     build/tern export "runs/$n/last.h5" -o "runs/$n.h5" >&2
     deployed=$(build/tern eval "runs/$n.h5" "${data[@]}" | awk '/^accuracy/ { print $2 }')
     [ "$deployed" = "$(last_acc "runs/$n")" ] || echo "accuracy.sh: $n: the deploy file scores $deployed, training-time evaluation $(last_acc "runs/$n")" >&2
-    tail=$(awk -F, 'NR > 1 { s = $6; e = $1 } END { printf "%.1f%% | %d", 100 * s, e }' "runs/$n/metrics.csv")
+    tail=$(awk -v s="$(last_col "runs/$n/metrics.csv" sparsity)" -v e="$(last_col "runs/$n/metrics.csv" epoch)" \
+        'BEGIN { printf "%.1f%% | %d", 100 * s, e }')
     echo "| $n | $(last_acc "runs/$n") | $deployed | $(last_acc "runs/${n}_float") | $(last_acc "runs/${n}_fp32") | $tail |" >> runs/accuracy.md
 done
 cat runs/accuracy.md

@@ -59,7 +59,7 @@ for f, n in (("data_batch_1.bin", 512), ("test_batch.bin", 64)):
         fi
         echo "infer_peers: $name: training one epoch into $RUNS/$name (log: $RUNS/$name.log)" >&2
         (cd "$ROOT" && "$TERN" train "configs/$cfg.yaml" --set schedule.warmup_epochs=0 --set training.epochs=1 \
-            --set quant.act_bits=8 --set dataset.path="$data" --set output.dir="$RUNS/$name" --force \
+            --set quant.act_bits=8 --set dataset.validation=0 --set dataset.path="$data" --set output.dir="$RUNS/$name" --force \
             >"$RUNS/$name.log" 2>&1)
         "$TERN" export "$RUNS/$name/last.h5" -o "$RUNS/$name.h5" --fp32-out "$RUNS/${name}_fp32.h5" --data "$data" \
             --force >>"$RUNS/$name.log" 2>&1

@@ -395,7 +395,7 @@ static const struct bad_case {
     {"a: 1\n---\nb: 2\n", "---", "", "a config is one YAML document"},
     {"dataset: &d {name: mnist}\nmodel: *d\n", "*d", "", "aliases"},
     /* unknown and duplicate keys: the key */
-    {"dataset:\n  name: mnist\n  nmae: x\n", "nmae", "dataset.nmae", "unknown key (name, path, normalize, mean, std, augment)"},
+    {"dataset:\n  name: mnist\n  nmae: x\n", "nmae", "dataset.nmae", "unknown key (name, path, normalize, mean, std, augment"},
     {HEAD "trainig: {epochs: 3}\n", "trainig", "trainig", "unknown key (dataset, model, quant, optimizer"},
     {HEAD "training:\n  epochs: 3\n  epochs: 4\n", "epochs: 4", "training.epochs", "duplicate key (first at line 7)"},
     {ONE "    - {type: linear, out: 3, kernel: 3}\noptimizer: {lr: 1}\n", "kernel", "model.layers.0.kernel",

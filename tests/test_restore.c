@@ -152,8 +152,8 @@ static void test_splits_normalised_as_in_training(void **state) {
     tern_dataset_init(&train);
     tern_dataset_init(&test);
     tern_dataset_init(&alone);
-    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, &train, &test), TERN_OK);
-    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, NULL, &alone), TERN_OK);
+    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, &train, NULL, &test), TERN_OK);
+    assert_int_equal(tern_dataset_load_for_config(&cfg, NULL, NULL, NULL, &alone), TERN_OK);
     assert_true(train.normalized && test.normalized && alone.normalized);
     assert_true(train.mean[0] > 0.0f && train.std[0] > 0.0f);
     assert_true(test.mean[0] == train.mean[0] && test.std[0] == train.std[0]);

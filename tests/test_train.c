@@ -1,12 +1,14 @@
 /* test_train.c — whole training steps: a tiny MLP learns a synthetic task,
  * the same seed and thread count give bit-identical losses, and a
- * steady-state step calls malloc zero times. */
+ * steady-state step calls malloc zero times; the validation split is
+ * stratified, exact in size, disjoint and seeded. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -310,6 +312,82 @@ static void test_ternary_mlp_learns(void **state) {
     toy_free(&te);
 }
 
+/* ---- the validation split ----------------------------------------------- */
+
+/* n samples of (1,1,1) whose pixel is their index, so where each went can
+ * be told; labels 0 for the first n0, 1 for the next n1, 2 for the rest. */
+static tern_dataset id_set(int n, int n0, int n1) {
+    tern_dataset ds;
+    tern_dataset_init(&ds);
+    ds.images = malloc(sizeof(float) * (size_t)n);
+    ds.labels = malloc(sizeof(int) * (size_t)n);
+    ds.n = n, ds.c = ds.h = ds.w = 1, ds.n_classes = 3;
+    snprintf(ds.name, sizeof ds.name, "ids");
+    for (int k = 0; k < 3; k++) snprintf(ds.class_names[k], sizeof ds.class_names[k], "%c", 'a' + k);
+    for (int i = 0; i < n; i++) {
+        ds.images[i] = (float)i;
+        ds.labels[i] = i < n0 ? 0 : i < n0 + n1 ? 1 : 2;
+    }
+    return ds;
+}
+
+/* Split id_set(103: 60/30/13) 20 ways with seed; check it and return val's ids in *ids. */
+static void split_checked(uint64_t seed, int ids[20]) {
+    tern_dataset ds = id_set(103, 60, 30), val;
+    tern_dataset_init(&val);
+    assert_int_equal(tern_dataset_split(&ds, 20, seed, &val), TERN_OK);
+    assert_int_equal(val.n, 20);
+    assert_int_equal(ds.n, 83);
+    /* Shares 20 x (60,30,13)/103 = (11.65, 5.83, 2.52): floors 11+5+2 = 18,
+     * the two left go to the largest remainders, classes 1 then 0. */
+    int per[3] = {0}, seen[103] = {0};
+    for (int i = 0; i < val.n; i++) per[val.labels[i]]++;
+    assert_int_equal(per[0], 12);
+    assert_int_equal(per[1], 6);
+    assert_int_equal(per[2], 2);
+    const tern_dataset *parts[2] = {&ds, &val};
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < parts[p]->n; i++) {
+            int id = (int)parts[p]->images[i];
+            assert_true(id >= 0 && id < 103);
+            seen[id]++;
+            assert_int_equal(parts[p]->labels[i], id < 60 ? 0 : id < 90 ? 1 : 2); /* label went with its image */
+            if (i) assert_true(parts[p]->images[i - 1] < parts[p]->images[i]); /* the file's order */
+        }
+    for (int id = 0; id < 103; id++) assert_int_equal(seen[id], 1); /* disjoint, and nothing lost */
+    assert_string_equal(val.class_names[2], "c");
+    for (int i = 0; i < 20; i++) ids[i] = (int)val.images[i];
+    tern_dataset_free(&ds);
+    tern_dataset_free(&val);
+}
+
+static void test_split_stratified_exact_disjoint_seeded(void **state) {
+    (void)state;
+    int a[20], b[20], c[20];
+    split_checked(5, a);
+    split_checked(5, b);
+    split_checked(6, c);
+    assert_memory_equal(a, b, sizeof a);                 /* one seed, one split */
+    assert_memory_not_equal(a, c, sizeof a);             /* another seed, another split */
+    assert_int_equal(tern_dataset_validation_count(0.1, 60000), 6000);
+    assert_int_equal(tern_dataset_validation_count(5000, 60000), 5000);
+    assert_int_equal(tern_dataset_validation_count(0.00001, 60000), 1);
+}
+
+static void test_split_refuses_what_it_cannot_give(void **state) {
+    (void)state;
+    tern_dataset ds = id_set(61, 40, 20), val; /* class c has one sample */
+    tern_dataset_init(&val);
+    assert_int_equal(tern_dataset_split(&ds, 10, 1, &val), TERN_ERR_ARG);
+    if (!strstr(tern_errmsg(), "class 'c' has 1 of ids's 61 samples")) fail_msg("%s", tern_errmsg());
+    assert_int_equal(tern_dataset_split(&ds, 61, 1, &val), TERN_ERR_ARG);
+    assert_non_null(strstr(tern_errmsg(), "must be in 1..60"));
+    assert_int_equal(tern_dataset_split(&ds, 0, 1, &val), TERN_ERR_ARG);
+    assert_int_equal(ds.n, 61); /* untouched */
+    assert_null(val.images);
+    tern_dataset_free(&ds);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mlp_learns_synthetic_task),
@@ -317,6 +395,8 @@ int main(void) {
         cmocka_unit_test(test_steady_state_step_does_not_malloc),
         cmocka_unit_test(test_nan_loss_is_refused),
         cmocka_unit_test(test_ternary_mlp_learns),
+        cmocka_unit_test(test_split_stratified_exact_disjoint_seeded),
+        cmocka_unit_test(test_split_refuses_what_it_cannot_give),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -142,7 +142,12 @@ int cmd_train(int argc, char **argv) {
                 (int)*stop, res.steps, res.checkpoint);
         return *stop ? 128 + (int)*stop : 0;
     }
-    printf("done: %d epochs, %ld steps, test accuracy %.2f%%, sparsity %.1f%%, checkpoint %s\n", res.epochs_done,
-           res.steps, 100.0 * res.test_acc, 100.0 * res.sparsity, res.checkpoint);
+    printf("done: %d epochs%s, %ld steps, test accuracy %.2f%%, sparsity %.1f%%, checkpoint %s\n", res.epochs_done,
+           res.early_stopped ? " (early stopping)" : "", res.steps, 100.0 * res.test_acc, 100.0 * res.sparsity,
+           res.checkpoint);
+    if (res.best_epoch)
+        printf("best: epoch %d, validation accuracy %.2f%% loss %.4f, test accuracy %.2f%% loss %.4f, checkpoint %s\n",
+               res.best_epoch, 100.0 * res.best_val_acc, res.best_val_loss, 100.0 * res.best_test_acc,
+               res.best_test_loss, res.best_checkpoint);
     return 0;
 }

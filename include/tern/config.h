@@ -6,7 +6,8 @@
  *
  *   dataset:   name (mnist | fashion-mnist | cifar10), path ["datasets/data/<name>"],
  *              normalize (none | compute | given) [none], mean, std (given: one per channel),
- *              augment: {crop_pad [0], hflip [false]}
+ *              augment: {crop_pad [0], hflip [false]},
+ *              validation [0]: a fraction in (0,1) or a count >= 1 held out of the training split
  *   model:     init (he | xavier) [he], layers: a list of
  *              {type, name, out, kernel, stride, pad, bias, act, p, momentum, eps, from,
  *               ternary, quant: {...}}; each type takes only the keys it uses
@@ -18,7 +19,9 @@
  *   schedule:  name (constant | step | cosine) [constant]; cosine: warmup_epochs [0],
  *              min_lr [0]; step: step_epochs, gamma [0.1]
  *   training:  epochs [10], batch_size [128], seed [1], threads [0: all cores],
- *              eval_every [1], checkpoint_every [1] (epochs; 0: only at the end)
+ *              eval_every [1], checkpoint_every [1] (epochs; 0: only at the end),
+ *              best_metric (val_acc | val_loss) [val_acc],
+ *              early_stopping: {patience [0: off], min_delta [0]}
  *   output:    dir ["runs/<config file name without .yaml>"]
  *
  * Quantization of a layer. linear and conv2d layers are ternary unless they
@@ -74,6 +77,8 @@ typedef struct tern_config_dataset {
     int channels;                     /* of the dataset: 1 (mnist, fashion-mnist) or 3 (cifar10) */
     tern_norm norm;                   /* GIVEN: mean/std[0..channels) */
     tern_augment augment;
+    double validation;                /* held out of the training split: a fraction in (0,1) or a
+                                         count >= 1; 0: none (tern_dataset_hold_out, tern/data.h) */
 } tern_config_dataset;
 
 typedef struct tern_config_model {
@@ -104,13 +109,21 @@ typedef struct tern_config_schedule {
     float gamma;          /* step: decay factor, > 0 */
 } tern_config_schedule;
 
+typedef enum tern_best_metric {
+    TERN_BEST_VAL_ACC = 0,  /* higher is better */
+    TERN_BEST_VAL_LOSS,     /* lower is better */
+} tern_best_metric;
+
 typedef struct tern_config_training {
     int epochs;            /* >= 1 */
     int batch_size;        /* >= 1 */
     uint64_t seed;         /* model init, shuffling, augmentation, dropout */
     int threads;           /* worker threads of a step (tern/pool.h); 0: all cores */
-    int eval_every;        /* evaluate on the test split every this many epochs; 0: at the end */
+    int eval_every;        /* evaluate (validation, then test) every this many epochs; 0: at the end */
     int checkpoint_every;  /* write a checkpoint every this many epochs; 0: at the end */
+    tern_best_metric best_metric; /* what selects best.h5 and drives early stopping */
+    int patience;          /* early stopping: evaluations without an improvement > min_delta; 0: off */
+    float min_delta;       /* early stopping: the least change that counts as an improvement, >= 0 */
 } tern_config_training;
 
 struct tern_config_doc;
@@ -162,6 +175,11 @@ TERN_API tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, 
 /* shape (C,H,W) of the images of the config's dataset as published (mnist
  * (1,28,28), cifar10 (3,32,32)); a dataset directory may hold other sizes. */
 TERN_API void tern_config_input_shape(const tern_config *cfg, int shape[3]);
+
+/* An error at key `path` (e.g. "dataset.validation") of cfg's document, for
+ * what only a later stage can check: "FILE:LINE:COL: PATH: message". */
+TERN_API tern_status tern_config_fail(const tern_config *cfg, const char *path, tern_status code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Release everything load allocated; leaves an empty config. */
 TERN_API void tern_config_free(tern_config *cfg);

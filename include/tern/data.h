@@ -79,11 +79,35 @@ TERN_API tern_status tern_dataset_normalize(tern_dataset *ds, const tern_norm *n
 
 /* The splits of cfg's dataset from dir (NULL: the config's dataset
  * directory, tern_config_dataset_dir), normalised as training normalises
- * them: with normalize compute, both by the training split's statistics
- * (the training split is read for them even when train is NULL). train
- * may be NULL; with it, both splits must have one image size. */
+ * them: train is the training split less the validation split
+ * (tern_dataset_hold_out), val that validation split (empty when
+ * dataset.validation is 0); with normalize compute, every split by the
+ * statistics of train (the training split is read for them even when train
+ * is NULL). train and val may be NULL; with train, all splits must have one
+ * image size. */
 TERN_API tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir, tern_dataset *train,
-                                                  tern_dataset *test);
+                                                  tern_dataset *val, tern_dataset *test);
+
+/* ---- the validation split ------------------------------------------------ */
+
+/* Move n_val samples of ds (1..n-1) into val (empty), stratified: class k
+ * gives n_val * n_k / n of them, rounded by largest remainder so the total
+ * is exact; which ones is drawn by a tern_rng seeded with seed. Both parts
+ * keep the file's order; ds keeps the rest, in place. A class that would
+ * give none, or all it has, is an error naming it. */
+TERN_API tern_status tern_dataset_split(tern_dataset *ds, int n_val, uint64_t seed, tern_dataset *val);
+
+/* Samples dataset.validation means for a training split of n: a fraction
+ * v in (0,1) gives round(v * n), a count >= 1 itself. */
+TERN_API int tern_dataset_validation_count(double validation, int n);
+
+/* Hold cfg's dataset.validation out of train (loaded, not normalised) into
+ * val (empty; NULL: dropped), seeded by training.seed on its own stream,
+ * then normalise both by *norm; with TERN_NORM_COMPUTE the statistics are
+ * train's (the part left) and *norm becomes them, GIVEN, for other splits.
+ * Errors point at dataset.validation in the config file. */
+TERN_API tern_status tern_dataset_hold_out(const tern_config *cfg, tern_dataset *train, tern_dataset *val,
+                                           tern_norm *norm);
 
 /* A training checkpoint with its test split: *cfg its stored config, *test
  * its test split from dir (NULL: the config's dataset directory) normalised

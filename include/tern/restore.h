@@ -38,6 +38,15 @@ typedef struct tern_restore_position {
     long correct, seen;       /* correct predictions, samples */
 } tern_restore_position;
 
+/* Model selection on the validation split, as of a checkpoint: what best.h5
+ * holds and where early stopping stands. */
+typedef struct tern_restore_selection {
+    long best_epoch;          /* epochs done when the best validation metric was reached; 0: none yet */
+    float best_val_loss, best_val_acc;  /* the validation figures of that epoch */
+    double ref;               /* early stopping: the value the next evaluation must beat by min_delta */
+    long stale;               /* evaluations since ref was last beaten */
+} tern_restore_selection;
+
 /* *cfg = the config stored in ckpt (free with tern_config_free); left empty
  * on failure. */
 TERN_API tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
@@ -52,6 +61,15 @@ TERN_API tern_status tern_restore_model(tern_model *m, tern_optim *optim, const 
 
 /* ck's counters and metadata = p, for tern_ckpt_save. */
 TERN_API tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);
+
+/* ck's metadata = s (nothing when s->best_epoch is 0), for tern_ckpt_save. */
+TERN_API tern_status tern_restore_set_selection(tern_ckpt_state *ck, const tern_restore_selection *s);
+
+/* *s = the selection in ck as tern_ckpt_load left it (all zero when absent),
+ * checked: best_epoch in 0..epoch, stale >= 0, finite values. ckpt names
+ * the file in errors. */
+TERN_API tern_status tern_restore_get_selection(const tern_ckpt_state *ck, const char *ckpt,
+                                                tern_restore_selection *s);
 
 /* Load ckpt into ck (all or nothing, tern_ckpt_load) and *p = its position,
  * checked against the config it resumes under: batch < batches (per epoch),

@@ -4,12 +4,35 @@
  * builds the model, trains for training.epochs with evaluation and
  * checkpoints, and leaves in the run directory (output.dir):
  *   config.yaml   the resolved config, written before the first step
- *   metrics.csv   one row per epoch: epoch, train_loss, train_acc, test_loss,
- *                 test_acc, sparsity, samples_per_s, seconds, lr, step_ms,
- *                 peak_rss_mb, then sparsity_<layer> per ternary layer
+ *   metrics.csv   one row per epoch: epoch, train_loss, train_acc, val_loss,
+ *                 val_acc, test_loss, test_acc, sparsity, samples_per_s,
+ *                 seconds, lr, step_ms, peak_rss_mb, then sparsity_<layer>
+ *                 per ternary layer, then alpha_<layer> per ternary layer (its
+ *                 scale; per channel, the mean over channels). Figures not
+ *                 evaluated that epoch (or without a validation split) are nan.
  *   last.h5       the latest training checkpoint (tern/checkpoint.h), written
  *                 atomically every training.checkpoint_every epochs, at the
  *                 end, and when *opts->stop becomes non-zero (SIGINT/SIGTERM)
+ *   best.h5       with a validation split only: the training checkpoint of
+ *                 the epoch with the best training.best_metric so far (val_acc
+ *                 highest, or val_loss lowest), written atomically when an
+ *                 evaluation improves on it; as resumable and exportable as
+ *                 last.h5. Without a validation split there is no best.h5
+ *                 (the START event says so: val_n 0): the test split never
+ *                 selects a model.
+ *
+ * Validation: dataset.validation holds a stratified, seeded part of the
+ * training split out of training (tern_dataset_hold_out, tern/data.h); it is
+ * evaluated in eval mode every training.eval_every epochs and after the last,
+ * before the test split. Early stopping (training.early_stopping.patience >
+ * 0) ends the run when that many validation evaluations in a row have not
+ * beaten the reference by more than min_delta (the reference is the value
+ * of the last evaluation that did, as Keras's EarlyStopping): that epoch is
+ * tested and checkpointed as a last one would be, and result.early_stopped
+ * says so. The best value, its epoch and early stopping's count live in
+ * every checkpoint, so a resumed run selects and stops exactly where an
+ * uninterrupted one does; resuming a run early stopping ended is `complete`.
+ * At the end, the test split is evaluated with best.h5's parameters too.
  *
  * Where a run goes, decided before anything is written:
  *   - opts->resume from a checkpoint inside output.dir: the run continues
@@ -60,7 +83,7 @@ typedef enum tern_train_event_kind {
     TERN_TRAIN_EV_START,       /* the model is built; epoch = the first epoch to run */
     TERN_TRAIN_EV_STEP,        /* after each batch */
     TERN_TRAIN_EV_EPOCH,       /* after each epoch's training and evaluation */
-    TERN_TRAIN_EV_CHECKPOINT,  /* a checkpoint was written to path */
+    TERN_TRAIN_EV_CHECKPOINT,  /* a checkpoint was written to path: last.h5, or best.h5 (epoch: of it) */
     TERN_TRAIN_EV_EVAL,        /* after each evaluation batch: batch of batches of split */
 } tern_train_event_kind;
 
@@ -71,6 +94,7 @@ typedef struct tern_train_event {
     long seen;                /* STEP: training samples seen this epoch (by this process) */
     double elapsed_s;         /* STEP, EVAL, EPOCH: wall seconds since the run started (this process) */
     const char *split;        /* EVAL: "validation" or "test" */
+    int val_n;                /* START: samples in the validation split; 0: none, so no best.h5 */
     long step;                /* optimizer steps so far */
     float loss, acc;          /* STEP: running means of this epoch; EPOCH: the epoch's */
     float val_loss, val_acc;  /* EPOCH: on the validation split; NaN when none or not evaluated */
@@ -100,13 +124,20 @@ typedef struct tern_train_opts {
 
 typedef struct tern_train_result {
     int stopped;              /* 1: interrupted (checkpoint written), 0: ran to the end */
+    int early_stopped;        /* 1: early stopping ended the run after epochs_done (also when complete) */
     int complete;             /* 1: the resumed checkpoint had done training.epochs already;
                                  nothing was trained or written (epochs_done: its epoch) */
     int epochs_done;
     long steps;
     float test_loss, test_acc;/* of the last evaluation; NaN when none */
+    float val_loss, val_acc;  /* of the last validation; NaN when none */
     double sparsity;
     char checkpoint[TERN_CONFIG_PATH_LEN + 16];  /* the last checkpoint written */
+    /* best.h5, when the run ended (last epoch or early stopping) with one; else epoch 0 and NaN: */
+    int best_epoch;           /* the epochs done when it was written */
+    float best_val_loss, best_val_acc;    /* its validation figures */
+    float best_test_loss, best_test_acc;  /* its parameters on the test split */
+    char best_checkpoint[TERN_CONFIG_PATH_LEN + 16];
 } tern_train_result;
 
 /* Train as described above. Errors name the file or step, e.g.

@@ -41,6 +41,7 @@ typedef struct raw_dataset {
     float *std;
     unsigned std_count;
     raw_augment *augment;
+    double *validation;
 } raw_dataset;
 
 typedef struct raw_quant {
@@ -76,9 +77,16 @@ typedef struct raw_schedule {
     float *warmup_epochs, *min_lr, *step_epochs, *gamma;
 } raw_schedule;
 
+typedef struct raw_early_stopping {
+    int *patience;
+    float *min_delta;
+} raw_early_stopping;
+
 typedef struct raw_training {
     int *epochs, *batch_size, *threads, *eval_every, *checkpoint_every;
     uint64_t *seed;
+    char *best_metric;
+    raw_early_stopping *early_stopping;
 } raw_training;
 
 typedef struct raw_output {
@@ -116,6 +124,7 @@ static const cyaml_schema_field_t dataset_fields[] = {
     CYAML_FIELD_SEQUENCE("mean", OPT, raw_dataset, mean, &float_entry, 1, TERN_DATA_MAX_CHANNELS),
     CYAML_FIELD_SEQUENCE("std", OPT, raw_dataset, std, &float_entry, 1, TERN_DATA_MAX_CHANNELS),
     CYAML_FIELD_MAPPING_PTR("augment", OPT, raw_dataset, augment, augment_fields),
+    CYAML_FIELD_FLOAT_PTR("validation", OPT, raw_dataset, validation),
     CYAML_FIELD_END,
 };
 
@@ -190,6 +199,12 @@ static const cyaml_schema_field_t schedule_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t early_stopping_fields[] = {
+    CYAML_FIELD_INT_PTR("patience", OPT, raw_early_stopping, patience),
+    CYAML_FIELD_FLOAT_PTR("min_delta", OPT, raw_early_stopping, min_delta),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t training_fields[] = {
     CYAML_FIELD_INT_PTR("epochs", OPT, raw_training, epochs),
     CYAML_FIELD_INT_PTR("batch_size", OPT, raw_training, batch_size),
@@ -197,6 +212,8 @@ static const cyaml_schema_field_t training_fields[] = {
     CYAML_FIELD_INT_PTR("threads", OPT, raw_training, threads),
     CYAML_FIELD_INT_PTR("eval_every", OPT, raw_training, eval_every),
     CYAML_FIELD_INT_PTR("checkpoint_every", OPT, raw_training, checkpoint_every),
+    STR("best_metric", OPT, raw_training, best_metric, 32),
+    CYAML_FIELD_MAPPING_PTR("early_stopping", OPT, raw_training, early_stopping, early_stopping_fields),
     CYAML_FIELD_END,
 };
 
@@ -227,6 +244,7 @@ static const int dataset_size[] = {28, 28, 32};  /* H = W */
 static const char *const norm_names[] = {[TERN_NORM_NONE] = "none", [TERN_NORM_GIVEN] = "given",
                                          [TERN_NORM_COMPUTE] = "compute"};
 static const char *const init_names[] = {[TERN_INIT_HE] = "he", [TERN_INIT_XAVIER] = "xavier"};
+static const char *const best_metric_names[] = {[TERN_BEST_VAL_ACC] = "val_acc", [TERN_BEST_VAL_LOSS] = "val_loss"};
 /* Layer types, activations, quantizers, optimizers and schedules name
  * themselves: their modules' tables and *_parse functions. */
 
@@ -371,6 +389,20 @@ static tern_status resolve_quant(rctx *R, const char *prefix, const raw_quant *q
     return TERN_OK;
 }
 
+/* dataset.validation: 0, a fraction in (0,1), or a whole count >= 1 (checked
+ * against the training split's size when it is read). */
+static tern_status resolve_validation(rctx *R, const raw_dataset *d, tern_config_dataset *out) {
+    double v = d->validation ? *d->validation : 0.0;
+    if (!(v >= 0.0))
+        return rfail(R, "dataset", "validation", "%g must be >= 0: a fraction in (0,1) or a count >= 1 of the "
+                     "training split (0: none)", v);
+    if (v >= 1.0 && (v != floor(v) || v >= TERN_DATA_MAX_N))
+        return rfail(R, "dataset", "validation", "%g is neither a fraction in (0,1) nor a whole count in 1..%d of "
+                     "the training split", v, TERN_DATA_MAX_N - 1);
+    out->validation = v;
+    return TERN_OK;
+}
+
 static tern_status resolve_dataset(rctx *R, const raw_dataset *d, tern_config_dataset *out) {
     int i = 0;
     TRY(rname(R, "dataset", "name", d->name, dataset_names, COUNT(dataset_names), "dataset", &i));
@@ -413,7 +445,7 @@ static tern_status resolve_dataset(rctx *R, const raw_dataset *d, tern_config_da
         }
         if (d->augment->hflip) out->augment.hflip = *d->augment->hflip;
     }
-    return TERN_OK;
+    return resolve_validation(R, d, out);
 }
 
 static int present(const raw_layer *l, int k) {
@@ -618,6 +650,25 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     return TERN_OK;
 }
 
+/* training.best_metric and training.early_stopping: model selection on the
+ * validation split. */
+static tern_status resolve_selection(rctx *R, const raw_training *t, tern_config_training *out) {
+    int metric = TERN_BEST_VAL_ACC;
+    if (t->best_metric)
+        TRY(rname(R, "training", "best_metric", t->best_metric, best_metric_names, COUNT(best_metric_names),
+                  "best_metric", &metric));
+    out->best_metric = (tern_best_metric)metric;
+    const raw_early_stopping *es = t->early_stopping;
+    out->patience = es && es->patience ? *es->patience : 0;
+    out->min_delta = es && es->min_delta ? *es->min_delta : 0.0f;
+    if (out->patience < 0)
+        return rfail(R, "training.early_stopping", "patience", "%d must be >= 0 (evaluations without an "
+                     "improvement; 0: off)", out->patience);
+    if (!(out->min_delta >= 0.0f))
+        return rfail(R, "training.early_stopping", "min_delta", "%g must be >= 0", out->min_delta);
+    return TERN_OK;
+}
+
 static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_training *out) {
     raw_training none = {0};
     if (!t) t = &none;
@@ -637,7 +688,7 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     if (out->eval_every < 0) return rfail(R, "training", "eval_every", "%d must be >= 0 (0: at the end)", out->eval_every);
     if (out->checkpoint_every < 0)
         return rfail(R, "training", "checkpoint_every", "%d must be >= 0 (0: at the end)", out->checkpoint_every);
-    return TERN_OK;
+    return resolve_selection(R, t, out);
 }
 
 /* "runs/<file name without .yaml or .yml>". */
@@ -794,6 +845,16 @@ tern_status tern_config_set(tern_config *cfg, const char *assignment) {
     return TERN_OK;
 }
 
+tern_status tern_config_fail(const tern_config *cfg, const char *path, tern_status code, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cdoc_ctx x = {.file = cfg->source, .set = NULL};
+    return tern_cdoc_fail(&x, cfg->doc ? cfg->doc->root : NULL, path, 0, code, "%s", msg);
+}
+
 /* ---- the resolved YAML ------------------------------------------------------ */
 
 /* The shortest decimal that reads back as exactly v. */
@@ -881,6 +942,7 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
         }
     }
     tern_cdoc_buf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
+    tern_cdoc_buf_printf(&b, "  validation: %.17g\n", d->validation);
 
     tern_cdoc_buf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
     for (int i = 0; i < cfg->model.n_layers; i++)
@@ -921,8 +983,13 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     const tern_config_training *t = &cfg->training;
     tern_cdoc_buf_printf(&b,
                 "\ntraining:\n  epochs: %d\n  batch_size: %d\n  seed: %" PRIu64
-                "\n  threads: %d\n  eval_every: %d\n  checkpoint_every: %d\noutput:\n  dir: ",
+                "\n  threads: %d\n  eval_every: %d\n  checkpoint_every: %d",
                 t->epochs, t->batch_size, t->seed, t->threads, t->eval_every, t->checkpoint_every);
+    tern_cdoc_buf_printf(&b, "\n  best_metric: %s\n  early_stopping: {patience: %d, min_delta: ",
+                         best_metric_names[t->best_metric], t->patience);
+    put_float(&b, t->min_delta);
+    tern_cdoc_buf_puts(&b, "}");
+    tern_cdoc_buf_puts(&b, "\noutput:\n  dir: ");
     tern_cdoc_buf_putq(&b, cfg->output_dir);
     tern_cdoc_buf_puts(&b, "\n");
     if (b.oom) {

@@ -74,3 +74,30 @@ tern_status tern_restore_resume(tern_ckpt_state *ck, const char *ckpt, int batch
     p->batch = (int)b0;
     return TERN_OK;
 }
+
+tern_status tern_restore_set_selection(tern_ckpt_state *ck, const tern_restore_selection *s) {
+    if (s->best_epoch <= 0) return TERN_OK;
+    tern_status st = tern_ckpt_set_meta(ck, "best_epoch", (double)s->best_epoch);
+    if (!st) st = tern_ckpt_set_meta(ck, "best_val_loss", s->best_val_loss);
+    if (!st) st = tern_ckpt_set_meta(ck, "best_val_acc", s->best_val_acc);
+    if (!st) st = tern_ckpt_set_meta(ck, "early_stopping_ref", s->ref);
+    if (!st) st = tern_ckpt_set_meta(ck, "early_stopping_stale", (double)s->stale);
+    return st;
+}
+
+tern_status tern_restore_get_selection(const tern_ckpt_state *ck, const char *ckpt, tern_restore_selection *s) {
+    memset(s, 0, sizeof *s);
+    tern_status st = meta_count(ck, ckpt, "best_epoch", (double)ck->epoch, &s->best_epoch);
+    if (!st) st = meta_count(ck, ckpt, "early_stopping_stale", (double)ck->epoch, &s->stale);
+    if (st || !s->best_epoch) return st;
+    double loss = NAN, acc = NAN;
+    tern_ckpt_get_meta(ck, "best_val_loss", &loss);
+    tern_ckpt_get_meta(ck, "best_val_acc", &acc);
+    tern_ckpt_get_meta(ck, "early_stopping_ref", &s->ref);  /* finite, when present: checked by the loader */
+    if (!(loss >= 0.0) || !(acc >= 0.0 && acc <= 1.0))
+        return tern_error(TERN_ERR_FORMAT, "%s: /meta holds best_epoch %ld without a valid best_val_loss and "
+                          "best_val_acc; the checkpoint was altered or comes from another run", ckpt, s->best_epoch);
+    s->best_val_loss = (float)loss;
+    s->best_val_acc = (float)acc;
+    return TERN_OK;
+}

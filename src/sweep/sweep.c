@@ -700,8 +700,8 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
          * so an interruption in between never pairs it with old results. */
         char f[sizeof path + 80];
         for (int i = 0; !st && i < n; i++) {
-            static const char *const files[] = {"last.h5", "metrics.csv", "config.yaml"};
-            for (int k = 0; !st && k < 3; k++) {
+            static const char *const files[] = {"last.h5", "best.h5", "metrics.csv", "config.yaml"};
+            for (int k = 0; !st && k < 4; k++) {
                 snprintf(f, sizeof f, "%s/runs/%s/%s", s->out, pts[i].name, files[k]);
                 if (unlink(f) && errno != ENOENT) st = tern_error(TERN_ERR_IO, "%s: cannot remove: %s", f, strerror(errno));
             }

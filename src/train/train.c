@@ -20,7 +20,21 @@
 
 /* ---- evaluation ---------------------------------------------------------- */
 
-tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r) {
+static void emit(const tern_train_opts *o, tern_train_event *ev) {
+    if (o && o->cb) o->cb(ev, o->user);
+}
+
+/* Who hears of an evaluation's batches: ev (kind EVAL, epoch, split) gets
+ * batch, batches and elapsed_s (since t0) filled in before each emit. */
+typedef struct eval_progress {
+    const tern_train_opts *opts;
+    tern_train_event ev;
+    double t0;
+} eval_progress;
+
+/* tern_evaluate, reporting each batch to pr (NULL: to no one). */
+static tern_status evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r,
+                            eval_progress *pr) {
     memset(r, 0, sizeof *r);
     int shape[4] = {0, ds->c, ds->h, ds->w};
     int ok = m->in_ndim == 3 && m->in_shape[0] == ds->c && m->in_shape[1] == ds->h && m->in_shape[2] == ds->w;
@@ -60,12 +74,22 @@ tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern
             r->correct += best == y;
         }
         r->n += n;
+        if (pr) {
+            pr->ev.batch = i / batch + 1;
+            pr->ev.batches = (ds->n + batch - 1) / batch;
+            pr->ev.elapsed_s = tern_clock_now_s() - pr->t0;
+            emit(pr->opts, &pr->ev);
+        }
     }
     tern_ctx_free(&c);
     if (st) return st;
     r->loss = r->n ? (float)(loss_sum / r->n) : NAN;
     r->acc = r->n ? (float)r->correct / (float)r->n : NAN;
     return TERN_OK;
+}
+
+tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r) {
+    return evaluate(m, ds, batch, pool, r, NULL);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -76,10 +100,12 @@ typedef struct run {
     char dir[TERN_CONFIG_PATH_LEN];         /* the run directory (output.dir) */
     char stage[TERN_CONFIG_PATH_LEN + 48];  /* a new run's directory until its first checkpoint; "" after */
     char from_csv[TERN_CONFIG_PATH_LEN + 16];/* resuming: the metrics.csv whose rows continue */
+    char from_best[TERN_CONFIG_PATH_LEN + 16];/* resuming: the best.h5 beside the checkpoint */
     char ckpt_path[TERN_CONFIG_PATH_LEN + 64];
     char csv_path[TERN_CONFIG_PATH_LEN + 64];
+    char best_path[TERN_CONFIG_PATH_LEN + 64];
     int in_place;              /* resuming in the checkpoint's own directory */
-    tern_dataset train, test;
+    tern_dataset train, val, test;  /* val: held out of the training split; n = 0 when none */
     tern_model model;
     tern_optim optim;
     tern_sched sched;
@@ -94,10 +120,13 @@ typedef struct run {
     float *xb;
     int *yb;
     int have_ckpt;             /* a checkpoint of this run exists on disk */
+    tern_restore_selection sel;/* best.h5 and early stopping so far */
+    double t0;                 /* when the run began, for the events' elapsed_s */
 } run;
 
 static void run_free(run *r) {
     tern_dataset_free(&r->train);
+    tern_dataset_free(&r->val);
     tern_dataset_free(&r->test);
     tern_model_free(&r->model);
     tern_optim_free(&r->optim);
@@ -110,8 +139,11 @@ static void run_free(run *r) {
 }
 
 static tern_status build(run *r, const tern_config *cfg) {
-    tern_status st = tern_dataset_load_for_config(cfg, NULL, &r->train, &r->test);
+    tern_status st = tern_dataset_load_for_config(cfg, NULL, &r->train, &r->val, &r->test);
     if (st) return st;
+    if (cfg->training.patience > 0 && !r->val.n)
+        return tern_config_fail(cfg, "training.early_stopping.patience", TERN_ERR_CONFIG, "early stopping watches "
+                                "the validation split: set dataset.validation (a fraction or a count), or patience 0");
     const tern_dataset *ds = &r->test;
     int in[3] = {ds->c, ds->h, ds->w};
     st = tern_model_init(&r->model, cfg->model.layers, cfg->model.n_layers, 3, in, cfg->model.init,
@@ -147,13 +179,10 @@ static tern_status check_memory(const run *r, const tern_config *cfg) {
     return TERN_OK;
 }
 
-static void emit(const tern_train_opts *o, tern_train_event *ev) {
-    if (o && o->cb) o->cb(ev, o->user);
-}
-
 static void set_paths(run *r, const char *base) {
     snprintf(r->ckpt_path, sizeof r->ckpt_path, "%s/last.h5", base);
     snprintf(r->csv_path, sizeof r->csv_path, "%s/metrics.csv", base);
+    snprintf(r->best_path, sizeof r->best_path, "%s/best.h5", base);
 }
 
 /* A new run (or a fork) lives in r->stage until its first checkpoint: then,
@@ -166,9 +195,15 @@ static tern_status publish(run *r) {
     return TERN_OK;
 }
 
-static tern_status save_ckpt(run *r, const tern_restore_position *p) {
+/* Save the run at position p, with its selection state, to path. */
+static tern_status save_state(run *r, const tern_restore_position *p, const char *path) {
     tern_status st = tern_restore_set_position(&r->ck, p);
-    if (!st) st = tern_ckpt_save(r->ckpt_path, &r->ck);
+    if (!st) st = tern_restore_set_selection(&r->ck, &r->sel);
+    return st ? st : tern_ckpt_save(path, &r->ck);
+}
+
+static tern_status save_ckpt(run *r, const tern_restore_position *p) {
+    tern_status st = save_state(r, p, r->ckpt_path);
     if (!st && r->stage[0]) st = publish(r);
     if (!st) r->have_ckpt = 1;
     return st;
@@ -196,10 +231,12 @@ static tern_status metrics_prepare(run *r, int epochs_done) {
         fclose(in);
     }
     if (!wrote_header) {
-        fprintf(out, "epoch,train_loss,train_acc,test_loss,test_acc,sparsity,samples_per_s,seconds,lr,step_ms,"
-                     "peak_rss_mb");
-        for (int i = 0; i < r->model.n_layers; i++)
-            if (r->model.layers[i].spec.ternary) fprintf(out, ",sparsity_%s", r->model.layers[i].spec.name);
+        fprintf(out, "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,sparsity,samples_per_s,seconds,"
+                     "lr,step_ms,peak_rss_mb");
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < r->model.n_layers; i++)
+                if (r->model.layers[i].spec.ternary)
+                    fprintf(out, ",%s_%s", k ? "alpha" : "sparsity", r->model.layers[i].spec.name);
         fputc('\n', out);
     }
     if (fflush(out) || fsync(fileno(out)) || fclose(out)) {
@@ -216,13 +253,16 @@ static tern_status metrics_prepare(run *r, int epochs_done) {
 static tern_status metrics_append(run *r, const tern_train_event *ev) {
     FILE *f = fopen(r->csv_path, "a");
     if (!f) return tern_error(TERN_ERR_IO, "%s: cannot append: %s", r->csv_path, strerror(errno));
-    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g,%.3f,%.1f", ev->epoch, ev->loss, ev->acc, ev->test_loss,
-            ev->test_acc, ev->sparsity, ev->samples_per_s, ev->seconds, ev->lr, ev->step_ms, ev->peak_rss_mb);
-    for (int i = 0; i < r->model.n_layers; i++) {
-        tern_quant_layer_stats qs;
-        if (r->model.layers[i].spec.ternary && !tern_model_layer_stats(&r->model, i, &qs))
-            fprintf(f, ",%.6f", qs.frac_zero);
-    }
+    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g,%.3f,%.1f", ev->epoch, ev->loss, ev->acc,
+            ev->val_loss, ev->val_acc, ev->test_loss, ev->test_acc, ev->sparsity, ev->samples_per_s, ev->seconds, ev->lr,
+            ev->step_ms, ev->peak_rss_mb);
+    /* Per ternary layer: the fraction of zeros, then the scale (per channel: the mean over channels). */
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < r->model.n_layers; i++) {
+            tern_quant_layer_stats qs;
+            if (r->model.layers[i].spec.ternary && !tern_model_layer_stats(&r->model, i, &qs))
+                fprintf(f, k ? ",%.6g" : ",%.6f", k ? (double)qs.alpha_mean : qs.frac_zero);
+        }
     fputc('\n', f);
     if (fclose(f)) return tern_error(TERN_ERR_IO, "%s: cannot append: %s", r->csv_path, strerror(errno));
     return TERN_OK;
@@ -237,7 +277,7 @@ static int same_dir(const char *a, const char *b) {
 }
 
 /* The files of a run directory; anything else in it goes with the run. */
-static const char *const run_files[] = {"last.h5", "metrics.csv", "config.yaml"};
+static const char *const run_files[] = {"last.h5", "best.h5", "metrics.csv", "config.yaml"};
 
 /* Of an existing directory: the first run file in it (*is_run = 1), or the
  * first other entry (*is_run = 0); NULL when empty or absent. */
@@ -283,6 +323,7 @@ static tern_status place_run(run *r, const tern_train_opts *opts) {
         if (slash) *(slash == ckdir ? slash + 1 : slash) = '\0';
         else strcpy(ckdir, ".");
         snprintf(r->from_csv, sizeof r->from_csv, "%s/metrics.csv", ckdir);
+        snprintf(r->from_best, sizeof r->from_best, "%s/best.h5", ckdir);
         r->in_place = same_dir(ckdir, r->dir);
     }
     struct stat sb;
@@ -386,6 +427,7 @@ static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *b
  * config before it is used; the loader's RNG is the one its epoch began with. */
 static tern_status resume_from(run *r, const char *path, int batches, tern_restore_position *s) {
     tern_status st = tern_restore_resume(&r->ck, path, batches, r->cfg->training.batch_size, s);
+    if (!st) st = tern_restore_get_selection(&r->ck, path, &r->sel);
     if (!st) r->loader.rng = r->loader_epoch_rng;
     return st;
 }
@@ -472,7 +514,8 @@ static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
         if (st) return st;
         tern_train_event ev = {.kind = TERN_TRAIN_EV_STEP, .epoch = (int)p->epoch + 1,
                                .epochs = r->cfg->training.epochs, .batch = p->batch, .batches = batches,
-                               .step = p->step, .loss = (float)(p->loss_sum / (double)p->seen),
+                               .step = p->step, .seen = p->seen, .elapsed_s = tern_clock_now_s() - r->t0,
+                               .loss = (float)(p->loss_sum / (double)p->seen),
                                .acc = (float)p->correct / (float)p->seen, .lr = ep->lr};
         emit(r->opts, &ev);
         if (stop_requested(r->opts, p->step) && p->batch < batches) {
@@ -483,55 +526,169 @@ static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
     return TERN_OK;
 }
 
-/* The epoch's report: its training figures; the test ones NaN until evaluated. */
+/* The epoch's report: its training figures; the validation and test ones NaN until evaluated. */
 static tern_train_event epoch_event(const run *r, int batches, const epoch *ep) {
     const tern_restore_position *p = &ep->at;
     const int steps = batches - ep->first_batch;
     return (tern_train_event){.kind = TERN_TRAIN_EV_EPOCH, .epoch = (int)p->epoch + 1,
                               .epochs = r->cfg->training.epochs, .batches = batches, .step = p->step,
                               .loss = (float)(p->loss_sum / (double)p->seen), .acc = (float)p->correct / (float)p->seen,
-                              .test_loss = NAN, .test_acc = NAN, .sparsity = tern_model_sparsity(&r->model),
+                              .val_loss = NAN, .val_acc = NAN, .test_loss = NAN, .test_acc = NAN,
+                              .sparsity = tern_model_sparsity(&r->model),
                               .samples_per_s = ep->seconds > 0 ? (double)ep->seen_here / ep->seconds : 0.0,
                               .seconds = ep->seconds, .step_ms = steps > 0 ? 1e3 * ep->seconds / steps : 0.0,
                               .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = ep->lr,
                               .model = &r->model};
 }
 
-/* The end of an epoch: evaluate when due (and after the last), append to
- * metrics.csv, report, checkpoint when due; a stop request ends the run
- * here (*stopped). */
+/* Evaluate `split` ("validation" or "test") of the epoch that ev reports,
+ * in eval mode, each batch reported as an EVAL event. */
+static tern_status evaluate_split(run *r, const tern_dataset *ds, const char *split, const tern_train_event *ev,
+                                  tern_eval_result *er) {
+    eval_progress pr = {.opts = r->opts, .t0 = r->t0,
+                        .ev = {.kind = TERN_TRAIN_EV_EVAL, .epoch = ev->epoch, .epochs = ev->epochs, .split = split,
+                               .step = ev->step, .lr = ev->lr}};
+    return evaluate(&r->model, ds, r->cfg->training.batch_size, r->pool, er, &pr);
+}
+
+/* Model selection after validation figures (loss, acc) at `done` epochs:
+ * 1 when they are the best so far by training.best_metric (best.h5 is then
+ * due); early stopping's reference moves only on a gain > min_delta, as
+ * Keras's EarlyStopping does, and counts the evaluations without one. */
+static int select_best(run *r, float loss, float acc, long done) {
+    const tern_config_training *T = &r->cfg->training;
+    tern_restore_selection *s = &r->sel;
+    const int by_loss = T->best_metric == TERN_BEST_VAL_LOSS;
+    const double v = by_loss ? -(double)loss : (double)acc; /* higher is better */
+    if (!isfinite(v)) {
+        s->stale++;
+        return 0;
+    }
+    const double best = by_loss ? -(double)s->best_val_loss : (double)s->best_val_acc;
+    const int first = s->best_epoch == 0;
+    if (first || v - s->ref > T->min_delta) {
+        s->ref = v;
+        s->stale = 0;
+    } else {
+        s->stale++;
+    }
+    if (!first && !(v > best)) return 0;
+    s->best_epoch = done;
+    s->best_val_loss = loss;
+    s->best_val_acc = acc;
+    return 1;
+}
+
+/* best.h5 at position p, reported as a CHECKPOINT event with the path it
+ * has once the run directory is in place. */
+static tern_status save_best(run *r, const tern_restore_position *p) {
+    tern_status st = save_state(r, p, r->best_path);
+    if (st) return st;
+    char path[sizeof r->best_path];
+    snprintf(path, sizeof path, "%s/best.h5", r->dir);
+    tern_train_event ev = {.kind = TERN_TRAIN_EV_CHECKPOINT, .epoch = (int)p->epoch, .step = p->step, .path = path};
+    emit(r->opts, &ev);
+    return TERN_OK;
+}
+
+/* The end of an epoch: validate when due (and after the last), keep best.h5
+ * on an improvement, test when due and when the run ends (the last epoch, or
+ * early stopping), append to metrics.csv, report, checkpoint when due; a
+ * stop request ends the run here (*stopped). */
 static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_result *res, int *stopped) {
     const tern_config_training *T = &r->cfg->training;
     const long done = ep->at.epoch + 1, step = ep->at.step;
-    const int last = done == T->epochs;
+    const int due = T->eval_every > 0 && done % T->eval_every == 0;
+    const tern_restore_position at = {.epoch = done, .step = step};
     tern_train_event ev = epoch_event(r, batches, ep);
+    tern_eval_result er;
     tern_status st = TERN_OK;
-    if (last || (T->eval_every > 0 && done % T->eval_every == 0)) {
-        tern_eval_result er;
-        if ((st = tern_evaluate(&r->model, &r->test, T->batch_size, r->pool, &er))) return st;
+    r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
+    if (r->val.n && (due || done == T->epochs)) {
+        if ((st = evaluate_split(r, &r->val, "validation", &ev, &er))) return st;
+        ev.val_loss = res->val_loss = er.loss;
+        ev.val_acc = res->val_acc = er.acc;
+        if (select_best(r, er.loss, er.acc, done) && (st = save_best(r, &at))) return st;
+    }
+    res->early_stopped = T->patience > 0 && r->sel.stale >= T->patience;
+    const int last = done == T->epochs || res->early_stopped;
+    if (last || due) {
+        if ((st = evaluate_split(r, &r->test, "test", &ev, &er))) return st;
         ev.test_loss = res->test_loss = er.loss;
         ev.test_acc = res->test_acc = er.acc;
     }
+    ev.elapsed_s = tern_clock_now_s() - r->t0;
     if ((st = metrics_append(r, &ev))) return st;
     emit(r->opts, &ev);
     res->epochs_done = (int)done;
     const int stop = stop_requested(r->opts, step);
-    if (last || stop || (T->checkpoint_every > 0 && done % T->checkpoint_every == 0)) {
-        r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
-        if ((st = checkpoint(r, &(tern_restore_position){.epoch = done, .step = step}, done))) return st;
-    }
+    if (last || stop || (T->checkpoint_every > 0 && done % T->checkpoint_every == 0))
+        if ((st = checkpoint(r, &at, done))) return st;
     *stopped = stop && !last;
     return TERN_OK;
 }
 
-/* The epochs from position s (a resume's, or all zero) to training.epochs. */
+/* 1 when path is a checkpoint of `epoch` epochs (the header alone is read). */
+static int ckpt_of_epoch(const char *path, long epoch) {
+    tern_ckpt_info info;
+    return tern_fs_exists(path) && !tern_ckpt_read_info(path, &info) && info.epoch == epoch;
+}
+
+/* A fork takes the best.h5 beside its checkpoint along when that is the one
+ * the checkpoint's selection names; else its best.h5 comes with its first
+ * improvement. */
+static tern_status fork_best(run *r) {
+    if (r->in_place || !r->sel.best_epoch || !r->from_best[0] || !ckpt_of_epoch(r->from_best, r->sel.best_epoch))
+        return TERN_OK;
+    FILE *f;
+    long long size;
+    tern_status st = tern_fs_fopen_regular(r->from_best, "rb", &f, &size);
+    if (st) return st;
+    char *buf = malloc(size > 0 ? (size_t)size : 1);
+    size_t got = buf ? fread(buf, 1, (size_t)size, f) : 0;
+    fclose(f);
+    st = got == (size_t)size ? tern_fs_write_atomic(r->best_path, buf, got)
+                             : tern_error(TERN_ERR_IO, "%s: cannot read it whole to carry it into the fork",
+                                          r->from_best);
+    free(buf);
+    return st;
+}
+
+/* The test figures of best.h5: its parameters loaded into the model, which
+ * the run is done with. Left NaN when the run directory's best.h5 is not
+ * the run's best (a fork from a checkpoint whose best.h5 was gone):
+ * then the result has no best (epoch 0). */
+static tern_status test_best(run *r, tern_train_result *res) {
+    const tern_restore_selection *s = &r->sel;
+    char path[sizeof res->best_checkpoint];
+    snprintf(path, sizeof path, "%s/best.h5", r->dir);
+    if (!ckpt_of_epoch(path, s->best_epoch)) return TERN_OK;
+    res->best_epoch = (int)s->best_epoch;
+    res->best_val_loss = s->best_val_loss;
+    res->best_val_acc = s->best_val_acc;
+    memcpy(res->best_checkpoint, path, sizeof path);
+    tern_ckpt_state ck;
+    tern_ckpt_state_init(&ck, &r->model.params, NULL);
+    tern_status st = tern_ckpt_load(res->best_checkpoint, &ck);
+    tern_eval_result er;
+    tern_train_event ev = {.epoch = res->epochs_done, .epochs = r->cfg->training.epochs, .step = res->steps};
+    if (!st) st = evaluate_split(r, &r->test, "test", &ev, &er);
+    if (st) return st;
+    res->best_test_loss = er.loss;
+    res->best_test_acc = er.acc;
+    return TERN_OK;
+}
+
+/* The epochs from position s (a resume's, or all zero) to training.epochs,
+ * or until early stopping ends the run. */
 static tern_status train_epochs(run *r, int batches, const tern_restore_position *s, tern_train_result *res) {
     tern_train_event ev = {.kind = TERN_TRAIN_EV_START, .epoch = (int)s->epoch + 1, .epochs = r->cfg->training.epochs,
-                           .batches = batches, .step = s->step, .path = r->dir, .model = &r->model};
+                           .batches = batches, .step = s->step, .val_n = r->val.n, .path = r->dir,
+                           .model = &r->model};
     emit(r->opts, &ev);
     long step = s->step;
     int stopped = 0;
-    for (long e = s->epoch; !stopped && e < r->cfg->training.epochs; e++) {
+    for (long e = s->epoch; !stopped && !res->early_stopped && e < r->cfg->training.epochs; e++) {
         /* A resumed epoch keeps its running sums; any other starts from zero. */
         epoch ep = {.at = e == s->epoch && s->batch > 0 ? *s : (tern_restore_position){.epoch = e, .step = step}};
         tern_status st = begin_epoch(r, &ep);
@@ -545,7 +702,7 @@ static tern_status train_epochs(run *r, int batches, const tern_restore_position
     res->sparsity = tern_model_sparsity(&r->model);
     /* A checkpoint written by this call has been published into r->dir. */
     if (r->have_ckpt) snprintf(res->checkpoint, sizeof res->checkpoint, "%s/last.h5", r->dir);
-    return TERN_OK;
+    return !stopped && r->sel.best_epoch > 0 ? test_best(r, res) : TERN_OK;
 }
 
 /* ---- the run, end to end ------------------------------------------------------ */
@@ -560,6 +717,7 @@ static tern_status open_run(run *r, long epochs_done) {
         st = tern_config_write(r->cfg, path);
     }
     if (!st) st = metrics_prepare(r, (int)epochs_done);
+    if (!st) st = fork_best(r);
     r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     return st;
 }
@@ -567,7 +725,8 @@ static tern_status open_run(run *r, long epochs_done) {
 tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
     static const tern_train_opts no_opts = {0};
     memset(res, 0, sizeof *res);
-    res->test_loss = res->test_acc = NAN;
+    res->test_loss = res->test_acc = res->val_loss = res->val_acc = NAN;
+    res->best_val_loss = res->best_val_acc = res->best_test_loss = res->best_test_acc = NAN;
     run *r = calloc(1, sizeof *r);
     if (!r) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
     r->cfg = cfg;
@@ -576,10 +735,13 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     const int blas_threads = openblas_get_num_threads(); /* given back below: the caller's setting */
     int batches = 0;
     tern_restore_position s = {0};
+    r->t0 = tern_clock_now_s();
     tern_status st = place_run(r, r->opts);
     if (!st) st = setup(r, cfg, r->opts->pool, &batches);
     if (!st && r->opts->resume) st = resume_from(r, r->opts->resume, batches, &s);
-    if (!st && s.epoch >= cfg->training.epochs) {
+    /* A run that early stopping ended is complete, as one at training.epochs. */
+    res->early_stopped = !st && cfg->training.patience > 0 && r->sel.stale >= cfg->training.patience;
+    if (!st && (s.epoch >= cfg->training.epochs || res->early_stopped)) {
         /* Nothing to train: say so and touch nothing. */
         res->complete = 1;
         res->epochs_done = (int)s.epoch;

@@ -3,6 +3,7 @@
 # cases: force_huge_conv force_test_size force_memory force_nan_keeps_run force_replaces_whole
 # cases: not_a_run_dir resume_into_other_run resume_copied_run resume_fork resume_complete
 # cases: sighup_checkpoints eval_data_size bad_set_after_config outdir_is_file outdir_link_loop
+# cases: bad_selection best_and_early_stop
 set -uo pipefail
 TERN="$1"
 CASE="$2"
@@ -156,6 +157,40 @@ outdir_link_loop)
     ln -s "$T/loop" "$T/loop"
     expect_error "loop: output.dir cannot be used" "$TERN" train "$T/good.yaml" --force --set output.dir="$T/loop"
     no_stage_left ;;
+bad_selection)
+    # The validation split and model selection: each bad value is one line
+    # with the file, line and column of the key, and what is wrong.
+    bad() { # sed-script want
+        sed "$1" "$T/good.yaml" > "$T/bad.yaml"
+        expect_error "$2" "$TERN" train "$T/bad.yaml" --force
+        grep -qE "^tern train: $T/bad.yaml:[0-9]+:[0-9]+: " "$T/err" || fail "no FILE:LINE:COL: $(cat "$T/err")"
+    }
+    val='s|path: \([^}]*\)}|path: \1, validation: '
+    bad "${val}1.5}|" "dataset.validation: 1.5 is neither a fraction in (0,1) nor a whole count"
+    bad "${val}-3}|" "dataset.validation: -3 must be >= 0"
+    bad "${val}20}|" "dataset.validation: 20 asks for 20 validation samples of the 20 in mnist's training split"
+    bad "${val}5}|" "dataset.validation: split: class '5' has 2 of mnist's 20 samples: too few to give one of 5"
+    bad 's|threads: 1}|threads: 1, early_stopping: {patience: -1}}|' "training.early_stopping.patience: -1 must be >= 0"
+    bad 's|threads: 1}|threads: 1, best_metric: foo}|' "training.best_metric: unknown best_metric 'foo' (val_acc, val_loss)"
+    bad 's|threads: 1}|threads: 1, early_stopping: {patience: 2}}|' "training.early_stopping.patience: early stopping watches the validation split"
+    ;;
+best_and_early_stop)
+    # A validation split of one sample per class: best.h5 beside last.h5,
+    # validation columns in metrics.csv, the final lines name both
+    # checkpoints; with patience 1 and a min_delta no gain can beat, the
+    # run ends after its second epoch.
+    sed 's|path: \([^}]*\)}|path: \1, validation: 10}|; s|epochs: 1,|epochs: 5,|; s|threads: 1}|threads: 1, early_stopping: {patience: 1, min_delta: 2}}|; s|run}|es}|' \
+        "$T/good.yaml" > "$T/es.yaml"
+    "$TERN" train "$T/es.yaml" > "$T/out" 2> "$T/err" || fail "exit status $?: $(cat "$T/err")"
+    [ -f "$T/es/best.h5" ] && [ -f "$T/es/last.h5" ] || fail "no best.h5 beside last.h5: $(ls "$T/es")"
+    head -1 "$T/es/metrics.csv" | grep -q '^epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,.*,sparsity_fc1,alpha_fc1$' \
+        || fail "metrics.csv header: $(head -1 "$T/es/metrics.csv")"
+    [ "$(epochs_of "$T/es/metrics.csv")" = "1 2 " ] || fail "epochs run: $(epochs_of "$T/es/metrics.csv"), not 1 2"
+    grep -q "^done: 2 epochs (early stopping), " "$T/out" || fail "final line: $(cat "$T/out")"
+    grep -q "^best: epoch [12], validation accuracy .* test accuracy .*, checkpoint $T/es/best.h5$" "$T/out" \
+        || fail "no best line: $(cat "$T/out")"
+    "$TERN" eval "$T/es/best.h5" > /dev/null 2>&1 || fail "best.h5 does not evaluate"
+    echo "ok [$CASE]" ;;
 *)
     fail "unknown case" ;;
 esac

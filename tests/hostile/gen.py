@@ -466,6 +466,39 @@ def configs(c):
     nl = good.replace(b"quant: {method: twn}", b"quant: {method: twn, x: &x0 [1,1]}\n" +
                       b"".join(b"q%d: &x%d [*x%d, *x%d]\n" % (i, i, i - 1, i - 1) for i in range(1, 40)))
     c.add(cat, "laughs_after_unknown", "err:bad.yaml", run, {"bad.yaml": nl})
+    # The validation split and model selection: the base's 20 training
+    # samples are 2 per class, so 10 (one each) is the only count that
+    # stratifies; a fraction that rounds to 0 or to all 20 is refused.
+    val_bad = [("frac_over", "1.5"), ("neg", "-3"), ("all", "20"), ("more", "21"), ("class_short", "5"),
+               ("rounds_to_all", "0.999"), ("rounds_to_none", "1e-300"), ("nan", ".nan"), ("inf", ".inf"),
+               ("word", "half"), ("e300", "1e300"), ("seq", "[0.1]"), ("map", "{a: 1}"), ("empty", "''")]
+    for tag, v in val_bad:
+        cfg = base_cfg()
+        cfg["dataset"]["validation"] = v
+        c.add(cat, "dataset_validation_" + tag, "err:bad.yaml|dataset.validation", run, bad(cfg))
+    for tag, v in [("count", "10"), ("half", "0.5"), ("zero", "0")]:
+        cfg = base_cfg(out="out")
+        cfg["dataset"]["validation"] = v
+        cfg["training"]["early_stopping"] = "{patience: 1, min_delta: 1e30}"
+        c.add(cat, "dataset_validation_ok_" + tag, "ok" if tag != "zero" else "err:bad.yaml|early_stopping.patience",
+              T + " train bad.yaml", bad(cfg))
+    for tag, v in [("foo", "foo"), ("int", "1"), ("test_acc", "test_acc"), ("empty", "''"), ("seq", "[val_acc]")]:
+        cfg = base_cfg()
+        cfg["training"]["best_metric"] = v
+        c.add(cat, "training_best_metric_" + tag, "err:bad.yaml|training.best_metric", run, bad(cfg))
+    for tag, v in INT_BAD:
+        cfg = base_cfg()
+        cfg["dataset"]["validation"] = "10"
+        cfg["training"]["early_stopping"] = "{patience: %s}" % v
+        c.add(cat, "training_patience_" + tag, "err:bad.yaml|training.early_stopping.patience", run, bad(cfg))
+    for tag, v in FLOAT_BAD + [("neg", "-0.1")]:
+        cfg = base_cfg()
+        cfg["dataset"]["validation"] = "10"
+        cfg["training"]["early_stopping"] = "{patience: 1, min_delta: %s}" % v
+        c.add(cat, "training_min_delta_" + tag, "err:bad.yaml|training.early_stopping.min_delta", run, bad(cfg))
+    cfg = base_cfg()
+    cfg["training"]["early_stopping"] = "[1]"
+    c.add(cat, "training_early_stopping_seq", "err:bad.yaml|training.early_stopping", run, bad(cfg))
     # The config file itself.
     for tag, files, path, exp in [
         ("missing", {}, "nowhere.yaml", "nowhere.yaml"), ("directory", {"d.yaml": DIR}, "d.yaml", "d.yaml"),
@@ -818,6 +851,11 @@ def ckpts(c):
         ("meta_batch_huge", set_attr("meta", "batch", 1e18, "f8"), ""), ("meta_batch_nan", set_attr("meta", "batch", np.nan, "f8"), ""),
         ("meta_batch_neg", set_attr("meta", "batch", -1.0, "f8"), ""),
         ("meta_seen_neg", set_attr("meta", "epoch_seen", -10.0, "f8"), ""),
+        ("meta_best_epoch_huge", set_attr("meta", "best_epoch", 1e18, "f8"), ""),
+        ("meta_best_epoch_alone", set_attr("meta", "best_epoch", 1.0, "f8"), ""),
+        ("meta_best_acc_over", lambda f: [f["meta"].attrs.__setitem__(k, np.float64(v)) for k, v in
+                                          (("best_epoch", 1), ("best_val_loss", 0.5), ("best_val_acc", 1.5))], ""),
+        ("meta_stale_neg", set_attr("meta", "early_stopping_stale", -2.0, "f8"), ""),
         ("rng_short", replace_dset("rng/loader", np.zeros(2, dtype="u8")), ""),
         ("rng_zero", set_data("rng/model", lambda v: np.zeros_like(v)), ""),
         ("rng_float", replace_dset("rng/model", np.zeros(4, dtype="f4")), ""),
@@ -866,6 +904,7 @@ def ckpts(c):
                 exp = "any:bad.h5"
             if tag in ("rng_extra_streams", "param_extra", "param_huge", "adam_v_neg", "adam_m_inf", "rng_zero",
                        "optim_beta_nan", "meta_batch_nan", "meta_batch_huge", "meta_batch_neg", "meta_seen_neg",
+                       "meta_best_epoch_huge", "meta_best_epoch_alone", "meta_best_acc_over", "meta_stale_neg",
                        "step_huge", "step_neg", "optim_step_neg", "optim_step_huge", "epoch_over_epochs",
                        "config_vlen_utf8", "config_outdir_abs", "trainable_str", "no_adam_v", "no_meta", "no_rng",
                        "optim_kind_sgd", "rng_many", "epoch_neg", "epoch_int_max", "epoch_huge", "epoch_str",

@@ -25,7 +25,7 @@ part() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" status=non
 { be32 2049; be32 512; part "$MNIST/train-labels-idx1-ubyte" 8 512; } > "$W/data/train-labels-idx1-ubyte"
 ln -s "$MNIST/t10k-images-idx3-ubyte" "$MNIST/t10k-labels-idx1-ubyte" "$W/data/"
 
-"$TERN" train "$CONFIG" --set training.epochs=1 --set dataset.path="$W/data" --set output.dir="$W/run" \
+"$TERN" train "$CONFIG" --set training.epochs=1 --set dataset.validation=0 --set dataset.path="$W/data" --set output.dir="$W/run" \
     > "$W/train.log" 2>&1 || { echo "FAIL [mcu $NAME]: training: $(tail -3 "$W/train.log")" >&2; exit 1; }
 "$TERN" export "$W/run/last.h5" -o "$W/model.h5" --data "$W/data" > "$W/export.log" 2>&1 ||
     { echo "FAIL [mcu $NAME]: tern export: $(tail -3 "$W/export.log")" >&2; exit 1; }

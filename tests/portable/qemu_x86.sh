@@ -38,7 +38,7 @@ idx_head "$MNIST/t10k-images-idx3-ubyte" "$T/data/t10k-images-idx3-ubyte" 1000 7
 idx_head "$MNIST/t10k-labels-idx1-ubyte" "$T/data/t10k-labels-idx1-ubyte" 1000 1 8
 
 run train "${Q[@]}" "$TERN" train "$SRC/configs/mnist_mlp.yaml" --set dataset.path="$T/data" \
-    --set training.epochs=1 --set training.batch_size=64 --set training.threads=1 --set output.dir="$T/run"
+    --set training.epochs=1 --set training.batch_size=64 --set training.threads=1 --set dataset.validation=0 --set output.dir="$T/run"
 run export "${Q[@]}" "$TERN" export "$T/run/last.h5" -o "$T/model.h5" --data "$T/data"
 run eval_q "${Q[@]}" "$TERN" eval "$T/model.h5" --data "$T/data"
 run eval_n "$TERN" eval "$T/model.h5" --data "$T/data"
