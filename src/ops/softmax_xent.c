@@ -71,7 +71,7 @@ tern_tensor *tern_softmax_xent(tern_ctx *c, tern_tensor *logits, const int *labe
     return tern_xent_loss(c, logits, labels, NULL);
 }
 
-/* Row i's distillation term T^2 KL(pt || ps) into the return value, and
+/* Row i's distillation term w T^2 KL(pt || ps) into the return value, and
  * dz = (1 - w) dz + w T (ps - pt). 0 log 0 counts as 0 (torch's xlogy). */
 static double distill_row(xent_state *s, const float *z, const float *t, int K, float *dz) {
     const float T = s->cfg.temperature, w = s->cfg.weight;
@@ -85,7 +85,7 @@ static double distill_row(xent_state *s, const float *z, const float *t, int K, 
             kl += (double)s->pt[k] * (((double)t[k] / T - lse_t) - ((double)z[k] / T - lse_s));
         dz[k] = (1.0f - w) * dz[k] + w * T * (s->ps[k] - s->pt[k]);
     }
-    return (double)T * T * kl;
+    return (double)w * T * T * kl;
 }
 
 void tern_softmax_xent_forward(tern_node *n) {
