@@ -188,9 +188,9 @@ static void test_mnist_mlp(void **state) {
     assert_int_equal(L[5].ternary, 0);
     assert_int_equal(L[5].no_bias, 0);
     assert_int_equal(c.optimizer.cfg.kind, TERN_OPTIM_ADAM);
-    assert_true(c.optimizer.lr == 1e-3f);
+    assert_true(c.optimizer.lr == 3e-3f);
     assert_true(c.optimizer.cfg.beta2 == 0.999f);  /* PyTorch's default, not written in the file */
-    assert_int_equal(c.schedule.kind, TERN_SCHED_COSINE);
+    assert_int_equal(c.schedule.kind, TERN_SCHED_ONE_CYCLE);
     assert_int_equal(c.training.epochs, 10);
     assert_int_equal(c.training.batch_size, 128);
     assert_string_equal(c.output_dir, "runs/mnist_mlp");
