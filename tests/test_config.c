@@ -188,9 +188,9 @@ static void test_mnist_mlp(void **state) {
     assert_int_equal(L[5].ternary, 0);
     assert_int_equal(L[5].no_bias, 0);
     assert_int_equal(c.optimizer.cfg.kind, TERN_OPTIM_ADAM);
-    assert_true(c.optimizer.lr == 1e-3f);
+    assert_true(c.optimizer.lr == 3e-3f);
     assert_true(c.optimizer.cfg.beta2 == 0.999f);  /* PyTorch's default, not written in the file */
-    assert_int_equal(c.schedule.kind, TERN_SCHED_COSINE);
+    assert_int_equal(c.schedule.kind, TERN_SCHED_ONE_CYCLE);
     assert_int_equal(c.training.epochs, 10);
     assert_int_equal(c.training.batch_size, 128);
     assert_string_equal(c.output_dir, "runs/mnist_mlp");
@@ -487,9 +487,9 @@ static const struct bad_case {
      "unknown optimizer 'lamb' (sgd, adam, adamw)"},
     {ONE "    - {type: linear, out: 3}\noptimizer: {lr: 0}\n", "lr: |0", "optimizer.lr", "must be > 0"},
     {ONE "    - {type: linear, out: 3}\noptimizer: {lr: 1, beta2: 1}\n", "beta2: |1", "optimizer.beta2", "outside [0, 1)"},
-    {HEAD "schedule: {name: linear}\n", "schedule: {name: |linear", "schedule.name", "unknown schedule 'linear' (constant, step, cosine)"},
-    {HEAD "schedule: {name: cosine, warmup_epochs: 10}\n", "warmup_epochs: |10", "schedule.warmup_epochs",
-     "training.epochs = 10"},
+    {HEAD "schedule: {name: linear}\n", "schedule: {name: |linear", "schedule.name", "unknown schedule 'linear' (constant, step, cosine, one_cycle)"},
+    {HEAD "schedule: {name: cosine, warmup_epochs: -1}\n", "warmup_epochs: |-1", "schedule.warmup_epochs",
+     "must be finite and >= 0"},
     {HEAD "schedule: {name: step}\n", "{name: step}", "schedule", "step needs step_epochs"},
     {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 is outside 1..1073741824"},
     {HEAD "training: {epochs: -2}\n", "-2", "training.epochs", "-2 must be >= 1"},

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "tern.h"
+#include "fixture_text.h"
 
 /* |got - want| <= atol + rtol |want|, with a message naming what differs. */
 /* Declare a parameter that must be accepted; its index. */
@@ -546,6 +547,44 @@ static void test_sched_cosine(void **state) {
     expect_close(tern_sched_lr(&s, 2), 0.0, 1e-9, 0, "cosine w1", 2);
 }
 
+/* one_cycle against torch.optim.lr_scheduler.OneCycleLR, every step
+ * (tests/reference/fixtures/one_cycle_*.txt from gen_fixtures.py). */
+static void check_one_cycle(const char *file) {
+    fxt f;
+    if (fxt_load(file, &f)) fail_msg("%s: cannot read the fixture", file);
+    int n = 0;
+    const double *lr = fxt_get(&f, "lr", &n);
+    assert_non_null(lr);
+    tern_sched s;
+    assert_int_equal(tern_sched_init_one_cycle(&s, (float)fxt_get(&f, "max_lr", NULL)[0],
+                                               (long)fxt_get(&f, "total_steps", NULL)[0],
+                                               (float)fxt_get(&f, "pct_start", NULL)[0],
+                                               (float)fxt_get(&f, "div_factor", NULL)[0],
+                                               (float)fxt_get(&f, "final_div_factor", NULL)[0]),
+                     TERN_OK);
+    assert_int_equal(n, s.total_steps);
+    for (int i = 0; i < n; i++) expect_close(tern_sched_lr(&s, i), lr[i], 0, 2e-6, file, i);
+    /* past the end it stays at the last lr: base / (div final_div) */
+    expect_close(tern_sched_lr(&s, n + 5), (double)s.base_lr / s.div_factor / s.final_div_factor, 0, 1e-6, file, n + 5);
+    fxt_free(&f);
+}
+
+static void test_sched_one_cycle_matches_torch(void **state) {
+    (void)state;
+    check_one_cycle("one_cycle_default.txt");
+    check_one_cycle("one_cycle_odd.txt");
+    tern_sched s;
+    assert_int_equal(tern_sched_init_one_cycle(&s, 1.0f, 3, 0.3f, 25.0f, 1e4f), TERN_ERR_CONFIG);
+    expect_msg("no room to rise and fall");
+    assert_int_equal(tern_sched_init_one_cycle(&s, 1.0f, 100, 1.0f, 25.0f, 1e4f), TERN_ERR_CONFIG);
+    expect_msg("pct_start = 1");
+    assert_int_equal(tern_sched_init_one_cycle(&s, 1.0f, 100, 0.3f, 0.0f, 1e4f), TERN_ERR_CONFIG);
+    expect_msg("div_factor = 0");
+    assert_int_equal(tern_sched_init_one_cycle(&s, 1.0f, 100, 0.3f, 25.0f, NAN), TERN_ERR_CONFIG);
+    expect_msg("final_div_factor");
+    assert_string_equal(tern_sched_kind_name(TERN_SCHED_ONE_CYCLE), "one_cycle");
+}
+
 static void test_sched_bad_config(void **state) {
     (void)state;
     tern_sched s;
@@ -732,6 +771,7 @@ int main(void) {
         cmocka_unit_test(test_sched_constant),
         cmocka_unit_test(test_sched_step),
         cmocka_unit_test(test_sched_cosine),
+        cmocka_unit_test(test_sched_one_cycle_matches_torch),
         cmocka_unit_test(test_sched_bad_config),
         cmocka_unit_test(test_clip_by_hand),
         cmocka_unit_test(test_clip_against_naive),

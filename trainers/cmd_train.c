@@ -98,10 +98,8 @@ int cmd_train(int argc, char **argv) {
     }
     int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
     int sets_dir = 0;
-    for (int i = 0; !st && i < sets.n; i++) {
-        st = tern_config_set(&cfg, sets.v[i]);
-        sets_dir |= !strncmp(sets.v[i] + strspn(sets.v[i], " \t"), "output", 6);
-    }
+    if (!st) st = tern_config_set_all(&cfg, sets.n, sets.v); /* checked once, in any order */
+    for (int i = 0; !st && i < sets.n; i++) sets_dir |= !strncmp(sets.v[i] + strspn(sets.v[i], " \t"), "output", 6);
     /* Resuming without CONFIG: the stored output.dir was relative to
      * wherever the run started, and may name the original of a copy. The
      * run is where its checkpoint is; --set output.dir=DIR forks it. */

@@ -1,7 +1,7 @@
 /* tern/config.h — run configurations: YAML files (libcyaml), --set overrides,
  * and the resolved values the trainer needs.
  *
- * A config has seven sections; only dataset.name, model.layers and
+ * A config has eight sections; only dataset.name, model.layers and
  * optimizer.lr are required, everything else has a default (in brackets):
  *
  *   dataset:   name (mnist | fashion-mnist | cifar10), path ["datasets/data/<name>"],
@@ -16,13 +16,23 @@
  *              act_bits (0 | 8), eps, alpha_lr [1]; unset keys take tern_quant_cfg_default(method)
  *   optimizer: name (sgd | adam | adamw) [adam], lr, weight_decay, momentum, nesterov,
  *              beta1, beta2, eps (PyTorch's defaults), clip (grad-norm bound) [0: off]
- *   schedule:  name (constant | step | cosine) [constant]; cosine: warmup_epochs [0],
- *              min_lr [0]; step: step_epochs, gamma [0.1]
+ *   schedule:  name (constant | step | cosine | one_cycle) [constant]; cosine: warmup_epochs [0],
+ *              min_lr [0]; step: step_epochs, gamma [0.1]; one_cycle (torch's OneCycleLR,
+ *              max_lr = optimizer.lr): pct_start [0.3], div_factor [25], final_div_factor [1e4]
  *   training:  epochs [10], batch_size [128], seed [1], threads [0: all cores],
  *              eval_every [1], checkpoint_every [1] (epochs; 0: only at the end),
  *              best_metric (val_acc | val_loss) [val_acc],
  *              early_stopping: {patience [0: off], min_delta [0]}
+ *              label_smoothing [0] (in [0, 1), torch's CrossEntropyLoss(label_smoothing))
  *   output:    dir ["runs/<config file name without .yaml>"]
+ *   teacher:   (optional: knowledge distillation) checkpoint (a tern training
+ *              checkpoint, required), temperature [4], weight [0.5]; the loss is
+ *              (1 - w) CE + w T^2 KL(teacher || student) at temperature T (tern_xent_loss)
+ *
+ * Cross-field rules hold for the config as a whole, after every --set: a
+ * cosine warm-up may be as long as the run or longer (tern_config_sched
+ * clamps it to all but the last step), so `--set training.epochs=1` works on
+ * any config in any order; tern_config_set_all checks once, after all.
  *
  * Quantization of a layer. linear and conv2d layers are ternary unless they
  * say `ternary: false` (hybrids keep e.g. the first conv and the classifier in
@@ -107,6 +117,9 @@ typedef struct tern_config_schedule {
     float min_lr;         /* cosine: final lr, in [0, optimizer.lr] */
     float step_epochs;    /* step: decay every step_epochs epochs, > 0 */
     float gamma;          /* step: decay factor, > 0 */
+    float pct_start;      /* one_cycle: rising fraction of the run, in (0, 1) */
+    float div_factor;     /* one_cycle: first lr = optimizer.lr / div_factor, > 0 */
+    float final_div_factor; /* one_cycle: last lr = first lr / final_div_factor, > 0 */
 } tern_config_schedule;
 
 typedef enum tern_best_metric {
@@ -124,7 +137,15 @@ typedef struct tern_config_training {
     tern_best_metric best_metric; /* what selects best.h5 and drives early stopping */
     int patience;          /* early stopping: evaluations without an improvement > min_delta; 0: off */
     float min_delta;       /* early stopping: the least change that counts as an improvement, >= 0 */
+    float label_smoothing; /* eps in [0, 1) of the training loss (tern_xent_cfg) */
 } tern_config_training;
+
+/* Knowledge distillation; checkpoint "" (no teacher: section) turns it off. */
+typedef struct tern_config_teacher {
+    char checkpoint[TERN_CONFIG_PATH_LEN];  /* as written; see tern_config_teacher_path */
+    float temperature;                      /* T > 0 */
+    float weight;                           /* w in [0, 1] */
+} tern_config_teacher;
 
 struct tern_config_doc;
 
@@ -137,6 +158,7 @@ typedef struct tern_config {
     tern_config_schedule schedule;
     tern_config_training training;
     char output_dir[TERN_CONFIG_PATH_LEN];
+    tern_config_teacher teacher;
     struct tern_config_doc *doc;        /* internal: the YAML tree with positions, for --set */
 } tern_config;
 
@@ -153,6 +175,10 @@ TERN_API tern_status tern_config_load_text(tern_config *cfg, const char *text, s
  * YAML ("3", "true", "[0.5, 0.5, 0.5]", "{method: ttq}"); missing mappings are
  * created. The whole config is checked again; on failure *cfg is unchanged. */
 TERN_API tern_status tern_config_set(tern_config *cfg, const char *assignment);
+
+/* The assignments[0..n) as tern_config_set, all applied before the config is
+ * checked once: cross-field checks see the final values, whatever the order. */
+TERN_API tern_status tern_config_set_all(tern_config *cfg, int n, const char *const *assignments);
 
 /* The resolved config (every default written out) as YAML that loads back to
  * the same resolved values; *text is NUL-terminated, malloc'd, freed by the caller. */
@@ -171,6 +197,12 @@ TERN_API tern_status tern_config_sched(const tern_config *cfg, long steps_per_ep
  * config file's directory (the repository root for configs/x.yaml).
  * TERN_ERR_IO naming both places when neither exists. */
 TERN_API tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
+
+/* The teacher's checkpoint file: an absolute teacher.checkpoint as is; a
+ * relative one from the current directory when it exists there, else from
+ * the parent of the config file's directory (tern_config_dataset_dir's
+ * rule). TERN_ERR_IO naming both places when neither exists. */
+TERN_API tern_status tern_config_teacher_path(const tern_config *cfg, char *out, size_t size);
 
 /* shape (C,H,W) of the images of the config's dataset as published (mnist
  * (1,28,28), cifar10 (3,32,32)); a dataset directory may hold other sizes. */

@@ -124,9 +124,10 @@ TERN_API double tern_model_sparsity(const tern_model *m);
 /* ---- training and evaluation steps ------------------------------------- */
 
 struct tern_optim;
+struct tern_xent_cfg;
 
 typedef struct tern_step_result {
-    float loss;        /* mean softmax cross-entropy of the batch */
+    float loss;        /* mean loss of the batch (training: tern_xent_loss's, eval: cross-entropy) */
     int correct;       /* rows whose argmax is the label */
     float grad_norm;   /* global grad norm before clipping (training; 0 in eval) */
 } tern_step_result;
@@ -140,6 +141,13 @@ typedef struct tern_step_result {
  * and keeps its last checkpoint, so none of it is saved). */
 TERN_API tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
                                            const int *labels, float lr, float clip, tern_step_result *r);
+
+/* tern_model_train_step with the loss tern_xent_loss(logits, labels, loss)
+ * of tern/ops.h: label smoothing, distillation from a teacher's logits
+ * (N, n_classes); loss NULL: plain cross-entropy, as tern_model_train_step. */
+TERN_API tern_status tern_model_train_step_loss(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
+                                                const int *labels, const struct tern_xent_cfg *loss, float lr,
+                                                float clip, tern_step_result *r);
 
 /* Loss and correct count of a batch in eval mode, with no tape. */
 TERN_API tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,

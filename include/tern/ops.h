@@ -74,6 +74,24 @@ TERN_API tern_tensor *tern_flatten(tern_ctx *c, tern_tensor *x);
  * (softmax(z) - onehot) / N. `labels` must stay valid until backward. */
 TERN_API tern_tensor *tern_softmax_xent(tern_ctx *c, tern_tensor *logits, const int *labels);
 
+/* What the training loss adds to plain cross-entropy (all zero: plain CE). */
+typedef struct tern_xent_cfg {
+    float label_smoothing;  /* eps in [0, 1): the target is (1 - eps) onehot + eps / K */
+    const float *teacher;   /* (N,K) teacher logits for distillation; NULL: none. Valid until backward */
+    float temperature;      /* T > 0 (distillation) */
+    float weight;           /* w in [0, 1] (distillation) */
+} tern_xent_cfg;
+
+/* loss = (1 - w) CE_eps(z, y) + w T^2 KL(softmax(t/T) || softmax(z/T)), mean
+ * over the batch; without a teacher, CE_eps alone. CE_eps is PyTorch's
+ * CrossEntropyLoss(label_smoothing=eps): mean_n [lse(z_n) - (1 - eps) z_n[y_n]
+ * - eps/K sum_k z_n[k]]; the KD term is F.kl_div(log_softmax(z/T),
+ * softmax(t/T), reduction='batchmean') T^2 (Hinton et al.: T^2 keeps the
+ * gradient's scale). Backward: [(1 - w)(softmax(z) - q) + w T (softmax(z/T)
+ * - softmax(t/T))] / N. cfg NULL is tern_softmax_xent; a cfg out of range
+ * fails with the op's name and the value. */
+TERN_API tern_tensor *tern_xent_loss(tern_ctx *c, tern_tensor *logits, const int *labels, const tern_xent_cfg *cfg);
+
 /* Number of rows whose argmax equals the label (ties: the first max). */
 TERN_API int tern_count_correct(const tern_tensor *logits, const int *labels);
 

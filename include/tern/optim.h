@@ -114,6 +114,7 @@ typedef enum tern_sched_kind {
     TERN_SCHED_CONSTANT,  /* lr = base */
     TERN_SCHED_STEP,      /* lr = base gamma^floor(step / step_size) */
     TERN_SCHED_COSINE,    /* linear warm-up, then cosine from base to min_lr */
+    TERN_SCHED_ONE_CYCLE, /* cosine up from base/div to base, then down to base/(div final_div) */
     TERN_SCHED_COUNT
 } tern_sched_kind;
 
@@ -125,6 +126,9 @@ typedef struct tern_sched {
     long total_steps;   /* cosine: > warmup_steps */
     long step_size;     /* step: >= 1 */
     float gamma;        /* step: > 0 */
+    float pct_start;    /* one_cycle: the rising fraction of total_steps, 1 < pct_start total_steps < total_steps */
+    float div_factor;   /* one_cycle: the first lr is base / div_factor, > 0 */
+    float final_div_factor;  /* one_cycle: the last lr is base / (div_factor final_div_factor), > 0 */
 } tern_sched;
 
 /* TERN_OK when s is usable, else TERN_ERR_CONFIG naming the field, e.g.
@@ -141,16 +145,26 @@ TERN_API tern_status tern_sched_init_step(tern_sched *s, float base_lr, long ste
 TERN_API tern_status tern_sched_init_cosine(tern_sched *s, float base_lr, float min_lr, long warmup_steps,
                                             long total_steps);
 
+/* *s = torch.optim.lr_scheduler.OneCycleLR(max_lr = base_lr, total_steps,
+ * pct_start, div_factor, final_div_factor, anneal_strategy='cos',
+ * cycle_momentum=False, three_phase=False), checked. */
+TERN_API tern_status tern_sched_init_one_cycle(tern_sched *s, float base_lr, long total_steps, float pct_start,
+                                               float div_factor, float final_div_factor);
+
 /* The lr for 0-based step `step` (negative counts as 0) of a checked s:
  *   constant  base
  *   step      base gamma^floor(step / step_size)
  *   cosine    step < W:  base (step + 1) / W          (base/W at 0, base at W-1)
  *             else:      min + (base - min) (1 + cos(pi p)) / 2,
  *                        p = min(1, (step - W) / (T - W))   (base at W, min from T on)
+ *   one_cycle with lo = base/div, end = lo/final_div, E = pct_start T - 1:
+ *             step <= E: cos_anneal(lo, base, step / E)
+ *             else:      cos_anneal(base, end, min(1, (step - E) / (T - 1 - E)))
+ *             cos_anneal(a, b, p) = b + (a - b) (1 + cos(pi p)) / 2  (torch's phases)
  * An unchecked invalid s yields 0 (never NaN). */
 TERN_API float tern_sched_lr(const tern_sched *s, long step);
 
-/* "constant", "step", "cosine"; "unknown" for anything else. */
+/* "constant", "step", "cosine", "one_cycle"; "unknown" for anything else. */
 TERN_API const char *tern_sched_kind_name(tern_sched_kind kind);
 
 /* The kind named `name` (as tern_sched_kind_name) into *kind, or TERN_ERR_CONFIG. */

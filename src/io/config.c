@@ -75,6 +75,7 @@ typedef struct raw_optimizer {
 typedef struct raw_schedule {
     char *name;
     float *warmup_epochs, *min_lr, *step_epochs, *gamma;
+    float *pct_start, *div_factor, *final_div_factor;  /* one_cycle */
 } raw_schedule;
 
 typedef struct raw_early_stopping {
@@ -87,7 +88,13 @@ typedef struct raw_training {
     uint64_t *seed;
     char *best_metric;
     raw_early_stopping *early_stopping;
+    float *label_smoothing;
 } raw_training;
+
+typedef struct raw_teacher {
+    char *checkpoint;
+    float *temperature, *weight;
+} raw_teacher;
 
 typedef struct raw_output {
     char *dir;
@@ -101,6 +108,7 @@ typedef struct raw_config {
     raw_schedule *schedule;
     raw_training *training;
     raw_output *output;
+    raw_teacher *teacher;
 } raw_config;
 
 /* ---- the schema ------------------------------------------------------------ */
@@ -196,6 +204,9 @@ static const cyaml_schema_field_t schedule_fields[] = {
     CYAML_FIELD_FLOAT_PTR("min_lr", OPT, raw_schedule, min_lr),
     CYAML_FIELD_FLOAT_PTR("step_epochs", OPT, raw_schedule, step_epochs),
     CYAML_FIELD_FLOAT_PTR("gamma", OPT, raw_schedule, gamma),
+    CYAML_FIELD_FLOAT_PTR("pct_start", OPT, raw_schedule, pct_start),
+    CYAML_FIELD_FLOAT_PTR("div_factor", OPT, raw_schedule, div_factor),
+    CYAML_FIELD_FLOAT_PTR("final_div_factor", OPT, raw_schedule, final_div_factor),
     CYAML_FIELD_END,
 };
 
@@ -214,6 +225,14 @@ static const cyaml_schema_field_t training_fields[] = {
     CYAML_FIELD_INT_PTR("checkpoint_every", OPT, raw_training, checkpoint_every),
     STR("best_metric", OPT, raw_training, best_metric, 32),
     CYAML_FIELD_MAPPING_PTR("early_stopping", OPT, raw_training, early_stopping, early_stopping_fields),
+    CYAML_FIELD_FLOAT_PTR("label_smoothing", OPT, raw_training, label_smoothing),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t teacher_fields[] = {
+    STR("checkpoint", REQ, raw_teacher, checkpoint, TERN_CONFIG_PATH_LEN - 1),
+    CYAML_FIELD_FLOAT_PTR("temperature", OPT, raw_teacher, temperature),
+    CYAML_FIELD_FLOAT_PTR("weight", OPT, raw_teacher, weight),
     CYAML_FIELD_END,
 };
 
@@ -230,6 +249,7 @@ static const cyaml_schema_field_t config_fields[] = {
     CYAML_FIELD_MAPPING_PTR("schedule", OPT, raw_config, schedule, schedule_fields),
     CYAML_FIELD_MAPPING_PTR("training", OPT, raw_config, training, training_fields),
     CYAML_FIELD_MAPPING_PTR("output", OPT, raw_config, output, output_fields),
+    CYAML_FIELD_MAPPING_PTR("teacher", OPT, raw_config, teacher, teacher_fields),
     CYAML_FIELD_END,
 };
 
@@ -621,11 +641,16 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     if (!s) s = &none;
     if (s->name) TRY(rparsed(R, "schedule", "name", tern_sched_kind_parse(s->name, &kind)));
     out->kind = kind;
-    int cos = kind == TERN_SCHED_COSINE, step = kind == TERN_SCHED_STEP;
-    const char *keys = cos ? "name, warmup_epochs, min_lr" : step ? "name, step_epochs, gamma" : "name";
+    int cos = kind == TERN_SCHED_COSINE, step = kind == TERN_SCHED_STEP, one = kind == TERN_SCHED_ONE_CYCLE;
+    const char *keys = cos    ? "name, warmup_epochs, min_lr"
+                       : step ? "name, step_epochs, gamma"
+                       : one  ? "name, pct_start, div_factor, final_div_factor"
+                              : "name";
     struct { const void *p; const char *key; int ok; } only[] = {
         {s->warmup_epochs, "warmup_epochs", cos}, {s->min_lr, "min_lr", cos},
         {s->step_epochs, "step_epochs", step},    {s->gamma, "gamma", step},
+        {s->pct_start, "pct_start", one},         {s->div_factor, "div_factor", one},
+        {s->final_div_factor, "final_div_factor", one},
     };
     for (int k = 0; k < COUNT(only); k++)
         if (only[k].p && !only[k].ok)
@@ -635,10 +660,15 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
     out->min_lr = s->min_lr ? *s->min_lr : 0.0f;
     out->step_epochs = s->step_epochs ? *s->step_epochs : 0.0f;
     out->gamma = s->gamma ? *s->gamma : step ? 0.1f : 0.0f;
+    out->pct_start = s->pct_start ? *s->pct_start : one ? 0.3f : 0.0f;
+    out->div_factor = s->div_factor ? *s->div_factor : one ? 25.0f : 0.0f;
+    out->final_div_factor = s->final_div_factor ? *s->final_div_factor : one ? 1e4f : 0.0f;
     if (cos) {
-        if (!(out->warmup_epochs >= 0.0f && out->warmup_epochs < (float)cfg->training.epochs))
-            return rfail(R, "schedule", "warmup_epochs", "%g must be in [0, training.epochs = %d)", out->warmup_epochs,
-                         cfg->training.epochs);
+        /* Not bounded by training.epochs: a warm-up as long as the run is
+         * clamped to it (tern_config_sched), so --set training.epochs=1
+         * works whatever the order of the overrides. */
+        if (!(out->warmup_epochs >= 0.0f && out->warmup_epochs < INFINITY))
+            return rfail(R, "schedule", "warmup_epochs", "%g must be finite and >= 0", out->warmup_epochs);
         if (!(out->min_lr >= 0.0f && out->min_lr <= cfg->optimizer.lr))
             return rfail(R, "schedule", "min_lr", "%g must be in [0, optimizer.lr = %g]", out->min_lr, cfg->optimizer.lr);
     }
@@ -646,6 +676,13 @@ static tern_status resolve_schedule(rctx *R, const raw_schedule *s, const tern_c
         if (!s->step_epochs) return rfail(R, "schedule", NULL, "step needs step_epochs (decay every that many epochs)");
         if (!(out->step_epochs > 0.0f)) return rfail(R, "schedule", "step_epochs", "%g must be > 0", out->step_epochs);
         if (!(out->gamma > 0.0f)) return rfail(R, "schedule", "gamma", "%g must be > 0", out->gamma);
+    }
+    if (one) {
+        if (!(out->pct_start > 0.0f && out->pct_start < 1.0f))
+            return rfail(R, "schedule", "pct_start", "%g must be in (0, 1)", out->pct_start);
+        if (!(out->div_factor > 0.0f)) return rfail(R, "schedule", "div_factor", "%g must be > 0", out->div_factor);
+        if (!(out->final_div_factor > 0.0f))
+            return rfail(R, "schedule", "final_div_factor", "%g must be > 0", out->final_div_factor);
     }
     return TERN_OK;
 }
@@ -678,6 +715,9 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     out->threads = t->threads ? *t->threads : 0;
     out->eval_every = t->eval_every ? *t->eval_every : 1;
     out->checkpoint_every = t->checkpoint_every ? *t->checkpoint_every : 1;
+    out->label_smoothing = t->label_smoothing ? *t->label_smoothing : 0.0f;
+    if (!(out->label_smoothing >= 0.0f && out->label_smoothing < 1.0f))
+        return rfail(R, "training", "label_smoothing", "%g is outside [0, 1)", out->label_smoothing);
     if (out->epochs < 1) return rfail(R, "training", "epochs", "%d must be >= 1", out->epochs);
     if (out->batch_size < 1 || out->batch_size > TERN_DATA_MAX_N)
         return rfail(R, "training", "batch_size", "%d is outside 1..%d (the most samples a dataset holds)",
@@ -689,6 +729,19 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     if (out->checkpoint_every < 0)
         return rfail(R, "training", "checkpoint_every", "%d must be >= 0 (0: at the end)", out->checkpoint_every);
     return resolve_selection(R, t, out);
+}
+
+static tern_status resolve_teacher(rctx *R, const raw_teacher *t, tern_config_teacher *out) {
+    if (!t) return TERN_OK;
+    if (!t->checkpoint[0]) return rfail(R, "teacher", "checkpoint", "is empty; leave teacher out for no distillation");
+    snprintf(out->checkpoint, sizeof out->checkpoint, "%s", t->checkpoint);
+    out->temperature = t->temperature ? *t->temperature : 4.0f;
+    out->weight = t->weight ? *t->weight : 0.5f;
+    if (!(out->temperature > 0.0f && out->temperature < INFINITY))
+        return rfail(R, "teacher", "temperature", "%g must be finite and > 0", out->temperature);
+    if (!(out->weight >= 0.0f && out->weight <= 1.0f))
+        return rfail(R, "teacher", "weight", "%g is outside [0, 1]", out->weight);
+    return TERN_OK;
 }
 
 /* "runs/<file name without .yaml or .yml>". */
@@ -718,6 +771,7 @@ static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
     TRY(resolve_optimizer(R, raw->optimizer, &cfg->optimizer));
     TRY(resolve_training(R, raw->training, &cfg->training));
     TRY(resolve_schedule(R, raw->schedule, cfg, &cfg->schedule));
+    TRY(resolve_teacher(R, raw->teacher, &cfg->teacher));
 
     if (raw->output && raw->output->dir) {
         if (!raw->output->dir[0]) return rfail(R, "output", "dir", "is empty");
@@ -811,10 +865,10 @@ tern_status tern_config_load(tern_config *cfg, const char *path) {
     return st;
 }
 
-tern_status tern_config_set(tern_config *cfg, const char *assignment) {
-    if (!cfg || !cfg->doc) return tern_error(TERN_ERR_ARG, "config set: no config loaded");
+/* Apply one assignment to the tree root (the value parsed, the node set). */
+static tern_status set_one(const char *source, cnode *root, const char *assignment) {
     if (!assignment) return tern_error(TERN_ERR_ARG, "config set: assignment is NULL");
-    cdoc_ctx x = {.file = cfg->source, .set = assignment};
+    cdoc_ctx x = {.file = source, .set = assignment};
     const char *eq = strchr(assignment, '=');
     char path[256];
     size_t a = 0, b = eq ? (size_t)(eq - assignment) : 0;
@@ -824,22 +878,30 @@ tern_status tern_config_set(tern_config *cfg, const char *assignment) {
         return tern_error(TERN_ERR_CONFIG, "--set %s: expected section.key=value, e.g. training.epochs=3", assignment);
     memcpy(path, assignment + a, b - a);
     path[b - a] = '\0';
-
-    cnode *value = NULL, *root = NULL;
+    cnode *value = NULL;
     tern_status st = tern_cdoc_parse(eq + 1, strlen(eq + 1), &x, assignment, &value);
     if (st) return st;
-    root = tern_cdoc_node_clone(cfg->doc->root);
-    if (!root) {
-        tern_cdoc_node_free(value);
-        return tern_error(TERN_ERR_NOMEM, "config: out of memory");
+    return tern_cdoc_set(&x, root, path, value);
+}
+
+tern_status tern_config_set_all(tern_config *cfg, int n, const char *const *assignments) {
+    if (!cfg || !cfg->doc) return tern_error(TERN_ERR_ARG, "config set: no config loaded");
+    if (n < 0 || (n > 0 && !assignments)) return tern_error(TERN_ERR_ARG, "config set: no assignments");
+    cnode *root = tern_cdoc_node_clone(cfg->doc->root);
+    if (!root) return tern_error(TERN_ERR_NOMEM, "config: out of memory");
+    for (int i = 0; i < n; i++) {
+        tern_status st = set_one(cfg->source, root, assignments[i]);
+        if (st) {
+            tern_cdoc_node_free(root);
+            return st;
+        }
     }
-    if ((st = tern_cdoc_set(&x, root, path, value))) {
-        tern_cdoc_node_free(root);
-        return st;
-    }
+    /* Checked once, with every override in place: an error at a node an
+     * override wrote names that override (its origin). */
     tern_config next;
     memset(&next, 0, sizeof next);
-    if ((st = build(&next, cfg->source, root, assignment))) return st;
+    tern_status st = build(&next, cfg->source, root, n == 1 ? assignments[0] : NULL);
+    if (st) return st;
     tern_config_free(cfg);
     *cfg = next;
     return TERN_OK;
@@ -853,6 +915,11 @@ tern_status tern_config_fail(const tern_config *cfg, const char *path, tern_stat
     va_end(ap);
     cdoc_ctx x = {.file = cfg->source, .set = NULL};
     return tern_cdoc_fail(&x, cfg->doc ? cfg->doc->root : NULL, path, 0, code, "%s", msg);
+}
+
+tern_status tern_config_set(tern_config *cfg, const char *assignment) {
+    if (!assignment) return tern_error(TERN_ERR_ARG, "config set: assignment is NULL");
+    return tern_config_set_all(cfg, 1, &assignment);
 }
 
 /* ---- the resolved YAML ------------------------------------------------------ */
@@ -979,6 +1046,10 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     } else if (s->kind == TERN_SCHED_STEP) {
         put_key_float(&b, "\n  ", "step_epochs", s->step_epochs);
         put_key_float(&b, "\n  ", "gamma", s->gamma);
+    } else if (s->kind == TERN_SCHED_ONE_CYCLE) {
+        put_key_float(&b, "\n  ", "pct_start", s->pct_start);
+        put_key_float(&b, "\n  ", "div_factor", s->div_factor);
+        put_key_float(&b, "\n  ", "final_div_factor", s->final_div_factor);
     }
     const tern_config_training *t = &cfg->training;
     tern_cdoc_buf_printf(&b,
@@ -989,9 +1060,17 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
                          best_metric_names[t->best_metric], t->patience);
     put_float(&b, t->min_delta);
     tern_cdoc_buf_puts(&b, "}");
+    put_key_float(&b, "\n  ", "label_smoothing", t->label_smoothing);
     tern_cdoc_buf_puts(&b, "\noutput:\n  dir: ");
     tern_cdoc_buf_putq(&b, cfg->output_dir);
     tern_cdoc_buf_puts(&b, "\n");
+    if (cfg->teacher.checkpoint[0]) {
+        tern_cdoc_buf_puts(&b, "teacher:\n  checkpoint: ");
+        tern_cdoc_buf_putq(&b, cfg->teacher.checkpoint);
+        put_key_float(&b, "\n  ", "temperature", cfg->teacher.temperature);
+        put_key_float(&b, "\n  ", "weight", cfg->teacher.weight);
+        tern_cdoc_buf_puts(&b, "\n");
+    }
     if (b.oom) {
         free(b.p);
         return tern_error(TERN_ERR_NOMEM, "config: out of memory");
@@ -1051,9 +1130,12 @@ tern_status tern_config_sched(const tern_config *cfg, long steps_per_epoch, tern
     }
     case TERN_SCHED_COSINE: {
         long warm = lround((double)s->warmup_epochs * (double)steps_per_epoch);
-        if (warm >= total) warm = total - 1;  /* a warm-up of < 1 epoch rounded up to all of a 1-epoch run */
+        if (warm >= total) warm = total - 1;  /* a warm-up as long as the run, or longer: all but its last step */
         return tern_sched_init_cosine(sched, cfg->optimizer.lr, s->min_lr, warm, total);
     }
+    case TERN_SCHED_ONE_CYCLE:
+        return tern_sched_init_one_cycle(sched, cfg->optimizer.lr, total, s->pct_start, s->div_factor,
+                                         s->final_div_factor);
     default:
         return tern_error(TERN_ERR_CONFIG, "config sched: unknown schedule %d", (int)s->kind);
     }
@@ -1071,24 +1153,49 @@ static int is_dir(const char *p) {
     return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size) {
-    if (!cfg || !out || !size) return tern_error(TERN_ERR_ARG, "config dataset_dir: NULL argument");
-    const char *p = cfg->dataset.path;
-    if (p[0] == '/' || is_dir(p)) {
-        if ((size_t)snprintf(out, size, "%s", p) >= size)
-            return tern_error(TERN_ERR_ARG, "config dataset_dir: '%s' does not fit %zu bytes", p, size);
-        return TERN_OK;
+static int is_file(const char *p) {
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* out = p when absolute or when exists(p) from here, else <config dir>/../p
+ * when that exists; *alt = that second place, for the caller's message. */
+static int find_path(const tern_config *cfg, const char *p, int (*exists)(const char *), char *alt, size_t alt_size,
+                     const char **found) {
+    *found = NULL;
+    if (p[0] == '/' || exists(p)) {
+        *found = p;
+        return 1;
     }
     /* <config dir>/../<path>: the repository root for configs/x.yaml. */
-    char alt[2 * TERN_CONFIG_PATH_LEN + 8] = "";
     const char *slash = strrchr(cfg->source, '/');
-    if (slash) snprintf(alt, sizeof alt, "%.*s/../%s", (int)(slash - cfg->source), cfg->source, p);
-    else snprintf(alt, sizeof alt, "../%s", p);
-    if (is_dir(alt)) {
-        if ((size_t)snprintf(out, size, "%s", alt) >= size)
-            return tern_error(TERN_ERR_ARG, "config dataset_dir: '%s' does not fit %zu bytes", alt, size);
-        return TERN_OK;
-    }
+    if (slash) snprintf(alt, alt_size, "%.*s/../%s", (int)(slash - cfg->source), cfg->source, p);
+    else snprintf(alt, alt_size, "../%s", p);
+    if (exists(alt)) *found = alt;
+    return *found != NULL;
+}
+
+static tern_status copy_out(const char *what, const char *p, char *out, size_t size) {
+    if ((size_t)snprintf(out, size, "%s", p) >= size)
+        return tern_error(TERN_ERR_ARG, "config %s: '%s' does not fit %zu bytes", what, p, size);
+    return TERN_OK;
+}
+
+tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size) {
+    if (!cfg || !out || !size) return tern_error(TERN_ERR_ARG, "config dataset_dir: NULL argument");
+    const char *p = cfg->dataset.path, *found;
+    char alt[2 * TERN_CONFIG_PATH_LEN + 8] = "";
+    if (find_path(cfg, p, is_dir, alt, sizeof alt, &found)) return copy_out("dataset_dir", found, out, size);
     return tern_error(TERN_ERR_IO, "dataset: no directory '%s' here nor at '%s'; run datasets/fetch.sh or set dataset.path",
                       p, alt);
+}
+
+tern_status tern_config_teacher_path(const tern_config *cfg, char *out, size_t size) {
+    if (!cfg || !out || !size) return tern_error(TERN_ERR_ARG, "config teacher_path: NULL argument");
+    const char *p = cfg->teacher.checkpoint, *found;
+    if (!p[0]) return tern_error(TERN_ERR_ARG, "config teacher_path: the config has no teacher");
+    char alt[2 * TERN_CONFIG_PATH_LEN + 8] = "";
+    if (find_path(cfg, p, is_file, alt, sizeof alt, &found)) return copy_out("teacher_path", found, out, size);
+    return tern_error(TERN_ERR_IO, "%s: teacher.checkpoint: no file '%s' here nor at '%s'; train the teacher first "
+                      "(the config's comments say how)", cfg->source, p, alt);
 }

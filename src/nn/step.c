@@ -9,12 +9,17 @@
 
 tern_status tern_model_train_step(tern_model *m, tern_ctx *c, tern_optim *o, tern_tensor *x, const int *labels,
                                   float lr, float clip, tern_step_result *r) {
+    return tern_model_train_step_loss(m, c, o, x, labels, NULL, lr, clip, r);
+}
+
+tern_status tern_model_train_step_loss(tern_model *m, tern_ctx *c, tern_optim *o, tern_tensor *x, const int *labels,
+                                       const tern_xent_cfg *loss_cfg, float lr, float clip, tern_step_result *r) {
     memset(r, 0, sizeof *r);
     tern_ctx_reset(c);
     tern_ctx_mode(c, 1, 1);
     tern_params_zero_grad(&m->params);
     tern_tensor *logits = tern_model_forward(m, c, x);
-    tern_tensor *loss = tern_softmax_xent(c, logits, labels);
+    tern_tensor *loss = tern_xent_loss(c, logits, labels, loss_cfg);
     if (!loss) return c->status ? c->status : tern_error(TERN_ERR_ARG, "train step: no loss");
     r->loss = loss->data[0];
     r->correct = tern_count_correct(logits, labels);

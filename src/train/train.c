@@ -17,6 +17,7 @@
 #include "tern/ops.h"
 #include "tern/pool.h"
 #include "tern/restore.h"
+#include "teacher.h"
 
 /* ---- evaluation ---------------------------------------------------------- */
 
@@ -122,6 +123,7 @@ typedef struct run {
     int have_ckpt;             /* a checkpoint of this run exists on disk */
     tern_restore_selection sel;/* best.h5 and early stopping so far */
     double t0;                 /* when the run began, for the events' elapsed_s */
+    tern_teacher teacher;      /* distillation (config teacher:), and the step's loss */
 } run;
 
 static void run_free(run *r) {
@@ -136,6 +138,7 @@ static void run_free(run *r) {
     free(r->config_text);
     free(r->xb);
     free(r->yb);
+    tern_teacher_free(&r->teacher);
 }
 
 static tern_status build(run *r, const tern_config *cfg) {
@@ -392,6 +395,7 @@ static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *b
         pool = r->own_pool;
     }
     r->pool = pool;
+    if ((st = tern_teacher_load(&r->teacher, cfg, &r->model, r->pool))) return st;
     /* tern's workers split every op of the step; OpenBLAS runs inside them,
      * one thread each, so the two never compete for the cores. */
     openblas_set_num_threads(1);
@@ -486,7 +490,11 @@ static tern_status train_step(run *r, epoch *ep) {
     ep->lr = tern_sched_lr(&r->sched, p->step);
     tern_step_result sr;
     double t0 = tern_clock_now_s();
-    st = tern_model_train_step(&r->model, &r->ctx, &r->optim, &x, r->yb, ep->lr, r->cfg->optimizer.clip, &sr);
+    const tern_xent_cfg *loss; /* the teacher's logits of x, when distilling */
+    st = tern_teacher_loss(&r->teacher, &x, &loss);
+    if (!st)
+        st = tern_model_train_step_loss(&r->model, &r->ctx, &r->optim, &x, r->yb, loss, ep->lr,
+                                        r->cfg->optimizer.clip, &sr);
     ep->seconds += tern_clock_now_s() - t0;
     if (st == TERN_ERR_NUMERIC) {
         char msg[512];

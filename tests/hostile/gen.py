@@ -932,6 +932,23 @@ def delete_attr(path, name):
 
 # ---- deploy files ----------------------------------------------------------------
 
+def teachers(c):
+    """teacher: a distilled run reads another checkpoint: refused ones name it, and the run is not started."""
+    cat = "teacher"
+    run = T + " train good.yaml --set output.dir=kd --set 'teacher={checkpoint: %s}'"
+    c.add(cat, "missing", "err:teacher.checkpoint|none.h5", run % "none.h5")
+    c.add(cat, "text", "err:teacher.checkpoint|t.h5", run % "t.h5", {"t.h5": b"just text\n"})
+    c.add(cat, "empty", "err:teacher.checkpoint|t.h5", run % "t.h5", {"t.h5": b""})
+    c.add(cat, "dir", "err:teacher.checkpoint|t.h5", "mkdir t.h5 && " + run % "t.h5")
+    c.add(cat, "deploy", "err:teacher.checkpoint|model.h5", run % "model.h5")
+    c.add(cat, "other_norm", "err:teacher.checkpoint|normalize", run % "run/last.h5" +
+          " --set dataset.normalize=compute")
+    data = c.read("run/last.h5")
+    for tag, b, kind in damage_variants(data, b"tern-train checkpoint")[:10:3]:
+        c.add(cat, "damaged_" + tag, "%s:t.h5" % kind, run % "t.h5", {"t.h5": b})
+    c.add(cat, "ok", "ok", run % "run2/last.h5")
+
+
 def deploys(c):
     cat = "deploy"
     src = os.path.join(c.base, "model.h5")
@@ -1334,7 +1351,7 @@ def main():
         gen_base(d)
         return 0
     c = Corpus(d)
-    for part in (configs, sets, datasets, ckpts, deploys, images, sweeps, cmdlines):
+    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, sweeps, cmdlines):
         part(c)
     c.write()
     return 0

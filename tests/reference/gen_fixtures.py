@@ -430,17 +430,95 @@ def generate(arch_name, setting_name, first_seed, out_dir, store64):
     return worst
 
 
+# ---- the training loss and the one-cycle schedule ------------------------------
+#
+# loss_<case>.txt: logits z (N,K), labels, teacher logits t, and for each case
+# the loss and dloss/dz of
+#   (1 - w) F.cross_entropy(z, y, label_smoothing=eps)
+#     + w T^2 F.kl_div(F.log_softmax(z/T), F.softmax(t/T), reduction='batchmean')
+# (w = 0: no teacher), as tern_xent_loss computes it (tests/test_ops_loss.c).
+# one_cycle_<case>.txt: the lr of every step of torch.optim.lr_scheduler.OneCycleLR
+# (anneal_strategy='cos', cycle_momentum=False), read before each optimizer
+# step, as tern_sched_lr(step) (tests/test_optim.c). Same tensor format, plus
+# "param NAME VALUE" lines.
+
+LOSS_CASES = [  # name, eps, T, w
+    ("smooth", 0.1, 1.0, 0.0),
+    ("kd", 0.0, 4.0, 0.5),
+    ("smooth_kd", 0.2, 2.0, 0.7),
+]
+
+ONE_CYCLE_CASES = [  # name, max_lr, total_steps, pct_start, div_factor, final_div_factor
+    ("default", 1e-3, 100, 0.3, 25.0, 1e4),
+    ("odd", 0.05, 37, 0.25, 10.0, 100.0),
+]
+
+
+def generate_losses(out_dir):
+    gen = torch.Generator().manual_seed(7)
+    N, K = 6, 5
+    z0 = torch.randn(N, K, generator=gen) * 3
+    t = torch.randn(N, K, generator=gen) * 3
+    y = torch.randint(0, K, (N,), generator=gen)
+    for name, eps, T, w in LOSS_CASES:
+        z = z0.clone().requires_grad_(True)
+        loss = (1 - w) * F.cross_entropy(z, y, label_smoothing=eps)
+        if w > 0:
+            loss = loss + w * T * T * F.kl_div(F.log_softmax(z / T, dim=1), F.softmax(t / T, dim=1),
+                                               reduction="batchmean")
+        loss.backward()
+        path = os.path.join(out_dir, "loss_%s.txt" % name)
+        with open(path, "w") as f:
+            f.write("# tern_xent_loss reference: written by tests/reference/gen_fixtures.py; do not edit by hand.\n")
+            f.write("param label_smoothing %.9g\nparam temperature %.9g\nparam weight %.9g\n" % (eps, T, w))
+            write_tensor(f, "logits", z0)
+            write_tensor(f, "labels", y, integral=True)
+            write_tensor(f, "teacher", t)
+            write_tensor(f, "loss", loss.reshape(1))
+            write_tensor(f, "grad", z.grad)
+        print("%-40s loss %.6g" % (os.path.relpath(path), loss.item()))
+
+
+def generate_one_cycle(out_dir):
+    for name, max_lr, total, pct, div, final in ONE_CYCLE_CASES:
+        w = torch.zeros(1, requires_grad=True)
+        opt = torch.optim.SGD([w], lr=max_lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=max_lr, total_steps=total, pct_start=pct,
+                                                    div_factor=div, final_div_factor=final, anneal_strategy="cos",
+                                                    cycle_momentum=False)
+        lrs = []
+        for _ in range(total):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        path = os.path.join(out_dir, "one_cycle_%s.txt" % name)
+        with open(path, "w") as f:
+            f.write("# OneCycleLR reference: written by tests/reference/gen_fixtures.py; do not edit by hand.\n")
+            f.write("param max_lr %.9g\nparam total_steps %d\nparam pct_start %.9g\nparam div_factor %.9g\n"
+                    "param final_div_factor %.9g\n" % (max_lr, total, pct, div, final))
+            f.write("tensor lr 1 %d\n" % total)
+            for i in range(0, total, 4):
+                f.write(" ".join("%.17g" % v for v in lrs[i:i + 4]) + "\n")
+        print("%-40s %d steps" % (os.path.relpath(path), total))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--float64", metavar="ROOT",
                     help="store the float64 results as the expected values, under ROOT/tests/reference/fixtures "
                          "(run the C test with TERN_SOURCE_DIR=ROOT to measure tern's own float32 error; "
                          "never commit these)")
+    ap.add_argument("--only-loss", action="store_true",
+                    help="write only the loss and one-cycle fixtures (fast; the model fixtures stay as they are)")
     args = ap.parse_args()
     out_dir = os.path.join(args.float64, "tests", "reference", "fixtures") if args.float64 else OUT_DIR
     torch.use_deterministic_algorithms(True)
     torch.set_num_threads(1)
     os.makedirs(out_dir, exist_ok=True)
+    generate_losses(out_dir)
+    generate_one_cycle(out_dir)
+    if args.only_loss:
+        return 0
     worst = (0.0, 0.0)
     for i, arch in enumerate(ARCHS):
         for j, setting in enumerate(SETTINGS):
