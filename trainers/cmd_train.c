@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "progress.h"
+#include "summary.h"
 #include "tern/clock.h"
 #include "tern/train.h"
 
@@ -17,6 +18,7 @@ typedef struct progress {
     int drawn;          /* the live line is on the terminal now */
     int batch_size;     /* training.batch_size: samples a batch when the event does not count them */
     int in_epoch;       /* a STEP of this epoch was seen */
+    const tern_config *cfg;
     double last;        /* clock at the last event */
     double last_draw;   /* clock at the last redraw */
     double epoch_t0;    /* this epoch's training began */
@@ -109,6 +111,17 @@ static void print_checkpoint(const progress *p, const tern_train_event *ev) {
     progress_print_fields(stderr, fields, 2, " ", p->tty ? fit_width(stderr) : 0);
 }
 
+/* The model in two lines on stdout (tern summary's compact form); a resumed
+ * run's with its sparsity. A model that cannot be summarised is not an
+ * error of the run: the run says it at its first step if it matters. */
+static void print_model(const progress *p, const tern_train_event *ev) {
+    summary s;
+    if (!summary_of_model(&s, p->cfg, ev->model, ev->epoch > 1 || ev->step > 0))
+        summary_print_compact(stdout, &s, fit_width(stdout));
+    summary_free(&s);
+    fflush(stdout);
+}
+
 /* The epoch's summary on stdout, one line, or fitted to a terminal. */
 static void print_epoch(const tern_train_event *ev) {
     char f[8][80];
@@ -132,6 +145,7 @@ static void on_event(const tern_train_event *ev, void *user) {
     switch (ev->kind) {
     case TERN_TRAIN_EV_START:
         print_start(p, ev);
+        print_model(p, ev);
         p->next_tick = 1;
         break;
     case TERN_TRAIN_EV_STEP:
@@ -238,7 +252,7 @@ int cmd_train(int argc, char **argv) {
     /* A terminal that cannot move its cursor gets the plain lines. */
     const char *term = getenv("TERM");
     progress p = {.tty = isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb")), .rate = -1.0,
-                  .epoch_wall = -1.0, .eval_wall = -1.0, .batch_size = cfg.training.batch_size,
+                  .epoch_wall = -1.0, .eval_wall = -1.0, .batch_size = cfg.training.batch_size, .cfg = &cfg,
                   .last = tern_clock_now_s()};
     tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = on_event, .user = &p};
     tern_train_result res;

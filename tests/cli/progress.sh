@@ -3,41 +3,17 @@
 # (script(1) from util-linux): every line the terminal shows, split at \r and
 # \n, fits its width (stty cols, or $COLUMNS when the terminal has none), a
 # bar is drawn, and a SIGINT's message starts at column 0 of its own line;
-# without a terminal, plain lines and no \r. (It needs no earlier run, so it
-# does not source lib.sh, whose setup trains one.)
+# without a terminal, plain lines and no \r (tiny_run.sh: the data).
 # cases: tty_80 columns_fallback sigint_column0 plain_without_tty
 set -uo pipefail
 TERN="$1"
 CASE="$2"
-T="$(mktemp -d /tmp/tern_progress.XXXXXX)"
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL [$CASE]: $*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/tiny_run.sh"
 
 command -v script > /dev/null || { echo "skip [$CASE]: script(1) missing (Debian package bsdutils)"; exit 77; }
 
-# 2000 training images of 4x4 (awk writes them: lib.sh's loop is too slow for so many).
-big_idx() { # dir prefix n
-    LC_ALL=C awk -v n="$3" 'BEGIN { printf "%c%c%c%c", 0, 0, 8, 3
-        printf "%c%c%c%c%c%c%c%c%c%c%c%c", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256, 0, 0, 0, 4, 0, 0, 0, 4
-        for (i = 0; i < n * 16; i++) printf "%c", (i * 37) % 256 }' > "$1/$2-images-idx3-ubyte"
-    LC_ALL=C awk -v n="$3" 'BEGIN { printf "%c%c%c%c", 0, 0, 8, 1
-        printf "%c%c%c%c", int(n / 16777216) % 256, int(n / 65536) % 256, int(n / 256) % 256, n % 256
-        for (i = 0; i < n; i++) printf "%c", i % 10 }' > "$1/$2-labels-idx1-ubyte"
-}
-mkdir -p "$T/big"
-big_idx "$T/big" train 2000
-big_idx "$T/big" t10k 200
-cat > "$T/long.yaml" <<YAML
-dataset: {name: mnist, path: $T/big}
-model:
-  layers:
-    - {type: flatten}
-    - {type: linear, name: fc1, out: 64}
-    - {type: linear, name: fc2, out: 10, ternary: false}
-optimizer: {name: adam, lr: 0.01}
-training: {epochs: 3, batch_size: 1, threads: 1}
-output: {dir: $T/long}
-YAML
+# 2000 training images, two a batch: 1000 redraws an epoch to rate-limit.
+tiny_config "$T/long.yaml" "$T/long" 2000 3 2
 
 # The longest line of file $1 as a terminal shows it: split at \r and \n,
 # the clear-to-end-of-line sequence removed.
