@@ -207,7 +207,14 @@ int cmd_train(int argc, char **argv) {
                  "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
                  "metrics.csv and last.h5 into the run directory (output.dir).\n",
         .after = "A new run replaces the run directory whole at its first checkpoint.\n"
-                 "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n",
+                 "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n"
+                 "\n"
+                 "Prints the model first (tern summary, compact). On a terminal, stderr shows one\n"
+                 "line fitted to its width (TIOCGWINSZ, else $COLUMNS, else 80), fields dropped\n"
+                 "from the right: epoch e/E, a bar, batch b/B, elapsed and ETA of the epoch,\n"
+                 "loss, acc, N/s (training samples per second over the last ~2 s), run eta (of\n"
+                 "the whole run, evaluations included), lr; while evaluating, the split and its\n"
+                 "batches. Elsewhere (a pipe, a file, TERM=dumb): a plain line every 10%.\n",
         .opts = options, .args = &config_path, .max_args = 1,
     };
     int rc;
