@@ -43,8 +43,12 @@ static tern_status read_header(const char *path, char *line, metrics *m) {
     if (!(m->names = calloc((size_t)m->ncol, sizeof *m->names))) return tern_error(TERN_ERR_NOMEM, "out of memory");
     char *save = NULL;
     int j = 0;
-    for (char *t = strtok_r(line, ",", &save); t && j < m->ncol; t = strtok_r(NULL, ",", &save))
+    for (char *t = strtok_r(line, ",", &save); t && j < m->ncol; t = strtok_r(NULL, ",", &save)) {
+        if (strlen(t) >= NAME_LEN)
+            return tern_error(TERN_ERR_FORMAT, "%s:1: column %d's name is longer than %d bytes", path, j + 1,
+                              NAME_LEN - 1);
         snprintf(m->names[j++], NAME_LEN, "%s", t);
+    }
     if (j != m->ncol || col(m, "epoch") != 0)
         return tern_error(TERN_ERR_FORMAT, "%s:1: not a tern metrics header (it starts with \"epoch,\" and has no "
                           "empty column name)", path);
@@ -148,18 +152,22 @@ static int chart_script(FILE *f, const chart *c, const metrics *m, const char *o
             gp_str(f, c->ylabel);
             fputs("\nplot ", f);
         }
-        int k = 0;
+        /* A named column keeps its colour whichever others exist (test is
+         * the same colour with or without a validation split). */
+        int k = 0, named = 0, next = 0;
+        while (named < 4 && c->cols[named]) named++;
         for (int j = 0; j < m->ncol; j++) {
             const char *label = NULL;
-            for (int i = 0; i < 4 && c->cols[i]; i++)
-                if (!strcmp(m->names[j], c->cols[i])) label = c->labels[i];
+            int colour = 0;
+            for (int i = 0; i < named; i++)
+                if (!strcmp(m->names[j], c->cols[i])) label = c->labels[i], colour = i + 1;
             if (!label && c->prefix && !strncmp(m->names[j], c->prefix, strlen(c->prefix)) &&
                 m->names[j][strlen(c->prefix)])
-                label = m->names[j] + strlen(c->prefix);
+                label = m->names[j] + strlen(c->prefix), colour = named + ++next;
             if (!label) continue;
             if (pass) {
-                fprintf(f, "%s$M using 1:($%d*%g) with linespoints lw 2 pt 7 ps 0.7 title ", k ? ", \\\n     " : "",
-                        j + 1, c->scale);
+                fprintf(f, "%s$M using 1:($%d*%g) with linespoints lc %d lw 2 pt 7 ps 0.7 title ",
+                        k ? ", \\\n     " : "", j + 1, c->scale, colour);
                 gp_str(f, label);
             }
             k++;
