@@ -149,9 +149,9 @@ void summary_print(FILE *f, const summary *s, const char *title) {
             s->from_deploy ? "stored: the numbers the deploy file holds (codes, scales, biases).\n" : "");
 }
 
-/* v with a k or M suffix past 10,000, then `unit`: "4.27M MACs/sample". */
+/* v with a k (from 10,000) or M (from 1,000,000) suffix, then `unit`: "4.27M MACs/sample". */
 static void fmt_si(char *buf, size_t cap, double v, const char *unit) {
-    if (v >= 1e7) snprintf(buf, cap, "%.2fM %s", v / 1e6, unit);
+    if (v >= 1e6) snprintf(buf, cap, "%.2fM %s", v / 1e6, unit);
     else if (v >= 1e4) snprintf(buf, cap, "%.1fk %s", v / 1e3, unit);
     else snprintf(buf, cap, "%.0f %s", v, unit);
 }
