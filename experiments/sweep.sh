@@ -40,9 +40,27 @@ SUMMARY="$OUT/summary.csv"
 # measured, and the fp32 baseline's accuracy (%) and latency.
 METHODS="$(awk -F, 'NR > 1 && $1 != "fp32" && !seen[$1]++ { printf "%s ", $1 }' "$SUMMARY")"
 HAVE_ZSKIP="$(awk -F, 'NR > 1 && $1 != "fp32" && $10 != "" { z = 1 } END { print z + 0 }' "$SUMMARY")"
-read -r BASE_ACC BASE_STD BASE_US < <(awk -F, '
-    NR > 1 && $1 == "fp32" { a = 100 * $4; s = 100 * $5; u = ($8 == "" ? "NaN" : $8); found = 1 }
-    END { if (found) print a, s, u; else print "NaN", "NaN", "NaN" }' "$SUMMARY")
-gnuplot -e "dir='$OUT'; methods='$METHODS'; base_acc=$BASE_ACC; base_acc_std=$BASE_STD; base_us=$BASE_US; have_zskip=$HAVE_ZSKIP" \
+read -r BASE_ACC BASE_STD BASE_US BASE_US_STD < <(awk -F, '
+    NR > 1 && $1 == "fp32" { a = 100 * $4; s = 100 * $5; u = ($8 == "" ? "NaN" : $8); us = ($9 == "" ? 0 : $9); found = 1 }
+    END { if (found) print a, s, u, us; else print "NaN", "NaN", "NaN", "NaN" }' "$SUMMARY")
+# What the plots show, for their subtitles: the base config, and from the
+# resolved config (sweep_base.yaml) the dataset, epochs and activation bits;
+# the seeds from summary.csv; the timing from the spec.
+yaml_key() { # section key: the value of `  key:` under `section:` in sweep_base.yaml
+    awk -v s="$1:" -v k="$2:" '/^[^ ]/ { in_s = ($1 == s) } in_s && $1 == k { gsub(/"/, "", $2); print $2; exit }' \
+        "$OUT/sweep_base.yaml"
+}
+BASE_CFG="$(sed -n 's/^base: *\([^ #]*\).*/\1/p' "$SPEC")"
+ACT_BITS="$(yaml_key quant act_bits)"
+case "$ACT_BITS" in
+8) ACTS="8-bit activations (W1.58A8)" ;;
+*) ACTS="float activations (W1.58A32)" ;;
+esac
+SEEDS="$(awk -F, 'NR > 1 && $3 > n { n = $3 } END { print n + 0 }' "$SUMMARY")"
+INFO="model ${BASE_CFG##*../} on $(yaml_key dataset name), $(yaml_key training epochs) epochs, $SEEDS seeds, $ACTS"
+BATCH="$(sed -n 's/^latency:.*batch: *\([0-9]*\).*/\1/p' "$SPEC")"
+REPEATS="$(sed -n 's/^latency:.*repeats: *\([0-9]*\).*/\1/p' "$SPEC")"
+TIMING="batch ${BATCH:-?}, 1 thread, median of ${REPEATS:-?} repeats"
+gnuplot -e "dir='$OUT'; methods='$METHODS'; base_acc=$BASE_ACC; base_acc_std=$BASE_STD; base_us=$BASE_US; base_us_std=$BASE_US_STD; have_zskip=$HAVE_ZSKIP; info='$INFO'; timing='$TIMING'" \
     "$ROOT/experiments/plot_sweep.gp"
 echo "plots: $OUT/accuracy_vs_sparsity.png $OUT/latency_vs_sparsity.png"

@@ -1,34 +1,157 @@
 /* cmd_train.c — `tern train`: argument parsing, progress display and
  * signals around the library's training loop (tern/train.h). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "progress.h"
+#include "summary.h"
+#include "tern/clock.h"
 #include "tern/train.h"
 
 typedef struct progress {
-    int tty;        /* draw a bar on stderr */
-    int next_tick;  /* when not a tty: the next 10% mark (in batches) to report */
+    int tty;            /* a live line on stderr, redrawn in place */
+    int next_tick;      /* when not a tty: the next 10% mark (in batches) to report */
+    int drawn;          /* the live line is on the terminal now */
+    int batch_size;     /* training.batch_size: samples a batch when the event does not count them */
+    int in_epoch;       /* a STEP of this epoch was seen */
+    const tern_config *cfg;
+    double last;        /* clock at the last event */
+    double last_draw;   /* clock at the last redraw */
+    double epoch_t0;    /* this epoch's training began */
+    double train_end;   /* this epoch's training ended (its last STEP) */
+    double eval_t0;     /* this evaluation began */
+    const char *split;  /* the split being evaluated, or NULL */
+    double rate;        /* samples/s, exponential moving average over ~2 s; < 0: none yet */
+    long rate_seen;     /* samples seen this epoch at the last STEP */
+    double epoch_wall;  /* wall seconds of the last whole epoch (training and evaluation); < 0: none yet */
+    double eval_wall;   /* of its evaluation */
+    progress_state s;   /* what the line shows */
 } progress;
+
+/* Redraw at most 10 times a second, and always the end of a phase. */
+static void draw(progress *p, double now, int force) {
+    if (!force && p->drawn && now - p->last_draw < 0.1) return;
+    char line[PROGRESS_MAX_WIDTH + 1];
+    progress_fit(&p->s, progress_width(STDERR_FILENO), line, sizeof line);
+    /* Back to column 0, the line, and clear what a longer line left. */
+    fprintf(stderr, "\r%s\033[K", line);
+    p->drawn = 1;
+    p->last_draw = now;
+}
+
+/* Clear the live line, so that the next message starts at column 0. */
+static void end_line(progress *p) {
+    if (p->drawn) fputs("\r\033[K", stderr);
+    p->drawn = 0;
+}
+
+static void on_step(progress *p, const tern_train_event *ev, double now) {
+    const long seen = ev->seen > 0 ? ev->seen : (long)ev->batch * p->batch_size;
+    if (!p->in_epoch) {
+        p->in_epoch = 1;
+        p->epoch_t0 = p->last;
+        p->rate_seen = seen - (long)p->batch_size;  /* a resumed epoch starts mid-way */
+        p->split = NULL;
+    }
+    const double dt = now - p->last;
+    if (dt > 0.0 && seen > p->rate_seen) {
+        const double inst = (double)(seen - p->rate_seen) / dt;
+        /* Over the epoch so far until 2 s have passed, then over ~2 s. */
+        const double tau = fmin(2.0, now - p->epoch_t0);
+        p->rate = p->rate < 0.0 ? inst : p->rate + (1.0 - exp(-dt / tau)) * (inst - p->rate);
+    }
+    p->rate_seen = seen;
+    const double per_batch = (double)seen / ev->batch;
+    const double eta = p->rate > 0.0 ? (ev->batches - ev->batch) * per_batch / p->rate : -1.0;
+    const double epoch_est = p->epoch_wall >= 0.0 ? p->epoch_wall : p->rate > 0.0 ? ev->batches * per_batch / p->rate : -1.0;
+    p->s = (progress_state){.epoch = ev->epoch, .epochs = ev->epochs, .batch = ev->batch, .batches = ev->batches,
+                            .elapsed_s = now - p->epoch_t0, .eta_s = eta, .rate = p->rate, .loss = ev->loss,
+                            .acc = ev->acc, .lr = ev->lr,
+                            .run_eta_s = eta < 0.0 || epoch_est < 0.0 ? -1.0
+                                         : eta + (p->eval_wall > 0.0 ? p->eval_wall : 0.0) +
+                                               (ev->epochs - ev->epoch) * epoch_est};
+    if (ev->batch == ev->batches) p->train_end = now;
+    draw(p, now, ev->batch == ev->batches);
+}
+
+static void on_eval(progress *p, const tern_train_event *ev, double now) {
+    if (!p->split || strcmp(p->split, ev->split) || ev->batch == 1) p->eval_t0 = p->last;
+    p->split = ev->split;
+    const double el = now - p->eval_t0;
+    p->s = (progress_state){.split = ev->split, .epoch = ev->epoch, .epochs = ev->epochs, .batch = ev->batch,
+                            .batches = ev->batches, .elapsed_s = el,
+                            .eta_s = ev->batch > 0 ? el / ev->batch * (ev->batches - ev->batch) : -1.0};
+    draw(p, now, ev->batch == ev->batches || ev->batch == 1);
+}
+
+/* The width to fit a message on f to: its terminal's, 0 (one line) when
+ * f is no terminal. */
+static int fit_width(FILE *f) {
+    return isatty(fileno(f)) ? progress_width(fileno(f)) : 0;
+}
+
+static void print_start(const progress *p, const tern_train_event *ev) {
+    char f[3][TERN_CONFIG_PATH_LEN + 32];
+    snprintf(f[0], sizeof f[0], "%s,", ev->path);
+    snprintf(f[1], sizeof f[1], "epoch %d of %d,", ev->epoch, ev->epochs);
+    snprintf(f[2], sizeof f[2], "%d batches per epoch", ev->batches);
+    const char *fields[4] = {"tern train: run directory", f[0], f[1], f[2]};
+    progress_print_fields(stderr, fields, 4, " ", p->tty ? fit_width(stderr) : 0);
+}
+
+static void print_checkpoint(const progress *p, const tern_train_event *ev) {
+    char f[2][TERN_CONFIG_PATH_LEN + 32];
+    snprintf(f[0], sizeof f[0], "checkpoint: %s", ev->path);
+    snprintf(f[1], sizeof f[1], "(epoch %d, step %ld)", ev->epoch, ev->step);
+    const char *fields[2] = {f[0], f[1]};
+    progress_print_fields(stderr, fields, 2, " ", p->tty ? fit_width(stderr) : 0);
+}
+
+/* The model in two lines on stdout (tern summary's compact form); a resumed
+ * run's with its sparsity. A model that cannot be summarised is not an
+ * error of the run: the run says it at its first step if it matters. */
+static void print_model(const progress *p, const tern_train_event *ev) {
+    summary s;
+    if (!summary_of_model(&s, p->cfg, ev->model, ev->epoch > 1 || ev->step > 0))
+        summary_print_compact(stdout, &s, fit_width(stdout));
+    summary_free(&s);
+    fflush(stdout);
+}
+
+/* The epoch's summary on stdout, one line, or fitted to a terminal. */
+static void print_epoch(const tern_train_event *ev) {
+    char f[9][80];
+    const char *fields[9];
+    int n = 0;
+    snprintf(f[n++], 80, "epoch %d/%d", ev->epoch, ev->epochs);
+    snprintf(f[n++], 80, "train loss %.4f acc %.2f%%", ev->loss, 100.0 * ev->acc);
+    if (ev->val_acc == ev->val_acc) snprintf(f[n++], 80, "val loss %.4f acc %.2f%%", ev->val_loss, 100.0 * ev->val_acc);
+    if (ev->test_acc == ev->test_acc) snprintf(f[n++], 80, "test loss %.4f acc %.2f%%", ev->test_loss, 100.0 * ev->test_acc);
+    snprintf(f[n++], 80, "sparsity %.1f%%", 100.0 * ev->sparsity);
+    snprintf(f[n++], 80, "%.0f samples/s", ev->samples_per_s);
+    snprintf(f[n++], 80, "%.2f ms/step", ev->step_ms);
+    snprintf(f[n++], 80, "peak RSS %.0f MiB", ev->peak_rss_mb);
+    snprintf(f[n++], 80, "%.1f s", ev->seconds);
+    for (int i = 0; i < n; i++) fields[i] = f[i];
+    progress_print_fields(stdout, fields, n, "  ", fit_width(stdout));
+}
 
 static void on_event(const tern_train_event *ev, void *user) {
     progress *p = user;
+    const double now = tern_clock_now_s();
     switch (ev->kind) {
     case TERN_TRAIN_EV_START:
-        fprintf(stderr, "tern train: run directory %s, epoch %d of %d, %d batches per epoch\n", ev->path, ev->epoch,
-                ev->epochs, ev->batches);
+        print_start(p, ev);
+        print_model(p, ev);
         p->next_tick = 1;
         break;
     case TERN_TRAIN_EV_STEP:
         if (p->tty) {
-            int width = 30, done = (int)((long)width * ev->batch / ev->batches);
-            char bar[31];
-            for (int i = 0; i < width; i++) bar[i] = i < done ? '#' : '.';
-            bar[width] = '\0';
-            fprintf(stderr, "\repoch %d/%d [%s] %3d%%  loss %.4f  acc %6.2f%%  lr %.2e", ev->epoch, ev->epochs, bar,
-                    100 * ev->batch / ev->batches, ev->loss, 100.0 * ev->acc, ev->lr);
+            on_step(p, ev, now);
         } else {
             /* About every 10% of the epoch, as a plain line. */
             int tick = 10 * ev->batch / ev->batches;
@@ -40,20 +163,26 @@ static void on_event(const tern_train_event *ev, void *user) {
         }
         break;
     case TERN_TRAIN_EV_EPOCH:
-        if (p->tty) fputc('\n', stderr);
+        end_line(p);
+        if (p->in_epoch) {
+            p->epoch_wall = now - p->epoch_t0;
+            p->eval_wall = now - p->train_end;
+        }
+        p->in_epoch = 0;
+        p->split = NULL;
         p->next_tick = 1;
-        printf("epoch %d/%d  train loss %.4f acc %.2f%%", ev->epoch, ev->epochs, ev->loss, 100.0 * ev->acc);
-        if (ev->test_acc == ev->test_acc) printf("  test loss %.4f acc %.2f%%", ev->test_loss, 100.0 * ev->test_acc);
-        printf("  sparsity %.1f%%  %.0f samples/s  %.2f ms/step  peak RSS %.0f MiB  %.1f s\n", 100.0 * ev->sparsity,
-               ev->samples_per_s, ev->step_ms, ev->peak_rss_mb, ev->seconds);
+        print_epoch(ev);
         fflush(stdout);
         break;
     case TERN_TRAIN_EV_CHECKPOINT:
-        fprintf(stderr, "checkpoint: %s (epoch %d, step %ld)\n", ev->path, ev->epoch, ev->step);
+        end_line(p);
+        print_checkpoint(p, ev);
         break;
     case TERN_TRAIN_EV_EVAL:
+        if (p->tty) on_eval(p, ev, now);
         break;
     }
+    p->last = now;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -79,7 +208,14 @@ int cmd_train(int argc, char **argv) {
                  "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
                  "metrics.csv and last.h5 into the run directory (output.dir).\n",
         .after = "A new run replaces the run directory whole at its first checkpoint.\n"
-                 "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n",
+                 "SIGINT, SIGTERM or SIGHUP writes a checkpoint before exiting.\n"
+                 "\n"
+                 "Prints the model first (tern summary, compact). On a terminal, stderr shows one\n"
+                 "line fitted to its width (TIOCGWINSZ, else $COLUMNS, else 80), fields dropped\n"
+                 "from the right: epoch e/E, a bar, batch b/B, elapsed and ETA of the epoch,\n"
+                 "loss, acc, N/s (training samples per second over the last ~2 s), run eta (of\n"
+                 "the whole run, evaluations included), lr; while evaluating, the split and its\n"
+                 "batches. Elsewhere (a pipe, a file, TERM=dumb): a plain line every 10%.\n",
         .opts = options, .args = &config_path, .max_args = 1,
     };
     int rc;
@@ -119,14 +255,18 @@ int cmd_train(int argc, char **argv) {
     }
 
     volatile sig_atomic_t *stop = cli_stop_on_signals();
-    progress p = {.tty = isatty(STDERR_FILENO)};
+    /* A terminal that cannot move its cursor gets the plain lines. */
+    const char *term = getenv("TERM");
+    progress p = {.tty = isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb")), .rate = -1.0,
+                  .epoch_wall = -1.0, .eval_wall = -1.0, .batch_size = cfg.training.batch_size, .cfg = &cfg,
+                  .last = tern_clock_now_s()};
     tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = on_event, .user = &p};
     tern_train_result res;
     st = tern_train(&cfg, &opts, &res);
     int epochs = cfg.training.epochs;
     tern_config_free(&cfg);
+    end_line(&p);
     if (st) {
-        if (p.tty) fputc('\n', stderr);
         fprintf(stderr, "tern train: %s\n", tern_errmsg());
         return 1;
     }
@@ -136,16 +276,28 @@ int cmd_train(int argc, char **argv) {
         return 1;
     }
     if (res.stopped) {
-        fprintf(stderr, "tern train: stopped by signal %d after %ld steps; resume with --resume %s\n",
-                (int)*stop, res.steps, res.checkpoint);
+        char f[2][TERN_CONFIG_PATH_LEN + 64];
+        snprintf(f[0], sizeof f[0], "tern train: stopped by signal %d after %ld steps;", (int)*stop, res.steps);
+        snprintf(f[1], sizeof f[1], "resume with --resume %s", res.checkpoint);
+        const char *fields[2] = {f[0], f[1]};
+        progress_print_fields(stderr, fields, 2, " ", p.tty ? fit_width(stderr) : 0);
         return *stop ? 128 + (int)*stop : 0;
     }
-    printf("done: %d epochs%s, %ld steps, test accuracy %.2f%%, sparsity %.1f%%, checkpoint %s\n", res.epochs_done,
-           res.early_stopped ? " (early stopping)" : "", res.steps, 100.0 * res.test_acc, 100.0 * res.sparsity,
-           res.checkpoint);
-    if (res.best_epoch)
-        printf("best: epoch %d, validation accuracy %.2f%% loss %.4f, test accuracy %.2f%% loss %.4f, checkpoint %s\n",
-               res.best_epoch, 100.0 * res.best_val_acc, res.best_val_loss, 100.0 * res.best_test_acc,
-               res.best_test_loss, res.best_checkpoint);
+    char f[4][TERN_CONFIG_PATH_LEN + 32];
+    snprintf(f[0], sizeof f[0], "done: %d epochs%s, %ld steps,", res.epochs_done,
+             res.early_stopped ? " (early stopping)" : "", res.steps);
+    snprintf(f[1], sizeof f[1], "test accuracy %.2f%%,", 100.0 * res.test_acc);
+    snprintf(f[2], sizeof f[2], "sparsity %.1f%%,", 100.0 * res.sparsity);
+    snprintf(f[3], sizeof f[3], "checkpoint %s", res.checkpoint);
+    const char *fields[4] = {f[0], f[1], f[2], f[3]};
+    progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
+    if (res.best_epoch) {
+        snprintf(f[0], sizeof f[0], "best: epoch %d,", res.best_epoch);
+        snprintf(f[1], sizeof f[1], "validation accuracy %.2f%% loss %.4f,", 100.0 * res.best_val_acc,
+                 res.best_val_loss);
+        snprintf(f[2], sizeof f[2], "test accuracy %.2f%% loss %.4f,", 100.0 * res.best_test_acc, res.best_test_loss);
+        snprintf(f[3], sizeof f[3], "checkpoint %s", res.best_checkpoint);
+        progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
+    }
     return 0;
 }

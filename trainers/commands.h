@@ -13,6 +13,8 @@ int cmd_infer(int argc, char **argv);   /* cmd_infer.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
 int cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
 int cmd_profile(int argc, char **argv); /* cmd_profile.c */
+int cmd_summary(int argc, char **argv); /* cmd_summary.c */
+int cmd_plot(int argc, char **argv);    /* cmd_plot.c */
 int cmd_bench(int argc, char **argv);   /* cmd_bench.c: the benchmarks' dispatcher and `bench train` */
 
 /* The benchmarks (cmd_bench.c's table, listed under `bench` in the usage). */

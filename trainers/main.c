@@ -17,6 +17,8 @@ static const cli_command commands[] = {
     {"sweep", cmd_sweep, "accuracy, sparsity and latency over quantizer thresholds and seeds", NULL},
     {"bench", cmd_bench, "benchmarks", bench_commands},
     {"inspect", cmd_inspect, "per-layer memory, bits/weight and operation counts of a model", NULL},
+    {"summary", cmd_summary, "layers, output shapes, parameters, MACs and deploy bytes of a config or checkpoint", NULL},
+    {"plot", cmd_plot, "a run's curves as PNGs and one HTML page (gnuplot)", NULL},
     {"profile", cmd_profile, "per-layer time, peak memory and energy of a deploy model", NULL},
     {"help", cmd_help, "show this help", NULL},
     {NULL, NULL, NULL, NULL},

@@ -70,7 +70,9 @@
 #include <stdint.h>
 
 #include "tern/api.h"
+#include "tern/config.h"
 #include "tern/deploy.h"
+#include "tern/nn.h"
 #include "tern/status.h"
 
 #ifdef __cplusplus
@@ -147,6 +149,14 @@ typedef struct tern_monitor_train_info {
     char optim[16];              /* "sgd", "adam", "adamw", "" */
     long epoch, step;
 } tern_monitor_train_info;
+
+/* The deploy view of m, a model built from cfg (tern_model_init or
+ * tern_restore_model), without the dataset: tern_deploy_from_model with m's
+ * input shape, class names "0".."n-1", the dataset name and normalisation
+ * of cfg (zero mean, unit std when computed from the training split). What
+ * export would write, to count (tern_monitor_count) before any training.
+ * *d must be empty; it is left empty on failure. */
+TERN_API tern_status tern_monitor_deploy_view(const tern_config *cfg, const tern_model *m, tern_deploy *d);
 
 /* Load `path` as a deploy model: a deploy checkpoint as is, or a training
  * checkpoint rebuilt from its stored config and weights and converted with

@@ -213,10 +213,8 @@ tern_status tern_monitor_energy(const tern_layer_count *c, int n, const tern_ene
 
 /* ---- training checkpoints ---------------------------------------------------- */
 
-/* The deploy view of a model built from cfg, with the checkpoint's weights;
- * test: the real test split, or NULL to describe the dataset from cfg alone. */
-static tern_status deploy_of(const tern_config *cfg, const tern_model *m, const tern_dataset *test, tern_deploy *d) {
-    if (test) return tern_deploy_from_model(d, m, test);
+tern_status tern_monitor_deploy_view(const tern_config *cfg, const tern_model *m, tern_deploy *d) {
+    if (!cfg || !m || !d) return tern_error(TERN_ERR_ARG, "monitor deploy_view: NULL argument");
     tern_dataset ds;
     tern_dataset_init(&ds);
     snprintf(ds.name, sizeof ds.name, "%s", cfg->dataset.name);
@@ -232,6 +230,12 @@ static tern_status deploy_of(const tern_config *cfg, const tern_model *m, const 
         ds.std[c] = ds.normalized ? cfg->dataset.norm.std[c] : 1.0f;
     }
     return tern_deploy_from_model(d, m, &ds);
+}
+
+/* The deploy view of a model built from cfg, with the checkpoint's weights;
+ * test: the real test split, or NULL to describe the dataset from cfg alone. */
+static tern_status deploy_of(const tern_config *cfg, const tern_model *m, const tern_dataset *test, tern_deploy *d) {
+    return test ? tern_deploy_from_model(d, m, test) : tern_monitor_deploy_view(cfg, m, d);
 }
 
 /* Optimizer state floats: state blocks (as the optimizer of cfg keeps them)

@@ -1345,13 +1345,39 @@ def cmdlines(c):
           T + " train good.yaml --set output.dir=par; wait")
 
 
+def plots(c):
+    """tern plot reads a run's metrics.csv and config.yaml; tern summary a
+    config or a checkpoint: junk and odd files give one line naming them."""
+    cat = "plot"
+    good = c.read("run/metrics.csv")
+    c.add(cat, "metrics_binary", "err:metrics.csv", T + " plot run", {"run/metrics.csv": b"\x00\xff" * 1000})
+    c.add(cat, "metrics_dir", "err:metrics.csv", T + " plot run", {"run/metrics.csv": DIR})
+    c.add(cat, "metrics_fifo", "err:metrics.csv", T + " plot run", setup="rm run/metrics.csv && mkfifo run/metrics.csv")
+    c.add(cat, "metrics_empty", "err:metrics.csv: empty", T + " plot run", {"run/metrics.csv": b""})
+    c.add(cat, "metrics_header_only", "err:no epoch rows", T + " plot run", {"run/metrics.csv": good.split(b"\n")[0] + b"\n"})
+    c.add(cat, "metrics_one_long_line", "err:metrics.csv:1", T + " plot run", {"run/metrics.csv": b"x" * 3000000})
+    c.add(cat, "metrics_short_row", "err:metrics.csv:2", T + " plot run", {"run/metrics.csv": good.split(b"\n")[0] + b"\n1,2\n"})
+    c.add(cat, "metrics_name_too_long", "err:", T + " plot run", {"run/metrics.csv": b"epoch," + b"a" * 100 + b"\n1,2\n"})
+    c.add(cat, "metrics_nan_inf", "any:", T + " plot run",
+          {"run/metrics.csv": good.split(b"\n")[0] + b"\n" + b",".join([b"1"] + [b"nan", b"inf", b"-inf"] * 20)[:len(good.split(b"\n")[0].split(b",")) * 5] + b"\n"},
+          protect="-")
+    c.add(cat, "config_binary", "any:", T + " plot run", {"run/config.yaml": b"<\x00\xff&" * 1000}, protect="-")
+    c.add(cat, "config_dir", "any:", T + " plot run", {"run/config.yaml": DIR}, protect="-")
+    c.add(cat, "no_run_dir", "err:nonexistent/metrics.csv", T + " plot nonexistent")
+    c.add(cat, "report_is_dir", "err:report.html", T + " plot run", {"run/report.html": DIR})
+    c.add(cat, "summary_binary", "err:afile2", T + " summary afile2", {"afile2": b"\x00\xff" * 100})
+    c.add(cat, "summary_fifo", "err:ff", T + " summary ff", setup="mkfifo ff")
+    c.add(cat, "summary_dir", "err:data", T + " summary data")
+    c.add(cat, "summary_h5_junk", "err:x.h5", T + " summary x.h5", {"x.h5": b"\x89HDF\r\n\x1a\n" + b"\x00" * 100})
+
+
 def main():
     mode, d = sys.argv[1], sys.argv[2]
     if mode == "base":
         gen_base(d)
         return 0
     c = Corpus(d)
-    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, sweeps, cmdlines):
+    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, sweeps, cmdlines, plots):
         part(c)
     c.write()
     return 0
