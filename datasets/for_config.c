@@ -25,7 +25,7 @@ tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir
     tern_dataset *tr = train ? train : &scratch;
     tern_dataset_init(&scratch);
     if (train || norm.mode == TERN_NORM_COMPUTE) {
-        st = tern_dataset_load(tr, cfg->dataset.name, dir, "train", &norm);
+        st = tern_dataset_load_opts(tr, cfg->dataset.name, dir, "train", &norm, &cfg->dataset.opts);
         if (!st && norm.mode == TERN_NORM_COMPUTE) {
             norm.mode = TERN_NORM_GIVEN;
             memcpy(norm.mean, tr->mean, sizeof norm.mean);
@@ -34,7 +34,7 @@ tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir
     }
     tern_dataset_free(&scratch);
     if (st) return st;
-    if ((st = tern_dataset_load(test, cfg->dataset.name, dir, "test", &norm))) return st;
+    if ((st = tern_dataset_load_opts(test, cfg->dataset.name, dir, "test", &norm, &cfg->dataset.opts))) return st;
     /* The model is built for one image size: a split of another size would
      * fail only at its first forward, after the run directory is written. */
     if (train && (train->c != test->c || train->h != test->h || train->w != test->w))
@@ -54,7 +54,7 @@ static int trained_shape(const tern_config *cfg, const char *ckpt, const tern_da
     char dir[TERN_CONFIG_PATH_LEN];
     tern_dataset own;
     tern_dataset_init(&own);
-    if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && !tern_dataset_load(&own, cfg->dataset.name, dir, "test", NULL)) {
+    if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && !tern_dataset_load_opts(&own, cfg->dataset.name, dir, "test", NULL, &cfg->dataset.opts)) {
         cand[n][0] = own.c, cand[n][1] = own.h, cand[n][2] = own.w;
         n++;
     }

@@ -395,7 +395,7 @@ static const struct bad_case {
     {"a: 1\n---\nb: 2\n", "---", "", "a config is one YAML document"},
     {"dataset: &d {name: mnist}\nmodel: *d\n", "*d", "", "aliases"},
     /* unknown and duplicate keys: the key */
-    {"dataset:\n  name: mnist\n  nmae: x\n", "nmae", "dataset.nmae", "unknown key (name, path, normalize, mean, std, augment)"},
+    {"dataset:\n  name: mnist\n  nmae: x\n", "nmae", "dataset.nmae", "unknown key (name, path, normalize, mean, std, augment"},
     {HEAD "trainig: {epochs: 3}\n", "trainig", "trainig", "unknown key (dataset, model, quant, optimizer"},
     {HEAD "training:\n  epochs: 3\n  epochs: 4\n", "epochs: 4", "training.epochs", "duplicate key (first at line 7)"},
     {ONE "    - {type: linear, out: 3, kernel: 3}\noptimizer: {lr: 1}\n", "kernel", "model.layers.0.kernel",
@@ -494,7 +494,7 @@ static const struct bad_case {
     {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 is outside 1..1073741824"},
     {HEAD "training: {epochs: -2}\n", "-2", "training.epochs", "-2 must be >= 1"},
     {HEAD "training: {threads: 65}\n", "65", "training.threads", "65 is outside 0..64"},
-    {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10)"},
+    {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10, folder, npy, csv)"},
     {"dataset: {name: mnist, normalize: zscore}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "zscore", "dataset.normalize", "(none, given, compute)"},
     {"dataset: {name: cifar10, normalize: given, mean: [0.5], std: [1, 1, 1]}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n",
      "[0.5]", "dataset.mean", "1 values for cifar10's 3 channels"},

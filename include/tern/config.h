@@ -4,9 +4,12 @@
  * A config has seven sections; only dataset.name, model.layers and
  * optimizer.lr are required, everything else has a default (in brackets):
  *
- *   dataset:   name (mnist | fashion-mnist | cifar10), path ["datasets/data/<name>"],
+ *   dataset:   name (mnist | fashion-mnist | cifar10 | folder | npy | csv), path ["datasets/data/<name>"],
  *              normalize (none | compute | given) [none], mean, std (given: one per channel),
- *              augment: {crop_pad [0], hflip [false]}
+ *              augment: {crop_pad [0], hflip [false]};
+ *              a user's data (tern/data.h): name folder | npy | csv, path [as above];
+ *              folder: channels (1 | 3) [the first image's], size: [H, W] [the first
+ *              image's], resize [false]; csv: label_column ["label"]
  *   model:     init (he | xavier) [he], layers: a list of
  *              {type, name, out, kernel, stride, pad, bias, act, p, momentum, eps, from,
  *               ternary, quant: {...}}; each type takes only the keys it uses
@@ -69,11 +72,13 @@ extern "C" {
 #define TERN_CONFIG_PATH_LEN 512
 
 typedef struct tern_config_dataset {
-    char name[TERN_DATA_NAME_LEN];    /* "mnist", "fashion-mnist", "cifar10" */
+    char name[TERN_DATA_NAME_LEN];    /* "mnist", "fashion-mnist", "cifar10", "folder", "npy", "csv" */
     char path[TERN_CONFIG_PATH_LEN];  /* as written, or "datasets/data/<name>"; see tern_config_dataset_dir */
-    int channels;                     /* of the dataset: 1 (mnist, fashion-mnist) or 3 (cifar10) */
+    int channels;                     /* of the dataset: 1 (mnist, fashion-mnist, csv), 3 (cifar10), the
+                                         folder's dataset.channels; 0: known only from the data */
     tern_norm norm;                   /* GIVEN: mean/std[0..channels) */
     tern_augment augment;
+    tern_data_opts opts;              /* folder: channels, size, resize; csv: label_column */
 } tern_config_dataset;
 
 typedef struct tern_config_model {
