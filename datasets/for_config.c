@@ -78,6 +78,8 @@ tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern
     tern_status st = tern_restore_config(cfg, ckpt);
     if (st) return st;
     st = tern_dataset_load_for_config(cfg, dir, NULL, test);
+    if (st == TERN_ERR_IO && !dir && !strstr(tern_errmsg(), "--data"))
+        st = tern_error(st, "%s; give its directory with --data DIR", tern_errmsg());
     if (!st) st = tern_restore_model(m, NULL, cfg, (const int[3]){test->c, test->h, test->w}, ckpt);
     if (!st && m->n_classes != test->n_classes)
         st = tern_error(TERN_ERR_CONFIG, "%s: the model has %d outputs but %s has %d classes", cfg->source,

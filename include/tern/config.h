@@ -9,7 +9,9 @@
  *              augment: {crop_pad [0], hflip [false]};
  *              a user's data (tern/data.h): name folder | npy | csv, path [as above];
  *              folder: channels (1 | 3) [the first image's], size: [H, W] [the first
- *              image's], resize [false]; csv: label_column ["label"]
+ *              image's], resize [false]; csv: label_column ["label"];
+ *              found_at [the absolute directory the data is found in at load; kept
+ *              in the config a run writes, and looked in last]
  *   model:     init (he | xavier) [he], layers: a list of
  *              {type, name, out, kernel, stride, pad, bias, act, p, momentum, eps, from,
  *               ternary, quant: {...}}; each type takes only the keys it uses
@@ -79,6 +81,9 @@ typedef struct tern_config_dataset {
     tern_norm norm;                   /* GIVEN: mean/std[0..channels) */
     tern_augment augment;
     tern_data_opts opts;              /* folder: channels, size, resize; csv: label_column */
+    char found_at[TERN_CONFIG_PATH_LEN];  /* the absolute directory the data was found in when the
+                                             config was first loaded ("" if none): the last place
+                                             tern_config_dataset_dir looks */
 } tern_config_dataset;
 
 typedef struct tern_config_model {
@@ -160,8 +165,10 @@ TERN_API tern_status tern_config_sched(const tern_config *cfg, long steps_per_ep
 
 /* The dataset directory: an absolute dataset.path as is; a relative one from
  * the current directory when it exists there, else from the parent of the
- * config file's directory (the repository root for configs/x.yaml).
- * TERN_ERR_IO naming both places when neither exists. */
+ * config file's directory (the repository root for configs/x.yaml), else
+ * dataset.found_at (the copy of a config inside a checkpoint keeps where
+ * training found the data, so eval works from another directory).
+ * TERN_ERR_IO naming every place and --data DIR when none exists. */
 TERN_API tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
 
 /* shape (C,H,W) of the images of the config's dataset as published (mnist

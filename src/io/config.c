@@ -46,6 +46,7 @@ typedef struct raw_dataset {
     unsigned size_count;
     bool *resize;        /* folder */
     char *label_column;  /* csv */
+    char *found_at;      /* written by to_yaml: where the run found its data */
 } raw_dataset;
 
 typedef struct raw_quant {
@@ -126,6 +127,7 @@ static const cyaml_schema_field_t dataset_fields[] = {
     CYAML_FIELD_SEQUENCE("size", OPT, raw_dataset, size, &size_entry, 2, 2),
     CYAML_FIELD_BOOL_PTR("resize", OPT, raw_dataset, resize),
     STR("label_column", OPT, raw_dataset, label_column, TERN_DATA_NAME_LEN - 1),
+    STR("found_at", OPT, raw_dataset, found_at, TERN_CONFIG_PATH_LEN - 1),
     CYAML_FIELD_END,
 };
 
@@ -691,8 +693,21 @@ static void default_output_dir(const char *source, char *out, size_t size) {
     else snprintf(out, size, "runs/%.*s", (int)n, base);
 }
 
+/* dataset.found_at: as the config gives it (the copy inside a checkpoint),
+ * else the absolute directory the lookup finds now, else empty. */
+static void record_dataset_dir(tern_config *cfg, const char *given) {
+    char dir[TERN_CONFIG_PATH_LEN], abs[PATH_MAX];
+    char *out = cfg->dataset.found_at;
+    out[0] = '\0';
+    if (given) snprintf(out, sizeof cfg->dataset.found_at, "%s", given);
+    else if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && realpath(dir, abs) && strlen(abs) < sizeof cfg->dataset.found_at)
+        memcpy(out, abs, strlen(abs) + 1);
+    tern_error_clear();
+}
+
 static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
     TRY(resolve_dataset(R, raw->dataset, &cfg->dataset));
+    record_dataset_dir(cfg, raw->dataset->found_at);
 
     int init = TERN_INIT_HE;
     if (raw->model->init) TRY(rname(R, "model", "init", raw->model->init, init_names, COUNT(init_names), "init", &init));
@@ -929,6 +944,11 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
         tern_cdoc_buf_putq(&b, d->opts.label_column);
         tern_cdoc_buf_puts(&b, "\n");
     }
+    if (d->found_at[0]) {
+        tern_cdoc_buf_puts(&b, "  found_at: ");
+        tern_cdoc_buf_putq(&b, d->found_at);
+        tern_cdoc_buf_puts(&b, "\n");
+    }
 
     tern_cdoc_buf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
     for (int i = 0; i < cfg->model.n_layers; i++)
@@ -1069,11 +1089,15 @@ tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t si
     const char *slash = strrchr(cfg->source, '/');
     if (slash) snprintf(alt, sizeof alt, "%.*s/../%s", (int)(slash - cfg->source), cfg->source, p);
     else snprintf(alt, sizeof alt, "../%s", p);
-    if (is_dir(alt)) {
-        if ((size_t)snprintf(out, size, "%s", alt) >= size)
-            return tern_error(TERN_ERR_ARG, "config dataset_dir: '%s' does not fit %zu bytes", alt, size);
+    /* Last, where the run that wrote this config found its data. */
+    const char *found = cfg->dataset.found_at;
+    const char *hit = is_dir(alt) ? alt : found[0] && is_dir(found) ? found : NULL;
+    if (hit) {
+        if ((size_t)snprintf(out, size, "%s", hit) >= size)
+            return tern_error(TERN_ERR_ARG, "config dataset_dir: '%s' does not fit %zu bytes", hit, size);
         return TERN_OK;
     }
-    return tern_error(TERN_ERR_IO, "dataset: no directory '%s' here nor at '%s'; run datasets/fetch.sh or set dataset.path",
-                      p, alt);
+    return tern_error(TERN_ERR_IO, "dataset: no directory '%s' here nor at '%s'%s%s%s; give its directory with --data DIR, "
+                      "set dataset.path or run datasets/fetch.sh", p, alt, found[0] ? " nor at '" : "", found,
+                      found[0] ? "' (where it was found in training)" : "");
 }
