@@ -742,6 +742,7 @@ tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, floa
         return st;
     }
     if (st != TERN_ERR_UNSUPPORTED) return st;
+    st = TERN_OK;
     FILE *f = NULL;
     tern_status opened = tern_fs_fopen_regular(path, "rb", &f, NULL);
     if (opened) return opened;
