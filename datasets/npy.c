@@ -9,6 +9,7 @@
  * (np.savez_compressed), read here with the zip central directory and
  * zlib's raw inflate. Every size a header declares is checked against the
  * bytes the file holds before anything is allocated for it. */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,7 +311,7 @@ static tern_status npy_pixels(const char *who, const npy_arr *a, int hwc, tern_d
             for (int k = 0; k < 4; k++) b[k] = a->data[4 * j + (a->big ? 3 - k : k)];
             uint32_t u = le32(b);
             memcpy(&v, &u, 4);
-            if (v != v || v - v != 0.0f)
+            if (!isfinite(v))
                 return tern_error(TERN_ERR_NUMERIC, "%s: value %zu is NaN or infinite", who, j);
         }
         ds->images[o] = v;

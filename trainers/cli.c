@@ -210,8 +210,8 @@ static tern_status find_dataset_dir(const char *model, const char *name, char *f
         struct stat sb;
         if (n > 0 && (size_t)n < size && stat(found, &sb) == 0 && S_ISDIR(sb.st_mode)) return TERN_OK;
     }
-    return tern_error(TERN_ERR_IO, "%s: its dataset %s: no directory datasets/data/%s here nor in %.*s or the 3 "
-                      "folders above it; give its directory with --data DIR", model, name, name, mlen, mdir);
+    return tern_error(TERN_ERR_IO, "%s: its dataset: no directory datasets/data/%s here nor in %.*s or the 3 "
+                      "folders above it; give its directory with --data DIR", model, name, mlen, mdir);
 }
 
 tern_status cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir,
