@@ -3,6 +3,7 @@
 #   HDF5 (C and HL)  hdf5::hdf5, hdf5::hdf5_hl
 #   libcyaml         PkgConfig::CYAML (pkg-config)
 #   zlib, threads    ZLIB::ZLIB, Threads::Threads
+#   libpng, libjpeg  PNG::PNG, JPEG::JPEG (the image-folder dataset)
 #   OpenBLAS         tern::openblas, from Debian's openblas-pthread first,
 #                    whose cblas.h declares openblas_set_num_threads
 # Sets TERN_DEPS_MISSING to what was not found (empty when all were); the
@@ -22,6 +23,14 @@ endif()
 find_package(ZLIB QUIET)
 if(NOT ZLIB_FOUND)
   list(APPEND TERN_DEPS_MISSING "zlib (Debian: zlib1g-dev)")
+endif()
+find_package(PNG QUIET)
+if(NOT PNG_FOUND)
+  list(APPEND TERN_DEPS_MISSING "libpng (Debian: libpng-dev)")
+endif()
+find_package(JPEG QUIET)
+if(NOT JPEG_FOUND)
+  list(APPEND TERN_DEPS_MISSING "libjpeg (Debian: libjpeg62-turbo-dev)")
 endif()
 find_package(Threads QUIET)
 if(NOT Threads_FOUND)

@@ -1,4 +1,5 @@
-/* alloc.c — the dataset struct: empty, allocated, freed, named classes.
+/* alloc.c — the dataset struct: empty, allocated, freed, named classes;
+ * and a whole file read into memory.
  * The readers (idx.c, cifar10.c) fill datasets with these helpers, and
  * dataset.c calls the readers: this file depends on neither. */
 #include <stdint.h>
@@ -6,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "data_impl.h"
+#include "io/fsutil.h"
 
 void tern_dataset_init(tern_dataset *ds) {
     memset(ds, 0, sizeof *ds);
@@ -45,4 +49,23 @@ void tern__dataset_set_classes(tern_dataset *ds, const char *const *names, int n
     ds->n_classes = n_classes;
     for (int i = 0; i < n_classes && i < TERN_DATA_MAX_CLASSES; i++)
         snprintf(ds->class_names[i], TERN_DATA_NAME_LEN, "%s", names[i]);
+}
+
+tern_status tern__data_read_file(const char *path, unsigned char **p, size_t *n) {
+    int fd;
+    long long size;
+    *p = NULL, *n = 0;
+    tern_status st = tern_fs_open_regular(path, &fd, &size);
+    if (st) return st;
+    unsigned char *b = malloc(size > 0 ? (size_t)size : 1);
+    if (!b) st = tern_error(TERN_ERR_NOMEM, "%s: cannot read %lld bytes into memory", path, size);
+    for (size_t got = 0; !st && got < (size_t)size;) {
+        ssize_t r = read(fd, b + got, (size_t)size - got);
+        if (r <= 0) st = tern_error(TERN_ERR_IO, "%s: read failed after %zu of %lld bytes", path, got, size);
+        else got += (size_t)r;
+    }
+    close(fd);
+    if (st) free(b);
+    else *p = b, *n = (size_t)size;
+    return st;
 }

@@ -1,5 +1,5 @@
 /* dataset.c — what every dataset shares: finding a split's files and
- * reading them with the readers (idx.c, cifar10.c), per-channel
+ * reading them with the readers (idx.c, cifar10.c, folder.c, npy.c, csv.c), per-channel
  * normalisation, augmentation, and the shuffling batch loader. */
 #include <dirent.h>
 #include <errno.h>
@@ -216,6 +216,11 @@ static tern_status load_cifar10(tern_dataset *ds, const char *dir, int train) {
 
 tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
                               const tern_norm *norm) {
+    return tern_dataset_load_opts(ds, name, dir, split, norm, NULL);
+}
+
+tern_status tern_dataset_load_opts(tern_dataset *ds, const char *name, const char *dir, const char *split,
+                                   const tern_norm *norm, const tern_data_opts *opts) {
     if (!ds || !name || !dir || !split) return tern_error(TERN_ERR_ARG, "dataset load: NULL argument");
     int train = !strcmp(split, "train");
     if (!train && strcmp(split, "test"))
@@ -235,9 +240,15 @@ tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *di
         if (st == TERN_OK && name[0] == 'f') tern__dataset_set_classes(ds, fashion_names, 10);
     } else if (!strcmp(name, "cifar10")) {
         st = load_cifar10(ds, dir, train);
+    } else if (!strcmp(name, "folder")) {
+        st = tern_folder_load(ds, dir, split, opts);
+    } else if (!strcmp(name, "npy")) {
+        st = tern_npy_load(ds, dir, split);
+    } else if (!strcmp(name, "csv")) {
+        st = tern_csv_load(ds, dir, split, opts);
     } else {
-        return tern_error(TERN_ERR_ARG, "dataset load: unknown dataset '%s' (expected mnist, fashion-mnist or cifar10)",
-                          name);
+        return tern_error(TERN_ERR_ARG, "dataset load: unknown dataset '%s' (expected mnist, fashion-mnist, cifar10, "
+                          "folder, npy or csv)", name);
     }
     if (st == TERN_OK) {
         snprintf(ds->name, sizeof ds->name, "%s", name);

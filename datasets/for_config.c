@@ -25,12 +25,12 @@ tern_status tern_dataset_load_for_config(const tern_config *cfg, const char *dir
     tern_dataset *tr = train ? train : &scratch;
     tern_dataset_init(&scratch);
     if (train || val || norm.mode == TERN_NORM_COMPUTE) {
-        st = tern_dataset_load(tr, cfg->dataset.name, dir, "train", NULL);
+        st = tern_dataset_load_opts(tr, cfg->dataset.name, dir, "train", NULL, &cfg->dataset.opts);
         if (!st) st = tern_dataset_hold_out(cfg, tr, val, &norm);
     }
     tern_dataset_free(&scratch);
     if (st) return st;
-    if ((st = tern_dataset_load(test, cfg->dataset.name, dir, "test", &norm))) return st;
+    if ((st = tern_dataset_load_opts(test, cfg->dataset.name, dir, "test", &norm, &cfg->dataset.opts))) return st;
     /* The model is built for one image size: a split of another size would
      * fail only at its first forward, after the run directory is written. */
     if (train && (train->c != test->c || train->h != test->h || train->w != test->w))
@@ -50,7 +50,7 @@ static int trained_shape(const tern_config *cfg, const char *ckpt, const tern_da
     char dir[TERN_CONFIG_PATH_LEN];
     tern_dataset own;
     tern_dataset_init(&own);
-    if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && !tern_dataset_load(&own, cfg->dataset.name, dir, "test", NULL)) {
+    if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && !tern_dataset_load_opts(&own, cfg->dataset.name, dir, "test", NULL, &cfg->dataset.opts)) {
         cand[n][0] = own.c, cand[n][1] = own.h, cand[n][2] = own.w;
         n++;
     }
@@ -74,6 +74,8 @@ tern_status tern_dataset_load_checkpoint(const char *ckpt, const char *dir, tern
     tern_status st = tern_restore_config(cfg, ckpt);
     if (st) return st;
     st = tern_dataset_load_for_config(cfg, dir, NULL, NULL, test);
+    if (st == TERN_ERR_IO && !dir && !strstr(tern_errmsg(), "--data"))
+        st = tern_error(st, "%s; give its directory with --data DIR", tern_errmsg());
     if (!st) st = tern_restore_model(m, NULL, cfg, (const int[3]){test->c, test->h, test->w}, ckpt);
     if (!st && m->n_classes != test->n_classes)
         st = tern_error(TERN_ERR_CONFIG, "%s: the model has %d outputs but %s has %d classes", cfg->source,

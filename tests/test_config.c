@@ -494,7 +494,7 @@ static const struct bad_case {
     {HEAD "training: {batch_size: 0}\n", "batch_size: |0", "training.batch_size", "0 is outside 1..1073741824"},
     {HEAD "training: {epochs: -2}\n", "-2", "training.epochs", "-2 must be >= 1"},
     {HEAD "training: {threads: 65}\n", "65", "training.threads", "65 is outside 0..64"},
-    {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10)"},
+    {"dataset: {name: svhn}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "svhn", "dataset.name", "unknown dataset 'svhn' (mnist, fashion-mnist, cifar10, folder, npy, csv)"},
     {"dataset: {name: mnist, normalize: zscore}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n", "zscore", "dataset.normalize", "(none, given, compute)"},
     {"dataset: {name: cifar10, normalize: given, mean: [0.5], std: [1, 1, 1]}\nmodel: {layers: [{type: flatten}]}\noptimizer: {lr: 1}\n",
      "[0.5]", "dataset.mean", "1 values for cifar10's 3 channels"},

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 
@@ -196,17 +197,42 @@ volatile sig_atomic_t *cli_stop_on_signals(void) {
     return &stop_signal;
 }
 
+/* datasets/data/NAME from here, else in the model file's folder or one of
+ * the 3 above it (a run's folder inside the repository); found[] is the
+ * first that is a directory. */
+static tern_status find_dataset_dir(const char *model, const char *name, char *found, size_t size) {
+    const char *slash = strrchr(model, '/');
+    int mlen = slash ? (int)(slash - model) : 1;
+    const char *mdir = slash ? model : ".";
+    for (int up = -1; up <= 3; up++) {
+        int n = up < 0 ? snprintf(found, size, "datasets/data/%s", name)
+                       : snprintf(found, size, "%.*s/%.*sdatasets/data/%s", mlen, mdir, 3 * up, "../../../", name);
+        struct stat sb;
+        if (n > 0 && (size_t)n < size && stat(found, &sb) == 0 && S_ISDIR(sb.st_mode)) return TERN_OK;
+    }
+    return tern_error(TERN_ERR_IO, "%s: its dataset: no directory datasets/data/%s here nor in %.*s or the 3 "
+                      "folders above it; give its directory with --data DIR", model, name, mlen, mdir);
+}
+
 tern_status cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir,
                            const char *split, tern_dataset *ds) {
-    char def[600];
-    snprintf(def, sizeof def, "datasets/data/%s", name);
+    char found[4096];
+    tern_dataset_init(ds);
+    if (!dir) {
+        tern_status st = find_dataset_dir(model, name, found, sizeof found);
+        if (st) return st;
+        dir = found;
+    }
     tern_norm norm = {.mode = TERN_NORM_GIVEN};
     memcpy(norm.mean, d->mean, sizeof norm.mean);
     memcpy(norm.std, d->std, sizeof norm.std);
-    tern_dataset_init(ds);
-    tern_status st = tern_dataset_load(ds, name, dir ? dir : def, split, &norm);
-    /* The dataset is the one the file names: say so, and (without --data) how to point elsewhere. */
-    if (st) st = tern_error(st, "%s: its dataset: %s%s", model, tern_errmsg(), dir ? "" : "; give its directory with --data DIR");
+    /* A folder of the model's image size; the deploy file keeps no resize
+     * or label_column, so their defaults hold. */
+    tern_data_opts opts = {.channels = d->in_shape[0], .size = {d->in_shape[1], d->in_shape[2]}};
+    if (strcmp(name, "folder")) memset(&opts, 0, sizeof opts);
+    tern_status st = tern_dataset_load_opts(ds, name, dir, split, &norm, &opts);
+    /* The dataset is the one the file names: say so, and how to point elsewhere. */
+    if (st) st = tern_error(st, "%s: its dataset: %s%s", model, tern_errmsg(), dir != found ? "" : "; give its directory with --data DIR");
     return st;
 }
 

@@ -124,8 +124,10 @@ tern_status cli_pool_init(tern_pool **pool, int threads);
  * instead of killing the program, so training can checkpoint and return. */
 volatile sig_atomic_t *cli_stop_on_signals(void);
 
-/* Split `split` of dataset `name` (from dir, or datasets/data/NAME when dir
- * is NULL) normalised as deploy model d (read from file `model`) expects. */
+/* Split `split` of dataset `name` normalised as deploy model d (read from
+ * file `model`) expects, from dir; when dir is NULL, from datasets/data/NAME
+ * here, else in the model file's folder or one of the 3 above it. Every
+ * error about a missing dataset mentions --data DIR. */
 tern_status cli_load_split(const tern_deploy *d, const char *model, const char *name, const char *dir,
                            const char *split, tern_dataset *ds);
 

@@ -146,9 +146,12 @@ int cmd_eval(int argc, char **argv) {
                  "\n"
                  "Evaluate a training checkpoint on its dataset's test split: loss,\n"
                  "accuracy, per-class accuracy and sparsity. The model is rebuilt from the\n"
-                 "config stored in the checkpoint.\n"
+                 "config stored in the checkpoint; its dataset is read from --data DIR, else\n"
+                 "the config's path, else the directory training found it in.\n"
                  "A deploy checkpoint (tern export) runs on the packed kernels instead; its\n"
-                 "dataset is read from --data DIR or datasets/data/<dataset>.\n",
+                 "dataset is read from --data DIR, else datasets/data/<dataset> here or in\n"
+                 "the model's folder or one of the 3 above it (a folder, npy or csv dataset\n"
+                 "needs --data DIR).\n",
         .opts = options, .args = &ckpt, .max_args = 1,
     };
     int rc;

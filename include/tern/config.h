@@ -4,10 +4,15 @@
  * A config has eight sections; only dataset.name, model.layers and
  * optimizer.lr are required, everything else has a default (in brackets):
  *
- *   dataset:   name (mnist | fashion-mnist | cifar10), path ["datasets/data/<name>"],
+ *   dataset:   name (mnist | fashion-mnist | cifar10 | folder | npy | csv), path ["datasets/data/<name>"],
  *              normalize (none | compute | given) [none], mean, std (given: one per channel),
  *              augment: {crop_pad [0], hflip [false]},
- *              validation [0]: a fraction in (0,1) or a count >= 1 held out of the training split
+ *              validation [0]: a fraction in (0,1) or a count >= 1 held out of the training split;
+ *              a user's data (tern/data.h): name folder | npy | csv, path [as above];
+ *              folder: channels (1 | 3) [the first image's], size: [H, W] [the first
+ *              image's], resize [false]; csv: label_column ["label"];
+ *              found_at [the absolute directory the data is found in at load; kept
+ *              in the config a run writes, and looked in last]
  *   model:     init (he | xavier) [he], layers: a list of
  *              {type, name, out, kernel, stride, pad, bias, act, p, momentum, eps, from,
  *               ternary, quant: {...}}; each type takes only the keys it uses
@@ -82,13 +87,18 @@ extern "C" {
 #define TERN_CONFIG_PATH_LEN 512
 
 typedef struct tern_config_dataset {
-    char name[TERN_DATA_NAME_LEN];    /* "mnist", "fashion-mnist", "cifar10" */
+    char name[TERN_DATA_NAME_LEN];    /* "mnist", "fashion-mnist", "cifar10", "folder", "npy", "csv" */
     char path[TERN_CONFIG_PATH_LEN];  /* as written, or "datasets/data/<name>"; see tern_config_dataset_dir */
-    int channels;                     /* of the dataset: 1 (mnist, fashion-mnist) or 3 (cifar10) */
+    int channels;                     /* of the dataset: 1 (mnist, fashion-mnist, csv), 3 (cifar10), the
+                                         folder's dataset.channels; 0: known only from the data */
     tern_norm norm;                   /* GIVEN: mean/std[0..channels) */
     tern_augment augment;
     double validation;                /* held out of the training split: a fraction in (0,1) or a
                                          count >= 1; 0: none (tern_dataset_hold_out, tern/data.h) */
+    tern_data_opts opts;              /* folder: channels, size, resize; csv: label_column */
+    char found_at[TERN_CONFIG_PATH_LEN];  /* the absolute directory the data was found in when the
+                                             config was first loaded ("" if none): the last place
+                                             tern_config_dataset_dir looks */
 } tern_config_dataset;
 
 typedef struct tern_config_model {
@@ -194,8 +204,10 @@ TERN_API tern_status tern_config_sched(const tern_config *cfg, long steps_per_ep
 
 /* The dataset directory: an absolute dataset.path as is; a relative one from
  * the current directory when it exists there, else from the parent of the
- * config file's directory (the repository root for configs/x.yaml).
- * TERN_ERR_IO naming both places when neither exists. */
+ * config file's directory (the repository root for configs/x.yaml), else
+ * dataset.found_at (the copy of a config inside a checkpoint keeps where
+ * training found the data, so eval works from another directory).
+ * TERN_ERR_IO naming every place and --data DIR when none exists. */
 TERN_API tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t size);
 
 /* The teacher's checkpoint file: an absolute teacher.checkpoint as is; a

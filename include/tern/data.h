@@ -20,6 +20,42 @@
  *             test = test_batch.bin, else every test_batch*.bin. Files are
  *             read in name order. Class names come from batches.meta.txt when
  *             present, else the built-in CIFAR-10 names.
+ *   folder:   DIR/train/CLASS/IMAGE and DIR/test/CLASS/IMAGE, one subfolder per
+ *             class; the class names are the subfolder names in byte order
+ *             (strcmp), label k = the k-th name; train and test must have the
+ *             same set (else an error names the missing class), at most
+ *             TERN_DATA_MAX_CLASSES, each name shorter than TERN_DATA_NAME_LEN.
+ *             Images: files ending .png, .jpg, .jpeg (any case), read in
+ *             name order; other files, subfolders and names starting with '.'
+ *             are skipped; a class folder without an image is an error.
+ *             PNG: any bit depth and colour type (palette expanded, 16 bits
+ *             scaled to 8, alpha dropped); JPEG: grayscale or RGB (not CMYK).
+ *             opts->channels 1 or 3 converts each image (gray to RGB:
+ *             replicated; RGB to gray: ITU-R BT.601 luma 0.299 R + 0.587 G +
+ *             0.114 B); 0 takes the first image's. opts->size (H, W), or the
+ *             first image's: an image of another size is resized (bilinear,
+ *             tern_image_resize) when opts->resize, else refused naming the
+ *             file, its size and the expected one.
+ *   npy:      DIR/{train,test}_images.npy with DIR/{train,test}_labels.npy,
+ *             else DIR/{train,test}.npz holding the arrays `images` and
+ *             `labels` (np.savez or np.savez_compressed: stored or deflated).
+ *             .npy versions 1.0, 2.0, 3.0, C order only. Images: uint8 ('|u1',
+ *             p/255) or float32 ('<f4' or '>f4', taken as they are: [0,1]
+ *             expected, NaN and Inf refused), shaped (N,H,W) (1 channel),
+ *             (N,H,W,C) when the last dim is 1 or 3, else (N,C,H,W) when the
+ *             second is 1 or 3. Labels: (N) of any integer dtype (u1, i1, u2,
+ *             i2, u4, i4, u8, i8, either byte order), in 0..K-1, where K-1 is
+ *             the largest label of both splits; class names "0".."K-1".
+ *   csv:      DIR/train.csv and DIR/test.csv, comma-separated, a header row
+ *             naming the columns, then one sample per line (blank lines
+ *             skipped, no quoting). Every column but the label column
+ *             (opts->label_column, default "label") is a numeric feature,
+ *             taken as it is (not divided by 255). Labels: when every label
+ *             of both files is a whole number, they must be 0..K-1 (class
+ *             names "0".."K-1"); otherwise they are names, the classes being
+ *             the distinct names of both files in byte order. Features become
+ *             images (N, 1, 1, F): one channel, so flatten + linear see F
+ *             values and normalize: compute takes one mean and std over all.
  * A path that holds something other than a regular file (a directory, a
  * FIFO, a link loop) is refused with a message naming what it is; a FIFO is
  * never waited on.
@@ -50,11 +86,16 @@ TERN_API void tern_dataset_init(tern_dataset *ds);
 TERN_API void tern_dataset_free(tern_dataset *ds);
 
 /* Load split "train" or "test" of `name` ("mnist", "fashion-mnist",
- * "cifar10") from `dir`, finding files as described above, then apply `norm`
+ * "cifar10", "folder", "npy", "csv") from `dir`, finding files as described above, then apply `norm`
  * (NULL: TERN_NORM_NONE). TERN_NORM_COMPUTE is refused for "test": pass the
  * training split's ds.mean/ds.std as TERN_NORM_GIVEN. ds must be empty. */
 TERN_API tern_status tern_dataset_load(tern_dataset *ds, const char *name, const char *dir, const char *split,
                                        const tern_norm *norm);
+
+/* The same with opts (NULL: defaults), which the folder and csv readers
+ * use (tern_data_opts). */
+TERN_API tern_status tern_dataset_load_opts(tern_dataset *ds, const char *name, const char *dir, const char *split,
+                                            const tern_norm *norm, const tern_data_opts *opts);
 
 /* Read an idx images file (magic 0x803, dims N,H,W) and labels file (magic
  * 0x801, dim N) — plain or gzip — into ds as (N,1,H,W) pixels p/255 and
@@ -65,6 +106,45 @@ TERN_API tern_status tern_idx_load(tern_dataset *ds, const char *images_path, co
  * (N,3,32,32) pixels p/255, labels in 0..9, the built-in class names.
  * ds must be empty. */
 TERN_API tern_status tern_cifar10_load(tern_dataset *ds, const char *const *paths, int n_paths);
+
+/* Split "train" or "test" of the image folder dir (described above) into ds
+ * as (N,C,H,W) pixels p/255. ds must be empty. */
+TERN_API tern_status tern_folder_load(tern_dataset *ds, const char *dir, const char *split,
+                                      const tern_data_opts *opts);
+
+/* Split "train" or "test" of the NumPy arrays in dir (described above). */
+TERN_API tern_status tern_npy_load(tern_dataset *ds, const char *dir, const char *split);
+
+/* Split "train" or "test" of the CSV files in dir (described above). */
+TERN_API tern_status tern_csv_load(tern_dataset *ds, const char *dir, const char *split, const tern_data_opts *opts);
+
+/* ---- image files ---------------------------------------------------------- */
+
+/* Decoded 8-bit pixels, interleaved (h, w, c), c = 1 (gray) or 3 (RGB). */
+typedef struct tern_image {
+    unsigned char *px;  /* (h, w, c), owned */
+    int h, w, c;
+} tern_image;
+
+/* Read the PNG, JPEG or PNM (P2, P3 ASCII; P5, P6 binary; maxval up to
+ * 65535, scaled to 8 bits) at path, told apart by their first bytes, into
+ * *img. TERN_ERR_UNSUPPORTED when the file is none of these;
+ * TERN_ERR_FORMAT naming the file when it is corrupt or truncated. */
+TERN_API tern_status tern_image_read(const char *path, tern_image *img);
+
+/* Free img's pixels; leaves it all-zero. */
+TERN_API void tern_image_free(tern_image *img);
+
+/* out (C, H, W) = img's pixels p/255 converted to C channels (1 or 3, as
+ * the folder dataset converts) and, when img is not H x W, resized
+ * (resize 1) or refused with TERN_ERR_SHAPE naming path and both sizes. */
+TERN_API tern_status tern_image_convert(const tern_image *img, const char *path, int C, int H, int W, int resize,
+                                        float *out);
+
+/* Bilinear resize of src (c, h, w) to dst (c, H, W), pixel centres aligned
+ * (PyTorch's align_corners=False, no antialiasing): dst[y][x] interpolates
+ * src at y' = (y + 0.5) h/H - 0.5, x' = (x + 0.5) w/W - 0.5, clamped. */
+TERN_API void tern_image_resize(const float *src, int c, int h, int w, float *dst, int H, int W);
 
 /* Per-channel mean and population std (over N*H*W values, in double) of
  * ds->images as they are now; mean and std have ds->c entries. */

@@ -12,12 +12,14 @@ extern "C" {
 #endif
 
 #define TERN_DATA_MAX_CHANNELS 3
-#define TERN_DATA_MAX_CLASSES 10
+#define TERN_DATA_MAX_CLASSES 256  /* a user's image folders or CSV labels */
 #define TERN_DATA_NAME_LEN 32
+#define TERN_IMAGE_MAX_SIDE 16384        /* the largest image width or height read */
+#define TERN_IMAGE_MAX_PIXELS (1 << 26)  /* the largest width * height read */
 #define TERN_DATA_MAX_N (1 << 30)  /* largest sample count a reader accepts: indices and counts are int */
 
 typedef struct tern_dataset {
-    char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx" */
+    char name[TERN_DATA_NAME_LEN];  /* "mnist", "fashion-mnist", "cifar10", "idx", "folder", "npy", "csv" */
     float *images;                  /* (n, c, h, w), owned */
     int *labels;                    /* (n), each in [0, n_classes), owned */
     int n, c, h, w;
@@ -39,6 +41,14 @@ typedef struct tern_norm {
     float mean[TERN_DATA_MAX_CHANNELS];  /* GIVEN only; first c entries used */
     float std[TERN_DATA_MAX_CHANNELS];   /* GIVEN only; each > 0 */
 } tern_norm;
+
+/* How a user's dataset (folder, npy, csv) is read; all-zero: the defaults. */
+typedef struct tern_data_opts {
+    int channels;  /* folder: 1 or 3, every image converted to it; 0: the first image's */
+    int size[2];   /* folder: (H, W) of every image; 0, 0: the first image's */
+    int resize;    /* folder: 1 resizes an image of another size (bilinear), 0 refuses it */
+    char label_column[TERN_DATA_NAME_LEN];  /* csv: the label column's header; "": "label" */
+} tern_data_opts;
 
 typedef struct tern_augment {
     int crop_pad;  /* random crop: pad every side by crop_pad, crop back to HxW (0: off) */

@@ -174,11 +174,12 @@ TERN_API tern_status tern_runtime_forward(tern_runtime *rt, const tern_tensor *x
 /* x (C,H,W) = (p/255 - mean[c]) / std[c] for the model's input. */
 TERN_API void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, float *x);
 
-/* Read one input image for m from `path`: a binary PGM (P5, 1 channel) or
- * PPM (P6, 3 channels) with maxval 255 of the model's height and width, or
- * a raw file of exactly C*H*W bytes (pixels in C,H,W order), normalised
- * into x (C*H*W). TERN_ERR_SHAPE naming the file when its size or channels
- * do not match the model's input. */
+/* Read one input image for m from `path`: a PNG, JPEG or PNM (P2, P3, P5,
+ * P6) of the model's height and width, read by tern_image_read and
+ * converted to the model's channels as the folder dataset converts
+ * (tern/data.h), or else a raw file of exactly C*H*W bytes (pixels in C,H,W
+ * order); normalised into x (C*H*W). TERN_ERR_SHAPE naming the file when
+ * its size does not match the model's input. */
 TERN_API tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x);
 
 /* Softmax of logits (k) into p (k), computed stably (max subtracted). */

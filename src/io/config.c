@@ -42,6 +42,12 @@ typedef struct raw_dataset {
     unsigned std_count;
     raw_augment *augment;
     double *validation;
+    int *channels;       /* folder */
+    int *size;           /* folder: (H, W) */
+    unsigned size_count;
+    bool *resize;        /* folder */
+    char *label_column;  /* csv */
+    char *found_at;      /* written by to_yaml: where the run found its data */
 } raw_dataset;
 
 typedef struct raw_quant {
@@ -124,6 +130,7 @@ static const cyaml_schema_field_t augment_fields[] = {
 };
 
 static const cyaml_schema_value_t float_entry = {CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, float)};
+static const cyaml_schema_value_t size_entry = {CYAML_VALUE_INT(CYAML_FLAG_DEFAULT, int)};
 
 static const cyaml_schema_field_t dataset_fields[] = {
     STR("name", REQ, raw_dataset, name, TERN_DATA_NAME_LEN - 1),
@@ -133,6 +140,11 @@ static const cyaml_schema_field_t dataset_fields[] = {
     CYAML_FIELD_SEQUENCE("std", OPT, raw_dataset, std, &float_entry, 1, TERN_DATA_MAX_CHANNELS),
     CYAML_FIELD_MAPPING_PTR("augment", OPT, raw_dataset, augment, augment_fields),
     CYAML_FIELD_FLOAT_PTR("validation", OPT, raw_dataset, validation),
+    CYAML_FIELD_INT_PTR("channels", OPT, raw_dataset, channels),
+    CYAML_FIELD_SEQUENCE("size", OPT, raw_dataset, size, &size_entry, 2, 2),
+    CYAML_FIELD_BOOL_PTR("resize", OPT, raw_dataset, resize),
+    STR("label_column", OPT, raw_dataset, label_column, TERN_DATA_NAME_LEN - 1),
+    STR("found_at", OPT, raw_dataset, found_at, TERN_CONFIG_PATH_LEN - 1),
     CYAML_FIELD_END,
 };
 
@@ -257,9 +269,9 @@ static const cyaml_schema_value_t config_schema = {CYAML_VALUE_MAPPING(CYAML_FLA
 
 /* ---- name tables ------------------------------------------------------------ */
 
-static const char *const dataset_names[] = {"mnist", "fashion-mnist", "cifar10"};
-static const int dataset_channels[] = {1, 1, 3};
-static const int dataset_size[] = {28, 28, 32};  /* H = W */
+static const char *const dataset_names[] = {"mnist", "fashion-mnist", "cifar10", "folder", "npy", "csv"};
+static const int dataset_channels[] = {1, 1, 3, 0, 0, 1};  /* 0: the data's (folder: dataset.channels) */
+static const int dataset_size[] = {28, 28, 32, 0, 0, 0};   /* H = W; 0: the data's (folder: dataset.size) */
 
 static const char *const norm_names[] = {[TERN_NORM_NONE] = "none", [TERN_NORM_GIVEN] = "given",
                                          [TERN_NORM_COMPUTE] = "compute"};
@@ -423,12 +435,40 @@ static tern_status resolve_validation(rctx *R, const raw_dataset *d, tern_config
     return TERN_OK;
 }
 
+/* The keys of a user's dataset (folder: channels, size, resize; csv:
+ * label_column) into out->opts; *size = the smaller side when known. */
+static tern_status resolve_user_data(rctx *R, const raw_dataset *d, tern_config_dataset *out, int *size) {
+    int folder = !strcmp(d->name, "folder");
+    const char *key = d->channels ? "channels" : d->size ? "size" : d->resize ? "resize" : NULL;
+    if (key && !folder) return rfail(R, "dataset", key, "is only used with name: folder");
+    if (d->label_column && strcmp(d->name, "csv")) return rfail(R, "dataset", "label_column", "is only used with name: csv");
+    if (d->channels) {
+        if (*d->channels != 1 && *d->channels != 3) return rfail(R, "dataset", "channels", "%d must be 1 or 3", *d->channels);
+        out->channels = out->opts.channels = *d->channels;
+    }
+    for (unsigned k = 0; d->size && k < 2; k++) {
+        char at[16];
+        snprintf(at, sizeof at, "size.%u", k);
+        if (d->size[k] < 1 || d->size[k] > TERN_IMAGE_MAX_SIDE)
+            return rfail(R, "dataset", at, "%d must be in 1..%d", d->size[k], TERN_IMAGE_MAX_SIDE);
+        out->opts.size[k] = d->size[k];
+    }
+    if (d->size) *size = d->size[0] < d->size[1] ? d->size[0] : d->size[1];
+    if (d->resize) out->opts.resize = *d->resize;
+    if (d->label_column) {
+        if (!d->label_column[0]) return rfail(R, "dataset", "label_column", "is empty");
+        snprintf(out->opts.label_column, sizeof out->opts.label_column, "%s", d->label_column);
+    }
+    return TERN_OK;
+}
+
 static tern_status resolve_dataset(rctx *R, const raw_dataset *d, tern_config_dataset *out) {
     int i = 0;
     TRY(rname(R, "dataset", "name", d->name, dataset_names, COUNT(dataset_names), "dataset", &i));
     snprintf(out->name, sizeof out->name, "%s", d->name);
     out->channels = dataset_channels[i];
     int size = dataset_size[i];
+    TRY(resolve_user_data(R, d, out, &size));
     if (d->path && !d->path[0]) return rfail(R, "dataset", "path", "is empty; leave it out for datasets/data/%s", d->name);
     if (d->path) snprintf(out->path, sizeof out->path, "%s", d->path);
     else snprintf(out->path, sizeof out->path, "datasets/data/%s", d->name);
@@ -442,6 +482,8 @@ static tern_status resolve_dataset(rctx *R, const raw_dataset *d, tern_config_da
     } else {
         if (!d->mean) return rfail(R, "dataset", NULL, "normalize: given needs mean (one per channel)");
         if (!d->std) return rfail(R, "dataset", NULL, "normalize: given needs std (one per channel)");
+        if (!out->channels) return rfail(R, "dataset", NULL, "normalize: given needs the number of channels: set "
+                                         "dataset.channels (folder) or use normalize: compute");
         if ((int)d->mean_count != out->channels)
             return rfail(R, "dataset", "mean", "%u values for %s's %d channel%s", d->mean_count, d->name,
                          out->channels, out->channels > 1 ? "s" : "");
@@ -459,7 +501,7 @@ static tern_status resolve_dataset(rctx *R, const raw_dataset *d, tern_config_da
     if (d->augment) {
         if (d->augment->crop_pad) {
             int p = *d->augment->crop_pad;
-            if (p < 0 || p > size)
+            if (p < 0 || (size && p > size))
                 return rfail(R, "dataset.augment", "crop_pad", "%d must be in 0..%d for %s", p, size, d->name);
             out->augment.crop_pad = p;
         }
@@ -755,8 +797,21 @@ static void default_output_dir(const char *source, char *out, size_t size) {
     else snprintf(out, size, "runs/%.*s", (int)n, base);
 }
 
+/* dataset.found_at: as the config gives it (the copy inside a checkpoint),
+ * else the absolute directory the lookup finds now, else empty. */
+static void record_dataset_dir(tern_config *cfg, const char *given) {
+    char dir[TERN_CONFIG_PATH_LEN], abs[PATH_MAX];
+    char *out = cfg->dataset.found_at;
+    out[0] = '\0';
+    if (given) snprintf(out, sizeof cfg->dataset.found_at, "%s", given);
+    else if (!tern_config_dataset_dir(cfg, dir, sizeof dir) && realpath(dir, abs) && strlen(abs) < sizeof cfg->dataset.found_at)
+        memcpy(out, abs, strlen(abs) + 1);
+    tern_error_clear();
+}
+
 static tern_status resolve(rctx *R, const raw_config *raw, tern_config *cfg) {
     TRY(resolve_dataset(R, raw->dataset, &cfg->dataset));
+    record_dataset_dir(cfg, raw->dataset->found_at);
 
     int init = TERN_INIT_HE;
     if (raw->model->init) TRY(rname(R, "model", "init", raw->model->init, init_names, COUNT(init_names), "init", &init));
@@ -1010,6 +1065,19 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     }
     tern_cdoc_buf_printf(&b, "  augment: {crop_pad: %d, hflip: %s}\n", d->augment.crop_pad, tf(d->augment.hflip));
     tern_cdoc_buf_printf(&b, "  validation: %.17g\n", d->validation);
+    if (d->opts.channels) tern_cdoc_buf_printf(&b, "  channels: %d\n", d->opts.channels);
+    if (d->opts.size[0]) tern_cdoc_buf_printf(&b, "  size: [%d, %d]\n", d->opts.size[0], d->opts.size[1]);
+    if (!strcmp(d->name, "folder")) tern_cdoc_buf_printf(&b, "  resize: %s\n", tf(d->opts.resize));
+    if (d->opts.label_column[0]) {
+        tern_cdoc_buf_puts(&b, "  label_column: ");
+        tern_cdoc_buf_putq(&b, d->opts.label_column);
+        tern_cdoc_buf_puts(&b, "\n");
+    }
+    if (d->found_at[0]) {
+        tern_cdoc_buf_puts(&b, "  found_at: ");
+        tern_cdoc_buf_putq(&b, d->found_at);
+        tern_cdoc_buf_puts(&b, "\n");
+    }
 
     tern_cdoc_buf_printf(&b, "model:\n  init: %s\n  layers:\n", init_names[cfg->model.init]);
     for (int i = 0; i < cfg->model.n_layers; i++)
@@ -1146,6 +1214,10 @@ void tern_config_input_shape(const tern_config *cfg, int shape[3]) {
     while (i + 1 < COUNT(dataset_names) && strcmp(dataset_names[i], cfg->dataset.name)) i++;
     shape[0] = dataset_channels[i];
     shape[1] = shape[2] = dataset_size[i];
+    if (cfg->dataset.opts.size[0] && cfg->dataset.channels) {  /* a folder of the size the config gives */
+        shape[0] = cfg->dataset.channels;
+        shape[1] = cfg->dataset.opts.size[0], shape[2] = cfg->dataset.opts.size[1];
+    }
 }
 
 static int is_dir(const char *p) {
@@ -1186,8 +1258,12 @@ tern_status tern_config_dataset_dir(const tern_config *cfg, char *out, size_t si
     const char *p = cfg->dataset.path, *found;
     char alt[2 * TERN_CONFIG_PATH_LEN + 8] = "";
     if (find_path(cfg, p, is_dir, alt, sizeof alt, &found)) return copy_out("dataset_dir", found, out, size);
-    return tern_error(TERN_ERR_IO, "dataset: no directory '%s' here nor at '%s'; run datasets/fetch.sh or set dataset.path",
-                      p, alt);
+    /* Last, where the run that wrote this config found its data. */
+    const char *at = cfg->dataset.found_at;
+    if (at[0] && is_dir(at)) return copy_out("dataset_dir", at, out, size);
+    return tern_error(TERN_ERR_IO, "dataset: no directory '%s' here nor at '%s'%s%s%s; give its directory with --data DIR, "
+                      "set dataset.path or run datasets/fetch.sh", p, alt, at[0] ? " nor at '" : "", at,
+                      at[0] ? "' (where it was found in training)" : "");
 }
 
 tern_status tern_config_teacher_path(const tern_config *cfg, char *out, size_t size) {

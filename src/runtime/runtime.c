@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "tern/clock.h"
+#include "tern/data.h"
 #include "tern/pool.h"
 
 #define ALIGN_FLOATS 16  /* 64 bytes */
@@ -720,35 +721,28 @@ void tern_runtime_normalize(const tern_deploy *m, const unsigned char *pixels, f
             x[(size_t)c * HW + j] = tern_pt_normalize(pixels[(size_t)c * HW + j], m->mean[c], m->std[c]);
 }
 
-/* Skip whitespace and '#' comments in a PNM header. */
-static int pnm_skip(FILE *f) {
-    int ch;
-    while ((ch = fgetc(f)) != EOF) {
-        if (ch == '#')
-            while ((ch = fgetc(f)) != EOF && ch != '\n') {}
-        else if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
-            break;
-    }
-    return ch;
-}
-
-static int pnm_int(FILE *f, int *v) {
-    int ch = pnm_skip(f);
-    long x = 0;
-    if (ch < '0' || ch > '9') return 0;
-    while (ch >= '0' && ch <= '9') {
-        x = x * 10 + (ch - '0');
-        if (x > 1 << 20) return 0;
-        ch = fgetc(f);
-    }
-    *v = (int)x;
-    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r';  /* one whitespace ends the number */
-}
-
 tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, float *x) {
     if (!m || !path || !x) return tern_error(TERN_ERR_ARG, "runtime: read_input given NULL");
     const int C = m->in_shape[0], H = m->in_shape[1], W = m->in_shape[2];
-    const size_t need = (size_t)C * H * W;
+    const size_t need = (size_t)C * H * W, HW = (size_t)H * W;
+    /* An image (PNG, JPEG, PNM) through the datasets' reader, converted to
+     * the model's channels as the folder dataset converts; else raw bytes. */
+    tern_image img;
+    tern_status st = tern_image_read(path, &img);
+    if (st == TERN_OK) {
+        if (img.h != H || img.w != W)
+            st = tern_error(TERN_ERR_SHAPE, "%s: image is %dx%d with %d channel(s) but the model takes %dx%d with %d",
+                            path, img.w, img.h, img.c, W, H, C);
+        else if (C != 1 && C != 3)
+            st = tern_error(TERN_ERR_SHAPE, "%s: the model takes %d channels; only a raw input can give them", path, C);
+        else if (!(st = tern_image_convert(&img, path, C, H, W, 0, x)))
+            for (int c = 0; c < C; c++)
+                for (size_t j = 0; j < HW; j++) x[c * HW + j] = (x[c * HW + j] - m->mean[c]) / m->std[c];
+        tern_image_free(&img);
+        return st;
+    }
+    if (st != TERN_ERR_UNSUPPORTED) return st;
+    st = TERN_OK;
     FILE *f = NULL;
     tern_status opened = tern_fs_fopen_regular(path, "rb", &f, NULL);
     if (opened) return opened;
@@ -757,43 +751,12 @@ tern_status tern_runtime_read_input(const tern_deploy *m, const char *path, floa
         fclose(f);
         return tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
     }
-    tern_status st = TERN_OK;
-    char magic[2] = {0, 0};
-    size_t got = fread(magic, 1, 2, f);
-    if (got == 2 && magic[0] == 'P' && (magic[1] == '5' || magic[1] == '6')) {
-        int pc = magic[1] == '5' ? 1 : 3, pw = 0, ph = 0, maxv = 0;
-        if (!pnm_int(f, &pw) || !pnm_int(f, &ph) || !pnm_int(f, &maxv))
-            st = tern_error(TERN_ERR_FORMAT, "%s: unreadable P%c header", path, magic[1]);
-        else if (maxv != 255)
-            st = tern_error(TERN_ERR_FORMAT, "%s: maxval %d; tern reads 8-bit images (maxval 255)", path, maxv);
-        else if (pc != C || pw != W || ph != H)
-            st = tern_error(TERN_ERR_SHAPE, "%s: image is %dx%d with %d channel(s) but the model takes %dx%d with %d", path,
-                            pw, ph, pc, W, H, C);
-        else {
-            /* PNM stores pixels interleaved (H, W, C); the model reads (C, H, W). */
-            unsigned char *hwc = malloc(need + 1);
-            size_t k = hwc ? fread(hwc, 1, need + 1, f) : 0;
-            if (!hwc)
-                st = tern_error(TERN_ERR_NOMEM, "%s: out of memory", path);
-            else if (k != need)
-                st = tern_error(TERN_ERR_FORMAT, "%s: %zu bytes of pixels where %dx%dx%d = %zu are needed", path, k, W, H,
-                                C, need);
-            else
-                for (int c = 0; c < C; c++)
-                    for (size_t j = 0; j < (size_t)H * W; j++) px[(size_t)c * H * W + j] = hwc[j * C + c];
-            free(hwc);
-        }
-    } else {
-        size_t k = got + fread(px + got, 1, need + 1 - got, f);
-        memcpy(px, magic, got);  /* the two bytes read to look for a PNM magic */
-        if (k > need)
-            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is longer; "
-                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, W, H);
-        else if (k < need)
-            st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is %zu; "
-                            "or give a P5/P6 image of %dx%d", path, C, H, W, need, k, W, H);
-    }
+    size_t k = fread(px, 1, need + 1, f);
     fclose(f);
+    if (k != need)
+        st = tern_error(TERN_ERR_SHAPE, "%s: a raw input must be C*H*W = %d*%d*%d = %zu bytes, this one is %s%zu; "
+                        "or give a PNG, JPEG or PGM/PPM image of %dx%d", path, C, H, W, need, k > need ? "longer than " : "",
+                        k > need ? need : k, W, H);
     if (!st) tern_runtime_normalize(m, px, x);
     free(px);
     return st;

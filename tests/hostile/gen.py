@@ -1086,12 +1086,12 @@ def images(c):
     for tag, content, exp in [
         ("ok", b"P5\n4 4\n255\n" + px, "ok"), ("comment", b"P5\n# hi\n4 4\n255\n" + px, "any"),
         ("comment_everywhere", b"P5#a\n4#b\n4#c\n255\n" + px, "any"),
-        ("ascii_p2", b"P2\n4 4\n255\n" + b" ".join(b"%d" % p for p in px) + b"\n", "err"),
-        ("p6_on_gray", b"P6\n4 4\n255\n" + px * 3, "err"), ("p4", b"P4\n4 4\n" + bytes(2), "err"),
+        ("ascii_p2", b"P2\n4 4\n255\n" + b" ".join(b"%d" % p for p in px) + b"\n", "ok"),
+        ("p6_on_gray", b"P6\n4 4\n255\n" + px * 3, "ok"), ("p4", b"P4\n4 4\n" + bytes(2), "err"),
         ("magic_junk", b"PX\n4 4\n255\n" + px, "err"), ("empty", b"", "err"), ("only_magic", b"P5", "err"),
         ("no_maxval", b"P5\n4 4\n" + px, "err"), ("maxval0", b"P5\n4 4\n0\n" + px, "err"),
-        ("maxval_neg", b"P5\n4 4\n-1\n" + px, "err"), ("maxval256", b"P5\n4 4\n256\n" + px * 2, "err"),
-        ("maxval65535", b"P5\n4 4\n65535\n" + px * 2, "err"), ("maxval65536", b"P5\n4 4\n65536\n" + px * 2, "err"),
+        ("maxval_neg", b"P5\n4 4\n-1\n" + px, "err"), ("maxval256", b"P5\n4 4\n256\n" + px * 2, "any"),
+        ("maxval65535", b"P5\n4 4\n65535\n" + px * 2, "any"), ("maxval65536", b"P5\n4 4\n65536\n" + px * 2, "err"),
         ("maxval_huge", b"P5\n4 4\n99999999999999999999\n" + px, "err"), ("maxval100", b"P5\n4 4\n100\n" + px, "any"),
         ("dims0", b"P5\n0 0\n255\n", "err"), ("dims_neg", b"P5\n-4 -4\n255\n" + px, "err"),
         ("dims_huge", b"P5\n100000 100000\n255\n" + px, "err"),
@@ -1130,6 +1130,68 @@ def images(c):
 
 
 # ---- sweep specs ---------------------------------------------------------------
+
+def png(w, h, rows=None, ihdr=None):
+    """A gray 8-bit PNG; ihdr replaces the IHDR payload (hostile sizes)."""
+    rows = rows or [bytes(w) for _ in range(h)]
+    chunk = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+    raw = b"".join(b"\0" + r for r in rows)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr or struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def npy(descr, shape, data):
+    hdr = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    hdr += " " * (63 - (10 + len(hdr)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(hdr)) + hdr.encode() + data
+
+
+def user_data(c):
+    """PNG, JPEG, .npy and .npz inputs cut short or declaring huge sizes."""
+    cat = "user"
+    inf = lambda p: T + " infer model.h5 " + p
+    good = png(4, 4, [bytes(range(k, k + 4)) for k in range(4)])
+    c.add(cat, "png_ok", "ok", inf("x.png"), {"x.png": good})
+    for cut in (8, 16, 33, len(good) // 2, len(good) - 12):
+        c.add(cat, "png_cut%d" % cut, "err:x.png", inf("x.png"), {"x.png": good[:cut]})
+    for tag, ihdr in [("huge", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0)),
+                      ("zero", struct.pack(">IIBBBBB", 0, 4, 8, 0, 0, 0, 0)),
+                      ("2_31", struct.pack(">IIBBBBB", 1 << 31, 1 << 31, 8, 0, 0, 0, 0)),
+                      ("depth3", struct.pack(">IIBBBBB", 4, 4, 3, 0, 0, 0, 0))]:
+        c.add(cat, "png_ihdr_" + tag, "err:x.png", inf("x.png"), {"x.png": png(4, 4, ihdr=ihdr)})
+    c.add(cat, "png_in_dir_cut", "err:x.png", inf("d"), {"d/x.png": good[:40]})
+    for tag, content in [("soi_only", b"\xff\xd8\xff"), ("app0_cut", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"),
+                         ("sof_huge", b"\xff\xd8\xff\xc0\x00\x0b\x08\xff\xff\xff\xff\x01\x01\x11\x00\xff\xd9")]:
+        c.add(cat, "jpeg_" + tag, "err:x.jpg", inf("x.jpg"), {"x.jpg": content})
+    cfg = lambda name: render(base_cfg(data="u", name=name))
+    lab = npy("<i8", "(20,)", struct.pack("<20q", *[i % 10 for i in range(20)]))
+    img = npy("|u1", "(20, 4, 4)", bytes(320))
+    for tag, content in [("cut_header", img[:20]), ("cut_data", img[:-5]), ("trailing", img + b"x"),
+                         ("shape_huge", npy("|u1", "(2147483647, 2147483647, 2147483647)", bytes(16))),
+                         ("shape_5d", npy("|u1", "(1, 1, 1, 1, 1)", bytes(1))), ("descr_junk", npy("zz", "(1,)", b"")),
+                         ("header_len_huge", b"\x93NUMPY\x02\x00\xff\xff\xff\xff{}"),
+                         ("fortran", img.replace(b"False", b"True ")), ("f8", npy("<f8", "(20, 4, 4)", bytes(2560)))]:
+        c.add(cat, "npy_" + tag, "err:train_images.npy", T + " train n.yaml --force",
+              {"n.yaml": cfg("npy"), "u/train_images.npy": content, "u/train_labels.npy": lab,
+               "u/test_images.npy": img, "u/test_labels.npy": lab})
+    # A zip whose member declares 4 GiB from a few bytes: refused before allocating.
+    body = zlib.compress(b"x")[2:-4]
+    crc = zlib.crc32(b"x")
+    name = b"images.npy"
+    loc = struct.pack("<IHHHHHIIIHH", 0x04034b50, 20, 0, 8, 0, 0, crc, len(body), 0xfffffff0, len(name), 0) + name + body
+    cd = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 20, 20, 0, 8, 0, 0, crc, len(body), 0xfffffff0, len(name),
+                     0, 0, 0, 0, 0, 0) + name
+    eocd = struct.pack("<IHHHHIIH", 0x06054b50, 0, 0, 1, 1, len(cd), len(loc), 0)
+    c.add(cat, "npz_member_huge", "err:train.npz", T + " train n.yaml --force",
+          {"n.yaml": cfg("npy"), "u/train.npz": loc + cd + eocd, "u/test.npz": loc + cd + eocd})
+    c.add(cat, "npz_not_zip", "err:train.npz", T + " train n.yaml --force",
+          {"n.yaml": cfg("npy"), "u/train.npz": b"PK\x03\x04junk", "u/test.npz": b""})
+    for tag, text in [("nan_cell", b"a,label\nnan,1\n"), ("huge_cell", b"a,label\n1e999,1\n"),
+                      ("nul", b"a,label\n1\x00,1\n"), ("label_huge", b"a,label\n1,99999999999\n"),
+                      ("no_rows", b"a,label\n"), ("commas", b"a,label\n" + b"," * 100000 + b"\n")]:
+        c.add(cat, "csv_" + tag, "err:train.csv", T + " train n.yaml --force",
+              {"n.yaml": cfg("csv"), "u/train.csv": text, "u/test.csv": b"a,label\n1,0\n"})
+
 
 def sweeps(c):
     cat = "sweep"
@@ -1377,7 +1439,7 @@ def main():
         gen_base(d)
         return 0
     c = Corpus(d)
-    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, sweeps, cmdlines, plots):
+    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, user_data, sweeps, cmdlines, plots):
         part(c)
     c.write()
     return 0

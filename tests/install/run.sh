@@ -33,7 +33,9 @@ major=${ver%%.*}
 [ "$(readlink "$LIB/libtern.so")" = "libtern.so.$major" ] || fail "libtern.so does not link to libtern.so.$major"
 [ "$(readlink "$LIB/libtern.so.$major")" = "libtern.so.$ver" ] || fail "libtern.so.$major does not link to libtern.so.$ver"
 [ -f "$LIB/libtern.so.$ver" ] && [ ! -L "$LIB/libtern.so.$ver" ] || fail "libtern.so.$ver is not a file"
-objdump -p "$LIB/libtern.so.$ver" | grep -q "SONAME *libtern.so.$major$" || fail "libtern.so.$ver lacks SONAME libtern.so.$major"
+# grep reads all of objdump's output: with -q it stops at the match and, under pipefail,
+# objdump's SIGPIPE fails the line.
+objdump -p "$LIB/libtern.so.$ver" | grep "SONAME *libtern.so.$major$" >/dev/null || fail "libtern.so.$ver lacks SONAME libtern.so.$major"
 
 # ---- the model, an image, and what tern infer says -----------------------
 "$P/bin/tern" export "$T/run/last.h5" -o "$T/model.h5" --data "$T/data" > /dev/null 2>&1 || fail "export failed"
