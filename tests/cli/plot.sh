@@ -33,8 +33,10 @@ tiny_run)
     tiny_config "$T/c.yaml" "$T/run" 40 3 8
     "$TERN" train "$T/c.yaml" > /dev/null 2>&1 || fail "the tiny run does not train"
     "$TERN" plot "$T/run" > "$T/out" 2> "$T/err" || fail "exit $?: $(cat "$T/err")"
-    for p in loss accuracy lr sparsity; do is_png "$T/run/$p.png"; done
-    [ ! -e "$T/run/alpha.png" ] || fail "alpha.png without alpha columns"
+    # A real run logs every ternary layer's alpha: all five plots.
+    head -1 "$T/run/metrics.csv" | grep -q ',alpha_' || fail "the run logs no alpha column"
+    for p in loss accuracy lr sparsity alpha; do is_png "$T/run/$p.png"; done
+    grep -q '<img src="alpha.png"' "$T/run/report.html" || fail "the page lacks alpha.png"
     grep -q '<img src="sparsity.png"' "$T/run/report.html" || fail "the page lacks sparsity.png"
     grep -q 'name: &quot;mnist&quot;' "$T/run/report.html" || fail "the page lacks the run's config"
     ls "$T/run" | grep -q '\.tmp\.' && fail "a temporary file was left: $(ls "$T/run")"
