@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "kernels/norm.h"
 
 /* |a - b| <= tol, failing on NaN too (cmocka's assert_float_equal lets a NaN through). */
 #define assert_near(a, b, tol)                                                                   \
@@ -443,6 +444,65 @@ static void test_bn_errors(void **state) {
     bn_free(&b);
 }
 
+/* The loops of kernels/norm.h against their scalar twins, bit for bit:
+ * sums over 1..9 planes (groups of four and a partial one) of 1..37 and
+ * LeNet-5's 64 and 576 floats (tails of 0..3), planes interleaved as a
+ * channel's are; maps over lengths with every tail of 16, on values among
+ * +0, -0, negatives and a NaN, so a twin that rounds, clips or propagates
+ * otherwise shows. On a CPU without AVX-512 the dispatch is the scalar twin
+ * and the test checks that the two entry points agree. */
+static void test_bn_loops_match_scalar_twins(void **state) {
+    (void)state;
+    if (!tern_kernel_available(TERN_KERNEL_AVX512)) print_message("no AVX-512: the dispatch runs the scalar twins\n");
+    const size_t hws[] = {1, 2, 3, 4, 5, 7, 8, 13, 16, 17, 31, 37, 64, 576};
+    enum { CH = 3, MAXN = 9, MAXHW = 576 };
+    static float x[MAXN * CH * MAXHW], g[MAXN * CH * MAXHW], y0[MAXHW], y1[MAXHW];
+    tern_rng r;
+    tern_rng_seed(&r, 11);
+    for (size_t i = 0; i < sizeof x / sizeof x[0]; i++) {
+        x[i] = 3.0f * tern_rng_normal(&r) + 0.7f;
+        g[i] = tern_rng_normal(&r);
+    }
+    for (size_t h = 0; h < sizeof hws / sizeof hws[0]; h++)
+        for (size_t n = 1; n <= MAXN; n++) {
+            const size_t hw = hws[h], stride = CH * hw;
+            const float *xc = x + hw; /* channel 1 of CH */
+            for (int power = 1; power <= 2; power++) {
+                double a = tern_kernel_bn_sum_f32(xc, stride, n, hw, 0.6875, power);
+                double b = tern_kernel_bn_sum_f32_ref(xc, stride, n, hw, 0.6875, power);
+                if (memcmp(&a, &b, sizeof a))
+                    fail_msg("bn_sum power %d, %zu planes of %zu: %.17g, scalar twin %.17g", power, n, hw, a, b);
+            }
+            double sg[2], sgx[2];
+            tern_kernel_bn_grad_sums_f32(xc, g + hw, stride, n, hw, 0.3f, 1.7f, &sg[0], &sgx[0]);
+            tern_kernel_bn_grad_sums_f32_ref(xc, g + hw, stride, n, hw, 0.3f, 1.7f, &sg[1], &sgx[1]);
+            if (memcmp(&sg[0], &sg[1], sizeof(double)) || memcmp(&sgx[0], &sgx[1], sizeof(double)))
+                fail_msg("bn_grad_sums, %zu planes of %zu: %.17g %.17g, scalar twin %.17g %.17g", n, hw, sg[0], sgx[0],
+                         sg[1], sgx[1]);
+        }
+    const float special[] = {0.0f, -0.0f, -1.5f, 0.25f, NAN, 2.0f, -0.0625f};
+    for (size_t i = 0; i < MAXHW; i++)
+        if (i % 5 == 0) x[i] = special[(i / 5) % 7];
+    for (size_t len = 1; len <= MAXHW; len += len < 40 ? 1 : 67)
+        for (int relu = 0; relu <= 1; relu++) {
+            /* mean 0, scale 1, beta -0 let -0 and NaN through to the relu */
+            const float mean = relu ? 0.0f : 0.4f, scale = relu ? 1.0f : 1.3f, beta = relu ? -0.0f : -0.2f;
+            memset(y0, 0x55, sizeof y0);
+            memset(y1, 0x55, sizeof y1);
+            tern_kernel_bn_norm_f32(x, len, mean, scale, beta, relu, y0);
+            tern_kernel_bn_norm_f32_ref(x, len, mean, scale, beta, relu, y1);
+            if (memcmp(y0, y1, sizeof y0)) fail_msg("bn_norm relu %d, length %zu: not the scalar twin's bits", relu, len);
+            for (size_t i = 0; i < MAXHW; i++) y0[i] = y1[i] = g[i];
+            tern_kernel_relu_mask_f32(x, y0, len);
+            tern_kernel_relu_mask_f32_ref(x, y1, len);
+            if (memcmp(y0, y1, sizeof y0)) fail_msg("relu_mask, length %zu: not the scalar twin's bits", len);
+            for (size_t i = 0; i < MAXHW; i++) y0[i] = y1[i] = g[MAXHW + i];
+            tern_kernel_bn_dx_f32(x, g, len, 0.9f, 0.1f, 1.1f, -0.05f, 0.3f, y0);
+            tern_kernel_bn_dx_f32_ref(x, g, len, 0.9f, 0.1f, 1.1f, -0.05f, 0.3f, y1);
+            if (memcmp(y0, y1, sizeof y0)) fail_msg("bn_dx, length %zu: not the scalar twin's bits", len);
+        }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bn_forward_train),
@@ -455,6 +515,7 @@ int main(void) {
         cmocka_unit_test(test_bn_eval_grad_by_formula),
         cmocka_unit_test(test_bn_relu_fused_equals_two_ops),
         cmocka_unit_test(test_bn_errors),
+        cmocka_unit_test(test_bn_loops_match_scalar_twins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "gradcheck.h"
+#include "kernels/fp32.h"
 #include "ops/ops_impl.h"
 
 /* ---- helpers -------------------------------------------------------------- */
@@ -476,6 +477,37 @@ static void test_conv2d_errors(void **state) {
     tern_ctx_free(&c);
 }
 
+/* col2im, which conv2d's backward calls, against its scalar twin bit for
+ * bit: valid stride-1 convs on images of W <= 16 (the AVX-512 twin's, LeNet-5's
+ * 12x12 among them) and a few it leaves to the scalar one, columns rows ld
+ * apart with a gap, added onto a dx that is not zero, with +0 and -0 among
+ * the entries so that an add in another order or an unmasked lane shows. */
+static void test_col2im_matches_scalar_twin(void **state) {
+    (void)state;
+    const int geo[][6] = {
+        /* C, H, W, KH, KW, stride */
+        {32, 12, 12, 5, 5, 1}, {1, 1, 1, 1, 1, 1}, {3, 5, 16, 2, 3, 1}, {2, 16, 16, 16, 16, 1},
+        {4, 7, 9, 3, 1, 1},    {2, 9, 17, 3, 3, 1}, {3, 10, 10, 3, 3, 2}, {1, 4, 6, 4, 6, 1},
+    };
+    enum { MAXF = 32 * 25 * 64 + 64 };
+    static float dcol[MAXF * 2], dx0[32 * 16 * 17], dx1[32 * 16 * 17];
+    tern_rng r;
+    tern_rng_seed(&r, 5);
+    for (size_t i = 0; i < sizeof dcol / sizeof dcol[0]; i++)
+        dcol[i] = i % 7 == 0 ? (i % 2 ? -0.0f : 0.0f) : tern_rng_normal(&r);
+    for (size_t g = 0; g < sizeof geo / sizeof geo[0]; g++) {
+        const int C = geo[g][0], H = geo[g][1], W = geo[g][2], KH = geo[g][3], KW = geo[g][4], st = geo[g][5];
+        const int OH = (H - KH) / st + 1, OW = (W - KW) / st + 1;
+        const size_t ld = (size_t)OH * OW + 3, n = (size_t)C * H * W;
+        assert_true((size_t)C * KH * KW * ld <= sizeof dcol / sizeof dcol[0] && n <= sizeof dx0 / sizeof dx0[0]);
+        for (size_t i = 0; i < n; i++) dx0[i] = dx1[i] = i % 5 == 0 ? -0.0f : tern_rng_normal(&r);
+        tern_kernel_col2im_add_ld_f32(dcol, ld, C, H, W, KH, KW, st, 0, OH, OW, dx0);
+        tern_kernel_col2im_add_ld_f32_ref(dcol, ld, C, H, W, KH, KW, st, 0, OH, OW, dx1);
+        if (memcmp(dx0, dx1, n * sizeof(float)))
+            fail_msg("col2im C=%d %dx%d kernel %dx%d stride %d: not the scalar twin's bits", C, H, W, KH, KW, st);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear_forward_matches_naive),
@@ -487,6 +519,7 @@ int main(void) {
         cmocka_unit_test(test_eval_mode_records_nothing),
         cmocka_unit_test(test_linear_errors),
         cmocka_unit_test(test_conv2d_errors),
+        cmocka_unit_test(test_col2im_matches_scalar_twin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -268,6 +268,17 @@ void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW,
  * padding drops. */
 void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
                                    int pad, int OH, int OW, float *dx) {
+#if defined(__x86_64__)
+    if (stride == 1 && pad == 0 && W <= 16 && tern_kernel_available(TERN_KERNEL_AVX512)) {
+        tern_kernel_col2im_add_valid16_f32_avx512(dcol, ld, C, H, W, KH, KW, OH, OW, dx);
+        return;
+    }
+#endif
+    tern_kernel_col2im_add_ld_f32_ref(dcol, ld, C, H, W, KH, KW, stride, pad, OH, OW, dx);
+}
+
+void tern_kernel_col2im_add_ld_f32_ref(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
+                                       int pad, int OH, int OW, float *dx) {
     if (stride == 1 && pad == 0 && OW == 8) {
         /* im2col_valid_f32's adjoint for rows of 8: each run one vector add */
         for (int ch = 0; ch < C; ch++)

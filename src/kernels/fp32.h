@@ -44,6 +44,13 @@ void tern_kernel_im2col_ld_f32(const float *x, int C, int H, int W, int KH, int 
 void tern_kernel_col2im_add_ld_f32(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
                                    int pad, int OH, int OW, float *dx);
 
+/* Its scalar twin, which fixes the order each pixel adds its entries in:
+ * kernel row kh, then kernel column kw, ascending (the one entry of each
+ * pair reading that pixel). The AVX-512 twin (x86/fp32_avx512.h, for
+ * stride 1, no padding and W <= 16: LeNet-5's conv2) adds in that order. */
+void tern_kernel_col2im_add_ld_f32_ref(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW, int stride,
+                                       int pad, int OH, int OW, float *dx);
+
 /* tern_kernel_im2col_f32 on int8 (quantized) and int16 (widened) images,
  * for the packed convs (padding is 0, the value it stands for). */
 void tern_kernel_im2col_i8(const int8_t *x, int C, int H, int W, int KH, int KW, int stride, int pad, int OH, int OW,

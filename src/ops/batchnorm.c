@@ -21,7 +21,7 @@
  *   eval:     dx += gamma invstd g      (the statistics are constants) */
 #include <math.h>
 
-#include "core/lanes.h"
+#include "kernels/norm.h"
 #include "ops_impl.h"
 #include "tern/pool.h"
 
@@ -146,8 +146,8 @@ static void bn_set_stats(bn_state *s, int ch, double mean, double ssd, double M)
 #define BN_TASKS 8
 
 /* Forward of (N,C,H,W) channels [lo, hi): statistics, then y. Each plane is
- * summed in TERN_LANES double lanes (core/lanes.h: vectorised, the same bits
- * on every target) and the planes in sample order. */
+ * summed in fixed double lanes and the planes in sample order, by the loops
+ * of kernels/norm.h (an AVX-512 twin with the scalar twin's bits). */
 static void bn_forward_channels(void *arg, int task, int thread) {
     (void)thread;
     tern_node *n = arg;
@@ -158,49 +158,18 @@ static void bn_forward_channels(void *arg, int task, int thread) {
     bn_dims(x, &N, &C, &HW);
     tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
     double M = (double)N * (double)HW;
+    const size_t stride = (size_t)C * HW; /* from a channel's plane to the next sample's */
     for (size_t ch = lo; ch < hi; ch++) {
+        const float *xc = x->data + ch * HW; /* plane 0 of the channel */
         if (s->batch_stats) {
-            double sum = 0.0, ssd = 0.0;
-            for (int i = 0; i < N; i++) {
-                const float *xp = x->data + ((size_t)i * C + ch) * HW; /* (HW) */
-                double a[TERN_LANES] = {0};
-                size_t j = 0;
-                for (; j + TERN_LANES <= HW; j += TERN_LANES)
-                    for (int l = 0; l < TERN_LANES; l++) a[l] += (double)xp[j + l];
-                for (int l = 0; j < HW; j++, l++) a[l] += (double)xp[j];
-                sum += tern_lanes_sum(a);
-            }
-            double mean = sum / M;
-            for (int i = 0; i < N; i++) {
-                const float *xp = x->data + ((size_t)i * C + ch) * HW;
-                double a[TERN_LANES] = {0};
-                size_t j = 0;
-                for (; j + TERN_LANES <= HW; j += TERN_LANES)
-                    for (int l = 0; l < TERN_LANES; l++) {
-                        double d = (double)xp[j + l] - mean;
-                        a[l] += d * d;
-                    }
-                for (int l = 0; j < HW; j++, l++) {
-                    double d = (double)xp[j] - mean;
-                    a[l] += d * d;
-                }
-                ssd += tern_lanes_sum(a);
-            }
-            bn_set_stats(s, (int)ch, mean, ssd, M);
+            double mean = tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, 0.0, 1) / M;
+            bn_set_stats(s, (int)ch, mean, tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, mean, 2), M);
         }
         /* y = (x - mean) (gamma invstd) + beta; see tern_batchnorm_forward. */
         float m = s->mean[ch], scale = gamma->data[ch] * s->invstd[ch], b = beta->data[ch];
         for (int i = 0; i < N; i++) {
-            size_t off = ((size_t)i * C + ch) * HW;
-            const float *xp = x->data + off;
-            float *yp = n->out->data + off;
-            if (s->relu) /* clipped as it is written: no second pass over the plane */
-                for (size_t j = 0; j < HW; j++) {
-                    float v = (xp[j] - m) * scale + b;
-                    yp[j] = v < 0.0f ? 0.0f : v;
-                }
-            else
-                for (size_t j = 0; j < HW; j++) yp[j] = (xp[j] - m) * scale + b;
+            size_t off = (size_t)i * stride + ch * HW;
+            tern_kernel_bn_norm_f32(x->data + off, HW, m, scale, b, s->relu, n->out->data + off);
         }
     }
 }
@@ -254,42 +223,27 @@ static void bn_backward_channels(void *arg, int task, int thread) {
     tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
     double M = (double)N * (double)HW;
     int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
+    const size_t stride = (size_t)C * HW; /* from a channel's plane to the next sample's */
     for (size_t ch = lo; ch < hi; ch++) {
         if (s->relu)
             for (int i = 0; i < N; i++) {
-                size_t off = ((size_t)i * C + ch) * HW;
-                relu_mask_run(n->out->data + off, n->out->grad + off, HW);
+                size_t off = (size_t)i * stride + ch * HW;
+                tern_kernel_relu_mask_f32(n->out->data + off, n->out->grad + off, HW);
             }
         float m = s->mean[ch], is = s->invstd[ch];
         /* sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
         double sg = 0.0, sgx = 0.0;
-        for (int i = 0; sums && i < N; i++) {
-            size_t off = ((size_t)i * C + ch) * HW;
-            const float *xp = x->data + off, *gp = dy + off;
-            double a[TERN_LANES] = {0}, b[TERN_LANES] = {0};  /* fixed lanes, as in the forward */
-            size_t j = 0;
-            for (; j + TERN_LANES <= HW; j += TERN_LANES)
-                for (int l = 0; l < TERN_LANES; l++) {
-                    a[l] += gp[j + l];
-                    b[l] += (double)gp[j + l] * (double)((xp[j + l] - m) * is);
-                }
-            for (int l = 0; j < HW; j++, l++) {
-                a[l] += gp[j];
-                b[l] += (double)gp[j] * (double)((xp[j] - m) * is);
-            }
-            sg += tern_lanes_sum(a);
-            sgx += tern_lanes_sum(b);
-        }
+        if (sums) tern_kernel_bn_grad_sums_f32(x->data + ch * HW, dy + ch * HW, stride, (size_t)N, HW, m, is, &sg, &sgx);
         if (beta->grad) beta->grad[ch] += (float)sg;
         if (gamma->grad) gamma->grad[ch] += (float)sgx;
         if (!x->grad) continue;
         float k = gamma->data[ch] * is, mg = (float)(sg / M), mgx = (float)(sgx / M);
         for (int i = 0; i < N; i++) {
-            size_t off = ((size_t)i * C + ch) * HW;
-            const float *xp = x->data + off, *gp = dy + off;
+            size_t off = (size_t)i * stride + ch * HW;
+            const float *gp = dy + off;
             float *dx = x->grad + off;
             if (s->batch_stats) /* dx = k (g - mean(g) - xhat mean(g xhat)) */
-                for (size_t j = 0; j < HW; j++) dx[j] += k * (gp[j] - mg - (xp[j] - m) * is * mgx);
+                tern_kernel_bn_dx_f32(x->data + off, gp, HW, k, m, is, mg, mgx, dx);
             else
                 for (size_t j = 0; j < HW; j++) dx[j] += k * gp[j];
         }

@@ -1,5 +1,6 @@
-/* fp32_avx512.c — the AVX-512 twin of the 2x2 stride-2 maxpool without
- * argmax (fp32.h, tern_kernel_maxpool2x2_f32_ref).
+/* fp32_avx512.c — the AVX-512 twins of the 2x2 stride-2 maxpool without
+ * argmax (fp32.h, tern_kernel_maxpool2x2_f32_ref) and of col2im for small
+ * valid convs (the end of the file).
  *
  * Lanes are 16 outputs of one output row. Each input row's 32 floats under
  * them are split into even and odd columns by two permutes, then the
@@ -71,4 +72,29 @@ void tern_kernel_maxpool2x2_f32_avx512(const float *x, int W, size_t pairs, int 
         if (n)
             _mm512_mask_storeu_ps(yr + ow, tail, pair_max(row_pairs(r0 + 2 * ow, lo, hi), row_pairs(r1 + 2 * ow, lo, hi)));
     }
+}
+
+/* col2im, stride 1, no padding, image rows of W <= 16: one vector holds a
+ * row of dx, loaded once; the KW column rows that add into it (kernel row
+ * kh, output row oh = h - kh) each land shifted by kw lanes under a mask,
+ * in kw order, then the row is stored once. The scalar twin, row by row of
+ * dcol, made every add wait on the store of the one before (shifted runs of
+ * the same row: store forwarding fails), at the same order per pixel. */
+void tern_kernel_col2im_add_valid16_f32_avx512(const float *dcol, size_t ld, int C, int H, int W, int KH, int KW,
+                                               int OH, int OW, float *dx) {
+    const __mmask16 wm = (__mmask16)((1u << W) - 1), om = (__mmask16)((1u << OW) - 1);
+    for (int ch = 0; ch < C; ch++)
+        for (int kh = 0; kh < KH; kh++) {
+            const float *rows = dcol + (size_t)(ch * KH + kh) * KW * ld; /* KW rows (OH,OW), ld apart */
+            for (int oh = 0; oh < OH; oh++) {
+                float *d = dx + ((size_t)ch * H + (size_t)(oh + kh)) * W;
+                __m512 acc = _mm512_maskz_loadu_ps(wm, d);
+                for (int kw = 0; kw < KW; kw++) {
+                    const __mmask16 m = (__mmask16)(om << kw); /* lane kw + l gets entry l */
+                    const float *src = rows + (size_t)kw * ld + (size_t)oh * OW;
+                    acc = _mm512_mask_add_ps(acc, m, acc, _mm512_maskz_loadu_ps(m, src - kw));
+                }
+                _mm512_mask_storeu_ps(d, wm, acc);
+            }
+        }
 }
