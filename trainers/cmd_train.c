@@ -270,6 +270,11 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "tern train: %s\n", tern_errmsg());
         return 1;
     }
+    if (res.complete && res.early_stopped) {
+        fprintf(stderr, "tern train: %s: early stopping ended the run at epoch %d; to train further, resume with a "
+                "larger --set training.early_stopping.patience=N (or 0: off)\n", resume, res.epochs_done);
+        return 1;
+    }
     if (res.complete) {
         fprintf(stderr, "tern train: %s: the run is complete (epoch %d of training.epochs %d); to train further, "
                 "resume with --set training.epochs=N, N > %d\n", resume, res.epochs_done, epochs, res.epochs_done);

@@ -190,6 +190,10 @@ best_and_early_stop)
     grep -q "^best: epoch [12], validation accuracy .* test accuracy .*, checkpoint $T/es/best.h5$" "$T/out" \
         || fail "no best line: $(cat "$T/out")"
     "$TERN" eval "$T/es/best.h5" > /dev/null 2>&1 || fail "best.h5 does not evaluate"
+    # Resuming it says what ended the run and which knob continues it.
+    "$TERN" train --resume "$T/es/last.h5" > /dev/null 2> "$T/err" && fail "resuming a stopped run trained again"
+    grep -q "early stopping ended the run at epoch 2; to train further, resume with a larger --set training.early_stopping.patience" \
+        "$T/err" || fail "resume message: $(cat "$T/err")"
     echo "ok [$CASE]" ;;
 *)
     fail "unknown case" ;;
