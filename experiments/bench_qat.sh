@@ -4,9 +4,12 @@
 #   bash experiments/bench_qat.sh [--model mlp|lenet5] [--epochs E] [--rounds R]
 #                                 [--tern-threads T] [--tern BINARY]
 #
-# The workload is configs/mnist_<model>.yaml as it stands (twn t = 0.7 per
-# tensor, closed-form alpha, identity STE; Adam lr 1e-3, cosine over the run;
-# batch 128), with training.epochs = E; the twin is
+# The workload is configs/mnist_<model>.yaml's model and quantizer (twn t =
+# 0.7 per tensor, closed-form alpha, identity STE, 8-bit activations; batch
+# 128) trained as the twin trains it: Adam lr 1e-3, cosine over the run, all
+# 60,000 training images, no augmentation, no label smoothing (the shipped
+# recipes' validation split, shifts, one-cycle and smoothing are set back),
+# with training.epochs = E; the twin is
 # experiments/peers/torch_qat.py, the same training in PyTorch. Each round
 # runs tern, then PyTorch, so slow phases of a noisy machine hit both alike.
 # Per run: training samples/s (training steps only: tern's metrics.csv
@@ -42,12 +45,15 @@ if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
     HAVE_TORCH=0
 fi
 
+# The twin's training (experiments/peers/torch_qat.py), whatever recipe the config ships.
+TWIN=(--set dataset.validation=0 --set dataset.augment.crop_pad=0 --set training.label_smoothing=0
+      --set schedule.name=cosine --set schedule.warmup_epochs=0 --set optimizer.lr=1e-3)
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 OUT="$WORK/results"  # lines: name|samples_per_s|peak_rss_mb|test_acc
 for r in $(seq 1 "$ROUNDS"); do
     "$TERN" train "$CONFIG" --set training.epochs="$EPOCHS" --set training.threads="$THREADS" \
-        --set output.dir="$WORK/run" --force >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; exit 1; }
+        "${TWIN[@]}" --set output.dir="$WORK/run" --force >"$WORK/log" 2>&1 || { cat "$WORK/log" >&2; exit 1; }
     # samples/s over all epochs = sum(samples_per_s * seconds) / sum(seconds); peak RSS and accuracy of the last.
     line=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
                     { s += $col["samples_per_s"] * $col["seconds"]; t += $col["seconds"]

@@ -14,7 +14,9 @@ experiments/bench_qat.sh can put tern's training speed and accuracy beside it:
   quantizer  twn, t = 0.7, per tensor, closed-form alpha = mean |W| over the
              kept weights, identity STE: the `ternary` function of
              tests/reference/gen_fixtures.py, the definition tern's fixtures are
-             checked against (imported, not copied)
+             checked against (imported, not copied); 8-bit per-sample absmax
+             fake-quant of each ternary layer's input with an identity STE
+             (`act_quant`, quant.act_bits: 8 as the shipped configs train)
   init       He normal, std sqrt(2 / fan_in), zero biases, batchnorm 1 / 0
   optimizer  Adam (lr 1e-3, betas 0.9 / 0.999, eps 1e-8), cosine schedule
              without warm-up over epochs x batches steps:
@@ -75,7 +77,7 @@ MODELS = {
         dict(type="linear", name="fc2", out=10, ternary=False),
     ],
 }
-QUANT = dict(ref.BASE, method="twn")  # t 0.7, per tensor, identity STE, closed-form alpha
+QUANT = dict(ref.BASE, method="twn", act_bits=8)  # t 0.7, per tensor, identity STE, closed-form alpha, W1.58A8
 
 
 def read_idx(path):
