@@ -134,6 +134,33 @@ static void expect_bad(const char *name, const char *text, const char *want) {
     assert_int_equal(s.n_methods, 0); /* left empty */
 }
 
+/* A spec's overrides apply together, as --set does: min_lr before the
+ * schedule that takes it is no error, at load or at a point. */
+static void test_spec_sets_together(void **state) {
+    (void)state;
+    const char *p = spec_file("together.yaml", "base: base.yaml\n"
+                                               "set: [schedule.min_lr=0.005, schedule.name=cosine]\n"
+                                               "methods: [{quantizer: twn, t: [0.7]}]\nseeds: [1, 2, 3]\nout: o\n");
+    tern_config alone;
+    assert_int_equal(tern_config_load(&alone, tpath("base.yaml")), TERN_OK);
+    assert_int_not_equal(tern_config_set(&alone, "schedule.min_lr=0.005"), TERN_OK); /* one at a time it fails */
+    tern_config_free(&alone);
+    tern_sweep_spec s;
+    if (tern_sweep_spec_load(&s, p)) fail_msg("%s", tern_errmsg());
+    tern_sweep_point pt;
+    assert_int_equal(tern_sweep_points(&s, NULL), 3);
+    tern_sweep_point pts[3];
+    tern_sweep_points(&s, pts);
+    pt = pts[1];
+    tern_config cfg;
+    if (tern_sweep_point_config(&s, &pt, &cfg)) fail_msg("%s", tern_errmsg());
+    assert_int_equal(cfg.schedule.kind, TERN_SCHED_COSINE);
+    assert_true(cfg.schedule.min_lr == 0.005f);
+    assert_int_equal((int)cfg.training.seed, 2);
+    tern_config_free(&cfg);
+    tern_sweep_spec_free(&s);
+}
+
 static void test_spec_errors(void **state) {
     (void)state;
     expect_bad("unknown.yaml", "base: base.yaml\nmethods: [{quantizer: twn, t: [0.7]}]\nseeds: [1, 2, 3]\nout: o\n"
@@ -398,6 +425,7 @@ static void test_resume(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spec_good),
+        cmocka_unit_test(test_spec_sets_together),
         cmocka_unit_test(test_spec_errors),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_resume),

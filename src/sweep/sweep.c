@@ -108,7 +108,7 @@ void tern_sweep_spec_free(tern_sweep_spec *s) {
 /* The base config with the spec's overrides applied. */
 static tern_status load_base(const tern_sweep_spec *s, tern_config *cfg) {
     tern_status st = tern_config_load(cfg, s->base);
-    for (int i = 0; !st && i < s->n_sets; i++) st = tern_config_set(cfg, s->sets[i]);
+    if (!st) st = tern_config_set_all(cfg, s->n_sets, (const char *const *)s->sets);
     if (st) {
         st = tern_error(st, "%s: base: %s", s->source, tern_errmsg());
         tern_config_free(cfg);
@@ -230,11 +230,16 @@ static tern_status spec_resolve(const cdoc_ctx *x, const cnode *root, raw_spec *
     tern_config cfg;
     if ((st = tern_config_load(&cfg, s->base)))
         return tern_cdoc_fail(x, root, "base", 0, st, "%s", tern_errmsg());
-    for (int i = 0; !st && i < s->n_sets; i++)
-        if ((st = tern_config_set(&cfg, s->sets[i]))) {
-            snprintf(path, sizeof path, "set.%d", i);
-            st = tern_cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
-        }
+    /* Applied together, as a point applies them (their order never
+     * matters); when that fails, one by one, to point at the culprit. */
+    if (tern_config_set_all(&cfg, s->n_sets, (const char *const *)s->sets)) {
+        for (int i = 0; !st && i < s->n_sets; i++)
+            if ((st = tern_config_set(&cfg, s->sets[i]))) {
+                snprintf(path, sizeof path, "set.%d", i);
+                st = tern_cdoc_fail(x, root, path, 0, st, "%s", tern_errmsg());
+            }
+        if (!st) st = tern_cdoc_fail(x, root, "set", 0, TERN_ERR_CONFIG, "the overrides together: %s", tern_errmsg());
+    }
     tern_config_free(&cfg);
     return st;
 }
@@ -302,7 +307,8 @@ tern_status tern_sweep_point_config(const tern_sweep_spec *s, const tern_sweep_p
         snprintf(a[n++], sizeof a[0], "quant.t=%.9g", (double)p->tv);
     }
     snprintf(a[n++], sizeof a[0], "training.seed=%" PRIu64, p->seed);
-    for (int i = 0; !st && i < n; i++) st = tern_config_set(cfg, a[i]);
+    const char *sets[4] = {a[0], a[1], a[2], a[3]};
+    st = tern_config_set_all(cfg, n, sets);
     if (!st && snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s/runs/%s", s->out, p->name) >=
                    (int)sizeof cfg->output_dir)
         st = tern_error(TERN_ERR_ARG, "%s: out '%s' is too long", s->source, s->out);
