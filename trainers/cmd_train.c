@@ -185,6 +185,27 @@ static void on_event(const tern_train_event *ev, void *user) {
     p->last = now;
 }
 
+/* The run's last lines: the last checkpoint, and the best one when a
+ * validation split chose it. */
+static void print_done(const tern_train_result *res) {
+    char f[4][TERN_CONFIG_PATH_LEN + 32];
+    snprintf(f[0], sizeof f[0], "done: %d epochs%s, %ld steps,", res->epochs_done,
+             res->early_stopped ? " (early stopping)" : "", res->steps);
+    snprintf(f[1], sizeof f[1], "test accuracy %.2f%%,", 100.0 * res->test_acc);
+    snprintf(f[2], sizeof f[2], "sparsity %.1f%%,", 100.0 * res->sparsity);
+    snprintf(f[3], sizeof f[3], "checkpoint %s", res->checkpoint);
+    const char *fields[4] = {f[0], f[1], f[2], f[3]};
+    progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
+    if (res->best_epoch) {
+        snprintf(f[0], sizeof f[0], "best: epoch %d,", res->best_epoch);
+        snprintf(f[1], sizeof f[1], "validation accuracy %.2f%% loss %.4f,", 100.0 * res->best_val_acc,
+                 res->best_val_loss);
+        snprintf(f[2], sizeof f[2], "test accuracy %.2f%% loss %.4f,", 100.0 * res->best_test_acc, res->best_test_loss);
+        snprintf(f[3], sizeof f[3], "checkpoint %s", res->best_checkpoint);
+        progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
+    }
+}
+
 int cmd_train(int argc, char **argv) {
     const char *config_path, *resume = NULL;
     cli_list sets = {.n = 0};
@@ -288,21 +309,6 @@ int cmd_train(int argc, char **argv) {
         progress_print_fields(stderr, fields, 2, " ", p.tty ? fit_width(stderr) : 0);
         return *stop ? 128 + (int)*stop : 0;
     }
-    char f[4][TERN_CONFIG_PATH_LEN + 32];
-    snprintf(f[0], sizeof f[0], "done: %d epochs%s, %ld steps,", res.epochs_done,
-             res.early_stopped ? " (early stopping)" : "", res.steps);
-    snprintf(f[1], sizeof f[1], "test accuracy %.2f%%,", 100.0 * res.test_acc);
-    snprintf(f[2], sizeof f[2], "sparsity %.1f%%,", 100.0 * res.sparsity);
-    snprintf(f[3], sizeof f[3], "checkpoint %s", res.checkpoint);
-    const char *fields[4] = {f[0], f[1], f[2], f[3]};
-    progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
-    if (res.best_epoch) {
-        snprintf(f[0], sizeof f[0], "best: epoch %d,", res.best_epoch);
-        snprintf(f[1], sizeof f[1], "validation accuracy %.2f%% loss %.4f,", 100.0 * res.best_val_acc,
-                 res.best_val_loss);
-        snprintf(f[2], sizeof f[2], "test accuracy %.2f%% loss %.4f,", 100.0 * res.best_test_acc, res.best_test_loss);
-        snprintf(f[3], sizeof f[3], "checkpoint %s", res.best_checkpoint);
-        progress_print_fields(stdout, fields, 4, " ", fit_width(stdout));
-    }
+    print_done(&res);
     return 0;
 }
