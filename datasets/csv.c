@@ -157,7 +157,7 @@ static tern_status csv_classes(const csv_table *t, int nt, char **names, int *k,
                                   TERN_DATA_NAME_LEN - 1);
             names[(*k)++] = (char *)l;
         }
-    if (!*numeric) qsort(names, (size_t)*k, sizeof *names, cmp_str);
+    if (!*numeric && *k > 1) qsort(names, (size_t)*k, sizeof *names, cmp_str);
     return TERN_OK;
 }
 

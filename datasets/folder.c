@@ -62,7 +62,7 @@ static tern_status list_dir(const char *dir, int dirs, name_list *out) {
         else out->n++;
     }
     closedir(d);
-    if (!st) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_name);
+    if (!st && out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_name); /* v is NULL when empty */
     else names_free(out);
     return st;
 }
