@@ -1323,7 +1323,7 @@ def cmdlines(c):
         ("exportc_train_ckpt", "export run/last.h5 --format c -o outc --data data", "ok"),
         ("infer_no_input", "infer model.h5", "usage"), ("infer_unknown", "infer model.h5 img.pgm --bogus", "err:--bogus"),
         ("infer_act_bogus", "infer model.h5 img.pgm --act x", "err:--act"),
-        ("infer_three", "infer model.h5 img.pgm img.pgm", "err:img.pgm"), ("infer_train_ckpt", "infer run/last.h5 img.pgm", "err:run/last.h5"),
+        ("infer_two_images", "infer model.h5 img.pgm img.pgm", "ok"), ("infer_train_ckpt", "infer run/last.h5 img.pgm", "err:run/last.h5"),
         ("inspect_unknown", "inspect model.h5 --bogus", "err:--bogus"), ("inspect_none", "inspect", "usage"),
         ("inspect_json", "inspect model.h5 --json", "ok"), ("inspect_two", "inspect model.h5 model.h5", "err:model.h5"),
         ("profile_batch_0", "profile model.h5 --data random --batch 0", "err:--batch"),
