@@ -58,7 +58,7 @@ sigint_column0)
     wait "$spid"
     tr '\r' '\n' < "$T/tty" | sed 's/\x1b\[K//g' | grep -q '^tern train: stopped by signal 2 after' \
         || fail "the stop message does not start a line: $(tail -c 300 "$T/tty" | od -c | tail -5)"
-    tr '\r' '\n' < "$T/tty" | sed 's/\x1b\[K//g' | grep -q '^checkpoint: ' || fail "the checkpoint message does not start a line"
+    tr '\r' '\n' < "$T/tty" | sed 's/\x1b\[K//g' | grep -q '^checkpoint: ' || fail "the checkpoint message does not start a line: $(tail -c 400 "$T/tty" | od -c | tail -12)"
     m=$(longest "$T/tty")
     [ "$m" -le 80 ] || fail "a line of $m columns"
     echo "ok [$CASE]" ;;
