@@ -189,6 +189,9 @@ volatile sig_atomic_t *cli_stop_on_signals(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
+    /* The flag is polled between steps: a write to a slow terminal that the
+     * signal interrupts restarts instead of losing the progress line's bytes. */
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
