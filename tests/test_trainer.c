@@ -28,9 +28,7 @@ static int setup(void **state) {
     if (tmpdir_make("trainer")) return -1;
     char data[300];
     snprintf(data, sizeof data, "%s/data", tmpdir);
-    mkdir(data, 0777);
-    synth_idx_write(data, "train", 300, 1);
-    synth_idx_write(data, "t10k", 100, 2);
+    synth_idx_dataset(data);
     return 0;
 }
 
