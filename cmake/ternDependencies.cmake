@@ -6,7 +6,10 @@
 #   libpng, libjpeg  PNG::PNG, JPEG::JPEG (the image-folder dataset)
 #   OpenBLAS         tern::openblas, from Debian's openblas-pthread first,
 #                    whose cblas.h declares openblas_set_num_threads
-# Sets TERN_DEPS_MISSING to what was not found (empty when all were); the
+#   MPI (optional)   MPI::MPI_C, when TERN_MPI is ON or AUTO and MPI is found
+#                    (tern's build), or when the installed tern was built
+#                    with it (TERN_WITH_MPI set by ternConfig.cmake)
+# Sets TERN_WITH_MPI (ON/OFF) and TERN_DEPS_MISSING to what was not found (empty when all were); the
 # includer decides whether that is fatal.
 set(TERN_DEPS_MISSING "")
 find_package(PkgConfig QUIET)
@@ -54,4 +57,24 @@ if(OPENBLAS_INCLUDE_DIR AND OPENBLAS_LIBRARY)
   endif()
 else()
   list(APPEND TERN_DEPS_MISSING "OpenBLAS (Debian: libopenblas-pthread-dev)")
+endif()
+
+# MPI: optional for tern's build (TERN_MPI), required by an installed tern
+# that was built with it.
+if(DEFINED TERN_MPI AND NOT DEFINED TERN_WITH_MPI_INSTALLED)
+  set(TERN_WITH_MPI OFF)
+  if(NOT TERN_MPI STREQUAL "OFF")
+    find_package(MPI QUIET COMPONENTS C)
+    if(MPI_C_FOUND)
+      set(TERN_WITH_MPI ON)
+    elseif(TERN_MPI STREQUAL "ON")
+      list(APPEND TERN_DEPS_MISSING "MPI (TERN_MPI=ON; Debian: libopenmpi-dev openmpi-bin)")
+    endif()
+  endif()
+elseif(TERN_WITH_MPI_INSTALLED)
+  set(TERN_WITH_MPI ON)
+  find_package(MPI QUIET COMPONENTS C)
+  if(NOT MPI_C_FOUND)
+    list(APPEND TERN_DEPS_MISSING "MPI, as tern was built with it (Debian: libopenmpi-dev)")
+  endif()
 endif()

@@ -4,6 +4,7 @@
 
 #include "tern/api.h"
 #include "tern/status.h"
+#include "tern/comm.h"
 #include "tern/tensor.h"
 #include "tern/arena.h"
 #include "tern/rng.h"

@@ -45,7 +45,7 @@ static void synth_idx_write(const char *dir, const char *prefix, int n, uint64_t
 
 /* dir/ with the 300-image training and 100-image test split most training
  * tests read (seeds 1 and 2). */
-static void synth_idx_dataset(const char *dir) {
+static inline void synth_idx_dataset(const char *dir) {
     mkdir(dir, 0777);
     synth_idx_write(dir, "train", 300, 1);
     synth_idx_write(dir, "t10k", 100, 2);

@@ -21,7 +21,14 @@ typedef struct cli_command {
     cli_fn run;
     const char *summary;           /* one line for the usage */
     const struct cli_command *sub; /* subcommands listed under it (bench), or NULL */
+    int ranks;                     /* 1: runs as the N processes of `mpirun -np N` (tern/comm.h) */
 } cli_command;
+
+/* The processes mpirun (or srun) started this one among, for a command
+ * whose row has `ranks` (main.c joins them before it runs); NULL when this
+ * is the only one. Rank 0 speaks for the run: progress and results are
+ * printed there; another rank prints only an error of its own. */
+struct tern_comm *cli_comm(void);
 
 /* The row of `table` (ended by a row of NULL name) named `name`, or NULL. */
 const cli_command *cli_find(const cli_command *table, const char *name);

@@ -189,11 +189,11 @@ static int bench_train(int argc, char **argv) {
 }
 
 const cli_command bench_commands[] = {
-    {"train", bench_train, "training throughput of a model on random data", NULL},
-    {"kernels", cmd_bench_kernels, "packed ternary kernels and runtime against OpenBLAS fp32", NULL},
-    {"zskip", cmd_bench_zskip, "dense against zero-skipping ternary kernels by sparsity", NULL},
-    {"gemm", cmd_bench_gemm, "tern's fp32 GEMM against OpenBLAS on the training step's shapes", NULL},
-    {NULL, NULL, NULL, NULL},
+    {"train", bench_train, "training throughput of a model on random data", NULL, 0},
+    {"kernels", cmd_bench_kernels, "packed ternary kernels and runtime against OpenBLAS fp32", NULL, 0},
+    {"zskip", cmd_bench_zskip, "dense against zero-skipping ternary kernels by sparsity", NULL, 0},
+    {"gemm", cmd_bench_gemm, "tern's fp32 GEMM against OpenBLAS on the training step's shapes", NULL, 0},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 static int bench_usage(FILE *f) {

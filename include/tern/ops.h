@@ -80,15 +80,18 @@ typedef struct tern_xent_cfg {
     const float *teacher;   /* (N,K) teacher logits for distillation; NULL: none. Valid until backward */
     float temperature;      /* T > 0 (distillation) */
     float weight;           /* w in [0, 1] (distillation) */
+    int mean_over;          /* the loss is the rows' sum / mean_over (>= N); 0: / N, the batch's mean.
+                               One rank of a data-parallel run gives the global batch: its loss is its
+                               share of the global mean, and the ranks' gradients sum to the batch's */
 } tern_xent_cfg;
 
 /* loss = (1 - w) CE_eps(z, y) + w T^2 KL(softmax(t/T) || softmax(z/T)), mean
- * over the batch; without a teacher, CE_eps alone. CE_eps is PyTorch's
+ * over the batch (over mean_over rows, when set); without a teacher, CE_eps alone. CE_eps is PyTorch's
  * CrossEntropyLoss(label_smoothing=eps): mean_n [lse(z_n) - (1 - eps) z_n[y_n]
  * - eps/K sum_k z_n[k]]; the KD term is F.kl_div(log_softmax(z/T),
  * softmax(t/T), reduction='batchmean') T^2 (Hinton et al.: T^2 keeps the
  * gradient's scale). Backward: [(1 - w)(softmax(z) - q) + w T (softmax(z/T)
- * - softmax(t/T))] / N. cfg NULL is tern_softmax_xent; a cfg out of range
+ * - softmax(t/T))] / N (or / mean_over). cfg NULL is tern_softmax_xent; a cfg out of range
  * fails with the op's name and the value. */
 TERN_API tern_tensor *tern_xent_loss(tern_ctx *c, tern_tensor *logits, const int *labels, const tern_xent_cfg *cfg);
 

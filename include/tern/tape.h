@@ -53,6 +53,12 @@ typedef struct tern_ctx {
     size_t *zero_n;        /* tern_backward clears them all at once, on all threads */
     int n_zero, cap_zero;
     tern_status status;    /* first error since the last reset */
+    /* A data-parallel run (tern/comm.h): with sync_bn, a training batchnorm
+     * normalises with the statistics of all ranks' batches together, summed
+     * over comm, and its backward sums its reductions likewise (every rank
+     * must run the same ops). comm NULL or sync_bn 0: this process's batch. */
+    const struct tern_comm *comm;
+    int sync_bn;
 } tern_ctx;
 
 /* A context with `arena_bytes` of initial arena (0: sized by the first step),

@@ -46,6 +46,9 @@ tern_tensor *tern_xent_loss(tern_ctx *c, tern_tensor *logits, const int *labels,
     if (cfg->teacher && !(cfg->weight >= 0.0f && cfg->weight <= 1.0f))
         return tern_ctx_fail(c, TERN_ERR_ARG, "softmax_xent: distillation weight %g is outside [0, 1]", cfg->weight);
     int N = logits->shape[0], K = logits->shape[1];
+    if (cfg->mean_over != 0 && cfg->mean_over < N)
+        return tern_ctx_fail(c, TERN_ERR_ARG, "softmax_xent: mean_over %d is less than the batch's %d rows",
+                             cfg->mean_over, N);
     for (int i = 0; i < N; i++)
         if (labels[i] < 0 || labels[i] >= K)
             return tern_ctx_fail(c, TERN_ERR_ARG, "softmax_xent: label %d of row %d is outside [0,%d)", labels[i],
@@ -116,14 +119,14 @@ void tern_softmax_xent_forward(tern_node *n) {
         if (s->cfg.teacher) ce = (1.0 - w) * ce + distill_row(s, zi, s->cfg.teacher + (size_t)i * K, K, dz);
         total += ce;
     }
-    n->out->data[0] = (float)(total / N);
+    n->out->data[0] = (float)(total / (s->cfg.mean_over ? s->cfg.mean_over : N));
 }
 
 void tern_softmax_xent_backward(tern_node *n) {
     const xent_state *s = n->state;
     tern_tensor *z = n->in[0];
     if (!z->grad) return;
-    float g = n->out->grad[0] / (float)z->shape[0];
+    float g = n->out->grad[0] / (float)(s->cfg.mean_over ? s->cfg.mean_over : z->shape[0]);
     for (size_t j = 0; j < z->n; j++) z->grad[j] += g * s->dz[j];
 }
 
