@@ -3,7 +3,8 @@
 #
 #   bash tests/ci_sanitize.sh [FUZZ_SECONDS]
 #
-#   1. build with clang (build-clang) and run the cmocka suite and the cli cases;
+#   1. build with clang and without MPI (build-clang, TERN_MPI=OFF: the build
+#      for machines without it) and run the cmocka suite and the cli cases;
 #   2. the same with clang + ASan + UBSan + float-cast-overflow (build-asan),
 #      every finding fatal (-fno-sanitize-recover=all, halt_on_error);
 #   3. the libFuzzer harnesses over their corpora plus FUZZ_SECONDS (default
@@ -41,7 +42,7 @@ suite() { # build-dir, then cmake arguments
 }
 
 status=0
-suite build-clang -DCMAKE_BUILD_TYPE=Release || status=1
+suite build-clang -DCMAKE_BUILD_TYPE=Release -DTERN_MPI=OFF || status=1
 suite build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTERN_SANITIZE=ON || status=1
 say "fuzzing, ${FUZZ_SECONDS}s a target"
 bash "$ROOT/tests/fuzz/run.sh" "$FUZZ_SECONDS" || status=1
