@@ -39,7 +39,11 @@ TERN_API tern_tensor *tern_global_avgpool(tern_ctx *c, tern_tensor *x);
  * Training: y = gamma (x - mean_B) / sqrt(var_B + eps) + beta with the biased
  * batch variance, and running = (1 - momentum) running + momentum stat with
  * the unbiased variance (PyTorch's convention). Eval: the running statistics.
- * gamma, beta, running_mean, running_var are (C). */
+ * gamma, beta, running_mean, running_var are (C). Training with c->sync_bn
+ * on a comm of several ranks: the statistics (and the backward's sums) are
+ * those of all ranks' batches together, as PyTorch's SyncBatchNorm; every
+ * rank must call it. dgamma, dbeta stay this rank's share (sum them over the
+ * ranks as every parameter grad). Otherwise each rank's batch alone. */
 TERN_API tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
                                      tern_tensor *running_mean, tern_tensor *running_var, float momentum, float eps);
 

@@ -169,9 +169,9 @@ tern_status tern_backward_seeded(tern_ctx *c, tern_tensor *out, const float *see
         c->n_zero = 0; /* a second backward on the same tape accumulates, as ops do */
     }
     for (size_t i = 0; i < out->n; i++) out->grad[i] += seed[i];
-    for (int i = c->n_nodes - 1; i >= 0; i--) {
+    for (int i = c->n_nodes - 1; i >= 0 && !c->status; i--) { /* a backward may fail (batchnorm's sum over ranks) */
         tern_node *n = &c->nodes[i];
         n->op->backward(n);
     }
-    return TERN_OK;
+    return c->status;
 }

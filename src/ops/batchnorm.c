@@ -11,8 +11,19 @@
  * Training: mean and biased variance of the batch, in double by two passes
  * (mean first, then squared deviations) so a large M or a large offset does
  * not cancel. With H, W > 1 the channels are cut into tasks (tern/pool.h);
- * a channel's sums stay in one task, so the thread count changes no bit. The running statistics are updated here, in the forward, with
- * the unbiased variance var * M / (M - 1); the backward never touches them.
+ * a channel's sums stay in one task, so the thread count changes no bit.
+ * The running statistics are updated here, in the forward, with the
+ * unbiased variance var * M / (M - 1); the backward never touches them.
+ *
+ * Synchronised (tern_ctx.sync_bn on a comm of several ranks, training): the
+ * statistics are those of all ranks' batches together, M their values per
+ * channel. Each rank sums its own values; tern_comm_sum_f64 adds the ranks'
+ * sums (and counts) in rank order; the global mean then shifts every rank's
+ * squared deviations, which are summed likewise. The backward sums sg and
+ * sgx over the ranks before dx: the loss the trainer differentiates is the
+ * global batch's (tern_xent_cfg.mean_over), so the formula below with the
+ * global M and sums is exact. dbeta and dgamma take only this rank's sums:
+ * the trainer's all-reduce of the gradients adds the ranks' later.
  *
  * Backward with xhat = (x - mean) * invstd, g = dL/dy:
  *   dbeta  += sum g
@@ -23,6 +34,7 @@
 
 #include "kernels/norm.h"
 #include "ops_impl.h"
+#include "tern/comm.h"
 #include "tern/pool.h"
 
 typedef struct {
@@ -33,8 +45,18 @@ typedef struct {
     float *running_var;     /* (C) */
     float *mean;            /* (C) the statistics used, saved for backward */
     float *invstd;          /* (C) 1 / sqrt(var + eps) */
-    double *acc;            /* (2C) per-channel sums, scratch for both passes */
+    double *acc;            /* (1 + 2C) per-channel sums, scratch for both passes */
+    double M;               /* values per channel the statistics are of (all ranks' with sync) */
+    int sync;               /* 1: statistics and sums of all ranks' batches (n->ctx->comm) */
+    int pass;               /* what the (N,C,H,W) tasks do now: a bn_pass */
 } bn_state;
+
+/* The work of an (N,C,H,W) task on each of its channels. Alone, a channel
+ * is done in one go while it is in cache (BN_ALL: the statistics or the
+ * sums, then y or dx). With sync, the ranks' sums come between: the local
+ * sums are one pass (BN_SUM, BN_SSD, BN_GRAD_SUMS), the outputs from the
+ * global ones another (BN_Y, BN_DX). */
+enum bn_pass { BN_ALL, BN_SUM, BN_SSD, BN_Y, BN_GRAD_SUMS, BN_DX };
 
 /* Dimensions shared by forward and backward: x is N planes of C channels of HW floats. */
 static void bn_dims(const tern_tensor *x, int *N, int *C, size_t *HW) {
@@ -74,8 +96,10 @@ static tern_tensor *batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, t
     int N, C;
     size_t HW;
     bn_dims(x, &N, &C, &HW);
-    /* One value per channel has no variance (and M - 1 = 0 in the unbiased one). */
-    if (c->training && (size_t)N * HW < 2)
+    /* One value per channel has no variance (and M - 1 = 0 in the unbiased
+     * one). With sync, the ranks' values together count: two at least. */
+    int sync = c->training && c->sync_bn && tern_comm_size(c->comm) > 1;
+    if (c->training && !sync && (size_t)N * HW < 2)
         return tern_ctx_fail(c, TERN_ERR_SHAPE,
                              "batchnorm: training needs more than one value per channel, got input %s", SHAPE(x, sx));
 
@@ -83,16 +107,19 @@ static tern_tensor *batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, t
     if (!s) return NULL;
     s->batch_stats = c->training != 0;
     s->relu = relu;
+    s->sync = sync;
+    s->M = (double)N * (double)HW;
     s->momentum = momentum;
     s->eps = eps;
     s->running_mean = running_mean->data;
     s->running_var = running_var->data;
     s->mean = tern_ctx_alloc(c, 2 * (size_t)C * sizeof(float));
-    s->acc = tern_ctx_alloc(c, 2 * (size_t)C * sizeof(double));
+    s->acc = tern_ctx_alloc(c, (1 + 2 * (size_t)C) * sizeof(double));
     if (!s->mean || !s->acc) return NULL;
     s->invstd = s->mean + C;
     tern_tensor *y = tern_ctx_tensor(c, x->ndim, x->shape, tern_ctx_wants_grad(c, x, gamma, beta, NULL));
-    return tern_ctx_apply(c, &tern_op_batchnorm, y, s, x, gamma, beta, NULL);
+    y = tern_ctx_apply(c, &tern_op_batchnorm, y, s, x, gamma, beta, NULL);
+    return c->status ? NULL : y; /* a sum over the ranks may fail in the forward */
 }
 
 tern_tensor *tern_batchnorm(tern_ctx *c, tern_tensor *x, tern_tensor *gamma, tern_tensor *beta,
@@ -145,7 +172,26 @@ static void bn_set_stats(bn_state *s, int ch, double mean, double ssd, double M)
  * any cut gives the same bits. */
 #define BN_TASKS 8
 
-/* Forward of (N,C,H,W) channels [lo, hi): statistics, then y. Each plane is
+/* tern_comm_sum_f64 takes at most this many values at a time. */
+#define BN_SUM_CHUNK 4096
+
+/* buf[0..n) = its sum over the ranks of the ctx's comm, in rank order (the
+ * same bits on every rank). 0 with the ctx failed when the comm fails. */
+static int bn_sum_ranks(tern_ctx *c, double *buf, size_t n, const char *what) {
+    for (size_t at = 0; at < n; at += BN_SUM_CHUNK) {
+        size_t k = n - at < BN_SUM_CHUNK ? n - at : BN_SUM_CHUNK;
+        tern_status st = tern_comm_sum_f64(c->comm, buf + at, k);
+        if (st) {
+            tern_ctx_fail(c, st, "batchnorm: summing the %s over %d ranks: %s", what, tern_comm_size(c->comm),
+                          tern_errmsg());
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Forward of (N,C,H,W) channels [lo, hi), as s->pass says: the sums into
+ * s->acc, or y (after the statistics, in BN_ALL's training). Each plane is
  * summed in fixed double lanes and the planes in sample order, by the loops
  * of kernels/norm.h (an AVX-512 twin with the scalar twin's bits). */
 static void bn_forward_channels(void *arg, int task, int thread) {
@@ -157,13 +203,21 @@ static void bn_forward_channels(void *arg, int task, int thread) {
     size_t HW, lo, hi;
     bn_dims(x, &N, &C, &HW);
     tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
-    double M = (double)N * (double)HW;
+    double *sum = s->acc + 1, *ssd = s->acc + 1 + C; /* (C) each, bn_stats's */
     const size_t stride = (size_t)C * HW; /* from a channel's plane to the next sample's */
     for (size_t ch = lo; ch < hi; ch++) {
         const float *xc = x->data + ch * HW; /* plane 0 of the channel */
-        if (s->batch_stats) {
-            double mean = tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, 0.0, 1) / M;
-            bn_set_stats(s, (int)ch, mean, tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, mean, 2), M);
+        if (s->pass == BN_SUM) {
+            sum[ch] = tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, 0.0, 1);
+            continue;
+        }
+        if (s->pass == BN_SSD) { /* sum[ch] holds the mean by now */
+            ssd[ch] = tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, sum[ch], 2);
+            continue;
+        }
+        if (s->pass == BN_ALL && s->batch_stats) {
+            double mean = tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, 0.0, 1) / s->M;
+            bn_set_stats(s, (int)ch, mean, tern_kernel_bn_sum_f32(xc, stride, (size_t)N, HW, mean, 2), s->M);
         }
         /* y = (x - mean) (gamma invstd) + beta; see tern_batchnorm_forward. */
         float m = s->mean[ch], scale = gamma->data[ch] * s->invstd[ch], b = beta->data[ch];
@@ -172,6 +226,39 @@ static void bn_forward_channels(void *arg, int task, int thread) {
             tern_kernel_bn_norm_f32(x->data + off, HW, m, scale, b, s->relu, n->out->data + off);
         }
     }
+}
+
+/* The batch statistics of every channel, by two passes over x: sums, then
+ * squared deviations from the mean; with sync each summed over the ranks
+ * (with the ranks' value counts, for the global M). 0 with the ctx failed. */
+static int bn_stats(tern_node *n) {
+    bn_state *s = n->state;
+    const tern_tensor *x = n->in[0];
+    int N, C;
+    size_t HW;
+    bn_dims(x, &N, &C, &HW);
+    double *count = s->acc, *mean = s->acc + 1, *ssd = s->acc + 1 + C; /* (1), (C), (C) */
+    *count = s->M;
+    if (HW > 1) {
+        s->pass = BN_SUM;
+        tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_forward_channels, n);
+    } else {
+        bn_row_sums(x, NULL, 1, mean);
+    }
+    if (s->sync) {
+        if (!bn_sum_ranks(n->ctx, s->acc, 1 + (size_t)C, "batch statistics")) return 0;
+        s->M = *count; /* >= 2: two ranks or more, of one value or more */
+    }
+    for (int ch = 0; ch < C; ch++) mean[ch] /= s->M;
+    if (HW > 1) {
+        s->pass = BN_SSD;
+        tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_forward_channels, n);
+    } else {
+        bn_row_sums(x, mean, 2, ssd);
+    }
+    if (s->sync && !bn_sum_ranks(n->ctx, ssd, (size_t)C, "batch statistics")) return 0;
+    for (int ch = 0; ch < C; ch++) bn_set_stats(s, ch, mean[ch], ssd[ch], s->M);
+    return 1;
 }
 
 void tern_batchnorm_forward(tern_node *n) {
@@ -185,17 +272,12 @@ void tern_batchnorm_forward(tern_node *n) {
             s->mean[ch] = s->running_mean[ch];
             s->invstd[ch] = (float)(1.0 / sqrt((double)s->running_var[ch] + (double)s->eps));
         }
+    /* (N,C,H,W) alone: each task takes its channels' statistics itself. */
+    if (s->batch_stats && (HW == 1 || s->sync) && !bn_stats(n)) return;
     if (HW > 1) {
+        s->pass = s->sync ? BN_Y : BN_ALL;
         tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_forward_channels, n);
         return;
-    }
-    if (s->batch_stats) {
-        double M = (double)N;
-        double *mean = s->acc, *ssd = s->acc + C; /* (C) each */
-        bn_row_sums(x, NULL, 1, mean);
-        for (int ch = 0; ch < C; ch++) mean[ch] /= M;
-        bn_row_sums(x, mean, 2, ssd);
-        for (int ch = 0; ch < C; ch++) bn_set_stats(s, ch, mean[ch], ssd[ch], M);
     }
     /* y = (x - mean) (gamma invstd) + beta. Not x scale + (beta - mean scale):
      * with a large mean that form cancels two large products and loses the
@@ -210,7 +292,9 @@ void tern_batchnorm_forward(tern_node *n) {
     }
 }
 
-/* Backward of (N,C,H,W) channels [lo, hi): the sums, dgamma, dbeta, dx. */
+/* Backward of (N,C,H,W) channels [lo, hi), as s->pass says: the sums,
+ * dgamma and dbeta, then dx (BN_ALL); or the first three, keeping the sums
+ * in s->acc (BN_GRAD_SUMS); or dx from the sums in s->acc (BN_DX). */
 static void bn_backward_channels(void *arg, int task, int thread) {
     (void)thread;
     tern_node *n = arg;
@@ -221,23 +305,33 @@ static void bn_backward_channels(void *arg, int task, int thread) {
     size_t HW, lo, hi;
     bn_dims(x, &N, &C, &HW);
     tern_pool_range((size_t)C, BN_TASKS, task, &lo, &hi);
-    double M = (double)N * (double)HW;
     int sums = beta->grad || gamma->grad || (x->grad && s->batch_stats);
     const size_t stride = (size_t)C * HW; /* from a channel's plane to the next sample's */
     for (size_t ch = lo; ch < hi; ch++) {
-        if (s->relu)
-            for (int i = 0; i < N; i++) {
-                size_t off = (size_t)i * stride + ch * HW;
-                tern_kernel_relu_mask_f32(n->out->data + off, n->out->grad + off, HW);
-            }
         float m = s->mean[ch], is = s->invstd[ch];
         /* sg = sum g, sgx = sum g xhat. Eval's dx needs neither. */
         double sg = 0.0, sgx = 0.0;
-        if (sums) tern_kernel_bn_grad_sums_f32(x->data + ch * HW, dy + ch * HW, stride, (size_t)N, HW, m, is, &sg, &sgx);
-        if (beta->grad) beta->grad[ch] += (float)sg;
-        if (gamma->grad) gamma->grad[ch] += (float)sgx;
+        if (s->pass == BN_DX) {
+            sg = s->acc[ch];
+            sgx = s->acc[C + ch];
+        } else {
+            if (s->relu)
+                for (int i = 0; i < N; i++) {
+                    size_t off = (size_t)i * stride + ch * HW;
+                    tern_kernel_relu_mask_f32(n->out->data + off, n->out->grad + off, HW);
+                }
+            if (sums)
+                tern_kernel_bn_grad_sums_f32(x->data + ch * HW, dy + ch * HW, stride, (size_t)N, HW, m, is, &sg, &sgx);
+            if (beta->grad) beta->grad[ch] += (float)sg;
+            if (gamma->grad) gamma->grad[ch] += (float)sgx;
+            if (s->pass == BN_GRAD_SUMS) {
+                s->acc[ch] = sg;
+                s->acc[C + ch] = sgx;
+                continue;
+            }
+        }
         if (!x->grad) continue;
-        float k = gamma->data[ch] * is, mg = (float)(sg / M), mgx = (float)(sgx / M);
+        float k = gamma->data[ch] * is, mg = (float)(sg / s->M), mgx = (float)(sgx / s->M);
         for (int i = 0; i < N; i++) {
             size_t off = (size_t)i * stride + ch * HW;
             const float *gp = dy + off;
@@ -257,7 +351,13 @@ void tern_batchnorm_backward(tern_node *n) {
     int N, C;
     size_t HW;
     bn_dims(x, &N, &C, &HW);
+    /* With sync, dx needs the ranks' sums (the parameters' grads do not). */
+    int global = s->sync && x->grad;
     if (HW > 1) {
+        s->pass = global ? BN_GRAD_SUMS : BN_ALL;
+        tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_backward_channels, n);
+        if (!global || !bn_sum_ranks(n->ctx, s->acc, 2 * (size_t)C, "gradient sums")) return;
+        s->pass = BN_DX;
         tern_pool_for(n->ctx->pool, BN_TASKS, 0, bn_backward_channels, n);
         return;
     }
@@ -278,10 +378,10 @@ void tern_batchnorm_backward(tern_node *n) {
     if (gamma->grad)
         for (int ch = 0; ch < C; ch++) gamma->grad[ch] += (float)sgx[ch];
     if (!x->grad) return;
-    double M = (double)N;
+    if (global && !bn_sum_ranks(n->ctx, s->acc, 2 * (size_t)C, "gradient sums")) return;
     for (int ch = 0; ch < C; ch++) { /* the sums are spent: make them means */
-        sg[ch] /= M;
-        sgx[ch] /= M;
+        sg[ch] /= s->M;
+        sgx[ch] /= s->M;
     }
     for (int i = 0; i < N; i++) {
         const float *xr = x->data + (size_t)i * C, *gr = dy + (size_t)i * C; /* (C) */
