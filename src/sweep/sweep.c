@@ -914,8 +914,8 @@ typedef struct sweep_run {
     int rank, size, n;
     tern_sweep_point *pts; /* (n) */
     int *owner;            /* (n) the rank that trains point i in this call; -1: finished before */
-    int *row_of;           /* (n) rank 0: point i's row in r, or -1 */
-    tern_sweep_results r;  /* rank 0: every row it knows; the others: the columns */
+    int *row_of;           /* (n) point i's row in r, or -1 */
+    tern_sweep_results r;  /* rank 0: every row it knows; the others: their own */
 } sweep_run;
 
 /* Rank 0: check OUT, take the rows of the points finished before (results.csv,
@@ -991,16 +991,24 @@ static tern_status sweep_train(sweep_run *w) {
             w->res->stopped = 1;
             break;
         }
-        if ((st = row_file_write(w->s, &w->pts[i], &w->r, &row))) break;
+        /* Read back: a row in memory is the row its file holds, whichever
+         * rank merges it, so one rank and N give the same summary. */
+        if ((st = row_file_write(w->s, &w->pts[i], &w->r, &row)) ||
+            (st = row_file_adopt(w->s, &w->pts[i], &w->r, &w->row_of[i])))
+            break;
+        if (w->row_of[i] < 0) {
+            st = tern_error(TERN_ERR_IO, "%s: point %s: its result.csv vanished once written", w->s->source,
+                            w->pts[i].name);
+            break;
+        }
         mine++;
         w->res->trained++;
         w->res->resumed += resumed;
-        if (!w->rank && !(st = tern_sweep_results_add(&w->r, &row))) w->row_of[i] = w->r.n - 1;
         ev.kind = TERN_SWEEP_EV_DONE;
         ev.resumed = resumed;
-        ev.row = &row;
-        if (!st && o->cb) o->cb(&ev, o->user);
-        if (!st && !w->rank) st = sweep_merge(w);
+        ev.row = &w->r.rows[w->row_of[i]];
+        if (o->cb) o->cb(&ev, o->user);
+        if (!w->rank) st = sweep_merge(w);
     }
     return st;
 }
@@ -1043,6 +1051,7 @@ tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts
     tern_status st = w.pts && w.owner && w.row_of ? TERN_OK
                                                   : tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d points", w.n);
     if (!st) tern_sweep_points(s, w.pts);
+    for (int i = 0; !st && i < w.n; i++) w.row_of[i] = -1;
     res->total = w.n;
     if (!st && !w.rank) st = sweep_prepare(&w);
     if (!(st = tern_comm_agree(opts->comm, st)) && !(st = sweep_share(&w))) {
