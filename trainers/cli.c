@@ -10,6 +10,12 @@
 
 /* ---- commands --------------------------------------------------------------- */
 
+static struct tern_comm *comm;
+
+struct tern_comm *cli_comm(void) { return comm; }
+
+void cli_comm_set(struct tern_comm *c) { comm = c; }
+
 const cli_command *cli_find(const cli_command *table, const char *name) {
     for (const cli_command *c = table; c->name; c++)
         if (!strcmp(c->name, name)) return c;

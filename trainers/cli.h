@@ -29,6 +29,9 @@ typedef struct cli_command {
  * is the only one. Rank 0 speaks for the run: progress and results are
  * printed there; another rank prints only an error of its own. */
 struct tern_comm *cli_comm(void);
+/* main.c's: the comm cli_comm gives (it lives here, not in main.c, so the
+ * commands that ask for it do not use main.c, which uses them). */
+void cli_comm_set(struct tern_comm *c);
 
 /* The row of `table` (ended by a row of NULL name) named `name`, or NULL. */
 const cli_command *cli_find(const cli_command *table, const char *name);

@@ -1,5 +1,8 @@
 /* cmd_sweep.c — `tern sweep SPEC`: argument parsing, progress lines and
- * signals around the library's resumable sweep (tern/sweep.h). */
+ * signals around the library's resumable sweep (tern/sweep.h). Under
+ * `mpirun -np N` the ranks share the points; rank 0 speaks for all: its
+ * own points' progress, a line per point any rank finished, and the
+ * sweep's error, which names the rank it happened on. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,21 +26,23 @@ static void point_label(const tern_sweep_event *ev, char *buf, size_t n) {
     else snprintf(buf, n, "point %d/%d %s seed %llu", ev->index, ev->total, p->method, (unsigned long long)p->seed);
 }
 
+/* Rank 0's lines; user: the number of ranks. */
 static void on_sweep(const tern_sweep_event *ev, void *user) {
-    (void)user;
-    char label[128], a[16], b[16];
+    const int ranks = *(const int *)user;
+    char label[128], a[16], b[16], where[32] = "";
     point_label(ev, label, sizeof label);
+    if (ranks > 1) snprintf(where, sizeof where, " on rank %d", ev->rank);
     switch (ev->kind) {
     case TERN_SWEEP_EV_SKIP:
         break;
     case TERN_SWEEP_EV_START:
-        fprintf(stderr, "%s: %s\n", label, ev->resumed ? "resuming from its checkpoint" : "training");
+        fprintf(stderr, "%s: %s%s\n", label, ev->resumed ? "resuming from its checkpoint" : "training", where);
         break;
     case TERN_SWEEP_EV_DONE: {
         const tern_sweep_row *w = ev->row;
-        printf("%s: acc %.2f%% sparsity %.1f%%  dense %s us  zskip %s us per sample (%.1f s)\n", label,
+        printf("%s: acc %.2f%% sparsity %.1f%%  dense %s us  zskip %s us per sample (%.1f s%s)\n", label,
                100.0 * w->test_acc, 100.0 * w->sparsity, us_text(w->dense_us, a, sizeof a),
-               us_text(w->zskip_us, b, sizeof b), w->seconds);
+               us_text(w->zskip_us, b, sizeof b), w->seconds, where);
         fflush(stdout);
         break;
     }
@@ -61,10 +66,7 @@ static int dry_run(const tern_sweep_spec *s) {
     if (!pts) return 1;
     tern_sweep_points(s, pts);
     tern_sweep_results r;
-    tern_sweep_results_init(&r);
-    char path[TERN_CONFIG_PATH_LEN + 64];
-    snprintf(path, sizeof path, "%s/results.csv", s->out);
-    tern_status st = tern_sweep_results_read(&r, path);
+    tern_status st = tern_sweep_results_collect(s, &r);
     int count[3] = {0, 0, 0};
     for (int i = 0; !st && i < n; i++) {
         tern_config cfg;
@@ -101,13 +103,18 @@ int cmd_sweep(int argc, char **argv) {
     const cli_spec cs = {
         .cmd = "sweep",
         .usage = "usage: tern sweep SPEC [--dry-run] [--only-plot] [--force]\n"
+                 "       mpirun -np N tern sweep SPEC [--force]\n"
                  "\n"
                  "Train a config at every (quantizer, t, seed) of a sweep spec (experiments/sweeps/)\n"
                  "and record test accuracy, sparsity and dense / zero-skipping latency per point in\n"
                  "OUT/results.csv, with mean and std over seeds in OUT/summary.csv. Rerunning\n"
-                 "skips finished points and resumes an interrupted one from its checkpoint.\n",
-        .after = "SIGINT or SIGTERM checkpoints the point in training and exits; rerun to continue.\n"
-                 "The first line of output is 'out: OUT'.\n",
+                 "skips finished points and resumes an interrupted one from its checkpoint.\n"
+                 "Under mpirun the N ranks share the points (each point trains on one rank, with\n"
+                 "training.threads threads); OUT must be on a file system every rank sees.\n",
+        .after = "SIGINT or SIGTERM checkpoints the point in training and exits; rerun to continue,\n"
+                 "with any number of ranks. The first line of output is 'out: OUT'.\n"
+                 "Latency is timed while the other ranks may train on the same machine: the\n"
+                 "dense and zskip figures of a sweep on N > 1 ranks are noisy.\n",
         .opts = options, .args = &spec_path, .max_args = 1,
     };
     int rc;
@@ -117,15 +124,22 @@ int cmd_sweep(int argc, char **argv) {
         fprintf(stderr, "tern sweep: --dry-run, --only-plot and --force do not combine\n");
         return 2;
     }
+    const tern_comm *comm = cli_comm();
+    const int rank = tern_comm_rank(comm);
+    int ranks = tern_comm_size(comm);
     tern_sweep_spec spec;
-    if (tern_sweep_spec_load(&spec, spec_path)) {
-        fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+    /* Every rank reads the spec; all go on, or all stop (rank 0 says why). */
+    if (tern_comm_agree(comm, tern_sweep_spec_load(&spec, spec_path))) {
+        if (!rank) fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+        tern_sweep_spec_free(&spec);
         return 1;
     }
-    printf("out: %s\n", spec.out);
+    if (!rank) printf("out: %s\n", spec.out);
     fflush(stdout);
     rc = 0;
-    if (dry) {
+    if ((dry || only_plot) && rank) {
+        /* rank 0 alone reads and reports */
+    } else if (dry) {
         rc = dry_run(&spec);
     } else if (only_plot) {
         if (tern_sweep_summary_update(&spec)) {
@@ -136,16 +150,21 @@ int cmd_sweep(int argc, char **argv) {
         }
     } else {
         volatile sig_atomic_t *stop = cli_stop_on_signals();
-        tern_sweep_opts o = {.force = force, .stop = stop, .cb = on_sweep, .train_cb = on_train};
+        tern_sweep_opts o = {.force = force, .stop = stop, .cb = rank ? NULL : on_sweep,
+                             .train_cb = rank ? NULL : on_train, .user = &ranks, .comm = comm};
         tern_sweep_result res;
         if (tern_sweep_run(&spec, &o, &res)) {
-            fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
+            if (!rank) fprintf(stderr, "tern sweep: %s\n", tern_errmsg());
             rc = 1;
         } else if (res.stopped) {
-            fprintf(stderr, "tern sweep: stopped by signal %d after %d of %d points; rerun to continue\n", (int)*stop,
-                    res.skipped + res.trained, res.total);
+            if (!rank && *stop)
+                fprintf(stderr, "tern sweep: stopped by signal %d after %d of %d points; rerun to continue\n",
+                        (int)*stop, res.skipped + res.trained, res.total);
+            else if (!rank)
+                fprintf(stderr, "tern sweep: another rank was stopped; %d of %d points done; rerun to continue\n",
+                        res.skipped + res.trained, res.total);
             rc = *stop ? 128 + (int)*stop : 0;
-        } else {
+        } else if (!rank) {
             printf("done: %d points trained (%d resumed), %d already done; %s/results.csv, %s/summary.csv\n",
                    res.trained, res.resumed, res.skipped, spec.out, spec.out);
         }

@@ -36,21 +36,51 @@
  *   sweep_base.yaml  the resolved base config with the overrides, and the
  *                    latency settings: what every point means. A rerun whose
  *                    spec resolves differently is refused (force: start over)
- *   results.csv      one row per finished point, rewritten atomically after
- *                    each: method, t, seed, test_acc, sparsity, dense_us,
+ *   results.csv      one row per finished point, in point order (rows of
+ *                    points no longer in the spec follow, as they were),
+ *                    rewritten atomically: method, t, seed, test_acc, sparsity, dense_us,
  *                    zskip_us, seconds, then sparsity_<layer> per ternary
  *                    layer of the base config (fractions; empty = not
  *                    applicable or not measured; t empty for fp32)
  *   summary.csv      per (method, t) in order of first appearance: n, then
  *                    mean and sample standard deviation (n - 1; 0 when n = 1)
  *                    over seeds of test_acc, sparsity, dense_us, zskip_us
- *   runs/NAME/       each point's run directory (tern/train.h)
+ *   runs/NAME/       each point's run directory (tern/train.h), and in it
+ *                    result.csv: the point's row (results.csv's header and
+ *                    one row), written atomically by the process that
+ *                    finished the point, before results.csv
  *
- * Resuming: a rerun skips points already in results.csv, resumes a point
+ * Resuming: a rerun skips points already in results.csv or with a
+ * runs/NAME/result.csv (merged into results.csv first), resumes a point
  * whose run directory holds a checkpoint (tern_train's resume: bit for bit
  * the run it would have been), and starts over a point whose run directory
- * has no checkpoint. The library prints nothing: progress reaches the
- * caller as events. */
+ * has no checkpoint. To train a finished point again, delete its run
+ * directory and its row. The library prints nothing: progress reaches the
+ * caller as events.
+ *
+ * Distributed sweeps (opts->comm of N > 1 ranks, `mpirun -np N tern sweep`):
+ * every point is still a one-process training (tern_train without a comm,
+ * on training.threads threads of its rank). Rank 0 checks OUT and merges
+ * what an earlier run left, and every rank starts from its answer (a
+ * failure there stops all ranks before any training). The points left to
+ * train are dealt round-robin in point order, pending point j to rank
+ * j mod N, with no messages while they train: the points of a sweep cost
+ * about the same, so a static deal keeps every rank busy without a
+ * coordinator that would idle or a protocol that could hang; the price is
+ * an uneven last round (up to N - 1 ranks idle at the end) and no
+ * rebalancing when points differ in cost. OUT must be on a file system
+ * every rank sees (checked). Each rank writes its points' result.csv;
+ * rank 0 alone writes results.csv and summary.csv, merging the result
+ * files of other ranks' finished points after each point of its own and
+ * once at the end, when all ranks are done, so 1 and N ranks leave the same
+ * files (bar the timing columns). An error on one rank stops that rank's
+ * later points; the others finish theirs, then every rank returns the
+ * lowest failing rank's error. *opts->stop on one rank stops the point it
+ * trains (checkpointed) and its later points; mpirun sends a signal to
+ * every rank, so all stop. A rerun with any number of ranks continues.
+ * Latency is measured while other ranks may be training on the same
+ * machine: dense_us and zskip_us of a distributed sweep are noisy; measure
+ * latency on an otherwise idle machine (one process) when it matters. */
 #ifndef TERN_SWEEP_H
 #define TERN_SWEEP_H
 
@@ -58,6 +88,7 @@
 #include <stdint.h>
 
 #include "tern/api.h"
+#include "tern/comm.h"
 #include "tern/config.h"
 #include "tern/status.h"
 #include "tern/train.h"
@@ -145,6 +176,11 @@ TERN_API int tern_sweep_results_find(const tern_sweep_results *r, const tern_swe
  * and its layer columns unchanged. TERN_ERR_FORMAT naming the file and
  * line on a malformed row. */
 TERN_API tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path);
+/* OUT/results.csv of s, with the rows of s's points missing from it taken
+ * from their runs/NAME/result.csv, in point order (other rows after): what a
+ * rerun starts from. *r empty on entry; no file gives no rows and the spec's
+ * columns. Nothing is written. */
+TERN_API tern_status tern_sweep_results_collect(const tern_sweep_spec *s, tern_sweep_results *r);
 /* Write *r as results.csv atomically (temporary file, fsync, rename). */
 TERN_API tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path);
 
@@ -165,9 +201,10 @@ TERN_API tern_status tern_sweep_summary_write(const tern_sweep_results *r, const
 /* ---- running ------------------------------------------------------------- */
 
 typedef enum tern_sweep_event_kind {
-    TERN_SWEEP_EV_SKIP,   /* the point is already in results.csv */
-    TERN_SWEEP_EV_START,  /* training begins (resumed: from its checkpoint) */
-    TERN_SWEEP_EV_DONE,   /* trained, measured and recorded: row */
+    TERN_SWEEP_EV_SKIP,   /* the point was finished before this call (rank 0 only) */
+    TERN_SWEEP_EV_START,  /* training begins on this rank (resumed: from its checkpoint) */
+    TERN_SWEEP_EV_DONE,   /* trained, measured and recorded: row; on rank 0 also each
+                             point another rank finished, when rank 0 merges it */
 } tern_sweep_event_kind;
 
 typedef struct tern_sweep_event {
@@ -176,6 +213,7 @@ typedef struct tern_sweep_event {
     const tern_sweep_point *point;
     int resumed;                      /* START: 1 when continuing from a checkpoint */
     const tern_sweep_row *row;        /* DONE */
+    int rank;                         /* DONE: the rank that trained the point (0 in one process) */
 } tern_sweep_event;
 
 typedef void (*tern_sweep_cb)(const tern_sweep_event *ev, void *user);
@@ -183,23 +221,26 @@ typedef void (*tern_sweep_cb)(const tern_sweep_event *ev, void *user);
 typedef struct tern_sweep_opts {
     int force;                        /* 1: OUT holds another spec's results: discard them */
     volatile sig_atomic_t *stop;      /* when non-zero: the point in training checkpoints, the sweep returns */
-    int stop_after_points;            /* > 0: stop after training this many points (tests) */
+    int stop_after_points;            /* > 0: stop after training this many points, per rank (tests) */
     long stop_after_steps;            /* > 0: each point's training stops after this many steps (tests) */
     tern_sweep_cb cb;                 /* may be NULL */
     tern_train_cb train_cb;           /* each point's training events; may be NULL */
     void *user;                       /* for both callbacks */
+    const tern_comm *comm;            /* the ranks sharing the points (tern/comm.h); NULL: one process */
 } tern_sweep_opts;
 
+/* The whole sweep's figures, the same on every rank. */
 typedef struct tern_sweep_result {
     int total;                        /* points in the spec */
-    int skipped;                      /* already in results.csv */
-    int trained;                      /* finished by this call */
+    int skipped;                      /* finished before this call */
+    int trained;                      /* finished by this call, on all ranks */
     int resumed;                      /* of those, continued from a checkpoint */
-    int stopped;                      /* 1: interrupted; rerun to continue */
+    int stopped;                      /* 1: interrupted (on any rank); rerun to continue */
 } tern_sweep_result;
 
-/* Run the sweep as described above; results.csv and summary.csv are
- * rewritten after each point. Errors name the point or file. */
+/* Run the sweep as described above, on every rank of opts->comm; results.csv
+ * and summary.csv are rewritten after each point (of rank 0's) and at the
+ * end. Errors name the point or file, and the rank when another's. */
 TERN_API tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts, tern_sweep_result *res);
 
 /* Rewrite OUT/summary.csv from OUT/results.csv (no training). */

@@ -706,8 +706,8 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
          * so an interruption in between never pairs it with old results. */
         char f[sizeof path + 80];
         for (int i = 0; !st && i < n; i++) {
-            static const char *const files[] = {"last.h5", "best.h5", "metrics.csv", "config.yaml"};
-            for (int k = 0; !st && k < 4; k++) {
+            static const char *const files[] = {"last.h5", "best.h5", "metrics.csv", "config.yaml", "result.csv"};
+            for (int k = 0; !st && k < 5; k++) {
                 snprintf(f, sizeof f, "%s/runs/%s/%s", s->out, pts[i].name, files[k]);
                 if (unlink(f) && errno != ENOENT) st = tern_error(TERN_ERR_IO, "%s: cannot remove: %s", f, strerror(errno));
             }
@@ -798,55 +798,270 @@ static tern_status run_point(const tern_sweep_spec *s, const tern_sweep_point *p
     return TERN_OK;
 }
 
+/* ---- rows of points, merged --------------------------------------------- */
+
+/* OUT/runs/NAME/result.csv of point p: its row, whichever process trained it. */
+static void row_file(const tern_sweep_spec *s, const tern_sweep_point *p, char *path, size_t cap) {
+    snprintf(path, cap, "%s/runs/%s/result.csv", s->out, p->name);
+}
+
+/* Point p's row w as its result.csv, with r's columns. */
+static tern_status row_file_write(const tern_sweep_spec *s, const tern_sweep_point *p, const tern_sweep_results *r,
+                                  const tern_sweep_row *w) {
+    char path[TERN_CONFIG_PATH_LEN + 96];
+    row_file(s, p, path, sizeof path);
+    tern_sweep_row copy = *w;
+    tern_sweep_results one = *r;
+    one.rows = &copy;
+    one.n = one.cap = 1;
+    return tern_sweep_results_write(&one, path);
+}
+
+/* When point p's result.csv exists, its row appended to r and *row = its
+ * index; else *row = -1. The file must have r's columns and one row, p's. */
+static tern_status row_file_adopt(const tern_sweep_spec *s, const tern_sweep_point *p, tern_sweep_results *r,
+                                  int *row) {
+    char path[TERN_CONFIG_PATH_LEN + 96];
+    row_file(s, p, path, sizeof path);
+    *row = -1;
+    struct stat sb;
+    if (lstat(path, &sb) != 0 && errno == ENOENT) return TERN_OK;
+    tern_sweep_results one;
+    tern_sweep_results_init(&one);
+    tern_status st = tern_sweep_results_read(&one, path);
+    int same = !st && one.n_layers == r->n_layers;
+    for (int l = 0; same && l < r->n_layers; l++) same = !strcmp(one.layers[l], r->layers[l]);
+    if (!st && !same)
+        st = tern_error(TERN_ERR_FORMAT, "%s: its sparsity_<layer> columns are not those of %s/results.csv; delete "
+                        "the file to train point %s again", path, s->out, p->name);
+    else if (!st && (one.n != 1 || tern_sweep_results_find(&one, p) != 0))
+        st = tern_error(TERN_ERR_FORMAT, "%s: should hold one row, of point %s (method %s, t %s, seed %" PRIu64
+                        "); delete the file to train the point again", path, p->name, p->method, p->t, p->seed);
+    if (!st && !(st = tern_sweep_results_add(r, &one.rows[0]))) *row = r->n - 1;
+    tern_sweep_results_free(&one);
+    return st;
+}
+
+/* *o = r's rows in point order (row_of[i]: point i's row, or -1), then the
+ * rows of no point as they were; o owns its rows. */
+static tern_status rows_in_order(const tern_sweep_results *r, const int *row_of, int n, tern_sweep_results *o) {
+    const size_t cap = r->n ? (size_t)r->n : 1;
+    unsigned char *used = calloc(cap, 1);
+    *o = *r;
+    o->n = 0;
+    o->cap = (int)cap;
+    o->rows = malloc(sizeof *o->rows * cap);
+    if (!used || !o->rows) {
+        free(used);
+        tern_sweep_results_free(o);
+        return tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d results", r->n);
+    }
+    for (int i = 0; i < n; i++)
+        if (row_of[i] >= 0) {
+            o->rows[o->n++] = r->rows[row_of[i]];
+            used[row_of[i]] = 1;
+        }
+    for (int j = 0; j < r->n; j++)
+        if (!used[j]) o->rows[o->n++] = r->rows[j];
+    free(used);
+    return TERN_OK;
+}
+
+/* results.csv and summary.csv of r, rows in point order. */
+static tern_status publish(const tern_sweep_spec *s, const tern_sweep_results *r, const int *row_of, int n) {
+    char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(results, sizeof results, "%s/results.csv", s->out);
+    snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
+    tern_sweep_results o;
+    tern_status st = rows_in_order(r, row_of, n, &o);
+    if (!st) st = tern_sweep_results_write(&o, results);
+    if (!st) st = tern_sweep_summary_write(&o, summary);
+    tern_sweep_results_free(&o);
+    return st;
+}
+
+tern_status tern_sweep_results_collect(const tern_sweep_spec *s, tern_sweep_results *r) {
+    tern_sweep_results_init(r);
+    const int n = tern_sweep_points(s, NULL);
+    tern_sweep_point *pts = malloc(sizeof *pts * (size_t)(n ? n : 1));
+    int *row_of = malloc(sizeof *row_of * (size_t)(n ? n : 1));
+    char results[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(results, sizeof results, "%s/results.csv", s->out);
+    tern_status st = pts && row_of ? tern_sweep_results_read(r, results)
+                                   : tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d points", n);
+    if (!st && r->n == 0) st = layer_columns(s, r);
+    if (!st) tern_sweep_points(s, pts);
+    for (int i = 0; !st && i < n; i++)
+        if ((row_of[i] = tern_sweep_results_find(r, &pts[i])) < 0) st = row_file_adopt(s, &pts[i], r, &row_of[i]);
+    tern_sweep_results o;
+    if (!st && !(st = rows_in_order(r, row_of, n, &o))) {
+        tern_sweep_results_free(r);
+        *r = o;
+    }
+    if (st) tern_sweep_results_free(r);
+    free(pts);
+    free(row_of);
+    return st;
+}
+
+/* ---- running, on one rank or many ---------------------------------------- */
+
+/* One call of tern_sweep_run as a rank sees it. */
+typedef struct sweep_run {
+    const tern_sweep_spec *s;
+    const tern_sweep_opts *o;
+    tern_sweep_result *res;
+    int rank, size, n;
+    tern_sweep_point *pts; /* (n) */
+    int *owner;            /* (n) the rank that trains point i in this call; -1: finished before */
+    int *row_of;           /* (n) point i's row in r, or -1 */
+    tern_sweep_results r;  /* rank 0: every row it knows; the others: their own */
+} sweep_run;
+
+/* Rank 0: check OUT, take the rows of the points finished before (results.csv,
+ * then the result files of points missing from it, which an interrupted
+ * distributed sweep leaves), and deal the others round-robin. */
+static tern_status sweep_prepare(sweep_run *w) {
+    tern_status st = prepare_out(w->s, w->o->force, w->pts, w->n, &w->r);
+    int adopted = 0, pending = 0;
+    for (int i = 0; !st && i < w->n; i++) {
+        if ((w->row_of[i] = tern_sweep_results_find(&w->r, &w->pts[i])) < 0 &&
+            !(st = row_file_adopt(w->s, &w->pts[i], &w->r, &w->row_of[i])))
+            adopted += w->row_of[i] >= 0;
+        w->owner[i] = w->row_of[i] >= 0 ? -1 : pending++ % w->size;
+    }
+    if (!st && adopted) st = publish(w->s, &w->r, w->row_of, w->n);
+    return st;
+}
+
+/* Every rank takes rank 0's deal and columns, and checks that it sees OUT. */
+static tern_status sweep_share(sweep_run *w) {
+    const tern_comm *c = w->o->comm;
+    int n0 = w->n;
+    tern_status st = tern_comm_bcast(c, &n0, sizeof n0, 0);
+    if (!st && n0 != w->n)
+        st = tern_error(TERN_ERR_CONFIG, "%s: %d points here, %d on rank 0: every rank must read the same spec",
+                        w->s->source, w->n, n0);
+    if ((st = tern_comm_agree(c, st))) return st;
+    if ((st = tern_comm_bcast(c, w->owner, sizeof *w->owner * (size_t)w->n, 0)) ||
+        (st = tern_comm_bcast(c, &w->r.n_layers, sizeof w->r.n_layers, 0)) ||
+        (st = tern_comm_bcast(c, w->r.layers, sizeof w->r.layers, 0)))
+        return st;
+    char base[TERN_CONFIG_PATH_LEN + 64];
+    snprintf(base, sizeof base, "%s/sweep_base.yaml", w->s->out);
+    if (w->rank && !tern_fs_exists(base))
+        st = tern_error(TERN_ERR_IO, "%s: rank 0 wrote it, this rank does not see it: a distributed sweep needs out "
+                        "(%s) on a file system every rank sees", base, w->s->out);
+    return tern_comm_agree(c, st);
+}
+
+/* Rank 0: the rows of points other ranks have finished, from their result
+ * files (a DONE event each), then results.csv and summary.csv. */
+static tern_status sweep_merge(sweep_run *w) {
+    tern_status st = TERN_OK;
+    for (int i = 0; !st && i < w->n; i++) {
+        if (w->owner[i] <= 0 || w->row_of[i] >= 0) continue;
+        if ((st = row_file_adopt(w->s, &w->pts[i], &w->r, &w->row_of[i])) || w->row_of[i] < 0) continue;
+        const tern_sweep_event ev = {.kind = TERN_SWEEP_EV_DONE, .index = i + 1, .total = w->n, .point = &w->pts[i],
+                                     .row = &w->r.rows[w->row_of[i]], .rank = w->owner[i]};
+        if (w->o->cb) w->o->cb(&ev, w->o->user);
+    }
+    return st ? st : publish(w->s, &w->r, w->row_of, w->n);
+}
+
+/* Train this rank's points in order, each recorded in its result file; rank
+ * 0 merges after each of its own. */
+static tern_status sweep_train(sweep_run *w) {
+    const tern_sweep_opts *o = w->o;
+    tern_status st = TERN_OK;
+    for (int i = 0, mine = 0; !st && i < w->n; i++) {
+        tern_sweep_event ev = {.kind = TERN_SWEEP_EV_SKIP, .index = i + 1, .total = w->n, .point = &w->pts[i],
+                               .rank = w->rank};
+        if (w->owner[i] < 0 && !w->rank && o->cb) o->cb(&ev, o->user);
+        if (w->owner[i] != w->rank) continue;
+        if ((o->stop && *o->stop) || (o->stop_after_points > 0 && mine >= o->stop_after_points)) {
+            w->res->stopped = 1;
+            break;
+        }
+        tern_sweep_row row;
+        int resumed = 0, stopped = 0;
+        ev.kind = TERN_SWEEP_EV_START;
+        if ((st = run_point(w->s, &w->pts[i], &w->r, o, &row, &resumed, &stopped, &ev))) break;
+        if (stopped) {
+            w->res->stopped = 1;
+            break;
+        }
+        /* Read back: a row in memory is the row its file holds, whichever
+         * rank merges it, so one rank and N give the same summary. */
+        if ((st = row_file_write(w->s, &w->pts[i], &w->r, &row)) ||
+            (st = row_file_adopt(w->s, &w->pts[i], &w->r, &w->row_of[i])))
+            break;
+        if (w->row_of[i] < 0) {
+            st = tern_error(TERN_ERR_IO, "%s: point %s: its result.csv vanished once written", w->s->source,
+                            w->pts[i].name);
+            break;
+        }
+        mine++;
+        w->res->trained++;
+        w->res->resumed += resumed;
+        ev.kind = TERN_SWEEP_EV_DONE;
+        ev.resumed = resumed;
+        ev.row = &w->r.rows[w->row_of[i]];
+        if (o->cb) o->cb(&ev, o->user);
+        if (!w->rank) st = sweep_merge(w);
+    }
+    return st;
+}
+
+/* After every rank's points (st: agreed): counts summed over the ranks, and
+ * rank 0's last merge, which also checks that it sees every point dealt. */
+static tern_status sweep_finish(sweep_run *w, tern_status st) {
+    double c[3] = {w->res->trained, w->res->resumed, w->res->stopped};
+    tern_status cs = tern_comm_sum_f64(w->o->comm, c, 3);
+    if (cs && !st) st = cs;
+    w->res->trained = (int)c[0];
+    w->res->resumed = (int)c[1];
+    w->res->stopped = c[2] > 0;
+    tern_status ms = TERN_OK;
+    if (!w->rank) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", st ? tern_errmsg() : "");
+        ms = sweep_merge(w);
+        for (int i = 0; !ms && !st && !w->res->stopped && i < w->n; i++)
+            if (w->owner[i] > 0 && w->row_of[i] < 0)
+                ms = tern_error(TERN_ERR_IO, "%s/runs/%s/result.csv: rank %d finished the point, rank 0 does not see "
+                                "its row: out must be on a file system every rank sees", w->s->out, w->pts[i].name,
+                                w->owner[i]);
+        if (st) tern_error(st, "%s", msg); /* the first error is the one to report */
+    }
+    return st ? st : tern_comm_agree(w->o->comm, ms);
+}
+
 tern_status tern_sweep_run(const tern_sweep_spec *s, const tern_sweep_opts *opts, tern_sweep_result *res) {
     static const tern_sweep_opts no_opts = {0};
     if (!opts) opts = &no_opts;
     memset(res, 0, sizeof *res);
-    int n = tern_sweep_points(s, NULL);
-    tern_sweep_point *pts = malloc(sizeof *pts * (size_t)(n ? n : 1));
-    if (!pts) return tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d points", n);
-    tern_sweep_points(s, pts);
-    res->total = n;
-    tern_sweep_results r;
-    tern_sweep_results_init(&r);
-    char results[TERN_CONFIG_PATH_LEN + 64], summary[TERN_CONFIG_PATH_LEN + 64];
-    snprintf(results, sizeof results, "%s/results.csv", s->out);
-    snprintf(summary, sizeof summary, "%s/summary.csv", s->out);
-    tern_status st = prepare_out(s, opts->force, pts, n, &r);
-    for (int i = 0; !st && i < n; i++) {
-        tern_sweep_event ev = {.kind = TERN_SWEEP_EV_SKIP, .index = i + 1, .total = n, .point = &pts[i]};
-        if (tern_sweep_results_find(&r, &pts[i]) >= 0) {
-            res->skipped++;
-            if (opts->cb) opts->cb(&ev, opts->user);
-            continue;
-        }
-        if ((opts->stop && *opts->stop) || (opts->stop_after_points > 0 && res->trained >= opts->stop_after_points)) {
-            res->stopped = 1;
-            break;
-        }
-        tern_sweep_row w;
-        int resumed = 0, stopped = 0;
-        ev.kind = TERN_SWEEP_EV_START;
-        st = run_point(s, &pts[i], &r, opts, &w, &resumed, &stopped, &ev);
-        if (st) break;
-        if (stopped) {
-            res->stopped = 1;
-            break;
-        }
-        if ((st = tern_sweep_results_add(&r, &w)) || (st = tern_sweep_results_write(&r, results)) ||
-            (st = tern_sweep_summary_write(&r, summary)))
-            break;
-        res->trained++;
-        res->resumed += resumed;
-        ev.kind = TERN_SWEEP_EV_DONE;
-        ev.resumed = resumed;
-        ev.row = &r.rows[r.n - 1];
-        if (opts->cb) opts->cb(&ev, opts->user);
+    sweep_run w = {.s = s, .o = opts, .res = res, .rank = tern_comm_rank(opts->comm),
+                   .size = tern_comm_size(opts->comm), .n = tern_sweep_points(s, NULL)};
+    const size_t cap = (size_t)(w.n ? w.n : 1);
+    w.pts = malloc(sizeof *w.pts * cap);
+    w.owner = malloc(sizeof *w.owner * cap);
+    w.row_of = malloc(sizeof *w.row_of * cap);
+    tern_sweep_results_init(&w.r);
+    tern_status st = w.pts && w.owner && w.row_of ? TERN_OK
+                                                  : tern_error(TERN_ERR_NOMEM, "sweep: out of memory for %d points", w.n);
+    if (!st) tern_sweep_points(s, w.pts);
+    for (int i = 0; !st && i < w.n; i++) w.row_of[i] = -1;
+    res->total = w.n;
+    if (!st && !w.rank) st = sweep_prepare(&w);
+    if (!(st = tern_comm_agree(opts->comm, st)) && !(st = sweep_share(&w))) {
+        for (int i = 0; i < w.n; i++) res->skipped += w.owner[i] < 0;
+        st = sweep_finish(&w, tern_comm_agree(opts->comm, sweep_train(&w)));
     }
-    /* The summary also when nothing was trained (all skipped). */
-    if (!st && r.n && !res->trained) st = tern_sweep_summary_write(&r, summary);
-    tern_sweep_results_free(&r);
-    free(pts);
+    tern_sweep_results_free(&w.r);
+    free(w.pts);
+    free(w.owner);
+    free(w.row_of);
     return st;
 }
 

@@ -1268,6 +1268,14 @@ def sweeps(c):
     c.add(cat, "runs_is_file", "last:runs", T + " sweep sw.yaml", dict(good_spec, **{"sw/runs": b"x"}))
     c.add(cat, "point_ckpt_corrupt", "last:last.h5", T + " sweep sw.yaml",
           dict(good_spec, **{"sw/runs/twn_t0.7_s1/last.h5": b"tern-train checkpoint\nversion 1\n"}))
+    # A point's own row file (left by a distributed sweep), merged before training.
+    row = "twn,0.7,%d,0.5,0.5,1,1,1,0.5\n"
+    for tag, content in [("junk", b"\x00junk"), ("header_only", hdr.encode()), ("other_point", (hdr + row % 2).encode()),
+                         ("two_rows", (hdr + row % 1 + row % 1).encode()), ("columns", (hdr.replace("fc1", "zz") + row % 1).encode()),
+                         ("long_line", (hdr + "x" * 100000 + "\n").encode()), ("dir", DIR), ("fifo", FIFO)]:
+        for mode in ("", " --dry-run"):
+            c.add(cat, "row_file_" + tag + mode.replace(" --", "_"), "err:result.csv", T + " sweep sw.yaml" + mode,
+                  dict(good_spec, **{"sw/runs/twn_t0.7_s1/result.csv": content}))
 
 
 # ---- command lines --------------------------------------------------------------
