@@ -20,9 +20,10 @@
 #
 # --measure times tern's training step (`tern bench train --config CONFIG
 # --batch b --threads 1`: forward, backward and Adam on random data; no data
-# loading) at b = B, B/2, ... B/64 on one core of this machine, as CPU time
+# loading) at b = B, B/2, ... B/64 (at least 2: a training batchnorm needs
+# two samples per rank) on one core of this machine, as CPU time
 # (user + system) per step: the difference between a run of S and one of 2S
-# steps (the same warm-up), with S grown until the difference is >= ~0.5 s,
+# steps (the same warm-up), with S grown until the difference is >= ~1 s,
 # so setup and warm-up cancel and a machine busy with other work does not
 # inflate it as it would a wall clock. Rounds interleave every (model, b);
 # compute.csv keeps the median over rounds. The model then reads compute.csv:
@@ -72,13 +73,14 @@ cpu_seconds() {
 # MS = ms per step at batch $2 of config $1; STEPS[$1:$2] remembers the step count chosen in round 1.
 declare -A STEPS
 step_ms() {
-    local key="$1:$2" s d
+    local key="$1:$2" s d t1 t2
     s="${STEPS[$key]:-2}"
     while :; do
-        d=$(awk -v a="$(cpu_seconds "$1" "$2" "$s")" -v b="$(cpu_seconds "$1" "$2" $((2 * s)))" 'BEGIN { print b - a }')
-        if [ -n "${STEPS[$key]:-}" ] || awk -v d="$d" 'BEGIN { exit !(d >= 0.4) }'; then break; fi
-        # Too short to time: aim at ~0.6 s of difference (x8 while it is too small to scale from).
-        s=$(awk -v d="$d" -v s="$s" 'BEGIN { print (d < 0.1) ? 8 * s : int(s * 0.6 / d) + 1 }')
+        t1=$(cpu_seconds "$1" "$2" "$s") && t2=$(cpu_seconds "$1" "$2" $((2 * s))) || exit 1
+        d=$(awk -v a="$t1" -v b="$t2" 'BEGIN { print b - a }')
+        if [ -n "${STEPS[$key]:-}" ] || awk -v d="$d" 'BEGIN { exit !(d >= 0.8) }'; then break; fi
+        # Too short to time: aim at ~1.2 s of difference (x8 while it is too small to scale from).
+        s=$(awk -v d="$d" -v s="$s" 'BEGIN { print (d < 0.15) ? 8 * s : int(s * 1.2 / d) + 1 }')
     done
     STEPS[$key]=$s
     MS=$(awk -v d="$d" -v s="$s" 'BEGIN { printf "%.4f\n", 1e3 * d / s }')
@@ -93,7 +95,7 @@ if [ "$MEASURE" = 1 ]; then
             name="${m%%:*}" config="${m#*:}"
             params=$("$TERN" summary "$ROOT/$config" | awk '$1 == "total" { print $2 }')
             batch=$(awk '/^training:/ { t = 1 } t && $1 == "batch_size:" { print $2; exit }' "$ROOT/$config")
-            for ((b = batch; b >= 1 && b * MAXN >= batch; b /= 2)); do
+            for ((b = batch; b >= 2 && b * MAXN >= batch; b /= 2)); do
                 step_ms "$config" "$b"
                 echo "$name,$config,$params,$batch,$b,$MS" >>"$RAW"
                 echo "round $r: $name batch $b: $MS ms per step (CPU, ${STEPS[$config:$b]} steps)" >&2
