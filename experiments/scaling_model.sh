@@ -143,6 +143,7 @@ awk -F, -v links="$LINKS" -v speed="$SPEED" -v maxn="$MAXN" -v csv="$OUT/model.c
               sep = sep " ---: | ---: | ---: | ---: | ---: |"
           }
           print hdr > md; print sep > md
+          for (k = 1; k <= nl; k++) { n50[k] = 1; smax[k] = 1; nmax[k] = 1; bs_lo[k] = ""; }
           for (n = 1; n <= maxn && (m, B[m] / n) in ms; n *= 2) {
               b = B[m] / n; comp = ms[m, b]
               row = sprintf("| %d | %d | %.2f |", n, b, comp)
@@ -153,9 +154,20 @@ awk -F, -v links="$LINKS" -v speed="$SPEED" -v maxn="$MAXN" -v csv="$OUT/model.c
                          n, b, comp, ar, step, s, e, bs > csv
                   row = row sprintf(" %.2f | %.2f | %.2f | %.0f%% | %s |", ar, step, s, 100 * e,
                                     n > 1 ? sprintf("%.1f", bs) : "–")
+                  if (e >= 0.5) n50[k] = n
+                  if (s > smax[k]) { smax[k] = s; nmax[k] = n }
+                  if (n > 1) { if (bs_lo[k] == "") bs_lo[k] = bs; bs_hi[k] = bs }
               }
               print row > md
           }
+          for (k = 1; k <= nl; k++)
+              summary = summary sprintf("| %s | %s Gb/s, %s µs | %d (%d per node) | %.2f at N = %d | %.1f – %.1f |\n", m,
+                                        gbps[k], lat[k], n50[k], B[m] / n50[k], smax[k], nmax[k], bs_lo[k], bs_hi[k])
       }
+      printf "\n### Summary\n\nScaling stops paying where efficiency falls below 50%%; b* from N = 2 to the " \
+             "largest N the global batch allows (2 samples per node).\n\n" > md
+      print "| model | link | largest N with efficiency >= 50% | best speed-up | b* (samples per node) |" > md
+      print "| --- | --- | ---: | ---: | ---: |" > md
+      printf "%s", summary > md
   }' "$COMPUTE"
 cat "$OUT/tables.md"
