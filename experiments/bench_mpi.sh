@@ -15,7 +15,8 @@
 # (metrics.csv's samples_per_s and step_ms: training steps, with their data
 # loading, not evaluation), so the first epoch is the warm-up. comm_ms is the
 # mean ms per step in the gradient all-reduce (metrics.csv of a
-# data-parallel tern; "n/a" where the column is missing).
+# data-parallel tern; "n/a" where the column is missing), waiting for the
+# other ranks included: on a busy machine it is mostly that wait.
 #
 # Rounds alternate the order (A, B, then B, A) so slow phases of a shared
 # machine hit both alike. Per model and case: the median (min, max) samples/s
@@ -112,8 +113,9 @@ RUNS="$OUT/runs.csv"
 {
     echo "# bench_mpi: 1 rank x $THREADS threads (A) against $RANKS ranks x 1 thread (B)"
     echo
-    echo "$(date -u +%Y-%m-%d), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
-         "$(nproc) cores, $("$MPIRUN" --version 2>/dev/null | head -n 1)."
+    echo "$(date -u +%Y-%m-%d), repository at $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)," \
+         "tern: $TERN, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg) at the end," \
+         "$("$MPIRUN" --version 2>/dev/null | head -n 1)."
     echo "\`bash experiments/bench_mpi.sh --models \"$MODELS\" --rounds $ROUNDS --ranks $RANKS --threads $THREADS" \
          "--images $IMAGES --epochs $EPOCHS\`: $IMAGES training images, global batch 128, epoch $EPOCHS of $EPOCHS timed;" \
          "median (min, max) over $ROUNDS interleaved rounds."
