@@ -5,7 +5,7 @@
 # compute time (docs/distributed.md, "The scaling model").
 #
 #   bash experiments/scaling_model.sh --measure [--rounds R]  # measure compute.csv (~3 min CPU per round), then model
-#   bash experiments/scaling_model.sh [--node-speed F] [--links "GBPS:LAT_US ..."] [--out DIR]
+#   bash experiments/scaling_model.sh [--node-speed F] [--links "GBPS:LAT_US ..."] [--out DIR] [--compute CSV]
 #
 # One node runs one rank and the global batch B (the config's
 # training.batch_size) is split evenly: each node computes a step on b = B/N
@@ -34,11 +34,12 @@
 # message in µs (docs/distributed.md says why 20 and 2). Bandwidth is the line
 # rate: MPI reaches ~80-95% of it on large messages, so the all-reduce times
 # are lower bounds. Writes DIR/compute.csv (with --measure), DIR/model.csv and
-# DIR/tables.md (default DIR: experiments/results/mpi_scaling).
+# DIR/tables.md (default DIR: experiments/results/mpi_scaling); --compute
+# reads the compute times from another file than DIR/compute.csv.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="$ROOT/experiments/results/mpi_scaling" TERN="$ROOT/build/tern"
-MEASURE=0 ROUNDS=3 SPEED=1 LINKS="10:20 100:2" WARMUP=10 MAXN=64
+MEASURE=0 ROUNDS=3 SPEED=1 LINKS="10:20 100:2" WARMUP=10 MAXN=64 COMPUTE=""
 MODELS=("mlp:configs/mnist_mlp.yaml" "lenet5:configs/mnist_lenet5.yaml" "vgg:configs/cifar10_vgg_small.yaml")
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -47,8 +48,9 @@ while [ $# -gt 0 ]; do
     --node-speed) SPEED="$2"; shift 2 ;;
     --links) LINKS="$2"; shift 2 ;;
     --out) OUT="$2"; shift 2 ;;
+    --compute) COMPUTE="$2"; shift 2 ;;
     --tern) TERN="$2"; shift 2 ;;
-    *) echo "scaling_model: unknown argument '$1' (--measure, --rounds, --node-speed, --links, --out, --tern)" >&2
+    *) echo "scaling_model: unknown argument '$1' (--measure, --rounds, --node-speed, --links, --out, --compute, --tern)" >&2
        exit 2 ;;
     esac
 done
@@ -58,7 +60,9 @@ done
 [[ "$SPEED" =~ ^[0-9]*\.?[0-9]+$ ]] && awk -v f="$SPEED" 'BEGIN { exit !(f > 0) }' ||
     { echo "scaling_model: --node-speed: '$SPEED' is not a number > 0" >&2; exit 2; }
 mkdir -p "$OUT"
-COMPUTE="$OUT/compute.csv"
+[ "$MEASURE" = 1 ] || [ -z "${COMPUTE:-}" ] || [ -f "$COMPUTE" ] ||
+    { echo "scaling_model: --compute: $COMPUTE: no such file" >&2; exit 2; }
+[ "$MEASURE" = 0 ] && [ -n "${COMPUTE:-}" ] || COMPUTE="$OUT/compute.csv"
 export OPENBLAS_NUM_THREADS=1
 
 # CPU seconds (user + system) of `tern bench train` at batch $2 for $3 timed steps of config $1.
