@@ -92,7 +92,7 @@ awk -v layers="portable core kernels quant ops optim nn io datasets monitor runt
     }
     BEGIN {
         n = split(layers, L, " "); for (i = 1; i <= n; i++) rank[L[i]] = i
-        split("api status tensor arena rng clock params tape pool data_types", m, " "); for (i in m) hdr[m[i]] = "core"
+        split("api status tensor arena rng clock params tape pool data_types comm", m, " "); for (i in m) hdr[m[i]] = "core"
         hdr["kernels"] = "kernels"; hdr["ops"] = "ops"; hdr["quant"] = "quant"; hdr["optim"] = "optim"
         hdr["nn"] = "nn"; hdr["data"] = "datasets"
         split("checkpoint config deploy restore export export_c", m, " "); for (i in m) hdr[m[i]] = "io"
