@@ -114,6 +114,7 @@ typedef struct tern_train_event {
     int val_n;                /* START: samples in the validation split; 0: none, so no best.h5 */
     long step;                /* optimizer steps so far */
     float loss, acc;          /* STEP: running means of this epoch; EPOCH: the epoch's */
+    float step_loss;          /* STEP: this step's loss, the mean over its global batch */
     float val_loss, val_acc;  /* EPOCH: on the validation split; NaN when none or not evaluated */
     float test_loss, test_acc;/* EPOCH: on the test split; NaN when not evaluated */
     double sparsity;          /* fraction of zero ternary weights */

@@ -588,6 +588,7 @@ typedef struct epoch {
     double seconds;           /* their training time */
     double comm_seconds;      /* of it, in the gradient all-reduce */
     float lr;                 /* of the last step */
+    float step_loss;          /* of the last step */
 } epoch;
 
 /* Begin epoch ep->at.epoch: the loader reshuffles (its RNG as the epoch
@@ -660,6 +661,7 @@ static tern_status train_step(run *r, epoch *ep) {
                           r->stage[0] ? " and the run directory is as it was" : "");
     }
     if (st) return st;
+    ep->step_loss = (float)(v[1] / v[3]);
     p->loss_sum += v[1];
     p->correct += (long)v[2];
     p->seen += (long)v[3];
@@ -680,7 +682,8 @@ static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
                                .epochs = r->cfg->training.epochs, .batch = p->batch, .batches = batches,
                                .step = p->step, .seen = p->seen, .elapsed_s = tern_clock_now_s() - r->t0,
                                .loss = (float)(p->loss_sum / (double)p->seen),
-                               .acc = (float)p->correct / (float)p->seen, .lr = ep->lr};
+                               .acc = (float)p->correct / (float)p->seen, .step_loss = ep->step_loss,
+                               .lr = ep->lr};
         emit(r->opts, &ev);
         if (stop_requested(r, p->step) && p->batch < batches) {
             *stopped = 1;
