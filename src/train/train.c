@@ -533,10 +533,14 @@ static tern_status check_ranks(const run *r, const char *path) {
     tern_ckpt_info *info = malloc(sizeof *info);
     if (!info) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
     tern_status st = tern_ckpt_read_info(path, info);
-    int n = 1;
+    double v = 1.0;
     for (int i = 0; !st && i < info->n_meta; i++)
-        if (!strcmp(info->meta[i].name, "ranks")) n = (int)info->meta[i].value;
+        if (!strcmp(info->meta[i].name, "ranks")) v = info->meta[i].value;
     free(info);
+    if (!st && !(v >= 1.0 && v <= TERN_COMM_MAX_RANKS && v == floor(v)))
+        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute 'ranks' is %g, not a process count in 1..%d; the "
+                          "checkpoint was altered or comes from another program", path, v, TERN_COMM_MAX_RANKS);
+    const int n = (int)v;
     if (st || n == r->size) return st;
     if (n == 1)
         return tern_error(TERN_ERR_CONFIG, "%s: the checkpoint of a run on 1 process cannot continue on %d: resume it "
