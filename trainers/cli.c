@@ -181,6 +181,12 @@ tern_status cli_pool_init(tern_pool **pool, int threads) {
     return threads > 1 ? tern_pool_init(pool, threads) : TERN_OK;
 }
 
+static struct tern_comm *joined;
+
+struct tern_comm *cli_comm(void) { return joined; }
+
+void cli_set_comm(struct tern_comm *c) { joined = c; }
+
 static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig) { stop_signal = sig; }

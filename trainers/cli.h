@@ -30,6 +30,10 @@ typedef struct cli_command {
  * printed there; another rank prints only an error of its own. */
 struct tern_comm *cli_comm(void);
 
+/* main.c: the processes it joined (NULL: none), for cli_comm. Kept in cli.c
+ * so that a command asking for them does not depend on main.c. */
+void cli_set_comm(struct tern_comm *c);
+
 /* The row of `table` (ended by a row of NULL name) named `name`, or NULL. */
 const cli_command *cli_find(const cli_command *table, const char *name);
 

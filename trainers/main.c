@@ -31,9 +31,6 @@ static int usage(FILE *f) {
     return f == stderr ? 2 : 0;
 }
 
-static struct tern_comm *comm;
-
-struct tern_comm *cli_comm(void) { return comm; }
 
 /* Run command c as one of the `launched` processes a launcher started: they
  * join one tern_comm (MPI), or, in a build without MPI or for a command
@@ -51,14 +48,16 @@ static int run_ranks(const cli_command *c, int argc, char **argv, int launched) 
                 "libopenmpi-dev openmpi-bin), or run one process\n", c->name, launched, launched);
         return 2;
     }
+    struct tern_comm *comm = NULL;
     if (tern_comm_world(&argc, &argv, &comm)) {
         fprintf(stderr, "tern %s: %s\n", c->name, tern_errmsg());
         tern_comm_finalize(comm);
         return 1;
     }
+    cli_set_comm(comm);
     int rc = c->run(argc - 1, argv + 1);
+    cli_set_comm(NULL);
     tern_comm_finalize(comm);
-    comm = NULL;
     return rc;
 }
 
