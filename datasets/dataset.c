@@ -322,6 +322,16 @@ tern_status tern_loader_init(tern_loader *l, const tern_dataset *ds, int batch, 
     for (int k = 0; k < ds->c; k++) l->fill[k] = ds->normalized ? (0.0f - ds->mean[k]) / ds->std[k] : 0.0f;
     tern_rng_seed(&l->rng, seed);
     l->pos = ds->n;
+    l->size = 1;
+    return TERN_OK;
+}
+
+tern_status tern_loader_shard(tern_loader *l, int rank, int size, uint64_t aug_seed) {
+    if (!l || size < 1 || rank < 0 || rank >= size)
+        return tern_error(TERN_ERR_ARG, "loader shard: rank %d of %d processes", rank, size);
+    l->rank = rank;
+    l->size = size;
+    if (size > 1) tern_rng_seed(&l->aug_rng, aug_seed);
     return TERN_OK;
 }
 
@@ -356,18 +366,23 @@ tern_status tern_loader_next(tern_loader *l, float *x, int *y, int *count) {
     if (b < l->batch && (l->flags & TERN_LOADER_DROP_LAST)) b = 0;
     size_t chw = (size_t)ds->c * ds->h * ds->w;
     int augment = l->aug.crop_pad > 0 || l->aug.hflip;
-    for (int i = 0; i < b; i++) {
+    tern_rng *rng = l->size > 1 ? &l->aug_rng : &l->rng;
+    /* This rank's contiguous share of the global batch of b. */
+    const int lo = (int)((long)b * l->rank / l->size), hi = (int)((long)b * (l->rank + 1) / l->size);
+    for (int i = lo; i < hi; i++) {
         int s = l->order[l->pos + i];
         const float *src = ds->images + (size_t)s * chw;  /* (c, h, w) */
-        float *dst = x + (size_t)i * chw;
+        float *dst = x + (size_t)(i - lo) * chw;
         if (augment)
-            tern_augment_sample(dst, src, ds->c, ds->h, ds->w, &l->aug, l->fill, &l->rng);
+            tern_augment_sample(dst, src, ds->c, ds->h, ds->w, &l->aug, l->fill, rng);
         else
             memcpy(dst, src, chw * sizeof(float));
-        y[i] = ds->labels[s];
+        y[i - lo] = ds->labels[s];
     }
     l->pos += b;
     if (b == 0) l->pos = ds->n;
+    l->global_count = b;
+    b = hi - lo;
     *count = b;
     return TERN_OK;
 }

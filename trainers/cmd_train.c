@@ -10,6 +10,7 @@
 #include "progress.h"
 #include "summary.h"
 #include "tern/clock.h"
+#include "tern/comm.h"
 #include "tern/train.h"
 
 typedef struct progress {
@@ -206,6 +207,15 @@ static void print_done(const tern_train_result *res) {
     }
 }
 
+/* A stopped run's exit status, the same on every rank: 128 + the signal
+ * (the highest any rank caught; stop_after_steps stops with none: 0). */
+static int stop_status(const tern_comm *comm, int sig) {
+    int all[TERN_COMM_MAX_RANKS];
+    if (tern_comm_allgather(comm, &sig, all, sizeof sig)) return 1;
+    for (int k = 0; k < tern_comm_size(comm); k++) sig = all[k] > sig ? all[k] : sig;
+    return sig ? 128 + sig : 0;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *config_path, *resume = NULL;
     cli_list sets = {.n = 0};
@@ -236,13 +246,23 @@ int cmd_train(int argc, char **argv) {
                  "from the right: epoch e/E, a bar, batch b/B, elapsed and ETA of the epoch,\n"
                  "loss, acc, N/s (training samples per second over the last ~2 s), run eta (of\n"
                  "the whole run, evaluations included), lr; while evaluating, the split and its\n"
-                 "batches. Elsewhere (a pipe, a file, TERM=dumb): a plain line every 10%.\n",
+                 "batches. Elsewhere (a pipe, a file, TERM=dumb): a plain line every 10%.\n"
+                 "\n"
+                 "On N processes (an MPI build): mpirun -np N tern train CONFIG (or srun).\n"
+                 "training.batch_size stays the global batch (>= 2N), each process takes its\n"
+                 "share; training.threads is per process. Every process reads the dataset and,\n"
+                 "to --resume, the checkpoint, which continues only on the N that wrote it.\n"
+                 "Process 0 writes the run directory and prints; a stop on any stops all.\n",
         .opts = options, .args = &config_path, .max_args = 1,
     };
     int rc;
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     if (!config_path && !resume) return cli_usage(&spec, stderr);
 
+    /* On N processes, rank 0 speaks for all: every rank sees the same
+     * errors (the library agrees on them), so one line is printed. */
+    const tern_comm *comm = cli_comm();
+    const int speak = tern_comm_rank(comm) == 0;
     tern_config cfg;
     tern_status st;
     if (config_path) {
@@ -270,7 +290,7 @@ int cmd_train(int argc, char **argv) {
         free(abs);
     }
     if (st) {
-        fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        if (speak) fprintf(stderr, "tern train: %s\n", tern_errmsg());
         if (cfg_loaded) tern_config_free(&cfg);
         return 1;
     }
@@ -281,16 +301,19 @@ int cmd_train(int argc, char **argv) {
     progress p = {.tty = isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb")), .rate = -1.0,
                   .epoch_wall = -1.0, .eval_wall = -1.0, .batch_size = cfg.training.batch_size, .cfg = &cfg,
                   .last = tern_clock_now_s()};
-    tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = on_event, .user = &p};
+    tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = speak ? on_event : NULL,
+                            .user = &p, .comm = comm};
     tern_train_result res;
     st = tern_train(&cfg, &opts, &res);
     int epochs = cfg.training.epochs;
     tern_config_free(&cfg);
     end_line(&p);
     if (st) {
-        fprintf(stderr, "tern train: %s\n", tern_errmsg());
+        if (speak) fprintf(stderr, "tern train: %s\n", tern_errmsg());
         return 1;
     }
+    const int stopped_rc = res.stopped ? stop_status(comm, *stop) : 0; /* every rank takes part */
+    if (!speak) return res.stopped ? stopped_rc : res.complete;
     if (res.complete && res.early_stopped) {
         fprintf(stderr, "tern train: %s: early stopping ended the run at epoch %d; to train further, resume with a "
                 "larger --set training.early_stopping.patience=N (or 0: off)\n", resume, res.epochs_done);
@@ -303,11 +326,12 @@ int cmd_train(int argc, char **argv) {
     }
     if (res.stopped) {
         char f[2][TERN_CONFIG_PATH_LEN + 64];
-        snprintf(f[0], sizeof f[0], "tern train: stopped by signal %d after %ld steps;", (int)*stop, res.steps);
+        snprintf(f[0], sizeof f[0], "tern train: stopped by signal %d after %ld steps;", stopped_rc ? stopped_rc - 128 : 0,
+                 res.steps);
         snprintf(f[1], sizeof f[1], "resume with --resume %s", res.checkpoint);
         const char *fields[2] = {f[0], f[1]};
         progress_print_fields(stderr, fields, 2, " ", p.tty ? fit_width(stderr) : 0);
-        return *stop ? 128 + (int)*stop : 0;
+        return stopped_rc;
     }
     print_done(&res);
     return 0;

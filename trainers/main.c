@@ -47,7 +47,7 @@ static int run_ranks(const cli_command *c, int argc, char **argv, int launched) 
                 "libopenmpi-dev openmpi-bin), or run one process\n", c->name, launched, launched);
         return 2;
     }
-    struct tern_comm *comm;
+    struct tern_comm *comm = NULL;
     if (tern_comm_world(&argc, &argv, &comm)) {
         fprintf(stderr, "tern %s: %s\n", c->name, tern_errmsg());
         tern_comm_finalize(comm);

@@ -40,8 +40,10 @@
  *   /optim/<state>/<name>     float32, the parameter's shape: state block
  *                             tern_optim_state_name(o, i) ("momentum",
  *                             "adam_m", "adam_v") of every TRAIN parameter
- *   /rng/<name>               uint64 (4): a tern_rng state, e.g. /rng/model
+ *   /rng/<name>               uint64 (4): a tern_rng state, e.g. /rng/model; a run
+ *                             on N processes adds model.r<R> (R >= 1) and aug.r<R>
  *   /meta                     group; one float64 attribute per named number
+ *                             (a run on N > 1 processes: ranks = N)
  *
  * Saving is atomic: the file is built in memory, written as
  * "<path>.tmp.<pid>.<n>" in the same directory, fsync'ed, renamed over
@@ -69,6 +71,7 @@
 #define TERN_CHECKPOINT_H
 
 #include "tern/api.h"
+#include "tern/comm.h"
 #include "tern/optim.h"
 #include "tern/params.h"
 #include "tern/rng.h"
@@ -80,7 +83,9 @@ extern "C" {
 
 #define TERN_CKPT_FORMAT "tern-train"
 #define TERN_CKPT_VERSION 1
-#define TERN_CKPT_MAX_RNG 8
+/* A data-parallel run keeps two streams per rank (dropout, augmentation)
+ * and the shared shuffle: "model", "loader", "model.r1", "aug.r0", ... */
+#define TERN_CKPT_MAX_RNG (2 * TERN_COMM_MAX_RANKS + 2)
 #define TERN_CKPT_MAX_META 16
 #define TERN_CKPT_NAME_LEN 32  /* RNG and metadata names, NUL included */
 

@@ -28,7 +28,8 @@
  *              eval_every [1], checkpoint_every [1] (epochs; 0: only at the end),
  *              best_metric (val_acc | val_loss) [val_acc],
  *              early_stopping: {patience [0: off], min_delta [0]}
- *              label_smoothing [0] (in [0, 1), torch's CrossEntropyLoss(label_smoothing))
+ *              label_smoothing [0] (in [0, 1), torch's CrossEntropyLoss(label_smoothing)),
+ *              sync_batchnorm [false] (on N processes: all ranks' batch statistics)
  *   output:    dir ["runs/<config file name without .yaml>"]
  *   teacher:   (optional: knowledge distillation) checkpoint (a tern training
  *              checkpoint, required), temperature [4], weight [0.5]; the loss is
@@ -148,6 +149,7 @@ typedef struct tern_config_training {
     int patience;          /* early stopping: evaluations without an improvement > min_delta; 0: off */
     float min_delta;       /* early stopping: the least change that counts as an improvement, >= 0 */
     float label_smoothing; /* eps in [0, 1) of the training loss (tern_xent_cfg) */
+    int sync_batchnorm;    /* on N processes: batchnorm normalises with all ranks' batch statistics */
 } tern_config_training;
 
 /* Knowledge distillation; checkpoint "" (no teacher: section) turns it off. */

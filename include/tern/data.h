@@ -226,6 +226,9 @@ typedef struct tern_loader {
     tern_rng rng;            /* shuffle and augmentation draws; save it to resume */
     int epoch;               /* epochs begun; 0 before the first */
     int pos;                 /* next position in order */
+    int rank, size;          /* this process's share of every batch (tern_loader_shard); 0 of 1 */
+    tern_rng aug_rng;        /* size > 1: this rank's augmentation draws (rng only shuffles) */
+    int global_count;        /* samples of the last batch over all ranks (size 1: *count) */
 } tern_loader;
 
 /* Prepare a loader over ds with `batch` samples per batch, TERN_LOADER_*
@@ -238,12 +241,22 @@ TERN_API void tern_loader_free(tern_loader *l);
 /* Start an epoch: order = 0..n-1, shuffled with l->rng when SHUFFLE; pos = 0. */
 TERN_API void tern_loader_begin_epoch(tern_loader *l);
 
+/* Make l the loader of rank `rank` of `size` processes of a data-parallel
+ * run: every rank shuffles with the same rng (the same seed everywhere), so
+ * the global batches are the same, and tern_loader_next gives this rank the
+ * contiguous share [b*rank/size, b*(rank+1)/size) of each global batch of b.
+ * With size > 1 augmentation draws from aug_rng, seeded from aug_seed (one
+ * per rank); size 1 leaves l drawing as before. TERN_ERR_ARG when rank is
+ * not in 0..size-1. */
+TERN_API tern_status tern_loader_shard(tern_loader *l, int rank, int size, uint64_t aug_seed);
+
 /* Batches per epoch: n / batch with DROP_LAST, else ceil(n / batch). */
 TERN_API int tern_loader_num_batches(const tern_loader *l);
 
-/* Fill x (batch, c, h, w) and y (batch) with the next samples of the epoch,
- * augmented; *count = samples written: batch, fewer for a short last batch,
- * 0 when the epoch is over. */
+/* Fill x (batch, c, h, w) and y (batch) with the next samples of the epoch
+ * (of a shard: this rank's share of them), augmented; *count = samples
+ * written: batch (or the share), fewer for a short last batch, 0 when the
+ * epoch is over; l->global_count = the batch's samples over all ranks. */
 TERN_API tern_status tern_loader_next(tern_loader *l, float *x, int *y, int *count);
 
 #ifdef __cplusplus

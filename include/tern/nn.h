@@ -142,12 +142,26 @@ typedef struct tern_step_result {
 TERN_API tern_status tern_model_train_step(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
                                            const int *labels, float lr, float clip, tern_step_result *r);
 
-/* tern_model_train_step with the loss tern_xent_loss(logits, labels, loss)
+/* tern_model_step_grad then tern_model_step_update, with the loss tern_xent_loss(logits, labels, loss)
  * of tern/ops.h: label smoothing, distillation from a teacher's logits
  * (N, n_classes); loss NULL: plain cross-entropy, as tern_model_train_step. */
 TERN_API tern_status tern_model_train_step_loss(tern_model *m, tern_ctx *c, struct tern_optim *o, tern_tensor *x,
                                                 const int *labels, const struct tern_xent_cfg *loss, float lr,
                                                 float clip, tern_step_result *r);
+
+/* The first half of a training step: reset the ctx, zero grads, forward in
+ * training mode, loss (loss_cfg as tern_model_train_step_loss), backward.
+ * r gets loss and correct (grad_norm 0). A NaN/Inf loss is TERN_ERR_NUMERIC
+ * before the backward. A data-parallel run sums the gradient block over its
+ * ranks between the two halves. */
+TERN_API tern_status tern_model_step_grad(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
+                                          const struct tern_xent_cfg *loss_cfg, tern_step_result *r);
+
+/* The second half: r->grad_norm = the global gradient norm of the block as
+ * it stands, clipped to `clip` (<= 0: no clipping), then the optimizer step
+ * at `lr`. A NaN/Inf norm is TERN_ERR_NUMERIC before the step. */
+TERN_API tern_status tern_model_step_update(tern_model *m, struct tern_optim *o, float lr, float clip,
+                                            tern_step_result *r);
 
 /* Loss and correct count of a batch in eval mode, with no tape. */
 TERN_API tern_status tern_model_eval_batch(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,

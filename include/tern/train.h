@@ -6,7 +6,7 @@
  *   config.yaml   the resolved config, written before the first step
  *   metrics.csv   one row per epoch: epoch, train_loss, train_acc, val_loss,
  *                 val_acc, test_loss, test_acc, sparsity, samples_per_s,
- *                 seconds, lr, step_ms, peak_rss_mb, then sparsity_<layer>
+ *                 seconds, lr, step_ms, peak_rss_mb, comm_ms, then sparsity_<layer>
  *                 per ternary layer, then alpha_<layer> per ternary layer (its
  *                 scale; per channel, the mean over channels). Figures not
  *                 evaluated that epoch (or without a validation split) are nan.
@@ -64,6 +64,22 @@
  * dropped (batchnorm cannot normalise a single value per channel); the
  * reshuffle leaves out another sample each epoch.
  *
+ * Several processes (opts->comm, `mpirun -np N tern train`): every rank
+ * calls tern_train with the same config. training.batch_size stays the
+ * global batch (>= 2N): every rank shuffles alike and takes its contiguous
+ * share of each batch, with its own augmentation and dropout streams;
+ * its loss is its rows' sum over the global batch's count, and one
+ * deterministic all-reduce per step sums the gradient block, so every rank
+ * makes the same update, the same bits run after run. A failure or a stop
+ * request on any rank stops every rank after the same step. Batchnorm uses
+ * each rank's batch (training.sync_batchnorm: all ranks'), and rank 0's
+ * running statistics are given to all before every evaluation and
+ * checkpoint. Evaluation splits each split among the ranks. Every rank
+ * loads the dataset; only rank 0 writes the run directory; every rank reads
+ * a resumed checkpoint (so --resume needs it where all ranks see it), which
+ * must come from a run on N processes too. The events' figures are global
+ * (all ranks' samples) and the same on every rank.
+ *
  * The library prints nothing: progress reaches the caller as events. */
 #ifndef TERN_TRAIN_H
 #define TERN_TRAIN_H
@@ -71,6 +87,7 @@
 #include <signal.h>
 
 #include "tern/api.h"
+#include "tern/comm.h"
 #include "tern/config.h"
 #include "tern/data.h"
 #include "tern/nn.h"
@@ -91,19 +108,21 @@ typedef struct tern_train_event {
     tern_train_event_kind kind;
     int epoch, epochs;        /* 1-based epoch in progress, of epochs */
     int batch, batches;       /* STEP: batches done this epoch, of batches; EVAL: of the split */
-    long seen;                /* STEP: training samples seen this epoch (by this process) */
+    long seen;                /* STEP: training samples seen this epoch (by all processes) */
     double elapsed_s;         /* STEP, EVAL, EPOCH: wall seconds since the run started (this process) */
     const char *split;        /* EVAL: "validation" or "test" */
     int val_n;                /* START: samples in the validation split; 0: none, so no best.h5 */
     long step;                /* optimizer steps so far */
     float loss, acc;          /* STEP: running means of this epoch; EPOCH: the epoch's */
+    float step_loss;          /* STEP: this step's loss, the mean over its global batch */
     float val_loss, val_acc;  /* EPOCH: on the validation split; NaN when none or not evaluated */
     float test_loss, test_acc;/* EPOCH: on the test split; NaN when not evaluated */
     double sparsity;          /* fraction of zero ternary weights */
-    double samples_per_s;     /* EPOCH: training samples / training seconds */
+    double samples_per_s;     /* EPOCH: training samples (of all processes) / training seconds */
     double seconds;           /* EPOCH: training seconds of the epoch */
     double step_ms;           /* EPOCH: mean milliseconds per optimizer step this epoch */
     double peak_rss_mb;       /* EPOCH: the process's peak resident set so far, MiB */
+    double comm_ms;           /* EPOCH: mean ms per step in the gradient all-reduce (0: one process) */
     float lr;
     const char *path;         /* CHECKPOINT: the file; START: the run directory */
     const tern_model *model;  /* START, EPOCH: for per-layer statistics */
@@ -120,6 +139,7 @@ typedef struct tern_train_opts {
     void *user;
     tern_pool *pool;                     /* the step's worker threads; NULL: the run makes its own
                                             from training.threads and frees it at the end */
+    const tern_comm *comm;               /* the processes training together; NULL: this one alone */
 } tern_train_opts;
 
 typedef struct tern_train_result {

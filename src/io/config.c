@@ -95,6 +95,7 @@ typedef struct raw_training {
     char *best_metric;
     raw_early_stopping *early_stopping;
     float *label_smoothing;
+    bool *sync_batchnorm;
 } raw_training;
 
 typedef struct raw_teacher {
@@ -238,6 +239,7 @@ static const cyaml_schema_field_t training_fields[] = {
     STR("best_metric", OPT, raw_training, best_metric, 32),
     CYAML_FIELD_MAPPING_PTR("early_stopping", OPT, raw_training, early_stopping, early_stopping_fields),
     CYAML_FIELD_FLOAT_PTR("label_smoothing", OPT, raw_training, label_smoothing),
+    CYAML_FIELD_BOOL_PTR("sync_batchnorm", OPT, raw_training, sync_batchnorm),
     CYAML_FIELD_END,
 };
 
@@ -758,6 +760,7 @@ static tern_status resolve_training(rctx *R, const raw_training *t, tern_config_
     out->eval_every = t->eval_every ? *t->eval_every : 1;
     out->checkpoint_every = t->checkpoint_every ? *t->checkpoint_every : 1;
     out->label_smoothing = t->label_smoothing ? *t->label_smoothing : 0.0f;
+    out->sync_batchnorm = t->sync_batchnorm ? *t->sync_batchnorm : 0;
     if (!(out->label_smoothing >= 0.0f && out->label_smoothing < 1.0f))
         return rfail(R, "training", "label_smoothing", "%g is outside [0, 1)", out->label_smoothing);
     if (out->epochs < 1) return rfail(R, "training", "epochs", "%d must be >= 1", out->epochs);
@@ -1129,6 +1132,7 @@ tern_status tern_config_to_yaml(const tern_config *cfg, char **text, size_t *len
     put_float(&b, t->min_delta);
     tern_cdoc_buf_puts(&b, "}");
     put_key_float(&b, "\n  ", "label_smoothing", t->label_smoothing);
+    if (t->sync_batchnorm) tern_cdoc_buf_puts(&b, "\n  sync_batchnorm: true"); /* older configs' text unchanged */
     tern_cdoc_buf_puts(&b, "\noutput:\n  dir: ");
     tern_cdoc_buf_putq(&b, cfg->output_dir);
     tern_cdoc_buf_puts(&b, "\n");

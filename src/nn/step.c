@@ -1,4 +1,4 @@
-/* step.c — one training step (forward, loss, backward, clip, update) and one
+/* step.c — one training step (forward, loss, backward; then clip, update) and one
  * evaluation batch, shared by the training loop, the benchmarks and the tests. */
 #include <math.h>
 #include <string.h>
@@ -14,6 +14,12 @@ tern_status tern_model_train_step(tern_model *m, tern_ctx *c, tern_optim *o, ter
 
 tern_status tern_model_train_step_loss(tern_model *m, tern_ctx *c, tern_optim *o, tern_tensor *x, const int *labels,
                                        const tern_xent_cfg *loss_cfg, float lr, float clip, tern_step_result *r) {
+    tern_status st = tern_model_step_grad(m, c, x, labels, loss_cfg, r);
+    return st ? st : tern_model_step_update(m, o, lr, clip, r);
+}
+
+tern_status tern_model_step_grad(tern_model *m, tern_ctx *c, tern_tensor *x, const int *labels,
+                                 const tern_xent_cfg *loss_cfg, tern_step_result *r) {
     memset(r, 0, sizeof *r);
     tern_ctx_reset(c);
     tern_ctx_mode(c, 1, 1);
@@ -24,9 +30,11 @@ tern_status tern_model_train_step_loss(tern_model *m, tern_ctx *c, tern_optim *o
     r->loss = loss->data[0];
     r->correct = tern_count_correct(logits, labels);
     if (!isfinite(r->loss)) return tern_error(TERN_ERR_NUMERIC, "train step: loss is %g", r->loss);
-    tern_status st = tern_backward(c, loss);
-    if (st) return st;
-    st = tern_clip_grad_norm(&m->params, clip > 0.0f ? clip : INFINITY, &r->grad_norm);
+    return tern_backward(c, loss);
+}
+
+tern_status tern_model_step_update(tern_model *m, tern_optim *o, float lr, float clip, tern_step_result *r) {
+    tern_status st = tern_clip_grad_norm(&m->params, clip > 0.0f ? clip : INFINITY, &r->grad_norm);
     if (st == TERN_ERR_NUMERIC)
         return tern_error(TERN_ERR_NUMERIC, "train step: gradient norm is %g (loss %g)", r->grad_norm, r->loss);
     if (st) return st;

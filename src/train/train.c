@@ -33,9 +33,33 @@ typedef struct eval_progress {
     double t0;
 } eval_progress;
 
-/* tern_evaluate, reporting each batch to pr (NULL: to no one). */
+/* The figures of r summed over comm's ranks (the same on every rank); with
+ * loss_sum, the rows' loss, r->loss and r->acc become the means. */
+static tern_status eval_sum(const tern_comm *comm, tern_eval_result *r, double loss_sum) {
+    enum { K = TERN_DATA_MAX_CLASSES };
+    double v[3 + 2 * K] = {loss_sum, r->n, r->correct};
+    for (int k = 0; k < K; k++) {
+        v[3 + k] = r->class_n[k];
+        v[3 + K + k] = r->class_correct[k];
+    }
+    tern_status st = tern_comm_size(comm) > 1 ? tern_comm_sum_f64(comm, v, sizeof v / sizeof v[0]) : TERN_OK;
+    if (st) return st;
+    r->n = (int)v[1];
+    r->correct = (int)v[2];
+    for (int k = 0; k < K; k++) {
+        r->class_n[k] = (int)v[3 + k];
+        r->class_correct[k] = (int)v[3 + K + k];
+    }
+    r->loss = r->n ? (float)(v[0] / r->n) : NAN;
+    r->acc = r->n ? (float)r->correct / (float)r->n : NAN;
+    return TERN_OK;
+}
+
+/* tern_evaluate on comm's ranks, reporting each batch to pr (NULL: to no
+ * one): each rank evaluates its contiguous slice of ds, and the figures are
+ * summed over the ranks. Every rank must call it. */
 static tern_status evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r,
-                            eval_progress *pr) {
+                            eval_progress *pr, const tern_comm *comm) {
     memset(r, 0, sizeof *r);
     int shape[4] = {0, ds->c, ds->h, ds->w};
     int ok = m->in_ndim == 3 && m->in_shape[0] == ds->c && m->in_shape[1] == ds->h && m->in_shape[2] == ds->w;
@@ -49,8 +73,10 @@ static tern_status evaluate(tern_model *m, const tern_dataset *ds, int batch, te
     c.pool = pool;
     size_t per = (size_t)ds->c * ds->h * ds->w;
     double loss_sum = 0.0;
-    for (int i = 0; i < ds->n && !st; i += batch) {
-        int n = ds->n - i < batch ? ds->n - i : batch;
+    const int R = tern_comm_rank(comm), N = tern_comm_size(comm);
+    const int lo = (int)((long)ds->n * R / N), hi = (int)((long)ds->n * (R + 1) / N);  /* this rank's slice */
+    for (int i = lo; i < hi && !st; i += batch) {
+        int n = hi - i < batch ? hi - i : batch;
         shape[0] = n;
         tern_tensor x = tern_tensor_view(ds->images + per * (size_t)i, NULL, 4, shape);
         tern_ctx_reset(&c);
@@ -76,21 +102,19 @@ static tern_status evaluate(tern_model *m, const tern_dataset *ds, int batch, te
         }
         r->n += n;
         if (pr) {
-            pr->ev.batch = i / batch + 1;
-            pr->ev.batches = (ds->n + batch - 1) / batch;
+            pr->ev.batch = (i - lo) / batch + 1;
+            pr->ev.batches = (hi - lo + batch - 1) / batch;
             pr->ev.elapsed_s = tern_clock_now_s() - pr->t0;
             emit(pr->opts, &pr->ev);
         }
     }
     tern_ctx_free(&c);
-    if (st) return st;
-    r->loss = r->n ? (float)(loss_sum / r->n) : NAN;
-    r->acc = r->n ? (float)r->correct / (float)r->n : NAN;
-    return TERN_OK;
+    st = tern_comm_agree(comm, st); /* a rank that failed stops them all */
+    return st ? st : eval_sum(comm, r, loss_sum);
 }
 
 tern_status tern_evaluate(tern_model *m, const tern_dataset *ds, int batch, tern_pool *pool, tern_eval_result *r) {
-    return evaluate(m, ds, batch, pool, r, NULL);
+    return evaluate(m, ds, batch, pool, r, NULL, NULL);
 }
 
 /* ---- the run ------------------------------------------------------------- */
@@ -116,6 +140,11 @@ typedef struct run {
     tern_loader loader;
     tern_rng model_rng;        /* dropout */
     tern_rng loader_epoch_rng; /* the loader's RNG when the epoch in progress began */
+    tern_rng aug_epoch_rng;    /* N > 1: this rank's augmentation RNG when the epoch began */
+    const tern_comm *comm;     /* the run's processes; NULL: one */
+    int rank, size;            /* of comm */
+    tern_rng *peer_rngs;       /* N > 1: (N, 2) every rank's model and augmentation RNGs, gathered to save */
+    int stop_all;              /* N > 1: a stop request seen by any rank, agreed after the last step */
     tern_ckpt_state ck;
     char *config_text;
     float *xb;
@@ -138,7 +167,25 @@ static void run_free(run *r) {
     free(r->config_text);
     free(r->xb);
     free(r->yb);
+    free(r->peer_rngs);
     tern_teacher_free(&r->teacher);
+}
+
+/* st on every rank: the lowest failing rank's (tern_comm_agree); one
+ * process: st. Where one rank may fail alone, so none waits in a collective. */
+static tern_status agreed(const run *r, tern_status st) {
+    return tern_comm_agree(r->comm, st);
+}
+
+/* Rank 0's batchnorm running statistics (the parameters without a
+ * gradient) on every rank, as PyTorch DDP's broadcast_buffers: each rank's
+ * own statistics drift apart, and the model evaluated and saved is rank 0's. */
+static tern_status share_buffers(run *r) {
+    const tern_params *P = &r->model.params;
+    tern_status st = TERN_OK;
+    for (int i = 0; i < P->count && !st && r->size > 1; i++)
+        if (!P->items[i].t.grad) st = tern_comm_bcast(r->comm, P->items[i].t.data, P->items[i].t.n * sizeof(float), 0);
+    return st;
 }
 
 static tern_status build(run *r, const tern_config *cfg) {
@@ -172,7 +219,8 @@ static tern_status check_memory(const run *r, const tern_config *cfg) {
         for (int k = 0; k < m->layers[i].out_ndim; k++) n *= m->layers[i].out_shape[k];
         act += n;
     }
-    double need = 4.0 * (3.0 * act * cfg->training.batch_size + (2.0 + r->optim.n_state) * (double)m->params.total);
+    const int share = (cfg->training.batch_size + r->size - 1) / r->size; /* this rank's part of a batch */
+    double need = 4.0 * (3.0 * act * share + (2.0 + r->optim.n_state) * (double)m->params.total);
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
     if (have > 0.0 && need > have)
@@ -198,16 +246,26 @@ static tern_status publish(run *r) {
     return TERN_OK;
 }
 
-/* Save the run at position p, with its selection state, to path. */
+/* Save the run at position p, with its selection state, to path: every
+ * rank's RNGs gathered and rank 0's batchnorm statistics shared, then rank
+ * 0 writes (the other ranks' status is OK; agree on it after). */
 static tern_status save_state(run *r, const tern_restore_position *p, const char *path) {
-    tern_status st = tern_restore_set_position(&r->ck, p);
+    tern_status st = share_buffers(r);
+    if (!st && r->size > 1) {
+        tern_rng mine[2] = {r->model_rng, r->aug_epoch_rng};
+        st = tern_comm_allgather(r->comm, mine, r->peer_rngs, sizeof mine);
+    }
+    if (st || r->rank) return st;
+    st = tern_restore_set_position(&r->ck, p);
     if (!st) st = tern_restore_set_selection(&r->ck, &r->sel);
+    if (!st && r->size > 1) st = tern_ckpt_set_meta(&r->ck, "ranks", r->size);
     return st ? st : tern_ckpt_save(path, &r->ck);
 }
 
 static tern_status save_ckpt(run *r, const tern_restore_position *p) {
     tern_status st = save_state(r, p, r->ckpt_path);
-    if (!st && r->stage[0]) st = publish(r);
+    if (!st && r->stage[0]) st = publish(r); /* only rank 0 has a stage */
+    st = agreed(r, st);
     if (!st) r->have_ckpt = 1;
     return st;
 }
@@ -235,7 +293,7 @@ static tern_status metrics_prepare(run *r, int epochs_done) {
     }
     if (!wrote_header) {
         fprintf(out, "epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,sparsity,samples_per_s,seconds,"
-                     "lr,step_ms,peak_rss_mb");
+                     "lr,step_ms,peak_rss_mb,comm_ms");
         for (int k = 0; k < 2; k++)
             for (int i = 0; i < r->model.n_layers; i++)
                 if (r->model.layers[i].spec.ternary)
@@ -256,9 +314,9 @@ static tern_status metrics_prepare(run *r, int epochs_done) {
 static tern_status metrics_append(run *r, const tern_train_event *ev) {
     FILE *f = fopen(r->csv_path, "a");
     if (!f) return tern_error(TERN_ERR_IO, "%s: cannot append: %s", r->csv_path, strerror(errno));
-    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g,%.3f,%.1f", ev->epoch, ev->loss, ev->acc,
+    fprintf(f, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.1f,%.3f,%.6g,%.3f,%.1f,%.3f", ev->epoch, ev->loss, ev->acc,
             ev->val_loss, ev->val_acc, ev->test_loss, ev->test_acc, ev->sparsity, ev->samples_per_s, ev->seconds, ev->lr,
-            ev->step_ms, ev->peak_rss_mb);
+            ev->step_ms, ev->peak_rss_mb, ev->comm_ms);
     /* Per ternary layer: the fraction of zeros, then the scale (per channel: the mean over channels). */
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < r->model.n_layers; i++) {
@@ -380,12 +438,48 @@ static tern_status open_run_dir(run *r) {
 
 /* ---- setting up --------------------------------------------------------------- */
 
+/* 1 when a last batch of `left` samples (0: none) leaves a rank of `size`
+ * fewer than 2 (tern_loader_next's shares); for one process, left == 1. */
+static int short_share(int left, int size) {
+    for (int k = 0; k < size && left > 0; k++)
+        if ((long)left * (k + 1) / size - (long)left * k / size < 2) return 1;
+    return 0;
+}
+
+/* The RNGs a checkpoint keeps: "model" (dropout) and "loader" (the shuffle,
+ * the same on every rank, and one process's augmentation); on N > 1
+ * processes each rank's augmentation "aug.r<R>" and the other ranks'
+ * dropout "model.r<R>". Rank 0 saves them all (gathered into peer_rngs);
+ * each rank loads its own. */
+static tern_status add_rngs(run *r) {
+    char name[TERN_CKPT_NAME_LEN];
+    snprintf(name, sizeof name, r->rank ? "model.r%d" : "model", r->rank);
+    tern_status st = tern_ckpt_add_rng(&r->ck, name, &r->model_rng);
+    if (!st) st = tern_ckpt_add_rng(&r->ck, "loader", &r->loader_epoch_rng);
+    if (st || r->size == 1) return st;
+    snprintf(name, sizeof name, "aug.r%d", r->rank);
+    st = tern_ckpt_add_rng(&r->ck, name, &r->aug_epoch_rng);
+    r->peer_rngs = calloc(2 * (size_t)r->size, sizeof *r->peer_rngs);
+    if (!st && !r->peer_rngs) st = tern_error(TERN_ERR_NOMEM, "train: out of memory");
+    for (int k = 1; k < r->size && !st && !r->rank; k++) {
+        snprintf(name, sizeof name, "model.r%d", k);
+        st = tern_ckpt_add_rng(&r->ck, name, &r->peer_rngs[2 * k]);
+        snprintf(name, sizeof name, "aug.r%d", k);
+        if (!st) st = tern_ckpt_add_rng(&r->ck, name, &r->peer_rngs[2 * k + 1]);
+    }
+    return st;
+}
+
 /* Data, model, optimizer, loader, schedule, buffers and the checkpoint
  * state: everything that can fail before the first step, checked before
  * anything is written. */
 static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *batches) {
     const tern_config_training *T = &cfg->training;
     tern_status st;
+    if (T->batch_size < 2 * r->size)
+        return tern_config_fail(cfg, "training.batch_size", TERN_ERR_CONFIG, "%d is the global batch of the %d "
+                                "processes, and each needs at least 2 samples: use >= %d, or fewer processes",
+                                T->batch_size, r->size, 2 * r->size);
     if ((st = build(r, cfg))) return st;
     if (!pool) {
         int threads = T->threads > 0 ? T->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -403,15 +497,21 @@ static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *b
     if ((st = check_memory(r, cfg))) return st;
     if ((st = tern_ctx_init(&r->ctx, 0))) return st;
     r->ctx.pool = r->pool;
-    tern_rng_seed(&r->model_rng, T->seed ^ 0x6d6f64656cULL); /* "model": dropout */
+    /* Per rank: dropout masks and augmentation draws (rank 0's dropout as one process's). */
+    const uint64_t rank_mix = (uint64_t)r->rank * 0x9e3779b97f4a7c15ULL;
+    tern_rng_seed(&r->model_rng, T->seed ^ 0x6d6f64656cULL ^ rank_mix); /* "model": dropout */
     r->ctx.rng = &r->model_rng;
+    r->ctx.comm = r->comm;
+    r->ctx.sync_bn = T->sync_batchnorm && r->size > 1;
     tern_augment aug = cfg->dataset.augment;
     /* A last batch of one sample would give batchnorm a single value per
-     * channel (an error) after a whole epoch: drop it; the reshuffle
-     * leaves out another sample each epoch. */
-    int flags = TERN_LOADER_SHUFFLE | (r->train.n % T->batch_size == 1 ? TERN_LOADER_DROP_LAST : 0);
+     * channel (an error) after a whole epoch: drop a last batch that leaves
+     * any rank fewer than 2; the reshuffle leaves out others each epoch. */
+    int flags = TERN_LOADER_SHUFFLE | (short_share(r->train.n % T->batch_size, r->size) ? TERN_LOADER_DROP_LAST : 0);
     if ((st = tern_loader_init(&r->loader, &r->train, T->batch_size, flags, &aug,
                                T->seed ^ 0x6c6f61646572ULL))) /* "loader" */
+        return st;
+    if ((st = tern_loader_shard(&r->loader, r->rank, r->size, T->seed ^ 0x6175676d656e74ULL ^ rank_mix))) /* "augment" */
         return st;
     *batches = tern_loader_num_batches(&r->loader);
     if ((st = tern_config_sched(cfg, *batches, &r->sched))) return st;
@@ -423,24 +523,54 @@ static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *b
     tern_ckpt_state_init(&r->ck, &r->model.params, &r->optim);
     r->ck.config_text = r->config_text;
     r->loader_epoch_rng = r->loader.rng;
-    if ((st = tern_ckpt_add_rng(&r->ck, "model", &r->model_rng))) return st;
-    return tern_ckpt_add_rng(&r->ck, "loader", &r->loader_epoch_rng);
+    r->aug_epoch_rng = r->loader.aug_rng;
+    return add_rngs(r);
 }
 
-/* Load the checkpoint (all or nothing) and check its position against this
- * config before it is used; the loader's RNG is the one its epoch began with. */
+/* A checkpoint continues on as many processes as wrote it: each rank's
+ * share of every batch, its augmentation and dropout streams depend on N. */
+static tern_status check_ranks(const run *r, const char *path) {
+    tern_ckpt_info *info = malloc(sizeof *info);
+    if (!info) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
+    tern_status st = tern_ckpt_read_info(path, info);
+    double v = 1.0;
+    for (int i = 0; !st && i < info->n_meta; i++)
+        if (!strcmp(info->meta[i].name, "ranks")) v = info->meta[i].value;
+    free(info);
+    if (!st && !(v >= 1.0 && v <= TERN_COMM_MAX_RANKS && v == floor(v)))
+        return tern_error(TERN_ERR_FORMAT, "%s: /meta attribute 'ranks' is %g, not a process count in 1..%d; the "
+                          "checkpoint was altered or comes from another program", path, v, TERN_COMM_MAX_RANKS);
+    const int n = (int)v;
+    if (st || n == r->size) return st;
+    if (n == 1)
+        return tern_error(TERN_ERR_CONFIG, "%s: the checkpoint of a run on 1 process cannot continue on %d: resume it "
+                          "without mpirun (tern train --resume %s)", path, r->size, path);
+    return tern_error(TERN_ERR_CONFIG, "%s: the checkpoint of a run on %d processes cannot continue on %d: resume it "
+                      "with mpirun -np %d tern train --resume %s", path, n, r->size, n, path);
+}
+
+/* Load the checkpoint (all or nothing; every rank reads it) and check its
+ * position against this config before it is used; the loader's RNGs are
+ * the ones its epoch began with. */
 static tern_status resume_from(run *r, const char *path, int batches, tern_restore_position *s) {
-    tern_status st = tern_restore_resume(&r->ck, path, batches, r->cfg->training.batch_size, s);
+    tern_status st = check_ranks(r, path);
+    if (!st) st = tern_restore_resume(&r->ck, path, batches, r->cfg->training.batch_size, s);
     if (!st) st = tern_restore_get_selection(&r->ck, path, &r->sel);
-    if (!st) r->loader.rng = r->loader_epoch_rng;
+    if (!st) {
+        r->loader.rng = r->loader_epoch_rng;
+        r->loader.aug_rng = r->aug_epoch_rng;
+    }
     return st;
 }
 
 /* ---- the epochs ----------------------------------------------------------------- */
 
-/* Whether the caller asked the run to stop: a signal, or (tests) a step budget. */
-static int stop_requested(const tern_train_opts *o, long step) {
-    return (o->stop && *o->stop) || (o->stop_after_steps > 0 && step >= o->stop_after_steps);
+/* Whether the caller asked the run to stop: a signal (on N > 1 processes:
+ * on any rank, as agreed at the last step or epoch's end), or (tests) a step budget. */
+static int stop_requested(const run *r, long step) {
+    const tern_train_opts *o = r->opts;
+    const int sig = r->size > 1 ? r->stop_all : o->stop && *o->stop;
+    return sig || (o->stop_after_steps > 0 && step >= o->stop_after_steps);
 }
 
 /* Save the checkpoint at position p and say so (epoch: 1-based, as reported). */
@@ -460,7 +590,9 @@ typedef struct epoch {
     int first_batch;          /* batches done before this call (resumed inside the epoch) */
     long seen_here;           /* samples trained by this call */
     double seconds;           /* their training time */
+    double comm_seconds;      /* of it, in the gradient all-reduce */
     float lr;                 /* of the last step */
+    float step_loss;          /* of the last step */
 } epoch;
 
 /* Begin epoch ep->at.epoch: the loader reshuffles (its RNG as the epoch
@@ -469,6 +601,7 @@ typedef struct epoch {
  * RNG stands where it stood. */
 static tern_status begin_epoch(run *r, epoch *ep) {
     r->loader_epoch_rng = r->loader.rng;
+    r->aug_epoch_rng = r->loader.aug_rng;
     tern_loader_begin_epoch(&r->loader);
     ep->first_batch = ep->at.batch;
     for (int b = 0; b < ep->at.batch; b++) {
@@ -479,7 +612,27 @@ static tern_status begin_epoch(run *r, epoch *ep) {
     return TERN_OK;
 }
 
-/* One optimizer step on the loader's next batch, timed, added to ep. */
+/* On N > 1 processes, between the two halves of a step: one small sum of
+ * v = [failed, loss x samples, correct, samples, stop] (a failure on any
+ * rank becomes every rank's, with its message), then one sum of the whole
+ * gradient block, timed into ep. One process: nothing. */
+static tern_status sum_step(run *r, epoch *ep, tern_status st, double v[5]) {
+    if (r->size == 1) return st;
+    v[0] = st != TERN_OK;
+    v[4] = r->opts->stop && *r->opts->stop;
+    tern_status cs = tern_comm_sum_f64(r->comm, v, 5);
+    if (cs) return cs;
+    if (v[0] > 0) return agreed(r, st);
+    r->stop_all = v[4] > 0;
+    const double t0 = tern_clock_now_s();
+    cs = tern_comm_sum_f32(r->comm, r->model.params.grad, r->model.params.total);
+    ep->comm_seconds += tern_clock_now_s() - t0;
+    return cs;
+}
+
+/* One optimizer step on the loader's next batch (this rank's share of it),
+ * timed, added to ep: the gradients of every rank's share summed, so every
+ * rank makes the same update. */
 static tern_status train_step(run *r, epoch *ep) {
     int count = 0;
     tern_status st = tern_loader_next(&r->loader, r->xb, r->yb, &count);
@@ -488,13 +641,21 @@ static tern_status train_step(run *r, epoch *ep) {
     tern_tensor x = tern_tensor_view(r->xb, NULL, 4, shape); /* (count, C, H, W) */
     tern_restore_position *p = &ep->at;
     ep->lr = tern_sched_lr(&r->sched, p->step);
-    tern_step_result sr;
+    tern_step_result sr = {0};
     double t0 = tern_clock_now_s();
     const tern_xent_cfg *loss; /* the teacher's logits of x, when distilling */
     st = tern_teacher_loss(&r->teacher, &x, &loss);
-    if (!st)
-        st = tern_model_train_step_loss(&r->model, &r->ctx, &r->optim, &x, r->yb, loss, ep->lr,
-                                        r->cfg->optimizer.clip, &sr);
+    tern_xent_cfg share; /* N > 1: this rank's rows over the global batch's count */
+    if (!st && r->size > 1) {
+        share = *loss;
+        share.mean_over = r->loader.global_count;
+        loss = &share;
+    }
+    if (!st) st = tern_model_step_grad(&r->model, &r->ctx, &x, r->yb, loss, &sr);
+    const double rows = r->size > 1 ? r->loader.global_count : count; /* the loss's denominator */
+    double v[5] = {0, (double)sr.loss * rows, sr.correct, count, 0};
+    st = sum_step(r, ep, st, v);
+    if (!st) st = tern_model_step_update(&r->model, &r->optim, ep->lr, r->cfg->optimizer.clip, &sr);
     ep->seconds += tern_clock_now_s() - t0;
     if (st == TERN_ERR_NUMERIC) {
         char msg[512];
@@ -504,10 +665,11 @@ static tern_status train_step(run *r, epoch *ep) {
                           r->stage[0] ? " and the run directory is as it was" : "");
     }
     if (st) return st;
-    p->loss_sum += (double)sr.loss * count;
-    p->correct += sr.correct;
-    p->seen += count;
-    ep->seen_here += count;
+    ep->step_loss = (float)(v[1] / v[3]);
+    p->loss_sum += v[1];
+    p->correct += (long)v[2];
+    p->seen += (long)v[3];
+    ep->seen_here += (long)v[3];
     p->step++;
     p->batch++;
     return TERN_OK;
@@ -524,9 +686,10 @@ static tern_status train_batches(run *r, int batches, epoch *ep, int *stopped) {
                                .epochs = r->cfg->training.epochs, .batch = p->batch, .batches = batches,
                                .step = p->step, .seen = p->seen, .elapsed_s = tern_clock_now_s() - r->t0,
                                .loss = (float)(p->loss_sum / (double)p->seen),
-                               .acc = (float)p->correct / (float)p->seen, .lr = ep->lr};
+                               .acc = (float)p->correct / (float)p->seen, .step_loss = ep->step_loss,
+                               .lr = ep->lr};
         emit(r->opts, &ev);
-        if (stop_requested(r->opts, p->step) && p->batch < batches) {
+        if (stop_requested(r, p->step) && p->batch < batches) {
             *stopped = 1;
             return checkpoint(r, p, p->epoch + 1);
         }
@@ -545,18 +708,21 @@ static tern_train_event epoch_event(const run *r, int batches, const epoch *ep) 
                               .sparsity = tern_model_sparsity(&r->model),
                               .samples_per_s = ep->seconds > 0 ? (double)ep->seen_here / ep->seconds : 0.0,
                               .seconds = ep->seconds, .step_ms = steps > 0 ? 1e3 * ep->seconds / steps : 0.0,
+                              .comm_ms = steps > 0 ? 1e3 * ep->comm_seconds / steps : 0.0,
                               .peak_rss_mb = tern_clock_peak_rss_bytes() / (1024.0 * 1024.0), .lr = ep->lr,
                               .model = &r->model};
 }
 
 /* Evaluate `split` ("validation" or "test") of the epoch that ev reports,
- * in eval mode, each batch reported as an EVAL event. */
+ * in eval mode, each batch reported as an EVAL event; on N > 1 processes
+ * each rank its slice, with rank 0's batchnorm statistics. */
 static tern_status evaluate_split(run *r, const tern_dataset *ds, const char *split, const tern_train_event *ev,
                                   tern_eval_result *er) {
     eval_progress pr = {.opts = r->opts, .t0 = r->t0,
                         .ev = {.kind = TERN_TRAIN_EV_EVAL, .epoch = ev->epoch, .epochs = ev->epochs, .split = split,
                                .step = ev->step, .lr = ev->lr}};
-    return evaluate(&r->model, ds, r->cfg->training.batch_size, r->pool, er, &pr);
+    tern_status st = share_buffers(r);
+    return st ? st : evaluate(&r->model, ds, r->cfg->training.batch_size, r->pool, er, &pr, r->comm);
 }
 
 /* Model selection after validation figures (loss, acc) at `done` epochs:
@@ -590,7 +756,7 @@ static int select_best(run *r, float loss, float acc, long done) {
 /* best.h5 at position p, reported as a CHECKPOINT event with the path it
  * has once the run directory is in place. */
 static tern_status save_best(run *r, const tern_restore_position *p) {
-    tern_status st = save_state(r, p, r->best_path);
+    tern_status st = agreed(r, save_state(r, p, r->best_path));
     if (st) return st;
     char path[sizeof r->best_path];
     snprintf(path, sizeof path, "%s/best.h5", r->dir);
@@ -612,6 +778,7 @@ static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_re
     tern_eval_result er;
     tern_status st = TERN_OK;
     r->loader_epoch_rng = r->loader.rng; /* the next epoch begins from here */
+    r->aug_epoch_rng = r->loader.aug_rng;
     if (r->val.n && (due || done == T->epochs)) {
         if ((st = evaluate_split(r, &r->val, "validation", &ev, &er))) return st;
         ev.val_loss = res->val_loss = er.loss;
@@ -626,10 +793,12 @@ static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_re
         ev.test_acc = res->test_acc = er.acc;
     }
     ev.elapsed_s = tern_clock_now_s() - r->t0;
-    if ((st = metrics_append(r, &ev))) return st;
+    if ((st = agreed(r, r->rank ? TERN_OK : metrics_append(r, &ev)))) return st;
     emit(r->opts, &ev);
     res->epochs_done = (int)done;
-    const int stop = stop_requested(r->opts, step);
+    /* A signal during the evaluation, on any rank, stops every rank here. */
+    if (r->size > 1 && (st = tern_comm_any(r->comm, r->opts->stop && *r->opts->stop, &r->stop_all))) return st;
+    const int stop = stop_requested(r, step);
     if (last || stop || (T->checkpoint_every > 0 && done % T->checkpoint_every == 0))
         if ((st = checkpoint(r, &at, done))) return st;
     *stopped = stop && !last;
@@ -663,21 +832,29 @@ static tern_status fork_best(run *r) {
 }
 
 /* The test figures of best.h5: its parameters loaded into the model, which
- * the run is done with. Left NaN when the run directory's best.h5 is not
- * the run's best (a fork from a checkpoint whose best.h5 was gone):
- * then the result has no best (epoch 0). */
+ * the run is done with (rank 0 reads it and gives them to the other ranks).
+ * Left NaN when the run directory's best.h5 is not the run's best (a fork
+ * from a checkpoint whose best.h5 was gone): then the result has no best
+ * (epoch 0). */
 static tern_status test_best(run *r, tern_train_result *res) {
     const tern_restore_selection *s = &r->sel;
     char path[sizeof res->best_checkpoint];
     snprintf(path, sizeof path, "%s/best.h5", r->dir);
-    if (!ckpt_of_epoch(path, s->best_epoch)) return TERN_OK;
+    int have = r->rank || ckpt_of_epoch(path, s->best_epoch);
+    tern_status st = tern_comm_bcast(r->comm, &have, sizeof have, 0);
+    if (st || !have) return st;
     res->best_epoch = (int)s->best_epoch;
     res->best_val_loss = s->best_val_loss;
     res->best_val_acc = s->best_val_acc;
     memcpy(res->best_checkpoint, path, sizeof path);
-    tern_ckpt_state ck;
-    tern_ckpt_state_init(&ck, &r->model.params, NULL);
-    tern_status st = tern_ckpt_load(res->best_checkpoint, &ck);
+    if (!r->rank) {
+        tern_ckpt_state ck;
+        tern_ckpt_state_init(&ck, &r->model.params, NULL);
+        st = tern_ckpt_load(res->best_checkpoint, &ck);
+    }
+    st = agreed(r, st);
+    tern_params *P = &r->model.params;
+    if (!st && r->size > 1) st = tern_comm_bcast(r->comm, P->data, P->total * sizeof(float), 0);
     tern_eval_result er;
     tern_train_event ev = {.epoch = res->epochs_done, .epochs = r->cfg->training.epochs, .step = res->steps};
     if (!st) st = evaluate_split(r, &r->test, "test", &ev, &er);
@@ -718,16 +895,20 @@ static tern_status train_epochs(run *r, int batches, const tern_restore_position
 /* Write what a run starts with: its directory, config.yaml and metrics.csv
  * (the rows up to the resumed epoch). */
 static tern_status open_run(run *r, long epochs_done) {
-    tern_status st = open_run_dir(r);
-    if (!st) {
-        char path[sizeof r->ckpt_path];
-        snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
-        st = tern_config_write(r->cfg, path);
+    tern_status st = TERN_OK;
+    if (!r->rank) { /* the one writer; the others wait for its word */
+        st = open_run_dir(r);
+        if (!st) {
+            char path[sizeof r->ckpt_path];
+            snprintf(path, sizeof path, "%s/config.yaml", r->stage[0] ? r->stage : r->dir);
+            st = tern_config_write(r->cfg, path);
+        }
+        if (!st) st = metrics_prepare(r, (int)epochs_done);
+        if (!st) st = fork_best(r);
+        r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     }
-    if (!st) st = metrics_prepare(r, (int)epochs_done);
-    if (!st) st = fork_best(r);
-    r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
-    return st;
+    st = agreed(r, st);
+    return st ? st : tern_comm_bcast(r->comm, &r->have_ckpt, sizeof r->have_ckpt, 0);
 }
 
 tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern_train_result *res) {
@@ -739,14 +920,18 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     if (!r) return tern_error(TERN_ERR_NOMEM, "train: out of memory");
     r->cfg = cfg;
     r->opts = opts ? opts : &no_opts;
+    r->comm = r->opts->comm;
+    r->rank = tern_comm_rank(r->comm);
+    r->size = tern_comm_size(r->comm);
     snprintf(r->dir, sizeof r->dir, "%s", cfg->output_dir);
     const int blas_threads = openblas_get_num_threads(); /* given back below: the caller's setting */
     int batches = 0;
     tern_restore_position s = {0};
     r->t0 = tern_clock_now_s();
-    tern_status st = place_run(r, r->opts);
-    if (!st) st = setup(r, cfg, r->opts->pool, &batches);
-    if (!st && r->opts->resume) st = resume_from(r, r->opts->resume, batches, &s);
+    /* Every rank checks; a failure on any is every rank's, before anything is written. */
+    tern_status st = agreed(r, place_run(r, r->opts));
+    if (!st) st = agreed(r, setup(r, cfg, r->opts->pool, &batches));
+    if (!st && r->opts->resume) st = agreed(r, resume_from(r, r->opts->resume, batches, &s));
     /* A run that early stopping ended is complete, as one at training.epochs. */
     res->early_stopped = !st && cfg->training.patience > 0 && r->sel.stale >= cfg->training.patience;
     if (!st && (s.epoch >= cfg->training.epochs || res->early_stopped)) {

@@ -856,6 +856,8 @@ def ckpts(c):
         ("meta_best_acc_over", lambda f: [f["meta"].attrs.__setitem__(k, np.float64(v)) for k, v in
                                           (("best_epoch", 1), ("best_val_loss", 0.5), ("best_val_acc", 1.5))], ""),
         ("meta_stale_neg", set_attr("meta", "early_stopping_stale", -2.0, "f8"), ""),
+        ("meta_ranks_huge", set_attr("meta", "ranks", 1e300, "f8"), "processes"),
+        ("meta_ranks_2", set_attr("meta", "ranks", 2.0, "f8"), "processes"),
         ("rng_short", replace_dset("rng/loader", np.zeros(2, dtype="u8")), ""),
         ("rng_zero", set_data("rng/model", lambda v: np.zeros_like(v)), ""),
         ("rng_float", replace_dset("rng/model", np.zeros(4, dtype="f4")), ""),
@@ -905,7 +907,7 @@ def ckpts(c):
             if tag in ("rng_extra_streams", "param_extra", "param_huge", "adam_v_neg", "adam_m_inf", "rng_zero",
                        "optim_beta_nan", "meta_batch_nan", "meta_batch_huge", "meta_batch_neg", "meta_seen_neg",
                        "meta_best_epoch_huge", "meta_best_epoch_alone", "meta_best_acc_over", "meta_stale_neg",
-                       "step_huge", "step_neg", "optim_step_neg", "optim_step_huge", "epoch_over_epochs",
+                       "meta_ranks_huge", "meta_ranks_2", "step_huge", "step_neg", "optim_step_neg", "optim_step_huge", "epoch_over_epochs",
                        "config_vlen_utf8", "config_outdir_abs", "trainable_str", "no_adam_v", "no_meta", "no_rng",
                        "optim_kind_sgd", "rng_many", "epoch_neg", "epoch_int_max", "epoch_huge", "epoch_str",
                        "epoch_float", "epoch_vec", "no_epoch", "rng_short", "rng_float", "optim_eps_str") and cname in ("eval", "export", "inspect"):
