@@ -31,7 +31,8 @@
 extern "C" {
 #endif
 
-#define TERN_COMM_MAX_RANKS 1024  /* the checkpoint's per-rank RNGs are sized by it */
+#define TERN_COMM_MAX_RANKS 256  /* the checkpoint keeps two RNGs per rank; its state and info structs, often on
+                                     the stack, grow with it (about 40 bytes a rank) */
 
 typedef struct tern_comm tern_comm;
 

@@ -3,6 +3,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "tern/comm.h"
 #include "tern/nn.h"
 #include "tern/ops.h"
 #include "tern/optim.h"
@@ -29,7 +30,18 @@ tern_status tern_model_step_grad(tern_model *m, tern_ctx *c, tern_tensor *x, con
     if (!loss) return c->status ? c->status : tern_error(TERN_ERR_ARG, "train step: no loss");
     r->loss = loss->data[0];
     r->correct = tern_count_correct(logits, labels);
-    if (!isfinite(r->loss)) return tern_error(TERN_ERR_NUMERIC, "train step: loss is %g", r->loss);
+    int bad = !isfinite(r->loss);
+    if (c->sync_bn && tern_comm_size(c->comm) > 1) {
+        /* Synchronised batchnorm sums over the ranks in its backward too:
+         * every rank goes on to it, or none does. */
+        int mine = bad;
+        tern_status st = tern_comm_any(c->comm, mine, &bad);
+        if (st) return st;
+        if (bad && !mine)
+            return tern_error(TERN_ERR_NUMERIC, "train step: another rank's loss is not finite (this rank's: %g)",
+                              r->loss);
+    }
+    if (bad) return tern_error(TERN_ERR_NUMERIC, "train step: loss is %g", r->loss);
     return tern_backward(c, loss);
 }
 

@@ -25,9 +25,11 @@ static tern_comm *comm;
 static int rank;
 
 /* A small MLP on the synthetic 12x12 data: 300 / 16 = 19 batches an epoch,
- * the last of 12 (6 a rank). `plain`: no batchnorm, dropout or
- * augmentation (the math of one process); else all three, whose per-rank
- * streams a resume must restore. */
+ * the last of 12 (6 a rank). `plain` 1: no batchnorm, dropout or
+ * augmentation (the math of one process); 2: the same with a synchronised
+ * batchnorm (one process's math too); 0: batchnorm with per-rank
+ * statistics, dropout and augmentation, whose per-rank streams a resume
+ * must restore. */
 static void make_config(tern_config *cfg, const char *run, int plain, int batch) {
     char text[2048];
     snprintf(text, sizeof text,
@@ -40,12 +42,13 @@ static void make_config(tern_config *cfg, const char *run, int plain, int batch)
              "    - {type: linear, name: fc2, out: 10, ternary: false}\n"
              "quant: {method: twn}\n"
              "optimizer: {name: adam, lr: 0.01}\n"
-             "training: {epochs: 3, batch_size: %d, seed: 7, threads: 1}\n"
+             "training: {epochs: 3, batch_size: %d, seed: 7, threads: 1, sync_batchnorm: %s}\n"
              "output: {dir: %s/%s}\n",
              tmpdir, plain ? "" : ", augment: {hflip: true, crop_pad: 1}",
-             plain ? "    - {type: relu}\n"
-                   : "    - {type: batchnorm, name: bn1, act: relu}\n    - {type: dropout, p: 0.2}\n",
-             batch, tmpdir, run);
+             plain == 1   ? "    - {type: relu}\n"
+             : plain == 2 ? "    - {type: batchnorm, name: bn1, act: relu}\n"
+                          : "    - {type: batchnorm, name: bn1, act: relu}\n    - {type: dropout, p: 0.2}\n",
+             batch, plain == 2 ? "true" : "false", tmpdir, run);
     if (tern_config_load_text(cfg, text, strlen(text), "dist.yaml")) fail_msg("%s", tern_errmsg());
 }
 
@@ -128,22 +131,32 @@ static void assert_same_on_all_ranks(uint64_t mine) {
 }
 
 /* (a) The first 50 steps' losses of 2 ranks agree with one process's, and
- * (f) the parameters are the same bits on every rank. */
-static void test_against_one_process(void **state) {
-    (void)state;
+ * (f) the parameters are the same bits on every rank: without batchnorm
+ * (plain 1), and with a synchronised one (plain 2). */
+static void against_one_process(int plain) {
     trace d = {.n = 0}, one = {.n = 0};
     tern_train_result res;
-    assert_int_equal(train("plain_dist", 1, 0, NULL, comm, &d, &res), TERN_OK);
+    assert_int_equal(train(plain == 1 ? "plain_dist" : "sync_dist", plain, 0, NULL, comm, &d, &res), TERN_OK);
     assert_true(d.n >= 50);
     assert_same_on_all_ranks(d.sum);
     char err[256] = "";
-    if (rank == 0 && train("plain_one", 1, 0, NULL, NULL, &one, &res))
+    if (rank == 0 && train(plain == 1 ? "plain_one" : "sync_one", plain, 0, NULL, NULL, &one, &res))
         snprintf(err, sizeof err, "one process: %s", tern_errmsg());
     for (int i = 0; rank == 0 && !err[0] && i < 50; i++)
         if (!(fabsf(d.loss[i] - one.loss[i]) <= 1e-4f * fabsf(one.loss[i])))
             snprintf(err, sizeof err, "step %d: loss %.8g on 2 ranks, %.8g on one process", i + 1, d.loss[i],
                      one.loss[i]);
     fail_on_all_ranks(err);
+}
+
+static void test_against_one_process(void **state) {
+    (void)state;
+    against_one_process(1);
+}
+
+static void test_sync_batchnorm_against_one_process(void **state) {
+    (void)state;
+    against_one_process(2);
 }
 
 /* (b) Two runs with batchnorm, dropout and augmentation give the same
@@ -237,6 +250,7 @@ int main(int argc, char **argv) {
     if (!ok) return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_against_one_process),
+        cmocka_unit_test(test_sync_batchnorm_against_one_process),
         cmocka_unit_test(test_rerun_and_resume),
         cmocka_unit_test(test_one_process_checkpoint_refused),
         cmocka_unit_test(test_small_batch_refused),
