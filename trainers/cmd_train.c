@@ -216,6 +216,38 @@ static int stop_status(const tern_comm *comm, int sig) {
     return sig ? 128 + sig : 0;
 }
 
+/* *cfg = the config to train: CONFIG, or the one stored in the --resume
+ * checkpoint, with the --set overrides. Resuming without CONFIG, the stored
+ * output.dir was relative to wherever the run started and may name the
+ * original of a copy: the run is where its checkpoint is, unless --set
+ * output.dir=DIR forks it. On failure *cfg is freed. */
+static tern_status load_config(tern_config *cfg, const char *config_path, const char *resume, const cli_list *sets) {
+    tern_status st;
+    if (config_path) {
+        st = tern_config_load(cfg, config_path);
+    } else {
+        char *text = NULL;
+        st = tern_ckpt_read_config(resume, &text);
+        if (!st) st = tern_config_load_text(cfg, text, strlen(text), resume);
+        free(text);
+    }
+    if (st) return st; /* nothing to free */
+    int sets_dir = 0;
+    st = tern_config_set_all(cfg, sets->n, sets->v); /* checked once, in any order */
+    for (int i = 0; !st && i < sets->n; i++) sets_dir |= !strncmp(sets->v[i] + strspn(sets->v[i], " \t"), "output", 6);
+    char *abs = !st && !config_path && !sets_dir ? realpath(resume, NULL) : NULL;
+    if (abs) {
+        char *slash = strrchr(abs, '/');
+        slash[slash == abs ? 1 : 0] = '\0';
+        if (strlen(abs) < sizeof cfg->output_dir) snprintf(cfg->output_dir, sizeof cfg->output_dir, "%s", abs);
+        else st = tern_error(TERN_ERR_ARG, "%s: the run directory's path is longer than %d", abs,
+                             (int)sizeof cfg->output_dir - 1);
+        free(abs);
+    }
+    if (st) tern_config_free(cfg); /* a failed --set leaves cfg as it was, to free */
+    return st;
+}
+
 int cmd_train(int argc, char **argv) {
     const char *config_path, *resume = NULL;
     cli_list sets = {.n = 0};
@@ -264,34 +296,9 @@ int cmd_train(int argc, char **argv) {
     const tern_comm *comm = cli_comm();
     const int speak = tern_comm_rank(comm) == 0;
     tern_config cfg;
-    tern_status st;
-    if (config_path) {
-        st = tern_config_load(&cfg, config_path);
-    } else {
-        char *text = NULL;
-        st = tern_ckpt_read_config(resume, &text);
-        if (!st) st = tern_config_load_text(&cfg, text, strlen(text), resume);
-        free(text);
-    }
-    int cfg_loaded = !st; /* a failed --set leaves cfg as it was, to free */
-    int sets_dir = 0;
-    if (!st) st = tern_config_set_all(&cfg, sets.n, sets.v); /* checked once, in any order */
-    for (int i = 0; !st && i < sets.n; i++) sets_dir |= !strncmp(sets.v[i] + strspn(sets.v[i], " \t"), "output", 6);
-    /* Resuming without CONFIG: the stored output.dir was relative to
-     * wherever the run started, and may name the original of a copy. The
-     * run is where its checkpoint is; --set output.dir=DIR forks it. */
-    char *abs = !st && !config_path && !sets_dir ? realpath(resume, NULL) : NULL;
-    if (abs) {
-        char *slash = strrchr(abs, '/');
-        slash[slash == abs ? 1 : 0] = '\0';
-        if (strlen(abs) < sizeof cfg.output_dir) snprintf(cfg.output_dir, sizeof cfg.output_dir, "%s", abs);
-        else st = tern_error(TERN_ERR_ARG, "%s: the run directory's path is longer than %d", abs,
-                             (int)sizeof cfg.output_dir - 1);
-        free(abs);
-    }
+    tern_status st = load_config(&cfg, config_path, resume, &sets);
     if (st) {
         if (speak) fprintf(stderr, "tern train: %s\n", tern_errmsg());
-        if (cfg_loaded) tern_config_free(&cfg);
         return 1;
     }
 
