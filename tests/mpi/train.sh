@@ -16,13 +16,7 @@ fail() { echo "FAIL [$CASE]: $*" >&2; exit 1; }
 RUN=("${MPIEXEC:-mpiexec}" -q -n 2)
 
 # A tiny MNIST-format dataset: 20 images of 4x4, labels 0..9; 3 batches of 8 an epoch.
-be32() { printf "\\x$(printf %02x $(($1 >> 24 & 255)))\\x$(printf %02x $(($1 >> 16 & 255)))\\x$(printf %02x $(($1 >> 8 & 255)))\\x$(printf %02x $(($1 & 255)))"; }
-make_idx() { # dir prefix n
-    local dir=$1 p=$2 n=$3
-    mkdir -p "$dir"
-    { be32 2051; be32 "$n"; be32 4; be32 4; for ((i = 0; i < n * 16; i++)); do printf "\\x$(printf %02x $((i * 37 % 256)))"; done; } > "$dir/$p-images-idx3-ubyte"
-    { be32 2049; be32 "$n"; for ((i = 0; i < n; i++)); do printf "\\x0$((i % 10))"; done; } > "$dir/$p-labels-idx1-ubyte"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/../idx.sh"
 make_idx "$T/data" train 20
 make_idx "$T/data" t10k 10
 cfg() { # file batch_size epochs
