@@ -51,4 +51,21 @@ static inline void synth_idx_dataset(const char *dir) {
     synth_idx_write(dir, "t10k", 100, 2);
 }
 
+/* A tiny hybrid MLP config on the synthetic data in data_dir: fc1 ternary,
+ * batchnorm, the classifier fp32; one epoch of batch 32 (the sweep tests'
+ * base config). */
+static inline void synth_mlp_yaml(char *text, size_t cap, const char *data_dir) {
+    snprintf(text, cap,
+             "dataset: {name: mnist, path: %s, normalize: compute}\n"
+             "model:\n"
+             "  layers:\n"
+             "    - {type: flatten}\n"
+             "    - {type: linear, name: fc1, out: 16, bias: false}\n"
+             "    - {type: batchnorm, name: bn1, act: relu}\n"
+             "    - {type: linear, name: fc2, out: 10, ternary: false}\n"
+             "optimizer: {name: adam, lr: 0.01}\n"
+             "training: {epochs: 1, batch_size: 32, seed: 7, threads: 1}\n",
+             data_dir);
+}
+
 #endif

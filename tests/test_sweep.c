@@ -37,18 +37,7 @@ static int setup(void **state) {
     synth_idx_write(tpath("data"), "train", 300, 1);
     synth_idx_write(tpath("data"), "t10k", 100, 2);
     char text[1024];
-    /* A tiny hybrid MLP: fc1 ternary, the classifier fp32; 10 batches. */
-    snprintf(text, sizeof text,
-             "dataset: {name: mnist, path: %s/data, normalize: compute}\n"
-             "model:\n"
-             "  layers:\n"
-             "    - {type: flatten}\n"
-             "    - {type: linear, name: fc1, out: 16, bias: false}\n"
-             "    - {type: batchnorm, name: bn1, act: relu}\n"
-             "    - {type: linear, name: fc2, out: 10, ternary: false}\n"
-             "optimizer: {name: adam, lr: 0.01}\n"
-             "training: {epochs: 1, batch_size: 32, seed: 7, threads: 1}\n",
-             tmpdir);
+    synth_mlp_yaml(text, sizeof text, tpath("data"));
     write_file(tpath("base.yaml"), text);
     return 0;
 }
