@@ -8,7 +8,7 @@
 #   2. the same with clang + ASan + UBSan + float-cast-overflow (build-asan),
 #      every finding fatal (-fno-sanitize-recover=all, halt_on_error);
 #   3. the libFuzzer harnesses over their corpora plus FUZZ_SECONDS (default
-#      30) of new inputs each (tests/fuzz/run.sh, build-fuzz);
+#      20) of new inputs each (tests/fuzz/run.sh, build-fuzz);
 #   4. the corpus of hostile inputs (tests/hostile/run.sh) against the tern
 #      program the README's test command built (build/tern).
 # Installs clang and its sanitizer runtimes, and h5py for the corpus's
@@ -17,7 +17,7 @@
 # left them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-FUZZ_SECONDS="${1:-30}"
+FUZZ_SECONDS="${1:-20}"
 JOBS="$(nproc)"
 
 # The packages through the project's one installer (a no-op when present;
