@@ -58,7 +58,8 @@ TERN_API int tern_comm_size(const tern_comm *c); /* NULL: 1 */
 
 /* buf[0..n) = the sum over ranks of every rank's buf, the same bits on every
  * rank: a ring all-reduce, for the gradient block (2(N-1)/N x 4n bytes sent
- * per rank). Chunk k of the N is summed in ring order starting at rank k+1. */
+ * per rank). Chunk k of the N is summed around the ring from rank k:
+ * ((x_k + x_k+1) + ...) + x_k-1. */
 TERN_API tern_status tern_comm_sum_f32(const tern_comm *c, float *buf, size_t n);
 
 /* The same for a few doubles (statistics, counts): every rank's values

@@ -138,7 +138,8 @@ static void chunk(size_t n, int N, int k, size_t *lo, size_t *hi) {
 /* Ring all-reduce. Reduce-scatter: at step s (0..N-2) rank r sends chunk
  * (r - s) mod N to rank r+1 and adds the chunk (r - s - 1) mod N it gets
  * from rank r-1 into its own; after N-1 steps rank r holds chunk (r + 1)
- * mod N summed over all ranks, added in the fixed order r+1, r+2, ... r.
+ * mod N summed over all ranks, in the fixed ring order from rank r+1
+ * (whose values start the sum) round to rank r.
  * All-gather: N-1 more steps pass the finished chunks around unchanged. */
 tern_status tern_comm_sum_f32(const tern_comm *c, float *buf, size_t n) {
     if (!c || c->size == 1 || n == 0) return TERN_OK;
