@@ -171,12 +171,6 @@ static void run_free(run *r) {
     tern_teacher_free(&r->teacher);
 }
 
-/* st on every rank: the lowest failing rank's (tern_comm_agree); one
- * process: st. Where one rank may fail alone, so none waits in a collective. */
-static tern_status agreed(const run *r, tern_status st) {
-    return tern_comm_agree(r->comm, st);
-}
-
 /* Rank 0's batchnorm running statistics (the parameters without a
  * gradient) on every rank, as PyTorch DDP's broadcast_buffers: each rank's
  * own statistics drift apart, and the model evaluated and saved is rank 0's. */
@@ -265,7 +259,7 @@ static tern_status save_state(run *r, const tern_restore_position *p, const char
 static tern_status save_ckpt(run *r, const tern_restore_position *p) {
     tern_status st = save_state(r, p, r->ckpt_path);
     if (!st && r->stage[0]) st = publish(r); /* only rank 0 has a stage */
-    st = agreed(r, st);
+    st = tern_comm_agree(r->comm, st);
     if (!st) r->have_ckpt = 1;
     return st;
 }
@@ -511,8 +505,8 @@ static tern_status setup(run *r, const tern_config *cfg, tern_pool *pool, int *b
     if ((st = tern_loader_init(&r->loader, &r->train, T->batch_size, flags, &aug,
                                T->seed ^ 0x6c6f61646572ULL))) /* "loader" */
         return st;
-    if ((st = tern_loader_shard(&r->loader, r->rank, r->size, T->seed ^ 0x6175676d656e74ULL ^ rank_mix))) /* "augment" */
-        return st;
+    const uint64_t aug_seed = T->seed ^ 0x6175676d656e74ULL ^ rank_mix; /* "augment" */
+    if ((st = tern_loader_shard(&r->loader, r->rank, r->size, aug_seed))) return st;
     *batches = tern_loader_num_batches(&r->loader);
     if ((st = tern_config_sched(cfg, *batches, &r->sched))) return st;
     size_t per = (size_t)r->train.c * r->train.h * r->train.w;
@@ -622,7 +616,7 @@ static tern_status sum_step(run *r, epoch *ep, tern_status st, double v[5]) {
     v[4] = r->opts->stop && *r->opts->stop;
     tern_status cs = tern_comm_sum_f64(r->comm, v, 5);
     if (cs) return cs;
-    if (v[0] > 0) return agreed(r, st);
+    if (v[0] > 0) return tern_comm_agree(r->comm, st);
     r->stop_all = v[4] > 0;
     const double t0 = tern_clock_now_s();
     cs = tern_comm_sum_f32(r->comm, r->model.params.grad, r->model.params.total);
@@ -756,7 +750,7 @@ static int select_best(run *r, float loss, float acc, long done) {
 /* best.h5 at position p, reported as a CHECKPOINT event with the path it
  * has once the run directory is in place. */
 static tern_status save_best(run *r, const tern_restore_position *p) {
-    tern_status st = agreed(r, save_state(r, p, r->best_path));
+    tern_status st = tern_comm_agree(r->comm, save_state(r, p, r->best_path));
     if (st) return st;
     char path[sizeof r->best_path];
     snprintf(path, sizeof path, "%s/best.h5", r->dir);
@@ -793,7 +787,7 @@ static tern_status end_epoch(run *r, int batches, const epoch *ep, tern_train_re
         ev.test_acc = res->test_acc = er.acc;
     }
     ev.elapsed_s = tern_clock_now_s() - r->t0;
-    if ((st = agreed(r, r->rank ? TERN_OK : metrics_append(r, &ev)))) return st;
+    if ((st = tern_comm_agree(r->comm, r->rank ? TERN_OK : metrics_append(r, &ev)))) return st;
     emit(r->opts, &ev);
     res->epochs_done = (int)done;
     /* A signal during the evaluation, on any rank, stops every rank here. */
@@ -852,7 +846,7 @@ static tern_status test_best(run *r, tern_train_result *res) {
         tern_ckpt_state_init(&ck, &r->model.params, NULL);
         st = tern_ckpt_load(res->best_checkpoint, &ck);
     }
-    st = agreed(r, st);
+    st = tern_comm_agree(r->comm, st);
     tern_params *P = &r->model.params;
     if (!st && r->size > 1) st = tern_comm_bcast(r->comm, P->data, P->total * sizeof(float), 0);
     tern_eval_result er;
@@ -907,7 +901,7 @@ static tern_status open_run(run *r, long epochs_done) {
         if (!st) st = fork_best(r);
         r->have_ckpt = r->in_place && tern_fs_exists(r->ckpt_path);
     }
-    st = agreed(r, st);
+    st = tern_comm_agree(r->comm, st);
     return st ? st : tern_comm_bcast(r->comm, &r->have_ckpt, sizeof r->have_ckpt, 0);
 }
 
@@ -929,9 +923,9 @@ tern_status tern_train(const tern_config *cfg, const tern_train_opts *opts, tern
     tern_restore_position s = {0};
     r->t0 = tern_clock_now_s();
     /* Every rank checks; a failure on any is every rank's, before anything is written. */
-    tern_status st = agreed(r, place_run(r, r->opts));
-    if (!st) st = agreed(r, setup(r, cfg, r->opts->pool, &batches));
-    if (!st && r->opts->resume) st = agreed(r, resume_from(r, r->opts->resume, batches, &s));
+    tern_status st = tern_comm_agree(r->comm, place_run(r, r->opts));
+    if (!st) st = tern_comm_agree(r->comm, setup(r, cfg, r->opts->pool, &batches));
+    if (!st && r->opts->resume) st = tern_comm_agree(r->comm, resume_from(r, r->opts->resume, batches, &s));
     /* A run that early stopping ended is complete, as one at training.epochs. */
     res->early_stopped = !st && cfg->training.patience > 0 && r->sel.stale >= cfg->training.patience;
     if (!st && (s.epoch >= cfg->training.epochs || res->early_stopped)) {
