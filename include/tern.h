@@ -28,5 +28,6 @@
 #include "tern/runtime.h"
 #include "tern/monitor.h"
 #include "tern/sweep.h"
+#include "tern/hybrid.h"
 
 #endif

@@ -96,7 +96,7 @@ awk -v layers="portable core kernels quant ops optim nn io datasets monitor runt
         hdr["kernels"] = "kernels"; hdr["ops"] = "ops"; hdr["quant"] = "quant"; hdr["optim"] = "optim"
         hdr["nn"] = "nn"; hdr["data"] = "datasets"
         split("checkpoint config deploy restore export export_c", m, " "); for (i in m) hdr[m[i]] = "io"
-        hdr["monitor"] = "monitor"; hdr["runtime"] = "runtime"; hdr["train"] = "train"; hdr["sweep"] = "sweep"
+        hdr["monitor"] = "monitor"; hdr["runtime"] = "runtime"; hdr["train"] = "train"; hdr["sweep"] = "sweep"; hdr["hybrid"] = "sweep"
     }
     {
         from = $1; to = $2; how = $3; sub(/^calls:/, "", how)

@@ -132,6 +132,9 @@ typedef void (*tern_train_cb)(const tern_train_event *ev, void *user);
 
 typedef struct tern_train_opts {
     const char *resume;                  /* checkpoint to continue from, or NULL */
+    const char *init_from;               /* a new run starts from this checkpoint's parameters (a
+                                            fine-tune; see above); NULL: the config's init. Ignored
+                                            with resume */
     int force;                           /* 1: a new run may replace an existing run directory's files */
     volatile sig_atomic_t *stop;         /* when it becomes non-zero: checkpoint and return */
     long stop_after_steps;               /* > 0: behave as if stopped after this many steps (tests) */
