@@ -58,8 +58,8 @@ row() { # summary.csv, what: "chosen" or "rule"; prints a table row
           rule = n > 1 && substr(a, 1, 1) == "F" && substr(a, n, 1) == "F" && substr(a, 2, n - 2) !~ /F/
           if ((what == "chosen" && $c["chosen"] == 1) || (what == "rule" && rule))
               printf "| %s | %s | %.2f ± %.2f | %.2f ± %.2f | %d | %.1f | %.0f |\n", what == "chosen" ? "chosen" : "rule of thumb",
-                  a, 100 * $c["val_mean"], 100 * $c["val_std"], 100 * $c["test_mean"], 100 * $c["test_std"],
-                  $c["bytes"], $c["latency_us"], $c["energy_nj"] }' "$1"
+                  a, 100 * $c["val_acc_mean"], 100 * $c["val_acc_std"], 100 * $c["test_acc_mean"], 100 * $c["test_acc_std"],
+                  $c["bytes"], $c["latency_us_mean"], $c["energy_nj"] }' "$1"
 }
 {
     echo "# Hybrid precision search: $NAME"

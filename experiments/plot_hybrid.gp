@@ -38,9 +38,9 @@ ref(a) = strstrt(a, 'F') == 0 ? 'all-ternary' : strstrt(a, 'T') == 0 ? 'all-fp32
 pct(x) = 100.0 * x
 # A trained assignment's accuracy: the validation mean, else (no validation
 # split, an empty cell) the test mean; likewise its std.
-has_val(x) = (v = column('val_mean'), v == v)
-acc(x) = has_val(x) ? column('val_mean') : column('test_mean')
-sd(x) = has_val(x) ? column('val_std') : column('test_std')
+has_val(x) = (v = column('val_acc_mean'), v == v)
+acc(x) = has_val(x) ? column('val_acc_mean') : column('test_acc_mean')
+sd(x) = has_val(x) ? column('val_acc_std') : column('test_acc_std')
 
 do for [axis in 'bytes latency_us'] {
     set output (axis eq 'bytes' ? out_bytes : out_latency)
@@ -64,14 +64,16 @@ do for [axis in 'bytes latency_us'] {
         set label sprintf('min accuracy %.4g%%', min_acc) at graph 0.02, first min_acc offset 0, 0.6 tc rgb '#cc0000'
     }
     front = sprintf('predicted front (%s)', cost)
+    # The trained models at their measured cost (latency: the mean over seeds).
+    sx = axis eq 'bytes' ? 'bytes' : 'latency_us_mean'
     plot search using (column(axis)):(pct(column('pred_acc'))) with points pt 7 ps 0.6 lc rgb '#aaaaaa' title 'predicted', \
          $FRONT using 1:2 smooth unique with lines lw 2 lc rgb '#777777' title front, \
-         summary using (column(axis)):(pct(acc(0))):(pct(sd(0))) with yerrorbars pt 7 ps 1 lc rgb '#1f77b4' \
+         summary using (column(sx)):(pct(acc(0))):(pct(sd(0))) with yerrorbars pt 7 ps 1 lc rgb '#1f77b4' \
              title 'trained (mean +- std over seeds)', \
-         summary using (column(axis)):(pct(acc(0))):(ref(strcol('assignment')) eq '' ? '' : \
+         summary using (column(sx)):(pct(acc(0))):(ref(strcol('assignment')) eq '' ? '' : \
              ref(strcol('assignment')).' '.strcol('assignment')) with labels left offset 1, -0.8 notitle, \
-         summary using (column('chosen') == 1 ? column(axis) : NaN):(pct(acc(0))) with points pt 3 ps 3 \
+         summary using (column('chosen') == 1 ? column(sx) : NaN):(pct(acc(0))) with points pt 3 ps 3 \
              lw 2 lc rgb '#d62728' title 'chosen', \
-         summary using (column('chosen') == 1 ? column(axis) : NaN):(pct(acc(0))):('chosen '.strcol('assignment')) \
+         summary using (column('chosen') == 1 ? column(sx) : NaN):(pct(acc(0))):('chosen '.strcol('assignment')) \
              with labels left offset 1, 0.9 tc rgb '#d62728' notitle
 }

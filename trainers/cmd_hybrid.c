@@ -147,9 +147,9 @@ static void on_train(const tern_train_event *ev, void *user) {
 /* ---- the summary table ---------------------------------------------------------- */
 
 #define SUMMARY_COLS 11
-static const char *const summary_names[SUMMARY_COLS] = {"assignment", "role", "n", "val_mean", "val_std",
-                                                        "test_mean", "test_std", "bytes", "latency_us",
-                                                        "energy_nj", "chosen"};
+static const char *const summary_names[SUMMARY_COLS] = {"assignment", "role", "n", "val_acc_mean",
+                                                        "val_acc_std", "test_acc_mean", "test_acc_std", "bytes",
+                                                        "latency_us_mean", "energy_nj", "chosen"};
 
 /* line's cells into cell[] by the header's order in idx (-1: absent). */
 static void split_cells(char *line, const int *idx, const char **cell) {
@@ -223,8 +223,9 @@ static tern_status plot(const tern_hybrid_spec *s) {
     }
     fprintf(f, "\ncost = '%s'\nmax_cost = %.17g\nmin_acc = %.17g\ninfo = ", tern_hybrid_cost_name(s->cost),
             s->max_cost, 100.0 * s->min_acc);
-    char info[TERN_CONFIG_PATH_LEN + 64];
-    snprintf(info, sizeof info, "%s, %d seed%s, fine-tune %d epoch%s", s->config, s->n_seeds, s->n_seeds == 1 ? "" : "s",
+    char info[TERN_CONFIG_PATH_LEN + 64], seeds[32] = "the config's";
+    if (s->n_seeds) snprintf(seeds, sizeof seeds, "%d", s->n_seeds);
+    snprintf(info, sizeof info, "%s, %s seed%s, fine-tune %d epoch%s", s->config, seeds, s->n_seeds > 1 ? "s" : "",
              s->finetune_epochs, s->finetune_epochs == 1 ? "" : "s");
     cli_gp_str(f, info);
     fprintf(f, "\n%s", cli_plot_hybrid_gp);

@@ -73,7 +73,7 @@ search)
     grep -q ': done before, skipped$' "$T/b.out" || fail "no SKIP line: $(cat "$T/b.out")"
     chosen=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "chosen") c = i; if ($i == "bytes") b = i } next }
                       $c == 1 { print $1, $b }' "$T/o/summary.csv")
-    [ "$(echo "$chosen" | wc -l)" -eq 1 ] && [ -n "$chosen" ] || fail "not one chosen row: $(cat "$T/o/summary.csv")"
+    if [ -z "$chosen" ] || [ "$(echo "$chosen" | wc -l)" -ne 1 ]; then fail "not one chosen row: $(cat "$T/o/summary.csv")"; fi
     awk -v b="${chosen#* }" -v m="$budget" 'BEGIN { exit !(b <= m) }' || fail "chosen $chosen over the budget $budget"
     grep -q '^budget: met' "$T/b.out" || fail "budget not reported met: $(cat "$T/b.out")"
     # hybrid.yaml: the chosen precisions, ready for tern train (its output.dir is relative).
