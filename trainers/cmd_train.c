@@ -286,8 +286,9 @@ int cmd_train(int argc, char **argv) {
                  "\n"
                  "On N processes (an MPI build): mpirun -np N tern train CONFIG (or srun).\n"
                  "training.batch_size stays the global batch (>= 2N), each process takes its\n"
-                 "share; training.threads is per process. Every process reads the dataset and,\n"
-                 "to --resume, the checkpoint, which continues only on the N that wrote it.\n"
+                 "share; training.threads is per process. Every process reads the dataset and\n"
+                 "the checkpoint: --resume continues only on the N that wrote it, --init-from\n"
+                 "starts on any N.\n"
                  "Process 0 writes the run directory and prints; a stop on any stops all.\n",
         .opts = options, .args = &config_path, .max_args = 1,
     };
