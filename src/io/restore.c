@@ -159,7 +159,8 @@ static tern_status copy_init_from(tern_model *m, tern_params *src, const unsigne
 
 tern_status tern_restore_init_from(tern_model *m, const char *ckpt) {
     if (m->in_ndim != 3)
-        return tern_error(TERN_ERR_ARG, "%s: a model starts from a checkpoint for (C,H,W) inputs, not (F)", ckpt);
+        return tern_error(TERN_ERR_ARG, "%s: only a model of (C,H,W) inputs starts from a checkpoint; this one "
+                          "takes (F)", ckpt);
     tern_config cfg;
     tern_status st = tern_restore_config(&cfg, ckpt);
     if (st) return st;
