@@ -96,6 +96,7 @@ extern "C" {
 #define TERN_HYBRID_EXHAUSTIVE 14   /* up to this many, all 2^L assignments are predicted */
 #define TERN_HYBRID_MAX_SEEDS 16
 #define TERN_HYBRID_MAX_SETS 64
+#define TERN_HYBRID_MAX_CONFIRM 64  /* front candidates trained fully */
 
 typedef enum tern_hybrid_cost {
     TERN_HYBRID_BYTES,              /* deploy bytes */
@@ -116,7 +117,7 @@ typedef struct tern_hybrid_spec {
     int finetune_epochs;                /* sensitivity fine-tune, >= 1 */
     int n_seeds;
     uint64_t seeds[TERN_HYBRID_MAX_SEEDS];  /* full trainings; distinct; >= 1 */
-    int confirm;                        /* front candidates trained fully, >= 0 */
+    int confirm;                        /* front candidates trained fully, 0..TERN_HYBRID_MAX_CONFIRM */
     tern_hybrid_cost cost;              /* the front's and the budget's cost */
     double max_cost;                    /* budget in cost's unit; 0: none */
     double min_acc;                     /* fraction in (0,1]: the cheapest reaching it; 0: none */

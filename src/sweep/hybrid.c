@@ -973,7 +973,9 @@ static tern_status prepare_out(const hyb *h) {
 static tern_status check_spec(const tern_hybrid_spec *s) {
     if (!s->config[0] || !s->out[0]) return tern_error(TERN_ERR_ARG, "hybrid: a config and an out directory are needed");
     if (s->finetune_epochs < 1) return tern_error(TERN_ERR_ARG, "hybrid: finetune epochs %d must be >= 1", s->finetune_epochs);
-    if (s->confirm < 0 || s->lat_repeats < 1) return tern_error(TERN_ERR_ARG, "hybrid: confirm must be >= 0, repeats >= 1");
+    if (s->confirm < 0 || s->confirm > TERN_HYBRID_MAX_CONFIRM || s->lat_repeats < 1 || s->lat_repeats > 100000)
+        return tern_error(TERN_ERR_ARG, "hybrid: confirm %d must be in 0..%d, repeats %d in 1..100000", s->confirm,
+                          TERN_HYBRID_MAX_CONFIRM, s->lat_repeats);
     if (s->cost < 0 || s->cost >= TERN_HYBRID_NCOST) return tern_error(TERN_ERR_ARG, "hybrid: no cost %d", (int)s->cost);
     if (!(s->max_cost >= 0) || !isfinite(s->max_cost)) return tern_error(TERN_ERR_ARG, "hybrid: budget %g must be >= 0", s->max_cost);
     if (!(s->min_acc >= 0 && s->min_acc <= 1)) return tern_error(TERN_ERR_ARG, "hybrid: minimum accuracy %g is not in [0, 1]", s->min_acc);
@@ -1038,7 +1040,7 @@ static tern_status sensitivities(hyb *h, const job *ft, int n) {
  * trained as a reference, the most accurate (with min_acc: the cheapest). */
 static int pick(const hyb *h, const tern_hybrid_cand *c, int n, const job *refs, int n_refs, uint32_t *out) {
     int k = 0;
-    while (k < h->s->confirm) {
+    while (k < h->s->confirm && k < n) {
         int best = -1;
         for (int i = 0; i < n; i++) {
             int taken = !c[i].front || !c[i].within;
@@ -1057,8 +1059,9 @@ static int pick(const hyb *h, const tern_hybrid_cand *c, int n, const job *refs,
 
 /* The end: choose, write the tables and the chosen config (rank 0). */
 static tern_status finish(hyb *h, const tern_hybrid_cand *c, int nc) {
-    group g[3 * TERN_HYBRID_MAX_SEEDS + 3 * TERN_HYBRID_MAX_LAYERS];
-    const int n = trained_groups(h, g, (int)(sizeof g / sizeof g[0]));
+    group *g = malloc(sizeof *g * (size_t)(h->n_rows ? h->n_rows : 1));
+    if (!g) return tern_error(TERN_ERR_NOMEM, "hybrid: out of memory");
+    const int n = trained_groups(h, g, h->n_rows);
     tern_status st = n ? TERN_OK : tern_error(TERN_ERR_IO, "hybrid: no assignment trained on every seed");
     int chosen = -1;
     if (!st) {
@@ -1074,6 +1077,7 @@ static tern_status finish(hyb *h, const tern_hybrid_cand *c, int nc) {
         if (!st) st = write_summary(h, g, n, chosen);
         if (!st) st = write_chosen(h, h->res->chosen);
     }
+    free(g);
     return st;
 }
 
@@ -1113,12 +1117,18 @@ static tern_status search(hyb *h) {
     tern_hybrid_event ev = {.kind = TERN_HYBRID_EV_SEARCH, .phase = "search", .model = h->m, .cands = c, .n_cands = nc};
     if (h->rank == 0 && h->o->cb) h->o->cb(&ev, h->o->user);
 
-    uint32_t pickd[64];
+    uint32_t *pickd = malloc(sizeof *pickd * (size_t)(nc ? nc : 1));
+    if (!pickd) {
+        free(c);
+        st = tern_error(TERN_ERR_NOMEM, "hybrid: out of memory");
+        goto out;
+    }
     const int np = pick(h, c, nc, jobs, n_refs, pickd);
     job *cj = ft + nf;
     int ncj = 0;
     for (int i = 0; i < np; i++)
         for (int k = 0; k < s->n_seeds; k++) job_add(cj, &ncj, "candidate", pickd[i], L, s->seeds[k], 0);
+    free(pickd);
     st = run_phase(h, "candidates", cj, ncj);
     if (!st && h->rank == 0) st = write_runs(h);
     if (!st && !h->res->stopped) st = finish(h, c, nc);
