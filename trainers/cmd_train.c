@@ -249,7 +249,7 @@ static tern_status load_config(tern_config *cfg, const char *config_path, const 
 }
 
 int cmd_train(int argc, char **argv) {
-    const char *config_path, *resume = NULL;
+    const char *config_path, *resume = NULL, *init_from = NULL;
     cli_list sets = {.n = 0};
     int force = 0;
     const cli_opt options[] = {
@@ -260,12 +260,16 @@ int cmd_train(int argc, char **argv) {
          "continue from a training checkpoint, bit for bit, in the\ncheckpoint's own directory; without CONFIG the "
          "config\nstored in it is used. A CONFIG (or --set output.dir=DIR)\nnaming another directory forks the run "
          "there, with its\nmetrics so far"),
+        CLI_STR_OPT("--init-from", &init_from, "CKPT",
+         "fine-tune: a new run of CONFIG starting from the\ncheckpoint's parameters (its optimizer state, RNGs and\n"
+         "position are not taken); a layer may be ternary in one\nand fp32 in the other, the layers must be the same"),
         CLI_FLAG_OPT("--force", &force, "replace an existing run in the run directory"),
         CLI_END_OPT,
     };
     const cli_spec spec = {
         .cmd = "train",
-        .usage = "usage: tern train CONFIG [--set section.key=value ...] [--resume CKPT] [--force]\n"
+        .usage = "usage: tern train CONFIG [--set section.key=value ...] [--resume CKPT | --init-from CKPT]\n"
+                 "                  [--force]\n"
                  "       tern train --resume CKPT [--set ...]\n"
                  "\n"
                  "Train the model a YAML config describes (see configs/). Writes config.yaml,\n"
@@ -282,14 +286,21 @@ int cmd_train(int argc, char **argv) {
                  "\n"
                  "On N processes (an MPI build): mpirun -np N tern train CONFIG (or srun).\n"
                  "training.batch_size stays the global batch (>= 2N), each process takes its\n"
-                 "share; training.threads is per process. Every process reads the dataset and,\n"
-                 "to --resume, the checkpoint, which continues only on the N that wrote it.\n"
+                 "share; training.threads is per process. Every process reads the dataset and\n"
+                 "the checkpoint: --resume continues only on the N that wrote it, --init-from\n"
+                 "starts on any N.\n"
                  "Process 0 writes the run directory and prints; a stop on any stops all.\n",
         .opts = options, .args = &config_path, .max_args = 1,
     };
     int rc;
     if (!cli_parse(&spec, argc, argv, &rc)) return rc;
     if (!config_path && !resume) return cli_usage(&spec, stderr);
+    if (resume && init_from) {
+        if (tern_comm_rank(cli_comm()) == 0)
+            fprintf(stderr, "tern train: --init-from and --resume exclude each other: --resume %s continues that run "
+                    "(a fine-tune too) from its own checkpoint, --init-from starts a new one\n", resume);
+        return 2;
+    }
 
     /* On N processes, rank 0 speaks for all: every rank sees the same
      * errors (the library agrees on them), so one line is printed. */
@@ -308,7 +319,7 @@ int cmd_train(int argc, char **argv) {
     progress p = {.tty = isatty(STDERR_FILENO) && !(term && !strcmp(term, "dumb")), .rate = -1.0,
                   .epoch_wall = -1.0, .eval_wall = -1.0, .batch_size = cfg.training.batch_size, .cfg = &cfg,
                   .last = tern_clock_now_s()};
-    tern_train_opts opts = {.resume = resume, .force = force, .stop = stop, .cb = speak ? on_event : NULL,
+    tern_train_opts opts = {.resume = resume, .init_from = init_from, .force = force, .stop = stop, .cb = speak ? on_event : NULL,
                             .user = &p, .comm = comm};
     tern_train_result res;
     st = tern_train(&cfg, &opts, &res);

@@ -12,11 +12,14 @@
  * run directory OUT/runs/NAME/ with a result.csv row when finished):
  *   1. costs: each quantizable layer's deploy bytes, MACs, latency and
  *      estimated energy, ternary and fp32, from the deploy view of the
- *      all-ternary and all-fp32 models (tern/monitor.h: bytes_deploy and
- *      tern_monitor_energy; latency: the runtime's per-layer times at batch
- *      1 on one thread, median of lat_repeats forwards, as tern profile
- *      times them). An assignment's predicted cost is the fixed part (the
- *      other layers, from the all-ternary model) plus its layers' costs.
+ *      untrained all-ternary and all-fp32 models (tern/monitor.h:
+ *      bytes_deploy and tern_monitor_energy; latency: the runtime's
+ *      per-layer times at batch 1 on one thread, as tern profile times
+ *      them, the two models interleaved, median of lat_repeats forwards).
+ *      An assignment's predicted cost is the fixed part (the rest of the
+ *      all-ternary model: other layers, and for latency the forward's own
+ *      overhead) plus its layers' costs. The table is measured once and
+ *      kept in OUT/layers.csv: a rerun decides on the same numbers.
  *      Bytes are exact; latency and energy are additive estimates (the
  *      trained candidates are measured whole). No training is needed, so a
  *      budget below the cheapest assignment is refused before any.
@@ -58,14 +61,19 @@
  *                     weights, macs, bytes_t, bytes_f, latency_us_t,
  *                     latency_us_f, energy_nj_t, energy_nj_f, delta
  *   runs.csv          one row per finished run: name, role, assignment,
- *                     seed, val_acc, test_acc, bytes, latency_us (measured),
- *                     energy_nj, seconds
+ *                     seed, val_acc, test_acc, bytes, latency_us (measured
+ *                     right after training, while other ranks may train:
+ *                     noisy), energy_nj, seconds
  *   search.csv        every predicted assignment: assignment, pred_acc,
  *                     bytes, latency_us, energy_nj (predicted), front (0/1),
  *                     within (the budget, 0/1)
- *   summary.csv       per trained assignment (references, candidates):
- *                     assignment, role, n seeds, mean and std of val_acc and
- *                     test_acc, bytes, mean latency_us, energy_nj, chosen
+ *   summary.csv       per assignment trained on every seed (references,
+ *                     candidates): assignment, role (all-ternary, all-fp32,
+ *                     first+last-fp32, base, candidate), n, mean and sample
+ *                     std of val_acc and test_acc, bytes, latency_us (the
+ *                     first seed's model; all of them timed interleaved at
+ *                     the end, by rank 0 alone), energy_nj, the predicted
+ *                     pred_bytes, pred_latency_us, pred_energy_nj, chosen
  *   hybrid.yaml       the chosen assignment's config, ready for tern train
  *                     (output.dir runs/hybrid)
  * All written atomically.
@@ -96,6 +104,7 @@ extern "C" {
 #define TERN_HYBRID_EXHAUSTIVE 14   /* up to this many, all 2^L assignments are predicted */
 #define TERN_HYBRID_MAX_SEEDS 16
 #define TERN_HYBRID_MAX_SETS 64
+#define TERN_HYBRID_MAX_CONFIRM 64  /* front candidates trained fully */
 
 typedef enum tern_hybrid_cost {
     TERN_HYBRID_BYTES,              /* deploy bytes */
@@ -116,7 +125,7 @@ typedef struct tern_hybrid_spec {
     int finetune_epochs;                /* sensitivity fine-tune, >= 1 */
     int n_seeds;
     uint64_t seeds[TERN_HYBRID_MAX_SEEDS];  /* full trainings; distinct; >= 1 */
-    int confirm;                        /* front candidates trained fully, >= 0 */
+    int confirm;                        /* front candidates trained fully, 0..TERN_HYBRID_MAX_CONFIRM */
     tern_hybrid_cost cost;              /* the front's and the budget's cost */
     double max_cost;                    /* budget in cost's unit; 0: none */
     double min_acc;                     /* fraction in (0,1]: the cheapest reaching it; 0: none */

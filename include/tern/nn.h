@@ -102,6 +102,11 @@ TERN_API tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs
                                      const int *in_shape, tern_init init, uint64_t seed);
 TERN_API void tern_model_free(tern_model *m);
 
+/* Layer i's learned scales (alpha; ttq also alpha_neg) = the closed form of
+ * its weights as they are now (tern_quant_alpha_init), as tern_model_init
+ * starts them; TERN_OK, untouched, for a layer without learned scales. */
+TERN_API tern_status tern_model_init_alpha(tern_model *m, int i);
+
 /* Layer i's output shape per sample, (F) or (C,H,W), from its input shape
  * (in_ndim, in): the one rule the model builder and the deploy loader
  * share, windows sized by tern_conv_out_size. TERN_ERR_CONFIG, naming

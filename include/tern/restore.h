@@ -14,7 +14,14 @@
  * checkpoint's counters and metadata: epochs done, optimizer steps, and for
  * a run stopped inside an epoch, that epoch's batches done and running sums.
  * tern_restore_set_position writes it; tern_restore_resume reads it back,
- * checked against the config, so a resumed run continues bit for bit. */
+ * checked against the config, so a resumed run continues bit for bit.
+ *
+ * A fine-tune starts a new model from a checkpoint's parameters
+ * (tern_restore_init_from): copied by name, buffers included, while a
+ * layer's precision may differ: a layer fp32 in the checkpoint and ternary
+ * now gets its learned scales from the closed form of the copied weights; a
+ * layer ternary there and fp32 now drops them. Nothing else is copied (no
+ * optimizer state, RNG or position). */
 #ifndef TERN_RESTORE_H
 #define TERN_RESTORE_H
 
@@ -58,6 +65,15 @@ TERN_API tern_status tern_restore_config(tern_config *cfg, const char *ckpt);
  * *m (and *optim) are left empty on failure. */
 TERN_API tern_status tern_restore_model(tern_model *m, tern_optim *optim, const tern_config *cfg, const int in_shape[3],
                                         const char *ckpt);
+
+/* m's parameters (m built and allocated, (C,H,W) inputs) = those of the
+ * model stored in ckpt (its config, built for m's input size), by name:
+ * every parameter of m must be there with its shape, except the learned
+ * scales of a layer that was fp32 there (set by tern_model_init_alpha from
+ * the copied weights); the checkpoint's others (scales of a layer fp32 now)
+ * are ignored. TERN_ERR_FORMAT naming ckpt and the parameter when the
+ * checkpoint is of another architecture; on any failure m is untouched. */
+TERN_API tern_status tern_restore_init_from(tern_model *m, const char *ckpt);
 
 /* ck's counters and metadata = p, for tern_ckpt_save. */
 TERN_API tern_status tern_restore_set_position(tern_ckpt_state *ck, const tern_restore_position *p);

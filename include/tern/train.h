@@ -57,6 +57,13 @@
  * the same order, replays the same augmentation draws for the batches it
  * skips, and continues with the model's RNG (dropout) exactly where it was.
  *
+ * A fine-tune (opts->init_from, a new run) starts from a checkpoint's
+ * parameters instead of the config's init: tern_restore_init_from (see
+ * tern/restore.h) copies them by name after the model is built, and a
+ * layer's precision may differ from the checkpoint's. The optimizer's state,
+ * the step and the epochs start afresh. Errors name the checkpoint. With
+ * opts->resume, init_from is ignored: a fine-tune resumes from its own.
+ *
  * A NaN or Inf loss stops the run with TERN_ERR_NUMERIC before the
  * optimizer step; the last checkpoint written stays as it was.
  *

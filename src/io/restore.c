@@ -101,3 +101,82 @@ tern_status tern_restore_get_selection(const tern_ckpt_state *ck, const char *ck
     s->best_val_acc = (float)acc;
     return TERN_OK;
 }
+
+/* ---- a fine-tune's start ----------------------------------------------------- */
+
+/* A checkpoint of other layers than the model's: what to do about it. */
+#define INIT_ARCH_HINT                                                                                      \
+    "the checkpoint comes from another architecture: fine-tune from a checkpoint of the same layers (only " \
+    "their precision, ternary or fp32, may differ)"
+
+/* The layer whose learned scale (alpha or alpha_neg) parameter p is, or -1. */
+static int scale_layer(const tern_model *m, int p) {
+    for (int i = 0; i < m->n_layers; i++)
+        if (m->layers[i].alpha == p || m->layers[i].alpha_neg == p) return i;
+    return -1;
+}
+
+/* Every parameter of m is in src with its shape, or is the learned scale of
+ * a layer src has none of (that layer: fresh[i] = 1). */
+static tern_status check_init_from(const tern_model *m, tern_params *src, const char *ckpt, unsigned char *fresh) {
+    for (int i = 0; i < m->params.count; i++) {
+        const tern_param *q = &m->params.items[i];
+        const tern_param *s = tern_params_find(src, q->name);
+        const int layer = scale_layer(m, i);
+        if (!s && layer >= 0) {
+            fresh[layer] = 1;
+        } else if (!s) {
+            return tern_error(TERN_ERR_FORMAT, "%s: parameter '%s' of the model is not in the checkpoint; %s", ckpt,
+                              q->name, INIT_ARCH_HINT);
+        } else if (!tern_tensor_same_shape(&s->t, &q->t)) {
+            char a[TERN_SHAPE_STR_LEN], b[TERN_SHAPE_STR_LEN];
+            return tern_error(TERN_ERR_FORMAT, "%s: parameter '%s' is %s in the checkpoint but %s in the model; %s",
+                              ckpt, q->name, tern_shape_str(&s->t, a, sizeof a), tern_shape_str(&q->t, b, sizeof b),
+                              INIT_ARCH_HINT);
+        }
+    }
+    return TERN_OK;
+}
+
+/* Copy src's values into m (checked by check_init_from), then the fresh
+ * layers' scales; m's block is kept to put back should that fail. */
+static tern_status copy_init_from(tern_model *m, tern_params *src, const unsigned char *fresh) {
+    float *keep = malloc(sizeof(float) * m->params.total);
+    if (!keep) return tern_error(TERN_ERR_NOMEM, "restore: out of memory");
+    memcpy(keep, m->params.data, sizeof(float) * m->params.total);
+    for (int i = 0; i < m->params.count; i++) {
+        tern_tensor *d = &m->params.items[i].t;
+        const tern_param *s = tern_params_find(src, m->params.items[i].name);
+        if (s) memcpy(d->data, s->t.data, sizeof(float) * d->n);
+    }
+    tern_status st = TERN_OK;
+    for (int i = 0; i < m->n_layers && !st; i++)
+        if (fresh[i]) st = tern_model_init_alpha(m, i);
+    if (st) memcpy(m->params.data, keep, sizeof(float) * m->params.total);
+    free(keep);
+    return st;
+}
+
+tern_status tern_restore_init_from(tern_model *m, const char *ckpt) {
+    if (m->in_ndim != 3)
+        return tern_error(TERN_ERR_ARG, "%s: only a model of (C,H,W) inputs starts from a checkpoint; this one "
+                          "takes (F)", ckpt);
+    tern_config cfg;
+    tern_status st = tern_restore_config(&cfg, ckpt);
+    if (st) return st;
+    tern_model src;
+    st = tern_restore_model(&src, NULL, &cfg, m->in_shape, ckpt);
+    tern_config_free(&cfg);
+    if (st == TERN_ERR_CONFIG) { /* e.g. its pools shrink these inputs to nothing */
+        char in[TERN_SHAPE_STR_LEN];
+        return tern_error(TERN_ERR_FORMAT, "%s: cannot build the model stored in it for inputs %s: %s; %s", ckpt,
+                          tern_dims_str(3, m->in_shape, in, sizeof in), tern_errmsg(), INIT_ARCH_HINT);
+    }
+    if (st) return st;
+    unsigned char *fresh = calloc((size_t)m->n_layers, 1);
+    st = fresh ? check_init_from(m, &src.params, ckpt, fresh) : tern_error(TERN_ERR_NOMEM, "restore: out of memory");
+    if (!st) st = copy_init_from(m, &src.params, fresh);
+    free(fresh);
+    tern_model_free(&src);
+    return st;
+}

@@ -242,7 +242,7 @@ static void init_layer(tern_model *m, tern_layer *L, tern_init init, tern_rng *r
         if (L->alpha >= 0) {
             P[L->alpha].lr_scale = L->spec.alpha_lr;
             if (L->alpha_neg >= 0) P[L->alpha_neg].lr_scale = L->spec.alpha_lr;
-            tern_quant_alpha_init(w, &L->spec.quant, &P[L->alpha].t, L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL);
+            tern_model_init_alpha(m, (int)(L - m->layers));
         }
     } else if (L->spec.type == TERN_LAYER_BATCHNORM) {
         tern_init_const(&P[L->w].t, 1.0f);
@@ -319,6 +319,15 @@ tern_status tern_model_init(tern_model *m, const tern_layer_spec *specs, int n_l
     tern_rng_seed(&r, seed);
     for (int i = 0; i < n_layers; i++) init_layer(m, &m->layers[i], init, &r);
     return TERN_OK;
+}
+
+tern_status tern_model_init_alpha(tern_model *m, int i) {
+    if (i < 0 || i >= m->n_layers) return tern_error(TERN_ERR_ARG, "model: no layer %d (of %d)", i, m->n_layers);
+    const tern_layer *L = &m->layers[i];
+    if (L->alpha < 0) return TERN_OK;
+    tern_param *P = m->params.items;
+    return tern_quant_alpha_init(&P[L->w].t, &L->spec.quant, &P[L->alpha].t,
+                                 L->alpha_neg >= 0 ? &P[L->alpha_neg].t : NULL);
 }
 
 void tern_model_free(tern_model *m) {

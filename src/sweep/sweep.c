@@ -24,6 +24,7 @@
 #include "io/config_doc.h"
 #include "core/unique.h"
 #include "io/fsutil.h"
+#include "sweep/csv.h"
 #include "tern/deploy.h"
 #include "tern/export.h"
 #include "tern/clock.h"
@@ -351,12 +352,6 @@ int tern_sweep_results_find(const tern_sweep_results *r, const tern_sweep_point 
     return -1;
 }
 
-/* A number or "" for NaN; the formats round-trip through the reader. */
-static void put_num(cbuf *b, const char *fmt, double v) {
-    tern_cdoc_buf_puts(b, ",");
-    if (!isnan(v)) tern_cdoc_buf_printf(b, fmt, v);
-}
-
 tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *path) {
     cbuf b = {0};
     tern_cdoc_buf_puts(&b, RESULTS_HEADER);
@@ -365,44 +360,17 @@ tern_status tern_sweep_results_write(const tern_sweep_results *r, const char *pa
     for (int i = 0; i < r->n; i++) {
         const tern_sweep_row *w = &r->rows[i];
         tern_cdoc_buf_printf(&b, "%s,%s,%" PRIu64, w->method, w->t, w->seed);
-        put_num(&b, "%.6f", w->test_acc);
-        put_num(&b, "%.6f", w->sparsity);
-        put_num(&b, "%.3f", w->dense_us);
-        put_num(&b, "%.3f", w->zskip_us);
-        put_num(&b, "%.2f", w->seconds);
-        for (int l = 0; l < r->n_layers; l++) put_num(&b, "%.6f", w->layer_sparsity[l]);
+        tern_csv_put_num(&b, "%.6f", w->test_acc);
+        tern_csv_put_num(&b, "%.6f", w->sparsity);
+        tern_csv_put_num(&b, "%.3f", w->dense_us);
+        tern_csv_put_num(&b, "%.3f", w->zskip_us);
+        tern_csv_put_num(&b, "%.2f", w->seconds);
+        for (int l = 0; l < r->n_layers; l++) tern_csv_put_num(&b, "%.6f", w->layer_sparsity[l]);
         tern_cdoc_buf_puts(&b, "\n");
     }
     tern_status st = b.oom ? tern_error(TERN_ERR_NOMEM, "%s: out of memory", path) : tern_fs_write_atomic(path, b.p, b.n);
     free(b.p);
     return st;
-}
-
-/* Split line (its '\n' removed) at commas in place: up to max fields. */
-static int split_csv(char *line, char **field, int max) {
-    int n = 0;
-    line[strcspn(line, "\r\n")] = '\0';
-    for (char *p = line;;) {
-        if (n == max) return max + 1;
-        field[n++] = p;
-        char *c = strchr(p, ',');
-        if (!c) break;
-        *c = '\0';
-        p = c + 1;
-    }
-    return n;
-}
-
-/* A field as a number: "" is NaN; anything else must parse whole. */
-static int parse_num(const char *s, double *v) {
-    if (!*s) {
-        *v = NAN;
-        return 1;
-    }
-    char *end;
-    errno = 0;
-    *v = strtod(s, &end);
-    return !errno && !*end;
 }
 
 tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
@@ -421,7 +389,7 @@ tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
     char line[4096], *fl[MAXF + 1];
     int lineno = 1, nf = 0;
     if (!fgets(line, sizeof line, f) || strncmp(line, RESULTS_HEADER, strlen(RESULTS_HEADER)) ||
-        (nf = split_csv(line, fl, MAXF)) > MAXF) {
+        (nf = tern_csv_split(line, fl, MAXF)) > MAXF) {
         fclose(f);
         return tern_error(TERN_ERR_FORMAT, "%s:1: not a tern sweep results file (expected the header '%s,...')", path,
                           RESULTS_HEADER);
@@ -439,7 +407,7 @@ tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
         lineno++;
         if (line[0] == '\n') continue;
         char *fd[MAXF + 1];
-        int n = split_csv(line, fd, MAXF);
+        int n = tern_csv_split(line, fd, MAXF);
         tern_sweep_row w;
         memset(&w, 0, sizeof w);
         char *end;
@@ -448,8 +416,8 @@ tern_status tern_sweep_results_read(tern_sweep_results *r, const char *path) {
         int ok = n == nf && strlen(fd[0]) < sizeof w.method && fd[0][0] && strlen(fd[1]) < sizeof w.t && !errno &&
                  fd[2][0] && !*end;
         double *num[] = {&w.test_acc, &w.sparsity, &w.dense_us, &w.zskip_us, &w.seconds};
-        for (int k = 0; ok && k < 5; k++) ok = parse_num(fd[3 + k], num[k]);
-        for (int l = 0; ok && l < r->n_layers; l++) ok = parse_num(fd[RESULTS_FIXED + l], &w.layer_sparsity[l]);
+        for (int k = 0; ok && k < 5; k++) ok = tern_csv_num(fd[3 + k], num[k]);
+        for (int l = 0; ok && l < r->n_layers; l++) ok = tern_csv_num(fd[RESULTS_FIXED + l], &w.layer_sparsity[l]);
         if (!ok) {
             st = tern_error(TERN_ERR_FORMAT, "%s:%d: malformed row (expected %d comma-separated fields: %s,...)", path,
                             lineno, nf, RESULTS_HEADER);
@@ -543,8 +511,8 @@ tern_status tern_sweep_summary_write(const tern_sweep_results *r, const char *pa
     for (int g = 0; g < n; g++) {
         tern_cdoc_buf_printf(&b, "%s,%s,%d", S[g].method, S[g].t, S[g].n);
         for (int k = 0; k < 4; k++) {
-            put_num(&b, fmt[k], S[g].mean[k]);
-            put_num(&b, fmt[k], S[g].std[k]);
+            tern_csv_put_num(&b, fmt[k], S[g].mean[k]);
+            tern_csv_put_num(&b, fmt[k], S[g].std[k]);
         }
         tern_cdoc_buf_puts(&b, "\n");
     }

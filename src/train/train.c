@@ -196,6 +196,8 @@ static tern_status build(run *r, const tern_config *cfg) {
     if (r->model.n_classes != ds->n_classes)
         return tern_error(TERN_ERR_CONFIG, "%s: the model has %d outputs but %s has %d classes", cfg->source,
                           r->model.n_classes, cfg->dataset.name, ds->n_classes);
+    /* A fine-tune: every rank reads the file, so all start from the same bits. */
+    if (r->opts->init_from && !r->opts->resume) return tern_restore_init_from(&r->model, r->opts->init_from);
     return TERN_OK;
 }
 

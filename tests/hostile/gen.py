@@ -924,6 +924,24 @@ def ckpts(c):
         for cname, cmd in cmds:
             exp = "any:" if tag == "deploy" and cname in ("eval", "inspect") else "err:" + path
             c.add(cat, "notckpt_%s_%s" % (tag, cname), exp, cmd.replace("bad.h5", path).replace("run/last.h5", path), files)
+    # A fine-tune's start (train --init-from) reads a checkpoint as well:
+    # refused in one line naming it, before a run directory is made; a
+    # layer's precision may change.
+    init = T + " train good.yaml --init-from bad.h5 --set output.dir=ft"
+    for tag, fn in [("param_nan", set_data("params/fc1.weight", nan)), ("no_param_fc1", delete("params/fc1.weight")),
+                    ("param_shape", replace_dset("params/fc1.weight", np.zeros((16, 8), dtype="f4"))),
+                    ("config_other_arch", set_config(c.read("good.yaml").replace(b"out: 8", b"out: 9")))]:
+        b = h5edit(src, fn)
+        if b is None:
+            c.skip(cat, "h5_%s_initfrom" % tag, "no h5py")
+        else:
+            c.add(cat, "h5_%s_initfrom" % tag, "err:bad.h5", init, {"bad.h5": b})
+    for tag, files, path in [("yaml", {}, "good.yaml"), ("deploy", {}, "model.h5"), ("empty", {"bad.h5": b""}, "bad.h5"),
+                             ("dir", {"bad.h5": DIR}, "bad.h5"), ("missing", {}, "nowhere.h5")]:
+        c.add(cat, "notckpt_%s_initfrom" % tag, "err:" + path, init.replace("bad.h5", path), files)
+    c.add(cat, "initfrom_other_width", "err:run/last.h5|fc1.weight",
+          init.replace("bad.h5", "run/last.h5") + " --set model.layers.fc1.out=9")
+    c.add(cat, "initfrom_flip_ok", "ok", init.replace("bad.h5", "run/last.h5") + " --set model.layers.fc1.ternary=false")
 
 
 def delete_attr(path, name):
