@@ -25,8 +25,8 @@ picks() {
 case "$CASE" in
 equal)
     hybrid_config "$T/c.yaml" 200 1
-    # 2500 bytes: between the all-ternary model (about 0.6 KB) and the all-fp32 one (about 5 KB).
-    opts=(--repeats 3 --confirm 1 --seeds 1,2 --max-bytes 2500)
+    # 3500 bytes: between the all-ternary model (2552) and the all-fp32 one (5032).
+    opts=(--repeats 3 --confirm 1 --seeds 1,2 --max-bytes 3500)
     "$TERN" hybrid "$T/c.yaml" --out "$T/one" "${opts[@]}" > "$T/one.out" 2> "$T/one.err" ||
         fail "one process: $(tail -3 "$T/one.err")"
     "$MPIEXEC" -n 2 "$TERN" hybrid "$T/c.yaml" --out "$T/two" "${opts[@]}" > "$T/two.out" 2> "$T/two.err" ||
