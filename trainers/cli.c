@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -345,4 +347,50 @@ tern_layer_count *cli_count_all(const tern_deploy *d, tern_layer_count *total) {
         c = NULL;
     }
     return c;
+}
+
+/* ---- gnuplot (plot, hybrid) --------------------------------------------------- */
+
+void cli_gp_str(FILE *f, const char *s) {
+    fputc('\'', f);
+    for (; *s; s++) fputs(*s == '\'' ? "''" : (char[]){*s, 0}, f);
+    fputc('\'', f);
+}
+
+int cli_on_path(const char *name) {
+    const char *p = getenv("PATH");
+    char buf[4096];
+    for (; p && *p; p += strcspn(p, ":") + (p[strcspn(p, ":")] == ':')) {
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)strcspn(p, ":"), p, name);
+        if (access(buf, X_OK) == 0) return 1;
+    }
+    return 0;
+}
+
+tern_status cli_run_gnuplot(const char *text, size_t n) {
+    char err[] = "/tmp/tern_plot.XXXXXX", cmd[64];
+    int fd = mkstemp(err);
+    if (fd < 0) return tern_error(TERN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
+    close(fd);
+    snprintf(cmd, sizeof cmd, "gnuplot 2>%s", err);
+    FILE *p = popen(cmd, "w");
+    tern_status st = TERN_OK;
+    if (!p) {
+        st = tern_error(TERN_ERR_IO, "cannot run gnuplot: %s", strerror(errno));
+    } else {
+        fwrite(text, 1, n, p);
+        const int rc = pclose(p);
+        if (rc != 0) {
+            char line[512] = "";
+            FILE *e = fopen(err, "r");
+            /* The first line that says something (gnuplot echoes the command first). */
+            while (e && fgets(line, sizeof line, e) && !strstr(line, "rror") && !strstr(line, "not found")) {}
+            if (e) fclose(e);
+            line[strcspn(line, "\n")] = '\0';
+            st = tern_error(TERN_ERR_IO, "gnuplot failed (exit status %d): %s", WIFEXITED(rc) ? WEXITSTATUS(rc) : rc,
+                            line[0] ? line : "no message");
+        }
+    }
+    remove(err);
+    return st;
 }

@@ -177,4 +177,15 @@ void cli_json_layer_head(FILE *f, const tern_deploy *d, int i, const tern_layer_
 /* Counts of every layer and the total, allocated; NULL on failure (error set). */
 tern_layer_count *cli_count_all(const tern_deploy *d, tern_layer_count *total);
 
+/* ---- gnuplot (plot, hybrid) --------------------------------------------------- */
+
+/* s in gnuplot single quotes ('' for a quote) on f. */
+void cli_gp_str(FILE *f, const char *s);
+
+/* 1 when an executable `name` is on $PATH. */
+int cli_on_path(const char *name);
+
+/* Run gnuplot on script text[0..n); its first error line into the message. */
+tern_status cli_run_gnuplot(const char *text, size_t n);
+
 #endif

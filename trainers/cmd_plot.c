@@ -6,8 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "commands.h"
 #include "io/fsutil.h" /* the PNGs and the page are written as every tern result is: whole or not at all */
@@ -132,24 +130,17 @@ static const chart charts[] = {
 };
 #define N_CHARTS (int)(sizeof charts / sizeof charts[0])
 
-/* s in gnuplot single quotes ('' for a quote) on f. */
-static void gp_str(FILE *f, const char *s) {
-    fputc('\'', f);
-    for (; *s; s++) fputs(*s == '\'' ? "''" : (char[]){*s, 0}, f);
-    fputc('\'', f);
-}
-
 /* Chart c's plot command on f, drawing into out; 0 curves: nothing written. */
 static int chart_script(FILE *f, const chart *c, const metrics *m, const char *out) {
     int curves = 0;
     for (int pass = 0; pass < 2; pass++) {
         if (pass) {
             fputs("set output ", f);
-            gp_str(f, out);
+            cli_gp_str(f, out);
             fputs("\nset title ", f);
-            gp_str(f, c->title);
+            cli_gp_str(f, c->title);
             fputs("\nset ylabel ", f);
-            gp_str(f, c->ylabel);
+            cli_gp_str(f, c->ylabel);
             fputs("\nplot ", f);
         }
         /* A named column keeps its colour whichever others exist (test is
@@ -168,7 +159,7 @@ static int chart_script(FILE *f, const chart *c, const metrics *m, const char *o
             if (pass) {
                 fprintf(f, "%s$M using 1:($%d*%g) with linespoints lc %d lw 2 pt 7 ps 0.7 title ",
                         k ? ", \\\n     " : "", j + 1, c->scale, colour);
-                gp_str(f, label);
+                cli_gp_str(f, label);
             }
             k++;
         }
@@ -176,17 +167,6 @@ static int chart_script(FILE *f, const chart *c, const metrics *m, const char *o
     }
     fputc('\n', f);
     return curves;
-}
-
-/* 1 when an executable `name` is on $PATH. */
-static int on_path(const char *name) {
-    const char *p = getenv("PATH");
-    char buf[4096];
-    for (; p && *p; p += strcspn(p, ":") + (p[strcspn(p, ":")] == ':')) {
-        snprintf(buf, sizeof buf, "%.*s/%s", (int)strcspn(p, ":"), p, name);
-        if (access(buf, X_OK) == 0) return 1;
-    }
-    return 0;
 }
 
 /* The gnuplot program for every chart with a curve into f; tmp[i] (or "")
@@ -212,35 +192,6 @@ static void write_script(FILE *f, const metrics *m, const char *dir, char tmp[][
         fputs(!strcmp(charts[i].file, "lr.png") ? "set format y '%.1e'\n" : "set format y '%g'\n", f);
         if (!chart_script(f, &charts[i], m, tmp[i])) tmp[i][0] = '\0';
     }
-}
-
-/* Run gnuplot on script text[0..n); its first error line into the message. */
-static tern_status run_gnuplot(const char *text, size_t n) {
-    char err[] = "/tmp/tern_plot.XXXXXX", cmd[64];
-    int fd = mkstemp(err);
-    if (fd < 0) return tern_error(TERN_ERR_IO, "cannot create a temporary file: %s", strerror(errno));
-    close(fd);
-    snprintf(cmd, sizeof cmd, "gnuplot 2>%s", err);
-    FILE *p = popen(cmd, "w");
-    tern_status st = TERN_OK;
-    if (!p) {
-        st = tern_error(TERN_ERR_IO, "cannot run gnuplot: %s", strerror(errno));
-    } else {
-        fwrite(text, 1, n, p);
-        const int rc = pclose(p);
-        if (rc != 0) {
-            char line[512] = "";
-            FILE *e = fopen(err, "r");
-            /* The first line that says something (gnuplot echoes the command first). */
-            while (e && fgets(line, sizeof line, e) && !strstr(line, "rror") && !strstr(line, "not found")) {}
-            if (e) fclose(e);
-            line[strcspn(line, "\n")] = '\0';
-            st = tern_error(TERN_ERR_IO, "gnuplot failed (exit status %d): %s", WIFEXITED(rc) ? WEXITSTATUS(rc) : rc,
-                            line[0] ? line : "no message");
-        }
-    }
-    remove(err);
-    return st;
 }
 
 /* s with &, <, >, " and ' as entities. */
@@ -320,7 +271,7 @@ static tern_status plot_run(const char *dir, const metrics *m) {
     if (!f) return tern_error(TERN_ERR_NOMEM, "out of memory");
     write_script(f, m, dir, tmp);
     fclose(f);
-    tern_status st = run_gnuplot(text, n);
+    tern_status st = cli_run_gnuplot(text, n);
     free(text);
     for (int i = 0; i < N_CHARTS; i++) {
         if (!tmp[i][0]) continue;
@@ -377,7 +328,7 @@ int cmd_plot(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/metrics.csv", dir);
     metrics m;
     if (metrics_read(path, &m)) return cli_fail("plot");
-    if (!on_path("gnuplot")) {
+    if (!cli_on_path("gnuplot")) {
         metrics_free(&m);
         fprintf(stderr, "tern plot: gnuplot not found on PATH; install gnuplot-nox "
                 "(apt-get install gnuplot-nox, or bash trainers/setup.sh --package gnuplot-nox)\n");

@@ -11,6 +11,7 @@ int cmd_eval(int argc, char **argv);    /* cmd_eval.c: training and deploy check
 int cmd_export(int argc, char **argv);  /* cmd_export.c */
 int cmd_infer(int argc, char **argv);   /* cmd_infer.c */
 int cmd_sweep(int argc, char **argv);   /* cmd_sweep.c */
+int cmd_hybrid(int argc, char **argv);  /* cmd_hybrid.c */
 int cmd_inspect(int argc, char **argv); /* cmd_inspect.c */
 int cmd_profile(int argc, char **argv); /* cmd_profile.c */
 int cmd_summary(int argc, char **argv); /* cmd_summary.c */

@@ -15,6 +15,7 @@ static const cli_command commands[] = {
     {"export", cmd_export, "write a packed ternary deploy checkpoint from a training one", NULL, 0},
     {"infer", cmd_infer, "classify one image with a deploy checkpoint", NULL, 0},
     {"sweep", cmd_sweep, "accuracy, sparsity and latency over quantizer thresholds and seeds", NULL, 1},
+    {"hybrid", cmd_hybrid, "choose which layers stay fp32 under a size, latency or energy budget", NULL, 1},
     {"bench", cmd_bench, "benchmarks", bench_commands, 0},
     {"inspect", cmd_inspect, "per-layer memory, bits/weight and operation counts of a model", NULL, 0},
     {"summary", cmd_summary, "layers, output shapes, parameters, MACs and deploy bytes of a config or checkpoint", NULL, 0},
@@ -37,8 +38,8 @@ static int usage(FILE *f) {
  * N independent copies that would write the same files. */
 static int run_ranks(const cli_command *c, int argc, char **argv, int launched) {
     if (!c->ranks) {
-        fprintf(stderr, "tern %s: started as one of %d processes (mpirun or srun), but only 'tern train' and "
-                "'tern sweep' share their work between processes; run it as one process\n", c->name, launched);
+        fprintf(stderr, "tern %s: started as one of %d processes (mpirun or srun), but only 'tern train', 'tern sweep'"
+                " and 'tern hybrid' share their work between processes; run it as one process\n", c->name, launched);
         return 2;
     }
     if (!tern_comm_has_mpi()) {
