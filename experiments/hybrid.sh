@@ -59,7 +59,7 @@ row() { # summary.csv, what: "chosen" or "rule"; prints a table row
           if ((what == "chosen" && $c["chosen"] == 1) || (what == "rule" && rule))
               printf "| %s | %s | %.2f ± %.2f | %.2f ± %.2f | %d | %.1f | %.0f |\n", what == "chosen" ? "chosen" : "rule of thumb",
                   a, 100 * $c["val_acc_mean"], 100 * $c["val_acc_std"], 100 * $c["test_acc_mean"], 100 * $c["test_acc_std"],
-                  $c["bytes"], $c["latency_us_mean"], $c["energy_nj"] }' "$1"
+                  $c["bytes"], $c["latency_us"], $c["energy_nj"] }' "$1"
 }
 {
     echo "# Hybrid precision search: $NAME"

@@ -64,8 +64,8 @@ do for [axis in 'bytes latency_us'] {
         set label sprintf('min accuracy %.4g%%', min_acc) at graph 0.02, first min_acc offset 0, 0.6 tc rgb '#cc0000'
     }
     front = sprintf('predicted front (%s)', cost)
-    # The trained models at their measured cost (latency: the mean over seeds).
-    sx = axis eq 'bytes' ? 'bytes' : 'latency_us_mean'
+    # The trained models at their measured cost (latency: the first seed's model, timed beside the others).
+    sx = axis eq 'bytes' ? 'bytes' : 'latency_us'
     plot search using (column(axis)):(pct(column('pred_acc'))) with points pt 7 ps 0.6 lc rgb '#aaaaaa' title 'predicted', \
          $FRONT using 1:2 smooth unique with lines lw 2 lc rgb '#777777' title front, \
          summary using (column(sx)):(pct(acc(0))):(pct(sd(0))) with yerrorbars pt 7 ps 1 lc rgb '#1f77b4' \

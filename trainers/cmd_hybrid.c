@@ -149,7 +149,7 @@ static void on_train(const tern_train_event *ev, void *user) {
 #define SUMMARY_COLS 11
 static const char *const summary_names[SUMMARY_COLS] = {"assignment", "role", "n", "val_acc_mean",
                                                         "val_acc_std", "test_acc_mean", "test_acc_std", "bytes",
-                                                        "latency_us_mean", "energy_nj", "chosen"};
+                                                        "latency_us", "energy_nj", "chosen"};
 
 /* line's cells into cell[] by the header's order in idx (-1: absent). */
 static void split_cells(char *line, const int *idx, const char **cell) {
