@@ -934,6 +934,7 @@ static tern_status write_chosen(const hyb *h, uint32_t a) {
     tern_status st = job_config(h, &j, 1, &cfg);
     if (st) return st;
     snprintf(cfg.output_dir, sizeof cfg.output_dir, "runs/hybrid");
+    cfg.dataset.found_at[0] = '\0'; /* the data is found again where the user trains it */
     st = out_path(h, "hybrid.yaml", h->res->config_out, sizeof h->res->config_out);
     if (!st) st = tern_config_write(&cfg, h->res->config_out);
     tern_config_free(&cfg);
@@ -956,9 +957,11 @@ static tern_status base_text(const hyb *h, char **text) {
     cbuf b = {0};
     tern_cdoc_buf_puts(&b, "# tern hybrid: the resolved config (with the overrides) every run of this directory\n"
                            "# starts from, and what its fine-tunes mean; a search that differs is refused here.\n");
+    /* Comments go, and where the data was found: a search moved with its
+     * data, or run from another directory, is the same search. */
     for (const char *p = yaml; *p;) {
         size_t n = strcspn(p, "\n");
-        if (*p != '#') tern_cdoc_buf_putn(&b, p, n), tern_cdoc_buf_puts(&b, "\n");
+        if (*p != '#' && strncmp(p, "  found_at:", 11)) tern_cdoc_buf_putn(&b, p, n), tern_cdoc_buf_puts(&b, "\n");
         p += n + (p[n] == '\n');
     }
     free(yaml);

@@ -158,6 +158,7 @@ def gen_base(d):
                                        {"type": "flatten"},
                                        {"type": "linear", "name": "fc", "out": "10", "ternary": "false"}],
                                       data="cdata", out="runx", name="cifar10")),
+        "hyb.yaml": render(dict(base_cfg(), dataset={"name": "mnist", "path": "data", "validation": "10"})),
         "afile": b"just a file\n",
         "img.pgm": b"P5\n4 4\n255\n" + bytes(range(0, 160, 10)),
     }
@@ -1298,6 +1299,60 @@ def sweeps(c):
                   dict(good_spec, **{"sw/runs/twn_t0.7_s1/result.csv": content}))
 
 
+# ---- hybrid searches ------------------------------------------------------------
+
+def hybrids(c):
+    """tern hybrid over a search directory a user or a crash damaged. The base
+    holds hyb/, a finished search of hyb.yaml (fc1 ternary, fc2 fp32: base TF)
+    at seed 1; a rerun reads its tables and every run's result.csv."""
+    cat = "hybrid"
+    run = T + " hybrid hyb.yaml --out hyb --seeds 1 --confirm 0"
+    c.add(cat, "rerun_ok", "ok", run, protect="none")  # a rerun rewrites its tables and plots
+    layers_hdr = "name,index,base,weights,macs,bytes_t,bytes_f,latency_us_t,latency_us_f,energy_nj_t,energy_nj_f,delta\n"
+    row1 = "fc1,1,T,128,128,100,544,1,2,1,2,\n"
+    row2 = "fc2,2,F,80,80,100,360,1,2,1,2,\n"
+    other = "(other),-1,,0,0,0,0,0.1,0.1,0,0,\n"
+    for tag, text in [("junk", b"\x00junk\n"), ("empty", b""), ("header_only", layers_hdr.encode()),
+                      ("other_names", (layers_hdr + row1.replace("fc1", "zz") + row2 + other).encode()),
+                      ("nan", (layers_hdr + row1.replace(",100,544,", ",nan,544,") + row2 + other).encode()),
+                      ("negative", (layers_hdr + row1.replace(",100,544,", ",-5,544,") + row2 + other).encode()),
+                      ("inf", (layers_hdr + row1.replace(",1,2,1,2,", ",inf,2,1,2,") + row2 + other).encode()),
+                      ("short_row", (layers_hdr + "fc1,1\n" + row2 + other).encode()),
+                      ("no_other", (layers_hdr + row1 + row2).encode()),
+                      ("extra_row", (layers_hdr + row1 + row2 + other + row2).encode()),
+                      ("long_line", (layers_hdr + "x" * 200000 + "\n").encode()),
+                      ("dir", DIR), ("fifo", FIFO)]:
+        c.add(cat, "layers_" + tag, "err:layers.csv", run, {"hyb/layers.csv": text})
+    hdr = "name,role,assignment,seed,val_acc,test_acc,bytes,latency_us,energy_nj,seconds\n"
+    good = "TT_s1,reference,TT,1,0.5,0.5,300,1,1,1\n"
+    for tag, text in [("junk", b"\x00junk"), ("empty", b""), ("header_only", hdr.encode()),
+                      ("other_name", (hdr + good.replace("TT_s1,", "FF_s1,")).encode()),
+                      ("other_assignment", (hdr + good.replace(",TT,", ",FT,")).encode()),
+                      ("other_seed", (hdr + good.replace(",TT,1,", ",TT,2,")).encode()),
+                      ("acc_above_one", (hdr + good.replace("0.5,0.5", "1.5,0.5")).encode()),
+                      ("acc_nan", (hdr + good.replace("0.5,0.5", "0.5,nan")).encode()),
+                      ("bytes_negative", (hdr + good.replace(",300,", ",-300,")).encode()),
+                      ("two_rows", (hdr + good + good).encode()), ("short", (hdr + "TT_s1,reference\n").encode()),
+                      ("long_line", (hdr + "x" * 200000 + "\n").encode()), ("dir", DIR), ("fifo", FIFO)]:
+        c.add(cat, "result_" + tag, "err:result.csv", run, {"hyb/runs/TT_s1/result.csv": text})
+    c.add(cat, "base_changed", "err:hybrid_base.yaml", run, {"hyb/hybrid_base.yaml": b"# another search\n"})
+    c.add(cat, "base_is_dir", "err:hybrid_base.yaml", run, {"hyb/hybrid_base.yaml": DIR})
+    c.add(cat, "out_is_file", "err:afile", T + " hybrid hyb.yaml --out afile --seeds 1 --confirm 0")
+    c.add(cat, "ckpt_corrupt", "last:last.h5", run, setup="rm hyb/runs/TT_s1/result.csv",
+          files={"hyb/runs/TT_s1/last.h5": b"tern-train checkpoint\nversion 1\n"})
+    c.add(cat, "from_other_arch", "err:runc/last.h5", T + " hybrid hyb.yaml --out h2 --seeds 1 --from runc/last.h5")
+    c.add(cat, "from_missing", "err:none.h5", T + " hybrid hyb.yaml --out h2 --seeds 1 --from none.h5")
+    c.add(cat, "budget_impossible", "err:smallest", T + " hybrid hyb.yaml --out h2 --seeds 1 --max-bytes 1")
+    c.add(cat, "no_validation", "err:dataset.validation", T + " hybrid good.yaml --out h2 --seeds 1")
+    c.add(cat, "config_dir", "err:data", T + " hybrid data --out h2")
+    for tag, args in [("bytes_word", "--max-bytes many"), ("bytes_neg", "--max-bytes -1"), ("two_budgets",
+                      "--max-bytes 1000 --max-latency-us 5"), ("acc_over", "--min-accuracy 101"),
+                      ("seeds_zero", "--seeds 0"), ("seeds_dup", "--seeds 1,1"), ("confirm_neg", "--confirm -1"),
+                      ("finetune_zero", "--finetune-epochs 0"), ("cost_bogus", "--cost bogus --min-accuracy 50"),
+                      ("seeds_many", "--seeds " + ",".join(str(i) for i in range(1, 40)))]:
+        c.add(cat, "cli_" + tag, "err:" + args.split()[0], T + " hybrid hyb.yaml --out h2 " + args)
+
+
 # ---- command lines --------------------------------------------------------------
 
 def cmdlines(c):
@@ -1467,7 +1522,7 @@ def main():
         gen_base(d)
         return 0
     c = Corpus(d)
-    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, user_data, sweeps, cmdlines, plots):
+    for part in (configs, sets, datasets, ckpts, teachers, deploys, images, user_data, sweeps, hybrids, cmdlines, plots):
         part(c)
     c.write()
     return 0

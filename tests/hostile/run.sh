@@ -121,6 +121,7 @@ setup train good.yaml --set output.dir=run2 --set training.seed=2
 setup train conv.yaml
 setup export run/last.h5 -o model.h5 --data data
 setup export runc/last.h5 -o convmodel.h5 --data data
+setup hybrid hyb.yaml --out hyb --seeds 1 --confirm 0
 "$PY" "$HERE/gen.py" cases "$W" || { echo "run.sh: gen.py cases failed" >&2; exit 2; }
 mkdir -p "$W/res" "$W/c"
 
