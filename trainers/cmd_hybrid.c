@@ -187,13 +187,13 @@ static tern_status print_summary(const char *out) {
             for (int j = 0; j < SUMMARY_COLS; j++)
                 if (!strcmp(t, summary_names[j])) idx[j] = k;
     }
-    printf("\n  %-*s %-10s %5s %16s %16s %12s %10s %10s\n", 12, "assignment", "role", "seeds", "val acc %",
+    printf("\n  %-*s %-15s %5s %16s %16s %12s %10s %10s\n", 12, "assignment", "role", "seeds", "val acc %",
            "test acc %", "bytes", "us", "nJ");
     while (getline(&line, &cap, f) > 0) {
         const char *c[SUMMARY_COLS];
         char v[40], t[40];
         split_cells(line, idx, c);
-        printf("%s %-*s %-10s %5s %17s %17s %12.0f %10.2f %10.1f\n", num(c[10]) == 1 ? "*" : " ", 12, c[0], c[1],
+        printf("%s %-*s %-15s %5s %17s %17s %12.0f %10.2f %10.1f\n", num(c[10]) == 1 ? "*" : " ", 12, c[0], c[1],
                c[2], pct_pm(num(c[3]), num(c[4]), v, sizeof v), pct_pm(num(c[5]), num(c[6]), t, sizeof t),
                num(c[7]), num(c[8]), num(c[9]));
     }
