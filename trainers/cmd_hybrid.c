@@ -307,8 +307,8 @@ int cmd_hybrid(int argc, char **argv) {
         CLI_STR_OPT("--out", &out, "DIR", "results directory (runs/hybrid-<config name>)"),
         CLI_INT_OPT("--finetune-epochs", &s.finetune_epochs, "N", 1, 1000000, "epochs of each sensitivity fine-tune (1)"),
         CLI_STR_OPT("--seeds", &seeds, "S,S,..", "seeds of the full trainings (the config's training.seed)"),
-        CLI_INT_OPT("--confirm", &s.confirm, "K", 0, 1000, "front candidates trained fully (2)"),
-        CLI_INT_OPT("--repeats", &s.lat_repeats, "N", 1, 1000000, "timed forwards per latency, median (30)"),
+        CLI_INT_OPT("--confirm", &s.confirm, "K", 0, TERN_HYBRID_MAX_CONFIRM, "front candidates trained fully (2)"),
+        CLI_INT_OPT("--repeats", &s.lat_repeats, "N", 1, 100000, "timed forwards per latency, median (30)"),
         CLI_STR_OPT("--max-bytes", &max[TERN_HYBRID_BYTES], "N", "budget: deploy bytes at most N"),
         CLI_STR_OPT("--max-latency-us", &max[TERN_HYBRID_LATENCY], "X", "budget: latency per sample at most X us"),
         CLI_STR_OPT("--max-energy-nj", &max[TERN_HYBRID_ENERGY], "X", "budget: estimated energy at most X nJ"),
@@ -347,6 +347,7 @@ int cmd_hybrid(int argc, char **argv) {
     }
     if (out) snprintf(s.out, sizeof s.out, "%s", out);
     else default_out(config, s.out, sizeof s.out);
+    _Static_assert(CLI_LIST_MAX <= TERN_HYBRID_MAX_SETS, "every --set fits the spec");
     s.n_sets = sets.n;
     for (int i = 0; i < sets.n; i++) s.sets[i] = sets.v[i];
 
