@@ -223,11 +223,16 @@ static void test_run_whole(void **state) {
     assert_int_equal(r2.chosen, r.chosen);
     for (int i = 0; i < 3; i++) assert_true(r2.model.layers[i].delta == m->layers[i].delta);
 
-    /* A tighter budget on the same directory: the costs and runs are reused. */
+    /* A tighter budget on the same directory: the costs and runs are reused,
+     * and the summary still has every assignment trained before. */
+    const int summary_lines = count_lines(tpath("whole/summary.csv"));
     s.max_cost = tern_hybrid_cost_of(m, 0, TERN_HYBRID_BYTES) + 1;
     assert_int_equal(tern_hybrid_run(&s, &o, &r2), TERN_OK);
+    assert_int_equal(r2.trained, 0);
     assert_int_equal(r2.chosen, 0); /* only all-ternary fits */
     assert_true(r2.met);
+    assert_int_equal(count_lines(tpath("whole/summary.csv")), summary_lines);
+    assert_int_equal(count_lines(tpath("whole/runs.csv")), 1 + r.trained);
 
     /* Below the smallest: refused with the smallest, before any training. */
     s.max_cost = tern_hybrid_cost_of(m, 0, TERN_HYBRID_BYTES) - 1;

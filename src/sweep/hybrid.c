@@ -1131,6 +1131,33 @@ static int pick(const hyb *h, const tern_hybrid_cand *c, int n, const job *refs,
     return k;
 }
 
+/* The rows of every assignment trained on this search's seeds, also by an
+ * earlier call with another budget: OUT/runs/<assignment>_s<seed>/. */
+static tern_status collect_trained(hyb *h) {
+    const int L = h->m->n_layers;
+    char dir[TERN_CONFIG_PATH_LEN + 16];
+    snprintf(dir, sizeof dir, "%s/runs", h->s->out);
+    DIR *d = opendir(dir);
+    if (!d) return tern_error(TERN_ERR_IO, "%s: cannot list: %s", dir, strerror(errno));
+    tern_status st = TERN_OK;
+    for (struct dirent *e; !st && (e = readdir(d));) {
+        if (!our_run(e->d_name, L) || !strncmp(e->d_name, "ft_", 3)) continue;
+        const uint64_t seed = strtoull(e->d_name + L + 2, NULL, 10);
+        int known = 0;
+        for (int k = 0; k < h->s->n_seeds; k++) known |= h->s->seeds[k] == seed;
+        if (!known || find_row(h, e->d_name) >= 0) continue;
+        uint32_t a = 0;
+        for (int i = 0; i < L; i++) a |= (uint32_t)(e->d_name[i] == 'F') << i;
+        job j;
+        job_set(&j, "candidate", a, L, seed, 0);
+        tern_hybrid_row r;
+        int have;
+        if (!(st = row_read(h, &j, &r, &have)) && have) st = add_row(h, &r);
+    }
+    closedir(d);
+    return st;
+}
+
 /* The end: choose, write the tables and the chosen config (rank 0). */
 static tern_status finish(hyb *h, const tern_hybrid_cand *c, int nc) {
     group *g = malloc(sizeof *g * (size_t)(h->n_rows ? h->n_rows : 1));
@@ -1148,6 +1175,7 @@ static tern_status finish(hyb *h, const tern_hybrid_cand *c, int nc) {
     }
     if (h->rank == 0) {
         if (!st) st = remeasure(h, g, n);
+        if (!st) st = write_runs(h);
         if (!st) st = write_search(h, c, nc);
         if (!st) st = write_summary(h, g, n, chosen);
         if (!st) st = write_chosen(h, h->res->chosen);
@@ -1206,7 +1234,7 @@ static tern_status search(hyb *h) {
     free(pickd);
     st = run_phase(h, "candidates", cj, ncj);
     if (!st && h->rank == 0) st = write_runs(h);
-    if (!st && !h->res->stopped) st = finish(h, c, nc);
+    if (!st && !h->res->stopped && !(st = collect_trained(h))) st = finish(h, c, nc);
     st = tern_comm_agree(h->o->comm, st);
     free(c);
 out:
