@@ -14,8 +14,9 @@
 # directories): layers.csv and runs.csv, and per budget search_B.csv,
 # summary_B.csv, hybrid_B.yaml, accuracy_vs_bytes_B.png and
 # accuracy_vs_latency_B.png (B: the budget as KIND_VALUE), and a README.md
-# with the chosen assignment against the rule of thumb (first and last
-# layer fp32). TERN_LAUNCH runs tern under a launcher (MPI: the ranks share
+# with every assignment trained on all seeds per budget (the references,
+# among them the rule of thumb, first and last layer fp32, and the confirmed
+# candidates), the chosen one in bold. TERN_LAUNCH runs tern under a launcher (MPI: the ranks share
 # the trainings). Installs gnuplot and builds tern through trainers/setup.sh.
 set -euo pipefail
 
@@ -50,32 +51,32 @@ for b in "${BUDGETS[@]}"; do
 done
 cp "$OUT/layers.csv" "$OUT/runs.csv" "$RES/"
 
-# README.md: per budget, the chosen assignment and the rule of thumb.
-row() { # summary.csv, what: "chosen" or "rule"; prints a table row
-    awk -F, -v what="$2" '
+# README.md: per budget, every assignment trained on every seed (the
+# references, the confirmed candidates), the chosen one in bold.
+table() { # summary.csv
+    awk -F, '
         NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-        { a = $c["assignment"]; n = length(a)
-          rule = n > 1 && substr(a, 1, 1) == "F" && substr(a, n, 1) == "F" && substr(a, 2, n - 2) !~ /F/
-          if ((what == "chosen" && $c["chosen"] == 1) || (what == "rule" && rule))
-              printf "| %s | %s | %.2f ± %.2f | %.2f ± %.2f | %d | %.1f | %.0f |\n", what == "chosen" ? "chosen" : "rule of thumb",
-                  a, 100 * $c["val_acc_mean"], 100 * $c["val_acc_std"], 100 * $c["test_acc_mean"], 100 * $c["test_acc_std"],
-                  $c["bytes"], $c["latency_us"], $c["energy_nj"] }' "$1"
+        { b = $c["chosen"] == 1 ? "**" : ""
+          printf "| %s%s%s | %s | %.2f ± %.2f | %.2f ± %.2f | %d | %.1f | %.0f |\n", b, $c["assignment"], b, $c["role"],
+              100 * $c["val_acc_mean"], 100 * $c["val_acc_std"], 100 * $c["test_acc_mean"], 100 * $c["test_acc_std"],
+              $c["bytes"], $c["latency_us"], $c["energy_nj"] }' "$1"
 }
 {
     echo "# Hybrid precision search: $NAME"
     echo
     echo "\`TERN_LAUNCH=\"${TERN_LAUNCH:-}\" experiments/hybrid.sh $CONFIG $NAME ${BUDGETS[*]} $*\`"
-    echo "on $(uname -m), $(nproc) cores, $(date -u +%Y-%m-%d). Accuracy: mean ± std over seeds 1, 2, 3;"
-    echo "latency: measured on each trained model, µs per sample at batch 1 on one thread."
+    echo "on $(uname -m), $(nproc) cores, $(date -u +%Y-%m-%d). Accuracy: mean ± std over seeds 1, 2, 3 (validation"
+    echo "chooses; test is reported). Latency: µs per sample at batch 1 on one thread, each assignment's seed-1"
+    echo "model, all timed side by side at the end of the call. Assignment: T ternary, F fp32, per linear/conv"
+    echo "layer in order; the chosen one in bold."
     for b in "${BUDGETS[@]}"; do
         tag="${b%%=*}_${b#*=}"
         echo
         echo "## --max-$b"
         echo
-        echo "| | assignment | val acc % | test acc % | bytes | latency µs | energy nJ |"
-        echo "| --- | --- | --- | --- | ---: | ---: | ---: |"
-        row "$RES/summary_$tag.csv" chosen
-        row "$RES/summary_$tag.csv" rule
+        echo "| assignment | role | val acc % | test acc % | bytes | latency µs | energy nJ |"
+        echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+        table "$RES/summary_$tag.csv"
         echo
         echo "![accuracy against bytes](accuracy_vs_bytes_$tag.png) ![accuracy against latency](accuracy_vs_latency_$tag.png)"
     done
