@@ -2,7 +2,7 @@
 # against deploy bytes and against latency, from OUT/search.csv (every
 # predicted assignment, grey, and the predicted front, a line) and
 # OUT/summary.csv (every trained assignment, mean with ±std bars over the
-# seeds: the references labelled, the chosen one highlighted), with the
+# seeds, each labelled, the references by name; the chosen one highlighted), with the
 # budget as a line. tern hybrid runs it itself (the text is built into the
 # program, cmake/embed_text.cmake); to redraw by hand:
 #
@@ -46,7 +46,8 @@ do for [axis in 'bytes latency_us'] {
     set output (axis eq 'bytes' ? out_bytes : out_latency)
     xl = axis eq 'bytes' ? 'deploy bytes' : 'latency per sample (us, batch 1, 1 thread)'
     set xlabel xl
-    set format x (axis eq 'bytes' ? '%.0f' : '%g')
+    # Bytes span orders of magnitude (a ternary layer is ~16x smaller): log scale.
+    if (axis eq 'bytes') { set logscale x; set format x '%.0s%c' } else { unset logscale x; set format x '%g' }
     # The front's points alone, by cost (the line joins them, skipping the rest).
     set table $FRONT separator comma
     plot search using (column(axis)):(pct(column('pred_acc'))) with table if (column('front') == 1)
@@ -70,7 +71,7 @@ do for [axis in 'bytes latency_us'] {
          $FRONT using 1:2 smooth unique with lines lw 2 lc rgb '#777777' title front, \
          summary using (column(sx)):(pct(acc(0))):(pct(sd(0))) with yerrorbars pt 7 ps 1 lc rgb '#1f77b4' \
              title 'trained (mean +- std over seeds)', \
-         summary using (column(sx)):(pct(acc(0))):(ref(strcol('assignment')) eq '' ? '' : \
+         summary using (column(sx)):(pct(acc(0))):(ref(strcol('assignment')) eq '' ? strcol('assignment') : \
              ref(strcol('assignment')).' '.strcol('assignment')) with labels left offset 1, -0.8 notitle, \
          summary using (column('chosen') == 1 ? column(sx) : NaN):(pct(acc(0))) with points pt 3 ps 3 \
              lw 2 lc rgb '#d62728' title 'chosen', \
