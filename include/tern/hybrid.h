@@ -237,8 +237,10 @@ typedef struct tern_hybrid_result {
 
 /* Run the search of s. Errors are one line naming the file or run:
  * "CONFIG: no linear or conv2d layer: nothing to choose a precision for",
- * "CKPT: a checkpoint of another architecture: ...", "--max-bytes 1000:
- * below the smallest assignment, 12,345 bytes (TTTTTT)". */
+ * "CKPT: parameter 'fc1.weight' is (8,16) in the checkpoint but (12,16) in
+ * the model; the checkpoint comes from another architecture: ...",
+ * "CONFIG: a budget of 1000 bytes is below the smallest this model can be:
+ * 231288 bytes (FTTTTT)", "hybrid: run TT_s1: <the trainer's error>". */
 TERN_API tern_status tern_hybrid_run(const tern_hybrid_spec *s, const tern_hybrid_opts *opts,
                                      tern_hybrid_result *res);
 
