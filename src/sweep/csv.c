@@ -39,3 +39,27 @@ int tern_csv_num(const char *s, double *v) {
     return !errno && !*end;
 }
 
+
+tern_status tern_csv_config_text(tern_config *cfg, const char *header, cbuf *b) {
+    cfg->output_dir[0] = '\0';
+    char *yaml = NULL;
+    tern_status st = tern_config_to_yaml(cfg, &yaml, NULL);
+    if (st) return st;
+    tern_cdoc_buf_puts(b, header);
+    for (const char *p = yaml; *p;) {
+        size_t n = strcspn(p, "\n");
+        if (*p != '#') {
+            tern_cdoc_buf_putn(b, p, n);
+            tern_cdoc_buf_puts(b, "\n");
+        }
+        p += n + (p[n] == '\n');
+    }
+    free(yaml);
+    return TERN_OK;
+}
+
+int tern_csv_first_diff_line(const char *a, const char *b) {
+    int line = 1;
+    for (; *a && *a == *b; a++, b++) line += *a == '\n';
+    return *a == *b ? 0 : line;
+}

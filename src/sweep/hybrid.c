@@ -949,22 +949,18 @@ static tern_status base_text(const hyb *h, char **text) {
     tern_config cfg;
     tern_status st = job_config(h, NULL, 1, &cfg);
     if (st) return st;
-    cfg.output_dir[0] = '\0';
-    char *yaml = NULL;
-    st = tern_config_to_yaml(&cfg, &yaml, NULL);
-    tern_config_free(&cfg);
-    if (st) return st;
+    /* Where the data was found goes too: a search moved with its data, or
+     * run from another directory, is the same search. */
+    cfg.dataset.found_at[0] = '\0';
     cbuf b = {0};
-    tern_cdoc_buf_puts(&b, "# tern hybrid: the resolved config (with the overrides) every run of this directory\n"
-                           "# starts from, and what its fine-tunes mean; a search that differs is refused here.\n");
-    /* Comments go, and where the data was found: a search moved with its
-     * data, or run from another directory, is the same search. */
-    for (const char *p = yaml; *p;) {
-        size_t n = strcspn(p, "\n");
-        if (*p != '#' && strncmp(p, "  found_at:", 11)) tern_cdoc_buf_putn(&b, p, n), tern_cdoc_buf_puts(&b, "\n");
-        p += n + (p[n] == '\n');
+    st = tern_csv_config_text(&cfg, "# tern hybrid: the resolved config (with the overrides) every run of this "
+                              "directory\n# starts from, and what its fine-tunes mean; a search that differs is "
+                              "refused here.\n", &b);
+    tern_config_free(&cfg);
+    if (st) {
+        free(b.p);
+        return st;
     }
-    free(yaml);
     tern_cdoc_buf_printf(&b, "# sensitivity: {from: \"%s\", finetune_epochs: %d, seed: %" PRIu64 "}\n", h->s->from,
                          h->s->finetune_epochs, h->s->seeds[0]);
     if (b.oom) {
@@ -1024,12 +1020,7 @@ static tern_status prepare_out(const hyb *h) {
         cbuf hb;
         if (!(st = tern_cdoc_read_file(path, &hb))) have = hb.p;
     }
-    int line = 1;
-    if (have) {
-        const char *a = have, *b = want;
-        for (; *a && *a == *b; a++, b++) line += *a == '\n';
-        line = *a == *b ? 0 : line;
-    }
+    const int line = have ? tern_csv_first_diff_line(have, want) : 1;
     if (!st && have && line && !h->o->force)
         st = tern_error(TERN_ERR_CONFIG, "%s: holds a search of another config, overrides or sensitivity settings "
                         "(%s differs at line %d); pass --force to discard its runs, or choose another --out",

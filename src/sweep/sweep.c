@@ -581,23 +581,15 @@ static tern_status base_text(const tern_sweep_spec *s, char **text) {
     tern_config cfg;
     tern_status st = load_base(s, &cfg);
     if (st) return st;
-    cfg.output_dir[0] = '\0';
-    char *yaml = NULL;
-    st = tern_config_to_yaml(&cfg, &yaml, NULL);
-    tern_config_free(&cfg);
-    if (st) return st;
     cbuf b = {0};
-    tern_cdoc_buf_puts(&b, "# tern sweep: the resolved base config (with the spec's overrides) every point of this\n"
-                  "# directory starts from; a sweep whose spec resolves differently is refused here.\n");
-    for (const char *p = yaml; *p;) {
-        size_t n = strcspn(p, "\n");
-        if (*p != '#') {
-            tern_cdoc_buf_putn(&b, p, n);
-            tern_cdoc_buf_puts(&b, "\n");
-        }
-        p += n + (p[n] == '\n');
+    st = tern_csv_config_text(&cfg, "# tern sweep: the resolved base config (with the spec's overrides) every point of "
+                              "this\n# directory starts from; a sweep whose spec resolves differently is refused "
+                              "here.\n", &b);
+    tern_config_free(&cfg);
+    if (st) {
+        free(b.p);
+        return st;
     }
-    free(yaml);
     tern_cdoc_buf_printf(&b, "# latency: {batch: %d, repeats: %d}\n", s->lat_batch, s->lat_repeats);
     if (b.oom) {
         free(b.p);
@@ -607,12 +599,6 @@ static tern_status base_text(const tern_sweep_spec *s, char **text) {
     return TERN_OK;
 }
 
-/* The first line where a and b differ (1-based), 0 when equal. */
-static int first_diff_line(const char *a, const char *b) {
-    int line = 1;
-    for (; *a && *a == *b; a++, b++) line += *a == '\n';
-    return *a == *b ? 0 : line;
-}
 
 /* The ternary layers of the base config: the per-layer sparsity columns. */
 static tern_status layer_columns(const tern_sweep_spec *s, tern_sweep_results *r) {
@@ -653,7 +639,7 @@ static tern_status prepare_out(const tern_sweep_spec *s, int force, const tern_s
         }
         have = hb.p;
     }
-    const int had = have != NULL, line = have ? first_diff_line(have, want) : 0;
+    const int had = have != NULL, line = have ? tern_csv_first_diff_line(have, want) : 0;
     free(have);
     if (line && !force) {
         free(want);
