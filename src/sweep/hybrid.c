@@ -170,6 +170,7 @@ typedef struct hyb {
     uint32_t all_f, rule;     /* all-fp32, first and last fp32 */
     char base_ckpt[TERN_CONFIG_PATH_LEN + 96];
     int cosine;               /* the config's schedule is cosine (its warm-up is dropped for fine-tunes) */
+    int shape[3];             /* (C,H,W) of the dataset's images, read once */
     tern_hybrid_row *rows;    /* finished runs, in the order they became known */
     int n_rows, cap;
 } hyb;
@@ -287,6 +288,7 @@ static tern_status find_layers(hyb *h) {
                         h->s->config);
     h->cosine = cfg.schedule.kind == TERN_SCHED_COSINE;
     m->base = config_assignment(&cfg);
+    if (!st) st = data_shape(&cfg, h->shape);
     tern_config_free(&cfg);
     if (st) return st;
     const int L = m->n_layers;
@@ -302,10 +304,8 @@ static tern_status find_layers(hyb *h) {
     job j;
     job_set(&j, "base", m->base, L, h->s->n_seeds ? h->s->seeds[0] : 1, 0);
     if ((st = job_config(h, &j, 1, &cfg))) return st;
-    int shape[3];
     tern_model mm;
-    st = data_shape(&cfg, shape);
-    if (!st) st = tern_model_init(&mm, cfg.model.layers, cfg.model.n_layers, 3, shape, cfg.model.init, 1);
+    st = tern_model_init(&mm, cfg.model.layers, cfg.model.n_layers, 3, h->shape, cfg.model.init, 1);
     if (!st) {
         st = tern_restore_init_from(&mm, h->s->from);
         tern_model_free(&mm);
@@ -417,11 +417,9 @@ static tern_status deploy_of(const hyb *h, const job *j, const char *ckpt, tern_
     tern_config cfg;
     tern_status st = job_config(h, j, 1, &cfg);
     if (st) return st;
-    int shape[3];
     tern_model mm;
-    st = data_shape(&cfg, shape);
-    if (!st && ckpt) st = tern_restore_model(&mm, NULL, &cfg, shape, ckpt);
-    else if (!st) st = tern_model_init(&mm, cfg.model.layers, cfg.model.n_layers, 3, shape, cfg.model.init, 1);
+    if (ckpt) st = tern_restore_model(&mm, NULL, &cfg, h->shape, ckpt);
+    else st = tern_model_init(&mm, cfg.model.layers, cfg.model.n_layers, 3, h->shape, cfg.model.init, 1);
     if (!st) {
         tern_deploy_init(d);
         st = tern_monitor_deploy_view(&cfg, &mm, d);
@@ -634,9 +632,10 @@ static tern_status measure_run(const hyb *h, const job *j, const tern_config *cf
     r->val_acc = tr->val_acc;
     r->test_acc = tr->test_acc;
     const int eval = isnan(r->test_acc) || (cfg->dataset.validation > 0 && isnan(r->val_acc));
-    tern_status st = tern_dataset_load_for_config(cfg, NULL, NULL, &val, &test);
-    int shape[3] = {test.c, test.h, test.w}, built = 0;
-    if (!st) built = !(st = tern_restore_model(&m, NULL, cfg, shape, ckpt));
+    /* The splits are read only when its training did not just evaluate them. */
+    tern_status st = eval ? tern_dataset_load_for_config(cfg, NULL, NULL, &val, &test) : TERN_OK;
+    int built = 0;
+    if (!st) built = !(st = tern_restore_model(&m, NULL, cfg, h->shape, ckpt));
     if (!st && eval) st = accuracy(&m, &val, cfg->training.batch_size, &r->val_acc);
     if (!st && eval) st = accuracy(&m, &test, cfg->training.batch_size, &r->test_acc);
     double c[TERN_HYBRID_NCOST];
